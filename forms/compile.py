@@ -1,0 +1,87 @@
+"""XLSForm -> XForm with pyxform. Errors and warnings come back as values and messages."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import PurePath
+
+from pyxform.errors import PyXFormError
+from pyxform.xls2xform import convert
+
+from .errors import XLSFormInvalid
+
+XLSX_MAGIC = b"PK\x03\x04"
+XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE2 compound document (.xls)
+MAX_XLSFORM_BYTES = 20 * 1024 * 1024
+_MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Compiled:
+    xml: bytes
+    warnings: list[str] = field(default_factory=list)
+    itemsets_csv: str | None = None
+
+
+def spreadsheet_type(data: bytes, filename: str | None = None) -> str:
+    """Tell `.xlsx` from `.xls` by the bytes themselves; anything else is refused."""
+    if data.startswith(XLSX_MAGIC):
+        _check_zip(data)
+        return ".xlsx"
+    if data.startswith(XLS_MAGIC):
+        return ".xls"
+    suffix = PurePath(filename or "").suffix.lower()
+    if suffix in (".md", ".csv") and _looks_like_text(data):
+        return suffix
+    raise XLSFormInvalid("The upload is not a spreadsheet (expected an .xlsx or .xls XLSForm).")
+
+
+def compile_xlsform(data: bytes, filename: str | None = None,
+                    form_id_fallback: str | None = None) -> Compiled:
+    """Compile XLSForm bytes. Raises XLSFormInvalid with pyxform's message (row numbers kept)."""
+    if len(data) > MAX_XLSFORM_BYTES:
+        raise XLSFormInvalid(f"The XLSForm is larger than {MAX_XLSFORM_BYTES // 2**20} MB.")
+    file_type = spreadsheet_type(data, filename)
+    warnings: list[str] = []
+    try:
+        result = convert(xlsform=io.BytesIO(data), warnings=warnings, file_type=file_type,
+                         form_name=_form_name(form_id_fallback))
+    except PyXFormError as error:
+        raise XLSFormInvalid(_clean_message(str(error))) from None
+    except (ValueError, KeyError, TypeError, zipfile.BadZipFile, OSError) as error:
+        # openpyxl and xlrd raise these for damaged workbooks.
+        raise XLSFormInvalid(f"The spreadsheet could not be read: {_clean_message(str(error))}") from None
+    return Compiled(xml=result.xform.encode("utf-8"), warnings=list(warnings),
+                    itemsets_csv=result.itemsets)
+
+
+def _form_name(form_id_fallback: str | None) -> str | None:
+    if form_id_fallback and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}", form_id_fallback):
+        return form_id_fallback
+    return None
+
+
+def _check_zip(data: bytes) -> None:
+    """Refuse zip bombs and broken archives before openpyxl inflates them."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile:
+        raise XLSFormInvalid("The .xlsx file is damaged (not a readable zip archive).") from None
+    if total > _MAX_UNZIPPED_BYTES:
+        raise XLSFormInvalid("The .xlsx file unpacks to more than 200 MB; refusing it.")
+
+
+def _looks_like_text(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\x00" not in data
+
+
+def _clean_message(message: str) -> str:
+    return " ".join(message.split())[:2000]

@@ -1,0 +1,106 @@
+"""Read a submission XML: its ids, its values by path (repeats as lists), its attachments.
+
+Pure: the caller gives the bytes and, once it knows the form, the schema's binary paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+from xml.etree.ElementTree import Element
+
+from .errors import SubmissionInvalid
+from .xml import parse_xml
+
+MAX_SUBMISSION_XML_BYTES = 10 * 1024 * 1024
+_META_NAMES = ("meta", "orx:meta")
+_UNSAFE_NAME_CHARS = frozenset("/\\\x00") | frozenset(chr(c) for c in range(32))
+
+Values = dict[str, Any]  # name -> str | Values | list[Values]
+
+
+@dataclass(frozen=True)
+class Instance:
+    form_id: str
+    version: str
+    instance_id: str
+    deprecated_id: str | None
+    instance_name: str | None
+    values: Values
+
+    def attachment_names(self, binary_paths: frozenset[str]) -> list[str]:
+        """File names this submission references in its binary fields, in document order."""
+        names: list[str] = []
+        for path in sorted(binary_paths):
+            for value in _values_at(self.values, path.strip("/").split("/")):
+                if isinstance(value, str) and value.strip() and value.strip() not in names:
+                    names.append(value.strip())
+        return names
+
+
+def read_instance(data: bytes, max_bytes: int = MAX_SUBMISSION_XML_BYTES) -> Instance:
+    root = parse_xml(data, max_bytes=max_bytes, error=SubmissionInvalid)
+    form_id = root.get("id")
+    if not form_id:
+        raise SubmissionInvalid("The submission's root element has no id attribute (the form id).")
+    meta = next((child for child in root if _local(child.tag) == "meta"), None)
+    instance_id = _meta_value(meta, "instanceID")
+    if not instance_id:
+        raise SubmissionInvalid("The submission has no meta/instanceID.")
+    if len(instance_id) > 255 or any(ch in _UNSAFE_NAME_CHARS for ch in instance_id):
+        raise SubmissionInvalid("The submission's instanceID is too long or has control characters.")
+    return Instance(
+        form_id=form_id,
+        version=root.get("version") or "",
+        instance_id=instance_id,
+        deprecated_id=_meta_value(meta, "deprecatedID") or None,
+        instance_name=_meta_value(meta, "instanceName") or None,
+        values=_read_values(root),
+    )
+
+
+def is_safe_attachment_name(name: str) -> bool:
+    """A name we can keep as data and later offer as a download name."""
+    return (0 < len(name.encode("utf-8")) <= 255 and name not in (".", "..")
+            and not any(ch in _UNSAFE_NAME_CHARS for ch in name))
+
+
+def _read_values(element: Element) -> Values:
+    values: Values = {}
+    for child in element:
+        name = _local(child.tag)
+        value: Any = _read_values(child) if len(child) else (child.text or "")
+        if name in values:
+            existing = values[name]
+            if isinstance(existing, list):
+                existing.append(value)
+            else:
+                values[name] = [existing, value]
+        else:
+            values[name] = value
+    return values
+
+
+def _values_at(values: Any, parts: list[str]) -> Iterator[Any]:
+    if not parts:
+        yield values
+        return
+    if isinstance(values, list):
+        for row in values:
+            yield from _values_at(row, parts)
+        return
+    if isinstance(values, dict) and parts[0] in values:
+        yield from _values_at(values[parts[0]], parts[1:])
+
+
+def _meta_value(meta: Element | None, name: str) -> str:
+    if meta is None:
+        return ""
+    for child in meta:
+        if _local(child.tag) == name:
+            return (child.text or "").strip()
+    return ""
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]

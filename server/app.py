@@ -1,0 +1,80 @@
+"""create_app(settings) -> Litestar: the one place where the parts are put together."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, Router, get
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+
+from storage.blobs import BlobStore, open_blob_store
+from storage.db import Database
+from storage.tokens import TokenBox
+
+from . import errors, openrosa
+from .settings import Settings
+
+log = logging.getLogger("jebol")
+
+
+class Services:
+    """The long-lived parts one app instance uses."""
+
+    def __init__(self, settings: Settings, db: Database | None = None,
+                 blobs: BlobStore | None = None) -> None:
+        self.settings = settings
+        self.db = db or Database(settings.database_url)
+        self.blobs = blobs or open_blob_store(
+            blob_dir=Path(settings.blob_dir), s3_endpoint=settings.s3_endpoint,
+            s3_access_key=settings.s3_access_key, s3_secret_key=settings.s3_secret_key,
+            s3_bucket=settings.s3_bucket, s3_secure=settings.s3_secure)
+        self.box = TokenBox(settings.load_secret())
+
+    def prepare(self) -> None:
+        """Schema migrations, the bucket and the temporary folder; safe to repeat."""
+        self.db.migrate()
+        self.blobs.ensure_ready()
+        Path(self.settings.tmp_dir).mkdir(parents=True, exist_ok=True)
+
+
+@get("/health/live", sync_to_thread=False, tags=["Health"], summary="The process is up")
+def health_live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def create_app(settings: Settings, services: Services | None = None, *,
+               prepare: bool = True) -> Litestar:
+    services = services or Services(settings)
+    if prepare:
+        services.prepare()
+    openrosa_routes = list(openrosa.HANDLERS)
+    app = Litestar(
+        route_handlers=[
+            Router("/v1", route_handlers=openrosa_routes,
+                   request_max_body_size=settings.max_submission_bytes),
+            Router("/v1/key/{key:str}", route_handlers=openrosa_routes,
+                   request_max_body_size=settings.max_submission_bytes, include_in_schema=False),
+            health_live,
+        ],
+        dependencies={
+            "db": Provide(lambda: services.db, use_cache=True, sync_to_thread=False),
+            "blobs": Provide(lambda: services.blobs, use_cache=True, sync_to_thread=False),
+            "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
+            "box": Provide(lambda: services.box, use_cache=True, sync_to_thread=False),
+        },
+        exception_handlers={Exception: errors.handle},
+        openapi_config=OpenAPIConfig(
+            title="JEBOL SIPERA", version="0.1.0",
+            description="ODK-compatible collection server (OpenRosa and Central-style /v1).",
+            path="/schema", render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()]),
+        request_max_body_size=settings.max_submission_bytes,
+        on_shutdown=[services.db.dispose],
+        debug=False,
+    )
+    app.state.settings = settings
+    app.state.services = services
+    return app

@@ -1,0 +1,80 @@
+"""Who is calling: app-user keys in the path, Bearer session tokens, HTTP Basic.
+
+`identify` resolves the caller (or None for anonymous); `require_project` checks the caller's
+role on the project a route touches. A project the caller cannot see answers 404.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from litestar import Request
+
+from storage import accounts
+from storage.accounts import Identity
+from storage.db import Database
+from storage.errors import Forbidden, NotFound
+from storage.tokens import is_well_formed
+
+from .errors import ApiError, unauthorized
+
+# What each role may do on a project's routes (DESIGN §7). Admins may do everything.
+SUBMIT = frozenset({"manager", "supervisor", "officer"})
+
+
+def identify(request: Request[Any, Any, Any], db: Database) -> Identity | None:
+    key = request.path_params.get("key")
+    if key is not None:
+        if not is_well_formed(key):
+            raise unauthorized("The app user key in the URL is malformed.")
+        try:
+            return accounts.identity_for_key(db, key)
+        except Forbidden as error:
+            raise ApiError(403, 403.1, str(error)) from None
+    header = request.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer":
+        identity = accounts.identity_for_session(db, credentials.strip())
+        if identity is None:
+            raise unauthorized("The session token is invalid or expired.")
+        return identity
+    if scheme == "basic":
+        email, password = _basic(credentials)
+        identity = accounts.verify_password(db, email, password)
+        if identity is None:
+            raise unauthorized("Wrong email or password.", challenge=True)
+        return identity
+    return None
+
+
+def require_identity(request: Request[Any, Any, Any], db: Database,
+                     challenge: bool = False) -> Identity:
+    identity = identify(request, db)
+    if identity is None:
+        raise unauthorized("This resource needs authentication.", challenge=challenge)
+    return identity
+
+
+def require_project(db: Database, identity: Identity, project_id: int,
+                    allowed: frozenset[str]) -> frozenset[str]:
+    roles = accounts.roles_in_project(db, identity, project_id)
+    if not roles:
+        raise NotFound("project")
+    if not (roles & allowed) and "admin" not in roles:
+        raise ApiError(403, 403.1, "The authenticated actor does not have rights to perform "
+                       "that action.")
+    return roles
+
+
+def _basic(credentials: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise unauthorized("Malformed Basic credentials.", challenge=True) from None
+    email, sep, password = decoded.partition(":")
+    if not sep:
+        raise unauthorized("Malformed Basic credentials.", challenge=True)
+    return email, password

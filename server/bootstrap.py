@@ -1,0 +1,66 @@
+"""First start and every start: the admin, the default project, the shipped forms, one phone.
+
+Each step finds what exists before it creates anything, so a second start changes nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from storage import accounts, projects
+from storage import forms as form_store
+
+from .app import Services
+
+LIBRARY = Path(__file__).resolve().parent.parent / "forms" / "library"
+
+
+@dataclass
+class Setup:
+    admin_email: str
+    admin_password: str | None  # set only when generated now: printed once
+    project_id: int
+    app_user_name: str
+    collect_url: str | None
+    forms: list[tuple[str, str]] = field(default_factory=list)  # (xmlFormId, outcome)
+
+
+def collect_url(public_url: str, token: str, project_id: int) -> str:
+    return f"{public_url}/v1/key/{token}/projects/{project_id}"
+
+
+def library_forms() -> list[Path]:
+    return sorted(LIBRARY.glob("*.xlsx"))
+
+
+def run(services: Services) -> Setup:
+    settings, db = services.settings, services.db
+    admin_password = None
+    admin = accounts.find_user_by_email(db, settings.admin_email)
+    if admin is None:
+        admin_password = settings.admin_password or secrets.token_urlsafe(12)
+        admin = accounts.create_user(db, settings.admin_email, admin_password, is_admin=True,
+                                     display_name="Administrator")
+        if settings.admin_password:
+            admin_password = None  # the operator chose it; do not print it back
+    project = projects.find_project_by_name(db, settings.default_project)
+    if project is None:
+        project = projects.create_project(
+            db, settings.default_project,
+            "Kunjungan Jemput Bola Inovasi Perangkat Daerah (Barenlitbangda Kota Sawahlunto)",
+            actor_id=admin.actor_id)
+    published = []
+    for path in library_forms():
+        result = form_store.publish_xlsform(db, services.blobs, project.id, path.read_bytes(),
+                                            path.name, actor_id=admin.actor_id)
+        published.append((result.form.xml_form_id, result.outcome))
+    app_user = accounts.find_app_user_by_name(db, services.box, project.id,
+                                              settings.default_app_user)
+    if app_user is None:
+        app_user = accounts.create_app_user(db, services.box, project.id,
+                                            settings.default_app_user, actor_id=admin.actor_id)
+    url = collect_url(settings.public_url, app_user.token, project.id) if app_user.token else None
+    return Setup(settings.admin_email, admin_password if admin_password else None, project.id,
+                 settings.default_app_user, url, published)

@@ -1,0 +1,163 @@
+"""`jebol`: serve, and the admin commands. Clear messages and a non-zero exit on errors."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from forms.errors import FormsError
+from storage import accounts, projects
+from storage import forms as form_store
+from storage.blobs import BlobStoreError
+from storage.errors import StorageError
+
+from . import bootstrap
+from .app import Services
+from .settings import Settings
+
+
+def _services() -> Services:
+    services = Services(Settings.from_env())
+    services.prepare()
+    return services
+
+
+def _friendly(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the errors a person can fix into one line on stderr and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (FormsError, StorageError, BlobStoreError, OSError) as error:
+            raise click.ClickException(str(error)) from None
+
+    return wrapper
+
+
+@click.group(help="JEBOL SIPERA: ODK-compatible collection server.")
+def main() -> None:
+    pass
+
+
+@main.command(help="Set up (migrations, admin, default project, shipped forms) and serve.")
+@click.option("--no-setup", is_flag=True, help="Skip the first-start steps; only serve.")
+@_friendly
+def serve(no_setup: bool) -> None:
+    settings = Settings.from_env()
+    services = Services(settings)
+    services.prepare()
+    if not no_setup:
+        setup = bootstrap.run(services)
+        _print_setup(settings, setup)
+    services.db.dispose()
+    import uvicorn
+
+    os.environ["JEBOL_SKIP_PREPARE"] = "1"  # the workers need not migrate again
+    uvicorn.run("server.asgi:app", host=settings.host, port=settings.port,
+                workers=settings.workers, log_level="info", proxy_headers=True,
+                timeout_keep_alive=75, h11_max_incomplete_event_size=64 * 1024)
+
+
+def _print_setup(settings: Settings, setup: bootstrap.Setup) -> None:
+    click.echo("")
+    click.echo(f"  JEBOL SIPERA is starting at {settings.public_url}/")
+    if setup.admin_password:
+        click.echo(f"  Admin account created: {setup.admin_email}")
+        click.echo(f"  Admin password (shown only now, write it down): {setup.admin_password}")
+    else:
+        click.echo(f"  Admin account: {setup.admin_email}")
+    click.echo(f"  Project {setup.project_id}: {settings.default_project}")
+    for form_id, outcome in setup.forms:
+        click.echo(f"    form {form_id}: {outcome}")
+    if setup.collect_url:
+        click.echo(f"  ODK Collect server URL for app user {setup.app_user_name!r}:")
+        click.echo(f"    {setup.collect_url}")
+    click.echo("")
+
+
+@main.group(help="Publish forms.")
+def form() -> None:
+    pass
+
+
+@form.command("publish", help="Publish an XLSForm (.xlsx/.xls) or XForm (.xml): a new form or a "
+              "new version of an existing one.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--project", "project_id", type=int, default=None,
+              help="Project id (default: the default project).")
+@click.option("--attach", "attach", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A media file the form uses (repeatable).")
+@_friendly
+def form_publish(file: Path, project_id: int | None, attach: tuple[Path, ...]) -> None:
+    services = _services()
+    project_id = _project_id(services, project_id)
+    media = {path.name: path for path in attach}
+    data = file.read_bytes()
+    if file.suffix.lower() == ".xml":
+        result = form_store.publish_xform(services.db, services.blobs, project_id, data,
+                                          media=media)
+    else:
+        result = form_store.publish_xlsform(services.db, services.blobs, project_id, data,
+                                            file.name, media=media)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"{result.form.xml_form_id} version {result.version.version!r}: {result.outcome} "
+               f"(project {project_id})")
+
+
+@main.group(help="App users: the identities phones use.")
+def appuser() -> None:
+    pass
+
+
+@appuser.command("create", help="Create an app user and print its ODK Collect server URL.")
+@click.argument("name")
+@click.option("--project", "project_id", type=int, default=None)
+@_friendly
+def appuser_create(name: str, project_id: int | None) -> None:
+    services = _services()
+    project_id = _project_id(services, project_id)
+    created = accounts.create_app_user(services.db, services.box, project_id, name)
+    assert created.token is not None
+    click.echo(f"App user {name!r} (id {created.app_user.id}) in project {project_id}.")
+    click.echo("ODK Collect server URL:")
+    click.echo(bootstrap.collect_url(services.settings.public_url, created.token, project_id))
+
+
+@main.group(help="Web users.")
+def user() -> None:
+    pass
+
+
+@user.command("create", help="Create a web user; the password is asked for (or JEBOL_NEW_PASSWORD).")
+@click.argument("email")
+@click.option("--admin", is_flag=True, help="Make the user a server administrator.")
+@click.option("--password", envvar="JEBOL_NEW_PASSWORD", prompt=True, hide_input=True,
+              confirmation_prompt=True, help="At least 10 characters.")
+@_friendly
+def user_create(email: str, admin: bool, password: str) -> None:
+    services = _services()
+    created = accounts.create_user(services.db, email, password, is_admin=admin)
+    click.echo(f"User {created.email} created{' (admin)' if admin else ''}.")
+
+
+def _project_id(services: Services, project_id: int | None) -> int:
+    if project_id is not None:
+        projects.get_project(services.db, project_id)  # raises NotFound with a clear message
+        return project_id
+    project = projects.find_project_by_name(services.db, services.settings.default_project)
+    if project is None:
+        raise click.ClickException("No default project yet: run `jebol serve` once, or pass "
+                                   "--project.")
+    return project.id
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

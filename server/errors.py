@@ -1,0 +1,104 @@
+"""One table from error class to HTTP status and Central-style code, rendered in one place.
+
+REST routes answer JSON `{"code", "message"}`; OpenRosa routes answer the OpenRosaResponse XML
+envelope with the OpenRosa headers. No stack trace ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from forms.errors import FormsError
+from storage.blobs import BlobStoreError
+from storage.errors import (BlobUnavailable, Conflict, FormClosed, Forbidden, InvalidInput,
+                            NotFound, SubmissionDeleted, XmlConflict)
+
+from . import formats
+
+log = logging.getLogger("jebol.errors")
+
+RETRY_AFTER_SECONDS = 30
+
+
+class ApiError(Exception):
+    """An error raised by the HTTP layer itself (auth, headers, limits)."""
+
+    def __init__(self, status: int, code: float, message: str,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def unauthorized(message: str = "Could not authenticate with the provided credentials.",
+                 challenge: bool = False) -> ApiError:
+    headers = {"WWW-Authenticate": 'Basic realm="JEBOL SIPERA", charset="UTF-8"'} if challenge else {}
+    return ApiError(401, 401.2, message, headers)
+
+
+def forbidden(message: str = "The authenticated actor does not have rights to perform that action.") -> ApiError:
+    return ApiError(403, 403.1, message)
+
+
+# class -> (status, code); the first matching entry wins, so subclasses come first.
+_TABLE: list[tuple[type[BaseException], int, float]] = [
+    (XmlConflict, 409, 409.1),
+    (SubmissionDeleted, 409, 409.2),
+    (FormClosed, 409, 409.3),
+    (Conflict, 409, 409.4),
+    (NotFound, 404, 404.1),
+    (Forbidden, 403, 403.1),
+    (InvalidInput, 400, 400.8),
+    (FormsError, 400, 400.1),
+    (BlobUnavailable, 503, 503.1),
+    (BlobStoreError, 503, 503.1),
+    (OperationalError, 503, 503.2),
+    (PoolTimeout, 503, 503.2),
+]
+
+
+def classify(error: BaseException) -> tuple[int, float, str, dict[str, str]]:
+    if isinstance(error, ApiError):
+        return error.status, error.code, error.message, error.headers
+    if isinstance(error, HTTPException):
+        status = error.status_code
+        detail = error.detail if isinstance(error.detail, str) else str(error.detail)
+        if status == 413:
+            return 413, 413.1, "The request is larger than this server accepts.", {"Connection": "close"}
+        if status == 405:
+            return 405, 405.1, "This method is not allowed on this resource.", {}
+        if status == 404:
+            return 404, 404.1, "Could not find the resource you were looking for.", {}
+        return status, float(f"{status}.1"), detail, dict(error.headers or {})
+    for cls, status, code in _TABLE:
+        if isinstance(error, cls):
+            message = str(error) or "Error."
+            headers: dict[str, str] = {}
+            if status == 503:
+                message = ("The server cannot store data right now (database or file store "
+                           "unavailable). Nothing was stored; please retry.")
+                headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return status, code, message, headers
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return 503, 503.2, "The database connection was lost; please retry.", {
+            "Retry-After": str(RETRY_AFTER_SECONDS)}
+    return 500, 500.1, "An internal error occurred; it has been logged.", {}
+
+
+def handle(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    status, code, message, headers = classify(error)
+    if status >= 500:
+        log.error("%s %s -> %s", request.method, request.url.path, status, exc_info=error)
+    if request.scope.get("route_handler") is not None and \
+            request.route_handler.opt.get("openrosa"):
+        settings = request.app.state.settings
+        return Response(formats.openrosa_message(message, nature="error"), status_code=status,
+                        media_type=formats.XML_TYPE,
+                        headers={**formats.openrosa_headers(settings.max_submission_bytes),
+                                 **headers})
+    return Response({"code": code, "message": message}, status_code=status, headers=headers)

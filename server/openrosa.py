@@ -1,0 +1,157 @@
+"""OpenRosa for ODK Collect: formList, form XML, manifest, media, submission (HEAD and POST).
+
+Every handler here is registered twice: under `/v1` (web users, Basic or Bearer) and under
+`/v1/key/{key}` (app users); URLs in the replies keep the prefix the phone used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+from litestar import Request, Response, get, head, post
+from litestar.response import Redirect, Stream
+
+from storage import forms as form_store
+from storage import submissions
+from storage.blobs import BlobStore, blob_key
+from storage.db import Database
+from storage.submissions import IncomingFile, Sender
+
+from . import formats
+from .auth import SUBMIT, require_identity, require_project
+from .errors import ApiError
+from .settings import Settings
+from .uploads import receive_multipart
+
+XML_PART = "xml_submission_file"
+MAX_XML_PART_BYTES = 10 * 1024 * 1024
+OPENROSA = {"openrosa": True}
+
+
+def check_openrosa_version(request: Request[Any, Any, Any]) -> None:
+    if request.headers.get("x-openrosa-version", "").strip() != formats.OPENROSA_VERSION:
+        raise ApiError(400, 400.1, "This OpenRosa endpoint needs the header "
+                       "X-OpenRosa-Version: 1.0.")
+
+
+def _base(request: Request[Any, Any, Any], settings: Settings, project_id: int) -> str:
+    key = request.path_params.get("key")
+    prefix = f"/v1/key/{key}" if key else "/v1"
+    return f"{settings.public_url}{prefix}/projects/{project_id}"
+
+
+def _reply(body: str | bytes, settings: Settings, status: int = 200,
+           headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(body, status_code=status, media_type=formats.XML_TYPE,
+                    headers={**formats.openrosa_headers(settings.max_submission_bytes),
+                             **(headers or {})})
+
+
+def _caller(request: Request[Any, Any, Any], db: Database, project_id: int) -> Any:
+    identity = require_identity(request, db, challenge=True)
+    require_project(db, identity, project_id, SUBMIT)
+    return identity
+
+
+@get("/projects/{project_id:int}/formList", opt=OPENROSA, before_request=check_openrosa_version,
+     sync_to_thread=True, summary="OpenRosa form list", tags=["OpenRosa"])
+def form_list(request: Request[Any, Any, Any], project_id: int, db: Database,
+              settings: Settings, form_id: str | None = None) -> Response[Any]:
+    _caller(request, db, project_id)
+    base = _base(request, settings, project_id)
+    items = []
+    for form, version in form_store.list_forms(db, project_id, for_phones=True,
+                                               xml_form_id=form_id):
+        form_url = f"{base}/forms/{quote(form.xml_form_id, safe='')}"
+        has_media = bool(form_store.schema_of(version).media)
+        items.append(formats.FormListItem(
+            form_id=form.xml_form_id, name=version.title, version=version.version,
+            md5=version.md5, download_url=f"{form_url}.xml",
+            manifest_url=f"{form_url}/manifest" if has_media else None))
+    return _reply(formats.form_list(items), settings)
+
+
+@get("/projects/{project_id:int}/forms/{form_file:str}", opt=OPENROSA, sync_to_thread=True,
+     summary="Form XML (the XForm) for phones", tags=["OpenRosa"])
+def form_xml(request: Request[Any, Any, Any], project_id: int, form_file: str, db: Database,
+             settings: Settings) -> Response[Any]:
+    if not form_file.endswith(".xml"):
+        raise ApiError(404, 404.1, "Could not find the resource you were looking for.")
+    _caller(request, db, project_id)
+    form = form_store.get_form(db, project_id, form_file[: -len(".xml")])
+    version = form_store.current_version(db, form)
+    return _reply(version.xml, settings, headers={"ETag": f'"{version.md5}"'})
+
+
+@get("/projects/{project_id:int}/forms/{xml_form_id:str}/manifest", opt=OPENROSA,
+     before_request=check_openrosa_version, sync_to_thread=True,
+     summary="OpenRosa manifest of a form's media", tags=["OpenRosa"])
+def manifest(request: Request[Any, Any, Any], project_id: int, xml_form_id: str, db: Database,
+             settings: Settings) -> Response[Any]:
+    _caller(request, db, project_id)
+    form = form_store.get_form(db, project_id, xml_form_id)
+    version = form_store.current_version(db, form)
+    base = f"{_base(request, settings, project_id)}/forms/{quote(xml_form_id, safe='')}"
+    items = [formats.ManifestItem(m.attachment.name, m.blob.md5 or "",
+                                  f"{base}/attachments/{quote(m.attachment.name, safe='')}")
+             for m in form_store.list_media(db, version) if m.blob is not None]
+    return _reply(formats.manifest(items), settings)
+
+
+@get("/projects/{project_id:int}/forms/{xml_form_id:str}/attachments/{name:str}",
+     sync_to_thread=True, summary="Download a form media file", tags=["OpenRosa"])
+def form_media(request: Request[Any, Any, Any], project_id: int, xml_form_id: str, name: str,
+               db: Database, blobs: BlobStore) -> Response[Any] | Stream | Redirect:
+    _caller(request, db, project_id)
+    form = form_store.get_form(db, project_id, xml_form_id)
+    media = form_store.get_media(db, form_store.current_version(db, form), name)
+    blob = media.blob
+    assert blob is not None
+    if request.headers.get("if-none-match", "").strip('"') == blob.md5:
+        return Response(b"", status_code=304)
+    url = blobs.presigned_get_url(blob_key(blob.sha256), filename=name,
+                                  content_type=blob.content_type)
+    if url:
+        return Redirect(url, status_code=307)
+    return Stream(blobs.iter_chunks(blob_key(blob.sha256)), media_type=blob.content_type,
+                  headers={"ETag": f'"{blob.md5}"', "Content-Length": str(blob.size)})
+
+
+@head("/projects/{project_id:int}/submission", opt=OPENROSA,
+      before_request=check_openrosa_version, sync_to_thread=True, status_code=204,
+      summary="OpenRosa submission pre-flight", tags=["OpenRosa"])
+def submission_head(request: Request[Any, Any, Any], project_id: int, db: Database,
+                    settings: Settings) -> Response[None]:
+    _caller(request, db, project_id)
+    return Response(None, status_code=204,
+                    headers=formats.openrosa_headers(settings.max_submission_bytes))
+
+
+@post("/projects/{project_id:int}/submission", opt=OPENROSA,
+      before_request=check_openrosa_version, status_code=201,
+      summary="OpenRosa submission (multipart: xml_submission_file + attachments)",
+      tags=["OpenRosa"])
+async def submission_post(request: Request[Any, Any, Any], project_id: int, db: Database,
+                          blobs: BlobStore, settings: Settings) -> Response[Any]:
+    identity = await anyio.to_thread.run_sync(_caller, request, db, project_id)
+    async with receive_multipart(request, Path(settings.tmp_dir),
+                                 {XML_PART: MAX_XML_PART_BYTES}) as parts:
+        xml_part = next((p for p in parts if p.name == XML_PART), None)
+        if xml_part is None:
+            raise ApiError(400, 400.2, f"The request has no {XML_PART} part.")
+        xml = await anyio.Path(xml_part.path).read_bytes()
+        files = [IncomingFile(p.name, p.path, p.size, p.sha256, p.content_type)
+                 for p in parts if p is not xml_part]
+        sender = Sender(actor_id=identity.actor_id,
+                        device_id=request.query_params.get("deviceID"),
+                        user_agent=request.headers.get("user-agent", "")[:512] or None)
+        await anyio.to_thread.run_sync(
+            lambda: submissions.ingest(db, blobs, project_id, xml, files, sender=sender))
+    return _reply(formats.openrosa_message("full submission upload was successful!", items=0),
+                  settings, status=201)
+
+
+HANDLERS = [form_list, form_xml, manifest, form_media, submission_head, submission_post]

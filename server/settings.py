@@ -1,0 +1,83 @@
+"""Configuration: one Struct, read from JEBOL_* environment variables (all optional)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Mapping
+
+import msgspec
+
+_PREFIX = "JEBOL_"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    data_dir: str = "data"
+    database_url: str = ""  # default: sqlite:///{data_dir}/jebol.sqlite3
+    blob_dir: str = ""  # default: {data_dir}/blobs
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_bucket: str = "jebol"
+    s3_secure: bool = False
+    public_url: str = ""  # default: http://{host}:{port}
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    admin_email: str = "admin@jebol.local"
+    admin_password: str | None = None
+    max_submission_bytes: int = 100 * 1024 * 1024
+    session_hours: float = 24.0
+    secret_key: str | None = None  # default: generated once into {data_dir}/secret.key
+    tmp_dir: str = ""  # default: {data_dir}/tmp (same disk as the blobs)
+    default_project: str = "Jemput Bola Inovasi"
+    default_app_user: str = "Petugas 1"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name in cls.__struct_fields__:
+            raw = environ.get(_PREFIX + name.upper())
+            if raw is not None and raw != "":
+                values[name] = raw
+        values.update(overrides)
+        try:
+            settings = msgspec.convert(values, cls, strict=False)
+        except msgspec.ValidationError as error:
+            raise SystemExit(f"Invalid configuration: {error} (check the JEBOL_* variables)")
+        return settings.resolved()
+
+    def resolved(self) -> Settings:
+        data = Path(self.data_dir)
+        return msgspec.structs.replace(
+            self,
+            database_url=self.database_url or f"sqlite:///{data / 'jebol.sqlite3'}",
+            blob_dir=self.blob_dir or str(data / "blobs"),
+            tmp_dir=self.tmp_dir or str(data / "tmp"),
+            public_url=(self.public_url or f"http://{_display_host(self.host)}:{self.port}")
+            .rstrip("/"),
+        )
+
+    def load_secret(self) -> str:
+        """The secret that seals app-user tokens: JEBOL_SECRET_KEY, else a file made once."""
+        if self.secret_key:
+            return self.secret_key
+        path = Path(self.data_dir) / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:  # two workers starting at once: one writes, the other reads
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+
+def _display_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host

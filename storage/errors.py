@@ -1,0 +1,42 @@
+"""Errors of the storage rules. They say what went wrong, never how HTTP shows it."""
+
+
+class StorageError(Exception):
+    pass
+
+
+class NotFound(StorageError):
+    def __init__(self, what: str = "resource") -> None:
+        super().__init__(f"Could not find the {what} you were looking for.")
+
+
+class Forbidden(StorageError):
+    """The caller is known but may not do this (a revoked app user, a wrong role)."""
+
+
+class Conflict(StorageError):
+    """The request clashes with what is stored (a duplicate, a version already published)."""
+
+
+class XmlConflict(Conflict):
+    def __init__(self, instance_id: str) -> None:
+        super().__init__(f"A submission already exists with instanceID {instance_id!r} and "
+                         "different content; its XML cannot be replaced.")
+
+
+class SubmissionDeleted(Conflict):
+    def __init__(self, instance_id: str) -> None:
+        super().__init__(f"The submission {instance_id!r} was deleted; it cannot be resubmitted.")
+
+
+class FormClosed(Conflict):
+    def __init__(self, xml_form_id: str) -> None:
+        super().__init__(f"The form {xml_form_id!r} is closed and takes no new submissions.")
+
+
+class InvalidInput(StorageError):
+    """Input that passed parsing but breaks a rule (an unsafe attachment name, a bad role)."""
+
+
+class BlobUnavailable(StorageError):
+    """The object store could not be reached; the operation stored nothing and may be retried."""

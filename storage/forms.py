@@ -1,0 +1,208 @@
+"""Forms and their versions: publish, look up, list for phones, media attachments."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from forms.compile import compile_xlsform
+from forms.xform import Schema, read_xform
+
+from . import audit, content
+from .blobs import BlobStore
+from .db import Database
+from .errors import Conflict, InvalidInput, NotFound
+from .models import Blob, Form, FormAttachment, FormVersion, Project, utcnow
+
+STATES = ("open", "closing", "closed")
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@dataclass(frozen=True)
+class Published:
+    form: Form
+    version: FormVersion
+    outcome: str  # created | updated | unchanged
+    warnings: list[str]
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    attachment: FormAttachment
+    blob: Blob | None
+
+
+def publish_xlsform(db: Database, blobs: BlobStore, project_id: int, data: bytes,
+                    filename: str | None = None, *, media: dict[str, Path] | None = None,
+                    form_id_fallback: str | None = None,
+                    actor_id: int | None = None) -> Published:
+    """Compile and publish an XLSForm: a new form, a new version of it, or nothing if unchanged."""
+    compiled = compile_xlsform(data, filename, form_id_fallback)
+    xlsform = content.put_data(blobs, data, XLSX_TYPE if data[:2] == b"PK"
+                               else "application/vnd.ms-excel")
+    return _publish(db, blobs, project_id, compiled.xml, compiled.warnings, xlsform,
+                    filename, media or {}, actor_id)
+
+
+def publish_xform(db: Database, blobs: BlobStore, project_id: int, xml: bytes, *,
+                  media: dict[str, Path] | None = None, actor_id: int | None = None) -> Published:
+    return _publish(db, blobs, project_id, xml, [], None, None, media or {}, actor_id)
+
+
+def _publish(db: Database, blobs: BlobStore, project_id: int, xml: bytes, warnings: list[str],
+             xlsform: content.StoredBlob | None, xlsform_name: str | None,
+             media: dict[str, Path], actor_id: int | None) -> Published:
+    schema = read_xform(xml)
+    expected = {m.name: m.kind for m in schema.media}
+    unknown = sorted(set(media) - set(expected))
+    if unknown:
+        raise InvalidInput(f"The form does not use the media file(s) {', '.join(unknown)}; "
+                           f"it expects: {', '.join(sorted(expected)) or 'none'}.")
+    stored = {name: content.put_data(blobs, path.read_bytes(), content.guess_type(name))
+              for name, path in media.items()}
+    sha256 = hashlib.sha256(xml).hexdigest()
+    with db.transaction() as tx:
+        if tx.get(Project, project_id) is None:
+            raise NotFound("project")
+        form = tx.exec(select(Form).where(Form.project_id == project_id,
+                                          Form.xml_form_id == schema.form_id)).first()
+        previous = _current(tx, form.id) if form else None
+        if previous is not None and previous.sha256 == sha256 and not stored:
+            return Published(form, previous, "unchanged", previous.warnings)
+        if form is None:
+            form = Form(project_id=project_id, xml_form_id=schema.form_id)
+            tx.add(form)
+            tx.flush()
+            outcome = "created"
+        else:
+            outcome = "updated"
+            taken = tx.exec(select(FormVersion.id).where(
+                FormVersion.form_id == form.id, FormVersion.version == schema.version,
+                FormVersion.published_at.is_not(None))).first()
+            if taken is not None and (previous is None or previous.sha256 != sha256):
+                raise Conflict(f"Version {schema.version!r} of form {schema.form_id!r} is already "
+                               "published; change the version in the settings sheet.")
+            if previous is not None:
+                previous.is_current = False
+                tx.flush()
+            form.deleted_at = None
+            form.updated_at = utcnow()
+        if xlsform is not None:
+            content.record(tx, xlsform)
+        for blob in stored.values():
+            content.record(tx, blob)
+        version = FormVersion(
+            form_id=form.id, version=schema.version, title=schema.title, xml=xml,
+            md5=hashlib.md5(xml).hexdigest(), sha256=sha256, fields_json=schema.to_json(),
+            warnings=warnings, xlsform_sha256=xlsform.sha256 if xlsform else None,
+            xlsform_name=xlsform_name, is_current=True, published_at=utcnow())
+        if previous is not None and previous.sha256 == sha256:
+            version = previous  # same XML, new media: attach to the current version
+            version.is_current = True
+        else:
+            tx.add(version)
+            tx.flush()
+        _attach_media(tx, version, previous, expected, stored)
+        audit.record(tx, actor_id, "form.create" if outcome == "created" else "form.update.publish",
+                     "form", form.id, {"xmlFormId": schema.form_id, "version": schema.version})
+        return Published(form, version, outcome, warnings)
+
+
+def _attach_media(tx: Session, version: FormVersion, previous: FormVersion | None,
+                  expected: dict[str, str], stored: dict[str, content.StoredBlob]) -> None:
+    carried: dict[str, str | None] = {}
+    if previous is not None:
+        carried = {a.name: a.blob_sha256 for a in tx.exec(
+            select(FormAttachment).where(FormAttachment.form_version_id == previous.id))}
+    existing = {a.name: a for a in tx.exec(
+        select(FormAttachment).where(FormAttachment.form_version_id == version.id))}
+    for name, kind in expected.items():
+        sha = stored[name].sha256 if name in stored else carried.get(name)
+        row = existing.get(name)
+        if row is None:
+            tx.add(FormAttachment(form_version_id=version.id, name=name, kind=kind,
+                                  blob_sha256=sha, updated_at=utcnow() if sha else None))
+        elif name in stored:
+            row.blob_sha256, row.updated_at = sha, utcnow()
+
+
+def _current(tx: Session, form_id: int) -> FormVersion | None:
+    return tx.exec(select(FormVersion).where(FormVersion.form_id == form_id,
+                                             FormVersion.is_current)).first()
+
+
+def get_form(db: Database, project_id: int, xml_form_id: str) -> Form:
+    with db.read() as tx:
+        form = tx.exec(select(Form).where(Form.project_id == project_id,
+                                          Form.xml_form_id == xml_form_id,
+                                          Form.deleted_at.is_(None))).first()
+        if form is None:
+            raise NotFound("form")
+        return form
+
+
+def current_version(db: Database, form: Form) -> FormVersion:
+    with db.read() as tx:
+        version = _current(tx, form.id)
+    if version is None:
+        raise NotFound("published form version")
+    return version
+
+
+def find_published_version(db: Database, form: Form, version: str) -> FormVersion | None:
+    with db.read() as tx:
+        return tx.exec(select(FormVersion).where(
+            FormVersion.form_id == form.id, FormVersion.version == version,
+            FormVersion.published_at.is_not(None))).first()
+
+
+def schema_of(version: FormVersion) -> Schema:
+    return Schema.from_json(version.fields_json)
+
+
+def list_forms(db: Database, project_id: int, *, for_phones: bool = False,
+               xml_form_id: str | None = None) -> list[tuple[Form, FormVersion]]:
+    """Published forms with their current version; phones see only open ones."""
+    query = (select(Form, FormVersion).join(FormVersion, FormVersion.form_id == Form.id)
+             .where(Form.project_id == project_id, Form.deleted_at.is_(None),
+                    FormVersion.is_current).order_by(Form.xml_form_id))
+    if for_phones:
+        query = query.where(Form.state == "open")
+    if xml_form_id is not None:
+        query = query.where(Form.xml_form_id == xml_form_id)
+    with db.read() as tx:
+        return [(form, version) for form, version in tx.exec(query).all()]
+
+
+def list_media(db: Database, version: FormVersion) -> list[MediaFile]:
+    with db.read() as tx:
+        rows = tx.exec(select(FormAttachment, Blob)
+                       .join(Blob, Blob.sha256 == FormAttachment.blob_sha256, isouter=True)
+                       .where(FormAttachment.form_version_id == version.id)
+                       .order_by(FormAttachment.name)).all()
+    return [MediaFile(attachment, blob) for attachment, blob in rows]
+
+
+def get_media(db: Database, version: FormVersion, name: str) -> MediaFile:
+    media = next((m for m in list_media(db, version) if m.attachment.name == name), None)
+    if media is None or media.blob is None:
+        raise NotFound("form attachment")
+    return media
+
+
+def set_state(db: Database, project_id: int, xml_form_id: str, state: str,
+              actor_id: int | None = None) -> Form:
+    if state not in STATES:
+        raise InvalidInput(f"Unknown form state {state!r}; states are {', '.join(STATES)}.")
+    with db.transaction() as tx:
+        form = tx.exec(select(Form).where(Form.project_id == project_id,
+                                          Form.xml_form_id == xml_form_id,
+                                          Form.deleted_at.is_(None))).first()
+        if form is None:
+            raise NotFound("form")
+        form.state, form.updated_at = state, utcnow()
+        audit.record(tx, actor_id, "form.update", "form", form.id, {"state": state})
+        return form

@@ -1,0 +1,241 @@
+"""The tables. Plain SQLModel classes; the rules live in the modules named after each aggregate."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Timestamps are stored in UTC and always come back timezone-aware (SQLite drops the zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def _at(**kwargs: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+def _now() -> Any:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class Actor(SQLModel, table=True):
+    """Anyone who acts: a web user or an app user (a phone). Submitters and audit entries point here."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # user | app_user
+    display_name: str = Field(max_length=255)
+    created_at: datetime = _now()
+    deleted_at: Optional[datetime] = _at(default=None, nullable=True)
+
+
+class User(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    actor_id: int = Field(foreign_key="actor.id", unique=True)
+    email: str = Field(max_length=320, unique=True)
+    password_hash: Optional[str] = Field(default=None, max_length=255)
+    is_admin: bool = False
+    created_at: datetime = _now()
+
+
+class Session(SQLModel, table=True):
+    __tablename__ = "session"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    actor_id: int = Field(foreign_key="actor.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    csrf: Optional[str] = Field(default=None, max_length=64)
+    created_at: datetime = _now()
+    expires_at: datetime = _at(nullable=False)
+
+
+class Project(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=255)
+    description: Optional[str] = None
+    archived: bool = False
+    created_at: datetime = _now()
+    updated_at: Optional[datetime] = _at(default=None, nullable=True)
+
+
+class AppUser(SQLModel, table=True):
+    """A phone's identity. The token is kept as a hash (lookup) and sealed (to show its URL again)."""
+
+    __tablename__ = "app_user"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    actor_id: int = Field(foreign_key="actor.id", unique=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    token_hash: Optional[str] = Field(default=None, max_length=64, unique=True)
+    token_sealed: Optional[str] = Field(default=None, max_length=512)
+    created_at: datetime = _now()
+    revoked_at: Optional[datetime] = _at(default=None, nullable=True)
+
+
+class RoleAssignment(SQLModel, table=True):
+    __tablename__ = "role_assignment"
+    __table_args__ = (sa.UniqueConstraint("actor_id", "project_id", "role"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    actor_id: int = Field(foreign_key="actor.id", index=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    role: str = Field(max_length=32)  # manager | supervisor | officer
+    created_at: datetime = _now()
+
+
+class Blob(SQLModel, table=True):
+    sha256: str = Field(primary_key=True, max_length=64)
+    md5: Optional[str] = Field(default=None, max_length=32)
+    size: int = Field(sa_type=sa.BigInteger)
+    content_type: str = Field(default="application/octet-stream", max_length=255)
+    created_at: datetime = _now()
+
+
+class Form(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("project_id", "xml_form_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    xml_form_id: str = Field(max_length=255)
+    state: str = Field(default="open", max_length=16)  # open | closing | closed
+    created_at: datetime = _now()
+    updated_at: Optional[datetime] = _at(default=None, nullable=True)
+    deleted_at: Optional[datetime] = _at(default=None, nullable=True)
+
+
+class FormVersion(SQLModel, table=True):
+    """One compiled version of a form; the XML is kept byte-for-byte (the formList hash is its md5)."""
+
+    __tablename__ = "form_version"
+    __table_args__ = (
+        sa.Index("form_version_published_uq", "form_id", "version", unique=True,
+                 sqlite_where=sa.text("published_at IS NOT NULL"),
+                 postgresql_where=sa.text("published_at IS NOT NULL")),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    form_id: int = Field(foreign_key="form.id", index=True)
+    version: str = Field(default="", max_length=255)
+    title: str = Field(default="", max_length=1024)
+    xml: bytes = Field(sa_type=sa.LargeBinary)
+    md5: str = Field(max_length=32)
+    sha256: str = Field(max_length=64)
+    fields_json: bytes = Field(sa_type=sa.LargeBinary)
+    warnings: list[str] = Field(default_factory=list, sa_type=JSONType)
+    xlsform_sha256: Optional[str] = Field(default=None, foreign_key="blob.sha256", max_length=64)
+    xlsform_name: Optional[str] = Field(default=None, max_length=255)
+    is_current: bool = False
+    created_at: datetime = _now()
+    published_at: Optional[datetime] = _at(default=None, nullable=True)
+
+
+class FormAttachment(SQLModel, table=True):
+    __tablename__ = "form_attachment"
+    __table_args__ = (sa.UniqueConstraint("form_version_id", "name"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    form_version_id: int = Field(foreign_key="form_version.id", index=True)
+    name: str = Field(max_length=255)
+    kind: str = Field(default="file", max_length=16)
+    blob_sha256: Optional[str] = Field(default=None, foreign_key="blob.sha256", max_length=64)
+    updated_at: Optional[datetime] = _at(default=None, nullable=True)
+
+
+class Submission(SQLModel, table=True):
+    """A logical submission: its first instanceID, review state and who sent it."""
+
+    __table_args__ = (sa.UniqueConstraint("form_id", "instance_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    form_id: int = Field(foreign_key="form.id", index=True)
+    instance_id: str = Field(max_length=255)
+    review_state: Optional[str] = Field(default=None, max_length=16)
+    submitter_id: Optional[int] = Field(default=None, foreign_key="actor.id", index=True)
+    device_id: Optional[str] = Field(default=None, max_length=255)
+    user_agent: Optional[str] = Field(default=None, max_length=512)
+    created_at: datetime = _now()
+    updated_at: Optional[datetime] = _at(default=None, nullable=True)
+    deleted_at: Optional[datetime] = _at(default=None, nullable=True)
+
+
+class SubmissionVersion(SQLModel, table=True):
+    """One XML of a submission, exactly as received, and its parsed values."""
+
+    __tablename__ = "submission_version"
+    __table_args__ = (
+        sa.UniqueConstraint("form_id", "instance_id"),
+        sa.Index("submission_version_current_uq", "submission_id", unique=True,
+                 sqlite_where=sa.text("is_current"), postgresql_where=sa.text("is_current")),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    submission_id: int = Field(foreign_key="submission.id", index=True)
+    form_id: int = Field(foreign_key="form.id")
+    form_version_id: int = Field(foreign_key="form_version.id", index=True)
+    instance_id: str = Field(max_length=255)
+    deprecated_id: Optional[str] = Field(default=None, max_length=255)
+    instance_name: Optional[str] = Field(default=None, max_length=1024)
+    xml: bytes = Field(sa_type=sa.LargeBinary)
+    xml_sha256: str = Field(max_length=64)
+    values: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    submitter_id: Optional[int] = Field(default=None, foreign_key="actor.id")
+    device_id: Optional[str] = Field(default=None, max_length=255)
+    user_agent: Optional[str] = Field(default=None, max_length=512)
+    is_current: bool = True
+    created_at: datetime = _now()
+
+
+class SubmissionAttachment(SQLModel, table=True):
+    __tablename__ = "submission_attachment"
+    __table_args__ = (sa.UniqueConstraint("submission_version_id", "name"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    submission_version_id: int = Field(foreign_key="submission_version.id", index=True)
+    name: str = Field(max_length=255)
+    blob_sha256: Optional[str] = Field(default=None, foreign_key="blob.sha256", max_length=64,
+                                       index=True)
+    content_type: Optional[str] = Field(default=None, max_length=255)
+    size: Optional[int] = Field(default=None, sa_type=sa.BigInteger)
+    updated_at: Optional[datetime] = _at(default=None, nullable=True)
+
+
+class Comment(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    submission_id: int = Field(foreign_key="submission.id", index=True)
+    actor_id: int = Field(foreign_key="actor.id")
+    body: str
+    created_at: datetime = _now()
+
+
+class Audit(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    actor_id: Optional[int] = Field(default=None, foreign_key="actor.id", index=True)
+    action: str = Field(max_length=64, index=True)
+    subject_type: Optional[str] = Field(default=None, max_length=32)
+    subject_id: Optional[int] = Field(default=None)
+    details: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    logged_at: datetime = _now()
+
+
+class LoginAttempt(SQLModel, table=True):
+    """Failed logins, for throttling by email and by client address."""
+
+    __tablename__ = "login_attempt"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, index=True)
+    client: str = Field(max_length=64, index=True)
+    at: datetime = _now()
