@@ -7,7 +7,7 @@ Every handler here is registered twice: under `/v1` (web users, Basic or Bearer)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import anyio
@@ -16,12 +16,14 @@ from litestar.response import Redirect, Stream
 
 from storage import forms as form_store
 from storage import submissions
-from storage.blobs import BlobStore, blob_key
+from storage.accounts import Identity
+from storage.blobs import blob_key
 from storage.db import Database
 from storage.submissions import IncomingFile, Sender
 
 from . import formats
 from .auth import SUBMIT, require_identity, require_project
+from .deps import DB, Blobs, Config, PathText, ProjectId, QueryParameter
 from .errors import ApiError
 from .settings import Settings
 from .uploads import receive_multipart
@@ -50,7 +52,7 @@ def _reply(body: str | bytes, settings: Settings, status: int = 200,
                              **(headers or {})})
 
 
-def _caller(request: Request[Any, Any, Any], db: Database, project_id: int) -> Any:
+def _caller(request: Request[Any, Any, Any], db: Database, project_id: int) -> Identity:
     identity = require_identity(request, db, challenge=True)
     require_project(db, identity, project_id, SUBMIT)
     return identity
@@ -58,8 +60,8 @@ def _caller(request: Request[Any, Any, Any], db: Database, project_id: int) -> A
 
 @get("/projects/{project_id:int}/formList", opt=OPENROSA, before_request=check_openrosa_version,
      sync_to_thread=True, summary="OpenRosa form list", tags=["OpenRosa"])
-def form_list(request: Request[Any, Any, Any], project_id: int, db: Database,
-              settings: Settings, form_id: str | None = None) -> Response[Any]:
+def form_list(request: Request[Any, Any, Any], project_id: ProjectId, db: DB,
+              settings: Config, form_id: Annotated[str | None, QueryParameter(name="formID")] = None) -> Response[Any]:
     _caller(request, db, project_id)
     base = _base(request, settings, project_id)
     items = []
@@ -76,8 +78,8 @@ def form_list(request: Request[Any, Any, Any], project_id: int, db: Database,
 
 @get("/projects/{project_id:int}/forms/{form_file:str}", opt=OPENROSA, sync_to_thread=True,
      summary="Form XML (the XForm) for phones", tags=["OpenRosa"])
-def form_xml(request: Request[Any, Any, Any], project_id: int, form_file: str, db: Database,
-             settings: Settings) -> Response[Any]:
+def form_xml(request: Request[Any, Any, Any], project_id: ProjectId, form_file: PathText, db: DB,
+             settings: Config) -> Response[Any]:
     if not form_file.endswith(".xml"):
         raise ApiError(404, 404.1, "Could not find the resource you were looking for.")
     _caller(request, db, project_id)
@@ -89,8 +91,8 @@ def form_xml(request: Request[Any, Any, Any], project_id: int, form_file: str, d
 @get("/projects/{project_id:int}/forms/{xml_form_id:str}/manifest", opt=OPENROSA,
      before_request=check_openrosa_version, sync_to_thread=True,
      summary="OpenRosa manifest of a form's media", tags=["OpenRosa"])
-def manifest(request: Request[Any, Any, Any], project_id: int, xml_form_id: str, db: Database,
-             settings: Settings) -> Response[Any]:
+def manifest(request: Request[Any, Any, Any], project_id: ProjectId, xml_form_id: PathText, db: DB,
+             settings: Config) -> Response[Any]:
     _caller(request, db, project_id)
     form = form_store.get_form(db, project_id, xml_form_id)
     version = form_store.current_version(db, form)
@@ -103,8 +105,8 @@ def manifest(request: Request[Any, Any, Any], project_id: int, xml_form_id: str,
 
 @get("/projects/{project_id:int}/forms/{xml_form_id:str}/attachments/{name:str}",
      sync_to_thread=True, summary="Download a form media file", tags=["OpenRosa"])
-def form_media(request: Request[Any, Any, Any], project_id: int, xml_form_id: str, name: str,
-               db: Database, blobs: BlobStore) -> Response[Any] | Stream | Redirect:
+def form_media(request: Request[Any, Any, Any], project_id: ProjectId, xml_form_id: PathText, name: PathText,
+               db: DB, blobs: Blobs) -> Response[Any] | Stream | Redirect:
     _caller(request, db, project_id)
     form = form_store.get_form(db, project_id, xml_form_id)
     media = form_store.get_media(db, form_store.current_version(db, form), name)
@@ -123,8 +125,8 @@ def form_media(request: Request[Any, Any, Any], project_id: int, xml_form_id: st
 @head("/projects/{project_id:int}/submission", opt=OPENROSA,
       before_request=check_openrosa_version, sync_to_thread=True, status_code=204,
       summary="OpenRosa submission pre-flight", tags=["OpenRosa"])
-def submission_head(request: Request[Any, Any, Any], project_id: int, db: Database,
-                    settings: Settings) -> Response[None]:
+def submission_head(request: Request[Any, Any, Any], project_id: ProjectId, db: DB,
+                    settings: Config) -> Response[None]:
     _caller(request, db, project_id)
     return Response(None, status_code=204,
                     headers=formats.openrosa_headers(settings.max_submission_bytes))
@@ -134,8 +136,8 @@ def submission_head(request: Request[Any, Any, Any], project_id: int, db: Databa
       before_request=check_openrosa_version, status_code=201,
       summary="OpenRosa submission (multipart: xml_submission_file + attachments)",
       tags=["OpenRosa"])
-async def submission_post(request: Request[Any, Any, Any], project_id: int, db: Database,
-                          blobs: BlobStore, settings: Settings) -> Response[Any]:
+async def submission_post(request: Request[Any, Any, Any], project_id: ProjectId, db: DB,
+                          blobs: Blobs, settings: Config) -> Response[Any]:
     identity = await anyio.to_thread.run_sync(_caller, request, db, project_id)
     async with receive_multipart(request, Path(settings.tmp_dir),
                                  {XML_PART: MAX_XML_PART_BYTES}) as parts:

@@ -128,11 +128,25 @@ def _content_disposition(filename: str) -> str:
 # --------------------------------------------------------------------------
 
 
+def _current_umask() -> int:
+    """The process umask, read without changing it (Linux), else 0o022."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
 class LocalBlobStore:
     """Blobs as files under ``root`` (key ``a/b/c`` -> ``root/a/b/c``)."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        # mkstemp makes 0600 files; give blobs the mode a plain open() would.
+        self._file_mode = 0o666 & ~_current_umask()
 
     def __repr__(self) -> str:
         return f"LocalBlobStore({str(self.root)!r})"
@@ -155,6 +169,7 @@ class LocalBlobStore:
             raise BlobStoreError(f"cannot write blob {key}: {exc}") from exc
         try:
             with os.fdopen(fd, "wb") as out:
+                os.fchmod(fd, self._file_mode)
                 write(out)
                 out.flush()
                 os.fsync(out.fileno())
@@ -302,6 +317,9 @@ class S3BlobStore:
         import certifi
         import urllib3
         from minio import Minio
+        from minio.helpers import check_bucket_name
+
+        check_bucket_name(bucket)  # ValueError now rather than at first use
 
         # Accept "http://host:port" as well as the SDK's bare "host:port".
         if "://" in endpoint:

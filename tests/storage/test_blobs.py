@@ -117,6 +117,8 @@ def test_open_blob_store_selects_backend(tmp_path):
     assert (s3.endpoint, s3.bucket, s3.secure) == ("127.0.0.1:9", "other", False)
     with pytest.raises(ValueError):
         open_blob_store(blob_dir=None, s3_endpoint=None, s3_access_key=None, s3_secret_key=None)
+    with pytest.raises(ValueError):  # invalid bucket name: a config error, found early
+        S3BlobStore("127.0.0.1:9", "a", "b", bucket="x")
     with pytest.raises(ValueError):
         open_blob_store(blob_dir=None, s3_endpoint="127.0.0.1:9", s3_access_key=None,
                         s3_secret_key=None)
@@ -239,7 +241,11 @@ def test_local_store_atomic_layout(tmp_path):
     digest = sha256(b"abc")
     key = blob_key(digest)
     s.put_bytes(key, b"abc")
-    assert (root / "blobs" / "sha256" / digest[:2] / digest[2:4] / digest).read_bytes() == b"abc"
+    path = root / "blobs" / "sha256" / digest[:2] / digest[2:4] / digest
+    assert path.read_bytes() == b"abc"
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
     # No temporary files are left behind; stray ones are not listed as keys.
     folder = root / "blobs" / "sha256" / digest[:2] / digest[2:4]
     assert [p.name for p in folder.iterdir()] == [digest]

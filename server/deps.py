@@ -1,0 +1,21 @@
+"""Typed names for what handlers receive: dependencies by name, path parameters explicitly."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar.di import NamedDependency
+from litestar.params import FromPath, PathParameter, QueryParameter  # noqa: F401
+
+from storage.blobs import BlobStore
+from storage.db import Database
+from storage.tokens import TokenBox
+
+from .settings import Settings
+
+DB = NamedDependency[Database]
+Blobs = NamedDependency[BlobStore]
+Config = NamedDependency[Settings]
+Box = NamedDependency[TokenBox]
+ProjectId = Annotated[int, PathParameter()]
+PathText = Annotated[str, PathParameter()]
