@@ -15,3 +15,12 @@ class XFormInvalid(FormsError):
 
 class SubmissionInvalid(FormsError):
     """A submission XML that cannot be accepted (malformed, DOCTYPE, too large, no id)."""
+
+
+class XLSFormWarnings(XLSFormInvalid):
+    """A valid XLSForm with warnings, refused because the caller did not accept warnings."""
+
+    def __init__(self, warnings: list[str]) -> None:
+        self.warnings = warnings
+        super().__init__("The XLSForm is valid but has warnings (send ignoreWarnings=true to "
+                         "accept them): " + " | ".join(warnings))

@@ -16,6 +16,7 @@ from storage.db import Database
 from storage.tokens import TokenBox
 
 from . import errors, openrosa
+from .api import forms as api_forms
 from .settings import Settings
 
 log = logging.getLogger("jebol")
@@ -54,7 +55,7 @@ def create_app(settings: Settings, services: Services | None = None, *,
     openrosa_routes = list(openrosa.HANDLERS)
     app = Litestar(
         route_handlers=[
-            Router("/v1", route_handlers=openrosa_routes,
+            Router("/v1", route_handlers=[*openrosa_routes, *api_forms.HANDLERS],
                    request_max_body_size=settings.max_submission_bytes),
             Router("/v1/key/{key:str}", route_handlers=openrosa_routes,
                    request_max_body_size=settings.max_submission_bytes, include_in_schema=False),

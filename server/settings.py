@@ -22,7 +22,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     s3_bucket: str = "jebol"
     s3_secure: bool = False
     public_url: str = ""  # default: http://{host}:{port}
-    host: str = "127.0.0.1"
+    host: str = "0.0.0.0"
     port: int = 8000
     workers: int = 1
     admin_email: str = "admin@jebol.local"

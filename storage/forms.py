@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from forms.compile import compile_xlsform
+from forms.errors import XLSFormWarnings
 from forms.xform import Schema, read_xform
 
 from . import audit, content
@@ -37,24 +38,30 @@ class MediaFile:
 
 def publish_xlsform(db: Database, blobs: BlobStore, project_id: int, data: bytes,
                     filename: str | None = None, *, media: dict[str, Path] | None = None,
-                    form_id_fallback: str | None = None,
-                    actor_id: int | None = None) -> Published:
-    """Compile and publish an XLSForm: a new form, a new version of it, or nothing if unchanged."""
+                    form_id_fallback: str | None = None, ignore_warnings: bool = True,
+                    publish: bool = True, actor_id: int | None = None) -> Published:
+    """Compile and publish an XLSForm: a new form, a new version of it, or nothing if unchanged.
+
+    With `publish=False` the result is the form's draft (replacing any earlier draft).
+    """
     compiled = compile_xlsform(data, filename, form_id_fallback)
+    if compiled.warnings and not ignore_warnings:
+        raise XLSFormWarnings(compiled.warnings)
     xlsform = content.put_data(blobs, data, XLSX_TYPE if data[:2] == b"PK"
                                else "application/vnd.ms-excel")
     return _publish(db, blobs, project_id, compiled.xml, compiled.warnings, xlsform,
-                    filename, media or {}, actor_id)
+                    filename, media or {}, actor_id, publish)
 
 
 def publish_xform(db: Database, blobs: BlobStore, project_id: int, xml: bytes, *,
-                  media: dict[str, Path] | None = None, actor_id: int | None = None) -> Published:
-    return _publish(db, blobs, project_id, xml, [], None, None, media or {}, actor_id)
+                  media: dict[str, Path] | None = None, publish: bool = True,
+                  actor_id: int | None = None) -> Published:
+    return _publish(db, blobs, project_id, xml, [], None, None, media or {}, actor_id, publish)
 
 
 def _publish(db: Database, blobs: BlobStore, project_id: int, xml: bytes, warnings: list[str],
              xlsform: content.StoredBlob | None, xlsform_name: str | None,
-             media: dict[str, Path], actor_id: int | None) -> Published:
+             media: dict[str, Path], actor_id: int | None, publish: bool = True) -> Published:
     schema = read_xform(xml)
     expected = {m.name: m.kind for m in schema.media}
     unknown = sorted(set(media) - set(expected))
@@ -70,6 +77,9 @@ def _publish(db: Database, blobs: BlobStore, project_id: int, xml: bytes, warnin
         form = tx.exec(select(Form).where(Form.project_id == project_id,
                                           Form.xml_form_id == schema.form_id)).first()
         previous = _current(tx, form.id) if form else None
+        if not publish:
+            return _save_draft(tx, project_id, form, schema, xml, sha256, warnings, xlsform,
+                               xlsform_name, previous, expected, stored, actor_id)
         if previous is not None and previous.sha256 == sha256 and not stored:
             return Published(form, previous, "unchanged", previous.warnings)
         if form is None:
@@ -109,6 +119,41 @@ def _publish(db: Database, blobs: BlobStore, project_id: int, xml: bytes, warnin
         audit.record(tx, actor_id, "form.create" if outcome == "created" else "form.update.publish",
                      "form", form.id, {"xmlFormId": schema.form_id, "version": schema.version})
         return Published(form, version, outcome, warnings)
+
+
+def _save_draft(tx: Session, project_id: int, form: Form | None, schema: Schema, xml: bytes,
+                sha256: str, warnings: list[str], xlsform: content.StoredBlob | None,
+                xlsform_name: str | None, previous: FormVersion | None,
+                expected: dict[str, str], stored: dict[str, content.StoredBlob],
+                actor_id: int | None) -> Published:
+    outcome = "draft"
+    if form is None:
+        form = Form(project_id=project_id, xml_form_id=schema.form_id)
+        tx.add(form)
+        tx.flush()
+        outcome = "created"
+    for old in tx.exec(select(FormVersion).where(FormVersion.form_id == form.id,
+                                                 FormVersion.published_at.is_(None))):
+        for attachment in tx.exec(select(FormAttachment).where(
+                FormAttachment.form_version_id == old.id)):
+            tx.delete(attachment)
+        tx.delete(old)
+    tx.flush()
+    if xlsform is not None:
+        content.record(tx, xlsform)
+    for blob in stored.values():
+        content.record(tx, blob)
+    draft = FormVersion(
+        form_id=form.id, version=schema.version, title=schema.title, xml=xml,
+        md5=hashlib.md5(xml).hexdigest(), sha256=sha256, fields_json=schema.to_json(),
+        warnings=warnings, xlsform_sha256=xlsform.sha256 if xlsform else None,
+        xlsform_name=xlsform_name, is_current=False, published_at=None)
+    tx.add(draft)
+    tx.flush()
+    _attach_media(tx, draft, previous, expected, stored)
+    audit.record(tx, actor_id, "form.update.draft.set", "form", form.id,
+                 {"xmlFormId": schema.form_id, "version": schema.version})
+    return Published(form, draft, outcome, warnings)
 
 
 def _attach_media(tx: Session, version: FormVersion, previous: FormVersion | None,

@@ -56,3 +56,12 @@ def photo_body(name: str = "Budi", main: str | None = "utama.jpg",
                    for e in (evidence or []))
     return (f"<nama>{name}</nama><lokasi>-0.68 100.78 250 5</lokasi>"
             f"<foto_utama>{main or ''}</foto_utama>{rows}")
+
+
+def xlsx_from_md(name: str, tmp_dir: Path) -> bytes:
+    """An .xlsx XLSForm built from one of the markdown forms in tests/data."""
+    from forms.library.build_xlsx import parse_markdown, write_xlsx
+
+    path = tmp_dir / f"{name}.xlsx"
+    write_xlsx(parse_markdown((DATA / f"{name}.md").read_text()), path)
+    return path.read_bytes()

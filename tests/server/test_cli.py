@@ -1,0 +1,114 @@
+"""The `jebol` commands, run as an admin would, against a fresh data folder."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from click.testing import CliRunner
+from sqlmodel import func, select
+
+from server import bootstrap
+from server.app import Services
+from server.cli import main
+from server.settings import Settings
+from storage.models import AppUser, Form, Project, User
+from tests.factories import DATA
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {"JEBOL_DATA_DIR": str(tmp_path / "data"), "JEBOL_SECRET_KEY": "cli-test",
+            "JEBOL_PUBLIC_URL": "https://jebol.example.org"}
+
+
+def _run(env, *args, input=None):
+    return CliRunner().invoke(main, list(args), env=env, input=input, catch_exceptions=False)
+
+
+def _services(env) -> Services:
+    return Services(Settings.from_env(env))
+
+
+def _count(services, model) -> int:
+    with services.db.read() as tx:
+        return tx.exec(select(func.count()).select_from(model)).one()
+
+
+def test_second_start_reuses_everything(env):
+    first = bootstrap.run(_prepared(env))
+    assert first.admin_password and len(first.admin_password) >= 12
+    assert sorted(f for f, outcome in first.forms if outcome == "created") == [
+        "jebol_sipera_data_dukung", "jebol_sipera_kunjungan", "jebol_sipera_profil_inovasi"]
+    second = bootstrap.run(_prepared(env))
+    assert second.admin_password is None  # never printed twice
+    assert {outcome for _, outcome in second.forms} == {"unchanged"}
+    assert second.collect_url == first.collect_url
+    assert re.fullmatch(r"https://jebol\.example\.org/v1/key/[A-Za-z0-9!$]{64}/projects/1",
+                        first.collect_url)
+    services = _services(env)
+    assert (_count(services, User), _count(services, Project), _count(services, Form),
+            _count(services, AppUser)) == (1, 1, 3, 1)
+
+
+def test_admin_password_from_environment_is_used(env):
+    env = {**env, "JEBOL_ADMIN_EMAIL": "kepala@sawahlunto.go.id",
+           "JEBOL_ADMIN_PASSWORD": "rahasia-sekali-123"}
+    setup = bootstrap.run(_prepared(env))
+    assert setup.admin_password is None and setup.admin_email == "kepala@sawahlunto.go.id"
+    from storage import accounts
+    assert accounts.verify_password(_services(env).db, "kepala@sawahlunto.go.id",
+                                    "rahasia-sekali-123") is not None
+
+
+def _prepared(env) -> Services:
+    services = _services(env)
+    services.prepare()
+    return services
+
+
+def test_form_publish_new_version_and_errors(env, tmp_path):
+    bootstrap.run(_prepared(env))
+    result = _run(env, "form", "publish", str(DATA / "tanpa_media.md"))
+    assert result.exit_code == 0 and "tanpa_media version '2024010101': created" in result.output
+    result = _run(env, "form", "publish", str(DATA / "tanpa_media.md"))
+    assert "unchanged" in result.output
+    bumped = tmp_path / "tanpa_media.md"
+    bumped.write_text((DATA / "tanpa_media.md").read_text().replace("2024010101", "2024010102"))
+    assert "updated" in _run(env, "form", "publish", str(bumped)).output
+    broken = _run(env, "form", "publish", str(DATA / "rusak.md"))
+    assert broken.exit_code == 1 and "choices sheet" in broken.output
+    assert _run(env, "form", "publish", str(DATA / "tanpa_media.md"), "--project", "99"
+                ).exit_code == 1
+
+
+def test_form_publish_with_media(env, tmp_path):
+    bootstrap.run(_prepared(env))
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(b"\x89PNG fake but bytes")
+    result = _run(env, "form", "publish", str(DATA / "foto_sederhana.md"), "--attach", str(logo))
+    assert result.exit_code == 0, result.output
+    other = tmp_path / "other.png"
+    other.write_bytes(b"x")
+    refused = _run(env, "form", "publish", str(DATA / "foto_sederhana.md"), "--attach",
+                   str(other))
+    assert refused.exit_code == 1 and "does not use the media file" in refused.output
+
+
+def test_appuser_create_prints_the_collect_url(env):
+    bootstrap.run(_prepared(env))
+    result = _run(env, "appuser", "create", "Petugas 2")
+    assert result.exit_code == 0
+    assert re.search(r"https://jebol\.example\.org/v1/key/[A-Za-z0-9!$]{64}/projects/1",
+                     result.output)
+    assert _run(env, "appuser", "create", "X", "--project", "42").exit_code == 1
+
+
+def test_user_create_and_its_errors(env):
+    _prepared(env)
+    ok = _run(env, "user", "create", "pengawas@example.org", input="sandi-cukup-panjang\n" * 2)
+    assert ok.exit_code == 0 and "pengawas@example.org" in ok.output
+    again = _run(env, "user", "create", "pengawas@example.org", input="sandi-cukup-panjang\n" * 2)
+    assert again.exit_code == 1 and "already exists" in again.output
+    short = _run(env, "user", "create", "a@example.org", "--admin", input="pendek\n" * 2)
+    assert short.exit_code == 1 and "at least 10" in short.output
