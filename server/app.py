@@ -16,7 +16,9 @@ from storage.db import Database
 from storage.tokens import TokenBox
 
 from . import errors, openrosa
+from .auth import resolve_caller
 from .api import forms as api_forms
+from .api import projects as api_projects
 from .settings import Settings
 
 log = logging.getLogger("jebol")
@@ -55,7 +57,7 @@ def create_app(settings: Settings, services: Services | None = None, *,
     openrosa_routes = list(openrosa.HANDLERS)
     app = Litestar(
         route_handlers=[
-            Router("/v1", route_handlers=[*openrosa_routes, *api_forms.HANDLERS],
+            Router("/v1", route_handlers=[*openrosa_routes, *api_forms.HANDLERS, *api_projects.HANDLERS],
                    request_max_body_size=settings.max_submission_bytes),
             Router("/v1/key/{key:str}", route_handlers=openrosa_routes,
                    request_max_body_size=settings.max_submission_bytes, include_in_schema=False),
@@ -66,6 +68,7 @@ def create_app(settings: Settings, services: Services | None = None, *,
             "blobs": Provide(lambda: services.blobs, use_cache=True, sync_to_thread=False),
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "box": Provide(lambda: services.box, use_cache=True, sync_to_thread=False),
+            "caller": Provide(resolve_caller, sync_to_thread=True),
         },
         exception_handlers={Exception: errors.handle},
         openapi_config=OpenAPIConfig(

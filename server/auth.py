@@ -18,10 +18,13 @@ from storage.db import Database
 from storage.errors import Forbidden, NotFound
 from storage.tokens import is_well_formed
 
+from .deps import DB
 from .errors import ApiError, unauthorized
 
 # What each role may do on a project's routes (DESIGN §7). Admins may do everything.
-SUBMIT = frozenset({"manager", "supervisor", "officer"})
+SUBMIT = frozenset({"manager", "supervisor", "officer"})  # list/download forms, submit, own data
+REVIEW = frozenset({"manager", "supervisor"})  # read all submissions, review, comment, export
+MANAGE = frozenset({"manager"})  # forms, app users, roles in the project
 
 
 def identify(request: Request[Any, Any, Any], db: Database) -> Identity | None:
@@ -78,3 +81,18 @@ def _basic(credentials: str) -> tuple[str, str]:
     if not sep:
         raise unauthorized("Malformed Basic credentials.", challenge=True)
     return email, password
+
+
+def resolve_caller(request: Request[Any, Any, Any], db: DB) -> Identity:
+    """Dependency `caller`: the authenticated identity, or 401. App-user keys never reach REST."""
+    return require_identity(request, db)
+
+
+def require_admin(identity: Identity) -> None:
+    if not identity.is_admin:
+        raise ApiError(403, 403.1, "Only a server administrator may do this.")
+
+
+def sees_all_submissions(roles: frozenset[str]) -> bool:
+    """Officers see their own submissions only."""
+    return bool(roles & (REVIEW | {"admin"}))

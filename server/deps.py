@@ -7,6 +7,7 @@ from typing import Annotated
 from litestar.di import NamedDependency
 from litestar.params import FromPath, PathParameter, QueryParameter  # noqa: F401
 
+from storage.accounts import Identity
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.tokens import TokenBox
@@ -17,5 +18,6 @@ DB = NamedDependency[Database]
 Blobs = NamedDependency[BlobStore]
 Config = NamedDependency[Settings]
 Box = NamedDependency[TokenBox]
+Caller = NamedDependency[Identity]
 ProjectId = Annotated[int, PathParameter()]
 PathText = Annotated[str, PathParameter()]
