@@ -293,3 +293,32 @@ def _text_of(element: Element | None) -> str:
 
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
+
+
+_PRIMARY_ROOT = re.compile(rb"(<instance>\s*<[A-Za-z_][\w.\-]*)((?:\s+[^>]*?)?)(/?>)")
+_VERSION_ATTR = re.compile(rb"""\sversion\s*=\s*("[^"]*"|'[^']*')""")
+
+
+def set_version(xml: bytes, version: str) -> bytes:
+    """The same XForm with another version on its primary instance root (publish ?version=).
+
+    The bytes change only inside that one start tag, so everything else stays as it was.
+    """
+    match = _PRIMARY_ROOT.search(xml)
+    if match is None:
+        raise XFormInvalid("The XForm's primary instance was not found to set its version.")
+    quoted = b'"' + escape_attr(version).encode("utf-8") + b'"'
+    attrs = match.group(2)
+    if _VERSION_ATTR.search(attrs):
+        attrs = _VERSION_ATTR.sub(lambda _: b" version=" + quoted, attrs, count=1)
+    else:
+        attrs = attrs + b" version=" + quoted
+    updated = xml[:match.start(2)] + attrs + xml[match.end(2):]
+    if read_xform(updated).version != version:
+        raise XFormInvalid("Could not set the form version.")
+    return updated
+
+
+def escape_attr(value: str) -> str:
+    return (value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+            .replace(">", "&gt;"))

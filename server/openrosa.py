@@ -156,4 +156,7 @@ async def submission_post(request: Request[Any, Any, Any], project_id: ProjectId
                   settings, status=201)
 
 
-HANDLERS = [form_list, form_xml, manifest, form_media, submission_head, submission_post]
+# Shared by /v1 (web users) and /v1/key/{key} (app users); on /v1 the form XML is served by
+# the REST form resource (server/api/forms.py), which also answers JSON for the same path.
+HANDLERS = [form_list, manifest, form_media, submission_head, submission_post]
+KEY_ONLY = [form_xml]

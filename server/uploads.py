@@ -169,3 +169,32 @@ def _text(value: bytes | None) -> str | None:
         return value.decode("utf-8")
     except UnicodeDecodeError:
         return value.decode("latin-1")
+
+
+@dataclass
+class ReceivedBody:
+    path: Path
+    size: int
+    sha256: str
+
+
+@asynccontextmanager
+async def receive_body(request: Request[Any, Any, Any], tmp_dir: Path
+                       ) -> AsyncIterator[ReceivedBody]:
+    """Stream a raw (possibly chunked) request body to a temporary file, hashing it."""
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="body-", dir=tmp_dir)
+    path = Path(name)
+    part = ReceivedPart(name="body", filename=None, content_type=None, path=path)
+    writer = _Writer(part, os.fdopen(fd, "wb"))
+    try:
+        async for chunk in request.stream():
+            writer.buffer += chunk
+            if len(writer.buffer) >= FLUSH_BYTES:
+                await anyio.to_thread.run_sync(writer.flush)
+        await anyio.to_thread.run_sync(writer.close)
+        yield ReceivedBody(path, part.size, part.sha256)
+    finally:
+        if not writer.handle.closed:
+            writer.handle.close()
+        path.unlink(missing_ok=True)

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from forms.compile import compile_xlsform
 from forms.errors import XLSFormWarnings
-from forms.xform import Schema, read_xform
+from forms.xform import Schema, read_xform, set_version
 
 from . import audit, content
 from .blobs import BlobStore
@@ -39,7 +39,8 @@ class MediaFile:
 def publish_xlsform(db: Database, blobs: BlobStore, project_id: int, data: bytes,
                     filename: str | None = None, *, media: dict[str, Path] | None = None,
                     form_id_fallback: str | None = None, ignore_warnings: bool = True,
-                    publish: bool = True, actor_id: int | None = None) -> Published:
+                    publish: bool = True, expect_form_id: str | None = None,
+                    actor_id: int | None = None) -> Published:
     """Compile and publish an XLSForm: a new form, a new version of it, or nothing if unchanged.
 
     With `publish=False` the result is the form's draft (replacing any earlier draft).
@@ -50,19 +51,24 @@ def publish_xlsform(db: Database, blobs: BlobStore, project_id: int, data: bytes
     xlsform = content.put_data(blobs, data, XLSX_TYPE if data[:2] == b"PK"
                                else "application/vnd.ms-excel")
     return _publish(db, blobs, project_id, compiled.xml, compiled.warnings, xlsform,
-                    filename, media or {}, actor_id, publish)
+                    filename, media or {}, actor_id, publish, expect_form_id)
 
 
 def publish_xform(db: Database, blobs: BlobStore, project_id: int, xml: bytes, *,
                   media: dict[str, Path] | None = None, publish: bool = True,
-                  actor_id: int | None = None) -> Published:
-    return _publish(db, blobs, project_id, xml, [], None, None, media or {}, actor_id, publish)
+                  expect_form_id: str | None = None, actor_id: int | None = None) -> Published:
+    return _publish(db, blobs, project_id, xml, [], None, None, media or {}, actor_id, publish,
+                    expect_form_id)
 
 
 def _publish(db: Database, blobs: BlobStore, project_id: int, xml: bytes, warnings: list[str],
              xlsform: content.StoredBlob | None, xlsform_name: str | None,
-             media: dict[str, Path], actor_id: int | None, publish: bool = True) -> Published:
+             media: dict[str, Path], actor_id: int | None, publish: bool = True,
+             expect_form_id: str | None = None) -> Published:
     schema = read_xform(xml)
+    if expect_form_id is not None and schema.form_id != expect_form_id:
+        raise InvalidInput(f"The uploaded form's id is {schema.form_id!r}, but this is form "
+                           f"{expect_form_id!r}.")
     expected = {m.name: m.kind for m in schema.media}
     unknown = sorted(set(media) - set(expected))
     if unknown:
@@ -209,11 +215,21 @@ def schema_of(version: FormVersion) -> Schema:
 
 
 def list_forms(db: Database, project_id: int, *, for_phones: bool = False,
-               xml_form_id: str | None = None) -> list[tuple[Form, FormVersion]]:
-    """Published forms with their current version; phones see only open ones."""
+               xml_form_id: str | None = None,
+               include_drafts: bool = False) -> list[tuple[Form, FormVersion]]:
+    """Forms with their current published version; phones see only open ones.
+
+    With `include_drafts`, a form that has never been published comes with its draft.
+    """
     query = (select(Form, FormVersion).join(FormVersion, FormVersion.form_id == Form.id)
-             .where(Form.project_id == project_id, Form.deleted_at.is_(None),
-                    FormVersion.is_current).order_by(Form.xml_form_id))
+             .where(Form.project_id == project_id, Form.deleted_at.is_(None))
+             .order_by(Form.xml_form_id))
+    if include_drafts:
+        published = select(FormVersion.form_id).where(FormVersion.is_current)
+        query = query.where((FormVersion.is_current) | (
+            FormVersion.published_at.is_(None) & Form.id.not_in(published)))
+    else:
+        query = query.where(FormVersion.is_current)
     if for_phones:
         query = query.where(Form.state == "open")
     if xml_form_id is not None:
@@ -251,3 +267,175 @@ def set_state(db: Database, project_id: int, xml_form_id: str, state: str,
         form.state, form.updated_at = state, utcnow()
         audit.record(tx, actor_id, "form.update", "form", form.id, {"state": state})
         return form
+
+
+# ---- drafts and versions ---------------------------------------------------------------------
+
+def _form_in(tx: Session, project_id: int, xml_form_id: str) -> Form:
+    form = tx.exec(select(Form).where(Form.project_id == project_id,
+                                      Form.xml_form_id == xml_form_id,
+                                      Form.deleted_at.is_(None))).first()
+    if form is None:
+        raise NotFound("form")
+    return form
+
+
+def _draft(tx: Session, form_id: int) -> FormVersion | None:
+    return tx.exec(select(FormVersion).where(FormVersion.form_id == form_id,
+                                             FormVersion.published_at.is_(None))).first()
+
+
+def get_draft(db: Database, project_id: int, xml_form_id: str) -> tuple[Form, FormVersion]:
+    with db.read() as tx:
+        form = _form_in(tx, project_id, xml_form_id)
+        draft = _draft(tx, form.id)
+    if draft is None:
+        raise NotFound("draft")
+    return form, draft
+
+
+def draft_from_published(db: Database, project_id: int, xml_form_id: str,
+                         actor_id: int | None = None) -> FormVersion:
+    """A new draft that copies the published version and its media (POST .../draft, no body)."""
+    with db.transaction() as tx:
+        form = _form_in(tx, project_id, xml_form_id)
+        current = _current(tx, form.id)
+        if current is None:
+            raise NotFound("published form version")
+        schema = Schema.from_json(current.fields_json)
+        result = _save_draft(tx, project_id, form, schema, current.xml, current.sha256,
+                             current.warnings, None, current.xlsform_name, current,
+                             {m.name: m.kind for m in schema.media}, {}, actor_id)
+        result.version.xlsform_sha256 = current.xlsform_sha256
+        return result.version
+
+
+def set_draft_attachment(db: Database, blobs: BlobStore, project_id: int, xml_form_id: str,
+                         name: str, path: Path, *, sha256: str, size: int,
+                         actor_id: int | None = None) -> MediaFile:
+    """Upload one media file the draft expects (POST .../draft/attachments/{name})."""
+    with db.read() as tx:
+        form = _form_in(tx, project_id, xml_form_id)
+        draft = _draft(tx, form.id)
+        row = tx.exec(select(FormAttachment).where(FormAttachment.form_version_id == draft.id,
+                                                   FormAttachment.name == name)).first() \
+            if draft else None
+    if draft is None:
+        raise NotFound("draft")
+    if row is None:
+        raise NotFound(f"form attachment {name!r} (the draft does not expect it)")
+    stored = content.put_path(blobs, path, sha256=sha256, size=size,
+                              content_type=content.guess_type(name), md5=_md5_of(path))
+    with db.transaction() as tx:
+        content.record(tx, stored)
+        row = tx.get(FormAttachment, row.id)
+        row.blob_sha256, row.updated_at = stored.sha256, utcnow()
+        audit.record(tx, actor_id, "form.attachment.update", "form", form.id,
+                     {"name": name, "sha256": stored.sha256})
+        blob = tx.get(Blob, stored.sha256)
+        return MediaFile(row, blob)
+
+
+def clear_draft_attachment(db: Database, project_id: int, xml_form_id: str, name: str,
+                           actor_id: int | None = None) -> None:
+    with db.transaction() as tx:
+        form = _form_in(tx, project_id, xml_form_id)
+        draft = _draft(tx, form.id)
+        row = tx.exec(select(FormAttachment).where(FormAttachment.form_version_id == draft.id,
+                                                   FormAttachment.name == name)).first() \
+            if draft else None
+        if row is None or row.blob_sha256 is None:
+            raise NotFound("form attachment")
+        row.blob_sha256, row.updated_at = None, utcnow()
+        audit.record(tx, actor_id, "form.attachment.update", "form", form.id, {"name": name})
+
+
+def publish_draft(db: Database, project_id: int, xml_form_id: str, version: str | None = None,
+                  actor_id: int | None = None) -> FormVersion:
+    """Publish the draft, optionally under a new version string (the XML is rewritten)."""
+    with db.transaction() as tx:
+        form = _form_in(tx, project_id, xml_form_id)
+        draft = _draft(tx, form.id)
+        if draft is None:
+            raise NotFound("draft")
+        if version is not None and version != draft.version:
+            xml = set_version(draft.xml, version)
+            schema = read_xform(xml)
+            draft.xml, draft.version = xml, version
+            draft.md5, draft.sha256 = hashlib.md5(xml).hexdigest(), hashlib.sha256(xml).hexdigest()
+            draft.fields_json = schema.to_json()
+        taken = tx.exec(select(FormVersion.id).where(
+            FormVersion.form_id == form.id, FormVersion.version == draft.version,
+            FormVersion.published_at.is_not(None))).first()
+        if taken is not None:
+            raise Conflict(f"Version {draft.version!r} of form {xml_form_id!r} is already "
+                           "published; publish with another ?version=.")
+        current = _current(tx, form.id)
+        if current is not None:
+            current.is_current = False
+            tx.flush()
+        draft.published_at, draft.is_current = utcnow(), True
+        form.updated_at = utcnow()
+        audit.record(tx, actor_id, "form.update.publish", "form", form.id,
+                     {"version": draft.version})
+        return draft
+
+
+def delete_draft(db: Database, project_id: int, xml_form_id: str,
+                 actor_id: int | None = None) -> None:
+    with db.transaction() as tx:
+        form = _form_in(tx, project_id, xml_form_id)
+        draft = _draft(tx, form.id)
+        if draft is None:
+            raise NotFound("draft")
+        for attachment in tx.exec(select(FormAttachment).where(
+                FormAttachment.form_version_id == draft.id)):
+            tx.delete(attachment)
+        tx.delete(draft)
+        tx.flush()
+        if _current(tx, form.id) is None:
+            form.deleted_at = utcnow()  # a form that only ever had this draft goes with it
+        audit.record(tx, actor_id, "form.update.draft.delete", "form", form.id, {})
+
+
+def list_versions(db: Database, project_id: int, xml_form_id: str) -> list[FormVersion]:
+    with db.read() as tx:
+        form = _form_in(tx, project_id, xml_form_id)
+        return list(tx.exec(select(FormVersion).where(
+            FormVersion.form_id == form.id, FormVersion.published_at.is_not(None))
+            .order_by(FormVersion.published_at.desc(), FormVersion.id.desc())))
+
+
+def get_version(db: Database, project_id: int, xml_form_id: str, version: str) -> FormVersion:
+    with db.read() as tx:
+        form = _form_in(tx, project_id, xml_form_id)
+        row = tx.exec(select(FormVersion).where(
+            FormVersion.form_id == form.id, FormVersion.version == version,
+            FormVersion.published_at.is_not(None))).first()
+    if row is None:
+        raise NotFound("form version")
+    return row
+
+
+def delete_form(db: Database, project_id: int, xml_form_id: str,
+                actor_id: int | None = None) -> None:
+    with db.transaction() as tx:
+        form = _form_in(tx, project_id, xml_form_id)
+        form.deleted_at = utcnow()
+        audit.record(tx, actor_id, "form.delete", "form", form.id, {})
+
+
+def get_blob(db: Database, sha256: str) -> Blob:
+    with db.read() as tx:
+        blob = tx.get(Blob, sha256)
+    if blob is None:
+        raise NotFound("file")
+    return blob
+
+
+def _md5_of(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

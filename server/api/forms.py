@@ -1,55 +1,306 @@
-"""/v1 forms: create from an XLSForm or XForm upload (Central's shapes)."""
+"""/v1 forms in Central's shapes: create, list, read, state, drafts, media, versions.
+
+Who may do what (DESIGN §7): anyone with a role in the project lists forms and downloads
+their XForm; managers create, change, publish and delete them.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
-from litestar import Request, post
+from litestar import Request, Response, delete, get, patch, post
+from litestar.response import Redirect, Stream
 
 from forms.compile import MAX_XLSFORM_BYTES
 from storage import forms as form_store
+from storage.blobs import BlobStore, blob_key
+from storage.models import Blob
 
-from ..auth import require_identity, require_project
-from ..deps import DB, Blobs, ProjectId, QueryParameter
+from ..auth import MANAGE, REVIEW, SUBMIT, require_project
+from ..deps import DB, Blobs, Caller, Config, PathText, ProjectId, QueryParameter
 from ..errors import ApiError
-from .schemas import FormOut
+from .schemas import FormOut, Wire
 
-MANAGE = frozenset({"manager"})
 XML_TYPES = ("application/xml", "text/xml")
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+FORM = "/projects/{project_id:int}/forms/{xml_form_id:str}"
 
+
+class Success(Wire):
+    success: bool = True
+
+
+class FormState(Wire):
+    state: str
+
+
+class AttachmentOut(Wire):
+    name: str
+    type: str
+    exists: bool
+    blob_exists: bool
+    dataset_exists: bool = False
+    hash: str | None = None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def of(cls, media: form_store.MediaFile) -> AttachmentOut:
+        blob = media.blob
+        return cls(name=media.attachment.name, type=media.attachment.kind,
+                   exists=blob is not None, blob_exists=blob is not None,
+                   hash=blob.md5 if blob else None, updated_at=media.attachment.updated_at)
+
+
+def _not_found() -> ApiError:
+    return ApiError(404, 404.1, "Could not find the resource you were looking for.")
+
+
+def file_response(request: Request[Any, Any, Any], blobs: BlobStore, blob: Blob,
+                  filename: str) -> Response[Any] | Stream | Redirect:
+    """Serve a stored file: a presigned redirect on S3, else a stream; ETag by md5 or sha256."""
+    etag = blob.md5 or blob.sha256
+    if request.headers.get("if-none-match", "").strip('"') == etag:
+        return Response(b"", status_code=304)
+    url = blobs.presigned_get_url(blob_key(blob.sha256), filename=filename,
+                                  content_type=blob.content_type)
+    if url:
+        return Redirect(url, status_code=307)
+    return Stream(blobs.iter_chunks(blob_key(blob.sha256)), media_type=blob.content_type,
+                  headers={"ETag": f'"{etag}"', "Content-Length": str(blob.size),
+                           "Content-Disposition": content_disposition(filename)})
+
+
+def content_disposition(filename: str) -> str:
+    from urllib.parse import quote
+
+    ascii_name = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\/' else "_"
+                         for ch in filename) or "file"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+# ---- create and list ---------------------------------------------------------------------------
 
 @post("/projects/{project_id:int}/forms", status_code=200,
       request_max_body_size=MAX_XLSFORM_BYTES, tags=["Forms"],
       summary="Create a form from an XLSForm (.xlsx/.xls) or an XForm (.xml) body")
 async def create_form(
     request: Request[Any, Any, Any], project_id: ProjectId, db: DB, blobs: Blobs,
+    caller: Caller,
     ignore_warnings: Annotated[bool, QueryParameter(name="ignoreWarnings")] = False,
     publish: Annotated[bool, QueryParameter(name="publish")] = False,
 ) -> FormOut:
-    identity = await anyio.to_thread.run_sync(require_identity, request, db)
-    await anyio.to_thread.run_sync(require_project, db, identity, project_id, MANAGE)
+    await anyio.to_thread.run_sync(require_project, db, caller, project_id, MANAGE)
+    result = await _store_definition(request, db, blobs, caller, project_id, None,
+                                     ignore_warnings, publish)
+    return FormOut.of(result.form, result.version)
+
+
+async def _store_definition(request: Request[Any, Any, Any], db: Any, blobs: BlobStore,
+                            caller: Any, project_id: int, xml_form_id: str | None,
+                            ignore_warnings: bool, publish: bool) -> form_store.Published:
     body = await request.body()
     if not body:
         raise ApiError(400, 400.2, "The request body is empty: send the XLSForm or XForm file.")
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    fallback = request.headers.get("x-xlsform-formid-fallback")
+    fallback = xml_form_id or request.headers.get("x-xlsform-formid-fallback")
 
     def store() -> form_store.Published:
         if content_type in XML_TYPES:
             return form_store.publish_xform(db, blobs, project_id, body, publish=publish,
-                                            actor_id=identity.actor_id)
-        return form_store.publish_xlsform(db, blobs, project_id, body, _filename(fallback),
-                                          form_id_fallback=fallback,
-                                          ignore_warnings=ignore_warnings, publish=publish,
-                                          actor_id=identity.actor_id)
+                                            expect_form_id=xml_form_id,
+                                            actor_id=caller.actor_id)
+        return form_store.publish_xlsform(
+            db, blobs, project_id, body, f"{fallback or 'form'}.xlsx", form_id_fallback=fallback,
+            ignore_warnings=ignore_warnings, publish=publish, expect_form_id=xml_form_id,
+            actor_id=caller.actor_id)
 
-    result = await anyio.to_thread.run_sync(store)
-    return FormOut.of(result.form, result.version)
-
-
-def _filename(fallback: str | None) -> str:
-    return f"{fallback or 'form'}.xlsx"
+    return await anyio.to_thread.run_sync(store)
 
 
-HANDLERS = [create_form]
+@get("/projects/{project_id:int}/forms", sync_to_thread=True, tags=["Forms"],
+     summary="Forms of a project")
+def list_forms(project_id: ProjectId, db: DB, caller: Caller) -> list[FormOut]:
+    require_project(db, caller, project_id, SUBMIT)
+    return [FormOut.of(form, version)
+            for form, version in form_store.list_forms(db, project_id, include_drafts=True)]
+
+
+@get("/projects/{project_id:int}/forms/{form_file:str}", sync_to_thread=True, tags=["Forms"],
+     summary="A form as JSON, or its XForm (`{xmlFormId}.xml`) or XLSForm (`.xlsx`)")
+def get_form(request: Request[Any, Any, Any], project_id: ProjectId, form_file: PathText,
+             db: DB, blobs: Blobs, caller: Caller
+             ) -> FormOut | Response[Any] | Stream | Redirect:
+    require_project(db, caller, project_id, SUBMIT)
+    stem, _, suffix = form_file.rpartition(".")
+    if stem and suffix == "xml":
+        form = form_store.get_form(db, project_id, stem)
+        version = form_store.current_version(db, form)
+        return Response(version.xml, media_type="text/xml", headers={"ETag": f'"{version.md5}"'})
+    if stem and suffix in ("xlsx", "xls"):
+        require_project(db, caller, project_id, REVIEW)
+        form = form_store.get_form(db, project_id, stem)
+        return _xlsform_file(request, db, blobs, form_store.current_version(db, form), stem)
+    form = form_store.get_form(db, project_id, form_file)
+    versions = form_store.list_forms(db, project_id, include_drafts=True, xml_form_id=form_file)
+    return FormOut.of(form, versions[0][1] if versions else None)
+
+
+def _xlsform_file(request: Request[Any, Any, Any], db: Any, blobs: BlobStore,
+                  version: form_store.FormVersion, stem: str) -> Response[Any] | Stream | Redirect:
+    if version.xlsform_sha256 is None:
+        raise ApiError(404, 404.1, "This form version was not uploaded as an XLSForm.")
+    blob = form_store.get_blob(db, version.xlsform_sha256)
+    extension = "xls" if blob.content_type == "application/vnd.ms-excel" else "xlsx"
+    return file_response(request, blobs, blob, f"{stem}.{extension}")
+
+
+@patch(FORM, sync_to_thread=True, tags=["Forms"], summary="Open, close or set closing")
+def update_form(project_id: ProjectId, xml_form_id: PathText, data: FormState, db: DB,
+                caller: Caller) -> FormOut:
+    require_project(db, caller, project_id, MANAGE)
+    form = form_store.set_state(db, project_id, xml_form_id, data.state, caller.actor_id)
+    versions = form_store.list_forms(db, project_id, include_drafts=True, xml_form_id=xml_form_id)
+    return FormOut.of(form, versions[0][1] if versions else None)
+
+
+@delete(FORM, status_code=200, sync_to_thread=True, tags=["Forms"], summary="Delete a form")
+def delete_form(project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller) -> Success:
+    require_project(db, caller, project_id, MANAGE)
+    form_store.delete_form(db, project_id, xml_form_id, caller.actor_id)
+    return Success()
+
+
+# ---- drafts ------------------------------------------------------------------------------------
+
+@post(f"{FORM}/draft", status_code=200, request_max_body_size=MAX_XLSFORM_BYTES, tags=["Forms"],
+      summary="Start a draft: a new definition in the body, or a copy of the published one")
+async def create_draft(
+    request: Request[Any, Any, Any], project_id: ProjectId, xml_form_id: PathText, db: DB,
+    blobs: Blobs, caller: Caller,
+    ignore_warnings: Annotated[bool, QueryParameter(name="ignoreWarnings")] = False,
+) -> Success:
+    await anyio.to_thread.run_sync(require_project, db, caller, project_id, MANAGE)
+    if request.headers.get("content-length", "0") == "0" and \
+            "chunked" not in request.headers.get("transfer-encoding", ""):
+        await anyio.to_thread.run_sync(lambda: form_store.draft_from_published(
+            db, project_id, xml_form_id, caller.actor_id))
+        return Success()
+    await anyio.to_thread.run_sync(form_store.get_form, db, project_id, xml_form_id)
+    await _store_definition(request, db, blobs, caller, project_id, xml_form_id,
+                            ignore_warnings, publish=False)
+    return Success()
+
+
+@get(f"{FORM}/draft", sync_to_thread=True, tags=["Forms"], summary="The draft, as JSON")
+def get_draft(project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller) -> FormOut:
+    require_project(db, caller, project_id, MANAGE)
+    form, draft = form_store.get_draft(db, project_id, xml_form_id)
+    return FormOut.of(form, draft)
+
+
+@get(f"{FORM}/draft.xml", sync_to_thread=True, tags=["Forms"], summary="The draft's XForm")
+def get_draft_xml(project_id: ProjectId, xml_form_id: PathText, db: DB,
+                  caller: Caller) -> Response[bytes]:
+    require_project(db, caller, project_id, MANAGE)
+    _, draft = form_store.get_draft(db, project_id, xml_form_id)
+    return Response(draft.xml, media_type="text/xml")
+
+
+@delete(f"{FORM}/draft", status_code=200, sync_to_thread=True, tags=["Forms"],
+        summary="Abandon the draft")
+def delete_draft(project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller) -> Success:
+    require_project(db, caller, project_id, MANAGE)
+    form_store.delete_draft(db, project_id, xml_form_id, caller.actor_id)
+    return Success()
+
+
+@post(f"{FORM}/draft/publish", status_code=200, sync_to_thread=True, tags=["Forms"],
+      summary="Publish the draft (optionally as ?version=)")
+def publish_draft(project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller,
+                  version: Annotated[str | None, QueryParameter(name="version")] = None
+                  ) -> Success:
+    require_project(db, caller, project_id, MANAGE)
+    form_store.publish_draft(db, project_id, xml_form_id, version, caller.actor_id)
+    return Success()
+
+
+@get(f"{FORM}/draft/attachments", sync_to_thread=True, tags=["Forms"],
+     summary="Media files the draft expects")
+def list_draft_attachments(project_id: ProjectId, xml_form_id: PathText, db: DB,
+                           caller: Caller) -> list[AttachmentOut]:
+    require_project(db, caller, project_id, MANAGE)
+    _, draft = form_store.get_draft(db, project_id, xml_form_id)
+    return [AttachmentOut.of(m) for m in form_store.list_media(db, draft)]
+
+
+@post(f"{FORM}/draft/attachments/{{name:str}}", status_code=200, tags=["Forms"],
+      request_max_body_size=None,
+      summary="Upload a media file of the draft (raw body; chunked is fine)")
+async def upload_draft_attachment(request: Request[Any, Any, Any], project_id: ProjectId,
+                                  xml_form_id: PathText, name: PathText, db: DB, blobs: Blobs,
+                                  caller: Caller, settings: Config) -> AttachmentOut:
+    from ..uploads import receive_body
+
+    await anyio.to_thread.run_sync(require_project, db, caller, project_id, MANAGE)
+    async with receive_body(request, Path(settings.tmp_dir)) as body:
+        media = await anyio.to_thread.run_sync(lambda: form_store.set_draft_attachment(
+            db, blobs, project_id, xml_form_id, name, body.path, sha256=body.sha256,
+            size=body.size, actor_id=caller.actor_id))
+    return AttachmentOut.of(media)
+
+
+@delete(f"{FORM}/draft/attachments/{{name:str}}", status_code=200, sync_to_thread=True,
+        tags=["Forms"], summary="Clear a media file of the draft")
+def clear_draft_attachment(project_id: ProjectId, xml_form_id: PathText, name: PathText, db: DB,
+                           caller: Caller) -> Success:
+    require_project(db, caller, project_id, MANAGE)
+    form_store.clear_draft_attachment(db, project_id, xml_form_id, name, caller.actor_id)
+    return Success()
+
+
+# ---- published media and versions ----------------------------------------------------------
+
+@get(f"{FORM}/attachments", sync_to_thread=True, tags=["Forms"],
+     summary="Media files of the published version")
+def list_attachments(project_id: ProjectId, xml_form_id: PathText, db: DB,
+                     caller: Caller) -> list[AttachmentOut]:
+    require_project(db, caller, project_id, SUBMIT)
+    form = form_store.get_form(db, project_id, xml_form_id)
+    return [AttachmentOut.of(m)
+            for m in form_store.list_media(db, form_store.current_version(db, form))]
+
+
+@get(f"{FORM}/versions", sync_to_thread=True, tags=["Forms"],
+     summary="Published versions, newest first")
+def list_versions(project_id: ProjectId, xml_form_id: PathText, db: DB,
+                  caller: Caller) -> list[FormOut]:
+    require_project(db, caller, project_id, REVIEW)
+    form = form_store.get_form(db, project_id, xml_form_id)
+    return [FormOut.of(form, v) for v in form_store.list_versions(db, project_id, xml_form_id)]
+
+
+@get(f"{FORM}/versions/{{version_file:str}}", sync_to_thread=True, tags=["Forms"],
+     summary="One published version as JSON, or its XForm (`{version}.xml`) or XLSForm")
+def get_version(request: Request[Any, Any, Any], project_id: ProjectId, xml_form_id: PathText,
+                version_file: PathText, db: DB, blobs: Blobs,
+                caller: Caller) -> FormOut | Response[Any] | Stream | Redirect:
+    require_project(db, caller, project_id, REVIEW)
+    form = form_store.get_form(db, project_id, xml_form_id)
+    versions = {v.version: v for v in form_store.list_versions(db, project_id, xml_form_id)}
+    if version_file in versions:
+        return FormOut.of(form, versions[version_file])
+    stem, _, suffix = version_file.rpartition(".")
+    if stem in versions and suffix == "xml":
+        return Response(versions[stem].xml, media_type="text/xml")
+    if stem in versions and suffix in ("xlsx", "xls"):
+        return _xlsform_file(request, db, blobs, versions[stem], xml_form_id)
+    raise _not_found()
+
+
+HANDLERS = [create_form, list_forms, get_form, update_form, delete_form, create_draft,
+            get_draft, get_draft_xml, delete_draft, publish_draft, list_draft_attachments,
+            upload_draft_attachment, clear_draft_attachment, list_attachments, list_versions,
+            get_version]
