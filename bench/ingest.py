@@ -52,8 +52,14 @@ its descendants (uvicorn with --workers > 1 runs the app in child processes) eve
 "RSS" is the sum over that process tree. VmHWM is the kernel's high-water mark of one
 process. MB means MiB (1,048,576 bytes) everywhere, for sizes, rates and memory.
 
-Caveat: the client runs on the same machine and competes with the server for CPU (with
-2 cores, 8 client threads and the server share them); the CPU seconds of both are printed.
+CPU figures
+-----------
+The client runs on the same machine and competes with the server for CPU (on a 2-core
+machine, 8 client threads, the server and, with S3, SeaweedFS share them). Printed per run:
+CPU seconds of the server tree (user + sys), of this client, of SeaweedFS, and of "other
+processes": the rest of the machine's busy time from /proc/stat (PostgreSQL's backends, the
+kernel's writeback, and anything else running, e.g. someone's test suite). A large "other"
+figure means the numbers of that run are disturbed: run again on a quiet machine.
 """
 
 from __future__ import annotations
@@ -79,7 +85,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 
@@ -143,17 +149,30 @@ def tree_rss(pid: int) -> int:
     return sum(_read_status(p).get("VmRSS", 0) for p in process_tree(pid))
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """utime + stime of the process tree (live processes only)."""
-    total = 0
+def tree_cpu(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of the process tree (live processes only)."""
+    user = system = 0
     for p in process_tree(pid):
         try:
             with open(f"/proc/{p}/stat") as handle:
                 fields = handle.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+            user += int(fields[11])  # utime (field 14)
+            system += int(fields[12])  # stime (field 15)
         except (OSError, IndexError, ValueError):
             pass
-    return total / CLK_TCK
+    return user / CLK_TCK, system / CLK_TCK
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    return sum(tree_cpu(pid))
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes of the machine have used (from /proc/stat)."""
+    with open("/proc/stat") as handle:
+        fields = [int(x) for x in handle.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / CLK_TCK
 
 
 def own_cpu_seconds() -> float:
@@ -223,6 +242,11 @@ class Backend:
             self.env.update(JEBOL_S3_ENDPOINT=self.s3.endpoint, JEBOL_S3_ACCESS_KEY=self.s3.access_key,
                             JEBOL_S3_SECRET_KEY=self.s3.secret_key, JEBOL_S3_BUCKET="jebol")
 
+    def store_cpu_seconds(self) -> float | None:
+        """CPU seconds used so far by the SeaweedFS process tree (None without S3)."""
+        proc = getattr(self.s3, "_proc", None) if self.s3 is not None else None
+        return tree_cpu_seconds(proc.pid) if proc is not None else None
+
     def stop(self) -> None:
         if self.s3 is not None:
             with contextlib.suppress(Exception):
@@ -271,7 +295,8 @@ class Server:
     """`jebol serve` in a subprocess (own session, so stragglers can be killed as a group)."""
 
     def __init__(self, workdir: Path, backend: Backend, workers: int,
-                 extra_env: dict[str, str] | None = None, start_timeout: float = 90.0) -> None:
+                 extra_env: dict[str, str] | None = None, start_timeout: float = 90.0,
+                 command: list[str] | None = None) -> None:
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.log_path = workdir / "server.log"
@@ -280,6 +305,7 @@ class Server:
         self.workers = workers
         self.extra_env = extra_env or {}
         self.start_timeout = start_timeout
+        self.command = command
         self.proc: subprocess.Popen | None = None
         self.collect_url = ""
         self.main_hwm = 0
@@ -296,12 +322,15 @@ class Server:
         env.update(JEBOL_DATA_DIR=str(self.data_dir), JEBOL_HOST="127.0.0.1",
                    JEBOL_PORT=str(self.port), JEBOL_WORKERS=str(self.workers),
                    PYTHONUNBUFFERED="1")
-        jebol = Path(sys.executable).parent / "jebol"
-        if not jebol.exists():
-            jebol = REPO / ".venv" / "bin" / "jebol"
+        command = self.command
+        if not command:
+            jebol = Path(sys.executable).parent / "jebol"
+            if not jebol.exists():
+                jebol = REPO / ".venv" / "bin" / "jebol"
+            command = [str(jebol), "serve"]
         t0 = time.perf_counter()
         with open(self.log_path, "wb") as out:
-            self.proc = subprocess.Popen([str(jebol), "serve"], env=env, cwd=self.workdir,
+            self.proc = subprocess.Popen(command, env=env, cwd=self.workdir,
                                          stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=subprocess.STDOUT, start_new_session=True)
         deadline = t0 + self.start_timeout
@@ -444,6 +473,24 @@ class Result:
     error: str = ""
 
 
+def cpu_line(wall: float, server: list[float], client: float, store: float | None,
+             busy: float) -> str:
+    """Who used the CPU during `wall` seconds; 'other' is the rest of the machine."""
+    total = sum(server)
+    other = busy - total - client - (store or 0.0)
+    parts = [f"server {total:.1f} s ({total / wall * 100:.0f}% of one core; user {server[0]:.1f} "
+             f"+ sys {server[1]:.1f})", f"client {client:.1f} s ({client / wall * 100:.0f}%)"]
+    if store is not None:
+        parts.append(f"SeaweedFS {store:.1f} s ({store / wall * 100:.0f}%)")
+    parts.append(f"other processes {max(other, 0.0):.1f} s ({max(other, 0.0) / wall * 100:.0f}%)")
+    return (f"  CPU during the run ({os.cpu_count()} cores = {os.cpu_count() * 100}%, shared): "
+            + ", ".join(parts))
+
+
+def _delta(now: float | None, before: float | None) -> float | None:
+    return None if now is None or before is None else now - before
+
+
 def percentile(sorted_values: list[float], p: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -512,14 +559,18 @@ def run_many(args: argparse.Namespace, backend: Backend, server: Server) -> bool
                for n in range(args.concurrency)]
     for thread in threads:
         thread.start()
-    cpu_server0, cpu_client0 = tree_cpu_seconds(server.pid), own_cpu_seconds()
+    cpu_server0, cpu_client0 = tree_cpu(server.pid), own_cpu_seconds()
+    cpu_store0, busy0 = backend.store_cpu_seconds(), machine_busy_seconds()
     start.wait()
     began = time.perf_counter()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - began
-    cpu_server = tree_cpu_seconds(server.pid) - cpu_server0
+    cpu_server_split = [b - a for a, b in zip(cpu_server0, tree_cpu(server.pid))]
+    cpu_server = sum(cpu_server_split)
     cpu_client = own_cpu_seconds() - cpu_client0
+    cpu_store = _delta(backend.store_cpu_seconds(), cpu_store0)
+    busy = machine_busy_seconds() - busy0
     time.sleep(0.2)
     sampler.stop()
     peak = sampler.peak(since=began)
@@ -541,9 +592,7 @@ def run_many(args: argparse.Namespace, backend: Backend, server: Server) -> bool
           f"VmHWM main {hwm.get(server.pid, 0) / MB:.0f} MB"
           + (f", workers {', '.join(f'{v / MB:.0f}' for p, v in hwm.items() if p != server.pid)} MB"
              if len(hwm) > 1 else ""))
-    print(f"  CPU during the run: server {cpu_server:.1f} s ({cpu_server / wall * 100:.0f}% of one "
-          f"core), client {cpu_client:.1f} s ({cpu_client / wall * 100:.0f}%); "
-          f"{os.cpu_count()} cores shared by client and server")
+    print(cpu_line(wall, cpu_server_split, cpu_client, cpu_store, busy))
     if errors:
         kinds: dict[str, int] = {}
         for r in errors:
@@ -695,11 +744,13 @@ def run_big(args: argparse.Namespace, backend: Backend, server: Server, big_path
     sampler = RssSampler(server.pid).start()
     time.sleep(0.5)
     rss_before = max(rss for _, rss, _ in sampler.samples[-5:])
-    hwm_before = server.hwm().get(server.pid, 0)
+    before_by_pid = {p: _read_status(p) for p in process_tree(server.pid)}
+    hwm_before = before_by_pid.get(server.pid, {}).get("VmHWM", 0)
     name = "foto_besar.jpg"
     xml = make_submission_xml(0, [name])
     tracked = TrackedFile(big_path)
-    cpu_server0, cpu_client0 = tree_cpu_seconds(server.pid), own_cpu_seconds()
+    cpu_server0, cpu_client0 = tree_cpu(server.pid), own_cpu_seconds()
+    cpu_store0, busy0 = backend.store_cpu_seconds(), machine_busy_seconds()
     timeout = httpx.Timeout(args.timeout, connect=10.0)
     began = time.perf_counter()
     status: int | None = None
@@ -715,14 +766,23 @@ def run_big(args: argparse.Namespace, backend: Backend, server: Server, big_path
         body = f"{type(error).__name__}: {error}"
     finished = time.perf_counter()
     tracked.close()
-    cpu_server = tree_cpu_seconds(server.pid) - cpu_server0
+    cpu_server_split = [b - a for a, b in zip(cpu_server0, tree_cpu(server.pid))]
     cpu_client = own_cpu_seconds() - cpu_client0
+    cpu_store = _delta(backend.store_cpu_seconds(), cpu_store0)
+    busy = machine_busy_seconds() - busy0
     time.sleep(0.5)
     after = tree_rss(server.pid)
     sampler.stop()
     peak = sampler.peak(since=began, until=finished + 0.1)
-    hwm = server.hwm().get(server.pid, 0)
-    growth = peak - rss_before
+    hwm_after = server.hwm()
+    hwm = hwm_after.get(server.pid, 0)
+    sampled_growth = peak - rss_before
+    # Cross-check with the kernel's high-water marks: a process whose VmHWM rose during the
+    # upload peaked at least (VmHWM after - its RSS before) above its baseline, even between
+    # two 50 ms samples.
+    hwm_growth = max((v - before_by_pid[p].get("VmRSS", 0) for p, v in hwm_after.items()
+                      if p in before_by_pid and v > before_by_pid[p].get("VmHWM", 0)), default=0)
+    growth = max(sampled_growth, hwm_growth)
     elapsed = finished - began
     sent_at = tracked.eof_at or finished
     limit = args.rss_limit_mb * MB
@@ -737,10 +797,12 @@ def run_big(args: argparse.Namespace, backend: Backend, server: Server, big_path
     print(f"  body sent after {sent_at - began:.1f} s ({size / MB / (sent_at - began):.1f} MB/s); "
           f"201 came {finished - sent_at:.1f} s after the last byte (server: hash/copy to the store, "
           f"database)")
-    print(f"  server RSS 0.5 s after: {after / MB:.0f} MB; VmHWM main before {hwm_before / MB:.0f} MB, "
-          f"after {hwm / MB:.0f} MB; client VmHWM {client_hwm / MB:.0f} MB (streams from the file)")
-    print(f"  CPU during the upload: server {cpu_server:.1f} s ({cpu_server / elapsed * 100:.0f}% of "
-          f"one core), client {cpu_client:.1f} s; {os.cpu_count()} cores shared")
+    print(f"  growth from 50 ms RSS samples {sampled_growth / MB:.1f} MB, from VmHWM "
+          + (f"{hwm_growth / MB:.1f} MB" if hwm_growth else "- (no process set a new high-water mark)")
+          + f"; server RSS 0.5 s after: {after / MB:.0f} MB; VmHWM main before "
+          f"{hwm_before / MB:.0f} MB (includes setup), after {hwm / MB:.0f} MB; "
+          f"client VmHWM {client_hwm / MB:.0f} MB (streams from the file)")
+    print(cpu_line(elapsed, cpu_server_split, cpu_client, cpu_store, busy))
     if status != 201:
         print(f"  answer: {body[:500]}")
         return False
@@ -825,6 +887,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="client read/write timeout in s (default 120 many, 1800 big)")
     parser.add_argument("--tmp", type=Path, default=None,
                         help="folder for the work directory (default: the system temp folder)")
+    parser.add_argument("--server-cmd", default=None,
+                        help="command that starts the server instead of `.venv/bin/jebol serve` "
+                             "(split on spaces; e.g. to run it under a profiler); it must print "
+                             "the Collect URL like `jebol serve` does")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work directory (data folder, server log) at the end")
     args = parser.parse_args(argv)
@@ -853,7 +919,8 @@ def main(argv: list[str] | None = None) -> int:
             log(f"wrote {args.size_mb} MB test file in {time.perf_counter() - t0:.1f} s (not timed)")
             extra["JEBOL_MAX_SUBMISSION_BYTES"] = str(args.size_mb * MB + 16 * MB)
         backend.start()
-        server = Server(workdir, backend, args.workers, extra)
+        server = Server(workdir, backend, args.workers, extra,
+                        command=args.server_cmd.split() if args.server_cmd else None)
         server.start()
         if args.mode == "many":
             ok = run_many(args, backend, server)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from litestar import Litestar, Router, get
 from litestar.di import Provide
@@ -16,9 +15,14 @@ from storage.db import Database
 from storage.tokens import TokenBox
 
 from . import errors, openrosa
-from .auth import resolve_caller
+from .api import app_users as api_app_users
+from .api import audits as api_audits
 from .api import forms as api_forms
 from .api import projects as api_projects
+from .api import sessions as api_sessions
+from .api import submissions as api_submissions
+from .api import users as api_users
+from .auth import resolve_caller
 from .settings import Settings
 
 log = logging.getLogger("jebol")
@@ -57,9 +61,12 @@ def create_app(settings: Settings, services: Services | None = None, *,
     openrosa_routes = list(openrosa.HANDLERS)
     app = Litestar(
         route_handlers=[
-            Router("/v1", route_handlers=[*openrosa_routes, *api_forms.HANDLERS, *api_projects.HANDLERS],
+            Router("/v1", route_handlers=[*openrosa_routes, *api_forms.HANDLERS, *api_projects.HANDLERS,
+                                          *api_submissions.HANDLERS, *api_sessions.HANDLERS,
+                                          *api_users.HANDLERS, *api_app_users.HANDLERS,
+                                          *api_audits.HANDLERS],
                    request_max_body_size=settings.max_submission_bytes),
-            Router("/v1/key/{key:str}", route_handlers=openrosa_routes,
+            Router("/v1/key/{key:str}", route_handlers=[*openrosa_routes, *openrosa.KEY_ONLY],
                    request_max_body_size=settings.max_submission_bytes, include_in_schema=False),
             health_live,
         ],

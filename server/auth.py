@@ -12,7 +12,7 @@ from typing import Any
 
 from litestar import Request
 
-from storage import accounts
+from storage import accounts, projects
 from storage.accounts import Identity
 from storage.db import Database
 from storage.errors import Forbidden, NotFound
@@ -46,7 +46,7 @@ def identify(request: Request[Any, Any, Any], db: Database) -> Identity | None:
         return identity
     if scheme == "basic":
         email, password = _basic(credentials)
-        identity = accounts.verify_password(db, email, password)
+        identity = accounts.authenticate(db, email, password, client=client_address(request))
         if identity is None:
             raise unauthorized("Wrong email or password.", challenge=True)
         return identity
@@ -64,12 +64,16 @@ def require_identity(request: Request[Any, Any, Any], db: Database,
 def require_project(db: Database, identity: Identity, project_id: int,
                     allowed: frozenset[str]) -> frozenset[str]:
     roles = accounts.roles_in_project(db, identity, project_id)
-    if not roles:
+    if not roles or ("admin" in roles and not projects.project_exists(db, project_id)):
         raise NotFound("project")
     if not (roles & allowed) and "admin" not in roles:
         raise ApiError(403, 403.1, "The authenticated actor does not have rights to perform "
                        "that action.")
     return roles
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 def _basic(credentials: str) -> tuple[str, str]:

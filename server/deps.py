@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar.di import NamedDependency
-from litestar.params import FromPath, PathParameter, QueryParameter  # noqa: F401
+from litestar.params import JSONBody, PathParameter, QueryParameter  # noqa: F401
 
 from storage.accounts import Identity
 from storage.blobs import BlobStore

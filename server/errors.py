@@ -16,8 +16,17 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from forms.errors import FormsError
 from storage.blobs import BlobStoreError
-from storage.errors import (BlobUnavailable, Conflict, FormClosed, Forbidden, InvalidInput,
-                            NotFound, SubmissionDeleted, XmlConflict)
+from storage.errors import (
+    BlobUnavailable,
+    Conflict,
+    Forbidden,
+    FormClosed,
+    InvalidInput,
+    NotFound,
+    SubmissionDeleted,
+    Throttled,
+    XmlConflict,
+)
 
 from . import formats
 
@@ -75,6 +84,8 @@ def classify(error: BaseException) -> tuple[int, float, str, dict[str, str]]:
         if status == 404:
             return 404, 404.1, "Could not find the resource you were looking for.", {}
         return status, float(f"{status}.1"), detail, dict(error.headers or {})
+    if isinstance(error, Throttled):
+        return 429, 429.1, str(error), {"Retry-After": str(error.retry_after)}
     for cls, status, code in _TABLE:
         if isinstance(error, cls):
             message = str(error) or "Error."

@@ -40,3 +40,11 @@ class InvalidInput(StorageError):
 
 class BlobUnavailable(StorageError):
     """The object store could not be reached; the operation stored nothing and may be retried."""
+
+
+class Throttled(StorageError):
+    """Too many failed logins for this email or client address; try again later."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Too many failed logins; try again later.")
+        self.retry_after = retry_after

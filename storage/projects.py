@@ -67,3 +67,8 @@ def update_project(db: Database, project_id: int, *, name: str | None = None,
         project.updated_at = utcnow()
         audit.record(tx, actor_id, "project.update", "project", project.id, changes)
         return project
+
+
+def project_exists(db: Database, project_id: int) -> bool:
+    with db.read() as tx:
+        return tx.get(Project, project_id) is not None

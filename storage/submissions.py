@@ -1,18 +1,25 @@
-"""Submissions: ingest (new, retried, edited), and the reads that serve them back.
+"""Submissions: ingest (new, retried, edited), review, and the reads that serve them back.
 
 `ingest` keeps DESIGN §8: attachments reach the blob store before the one short transaction
 that records the submission; the caller answers 201 only after `ingest` returns. A retry of
 the same instanceID with the same bytes is harmless, and the unique (form, instanceID) index
 means two racing POSTs can never make two submissions.
+
+The REST operations (review state, soft delete and restore, attachments added or cleared by
+hand, comments) each open one transaction and write their audit entry in it. Lookups by a
+submission's first instanceID go through `_locate`: a soft-deleted submission, or one an officer
+did not send (`submitter_id`), is not found.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -23,9 +30,22 @@ from .blobs import BlobStore
 from .db import Database
 from .errors import Conflict, FormClosed, InvalidInput, NotFound, SubmissionDeleted, XmlConflict
 from .forms import find_published_version, get_form, schema_of
-from .models import Blob, Form, FormVersion, Submission, SubmissionAttachment, SubmissionVersion, utcnow
+from .models import (
+    Audit,
+    Blob,
+    Comment,
+    Form,
+    FormVersion,
+    Submission,
+    SubmissionAttachment,
+    SubmissionVersion,
+    utcnow,
+)
 
 _RACE_RETRIES = 3
+# Review states a person may set (Central's); `None` is "received", `edited` also comes by itself.
+REVIEW_STATES = ("hasIssues", "edited", "approved", "rejected")
+MAX_COMMENT_CHARS = 10_000
 
 
 @dataclass(frozen=True)
@@ -46,6 +66,10 @@ class Ingested:
     outcome: str  # created | retried | edited
     missing: list[str] = field(default_factory=list)
 
+    @property
+    def summary(self) -> SubmissionSummary:
+        return SubmissionSummary(self.submission, VersionSummary.of(self.version))
+
 
 @dataclass(frozen=True)
 class Sender:
@@ -56,11 +80,25 @@ class Sender:
 
 def ingest(db: Database, blobs: BlobStore, project_id: int, xml: bytes,
            files: Sequence[IncomingFile] = (), *, sender: Sender,
-           xml_form_id: str | None = None) -> Ingested:
+           xml_form_id: str | None = None, allow_edit: bool = True,
+           edit_of: str | None = None) -> Ingested:
+    """Store a submission XML and the attachments it references.
+
+    `xml_form_id`: the XML must be for this form. `allow_edit=False` refuses an XML carrying
+    meta/deprecatedID (a REST create). `edit_of`: the XML must be a new version of the
+    submission with this first instanceID, its deprecatedID that submission's current version
+    (a REST PUT).
+    """
     instance = read_instance(xml)
     if xml_form_id is not None and instance.form_id != xml_form_id:
         raise InvalidInput(f"The submission is for form {instance.form_id!r}, "
                            f"not {xml_form_id!r}.")
+    if instance.deprecated_id and not allow_edit:
+        raise InvalidInput("The submission carries meta/deprecatedID: send an edit with PUT "
+                           "to the submission it changes.")
+    if edit_of is not None and not instance.deprecated_id:
+        raise InvalidInput("An edit needs meta/deprecatedID holding the instanceID of the "
+                           "submission's current version.")
     form = get_form(db, project_id, instance.form_id)
     form_version = find_published_version(db, form, instance.version)
     if form_version is None:
@@ -81,6 +119,10 @@ def ingest(db: Database, blobs: BlobStore, project_id: int, xml: bytes,
     for attempt in range(_RACE_RETRIES):
         try:
             with db.transaction() as tx:
+                if edit_of is not None:
+                    _check_edit_target(tx, form, instance, edit_of)
+                if not allow_edit:
+                    _check_not_outdated(tx, form, instance)
                 return _apply(tx, form, form_version, instance, xml, xml_sha256, names, stored,
                               sender)
         except IntegrityError:
@@ -140,6 +182,37 @@ def _apply(tx: Session, form: Form, form_version: FormVersion, instance: Instanc
     audit.record(tx, sender.actor_id, "submission.create", "submission", submission.id,
                  {"instanceId": instance.instance_id, "formVersion": form_version.version})
     return Ingested(submission, version, "created", _missing(tx, version))
+
+
+def _check_edit_target(tx: Session, form: Form, instance: Instance, edit_of: str) -> None:
+    """A REST edit must name the submission it changes and that submission's current version."""
+    submission = tx.exec(select(Submission).where(Submission.form_id == form.id,
+                                                  Submission.instance_id == edit_of,
+                                                  Submission.deleted_at.is_(None))).first()
+    if submission is None:
+        raise NotFound("submission")
+    existing = _version_by_instance(tx, form.id, instance.instance_id)
+    if existing is not None:  # a retry of this edit (same bytes) or a clash; _apply decides
+        if existing.submission_id != submission.id:
+            raise Conflict(f"The instanceID {instance.instance_id!r} belongs to another "
+                           "submission.")
+        if not existing.is_current:
+            raise Conflict(f"The instanceID {instance.instance_id!r} is an older version of "
+                           "this submission; it has since been edited.")
+        return
+    current = _current_version(tx, submission.id)
+    if current.instance_id != instance.deprecated_id:
+        raise Conflict(f"The deprecatedID {instance.deprecated_id!r} is not the current version "
+                       f"of submission {edit_of!r} (that is {current.instance_id!r}); get the "
+                       "current version and edit it again.")
+
+
+def _check_not_outdated(tx: Session, form: Form, instance: Instance) -> None:
+    """A REST create may repeat a current version (a retry), never a version since edited."""
+    existing = _version_by_instance(tx, form.id, instance.instance_id)
+    if existing is not None and not existing.is_current:
+        raise Conflict(f"The instanceID {instance.instance_id!r} is an older version of a "
+                       "submission that has since been edited.")
 
 
 def _new_version(tx: Session, submission: Submission, form_version: FormVersion,
@@ -206,6 +279,45 @@ class SubmissionView:
     attachments: list[SubmissionAttachment]
 
 
+@dataclass(frozen=True)
+class VersionSummary:
+    """A version without its XML and values: what lists and REST answers need."""
+
+    instance_id: str
+    instance_name: str | None
+    submitter_id: int | None
+    device_id: str | None
+    user_agent: str | None
+    created_at: datetime
+    current: bool
+
+    @classmethod
+    def of(cls, version: SubmissionVersion) -> VersionSummary:
+        return cls(version.instance_id, version.instance_name, version.submitter_id,
+                   version.device_id, version.user_agent, version.created_at,
+                   version.is_current)
+
+
+@dataclass(frozen=True)
+class SubmissionSummary:
+    submission: Submission
+    current: VersionSummary
+
+
+@dataclass(frozen=True)
+class StoredAttachment:
+    """An attachment of a current version whose file is stored."""
+
+    name: str
+    blob: Blob
+
+
+_SUMMARY_COLUMNS = (SubmissionVersion.instance_id, SubmissionVersion.instance_name,
+                    SubmissionVersion.submitter_id, SubmissionVersion.device_id,
+                    SubmissionVersion.user_agent, SubmissionVersion.created_at,
+                    SubmissionVersion.is_current)
+
+
 def get_submission(db: Database, project_id: int, xml_form_id: str,
                    instance_id: str) -> SubmissionView:
     form = get_form(db, project_id, xml_form_id)
@@ -214,8 +326,7 @@ def get_submission(db: Database, project_id: int, xml_form_id: str,
                                                       Submission.instance_id == instance_id)).first()
         if submission is None:
             raise NotFound("submission")
-        current = tx.exec(select(SubmissionVersion).where(
-            SubmissionVersion.submission_id == submission.id, SubmissionVersion.is_current)).one()
+        current = _current_version(tx, submission.id)
         return SubmissionView(submission, current, _attachments(tx, current.id))
 
 
@@ -228,7 +339,109 @@ def list_submissions(db: Database, project_id: int, xml_form_id: str, *, limit: 
                        .where(Submission.form_id == form.id, SubmissionVersion.is_current,
                               Submission.deleted_at.is_(None))
                        .order_by(Submission.id.desc()).limit(limit).offset(offset)).all()
-        return [SubmissionView(s, v, _attachments(tx, v.id)) for s, v in rows]
+        attachments: dict[int, list[SubmissionAttachment]] = {v.id: [] for _, v in rows}
+        if attachments:
+            for attachment in tx.exec(select(SubmissionAttachment).where(
+                    SubmissionAttachment.submission_version_id.in_(list(attachments)))
+                    .order_by(SubmissionAttachment.name)):
+                attachments[attachment.submission_version_id].append(attachment)
+        return [SubmissionView(s, v, attachments[v.id]) for s, v in rows]
+
+
+def list_summaries(db: Database, project_id: int, xml_form_id: str, *,
+                   limit: int | None = None, offset: int = 0, submitter_id: int | None = None,
+                   deleted: bool = False) -> list[SubmissionSummary]:
+    """Newest first, without XML or values. `deleted=True` lists the soft-deleted ones instead;
+    `submitter_id` keeps only what that actor sent."""
+    if (limit is not None and limit < 0) or offset < 0:
+        raise InvalidInput("limit and offset must not be negative.")
+    with db.read() as tx:
+        query = (_summary_query(_form(tx, project_id, xml_form_id), submitter_id, deleted)
+                 .order_by(Submission.id.desc()).offset(offset))
+        if limit is not None:
+            query = query.limit(limit)
+        return [SubmissionSummary(row[0], VersionSummary(*row[1:])) for row in tx.exec(query)]
+
+
+def count_submissions(db: Database, project_id: int, xml_form_id: str, *,
+                      submitter_id: int | None = None, deleted: bool = False) -> int:
+    with db.read() as tx:
+        form = _form(tx, project_id, xml_form_id)
+        query = select(func.count()).select_from(Submission).where(
+            Submission.form_id == form.id, _deleted_clause(deleted))
+        if submitter_id is not None:
+            query = query.where(Submission.submitter_id == submitter_id)
+        return int(tx.exec(query).one())
+
+
+def get_summary(db: Database, project_id: int, xml_form_id: str, instance_id: str, *,
+                submitter_id: int | None = None) -> SubmissionSummary:
+    with db.read() as tx:
+        row = tx.exec(_summary_query(_form(tx, project_id, xml_form_id), submitter_id,
+                                     deleted=False)
+                      .where(Submission.instance_id == instance_id)).first()
+    if row is None:
+        raise NotFound("submission")
+    return SubmissionSummary(row[0], VersionSummary(*row[1:]))
+
+
+def get_current_xml(db: Database, project_id: int, xml_form_id: str, instance_id: str, *,
+                    submitter_id: int | None = None) -> bytes:
+    """The current version's XML, byte for byte as received."""
+    with db.read() as tx:
+        submission = _locate(tx, project_id, xml_form_id, instance_id, submitter_id=submitter_id)
+        return tx.exec(select(SubmissionVersion.xml).where(
+            SubmissionVersion.submission_id == submission.id, SubmissionVersion.is_current)).one()
+
+
+def list_versions(db: Database, project_id: int, xml_form_id: str, instance_id: str, *,
+                  submitter_id: int | None = None) -> list[VersionSummary]:
+    """Every version of a submission, newest first."""
+    with db.read() as tx:
+        submission = _locate(tx, project_id, xml_form_id, instance_id, submitter_id=submitter_id)
+        rows = tx.exec(select(*_SUMMARY_COLUMNS)
+                       .where(SubmissionVersion.submission_id == submission.id)
+                       .order_by(SubmissionVersion.id.desc())).all()
+    return [VersionSummary(*row) for row in rows]
+
+
+def get_version(db: Database, project_id: int, xml_form_id: str, instance_id: str,
+                version_instance_id: str, *,
+                submitter_id: int | None = None) -> SubmissionVersion:
+    """One version (with its XML) of the submission first sent as `instance_id`."""
+    with db.read() as tx:
+        submission = _locate(tx, project_id, xml_form_id, instance_id, submitter_id=submitter_id)
+        version = tx.exec(select(SubmissionVersion).where(
+            SubmissionVersion.submission_id == submission.id,
+            SubmissionVersion.instance_id == version_instance_id)).first()
+    if version is None:
+        raise NotFound("submission version")
+    return version
+
+
+def list_attachments(db: Database, project_id: int, xml_form_id: str, instance_id: str, *,
+                     submitter_id: int | None = None) -> list[SubmissionAttachment]:
+    """The files the current version references; `blob_sha256` is None for a missing one."""
+    with db.read() as tx:
+        submission = _locate(tx, project_id, xml_form_id, instance_id, submitter_id=submitter_id)
+        return _attachments(tx, _current_version(tx, submission.id).id)
+
+
+def get_attachment(db: Database, project_id: int, xml_form_id: str, instance_id: str,
+                   name: str, *, submitter_id: int | None = None) -> StoredAttachment:
+    """A stored file of the current version; NotFound when unknown or not (yet) received."""
+    with db.read() as tx:
+        submission = _locate(tx, project_id, xml_form_id, instance_id, submitter_id=submitter_id)
+        blob = tx.exec(select(Blob).join(SubmissionAttachment,
+                                         SubmissionAttachment.blob_sha256 == Blob.sha256)
+                       .join(SubmissionVersion, SubmissionVersion.id
+                             == SubmissionAttachment.submission_version_id)
+                       .where(SubmissionVersion.submission_id == submission.id,
+                              SubmissionVersion.is_current,
+                              SubmissionAttachment.name == name)).first()
+    if blob is None:
+        raise NotFound("attachment")
+    return StoredAttachment(name, blob)
 
 
 def get_attachment_blob(db: Database, version_id: int, name: str) -> Blob:
@@ -240,3 +453,178 @@ def get_attachment_blob(db: Database, version_id: int, name: str) -> Blob:
     if blob is None:
         raise NotFound("attachment")
     return blob
+
+
+def list_comments(db: Database, project_id: int, xml_form_id: str,
+                  instance_id: str) -> list[Comment]:
+    """Newest first, as Central lists them."""
+    with db.read() as tx:
+        submission = _locate(tx, project_id, xml_form_id, instance_id)
+        return list(tx.exec(select(Comment).where(Comment.submission_id == submission.id)
+                            .order_by(Comment.id.desc())))
+
+
+def list_audits(db: Database, project_id: int, xml_form_id: str,
+                instance_id: str) -> list[Audit]:
+    """The audit entries whose subject is this submission, newest first."""
+    with db.read() as tx:
+        submission = _locate(tx, project_id, xml_form_id, instance_id)
+        return list(tx.exec(select(Audit).where(Audit.subject_type == "submission",
+                                                Audit.subject_id == submission.id)
+                            .order_by(Audit.id.desc())))
+
+
+# ---- review and upkeep (REST) ----------------------------------------------------------------
+
+def set_review_state(db: Database, project_id: int, xml_form_id: str, instance_id: str,
+                     state: str | None, *, actor_id: int | None) -> SubmissionSummary:
+    if state not in REVIEW_STATES:
+        raise InvalidInput(f"Unknown review state {state!r}; states are "
+                           f"{', '.join(REVIEW_STATES)}.")
+    with db.transaction() as tx:
+        submission = _locate(tx, project_id, xml_form_id, instance_id)
+        current = _current_version(tx, submission.id)
+        submission.review_state = state
+        submission.updated_at = utcnow()
+        audit.record(tx, actor_id, "submission.update", "submission", submission.id,
+                     {"instanceId": current.instance_id, "reviewState": state})
+        return SubmissionSummary(submission, VersionSummary.of(current))
+
+
+def soft_delete(db: Database, project_id: int, xml_form_id: str, instance_id: str, *,
+                actor_id: int | None) -> None:
+    """Hide a submission (restorable); its instanceID stays taken."""
+    with db.transaction() as tx:
+        submission = _locate(tx, project_id, xml_form_id, instance_id)
+        submission.deleted_at = utcnow()
+        audit.record(tx, actor_id, "submission.delete", "submission", submission.id,
+                     {"instanceId": submission.instance_id})
+
+
+def restore(db: Database, project_id: int, xml_form_id: str, instance_id: str, *,
+            actor_id: int | None) -> None:
+    with db.transaction() as tx:
+        submission = _locate(tx, project_id, xml_form_id, instance_id, deleted=True)
+        submission.deleted_at = None
+        audit.record(tx, actor_id, "submission.restore", "submission", submission.id,
+                     {"instanceId": submission.instance_id})
+
+
+def add_attachment(db: Database, blobs: BlobStore, project_id: int, xml_form_id: str,
+                   instance_id: str, upload: IncomingFile, *, actor_id: int | None) -> None:
+    """Store an uploaded file as the current version's attachment `upload.name`.
+
+    The current version's XML must reference the name (else NotFound). The file reaches the
+    blob store before the transaction that links it, as in `ingest`.
+    """
+    name = upload.name
+    with db.read() as tx:  # refuse early, before a large file travels to the store
+        submission = _locate(tx, project_id, xml_form_id, instance_id)
+        _attachment_row(tx, _current_version(tx, submission.id), name)
+    stored = content.put_path(blobs, upload.path, sha256=upload.sha256, size=upload.size,
+                              content_type=content.guess_type(name, upload.content_type))
+    with db.transaction() as tx:
+        submission = _locate(tx, project_id, xml_form_id, instance_id)
+        current = _current_version(tx, submission.id, for_update=True)
+        row = _attachment_row(tx, current, name)
+        content.record(tx, stored)
+        old = row.blob_sha256
+        row.blob_sha256, row.content_type = stored.sha256, stored.content_type
+        row.size, row.updated_at = stored.size, utcnow()
+        audit.record(tx, actor_id, "submission.attachment.update", "submission", submission.id,
+                     {"instanceId": current.instance_id, "name": name, "oldBlob": old,
+                      "newBlob": stored.sha256})
+
+
+def clear_attachment(db: Database, project_id: int, xml_form_id: str, instance_id: str,
+                     name: str, *, actor_id: int | None) -> None:
+    """Unlink the current version's file `name` (it becomes expected again)."""
+    with db.transaction() as tx:
+        submission = _locate(tx, project_id, xml_form_id, instance_id)
+        current = _current_version(tx, submission.id, for_update=True)
+        row = _attachment_row(tx, current, name)
+        old = row.blob_sha256
+        row.blob_sha256, row.content_type, row.size = None, None, None
+        row.updated_at = utcnow()
+        audit.record(tx, actor_id, "submission.attachment.update", "submission", submission.id,
+                     {"instanceId": current.instance_id, "name": name, "oldBlob": old,
+                      "newBlob": None})
+
+
+def add_comment(db: Database, project_id: int, xml_form_id: str, instance_id: str, body: str,
+                *, actor_id: int) -> Comment:
+    body = body.strip()
+    if not body or len(body) > MAX_COMMENT_CHARS:
+        raise InvalidInput(f"A comment needs a body of 1 to {MAX_COMMENT_CHARS} characters.")
+    with db.transaction() as tx:
+        submission = _locate(tx, project_id, xml_form_id, instance_id)
+        comment = Comment(submission_id=submission.id, actor_id=actor_id, body=body)
+        tx.add(comment)
+        tx.flush()
+        audit.record(tx, actor_id, "comment.create", "submission", submission.id,
+                     {"instanceId": submission.instance_id, "commentId": comment.id})
+        return comment
+
+
+# ---- lookups inside a transaction ------------------------------------------------------------
+
+def _form(tx: Session, project_id: int, xml_form_id: str) -> Form:
+    form = tx.exec(select(Form).where(Form.project_id == project_id,
+                                      Form.xml_form_id == xml_form_id,
+                                      Form.deleted_at.is_(None))).first()
+    if form is None:
+        raise NotFound("form")
+    return form
+
+
+def _deleted_clause(deleted: bool) -> Any:
+    return Submission.deleted_at.is_not(None) if deleted else Submission.deleted_at.is_(None)
+
+
+def _locate(tx: Session, project_id: int, xml_form_id: str, instance_id: str, *,
+            submitter_id: int | None = None, deleted: bool = False) -> Submission:
+    """The submission first sent as `instance_id` (soft-deleted ones only if `deleted`)."""
+    form = _form(tx, project_id, xml_form_id)
+    query = select(Submission).where(Submission.form_id == form.id,
+                                     Submission.instance_id == instance_id,
+                                     _deleted_clause(deleted))
+    if submitter_id is not None:
+        query = query.where(Submission.submitter_id == submitter_id)
+    submission = tx.exec(query).first()
+    if submission is None:
+        raise NotFound("submission")
+    return submission
+
+
+def _summary_query(form: Form, submitter_id: int | None, deleted: bool) -> Any:
+    query = (select(Submission, *_SUMMARY_COLUMNS)
+             .join(SubmissionVersion, SubmissionVersion.submission_id == Submission.id)
+             .where(Submission.form_id == form.id, SubmissionVersion.is_current,
+                    _deleted_clause(deleted)))
+    if submitter_id is not None:
+        query = query.where(Submission.submitter_id == submitter_id)
+    return query
+
+
+def _current_version(tx: Session, submission_id: int, *,
+                     for_update: bool = False) -> SubmissionVersion:
+    """The current version; `for_update` locks it (PostgreSQL) against a concurrent edit."""
+    query = select(SubmissionVersion).where(SubmissionVersion.submission_id == submission_id,
+                                            SubmissionVersion.is_current)
+    if for_update:
+        query = query.with_for_update()
+        # An edit that committed while we waited has made another row current: look again.
+        version = tx.exec(query).first() or tx.exec(query).first()
+        if version is None:
+            raise NotFound("submission version")
+        return version
+    return tx.exec(query).one()
+
+
+def _attachment_row(tx: Session, version: SubmissionVersion, name: str) -> SubmissionAttachment:
+    row = tx.exec(select(SubmissionAttachment).where(
+        SubmissionAttachment.submission_version_id == version.id,
+        SubmissionAttachment.name == name)).first()
+    if row is None:
+        raise NotFound(f"attachment {name!r} in the submission's current version")
+    return row

@@ -15,15 +15,28 @@ from typing import Iterator
 
 import msgspec
 import pytest
+from argon2 import PasswordHasher
 from litestar.testing import TestClient
 
 from server.app import Services, create_app
 from server.settings import Settings
+from storage import accounts
 from tests.services import SeaweedS3, ThrowawayPostgres, find_weed
 
 BACKENDS = [b.strip() for b in os.environ.get("JEBOL_TEST_BACKENDS", "sqlite,postgres").split(",")
             if b.strip()]
 BASE_URL = "http://testserver.local"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """Argon2 with tiny parameters while testing: a hash carries its parameters, so each
+    Basic-authenticated test request verifies in about a millisecond instead of a quarter
+    second. Production keeps argon2-cffi's defaults (tests/storage/test_accounts.py checks)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
+                                                          parallelism=1))
+        yield
 
 
 @pytest.fixture(scope="session")

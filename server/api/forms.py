@@ -20,7 +20,7 @@ from storage.blobs import BlobStore, blob_key
 from storage.models import Blob
 
 from ..auth import MANAGE, REVIEW, SUBMIT, require_project
-from ..deps import DB, Blobs, Caller, Config, PathText, ProjectId, QueryParameter
+from ..deps import DB, Blobs, Caller, Config, JSONBody, PathText, ProjectId, QueryParameter
 from ..errors import ApiError
 from .schemas import FormOut, Wire
 
@@ -158,7 +158,7 @@ def _xlsform_file(request: Request[Any, Any, Any], db: Any, blobs: BlobStore,
 
 
 @patch(FORM, sync_to_thread=True, tags=["Forms"], summary="Open, close or set closing")
-def update_form(project_id: ProjectId, xml_form_id: PathText, data: FormState, db: DB,
+def update_form(project_id: ProjectId, xml_form_id: PathText, data: JSONBody[FormState], db: DB,
                 caller: Caller) -> FormOut:
     require_project(db, caller, project_id, MANAGE)
     form = form_store.set_state(db, project_id, xml_form_id, data.state, caller.actor_id)

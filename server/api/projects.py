@@ -9,7 +9,7 @@ from litestar import get, patch, post
 from storage import projects
 
 from ..auth import MANAGE, SUBMIT, require_admin, require_project
-from ..deps import DB, Caller, ProjectId
+from ..deps import DB, Caller, JSONBody, ProjectId
 from .schemas import Wire
 
 
@@ -48,7 +48,7 @@ def list_projects(db: DB, caller: Caller) -> list[ProjectOut]:
 
 @post("/projects", status_code=200, sync_to_thread=True, tags=["Projects"],
       summary="Create a project (admins)")
-def create_project(data: ProjectIn, db: DB, caller: Caller) -> ProjectOut:
+def create_project(data: JSONBody[ProjectIn], db: DB, caller: Caller) -> ProjectOut:
     require_admin(caller)
     return ProjectOut.of(projects.create_project(db, data.name, data.description,
                                                  actor_id=caller.actor_id))
@@ -62,7 +62,7 @@ def get_project(project_id: ProjectId, db: DB, caller: Caller) -> ProjectOut:
 
 @patch("/projects/{project_id:int}", sync_to_thread=True, tags=["Projects"],
        summary="Rename, describe or archive a project (managers)")
-def update_project(project_id: ProjectId, data: ProjectPatch, db: DB,
+def update_project(project_id: ProjectId, data: JSONBody[ProjectPatch], db: DB,
                    caller: Caller) -> ProjectOut:
     require_project(db, caller, project_id, MANAGE)
     return ProjectOut.of(projects.update_project(

@@ -1,9 +1,9 @@
 """Alembic environment: the connection comes from storage.db.Database.migrate()."""
 
 from alembic import context
+from sqlmodel import SQLModel
 
 from storage import models  # noqa: F401  (registers the tables on the metadata)
-from sqlmodel import SQLModel
 
 config = context.config
 connection = config.attributes.get("connection")

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from storage import accounts
-from tests.collect import HEADERS, CollectClient
+from tests.collect import CollectClient
 from tests.factories import DATA, jpeg, key_url, make_app_user, make_project, publish, xlsx_from_md
 
 

@@ -7,14 +7,12 @@ import threading
 
 import pytest
 
-from storage import accounts
+from storage import accounts, submissions
 from storage import forms as form_store
-from storage import submissions
 from storage.blobs import blob_key
 from tests.collect import HEADERS, CollectClient, instance_xml, new_instance_id
 from tests.conftest import make_client
-from tests.factories import (DATA, jpeg, key_url, make_app_user, make_project, photo_body,
-                             publish)
+from tests.factories import DATA, jpeg, key_url, make_app_user, make_project, photo_body, publish
 
 
 @pytest.fixture

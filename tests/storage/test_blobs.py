@@ -12,7 +12,6 @@ import os
 import secrets
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 

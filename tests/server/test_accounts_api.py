@@ -1,0 +1,279 @@
+"""Sessions, users, roles, assignments and the audit log over /v1, on every backend."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlmodel import delete
+
+from storage import accounts, throttle
+from storage.models import LoginAttempt
+from tests.factories import make_project
+
+PASSWORD = "kata-sandi-panjang"
+TEST_CLIENT = "testclient"  # the client host Litestar's TestClient reports
+
+
+def _email(tag: str = "u") -> str:
+    return f"{tag}-{uuid.uuid4().hex[:12]}@uji.local"
+
+
+def _user(services, *, admin: bool = False, password: str | None = PASSWORD):
+    """A user and a Bearer header for it (session made in storage: no argon2 per test)."""
+    user = accounts.create_user(services.db, _email(), password, is_admin=admin)
+    token, _ = accounts.create_session(services.db, user.actor_id, 1)
+    return user, {"Authorization": f"Bearer {token}"}
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def fresh_client_record(services):
+    """Forget the test client's failed logins before and after: its per-client limit is shared
+    by every test of the run."""
+    def forget() -> None:
+        with services.db.transaction() as tx:
+            tx.exec(delete(LoginAttempt).where(LoginAttempt.client == TEST_CLIENT))
+    forget()
+    yield
+    forget()
+
+
+# ---- sessions ---------------------------------------------------------------------------------
+
+def test_login_gives_a_token_for_users_current(services, client, fresh_client_record):
+    user = accounts.create_user(services.db, _email("login"), PASSWORD, display_name="Rina")
+    response = client.post("/v1/sessions", json={"email": user.email, "password": PASSWORD})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"token", "createdAt", "expiresAt"} and len(body["token"]) == 64
+    lifetime = (datetime.fromisoformat(body["expiresAt"]) -
+                datetime.fromisoformat(body["createdAt"]))
+    assert abs(lifetime - timedelta(hours=services.settings.session_hours)) < timedelta(minutes=1)
+    current = client.get("/v1/users/current", headers=_bearer(body["token"]))
+    assert current.status_code == 200
+    me = current.json()
+    assert me == {"id": user.actor_id, "type": "user", "displayName": "Rina",
+                  "email": user.email, "createdAt": me["createdAt"], "updatedAt": None,
+                  "deletedAt": None}
+
+
+def test_wrong_password_or_unknown_email_is_401(services, client, fresh_client_record):
+    user = accounts.create_user(services.db, _email("wrong"), PASSWORD)
+    for email, password in ((user.email, "bukan-sandinya"), (_email("nobody"), PASSWORD)):
+        response = client.post("/v1/sessions", json={"email": email, "password": password})
+        assert response.status_code == 401 and response.json()["code"] == 401.2
+
+
+def test_five_failures_for_one_email_answer_429_even_after_a_success(services, client,
+                                                                     fresh_client_record):
+    user = accounts.create_user(services.db, _email("locked"), PASSWORD)
+    wrong = {"email": user.email, "password": "bukan-sandinya"}
+    for _ in range(throttle.EMAIL_LIMIT - 1):
+        assert client.post("/v1/sessions", json=wrong).status_code == 401
+    good = {"email": user.email, "password": PASSWORD}
+    assert client.post("/v1/sessions", json=good).status_code == 200  # clears nothing
+    assert client.post("/v1/sessions", json=wrong).status_code == 401  # the fifth failure
+    refused = client.post("/v1/sessions", json=good)  # refused before the password is checked
+    assert refused.status_code == 429 and refused.json()["code"] == 429.1
+    assert 0 < int(refused.headers["Retry-After"]) <= throttle.WINDOW.total_seconds()
+    other = accounts.create_user(services.db, _email("other"), PASSWORD)
+    assert client.post("/v1/sessions", json={"email": other.email,
+                                             "password": PASSWORD}).status_code == 200
+
+
+def test_twenty_failures_from_one_client_answer_429(services, client, fresh_client_record):
+    for _ in range(throttle.CLIENT_LIMIT):
+        response = client.post("/v1/sessions", json={"email": _email("spray"),
+                                                     "password": "bukan-sandinya"})
+        assert response.status_code == 401
+    user = accounts.create_user(services.db, _email("innocent"), PASSWORD)
+    refused = client.post("/v1/sessions", json={"email": user.email, "password": PASSWORD})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+
+
+def test_deleted_session_answers_401_at_once(services, client):
+    user = accounts.create_user(services.db, _email("logout"), None)
+    token, _ = accounts.create_session(services.db, user.actor_id, 1)
+    assert client.get("/v1/users/current", headers=_bearer(token)).status_code == 200
+    response = client.delete(f"/v1/sessions/{token}", headers=_bearer(token))
+    assert response.status_code == 200 and response.json() == {"success": True}
+    assert client.get("/v1/users/current", headers=_bearer(token)).status_code == 401
+
+
+def test_only_the_owner_or_an_admin_may_end_a_session(services, client):
+    owner = accounts.create_user(services.db, _email("owner"), None)
+    token, _ = accounts.create_session(services.db, owner.actor_id, 1)
+    _, stranger = _user(services, password=None)
+    _, admin = _user(services, admin=True, password=None)
+    assert client.delete(f"/v1/sessions/{token}", headers=stranger).status_code == 403
+    assert client.delete(f"/v1/sessions/{token}", headers=admin).status_code == 200
+    assert client.delete(f"/v1/sessions/{token}", headers=admin).status_code == 404
+    assert client.get("/v1/users/current", headers=_bearer(token)).status_code == 401
+
+
+def test_expired_session_answers_401(services, client):
+    user = accounts.create_user(services.db, _email("expired"), None)
+    token, _ = accounts.create_session(services.db, user.actor_id, hours=-1)
+    response = client.get("/v1/users/current", headers=_bearer(token))
+    assert response.status_code == 401 and response.json()["code"] == 401.2
+
+
+# ---- users ------------------------------------------------------------------------------------
+
+def test_admin_creates_reads_updates_and_deletes_a_user(services, client):
+    _, admin = _user(services, admin=True, password=None)
+    email = _email("new")
+    created = client.post("/v1/users", headers=admin,
+                          json={"email": email, "password": PASSWORD, "displayName": "Budi"})
+    assert created.status_code == 200
+    user = created.json()
+    assert (user["type"], user["email"], user["displayName"]) == ("user", email, "Budi")
+    actor_id = user["id"]
+    assert actor_id in [u["id"] for u in client.get("/v1/users", headers=admin).json()]
+    assert client.get(f"/v1/users/{actor_id}", headers=admin).json() == user
+    new_email = _email("renamed")
+    patched = client.patch(f"/v1/users/{actor_id}", headers=admin,
+                           json={"displayName": "Budi S.", "email": new_email.upper()})
+    assert patched.status_code == 200
+    assert (patched.json()["displayName"], patched.json()["email"]) == ("Budi S.", new_email)
+    token, _ = accounts.create_session(services.db, actor_id, 1)
+    assert client.delete(f"/v1/users/{actor_id}", headers=admin).json() == {"success": True}
+    assert client.get(f"/v1/users/{actor_id}", headers=admin).status_code == 404
+    assert client.get("/v1/users/current", headers=_bearer(token)).status_code == 401
+    assert accounts.verify_password(services.db, new_email, PASSWORD) is None
+    assert actor_id not in [u["id"] for u in client.get("/v1/users", headers=admin).json()]
+
+
+def test_non_admin_reads_and_updates_only_itself(services, client):
+    me, headers = _user(services, password=None)
+    other, _ = _user(services, password=None)
+    assert client.get("/v1/users", headers=headers).status_code == 403
+    assert client.post("/v1/users", headers=headers,
+                       json={"email": _email("x")}).status_code == 403
+    assert client.get(f"/v1/users/{other.actor_id}", headers=headers).status_code == 403
+    assert client.patch(f"/v1/users/{other.actor_id}", headers=headers,
+                        json={"displayName": "hijacked"}).status_code == 403
+    assert client.delete(f"/v1/users/{me.actor_id}", headers=headers).status_code == 403
+    assert client.get(f"/v1/users/{me.actor_id}", headers=headers).status_code == 200
+    renamed = client.patch(f"/v1/users/{me.actor_id}", headers=headers,
+                           json={"displayName": "Nama Baru"})
+    assert renamed.status_code == 200 and renamed.json()["displayName"] == "Nama Baru"
+    assert client.get("/v1/users").status_code == 401
+
+
+def test_duplicate_email_is_409(services, client):
+    _, admin = _user(services, admin=True, password=None)
+    taken, _ = _user(services, password=None)
+    response = client.post("/v1/users", headers=admin, json={"email": taken.email})
+    assert response.status_code == 409
+    mine, headers = _user(services, password=None)
+    assert client.patch(f"/v1/users/{mine.actor_id}", headers=headers,
+                        json={"email": taken.email}).status_code == 409
+
+
+def test_password_change_needs_the_old_password(services, client):
+    me, headers = _user(services)
+    other, _ = _user(services, password=None)
+    url = f"/v1/users/{me.actor_id}/password"
+    wrong_old = {"old": "bukan-sandinya", "new": "sandi-baru-panjang"}
+    assert client.put(url, headers=headers, json=wrong_old).status_code == 401
+    too_short = {"old": PASSWORD, "new": "pendek"}
+    assert client.put(url, headers=headers, json=too_short).status_code == 400
+    assert client.put(f"/v1/users/{other.actor_id}/password", headers=headers,
+                      json={"old": PASSWORD, "new": "sandi-baru-panjang"}).status_code == 403
+    changed = client.put(url, headers=headers, json={"old": PASSWORD, "new": "sandi-baru-panjang"})
+    assert changed.status_code == 200 and changed.json() == {"success": True}
+    assert accounts.verify_password(services.db, me.email, "sandi-baru-panjang") is not None
+    assert accounts.verify_password(services.db, me.email, PASSWORD) is None
+
+
+# ---- roles and assignments ----------------------------------------------------------------------
+
+def test_roles_have_stable_ids(services, client):
+    _, headers = _user(services, password=None)
+    roles = client.get("/v1/roles", headers=headers).json()
+    assert [(r["id"], r["system"]) for r in roles] == [
+        (1, "admin"), (2, "manager"), (3, "supervisor"), (4, "officer")]
+
+
+def test_granted_supervisor_can_read_the_project_until_revoked(services, client):
+    project = make_project(services)
+    manager, manager_headers = _user(services, password=None)
+    accounts.grant_role(services.db, manager.actor_id, project.id, "manager")
+    supervisor, headers = _user(services, password=None)
+    assert client.get(f"/v1/projects/{project.id}", headers=headers).status_code == 404
+    url = f"/v1/projects/{project.id}/assignments"
+    granted = client.post(f"{url}/supervisor/{supervisor.actor_id}", headers=manager_headers)
+    assert granted.status_code == 200 and granted.json() == {"success": True}
+    assert client.post(f"{url}/3/{supervisor.actor_id}",  # by id too; idempotent
+                       headers=manager_headers).status_code == 200
+    assert client.get(f"/v1/projects/{project.id}", headers=headers).status_code == 200
+    listed = client.get(url, headers=manager_headers).json()
+    assert {"actorId": supervisor.actor_id, "roleId": 3} in listed
+    assert {"actorId": manager.actor_id, "roleId": 2} in listed
+    revoke = f"{url}/3/{supervisor.actor_id}"
+    assert client.delete(revoke, headers=manager_headers).status_code == 200
+    assert client.get(f"/v1/projects/{project.id}", headers=headers).status_code == 404
+    assert client.delete(revoke, headers=manager_headers).status_code == 404
+
+
+def test_only_managers_assign_and_admin_is_server_wide(services, client):
+    project = make_project(services)
+    manager, manager_headers = _user(services, password=None)
+    accounts.grant_role(services.db, manager.actor_id, project.id, "manager")
+    supervisor, supervisor_headers = _user(services, password=None)
+    accounts.grant_role(services.db, supervisor.actor_id, project.id, "supervisor")
+    target, target_headers = _user(services, password=None)
+    url = f"/v1/projects/{project.id}/assignments"
+    assert client.post(f"{url}/officer/{target.actor_id}",
+                       headers=supervisor_headers).status_code == 403
+    assert client.get(url, headers=supervisor_headers).status_code == 403
+    assert client.post(f"{url}/admin/{target.actor_id}", headers=manager_headers).status_code == 400
+    assert client.post(f"{url}/nope/{target.actor_id}", headers=manager_headers).status_code == 404
+    assert client.post(f"{url}/officer/999999999", headers=manager_headers).status_code == 404
+    assert client.post(f"/v1/assignments/admin/{target.actor_id}",
+                       headers=manager_headers).status_code == 403
+    _, admin = _user(services, admin=True, password=None)
+    assert client.post(f"/v1/assignments/manager/{target.actor_id}",
+                       headers=admin).status_code == 400
+    assert client.post(f"/v1/assignments/admin/{target.actor_id}", headers=admin).status_code == 200
+    assert client.get("/v1/users", headers=target_headers).status_code == 200
+    assert client.delete(f"/v1/assignments/1/{target.actor_id}", headers=admin).status_code == 200
+    assert client.get("/v1/users", headers=target_headers).status_code == 403
+
+
+# ---- audit log ----------------------------------------------------------------------------------
+
+def test_audits_filter_by_action_and_date_newest_first(services, client):
+    _, admin = _user(services, admin=True, password=None)
+    first = client.post("/v1/users", headers=admin, json={"email": _email("a1")}).json()
+    second = client.post("/v1/users", headers=admin, json={"email": _email("a2")}).json()
+    entries = client.get("/v1/audits", headers=admin,
+                         params={"action": "user.create", "limit": 50}).json()
+    assert {e["action"] for e in entries} == {"user.create"}
+    actees = [e["acteeId"] for e in entries]
+    assert actees.index(second["id"]) < actees.index(first["id"])  # newest first
+    entry = entries[actees.index(second["id"])]
+    assert set(entry) == {"actorId", "action", "acteeId", "details", "loggedAt"}
+    assert entry["details"]["email"] == second["email"]
+    category = client.get("/v1/audits", headers=admin, params={"action": "user", "limit": 1000})
+    assert {e["action"].split(".")[0] for e in category.json()} == {"user"}
+    today = datetime.now(timezone.utc).date()
+    assert client.get("/v1/audits", headers=admin,
+                      params={"action": "user.create",
+                              "start": (today + timedelta(days=1)).isoformat()}).json() == []
+    assert client.get("/v1/audits", headers=admin,
+                      params={"action": "user.create",
+                              "end": (today - timedelta(days=1)).isoformat()}).json() == []
+    todays = client.get("/v1/audits", headers=admin,
+                        params={"action": "user.create", "start": today.isoformat(),
+                                "end": today.isoformat(), "limit": 1000}).json()
+    assert second["id"] in [e["acteeId"] for e in todays]
+    assert client.get("/v1/audits", headers=admin, params={"start": "kemarin"}).status_code == 400
+    _, plain = _user(services, password=None)
+    assert client.get("/v1/audits", headers=plain).status_code == 403

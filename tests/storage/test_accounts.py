@@ -1,0 +1,178 @@
+"""Accounts rules in storage: tokens, throttled logins, sessions, admins, form access, audits."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from storage import accounts, throttle
+from storage.db import Database
+from storage.errors import Conflict, Forbidden, InvalidInput, NotFound, Throttled
+from storage.models import utcnow
+from storage.tokens import _ALPHABET, TOKEN_LENGTH
+from tests.factories import make_app_user, make_project, publish
+
+PASSWORD = "kata-sandi-panjang"
+
+
+def _email(tag: str = "s") -> str:
+    return f"{tag}-{uuid.uuid4().hex[:12]}@uji.local"
+
+
+def _client() -> str:
+    return f"10.0.{uuid.uuid4().int % 250}.{uuid.uuid4().hex[:6]}"  # unique per test
+
+
+def test_session_tokens_are_384_random_bits_stored_hashed(services):
+    assert len(_ALPHABET) == 64 and len(set(_ALPHABET)) == 64 and TOKEN_LENGTH == 64
+    assert TOKEN_LENGTH * math.log2(len(_ALPHABET)) >= 256
+    user = accounts.create_user(services.db, _email(), None)
+    token, session = accounts.create_session(services.db, user.actor_id, 1)
+    assert len(token) == TOKEN_LENGTH and set(token) <= set(_ALPHABET)
+    assert session.token_hash == hashlib.sha256(token.encode()).hexdigest() != token
+
+
+def test_log_in_opens_a_session_or_records_a_failure(services):
+    user = accounts.create_user(services.db, _email(), PASSWORD)
+    client = _client()
+    assert accounts.log_in(services.db, user.email, "salah-sandi-ya", client=client,
+                           hours=1) is None
+    ok = accounts.log_in(services.db, user.email.upper(), PASSWORD, client=client, hours=1)
+    assert ok.token and accounts.identity_for_session(services.db, ok.token).actor_id == \
+        user.actor_id
+    assert accounts.log_in(services.db, "bukan email", PASSWORD, client=client,
+                           hours=1) is None
+
+
+def test_email_lock_lasts_until_the_limit_th_newest_failure_leaves_the_window(services):
+    email, client = _email("lock"), _client()
+    start = utcnow() - timedelta(minutes=10)
+    with services.db.transaction() as tx:
+        for minute in range(throttle.EMAIL_LIMIT):
+            throttle.record_failure(tx, email, client, now=start + timedelta(minutes=minute))
+    now = start + timedelta(minutes=throttle.EMAIL_LIMIT)
+    with services.db.read() as tx:
+        wait = throttle.wait_seconds(tx, email, _client(), now=now)
+        assert wait == (throttle.WINDOW - timedelta(minutes=throttle.EMAIL_LIMIT)).total_seconds()
+        assert throttle.wait_seconds(tx, email, client, now=start + throttle.WINDOW +
+                                     timedelta(seconds=1)) is None
+        assert throttle.wait_seconds(tx, _email(), _client(), now=now) is None
+    with pytest.raises(Throttled) as refused:
+        accounts.log_in(services.db, email, PASSWORD, client=_client(), hours=1)
+    assert refused.value.retry_after > 0
+
+
+def test_one_client_is_locked_after_its_limit_of_failures(services):
+    client = _client()
+    for _ in range(throttle.CLIENT_LIMIT - 1):
+        with services.db.transaction() as tx:
+            throttle.record_failure(tx, _email(), client)
+    with services.db.read() as tx:
+        assert throttle.wait_seconds(tx, _email(), client) is None
+    user = accounts.create_user(services.db, _email(), PASSWORD)
+    assert accounts.log_in(services.db, user.email, "salah-sandi-ya", client=client,
+                           hours=1) is None  # the limit-th failure
+    with pytest.raises(Throttled) as locked:
+        accounts.log_in(services.db, user.email, PASSWORD, client=client, hours=1)
+    assert 0 < locked.value.retry_after <= throttle.WINDOW.total_seconds()
+    assert accounts.log_in(services.db, user.email, PASSWORD, client=_client(), hours=1).token
+
+
+def test_expired_session_identifies_nobody(services):
+    user = accounts.create_user(services.db, _email(), None)
+    token, _ = accounts.create_session(services.db, user.actor_id, hours=-1)
+    assert accounts.identity_for_session(services.db, token) is None
+
+
+def test_end_session_by_owner_or_admin_only(services):
+    owner = accounts.create_user(services.db, _email(), None)
+    token, _ = accounts.create_session(services.db, owner.actor_id, 1)
+    with pytest.raises(Forbidden):
+        accounts.end_session(services.db, token, actor_id=owner.actor_id + 100_000)
+    accounts.end_session(services.db, token, actor_id=owner.actor_id)
+    assert accounts.identity_for_session(services.db, token) is None
+    with pytest.raises(NotFound):
+        accounts.end_session(services.db, token, actor_id=owner.actor_id, is_admin=True)
+
+
+def test_update_user_rules(services):
+    user = accounts.create_user(services.db, _email(), None)
+    other = accounts.create_user(services.db, _email(), None)
+    with pytest.raises(Conflict):
+        accounts.update_user(services.db, user.actor_id, email=other.email)
+    with pytest.raises(InvalidInput):
+        accounts.update_user(services.db, user.actor_id, display_name=" ")
+    view = accounts.update_user(services.db, user.actor_id, display_name=" Sari ")
+    assert view.actor.display_name == "Sari"
+    assert accounts.get_user(services.db, user.actor_id).actor.display_name == "Sari"
+
+
+def test_change_password_needs_the_old_one(services):
+    user = accounts.create_user(services.db, _email(), PASSWORD)
+    assert accounts.change_password(services.db, user.actor_id, "salah-sandi-ya",
+                                    "sandi-baru-panjang") is False
+    with pytest.raises(InvalidInput):
+        accounts.change_password(services.db, user.actor_id, PASSWORD, "pendek")
+    assert accounts.change_password(services.db, user.actor_id, PASSWORD, "sandi-baru-panjang")
+    assert accounts.verify_password(services.db, user.email, "sandi-baru-panjang")
+
+
+def test_last_admin_stays(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'admins.sqlite3'}")
+    db.migrate()
+    try:
+        only = accounts.create_user(db, _email(), None, is_admin=True)
+        with pytest.raises(Conflict):
+            accounts.set_admin(db, only.actor_id, False)
+        with pytest.raises(Conflict):
+            accounts.delete_user(db, only.actor_id)
+        second = accounts.create_user(db, _email(), None)
+        accounts.set_admin(db, second.actor_id, True)
+        accounts.set_admin(db, only.actor_id, False)
+        with pytest.raises(NotFound):
+            accounts.set_admin(db, only.actor_id, False)
+        assert [v.user.is_admin for v in accounts.list_users(db)] == [False, True]
+    finally:
+        db.dispose()
+
+
+def test_form_access_is_recorded_for_app_users_of_the_project(services):
+    project = make_project(services)
+    publish(services, project, "tanpa_media")
+    phone = make_app_user(services, project)
+    accounts.grant_form_access(services.db, project.id, "tanpa_media", phone.actor.id)
+    accounts.grant_form_access(services.db, project.id, "tanpa_media", phone.actor.id)
+    assert [a.id for a in accounts.list_form_access(services.db, project.id, "tanpa_media")] == \
+        [phone.actor.id]
+    # Form rows are not project roles.
+    assert accounts.list_assignments(services.db, project.id) == [(phone.actor.id, "officer")]
+    other = make_app_user(services, make_project(services))
+    with pytest.raises(NotFound):
+        accounts.grant_form_access(services.db, project.id, "tanpa_media", other.actor.id)
+    accounts.revoke_form_access(services.db, project.id, "tanpa_media", phone.actor.id)
+    assert accounts.list_form_access(services.db, project.id, "tanpa_media") == []
+
+
+def test_list_audits_by_action_category_and_page(services):
+    project = make_project(services)
+    user = accounts.create_user(services.db, _email(), None)
+    accounts.assign_role(services.db, project.id, "supervisor", user.actor_id, actor_id=None)
+    [entry] = [a for a in accounts.list_audits(services.db, action="user.assignment.create",
+                                               limit=1000) if a.subject_id == user.actor_id]
+    assert entry.details == {"projectId": project.id, "role": "supervisor"}
+    newest = accounts.list_audits(services.db, action="user", limit=1)
+    assert newest[0].action == "user.assignment.create"
+    assert all(a.action.startswith("user.") for a in
+               accounts.list_audits(services.db, action="user", limit=200))
+    assert accounts.list_audits(services.db, action="use", limit=5) == []  # not a prefix match
+    with pytest.raises(InvalidInput):
+        accounts.list_audits(services.db, limit=0)
+
+
+def test_passwords_are_stored_as_argon2id_hashes(services):
+    user = accounts.create_user(services.db, _email(), PASSWORD)
+    assert user.password_hash.startswith("$argon2id$") and PASSWORD not in user.password_hash
