@@ -58,15 +58,18 @@ def create_app(settings: Settings, services: Services | None = None, *,
     services = services or Services(settings)
     if prepare:
         services.prepare()
-    openrosa_routes = list(openrosa.HANDLERS)
+    rest = [*api_projects.HANDLERS, *api_forms.HANDLERS, *api_submissions.HANDLERS,
+            *api_sessions.HANDLERS, *api_users.HANDLERS, *api_app_users.HANDLERS,
+            *api_audits.HANDLERS]
+    # Under /v1/key/{key} the REST routes exist only to answer 403: an app-user key may use
+    # OpenRosa alone (resolve_caller refuses it). The form resource there is OpenRosa's.
+    rest_for_keys = [h for h in rest if h not in (api_forms.get_form, api_sessions.create_session)]
     app = Litestar(
         route_handlers=[
-            Router("/v1", route_handlers=[*openrosa_routes, *api_forms.HANDLERS, *api_projects.HANDLERS,
-                                          *api_submissions.HANDLERS, *api_sessions.HANDLERS,
-                                          *api_users.HANDLERS, *api_app_users.HANDLERS,
-                                          *api_audits.HANDLERS],
+            Router("/v1", route_handlers=[*openrosa.HANDLERS, *rest],
                    request_max_body_size=settings.max_submission_bytes),
-            Router("/v1/key/{key:str}", route_handlers=[*openrosa_routes, *openrosa.KEY_ONLY],
+            Router("/v1/key/{key:str}",
+                   route_handlers=[*openrosa.HANDLERS, *openrosa.KEY_ONLY, *rest_for_keys],
                    request_max_body_size=settings.max_submission_bytes, include_in_schema=False),
             health_live,
         ],

@@ -88,8 +88,16 @@ def _basic(credentials: str) -> tuple[str, str]:
 
 
 def resolve_caller(request: Request[Any, Any, Any], db: DB) -> Identity:
-    """Dependency `caller`: the authenticated identity, or 401. App-user keys never reach REST."""
-    return require_identity(request, db)
+    """Dependency `caller`: the authenticated identity, or 401. App-user keys never reach REST.
+    A guard may already have found it (server.guards)."""
+    from .guards import identity_of
+
+    return identity_of(request)
+
+
+def refuse_key() -> ApiError:
+    return ApiError(403, 403.1, "An app user key may be used only for OpenRosa (ODK Collect) "
+                    "and the web form.")
 
 
 def require_admin(identity: Identity) -> None:

@@ -13,6 +13,7 @@ from storage import accounts, projects
 from storage import forms as form_store
 
 from .app import Services
+from .urls import collect_url
 
 LIBRARY = Path(__file__).resolve().parent.parent / "forms" / "library"
 
@@ -25,10 +26,6 @@ class Setup:
     app_user_name: str
     collect_url: str | None
     forms: list[tuple[str, str]] = field(default_factory=list)  # (xmlFormId, outcome)
-
-
-def collect_url(public_url: str, token: str, project_id: int) -> str:
-    return f"{public_url}/v1/key/{token}/projects/{project_id}"
 
 
 def library_forms() -> list[Path]:

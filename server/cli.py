@@ -19,6 +19,7 @@ from storage.errors import StorageError
 from . import bootstrap
 from .app import Services
 from .settings import Settings
+from .urls import collect_url
 
 
 def _services() -> Services:
@@ -128,7 +129,7 @@ def appuser_create(name: str, project_id: int | None) -> None:
     assert created.token is not None
     click.echo(f"App user {name!r} (id {created.app_user.id}) in project {project_id}.")
     click.echo("ODK Collect server URL:")
-    click.echo(bootstrap.collect_url(services.settings.public_url, created.token, project_id))
+    click.echo(collect_url(services.settings.public_url, created.token, project_id))
 
 
 @main.group(help="Web users.")

@@ -22,7 +22,7 @@ from storage.db import Database
 from storage.submissions import IncomingFile, Sender
 
 from . import formats
-from .auth import SUBMIT, require_identity, require_project
+from .auth import SUBMIT, refuse_key, require_identity, require_project
 from .deps import DB, Blobs, Config, PathText, ProjectId, QueryParameter
 from .errors import ApiError
 from .settings import Settings
@@ -80,9 +80,9 @@ def form_list(request: Request[Any, Any, Any], project_id: ProjectId, db: DB,
      summary="Form XML (the XForm) for phones", tags=["OpenRosa"])
 def form_xml(request: Request[Any, Any, Any], project_id: ProjectId, form_file: PathText, db: DB,
              settings: Config) -> Response[Any]:
-    if not form_file.endswith(".xml"):
-        raise ApiError(404, 404.1, "Could not find the resource you were looking for.")
     _caller(request, db, project_id)
+    if not form_file.endswith(".xml"):
+        raise refuse_key()  # the REST form resource is not for app users
     form = form_store.get_form(db, project_id, form_file[: -len(".xml")])
     version = form_store.current_version(db, form)
     return _reply(version.xml, settings, headers={"ETag": f'"{version.md5}"'})

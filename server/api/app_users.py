@@ -26,7 +26,9 @@ from storage.tokens import TokenBox
 
 from ..auth import MANAGE, require_project
 from ..deps import DB, Box, Caller, Config, PathText, ProjectId
+from ..guards import requires
 from ..settings import Settings
+from ..urls import collect_url, web_form_url
 from .schemas import Wire
 from .sessions import Success
 from .users import ActorId, AssignmentOut
@@ -71,16 +73,6 @@ class CollectSettings(Wire):
     payload: str
 
 
-def collect_url(public_url: str, token: str, project_id: int) -> str:
-    """The server URL a phone is given (the same formula as server.bootstrap.collect_url, which
-    cannot be imported here: bootstrap imports the app, and the app imports this module)."""
-    return f"{public_url}/v1/key/{token}/projects/{project_id}"
-
-
-def web_form_url(public_url: str, token: str) -> str:
-    return f"{public_url}/f/{token}/"
-
-
 def collect_settings(server_url: str, project_name: str) -> dict[str, Any]:
     """What ODK Collect reads from a QR code: the server, managed-mode settings, the project."""
     return {"general": {"server_url": server_url, "form_update_mode": "match_exactly",
@@ -122,6 +114,7 @@ def list_app_users(project_id: ProjectId, db: DB, box: Box, settings: Config,
 
 
 @post("/projects/{project_id:int}/app-users", status_code=200, sync_to_thread=True,
+      guards=[requires(MANAGE)],
       tags=["App users"], summary="Create an app user: a key for one phone (managers)")
 def create_app_user(project_id: ProjectId, data: JSONBody[AppUserIn], db: DB, box: Box,
                     settings: Config, caller: Caller) -> AppUserOut:

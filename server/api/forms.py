@@ -22,6 +22,7 @@ from storage.models import Blob
 from ..auth import MANAGE, REVIEW, SUBMIT, require_project
 from ..deps import DB, Blobs, Caller, Config, JSONBody, PathText, ProjectId, QueryParameter
 from ..errors import ApiError
+from ..guards import requires
 from .schemas import FormOut, Wire
 
 XML_TYPES = ("application/xml", "text/xml")
@@ -83,7 +84,7 @@ def content_disposition(filename: str) -> str:
 
 # ---- create and list ---------------------------------------------------------------------------
 
-@post("/projects/{project_id:int}/forms", status_code=200,
+@post("/projects/{project_id:int}/forms", status_code=200, guards=[requires(MANAGE)],
       request_max_body_size=MAX_XLSFORM_BYTES, tags=["Forms"],
       summary="Create a form from an XLSForm (.xlsx/.xls) or an XForm (.xml) body")
 async def create_form(
@@ -157,7 +158,8 @@ def _xlsform_file(request: Request[Any, Any, Any], db: Any, blobs: BlobStore,
     return file_response(request, blobs, blob, f"{stem}.{extension}")
 
 
-@patch(FORM, sync_to_thread=True, tags=["Forms"], summary="Open, close or set closing")
+@patch(FORM, sync_to_thread=True, tags=["Forms"], guards=[requires(MANAGE)],
+       summary="Open, close or set closing")
 def update_form(project_id: ProjectId, xml_form_id: PathText, data: JSONBody[FormState], db: DB,
                 caller: Caller) -> FormOut:
     require_project(db, caller, project_id, MANAGE)
@@ -175,7 +177,7 @@ def delete_form(project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Ca
 
 # ---- drafts ------------------------------------------------------------------------------------
 
-@post(f"{FORM}/draft", status_code=200, request_max_body_size=MAX_XLSFORM_BYTES, tags=["Forms"],
+@post(f"{FORM}/draft", status_code=200, guards=[requires(MANAGE)], request_max_body_size=MAX_XLSFORM_BYTES, tags=["Forms"],
       summary="Start a draft: a new definition in the body, or a copy of the published one")
 async def create_draft(
     request: Request[Any, Any, Any], project_id: ProjectId, xml_form_id: PathText, db: DB,
@@ -237,6 +239,7 @@ def list_draft_attachments(project_id: ProjectId, xml_form_id: PathText, db: DB,
 
 
 @post(f"{FORM}/draft/attachments/{{name:str}}", status_code=200, tags=["Forms"],
+      guards=[requires(MANAGE)],
       request_max_body_size=None,
       summary="Upload a media file of the draft (raw body; chunked is fine)")
 async def upload_draft_attachment(request: Request[Any, Any, Any], project_id: ProjectId,

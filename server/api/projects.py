@@ -10,6 +10,7 @@ from storage import projects
 
 from ..auth import MANAGE, SUBMIT, require_admin, require_project
 from ..deps import DB, Caller, JSONBody, ProjectId
+from ..guards import requires
 from .schemas import Wire
 
 
@@ -47,6 +48,7 @@ def list_projects(db: DB, caller: Caller) -> list[ProjectOut]:
 
 
 @post("/projects", status_code=200, sync_to_thread=True, tags=["Projects"],
+      guards=[requires(admin=True)],
       summary="Create a project (admins)")
 def create_project(data: JSONBody[ProjectIn], db: DB, caller: Caller) -> ProjectOut:
     require_admin(caller)
@@ -61,6 +63,7 @@ def get_project(project_id: ProjectId, db: DB, caller: Caller) -> ProjectOut:
 
 
 @patch("/projects/{project_id:int}", sync_to_thread=True, tags=["Projects"],
+       guards=[requires(MANAGE)],
        summary="Rename, describe or archive a project (managers)")
 def update_project(project_id: ProjectId, data: JSONBody[ProjectPatch], db: DB,
                    caller: Caller) -> ProjectOut:

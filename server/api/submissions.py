@@ -35,6 +35,7 @@ from storage.submissions import IncomingFile, Sender, SubmissionSummary, Version
 
 from ..auth import MANAGE, REVIEW, SUBMIT, require_project, sees_all_submissions
 from ..deps import DB, Blobs, Caller, Config, PathText, ProjectId, QueryParameter
+from ..guards import requires
 from ..uploads import receive_body
 from .schemas import Wire
 
@@ -229,7 +230,7 @@ def list_audits(project_id: ProjectId, xml_form_id: PathText, instance_id: PathT
 
 # ---- writes ----------------------------------------------------------------------------------
 
-@post(SUBMISSIONS, status_code=200, sync_to_thread=True, tags=TAGS,
+@post(SUBMISSIONS, status_code=200, sync_to_thread=True, tags=TAGS, guards=[requires(SUBMIT)],
       request_max_body_size=MAX_SUBMISSION_XML_BYTES,
       summary="Create a submission from a raw XML body (no deprecatedID: edits use PUT)")
 def create_submission(
@@ -245,6 +246,7 @@ def create_submission(
 
 
 @put(ONE, sync_to_thread=True, tags=TAGS, request_max_body_size=MAX_SUBMISSION_XML_BYTES,
+     guards=[requires(REVIEW)],
      summary="Edit: a new version whose deprecatedID is the current version's instanceID")
 def edit_submission(
     project_id: ProjectId, xml_form_id: PathText, instance_id: PathText, body: RawBody, db: DB,
@@ -258,7 +260,7 @@ def edit_submission(
     return SubmissionOut.of(result.summary)
 
 
-@patch(ONE, sync_to_thread=True, tags=TAGS,
+@patch(ONE, sync_to_thread=True, tags=TAGS, guards=[requires(REVIEW)],
        summary="Set the review state: hasIssues, edited, approved or rejected")
 def review_submission(project_id: ProjectId, xml_form_id: PathText, instance_id: PathText,
                       data: JSONBody[ReviewPatch], db: DB, caller: Caller) -> SubmissionOut:
@@ -286,6 +288,7 @@ def restore_submission(project_id: ProjectId, xml_form_id: PathText, instance_id
 
 
 @post(ONE + "/attachments/{name:str}", status_code=200, tags=TAGS,
+      guards=[requires(REVIEW)],
       summary="Upload a file the current version references (raw body, streamed to disk)")
 async def upload_attachment(request: Request[Any, Any, Any], project_id: ProjectId,
                             xml_form_id: PathText, instance_id: PathText, name: PathText,
@@ -311,6 +314,7 @@ def clear_attachment(project_id: ProjectId, xml_form_id: PathText, instance_id: 
 
 
 @post(ONE + "/comments", status_code=200, sync_to_thread=True, tags=TAGS,
+      guards=[requires(REVIEW)],
       summary="Comment on a submission")
 def add_comment(project_id: ProjectId, xml_form_id: PathText, instance_id: PathText,
                 data: JSONBody[CommentIn], db: DB, caller: Caller) -> CommentOut:

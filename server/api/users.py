@@ -20,6 +20,7 @@ from storage.errors import InvalidInput
 from ..auth import MANAGE, require_admin, require_project
 from ..deps import DB, Caller, PathText, ProjectId
 from ..errors import forbidden, unauthorized
+from ..guards import requires
 from .schemas import Wire
 from .sessions import Success
 
@@ -89,6 +90,7 @@ def list_users(db: DB, caller: Caller) -> list[UserOut]:
 
 
 @post("/users", status_code=200, sync_to_thread=True, tags=["Users"],
+      guards=[requires(admin=True)],
       summary="Create a user (admins); without a password it cannot log in yet")
 def create_user(data: JSONBody[UserIn], db: DB, caller: Caller) -> UserOut:
     require_admin(caller)
@@ -105,6 +107,7 @@ def get_user(actor_id: ActorId, db: DB, caller: Caller) -> UserOut:
 
 
 @patch("/users/{actor_id:int}", sync_to_thread=True, tags=["Users"],
+       guards=[requires(self_or_admin="actor_id")],
        summary="Change a user's display name or email (admins, or the user itself)")
 def update_user(actor_id: ActorId, data: JSONBody[UserPatch], db: DB, caller: Caller) -> UserOut:
     _self_or_admin(caller, actor_id)
@@ -113,6 +116,7 @@ def update_user(actor_id: ActorId, data: JSONBody[UserPatch], db: DB, caller: Ca
 
 
 @put("/users/{actor_id:int}/password", sync_to_thread=True, tags=["Users"],
+     guards=[requires(self_only="actor_id")],
      summary="Change one's own password (the old one must match)")
 def change_password(actor_id: ActorId, data: JSONBody[PasswordChange], db: DB,
                     caller: Caller) -> Success:

@@ -1,0 +1,59 @@
+"""Guards: who may call a route, checked before its body is read or validated.
+
+Litestar runs guards before it parses a handler's parameters, so a caller without the right
+gets 401/403/404 and never learns anything from validating the body. The identity found here
+is kept on the connection and reused by the `caller` dependency.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Coroutine
+
+import anyio
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from storage.accounts import Identity
+
+from .auth import refuse_key, require_admin, require_identity, require_project
+from .errors import ApiError
+
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler],
+                 Coroutine[Any, Any, None]]
+_STATE_KEY = "jebol_identity"
+
+
+def identity_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Identity:
+    """The caller, resolved once per request (blocking: call from a worker thread)."""
+    state = connection.scope.setdefault("state", {})
+    identity = state.get(_STATE_KEY)
+    if identity is None:
+        identity = require_identity(connection, connection.app.state.services.db)  # type: ignore[arg-type]
+        if identity.kind == "app_user":
+            raise refuse_key()
+        state[_STATE_KEY] = identity
+    return identity
+
+
+def requires(allowed: frozenset[str] | None = None, *, admin: bool = False,
+             self_or_admin: str | None = None, self_only: str | None = None) -> Guard:
+    """A guard: `allowed` roles on the route's project, or admin, or the user named in a path
+    parameter (`self_or_admin` / `self_only`)."""
+
+    def check(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+        identity = identity_of(connection)
+        params = connection.path_params
+        if admin:
+            require_admin(identity)
+        if self_or_admin and params.get(self_or_admin) != identity.actor_id:
+            require_admin(identity)
+        if self_only and params.get(self_only) != identity.actor_id:
+            raise ApiError(403, 403.1, "Only the user themself may do this.")
+        if allowed is not None:
+            require_project(connection.app.state.services.db, identity,
+                            int(params["project_id"]), allowed)
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        await anyio.to_thread.run_sync(check, connection)
+
+    return guard

@@ -1,0 +1,291 @@
+"""The authorization matrix: every route of the app, as every kind of caller.
+
+Routes are enumerated from the app's own route table and must each have an entry in RULES,
+so a new route cannot be forgotten. Allowed calls run against a fresh little world (a
+project with a published form, a draft, a submission by the officer, an app user), so a
+DELETE by one role never hides the route from the next. Policy does not depend on the
+database, so the matrix runs on the SQLite backend only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass
+
+import pytest
+
+from forms.compile import compile_xlsform
+from server.app import create_app
+from storage import accounts, submissions
+from storage import forms as form_store
+from storage.submissions import IncomingFile, Sender
+from tests.collect import HEADERS, instance_xml, new_instance_id
+from tests.conftest import make_client
+from tests.factories import DATA, jpeg, make_app_user, make_project, photo_body
+
+ROLES = ("admin", "manager", "supervisor", "officer", "app_user_other", "anonymous")
+RANK = {"anon": 0, "any": 1, "submit": 2, "review": 3, "manage": 4, "admin": 5, "nobody": 6}
+HOLDS = {"admin": 5, "manager": 4, "supervisor": 3, "officer": 2, "app_user_other": 0,
+         "anonymous": 0}
+
+# (method, path under /v1 or the app root) -> the least a caller must be.
+RULES = {
+    ("GET", "/projects/{project_id:int}/formList"): "submit",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/manifest"): "submit",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/attachments/{name:str}"): "submit",
+    ("HEAD", "/projects/{project_id:int}/submission"): "submit",
+    ("POST", "/projects/{project_id:int}/submission"): "submit",
+    ("GET", "/projects"): "any",
+    ("POST", "/projects"): "admin",
+    ("GET", "/projects/{project_id:int}"): "submit",
+    ("PATCH", "/projects/{project_id:int}"): "manage",
+    ("GET", "/projects/{project_id:int}/forms"): "submit",
+    ("POST", "/projects/{project_id:int}/forms"): "manage",
+    ("GET", "/projects/{project_id:int}/forms/{form_file:str}"): "submit",
+    ("DELETE", "/projects/{project_id:int}/forms/{xml_form_id:str}"): "manage",
+    ("PATCH", "/projects/{project_id:int}/forms/{xml_form_id:str}"): "manage",
+    ("DELETE", "/projects/{project_id:int}/forms/{xml_form_id:str}/draft"): "manage",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/draft"): "manage",
+    ("POST", "/projects/{project_id:int}/forms/{xml_form_id:str}/draft"): "manage",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/draft.xml"): "manage",
+    ("POST", "/projects/{project_id:int}/forms/{xml_form_id:str}/draft/publish"): "manage",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/draft/attachments"): "manage",
+    ("DELETE", "/projects/{project_id:int}/forms/{xml_form_id:str}/draft/attachments/{name:str}"):
+        "manage",
+    ("POST", "/projects/{project_id:int}/forms/{xml_form_id:str}/draft/attachments/{name:str}"):
+        "manage",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/attachments"): "submit",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/versions"): "review",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/versions/{version_file:str}"):
+        "review",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions"): "submit",
+    ("POST", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions"): "submit",
+    ("DELETE", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"):
+        "manage",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"):
+        "submit",
+    ("PATCH", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"):
+        "review",
+    ("PUT", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"):
+        "review",
+    ("POST", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
+             "/restore"): "manage",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
+            "/versions"): "submit",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
+            "/versions/{version_id:str}"): "submit",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
+            "/attachments"): "submit",
+    ("DELETE", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
+               "/attachments/{name:str}"): "review",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
+            "/attachments/{name:str}"): "submit",
+    ("POST", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
+             "/attachments/{name:str}"): "review",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
+            "/comments"): "review",
+    ("POST", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
+             "/comments"): "review",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
+            "/audits"): "review",
+    ("POST", "/sessions"): "anon",
+    ("DELETE", "/sessions/{token:str}"): "any",
+    ("GET", "/users/current"): "any",
+    ("GET", "/users"): "admin",
+    ("POST", "/users"): "admin",
+    ("DELETE", "/users/{actor_id:int}"): "admin",
+    ("GET", "/users/{actor_id:int}"): "admin",
+    ("PATCH", "/users/{actor_id:int}"): "admin",
+    ("PUT", "/users/{actor_id:int}/password"): "nobody",  # only the user itself
+    ("GET", "/roles"): "any",
+    ("GET", "/projects/{project_id:int}/assignments"): "manage",
+    ("DELETE", "/projects/{project_id:int}/assignments/{role:str}/{actor_id:int}"): "manage",
+    ("POST", "/projects/{project_id:int}/assignments/{role:str}/{actor_id:int}"): "manage",
+    ("DELETE", "/assignments/{role:str}/{actor_id:int}"): "admin",
+    ("POST", "/assignments/{role:str}/{actor_id:int}"): "admin",
+    ("GET", "/projects/{project_id:int}/app-users"): "manage",
+    ("POST", "/projects/{project_id:int}/app-users"): "manage",
+    ("DELETE", "/projects/{project_id:int}/app-users/{actor_id:int}"): "manage",
+    ("GET", "/projects/{project_id:int}/app-users/{actor_id:int}/collect-settings"): "manage",
+    ("GET", "/projects/{project_id:int}/app-users/{actor_id:int}/qr.png"): "manage",
+    ("GET", "/projects/{project_id:int}/app-users/{actor_id:int}/qr.svg"): "manage",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/assignments"): "manage",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/{role:str}"): "manage",
+    ("DELETE", "/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/{role:str}"
+               "/{actor_id:int}"): "manage",
+    ("POST", "/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/{role:str}"
+             "/{actor_id:int}"): "manage",
+    ("GET", "/audits"): "admin",
+}
+PUBLIC = {"/health/live", "/schema", "/schema/scalar", "/schema/swagger", "/schema/{path:str}",
+          "/schema/openapi.json", "/schema/oauth2-redirect.html"}
+OPENROSA_FOR_KEYS = {key for key in RULES if key[1].endswith(("/formList", "/manifest",
+                                                              "/submission"))} | {
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/attachments/{name:str}"),
+    ("GET", "/projects/{project_id:int}/forms/{form_file:str}")}
+
+
+@dataclass
+class World:
+    project_id: int
+    instance_id: str
+    app_user_actor: int
+    app_user_token: str
+    bystander_actor: int
+
+
+@pytest.fixture(scope="module")
+def setting(services):
+    if services.db.dialect != "sqlite":
+        pytest.skip("policy is backend-independent: the matrix runs on SQLite")
+    tag = uuid.uuid4().hex[:8]
+    people = {}
+    for role in ("admin", "manager", "supervisor", "officer"):
+        user = accounts.create_user(services.db, f"{role}-{tag}@example.org", "kata-sandi-panjang",
+                                    is_admin=role == "admin")
+        people[role] = user
+    other_project = make_project(services)
+    stranger = make_app_user(services, other_project)
+    xml = compile_xlsform((DATA / "foto_sederhana.md").read_bytes(), "f.md").xml
+    return {"people": people, "stranger": stranger, "xml": xml}
+
+
+def make_world(services, setting, tmp_path) -> World:
+    project = make_project(services)
+    people = setting["people"]
+    for role in ("manager", "supervisor", "officer"):
+        accounts.grant_role(services.db, people[role].actor_id, project.id, role)
+    logo = tmp_path / f"logo-{project.id}.png"
+    logo.write_bytes(jpeg(seed=1))
+    form_store.publish_xform(services.db, services.blobs, project.id, setting["xml"],
+                             media={"logo.png": logo})
+    form_store.draft_from_published(services.db, project.id, "foto_sederhana")
+    photo = jpeg(seed=2)
+    part = tmp_path / f"photo-{project.id}"
+    part.write_bytes(photo)
+    iid = new_instance_id()
+    submissions.ingest(services.db, services.blobs, project.id,
+                       instance_xml("foto_sederhana", "1", iid, photo_body()),
+                       [IncomingFile("utama.jpg", part, len(photo),
+                                     hashlib.sha256(photo).hexdigest())],
+                       sender=Sender(actor_id=people["officer"].actor_id))
+    app_user = make_app_user(services, project)
+    accounts.grant_form_access(services.db, project.id, "foto_sederhana", app_user.actor.id)
+    bystander = accounts.create_user(services.db, f"bystander-{uuid.uuid4().hex[:8]}@example.org")
+    accounts.grant_role(services.db, bystander.actor_id, project.id, "supervisor")
+    accounts.set_admin(services.db, bystander.actor_id, True)  # a target for /assignments/admin
+    return World(project.id, iid, app_user.actor.id, app_user.token, bystander.actor_id)
+
+
+def fill(path: str, world: World, token: str) -> str:
+    values = {"project_id": world.project_id, "xml_form_id": "foto_sederhana",
+              "form_file": "foto_sederhana", "version_file": "1", "instance_id": world.instance_id,
+              "version_id": world.instance_id, "token": token, "path": "openapi.yaml",
+              "key": world.app_user_token}
+    if "/app-users/" in path or "/forms/{xml_form_id:str}/assignments/" in path:
+        values["actor_id"] = world.app_user_actor
+    else:
+        values["actor_id"] = world.bystander_actor
+    if "/assignments/" in path:
+        values["role"] = ("app-user" if "/forms/" in path else
+                          "supervisor" if "/projects/" in path else "admin")
+    values["name"] = "utama.jpg" if "/submissions/" in path else "logo.png"
+    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: str(values[m.group(1)]), path)
+
+
+def call(client, method: str, url: str, headers: dict[str, str]):
+    headers = {**HEADERS, **headers}
+    kwargs = {}
+    if url.endswith("/submission") and method == "POST":
+        xml = instance_xml("foto_sederhana", "1", new_instance_id(), photo_body(main=None))
+        kwargs["files"] = [("xml_submission_file", ("s.xml", xml, "text/xml"))]
+    elif method in ("POST", "PUT", "PATCH"):
+        kwargs["json"] = {}
+    return client.request(method, url, headers=headers, **kwargs)
+
+
+def caller_headers(role: str, services, setting) -> dict[str, str]:
+    if role == "anonymous":
+        return {}
+    if role == "app_user_other":
+        return {"Authorization": f"Bearer {setting['stranger'].token}"}
+    token, _ = accounts.create_session(services.db, setting["people"][role].actor_id, 1)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _routes(app) -> list[tuple[str, str]]:
+    found = []
+    for route in app.routes:
+        for method in sorted(getattr(route, "methods", set()) - {"OPTIONS"}):
+            found.append((method, route.path))
+    return found
+
+
+def test_every_route_has_a_rule(services):
+    app = create_app(services.settings, services, prepare=False)
+    listed = {(m, p.removeprefix("/v1")) for m, p in _routes(app)
+              if p.startswith("/v1/") and not p.startswith("/v1/key/")}
+    assert listed == set(RULES), (sorted(listed - set(RULES)), sorted(set(RULES) - listed))
+    others = {p for _, p in _routes(app) if not p.startswith("/v1/")}
+    assert others == PUBLIC
+
+
+def test_matrix_on_v1_routes(services, setting, tmp_path):
+    shared = make_world(services, setting, tmp_path)
+    failures = []
+    with make_client(services) as client:
+        headers = {role: caller_headers(role, services, setting) for role in ROLES}
+        for (method, path), need in RULES.items():
+            for role in ROLES:
+                allowed = HOLDS[role] >= RANK[need]
+                world = make_world(services, setting, tmp_path) if allowed else shared
+                if allowed and path.endswith("/restore"):
+                    submissions.soft_delete(services.db, world.project_id, "foto_sederhana",
+                                            world.instance_id, actor_id=None)
+                token = caller_headers(role, services, setting)["Authorization"][7:] \
+                    if path.startswith("/sessions/{") and role not in ("anonymous",
+                                                                       "app_user_other") else "x"
+                response = call(client, method, f"/v1{fill(path, world, token)}",
+                                headers[role])
+                status = response.status_code
+                ok = (status < 400 or status in (400, 409)) if allowed else (
+                    status == 401 if role == "anonymous" else status in (401, 403, 404))
+                if need == "anon":
+                    ok = status < 500 and status not in (403, 404)
+                if not ok or status >= 500:
+                    failures.append(f"{role:15} {method:6} {path} -> {status} {response.text[:120]}")
+    assert not failures, "\n" + "\n".join(failures)
+
+
+def test_matrix_on_key_routes(services, setting, tmp_path):
+    """Under /v1/key/{key}: the own key may use OpenRosa only (REST answers 403); another
+    project's key sees nothing (404 on OpenRosa, 403 on REST); a malformed key is 401."""
+    failures = []
+    app = create_app(services.settings, services, prepare=False)
+    key_routes = [(m, p.removeprefix("/v1/key/{key:str}")) for m, p in _routes(app)
+                  if p.startswith("/v1/key/")]
+    assert {r for r in key_routes if r in OPENROSA_FOR_KEYS} == OPENROSA_FOR_KEYS
+    with make_client(services) as client:
+        for method, path in key_routes:
+            world = make_world(services, setting, tmp_path)
+            url = fill(path, world, "x")
+            openrosa = (method, path) in OPENROSA_FOR_KEYS
+            own = call(client, method, f"/v1/key/{world.app_user_token}{url}", {}).status_code
+            other = call(client, method, f"/v1/key/{setting['stranger'].token}{url}",
+                         {}).status_code
+            malformed = call(client, method, f"/v1/key/not-a-key{url}", {}).status_code
+            expected_own_ok = own < 400 if openrosa else own == 403
+            if path.endswith("{form_file:str}"):
+                expected_own_ok = own == 403  # JSON form resource: REST, refused for keys
+                xml = client.get(f"/v1/key/{world.app_user_token}{url}.xml", headers=HEADERS)
+                expected_own_ok = expected_own_ok and xml.status_code == 200
+            if not expected_own_ok:
+                failures.append(f"own key   {method} {path} -> {own}")
+            if other != (404 if openrosa and not path.endswith("{form_file:str}") else 403) \
+                    and not (path.endswith("{form_file:str}") and other == 404):
+                failures.append(f"other key {method} {path} -> {other}")
+            if malformed != 401:
+                failures.append(f"malformed {method} {path} -> {malformed}")
+    assert not failures, "\n" + "\n".join(failures)
