@@ -575,6 +575,7 @@ def run_many(args: argparse.Namespace, backend: Backend, server: Server) -> bool
     sampler.stop()
     peak = sampler.peak(since=began)
     hwm = server.hwm()
+    rss_now = {p: _read_status(p).get("VmRSS", 0) for p in process_tree(server.pid)}
 
     latencies = sorted(r.latency * 1000 for r in results)
     errors = [r for r in results if r.status != 201]
@@ -589,8 +590,10 @@ def run_many(args: argparse.Namespace, backend: Backend, server: Server) -> bool
           f"p99 {percentile(latencies, 99):.0f} ms")
     print(f"  server RSS (sum over {sampler.max_processes()} process(es)): before "
           f"{rss_before / MB:.0f} MB, peak {peak / MB:.0f} MB (+{(peak - rss_before) / MB:.0f} MB); "
-          f"VmHWM main {hwm.get(server.pid, 0) / MB:.0f} MB"
-          + (f", workers {', '.join(f'{v / MB:.0f}' for p, v in hwm.items() if p != server.pid)} MB"
+          f"VmHWM main {hwm.get(server.pid, 0) / MB:.0f} MB (includes setup)"
+          + (f", children {', '.join(f'{v / MB:.0f}' for p, v in hwm.items() if p != server.pid)} MB"
+             f"; RSS now main {rss_now.get(server.pid, 0) / MB:.0f} MB, children "
+             f"{', '.join(f'{v / MB:.0f}' for p, v in rss_now.items() if p != server.pid)} MB"
              if len(hwm) > 1 else ""))
     print(cpu_line(wall, cpu_server_split, cpu_client, cpu_store, busy))
     if errors:

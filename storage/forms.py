@@ -110,11 +110,8 @@ def _publish(db: Database, blobs: BlobStore, project_id: int, xml: bytes, warnin
             content.record(tx, xlsform)
         for blob in stored.values():
             content.record(tx, blob)
-        version = FormVersion(
-            form_id=form.id, version=schema.version, title=schema.title, xml=xml,
-            md5=hashlib.md5(xml).hexdigest(), sha256=sha256, fields_json=schema.to_json(),
-            warnings=warnings, xlsform_sha256=xlsform.sha256 if xlsform else None,
-            xlsform_name=xlsform_name, is_current=True, published_at=utcnow())
+        version = _version_row(form, schema, xml, warnings, xlsform, xlsform_name,
+                               published=True)
         if previous is not None and previous.sha256 == sha256:
             version = previous  # same XML, new media: attach to the current version
             version.is_current = True
@@ -125,6 +122,17 @@ def _publish(db: Database, blobs: BlobStore, project_id: int, xml: bytes, warnin
         audit.record(tx, actor_id, "form.create" if outcome == "created" else "form.update.publish",
                      "form", form.id, {"xmlFormId": schema.form_id, "version": schema.version})
         return Published(form, version, outcome, warnings)
+
+
+def _version_row(form: Form, schema: Schema, xml: bytes, warnings: list[str],
+                 xlsform: content.StoredBlob | None, xlsform_name: str | None, *,
+                 published: bool) -> FormVersion:
+    return FormVersion(
+        form_id=form.id, version=schema.version, title=schema.title, xml=xml,
+        md5=hashlib.md5(xml).hexdigest(), sha256=hashlib.sha256(xml).hexdigest(),
+        fields_json=schema.to_json(), warnings=warnings,
+        xlsform_sha256=xlsform.sha256 if xlsform else None, xlsform_name=xlsform_name,
+        is_current=published, published_at=utcnow() if published else None)
 
 
 def _save_draft(tx: Session, project_id: int, form: Form | None, schema: Schema, xml: bytes,
@@ -149,11 +157,7 @@ def _save_draft(tx: Session, project_id: int, form: Form | None, schema: Schema,
         content.record(tx, xlsform)
     for blob in stored.values():
         content.record(tx, blob)
-    draft = FormVersion(
-        form_id=form.id, version=schema.version, title=schema.title, xml=xml,
-        md5=hashlib.md5(xml).hexdigest(), sha256=sha256, fields_json=schema.to_json(),
-        warnings=warnings, xlsform_sha256=xlsform.sha256 if xlsform else None,
-        xlsform_name=xlsform_name, is_current=False, published_at=None)
+    draft = _version_row(form, schema, xml, warnings, xlsform, xlsform_name, published=False)
     tx.add(draft)
     tx.flush()
     _attach_media(tx, draft, previous, expected, stored)
@@ -187,12 +191,7 @@ def _current(tx: Session, form_id: int) -> FormVersion | None:
 
 def get_form(db: Database, project_id: int, xml_form_id: str) -> Form:
     with db.read() as tx:
-        form = tx.exec(select(Form).where(Form.project_id == project_id,
-                                          Form.xml_form_id == xml_form_id,
-                                          Form.deleted_at.is_(None))).first()
-        if form is None:
-            raise NotFound("form")
-        return form
+        return locate_form(tx, project_id, xml_form_id)
 
 
 def current_version(db: Database, form: Form) -> FormVersion:
@@ -259,11 +258,7 @@ def set_state(db: Database, project_id: int, xml_form_id: str, state: str,
     if state not in STATES:
         raise InvalidInput(f"Unknown form state {state!r}; states are {', '.join(STATES)}.")
     with db.transaction() as tx:
-        form = tx.exec(select(Form).where(Form.project_id == project_id,
-                                          Form.xml_form_id == xml_form_id,
-                                          Form.deleted_at.is_(None))).first()
-        if form is None:
-            raise NotFound("form")
+        form = locate_form(tx, project_id, xml_form_id)
         form.state, form.updated_at = state, utcnow()
         audit.record(tx, actor_id, "form.update", "form", form.id, {"state": state})
         return form
@@ -271,7 +266,8 @@ def set_state(db: Database, project_id: int, xml_form_id: str, state: str,
 
 # ---- drafts and versions ---------------------------------------------------------------------
 
-def _form_in(tx: Session, project_id: int, xml_form_id: str) -> Form:
+def locate_form(tx: Session, project_id: int, xml_form_id: str) -> Form:
+    """The form inside an open transaction; NotFound when absent or deleted."""
     form = tx.exec(select(Form).where(Form.project_id == project_id,
                                       Form.xml_form_id == xml_form_id,
                                       Form.deleted_at.is_(None))).first()
@@ -287,7 +283,7 @@ def _draft(tx: Session, form_id: int) -> FormVersion | None:
 
 def get_draft(db: Database, project_id: int, xml_form_id: str) -> tuple[Form, FormVersion]:
     with db.read() as tx:
-        form = _form_in(tx, project_id, xml_form_id)
+        form = locate_form(tx, project_id, xml_form_id)
         draft = _draft(tx, form.id)
     if draft is None:
         raise NotFound("draft")
@@ -298,7 +294,7 @@ def draft_from_published(db: Database, project_id: int, xml_form_id: str,
                          actor_id: int | None = None) -> FormVersion:
     """A new draft that copies the published version and its media (POST .../draft, no body)."""
     with db.transaction() as tx:
-        form = _form_in(tx, project_id, xml_form_id)
+        form = locate_form(tx, project_id, xml_form_id)
         current = _current(tx, form.id)
         if current is None:
             raise NotFound("published form version")
@@ -315,7 +311,7 @@ def set_draft_attachment(db: Database, blobs: BlobStore, project_id: int, xml_fo
                          actor_id: int | None = None) -> MediaFile:
     """Upload one media file the draft expects (POST .../draft/attachments/{name})."""
     with db.read() as tx:
-        form = _form_in(tx, project_id, xml_form_id)
+        form = locate_form(tx, project_id, xml_form_id)
         draft = _draft(tx, form.id)
         row = tx.exec(select(FormAttachment).where(FormAttachment.form_version_id == draft.id,
                                                    FormAttachment.name == name)).first() \
@@ -339,7 +335,7 @@ def set_draft_attachment(db: Database, blobs: BlobStore, project_id: int, xml_fo
 def clear_draft_attachment(db: Database, project_id: int, xml_form_id: str, name: str,
                            actor_id: int | None = None) -> None:
     with db.transaction() as tx:
-        form = _form_in(tx, project_id, xml_form_id)
+        form = locate_form(tx, project_id, xml_form_id)
         draft = _draft(tx, form.id)
         row = tx.exec(select(FormAttachment).where(FormAttachment.form_version_id == draft.id,
                                                    FormAttachment.name == name)).first() \
@@ -354,7 +350,7 @@ def publish_draft(db: Database, project_id: int, xml_form_id: str, version: str 
                   actor_id: int | None = None) -> FormVersion:
     """Publish the draft, optionally under a new version string (the XML is rewritten)."""
     with db.transaction() as tx:
-        form = _form_in(tx, project_id, xml_form_id)
+        form = locate_form(tx, project_id, xml_form_id)
         draft = _draft(tx, form.id)
         if draft is None:
             raise NotFound("draft")
@@ -384,7 +380,7 @@ def publish_draft(db: Database, project_id: int, xml_form_id: str, version: str 
 def delete_draft(db: Database, project_id: int, xml_form_id: str,
                  actor_id: int | None = None) -> None:
     with db.transaction() as tx:
-        form = _form_in(tx, project_id, xml_form_id)
+        form = locate_form(tx, project_id, xml_form_id)
         draft = _draft(tx, form.id)
         if draft is None:
             raise NotFound("draft")
@@ -400,7 +396,7 @@ def delete_draft(db: Database, project_id: int, xml_form_id: str,
 
 def list_versions(db: Database, project_id: int, xml_form_id: str) -> list[FormVersion]:
     with db.read() as tx:
-        form = _form_in(tx, project_id, xml_form_id)
+        form = locate_form(tx, project_id, xml_form_id)
         return list(tx.exec(select(FormVersion).where(
             FormVersion.form_id == form.id, FormVersion.published_at.is_not(None))
             .order_by(FormVersion.published_at.desc(), FormVersion.id.desc())))
@@ -408,7 +404,7 @@ def list_versions(db: Database, project_id: int, xml_form_id: str) -> list[FormV
 
 def get_version(db: Database, project_id: int, xml_form_id: str, version: str) -> FormVersion:
     with db.read() as tx:
-        form = _form_in(tx, project_id, xml_form_id)
+        form = locate_form(tx, project_id, xml_form_id)
         row = tx.exec(select(FormVersion).where(
             FormVersion.form_id == form.id, FormVersion.version == version,
             FormVersion.published_at.is_not(None))).first()
@@ -420,7 +416,7 @@ def get_version(db: Database, project_id: int, xml_form_id: str, version: str) -
 def delete_form(db: Database, project_id: int, xml_form_id: str,
                 actor_id: int | None = None) -> None:
     with db.transaction() as tx:
-        form = _form_in(tx, project_id, xml_form_id)
+        form = locate_form(tx, project_id, xml_form_id)
         form.deleted_at = utcnow()
         audit.record(tx, actor_id, "form.delete", "form", form.id, {})
 

@@ -29,7 +29,7 @@ from . import audit, content
 from .blobs import BlobStore
 from .db import Database
 from .errors import Conflict, FormClosed, InvalidInput, NotFound, SubmissionDeleted, XmlConflict
-from .forms import find_published_version, get_form, schema_of
+from .forms import find_published_version, get_form, locate_form, schema_of
 from .models import (
     Audit,
     Blob,
@@ -356,7 +356,7 @@ def list_summaries(db: Database, project_id: int, xml_form_id: str, *,
     if (limit is not None and limit < 0) or offset < 0:
         raise InvalidInput("limit and offset must not be negative.")
     with db.read() as tx:
-        query = (_summary_query(_form(tx, project_id, xml_form_id), submitter_id, deleted)
+        query = (_summary_query(locate_form(tx, project_id, xml_form_id), submitter_id, deleted)
                  .order_by(Submission.id.desc()).offset(offset))
         if limit is not None:
             query = query.limit(limit)
@@ -366,7 +366,7 @@ def list_summaries(db: Database, project_id: int, xml_form_id: str, *,
 def count_submissions(db: Database, project_id: int, xml_form_id: str, *,
                       submitter_id: int | None = None, deleted: bool = False) -> int:
     with db.read() as tx:
-        form = _form(tx, project_id, xml_form_id)
+        form = locate_form(tx, project_id, xml_form_id)
         query = select(func.count()).select_from(Submission).where(
             Submission.form_id == form.id, _deleted_clause(deleted))
         if submitter_id is not None:
@@ -377,7 +377,7 @@ def count_submissions(db: Database, project_id: int, xml_form_id: str, *,
 def get_summary(db: Database, project_id: int, xml_form_id: str, instance_id: str, *,
                 submitter_id: int | None = None) -> SubmissionSummary:
     with db.read() as tx:
-        row = tx.exec(_summary_query(_form(tx, project_id, xml_form_id), submitter_id,
+        row = tx.exec(_summary_query(locate_form(tx, project_id, xml_form_id), submitter_id,
                                      deleted=False)
                       .where(Submission.instance_id == instance_id)).first()
     if row is None:
@@ -568,15 +568,6 @@ def add_comment(db: Database, project_id: int, xml_form_id: str, instance_id: st
 
 # ---- lookups inside a transaction ------------------------------------------------------------
 
-def _form(tx: Session, project_id: int, xml_form_id: str) -> Form:
-    form = tx.exec(select(Form).where(Form.project_id == project_id,
-                                      Form.xml_form_id == xml_form_id,
-                                      Form.deleted_at.is_(None))).first()
-    if form is None:
-        raise NotFound("form")
-    return form
-
-
 def _deleted_clause(deleted: bool) -> Any:
     return Submission.deleted_at.is_not(None) if deleted else Submission.deleted_at.is_(None)
 
@@ -584,7 +575,7 @@ def _deleted_clause(deleted: bool) -> Any:
 def _locate(tx: Session, project_id: int, xml_form_id: str, instance_id: str, *,
             submitter_id: int | None = None, deleted: bool = False) -> Submission:
     """The submission first sent as `instance_id` (soft-deleted ones only if `deleted`)."""
-    form = _form(tx, project_id, xml_form_id)
+    form = locate_form(tx, project_id, xml_form_id)
     query = select(Submission).where(Submission.form_id == form.id,
                                      Submission.instance_id == instance_id,
                                      _deleted_clause(deleted))
