@@ -140,3 +140,18 @@ def test_supervisor_reads_but_cannot_change(services, client, project):
     assert client.get(base, auth=supervisor).status_code == 200
     assert client.patch(base, json={"state": "closed"}, auth=supervisor).status_code == 403
     assert client.post(f"{base}/draft", auth=supervisor).status_code == 403
+
+
+def test_draft_attachment_upload_may_be_chunked(services, client, project, manager):
+    publish(services, project, "foto_sederhana")
+    base = f"/v1/projects/{project.id}/forms/foto_sederhana"
+    client.post(f"{base}/draft", auth=manager)
+    logo = jpeg(size=300, seed=45)
+
+    def chunks():  # no Content-Length: the body goes as Transfer-Encoding: chunked
+        for start in range(0, len(logo), 1000):
+            yield logo[start:start + 1000]
+
+    response = client.post(f"{base}/draft/attachments/logo.png", content=chunks(), auth=manager)
+    assert response.status_code == 200
+    assert response.json()["hash"] == hashlib.md5(logo).hexdigest()
