@@ -7,7 +7,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install bench clean
+# Browser libraries: pinned in web/package-lock.json, copied into the server's static folder
+# (git-ignored). Node is needed only here, never when the server runs.
+WEB     := web
+NODE_MODULES := $(WEB)/node_modules
+VENDOR  := server/static/vendor
+ASSETS_STAMP := $(VENDOR)/.assets-stamp
+NPM     := $(shell command -v npm 2>/dev/null)
+
+.PHONY: run test install assets bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,14 +25,42 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+ifeq ($(NPM),)
+assets:
+	@if [ ! -f $(ASSETS_STAMP) ]; then \
+	    echo "warning: npm not found; browser assets not built (pages work, but without lightbox and map)"; \
+	elif [ $(WEB)/package-lock.json -nt $(ASSETS_STAMP) ]; then \
+	    echo "warning: npm not found; browser assets in $(VENDOR)/ are older than $(WEB)/package-lock.json"; \
+	fi
+else
+assets: $(ASSETS_STAMP)
+endif
+
+# npm ci only when the installed tree is missing or older than the lockfile.
+$(NODE_MODULES)/.package-lock.json: $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(ASSETS_STAMP): $(NODE_MODULES)/.package-lock.json Makefile
+	@rm -rf $(VENDOR)
+	@mkdir -p $(VENDOR)/photoswipe $(VENDOR)/leaflet/images
+	@cp $(NODE_MODULES)/htmx.org/dist/htmx.min.js $(VENDOR)/
+	@cp $(addprefix $(NODE_MODULES)/photoswipe/dist/,photoswipe.esm.min.js \
+	    photoswipe-lightbox.esm.min.js photoswipe.css) $(VENDOR)/photoswipe/
+	@cp $(NODE_MODULES)/leaflet/dist/leaflet.js $(NODE_MODULES)/leaflet/dist/leaflet.css \
+	    $(VENDOR)/leaflet/
+	@cp $(NODE_MODULES)/leaflet/dist/images/* $(VENDOR)/leaflet/images/
+	@touch $@
+	@echo "assets: htmx, photoswipe, leaflet copied into $(VENDOR)/"
+
+run: $(STAMP) assets
 	$(BIN)/jebol serve
 
-test: $(STAMP)
+test: $(STAMP) assets
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache $(VENDOR) $(NODE_MODULES)

@@ -12,6 +12,8 @@ The script starts the real server (`.venv/bin/jebol serve`) as a subprocess on a
 (OpenRosa multipart POST to `{collect_url}/submission`), samples the server's memory from
 /proc, verifies what the server stored, prints its figures and stops the server again
 (SIGTERM, then SIGKILL after 10 s). It is a benchmark, not a test: it needs no pytest.
+Figures go to stdout, progress notes (prefixed "#") to stderr. The exit status is 0 when every
+answer was 201, every check passed and (big mode) the memory target was met, else 1.
 
 Modes
 -----
@@ -34,7 +36,9 @@ big
     sent first (unless --no-warmup) so the baseline RSS already includes the code paths of an
     upload. Printed: upload time, MB/s, time to send the body and the time the server needed
     after the last byte, the server's RSS before, peak during, growth, and PASS/FAIL against
-    "growth under --rss-limit-mb MB" (default 64); then the stored blob's SHA-256 is compared
+    "growth under --rss-limit-mb MB" (default 64). The growth is the larger of the 50 ms
+    samples' and the kernel's: a process whose VmHWM rose during the upload grew by at least
+    (VmHWM after - its RSS before), even between two samples. Then the stored blob's SHA-256 is compared
     with the sent file's (local: the blob file is hashed; S3: the object is downloaded and
     hashed, skip with --no-verify-hash).
 

@@ -6,15 +6,17 @@ import logging
 from pathlib import Path
 
 from litestar import Litestar, Router, get
+from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
 
 from storage.blobs import BlobStore, open_blob_store
 from storage.db import Database
 from storage.tokens import TokenBox
 
-from . import errors, openrosa
+from . import errors, openrosa, ui
 from .api import app_users as api_app_users
 from .api import audits as api_audits
 from .api import forms as api_forms
@@ -26,6 +28,7 @@ from .auth import resolve_caller
 from .settings import Settings
 
 log = logging.getLogger("jebol")
+STATIC = Path(__file__).parent / "static"
 
 
 class Services:
@@ -39,7 +42,8 @@ class Services:
             blob_dir=Path(settings.blob_dir), s3_endpoint=settings.s3_endpoint,
             s3_access_key=settings.s3_access_key, s3_secret_key=settings.s3_secret_key,
             s3_bucket=settings.s3_bucket, s3_secure=settings.s3_secure)
-        self.box = TokenBox(settings.load_secret())
+        self.box_secret = settings.load_secret()
+        self.box = TokenBox(self.box_secret)
 
     def prepare(self) -> None:
         """Schema migrations, the bucket and the temporary folder; safe to repeat."""
@@ -72,6 +76,10 @@ def create_app(settings: Settings, services: Services | None = None, *,
                    route_handlers=[*openrosa.HANDLERS, *openrosa.KEY_ONLY, *rest_for_keys],
                    request_max_body_size=settings.max_submission_bytes, include_in_schema=False),
             health_live,
+            ui.ui_router(),
+            create_static_files_router(path="/static", directories=[STATIC],
+                                       cache_control=CacheControlHeader(max_age=86400, public=True),
+                                       include_in_schema=False),
         ],
         dependencies={
             "db": Provide(lambda: services.db, use_cache=True, sync_to_thread=False),
@@ -81,6 +89,8 @@ def create_app(settings: Settings, services: Services | None = None, *,
             "caller": Provide(resolve_caller, sync_to_thread=True),
         },
         exception_handlers={Exception: errors.handle},
+        template_config=ui.template_config(),
+        csrf_config=ui.csrf_config(settings, services.box_secret),
         openapi_config=OpenAPIConfig(
             title="JEBOL SIPERA", version="0.1.0",
             description="ODK-compatible collection server (OpenRosa and Central-style /v1).",

@@ -21,6 +21,8 @@ from storage.tokens import is_well_formed
 from .deps import DB
 from .errors import ApiError, unauthorized
 
+SESSION_COOKIE = "jebol_session"
+
 # What each role may do on a project's routes (DESIGN §7). Admins may do everything.
 SUBMIT = frozenset({"manager", "supervisor", "officer"})  # list/download forms, submit, own data
 REVIEW = frozenset({"manager", "supervisor"})  # read all submissions, review, comment, export
@@ -37,6 +39,11 @@ def identify(request: Request[Any, Any, Any], db: Database) -> Identity | None:
         except Forbidden as error:
             raise ApiError(403, 403.1, str(error)) from None
     header = request.headers.get("authorization", "")
+    if not header and SESSION_COOKIE in request.cookies and _cookie_allowed(request):
+        identity = accounts.identity_for_session(db, request.cookies[SESSION_COOKIE])
+        if identity is None:
+            raise unauthorized("Your session has ended; log in again.")
+        return identity
     scheme, _, credentials = header.partition(" ")
     scheme = scheme.lower()
     if scheme == "bearer":
@@ -51,6 +58,15 @@ def identify(request: Request[Any, Any, Any], db: Database) -> Identity | None:
             raise unauthorized("Wrong email or password.", challenge=True)
         return identity
     return None
+
+
+def _cookie_allowed(request: Request[Any, Any, Any]) -> bool:
+    """The browser's session cookie counts for reads anywhere, and for writes only on the
+    supervisor UI's routes, whose forms carry a CSRF token (so REST writes cannot be forged)."""
+    if request.method in ("GET", "HEAD"):
+        return True
+    handler = request.scope.get("route_handler")
+    return bool(handler is not None and handler.opt.get("ui"))
 
 
 def require_identity(request: Request[Any, Any, Any], db: Database,

@@ -105,11 +105,28 @@ def handle(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
     status, code, message, headers = classify(error)
     if status >= 500:
         log.error("%s %s -> %s", request.method, request.url.path, status, exc_info=error)
-    if request.scope.get("route_handler") is not None and \
-            request.route_handler.opt.get("openrosa"):
+    handler = request.scope.get("route_handler")
+    if handler is not None and handler.opt.get("ui"):
+        return _ui_error(request, status, message, headers)
+    if handler is not None and handler.opt.get("openrosa"):
         settings = request.app.state.settings
         return Response(formats.openrosa_message(message, nature="error"), status_code=status,
                         media_type=formats.XML_TYPE,
                         headers={**formats.openrosa_headers(settings.max_submission_bytes),
                                  **headers})
     return Response({"code": code, "message": message}, status_code=status, headers=headers)
+
+
+def _ui_error(request: Request[Any, Any, Any], status: int, message: str,
+              headers: dict[str, str]) -> Response[Any]:
+    """The supervisor UI: to the login page when logged out, else a readable error page."""
+    from litestar.response import Redirect, Template
+    from urllib.parse import quote
+
+    if status == 401:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return Redirect(f"/login?next={quote(target)}", status_code=303)
+    if request.headers.get("hx-request") == "true":
+        return Response(message, status_code=status, media_type="text/plain", headers=headers)
+    return Template(template_name="error.html", status_code=status, headers=headers,
+                    context={"request": request, "status": status, "message": message})

@@ -435,3 +435,11 @@ def _md5_of(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1024 * 1024), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def get_version_by_id(db: Database, version_id: int) -> FormVersion:
+    with db.read() as tx:
+        row = tx.get(FormVersion, version_id)
+    if row is None:
+        raise NotFound("form version")
+    return row

@@ -239,3 +239,27 @@ class LoginAttempt(SQLModel, table=True):
     email: str = Field(max_length=320, index=True)
     client: str = Field(max_length=64, index=True)
     at: datetime = _now()
+
+
+class PhotoMeta(SQLModel, table=True):
+    """What a stored photo says about itself, worked out once per blob (storage/photos.py).
+
+    EXIF DateTimeOriginal has no time zone: it is kept as the phone's local wall-clock time
+    (`taken_local`, 'YYYY-MM-DDTHH:MM:SS') and its date (`taken_date`, 'YYYY-MM-DD'), which is
+    what a visit date is compared with. `width`/`height` are as displayed (EXIF orientation
+    applied). `error` says why a file could not be read as an image; the other facts are then
+    empty.
+    """
+
+    __tablename__ = "photo_meta"
+    sha256: str = Field(primary_key=True, foreign_key="blob.sha256", max_length=64)
+    width: Optional[int] = None
+    height: Optional[int] = None
+    has_exif: bool = False
+    taken_local: Optional[str] = Field(default=None, max_length=19)
+    taken_date: Optional[str] = Field(default=None, max_length=10)
+    gps_lat: Optional[float] = None
+    gps_lon: Optional[float] = None
+    phash: Optional[str] = Field(default=None, max_length=16)
+    error: Optional[str] = Field(default=None, sa_type=sa.Text)
+    analyzed_at: datetime = _now()

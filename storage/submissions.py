@@ -619,3 +619,12 @@ def _attachment_row(tx: Session, version: SubmissionVersion, name: str) -> Submi
     if row is None:
         raise NotFound(f"attachment {name!r} in the submission's current version")
     return row
+
+
+def list_version_values(db: Database, submission_id: int) -> list[tuple[str, dict[str, Any]]]:
+    """Every version's (instanceID, values), oldest first: what a diff of edits needs."""
+    with db.read() as tx:
+        rows = tx.exec(select(SubmissionVersion.instance_id, SubmissionVersion.values)
+                       .where(SubmissionVersion.submission_id == submission_id)
+                       .order_by(SubmissionVersion.id)).all()
+    return [(instance_id, values) for instance_id, values in rows]

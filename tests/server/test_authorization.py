@@ -119,8 +119,32 @@ RULES = {
              "/{actor_id:int}"): "manage",
     ("GET", "/audits"): "admin",
 }
+# The supervisor UI (not under /v1): anonymous callers are sent to the login page.
+UI_RULES = {
+    ("GET", "/"): "any",
+    ("GET", "/p/{project_id:int}"): "submit",
+    ("GET", "/p/{project_id:int}/f/{xml_form_id:str}"): "submit",
+    ("POST", "/p/{project_id:int}/f/{xml_form_id:str}/review"): "review",
+    ("GET", "/p/{project_id:int}/f/{xml_form_id:str}/s/{instance_id:str}"): "submit",
+    ("GET", "/p/{project_id:int}/f/{xml_form_id:str}/s/{instance_id:str}/thumb/{size:int}"
+            "/{name:str}"): "submit",
+    ("POST", "/p/{project_id:int}/f/{xml_form_id:str}/s/{instance_id:str}/review"): "review",
+    ("POST", "/p/{project_id:int}/f/{xml_form_id:str}/s/{instance_id:str}/comment"): "review",
+    ("GET", "/p/{project_id:int}/forms"): "manage",
+    ("POST", "/p/{project_id:int}/forms/upload"): "manage",
+    ("POST", "/p/{project_id:int}/forms/{xml_form_id:str}/publish"): "manage",
+    ("POST", "/p/{project_id:int}/forms/{xml_form_id:str}/discard"): "manage",
+    ("POST", "/p/{project_id:int}/forms/{xml_form_id:str}/state"): "manage",
+    ("GET", "/p/{project_id:int}/app-users"): "manage",
+    ("POST", "/p/{project_id:int}/app-users"): "manage",
+    ("POST", "/p/{project_id:int}/app-users/{actor_id:int}/revoke"): "manage",
+    ("GET", "/users"): "admin",
+    ("POST", "/users"): "admin",
+    ("POST", "/users/roles"): "admin",
+}
 PUBLIC = {"/health/live", "/schema", "/schema/scalar", "/schema/swagger", "/schema/{path:str}",
-          "/schema/openapi.json", "/schema/oauth2-redirect.html"}
+          "/schema/openapi.json", "/schema/oauth2-redirect.html", "/login", "/logout", "/lang/{code:str}",
+          "/static/{file_path:path}"}
 OPENROSA_FOR_KEYS = {key for key in RULES if key[1].endswith(("/formList", "/manifest",
                                                               "/submission"))} | {
     ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/attachments/{name:str}"),
@@ -191,19 +215,27 @@ def fill(path: str, world: World, token: str) -> str:
     if "/assignments/" in path:
         values["role"] = ("app-user" if "/forms/" in path else
                           "supervisor" if "/projects/" in path else "admin")
-    values["name"] = "utama.jpg" if "/submissions/" in path else "logo.png"
+    values["name"] = "utama.jpg" if "/s" in path else "logo.png"
+    values["size"] = 320
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: str(values[m.group(1)]), path)
 
 
 def call(client, method: str, url: str, headers: dict[str, str]):
-    headers = {**HEADERS, **headers}
-    kwargs = {}
+    headers = {**HEADERS, **headers, "x-csrftoken": csrf_token(client)}
+    kwargs = {"follow_redirects": False}
     if url.endswith("/submission") and method == "POST":
         xml = instance_xml("foto_sederhana", "1", new_instance_id(), photo_body(main=None))
         kwargs["files"] = [("xml_submission_file", ("s.xml", xml, "text/xml"))]
     elif method in ("POST", "PUT", "PATCH"):
         kwargs["json"] = {}
     return client.request(method, url, headers=headers, **kwargs)
+
+
+def csrf_token(client) -> str:
+    """The UI's CSRF cookie value, which Litestar accepts as the x-csrftoken header."""
+    if "jebol_csrf" not in client.cookies:
+        client.get("/login")
+    return client.cookies["jebol_csrf"]
 
 
 def caller_headers(role: str, services, setting) -> dict[str, str]:
@@ -228,16 +260,18 @@ def test_every_route_has_a_rule(services):
     listed = {(m, p.removeprefix("/v1")) for m, p in _routes(app)
               if p.startswith("/v1/") and not p.startswith("/v1/key/")}
     assert listed == set(RULES), (sorted(listed - set(RULES)), sorted(set(RULES) - listed))
-    others = {p for _, p in _routes(app) if not p.startswith("/v1/")}
-    assert others == PUBLIC
+    others = {(m, p) for m, p in _routes(app) if not p.startswith("/v1/") and p not in PUBLIC}
+    assert others == set(UI_RULES), (sorted(others - set(UI_RULES)),
+                                     sorted(set(UI_RULES) - others))
 
 
-def test_matrix_on_v1_routes(services, setting, tmp_path):
+@pytest.mark.parametrize("prefix, rules", [("/v1", RULES), ("", UI_RULES)], ids=["v1", "ui"])
+def test_matrix(services, setting, tmp_path, prefix, rules):
     shared = make_world(services, setting, tmp_path)
     failures = []
     with make_client(services) as client:
         headers = {role: caller_headers(role, services, setting) for role in ROLES}
-        for (method, path), need in RULES.items():
+        for (method, path), need in rules.items():
             for role in ROLES:
                 allowed = HOLDS[role] >= RANK[need]
                 world = make_world(services, setting, tmp_path) if allowed else shared
@@ -247,11 +281,18 @@ def test_matrix_on_v1_routes(services, setting, tmp_path):
                 token = caller_headers(role, services, setting)["Authorization"][7:] \
                     if path.startswith("/sessions/{") and role not in ("anonymous",
                                                                        "app_user_other") else "x"
-                response = call(client, method, f"/v1{fill(path, world, token)}",
+                response = call(client, method, f"{prefix}{fill(path, world, token)}",
                                 headers[role])
                 status = response.status_code
-                ok = (status < 400 or status in (400, 409)) if allowed else (
-                    status == 401 if role == "anonymous" else status in (401, 403, 404))
+                refused = 401 if prefix else 303  # the UI sends anonymous callers to log in
+                if not prefix and role == "anonymous":
+                    ok = status == 303 and response.headers["location"].startswith("/login")
+                elif allowed:
+                    ok = (status < 400 and not (not prefix and status == 303 and
+                          response.headers["location"].startswith("/login"))) or \
+                        status in (400, 409)
+                else:
+                    ok = status in (refused, 401, 403, 404)
                 if need == "anon":
                     ok = status < 500 and status not in (403, 404)
                 if not ok or status >= 500:

@@ -124,7 +124,15 @@ def test_sqlite_runs_with_wal_and_foreign_keys(services):
 
 
 def test_migrations_are_idempotent(services):
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from storage.db import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
     services.db.migrate()
     with services.db.engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT version_num FROM alembic_version"
-                                          ).scalar() == "0001"
+                                          ).scalar() == head

@@ -1,0 +1,92 @@
+// JEBOL SIPERA supervisor UI: lightbox for photos, keyboard triage, the map. Plain ES modules;
+// the libraries come from npm (web/package.json), copied to /static/vendor by `make`.
+
+const galleries = document.querySelectorAll("#gallery, .board-group");
+
+async function lightbox() {
+  if (!galleries.length) return;
+  let PhotoSwipeLightbox;
+  try {
+    ({ default: PhotoSwipeLightbox } = await import("/static/vendor/photoswipe/photoswipe-lightbox.esm.min.js"));
+  } catch (error) {
+    console.warn("PhotoSwipe is not built (run make); photos open as links", error);
+    return;
+  }
+  for (const gallery of galleries) {
+    const box = new PhotoSwipeLightbox({
+      gallery, children: "a.photo",
+      pswpModule: () => import("/static/vendor/photoswipe/photoswipe.esm.min.js"),
+      wheelToZoom: true,
+    });
+    box.addFilter("itemData", (data) => {
+      const thumb = data.element && data.element.querySelector("img");
+      if (thumb && thumb.naturalWidth) {
+        const scale = 1600 / Math.max(thumb.naturalWidth, thumb.naturalHeight);
+        data.width = Math.round(thumb.naturalWidth * scale);
+        data.height = Math.round(thumb.naturalHeight * scale);
+      }
+      return data;
+    });
+    box.on("uiRegister", () => {
+      box.pswp.ui.registerElement({
+        name: "custom-caption", order: 9, isButton: false, appendTo: "root",
+        onInit: (el, pswp) => {
+          pswp.on("change", () => {
+            const source = pswp.currSlide.data.element;
+            const caption = source && source.parentElement.querySelector(".caption");
+            el.innerHTML = caption ? caption.innerHTML : "";
+            if (window.htmx) window.htmx.process(el);
+          });
+        },
+      });
+    });
+    box.on("afterInit", () => {
+      const keys = (event) => {
+        if (["TEXTAREA", "INPUT"].includes(document.activeElement.tagName)) return;
+        const button = box.pswp.element.querySelector(`.pswp__custom-caption button[data-key="${event.key}"]`);
+        if (!button) return;
+        const comment = button.form.querySelector("textarea");
+        if (button.value !== "approved" && comment && !comment.value.trim()) {
+          comment.focus();
+          comment.placeholder = comment.dataset.required || comment.placeholder;
+          return;
+        }
+        button.click();
+      };
+      document.addEventListener("keydown", keys);
+      box.pswp.on("destroy", () => document.removeEventListener("keydown", keys));
+    });
+    box.init();
+  }
+}
+
+function map() {
+  const element = document.getElementById("map");
+  if (!element || !window.L) return;
+  const points = JSON.parse(element.dataset.points || "[]");
+  if (!points.length) return;
+  const view = window.L.map(element).setView([points[0][1], points[0][2]], 15);
+  if (navigator.onLine) {
+    window.L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
+      maxZoom: 19, attribution: "&copy; OpenStreetMap",
+    }).addTo(view);
+  }
+  for (const [name, lat, lon] of points) window.L.marker([lat, lon]).addTo(view).bindPopup(name);
+}
+
+// Reviews must carry a comment for "has issues" and "reject": refuse before sending.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  const button = event.submitter;
+  if (!form.classList.contains("review") || !button) return;
+  const comment = form.querySelector("textarea");
+  if (button.value !== "approved" && comment && !comment.value.trim()) {
+    event.preventDefault();
+    comment.setCustomValidity(comment.dataset.required || "");
+    comment.reportValidity();
+    comment.addEventListener("input", () => comment.setCustomValidity(""), { once: true });
+  }
+}, true);
+
+lightbox();
+map();

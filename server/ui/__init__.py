@@ -1,0 +1,53 @@
+"""The supervisor's web UI: server-rendered pages (Jinja), htmx for partial updates.
+
+Logged-in state is the `jebol_session` cookie (HttpOnly, SameSite=Lax, Secure behind HTTPS),
+holding a session token like the API's Bearer tokens. Every form post carries Litestar's CSRF
+token. Language: the `lang` cookie, Indonesian by default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from litestar import Request, Router
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
+
+from ..settings import Settings
+from . import i18n
+from .pages import HANDLERS
+
+TEMPLATES = Path(__file__).parent / "templates"
+LANG_COOKIE = "jebol_lang"
+
+
+def set_language(request: Request[Any, Any, Any]) -> None:
+    i18n.current.set(i18n.pick(request.cookies.get(LANG_COOKIE)))
+
+
+def ui_router() -> Router:
+    return Router("/", route_handlers=HANDLERS, before_request=set_language,
+                  include_in_schema=False, opt={"ui": True})
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    def configure(engine: JinjaTemplateEngine) -> None:
+        env = engine.engine
+        env.globals.update(_=i18n.gettext, ngettext=i18n.ngettext, label=i18n.label,
+                           number=i18n.number, languages=i18n.LANGUAGES,
+                           lang=lambda: i18n.current.get())
+        env.autoescape = True
+        env.trim_blocks = True
+        env.lstrip_blocks = True
+
+    return TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine,
+                          engine_callback=configure)
+
+
+def csrf_config(settings: Settings, secret: str) -> CSRFConfig:
+    return CSRFConfig(secret=secret, cookie_name="jebol_csrf", header_name="x-csrftoken",
+                      cookie_secure=settings.public_url.startswith("https://"),
+                      cookie_samesite="lax",
+                      exclude=["^/v1/", "^/health", "^/schema", "^/f/", "^/static/"])

@@ -1,0 +1,59 @@
+"""The interface's one message catalogue: Indonesian by default, English selectable.
+
+Every string the UI shows goes through `_()` (templates) or `gettext()` (Python). Message ids
+are English; `locale/id.po` translates them (a test fails when one is missing), and English
+shows the ids themselves. The .po files are read with Babel at start: no compile step.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from functools import lru_cache
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+from babel.support import Format
+from babel.core import Locale
+
+LOCALE_DIR = Path(__file__).parent / "locale"
+LANGUAGES = {"id": "Bahasa Indonesia", "en": "English"}
+DEFAULT = "id"
+current: ContextVar[str] = ContextVar("jebol_lang", default=DEFAULT)
+
+
+@lru_cache(maxsize=None)
+def catalog(lang: str) -> dict[str, str]:
+    path = LOCALE_DIR / f"{lang}.po"
+    if not path.exists():
+        return {}
+    with path.open("rb") as handle:
+        po = read_po(handle, locale=lang)
+    return {str(m.id): str(m.string) for m in po if m.id and m.string and not m.fuzzy}
+
+
+def gettext(message: str, **values: object) -> str:
+    text = catalog(current.get()).get(message, message)
+    return text % values if values else text
+
+
+def ngettext(singular: str, plural: str, n: int, **values: object) -> str:
+    text = gettext(singular if n == 1 else plural)
+    return text % {"num": n, **values}
+
+
+def pick(lang: str | None) -> str:
+    return lang if lang in LANGUAGES else DEFAULT
+
+
+def number(value: float | int) -> str:
+    return Format(Locale.parse(current.get())).number(value)
+
+
+def label(labels: dict[str, str], fallback: str) -> str:
+    """A form label in the interface language: XLSForm languages look like 'Indonesian (id)'."""
+    lang = current.get()
+    for key, text in labels.items():
+        if key.endswith(f"({lang})") or key.lower().startswith({"id": "indonesia",
+                                                                 "en": "english"}[lang]):
+            return text
+    return labels.get("") or next(iter(labels.values()), fallback)

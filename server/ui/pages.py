@@ -1,0 +1,566 @@
+"""The supervisor's pages. Thin handlers: parse, one or two storage calls, render a template."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode, urlparse
+
+from litestar import Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect, Template
+
+from forms.errors import FormsError
+from forms.xform import Field, Schema
+from storage import accounts, browse, projects, submissions, thumbs
+from storage import forms as form_store
+from storage.browse import Filters
+from storage.errors import NotFound, StorageError
+
+from ..auth import MANAGE, REVIEW, SESSION_COOKIE, SUBMIT, client_address, require_project, \
+    sees_all_submissions
+from ..deps import DB, Blobs, Box, Caller, Config, PathParameter, PathText, ProjectId, QueryParameter
+from ..errors import ApiError
+from ..guards import requires
+from ..urls import collect_url, web_form_url
+from . import i18n
+
+FormBody = Body(media_type=RequestEncodingType.URL_ENCODED)
+REVIEW_ACTIONS = ("approved", "hasIssues", "rejected")
+NEEDS_COMMENT = ("hasIssues", "rejected")
+FORM_PATH = "/p/{project_id:int}/f/{xml_form_id:str}"
+
+
+def render(name: str, request: Request[Any, Any, Any], **context: Any) -> Template:
+    return Template(template_name=name, context={"request": request, **context})
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: never an open redirect."""
+    if not target or not target.startswith("/") or target.startswith("//") or \
+            urlparse(target).netloc:
+        return "/"
+    return target
+
+
+# ---- login, logout, language -----------------------------------------------------------------
+
+@get("/login", sync_to_thread=False)
+def login_page(request: Request[Any, Any, Any], next: str | None = None) -> Template:
+    return render("login.html", request, next=_safe_next(next), error=None)
+
+
+@dataclass
+class LoginForm:
+    email: str
+    password: str
+    next: str = "/"
+
+
+@post("/login", sync_to_thread=True, status_code=303)
+def login(request: Request[Any, Any, Any], data: Annotated[LoginForm, FormBody], db: DB,
+          settings: Config) -> Redirect | Template:
+    login_ = accounts.log_in(db, data.email, data.password, client=client_address(request),
+                             hours=settings.session_hours)
+    if login_ is None:
+        return Template(template_name="login.html", status_code=401, context={
+            "request": request, "next": _safe_next(data.next),
+            "error": i18n.gettext("Wrong email or password.")})
+    response = Redirect(_safe_next(data.next), status_code=303)
+    response.set_cookie(SESSION_COOKIE, login_.token, httponly=True, samesite="lax",
+                        secure=settings.public_url.startswith("https://"),
+                        max_age=int(settings.session_hours * 3600), path="/")
+    return response
+
+
+@post("/logout", sync_to_thread=True, status_code=303)
+def logout(request: Request[Any, Any, Any], db: DB) -> Redirect:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        accounts.delete_session(db, token)
+    response = Redirect("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@get("/lang/{code:str}", sync_to_thread=False)
+def choose_language(request: Request[Any, Any, Any], code: PathText) -> Redirect:
+    back = request.headers.get("referer") or "/"
+    response = Redirect(_safe_next(urlparse(back).path or "/"))
+    response.set_cookie("jebol_lang", i18n.pick(code), max_age=365 * 86400, samesite="lax",
+                        path="/")
+    return response
+
+
+# ---- projects --------------------------------------------------------------------------------
+
+@get("/", sync_to_thread=True, guards=[requires()])
+def home(request: Request[Any, Any, Any], db: DB, caller: Caller) -> Template | Redirect:
+    visible = projects.list_visible_projects(db, caller.actor_id, caller.is_admin)
+    if len(visible) == 1:
+        return Redirect(f"/p/{visible[0].id}")
+    return render("projects.html", request, caller=caller, projects=visible)
+
+
+@get("/p/{project_id:int}", sync_to_thread=True, guards=[requires(SUBMIT)])
+def project_home(request: Request[Any, Any, Any], project_id: ProjectId, db: DB,
+                 caller: Caller) -> Template:
+    project = projects.get_project(db, project_id)
+    stats = browse.form_stats(db, project_id)
+    coverage = browse.opd_coverage(db, project_id, i18n.label, date.today())
+    roles = require_project(db, caller, project_id, SUBMIT)
+    return render("project.html", request, caller=caller, project=project, stats=stats,
+                  coverage=coverage, roles=roles, today=date.today().isoformat())
+
+
+# ---- submissions table -----------------------------------------------------------------------
+
+def _filters(request: Request[Any, Any, Any], caller: Any, roles: frozenset[str]) -> Filters:
+    query = request.query_params
+
+    def day(name: str) -> date | None:
+        try:
+            return date.fromisoformat(query.get(name, "")) if query.get(name) else None
+        except ValueError:
+            return None
+
+    submitter = query.get("submitter", "")
+    return Filters(since=day("since"), until=day("until"), state=query.get("state") or None,
+                   submitter_id=int(submitter) if submitter.isdigit() else None,
+                   opd=query.get("opd") or None, text=query.get("q") or None,
+                   only_actor=None if sees_all_submissions(roles) else caller.actor_id)
+
+
+def columns(schema: Schema, limit: int = 8) -> list[Field]:
+    """The table's columns: top-level and grouped answers, not repeats, metadata or notes."""
+    skip = schema.repeat_paths
+    picked = []
+    for candidate in schema.fields:
+        parts = candidate.path.strip("/").split("/")
+        if candidate.type in ("structure", "repeat") or parts[0] == "meta" or \
+                any(f"/{'/'.join(parts[:i])}" in skip for i in range(1, len(parts))):
+            continue
+        if not candidate.labels or candidate.type == "binary":
+            continue
+        picked.append(candidate)
+    return picked[:limit]
+
+
+def value_at(values: dict[str, Any], path: str) -> Any:
+    current: Any = values
+    for part in path.strip("/").split("/"):
+        if not isinstance(current, dict):
+            return None
+        current = current.get(part)
+    return current
+
+
+def show(schema_field: Field, raw: Any) -> str:
+    """An answer as people read it: choice labels instead of codes."""
+    if raw in (None, ""):
+        return ""
+    if isinstance(raw, (dict, list)):
+        return "…"
+    if schema_field.choices:
+        by_value = {c.value: i18n.label(c.labels, c.value) for c in schema_field.choices}
+        if schema_field.type == "select":
+            return ", ".join(by_value.get(v, v) for v in str(raw).split())
+        return by_value.get(str(raw), str(raw))
+    return str(raw)
+
+
+def _form_context(db: Any, project_id: int, xml_form_id: str) -> tuple[Any, Any, Schema]:
+    form = form_store.get_form(db, project_id, xml_form_id)
+    version = form_store.current_version(db, form)
+    return form, version, form_store.schema_of(version)
+
+
+@get(FORM_PATH, sync_to_thread=True, guards=[requires(SUBMIT)])
+def submission_table(request: Request[Any, Any, Any], project_id: ProjectId,
+                     xml_form_id: PathText, db: DB, caller: Caller,
+                     cursor: Annotated[str | None, QueryParameter(name="after")] = None,
+                     sort: str = "newest") -> Template:
+    roles = require_project(db, caller, project_id, SUBMIT)
+    form, version, schema = _form_context(db, project_id, xml_form_id)
+    filters = _filters(request, caller, roles)
+    page = browse.page_submissions(db, form, filters, sort=sort, cursor=cursor, schema=schema,
+                                   count=cursor is None)
+    partial = request.headers.get("hx-request") == "true" and cursor is not None
+    opd_field = schema.field("/" + "/".join(browse.opd_path(schema) or ())) \
+        if browse.opd_path(schema) else None
+    return render("_rows.html" if partial else "submissions.html", request, caller=caller,
+                  project=projects.get_project(db, project_id), form=form, version=version,
+                  schema=schema, columns=columns(schema), page=page, filters=filters, sort=sort,
+                  roles=roles, value_at=value_at, show=show, opd_field=opd_field,
+                  can_review=bool(roles & (REVIEW | {"admin"})), states=browse.REVIEW_STATES,
+                  query=urlencode([(k, v) for k, v in request.query_params.multi_items()
+                                   if k != "after"]))
+
+
+@dataclass
+class BulkReview:
+    state: str
+    ids: list[str] | str = ""
+    comment: str = ""
+
+
+@post(f"{FORM_PATH}/review", sync_to_thread=True, status_code=303, guards=[requires(REVIEW)])
+def bulk_review(request: Request[Any, Any, Any], project_id: ProjectId, xml_form_id: PathText,
+                data: Annotated[BulkReview, FormBody], db: DB, caller: Caller) -> Redirect:
+    ids = [data.ids] if isinstance(data.ids, str) else data.ids
+    _check_review(data.state, data.comment)
+    for instance_id in [i for i in ids if i]:
+        _review(db, project_id, xml_form_id, instance_id, data.state, data.comment,
+                caller.actor_id)
+    back = request.headers.get("referer") or f"/p/{project_id}/f/{quote(xml_form_id)}"
+    return Redirect(_safe_next(_path_and_query(back)), status_code=303)
+
+
+def _path_and_query(url: str) -> str:
+    parsed = urlparse(url)
+    return parsed.path + (f"?{parsed.query}" if parsed.query else "")
+
+
+def _check_review(state: str, comment: str) -> None:
+    if state not in REVIEW_ACTIONS:
+        raise ApiError(400, 400.8, i18n.gettext("Unknown review state."))
+    if state in NEEDS_COMMENT and not comment.strip():
+        raise ApiError(400, 400.8, i18n.gettext("A comment is required to mark a submission "
+                                                "as having issues or rejected."))
+
+
+def _review(db: Any, project_id: int, xml_form_id: str, instance_id: str, state: str,
+            comment: str, actor_id: int) -> None:
+    submissions.set_review_state(db, project_id, xml_form_id, instance_id, state,
+                                 actor_id=actor_id)
+    if comment.strip():
+        submissions.add_comment(db, project_id, xml_form_id, instance_id, comment.strip(),
+                                actor_id=actor_id)
+
+
+# ---- one submission --------------------------------------------------------------------------
+
+@dataclass
+class Answer:
+    field: Field
+    depth: int
+    value: Any = None
+    text: str = ""
+    rows: list[list[Answer]] | None = None  # a repeat's rows
+
+
+def answers(schema: Schema, values: dict[str, Any]) -> list[Answer]:
+    """The submission's answers in form order, groups indented and repeats as numbered rows."""
+    children: dict[str, list[Field]] = {}
+    for item in schema.fields:
+        parent = item.path.rsplit("/", 1)[0]
+        children.setdefault(parent, []).append(item)
+
+    def walk(parent: str, scope: dict[str, Any], depth: int) -> list[Answer]:
+        out: list[Answer] = []
+        for item in children.get(parent, []):
+            raw = scope.get(item.name) if isinstance(scope, dict) else None
+            if item.type == "repeat":
+                rows = raw if isinstance(raw, list) else ([raw] if isinstance(raw, dict) else [])
+                out.append(Answer(item, depth, rows=[walk(item.path, row, depth + 1)
+                                                     for row in rows]))
+            elif item.type == "structure":
+                if item.name == "meta":
+                    continue
+                out.append(Answer(item, depth))
+                out.extend(walk(item.path, raw if isinstance(raw, dict) else {}, depth + 1))
+            elif item.labels or raw not in (None, ""):
+                out.append(Answer(item, depth, raw, show(item, raw)))
+        return out
+
+    return walk("", values, 0)
+
+
+def changes(older: dict[str, Any], newer: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Fields whose answers differ between two versions: (path, before, after)."""
+    def flat(values: Any, prefix: str = "") -> dict[str, str]:
+        out: dict[str, str] = {}
+        if isinstance(values, dict):
+            for key, value in values.items():
+                out.update(flat(value, f"{prefix}/{key}"))
+        elif isinstance(values, list):
+            for index, value in enumerate(values, 1):
+                out.update(flat(value, f"{prefix}[{index}]"))
+        else:
+            out[prefix] = "" if values is None else str(values)
+        return out
+
+    before, after = flat(older), flat(newer)
+    return [(path, before.get(path, ""), after.get(path, ""))
+            for path in sorted(set(before) | set(after))
+            if before.get(path, "") != after.get(path, "") and not path.startswith("/meta/")]
+
+
+@get(f"{FORM_PATH}/s/{{instance_id:str}}", sync_to_thread=True, guards=[requires(SUBMIT)])
+def submission_page(request: Request[Any, Any, Any], project_id: ProjectId,
+                    xml_form_id: PathText, instance_id: PathText, db: DB,
+                    caller: Caller) -> Template:
+    roles = require_project(db, caller, project_id, SUBMIT)
+    only = None if sees_all_submissions(roles) else caller.actor_id
+    form, _, _ = _form_context(db, project_id, xml_form_id)
+    view = submissions.get_submission(db, project_id, xml_form_id, instance_id)
+    if only is not None and view.submission.submitter_id != only:
+        raise ApiError(404, 404.1, i18n.gettext("Submission not found."))
+    version_row = form_store.get_version_by_id(db, view.current.form_version_id)
+    schema = form_store.schema_of(version_row)
+    history = submissions.list_versions(db, project_id, xml_form_id, instance_id)
+    diffs = []
+    full = submissions.list_version_values(db, view.submission.id)
+    for older, newer in zip(full, full[1:]):
+        diffs.append((newer[0], changes(older[1], newer[1])))
+    can_review = bool(roles & (REVIEW | {"admin"}))
+    return render(
+        "submission.html", request, caller=caller, project=projects.get_project(db, project_id),
+        form=form, schema=schema, view=view, answers=answers(schema, view.current.values),
+        photos=[a for a in view.attachments if (a.content_type or "").startswith("image/")
+                and a.blob_sha256],
+        files=[a for a in view.attachments if not (a.content_type or "").startswith("image/")],
+        history=history, diffs=diffs, can_review=can_review,
+        comments=submissions.list_comments(db, project_id, xml_form_id, instance_id)
+        if can_review else [],
+        audits=submissions.list_audits(db, project_id, xml_form_id, instance_id)
+        if can_review else [],
+        neighbors=browse.neighbors(db, form, view.submission, only_actor=only),
+        geopoints=_geopoints(schema, view.current.values))
+
+
+def _geopoints(schema: Schema, values: dict[str, Any]) -> list[tuple[str, float, float]]:
+    points = []
+    for item in schema.fields:
+        if item.type != "geopoint":
+            continue
+        raw = value_at(values, item.path)
+        try:
+            lat, lon = (float(x) for x in str(raw).split()[:2])
+        except (TypeError, ValueError):
+            continue
+        points.append((i18n.label(item.labels, item.name), lat, lon))
+    return points
+
+
+@dataclass
+class ReviewForm:
+    state: str
+    comment: str = ""
+
+
+@post(f"{FORM_PATH}/s/{{instance_id:str}}/review", sync_to_thread=True, status_code=200,
+      guards=[requires(REVIEW)])
+def review_one(request: Request[Any, Any, Any], project_id: ProjectId, xml_form_id: PathText,
+               instance_id: PathText, data: Annotated[ReviewForm, FormBody], db: DB,
+               caller: Caller) -> Template | Redirect:
+    _check_review(data.state, data.comment)
+    _review(db, project_id, xml_form_id, instance_id, data.state, data.comment, caller.actor_id)
+    if request.headers.get("hx-request") == "true":
+        summary = submissions.get_summary(db, project_id, xml_form_id, instance_id)
+        return render("_state.html", request, state=summary.submission.review_state)
+    return Redirect(f"/p/{project_id}/f/{quote(xml_form_id)}/s/{quote(instance_id)}",
+                    status_code=303)
+
+
+@dataclass
+class CommentForm:
+    body: str
+
+
+@post(f"{FORM_PATH}/s/{{instance_id:str}}/comment", sync_to_thread=True, status_code=303,
+      guards=[requires(REVIEW)])
+def comment(project_id: ProjectId, xml_form_id: PathText, instance_id: PathText,
+            data: Annotated[CommentForm, FormBody], db: DB, caller: Caller) -> Redirect:
+    if data.body.strip():
+        submissions.add_comment(db, project_id, xml_form_id, instance_id, data.body.strip(),
+                                actor_id=caller.actor_id)
+    return Redirect(f"/p/{project_id}/f/{quote(xml_form_id)}/s/{quote(instance_id)}#comments",
+                    status_code=303)
+
+
+@get(f"{FORM_PATH}/s/{{instance_id:str}}/thumb/{{size:int}}/{{name:str}}", sync_to_thread=True,
+     guards=[requires(SUBMIT)])
+def thumbnail(project_id: ProjectId, xml_form_id: PathText, instance_id: PathText,
+              size: Annotated[int, PathParameter()], name: PathText, db: DB, blobs: Blobs,
+              caller: Caller) -> Response[bytes]:
+    """A photo's thumbnail (EXIF orientation applied), made once and kept in the blob store.
+    The URL carries the photo's digest (?v=), so browsers may keep it for a year."""
+    if size not in thumbs.SIZES:
+        raise ApiError(404, 404.1, i18n.gettext("No such thumbnail size."))
+    roles = require_project(db, caller, project_id, SUBMIT)
+    only = None if sees_all_submissions(roles) else caller.actor_id
+    attachment = submissions.get_attachment(db, project_id, xml_form_id, instance_id, name,
+                                            submitter_id=only)
+    try:
+        key = thumbs.ensure_thumbnail(blobs, attachment.blob.sha256, size)
+    except ValueError:
+        raise ApiError(415, 415.1, i18n.gettext("This file is not an image.")) from None
+    return Response(blobs.read_bytes(key), media_type=thumbs.CONTENT_TYPE,
+                    headers={"Cache-Control": "private, max-age=31536000, immutable"})
+
+
+# ---- forms, app users, users (managers and admins) -----------------------------------------
+
+@get("/p/{project_id:int}/forms", sync_to_thread=True, guards=[requires(MANAGE)])
+def forms_admin(request: Request[Any, Any, Any], project_id: ProjectId, db: DB,
+                caller: Caller) -> Template:
+    listed = form_store.list_forms(db, project_id, include_drafts=True)
+    drafts = {}
+    for form, _ in listed:
+        try:
+            drafts[form.id] = form_store.get_draft(db, project_id, form.xml_form_id)[1]
+        except NotFound:
+            pass
+    return render("forms_admin.html", request, caller=caller,
+                  project=projects.get_project(db, project_id), forms=listed, drafts=drafts)
+
+
+@post("/p/{project_id:int}/forms/upload", guards=[requires(MANAGE)],
+      request_max_body_size=20 * 1024 * 1024)
+async def upload_form(request: Request[Any, Any, Any], project_id: ProjectId, db: DB,
+                      blobs: Blobs, caller: Caller) -> Template | Redirect:
+    import anyio
+
+    form_data = await request.form()
+    upload = form_data.get("file")
+    if upload is None or not hasattr(upload, "read"):
+        raise ApiError(400, 400.2, i18n.gettext("Choose an XLSForm file to upload."))
+    data = await upload.read()
+    name = upload.filename or "form.xlsx"
+
+    def store() -> Any:
+        if name.lower().endswith(".xml"):
+            return form_store.publish_xform(db, blobs, project_id, data, publish=False,
+                                            actor_id=caller.actor_id)
+        return form_store.publish_xlsform(db, blobs, project_id, data, name, publish=False,
+                                          actor_id=caller.actor_id)
+
+    try:
+        result = await anyio.to_thread.run_sync(store)
+    except (FormsError, StorageError) as error:
+        listed = await anyio.to_thread.run_sync(
+            lambda: form_store.list_forms(db, project_id, include_drafts=True))
+        project = await anyio.to_thread.run_sync(projects.get_project, db, project_id)
+        return Template(template_name="forms_admin.html", status_code=400, context={
+            "request": request, "caller": caller, "project": project, "forms": listed,
+            "drafts": {}, "upload_error": str(error), "upload_name": name})
+    return Redirect(f"/p/{project_id}/forms?draft={quote(result.form.xml_form_id)}",
+                    status_code=303)
+
+
+@dataclass
+class PublishForm:
+    version: str = ""
+
+
+@post("/p/{project_id:int}/forms/{xml_form_id:str}/publish", sync_to_thread=True,
+      status_code=303, guards=[requires(MANAGE)])
+def publish_form(project_id: ProjectId, xml_form_id: PathText,
+                 data: Annotated[PublishForm, FormBody], db: DB, caller: Caller) -> Redirect:
+    form_store.publish_draft(db, project_id, xml_form_id, data.version.strip() or None,
+                             caller.actor_id)
+    return Redirect(f"/p/{project_id}/forms", status_code=303)
+
+
+@post("/p/{project_id:int}/forms/{xml_form_id:str}/discard", sync_to_thread=True,
+      status_code=303, guards=[requires(MANAGE)])
+def discard_draft(project_id: ProjectId, xml_form_id: PathText, db: DB,
+                  caller: Caller) -> Redirect:
+    form_store.delete_draft(db, project_id, xml_form_id, caller.actor_id)
+    return Redirect(f"/p/{project_id}/forms", status_code=303)
+
+
+@dataclass
+class StateForm:
+    state: str
+
+
+@post("/p/{project_id:int}/forms/{xml_form_id:str}/state", sync_to_thread=True,
+      status_code=303, guards=[requires(MANAGE)])
+def form_state(project_id: ProjectId, xml_form_id: PathText,
+               data: Annotated[StateForm, FormBody], db: DB, caller: Caller) -> Redirect:
+    form_store.set_state(db, project_id, xml_form_id, data.state, caller.actor_id)
+    return Redirect(f"/p/{project_id}/forms", status_code=303)
+
+
+@get("/p/{project_id:int}/app-users", sync_to_thread=True, guards=[requires(MANAGE)])
+def app_users_page(request: Request[Any, Any, Any], project_id: ProjectId, db: DB, box: Box,
+                   settings: Config, caller: Caller) -> Template:
+    rows = accounts.list_app_users(db, box, project_id)
+    links = {row.actor.id: (collect_url(settings.public_url, row.token, project_id),
+                            web_form_url(settings.public_url, row.token))
+             for row in rows if row.token and row.app_user.revoked_at is None}
+    return render("app_users.html", request, caller=caller,
+                  project=projects.get_project(db, project_id), rows=rows, links=links)
+
+
+@dataclass
+class NameForm:
+    display_name: str
+
+
+@post("/p/{project_id:int}/app-users", sync_to_thread=True, status_code=303,
+      guards=[requires(MANAGE)])
+def create_app_user(project_id: ProjectId, data: Annotated[NameForm, FormBody], db: DB,
+                    box: Box, caller: Caller) -> Redirect:
+    accounts.create_app_user(db, box, project_id, data.display_name, actor_id=caller.actor_id)
+    return Redirect(f"/p/{project_id}/app-users", status_code=303)
+
+
+@post("/p/{project_id:int}/app-users/{actor_id:int}/revoke", sync_to_thread=True,
+      status_code=303, guards=[requires(MANAGE)])
+def revoke_app_user(project_id: ProjectId, actor_id: Annotated[int, PathParameter()], db: DB,
+                    caller: Caller) -> Redirect:
+    accounts.revoke_app_user_by_actor(db, project_id, actor_id, actor_id=caller.actor_id)
+    return Redirect(f"/p/{project_id}/app-users", status_code=303)
+
+
+@get("/users", sync_to_thread=True, guards=[requires(admin=True)])
+def users_page(request: Request[Any, Any, Any], db: DB, caller: Caller) -> Template:
+    return render("users.html", request, caller=caller, users=accounts.list_users(db),
+                  projects=projects.list_projects(db),
+                  assignments={p.id: accounts.list_assignments(db, p.id)
+                               for p in projects.list_projects(db)},
+                  roles=accounts.ROLES)
+
+
+@dataclass
+class NewUser:
+    email: str
+    password: str
+    display_name: str = ""
+
+
+@post("/users", sync_to_thread=True, status_code=303, guards=[requires(admin=True)])
+def create_user(data: Annotated[NewUser, FormBody], db: DB, caller: Caller) -> Redirect:
+    accounts.create_user(db, data.email, data.password, display_name=data.display_name or None,
+                         actor_id=caller.actor_id)
+    return Redirect("/users", status_code=303)
+
+
+@dataclass
+class RoleForm:
+    project_id: int
+    role: str
+    actor_id: int
+    action: str = "grant"
+
+
+@post("/users/roles", sync_to_thread=True, status_code=303, guards=[requires(admin=True)])
+def change_role(data: Annotated[RoleForm, FormBody], db: DB, caller: Caller) -> Redirect:
+    if data.action == "revoke":
+        accounts.unassign_role(db, data.project_id, data.role, data.actor_id,
+                               actor_id=caller.actor_id)
+    else:
+        accounts.assign_role(db, data.project_id, data.role, data.actor_id,
+                             actor_id=caller.actor_id)
+    return Redirect("/users", status_code=303)
+
+
+HANDLERS = [login_page, login, logout, choose_language, home, project_home, submission_table,
+            bulk_review, submission_page, thumbnail, review_one, comment, forms_admin, upload_form,
+            publish_form, discard_draft, form_state, app_users_page, create_app_user,
+            revoke_app_user, users_page, create_user, change_role]

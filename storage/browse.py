@@ -1,0 +1,240 @@
+"""The reads behind the supervisor's pages: form statistics, OPD coverage, filtered pages.
+
+Pages use keyset paging (the last row's sort key and id), never OFFSET, so page 500 costs what
+page 1 costs. Filters on answers use the JSON `values` column through SQLAlchemy's JSON paths,
+which both SQLite and PostgreSQL index the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, func, select
+
+from forms.xform import Schema
+
+from .db import Database
+from .forms import schema_of
+from .models import Actor, Form, FormVersion, Submission, SubmissionVersion, UTCDateTime
+
+REVIEW_STATES = ("received", "hasIssues", "edited", "approved", "rejected")
+VISIT_FORM = "jebol_sipera_kunjungan"
+SORTS = ("newest", "oldest")
+MAX_PAGE = 200
+
+
+@dataclass
+class FormStats:
+    form: Form
+    version: FormVersion
+    total: int = 0
+    last_at: datetime | None = None
+    by_state: dict[str, int] = field(default_factory=dict)
+
+
+def form_stats(db: Database, project_id: int) -> list[FormStats]:
+    with db.read() as tx:
+        rows = tx.exec(select(Form, FormVersion).join(FormVersion, FormVersion.form_id == Form.id)
+                       .where(Form.project_id == project_id, Form.deleted_at.is_(None),
+                              FormVersion.is_current).order_by(Form.xml_form_id)).all()
+        stats = {form.id: FormStats(form, version) for form, version in rows}
+        counts = tx.exec(select(Submission.form_id, Submission.review_state, func.count(),
+                                func.max(Submission.created_at))
+                         .where(Submission.form_id.in_(list(stats)),
+                                Submission.deleted_at.is_(None))
+                         .group_by(Submission.form_id, Submission.review_state)).all()
+    for form_id, state, count, last in counts:
+        entry = stats[form_id]
+        entry.total += count
+        entry.by_state[state or "received"] = count
+        if last is not None and (entry.last_at is None or _aware(last) > entry.last_at):
+            entry.last_at = _aware(last)
+    return list(stats.values())
+
+
+@dataclass
+class OpdCoverage:
+    opd: str
+    label: str
+    visits: int = 0
+    last_visit: str | None = None
+    innovations: int = 0
+    follow_up: str | None = None
+    overdue: bool = False
+
+
+def opd_coverage(db: Database, project_id: int, lang_label: Any, today: date) -> list[OpdCoverage]:
+    """For the shipped visit form: each OPD's visits, last visit, innovations and follow-up."""
+    with db.read() as tx:
+        form = tx.exec(select(Form).where(Form.project_id == project_id,
+                                          Form.xml_form_id == VISIT_FORM,
+                                          Form.deleted_at.is_(None))).first()
+        if form is None:
+            return []
+        current = tx.exec(select(FormVersion).where(FormVersion.form_id == form.id,
+                                                    FormVersion.is_current)).first()
+        rows = tx.exec(select(SubmissionVersion.values).join(
+            Submission, Submission.id == SubmissionVersion.submission_id)
+            .where(Submission.form_id == form.id, Submission.deleted_at.is_(None),
+                   SubmissionVersion.is_current)).all()
+    schema = schema_of(current) if current else None
+    opd_field = schema.field("/g_kunjungan/opd") if schema else None
+    labels = {c.value: lang_label(c.labels, c.value) for c in (opd_field.choices if opd_field else [])}
+    coverage: dict[str, OpdCoverage] = {value: OpdCoverage(value, text)
+                                        for value, text in labels.items() if value != "lainnya"}
+    for values in rows:
+        visit = values.get("g_kunjungan", {}) if isinstance(values, dict) else {}
+        opd = visit.get("opd") or "lainnya"
+        entry = coverage.setdefault(opd, OpdCoverage(opd, visit.get("opd_lain") or opd))
+        entry.visits += 1
+        when = visit.get("tgl_kunjungan") or None
+        if when and (entry.last_visit is None or when > entry.last_visit):
+            entry.last_visit = when
+            closing = values.get("g_penutup", {})
+            entry.follow_up = closing.get("tgl_tindak_lanjut") or None
+        innovations = values.get("inovasi", [])
+        entry.innovations += len(innovations) if isinstance(innovations, list) else 1
+    for entry in coverage.values():
+        entry.overdue = bool(entry.follow_up and entry.follow_up < today.isoformat())
+    return sorted(coverage.values(), key=lambda e: (e.last_visit is not None, e.last_visit or ""))
+
+
+@dataclass(frozen=True)
+class Filters:
+    since: date | None = None
+    until: date | None = None
+    state: str | None = None
+    submitter_id: int | None = None
+    opd: str | None = None
+    text: str | None = None
+    only_actor: int | None = None  # officers see their own submissions only
+
+
+@dataclass
+class Row:
+    submission: Submission
+    version: SubmissionVersion
+    submitter: str | None
+
+
+@dataclass
+class Page:
+    rows: list[Row]
+    next_cursor: str | None
+    total: int
+
+
+def page_submissions(db: Database, form: Form, filters: Filters, *, sort: str = "newest",
+                     cursor: str | None = None, limit: int = 50, schema: Schema | None = None,
+                     count: bool = True) -> Page:
+    limit = max(1, min(limit, MAX_PAGE))
+    newest = sort != "oldest"
+    query = (select(Submission, SubmissionVersion, Actor.display_name)
+             .join(SubmissionVersion, SubmissionVersion.submission_id == Submission.id)
+             .join(Actor, Actor.id == Submission.submitter_id, isouter=True)
+             .where(Submission.form_id == form.id, SubmissionVersion.is_current,
+                    Submission.deleted_at.is_(None)))
+    query = _filtered(query, filters, schema)
+    with db.read() as tx:
+        total = _count(tx, form, filters, schema) if count else -1
+        if cursor:
+            at, last_id = _decode(cursor)
+            key = sa.tuple_(Submission.created_at, Submission.id)
+            bound = sa.tuple_(sa.literal(at, UTCDateTime()), sa.literal(last_id))
+            query = query.where(key < bound if newest else key > bound)
+        order = (Submission.created_at.desc(), Submission.id.desc()) if newest else (
+            Submission.created_at.asc(), Submission.id.asc())
+        found = tx.exec(query.order_by(*order).limit(limit + 1)).all()
+    rows = [Row(s, v, name) for s, v, name in found[:limit]]
+    next_cursor = _encode(rows[-1].submission) if len(found) > limit else None
+    return Page(rows, next_cursor, total)
+
+
+def opd_path(schema: Schema | None) -> tuple[str, ...] | None:
+    """Where a form keeps its OPD answer: a field named `opd`, at the top or in a group."""
+    if schema is None:
+        return None
+    for candidate in schema.fields:
+        parts = candidate.path.strip("/").split("/")
+        if parts[-1] == "opd" and not any(p in schema.repeat_paths for p in _prefixes(parts)):
+            return tuple(parts)
+    return None
+
+
+def _prefixes(parts: list[str]) -> list[str]:
+    return ["/" + "/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _filtered(query: Any, filters: Filters, schema: Schema | None) -> Any:
+    if filters.since:
+        query = query.where(Submission.created_at >= datetime.combine(
+            filters.since, datetime.min.time(), tzinfo=timezone.utc))
+    if filters.until:
+        query = query.where(Submission.created_at <= datetime.combine(
+            filters.until, datetime.max.time(), tzinfo=timezone.utc))
+    if filters.state:
+        query = query.where(Submission.review_state.is_(None) if filters.state == "received"
+                            else Submission.review_state == filters.state)
+    if filters.submitter_id:
+        query = query.where(Submission.submitter_id == filters.submitter_id)
+    if filters.only_actor is not None:
+        query = query.where(Submission.submitter_id == filters.only_actor)
+    path = opd_path(schema)
+    if filters.opd and path:
+        query = query.where(SubmissionVersion.values[path].as_string() == filters.opd)
+    if filters.text:
+        needle = f"%{filters.text.strip().lower()}%"
+        query = query.where(sa.or_(
+            sa.func.lower(SubmissionVersion.instance_name).like(needle),
+            sa.func.lower(sa.cast(SubmissionVersion.values, sa.Text)).like(needle)))
+    return query
+
+
+def _count(tx: Session, form: Form, filters: Filters, schema: Schema | None) -> int:
+    query = (select(func.count()).select_from(Submission)
+             .join(SubmissionVersion, SubmissionVersion.submission_id == Submission.id)
+             .where(Submission.form_id == form.id, SubmissionVersion.is_current,
+                    Submission.deleted_at.is_(None)))
+    return tx.exec(_filtered(query, filters, schema)).one()
+
+
+def _encode(submission: Submission) -> str:
+    raw = json.dumps([_aware(submission.created_at).isoformat(), submission.id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, last_id = json.loads(raw)
+        return datetime.fromisoformat(at), int(last_id)
+    except (ValueError, TypeError) as error:
+        from .errors import InvalidInput
+
+        raise InvalidInput("The page cursor is not valid; start from the first page.") from error
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def neighbors(db: Database, form: Form, submission: Submission,
+              only_actor: int | None = None) -> tuple[str | None, str | None]:
+    """The instanceIDs of the previous (older) and next (newer) submissions of the form."""
+    key = sa.tuple_(Submission.created_at, Submission.id)
+    here = sa.tuple_(sa.literal(submission.created_at, UTCDateTime()), sa.literal(submission.id))
+    base = select(Submission.instance_id).where(Submission.form_id == form.id,
+                                                Submission.deleted_at.is_(None))
+    if only_actor is not None:
+        base = base.where(Submission.submitter_id == only_actor)
+    with db.read() as tx:
+        older = tx.exec(base.where(key < here).order_by(Submission.created_at.desc(),
+                                                        Submission.id.desc()).limit(1)).first()
+        newer = tx.exec(base.where(key > here).order_by(Submission.created_at.asc(),
+                                                        Submission.id.asc()).limit(1)).first()
+    return older, newer
