@@ -23,7 +23,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 LANG_COOKIE = "jebol_lang"
 
 
-def set_language(request: Request[Any, Any, Any]) -> None:
+async def set_language(request: Request[Any, Any, Any]) -> None:
     i18n.current.set(i18n.pick(request.cookies.get(LANG_COOKIE)))
 
 

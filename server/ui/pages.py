@@ -14,7 +14,7 @@ from litestar.response import Redirect, Template
 
 from forms.errors import FormsError
 from forms.xform import Field, Schema
-from storage import accounts, browse, projects, submissions, thumbs
+from storage import accounts, browse, photos, projects, submissions, thumbs
 from storage import forms as form_store
 from storage.browse import Filters
 from storage.errors import NotFound, StorageError
@@ -227,8 +227,8 @@ def _check_review(state: str, comment: str) -> None:
     if state not in REVIEW_ACTIONS:
         raise ApiError(400, 400.8, i18n.gettext("Unknown review state."))
     if state in NEEDS_COMMENT and not comment.strip():
-        raise ApiError(400, 400.8, i18n.gettext("A comment is required to mark a submission "
-                                                "as having issues or rejected."))
+        text = i18n.gettext("A comment is required for has issues and reject.")
+        raise ApiError(400, 400.8, text)
 
 
 def _review(db: Any, project_id: int, xml_form_id: str, instance_id: str, state: str,
@@ -402,6 +402,90 @@ def thumbnail(project_id: ProjectId, xml_form_id: PathText, instance_id: PathTex
                     headers={"Cache-Control": "private, max-age=31536000, immutable"})
 
 
+# ---- evidence board ------------------------------------------------------------------------
+
+FLAG_NAMES = ("duplicate", "near_duplicate", "date_mismatch", "far_from_point", "no_exif")
+BOARD_PAGE = 60  # submissions a page
+
+
+@dataclass
+class Tile:
+    photo: photos.PhotoRow
+    row: browse.Row
+    flags: set[str]
+    question: str
+    indicator: str | None
+
+
+def row_answer(values: Any, name: str, key: str) -> str | None:
+    """The answer `key` in the repeat row (or group) that holds the file `name`."""
+    if isinstance(values, list):
+        for item in values:
+            found = row_answer(item, name, key)
+            if found is not None:
+                return found
+    elif isinstance(values, dict):
+        if name in values.values() and key in values:
+            return values[key] or None
+        for item in values.values():
+            if isinstance(item, (dict, list)):
+                found = row_answer(item, name, key)
+                if found is not None:
+                    return found
+    return None
+
+
+@get(f"{FORM_PATH}/board", sync_to_thread=True, guards=[requires(SUBMIT)])
+def board(request: Request[Any, Any, Any], project_id: ProjectId, xml_form_id: PathText,
+          db: DB, blobs: Blobs, caller: Caller,
+          cursor: Annotated[str | None, QueryParameter(name="after")] = None,
+          group: str = "submission", question: str | None = None, flag: str | None = None,
+          indicator: str | None = None) -> Template:
+    roles = require_project(db, caller, project_id, SUBMIT)
+    form, version, schema = _form_context(db, project_id, xml_form_id)
+    filters = _filters(request, caller, roles)
+    page = browse.page_submissions(db, form, filters, cursor=cursor, limit=BOARD_PAGE,
+                                   schema=schema, count=False)
+    rows = {row.submission.id: row for row in page.rows}
+    every = photos.list_form_photos(db, form.id)
+    shown = [p for p in every if p.submission_id in rows]
+    facts = photos.ensure_analyzed(db, blobs, [p.sha256 for p in shown])
+    facts.update(photos.ensure_analyzed(db, blobs, [p.sha256 for p in every
+                                                    if p.sha256 not in facts], limit=0))
+    flags = photos.compute_flags(every, facts)
+    questions = {f.path: i18n.label(f.labels, f.name) for f in schema.fields if f.is_binary}
+    tiles = []
+    for photo in shown:
+        row = rows[photo.submission_id]
+        tile = Tile(photo, row, flags.get(photo.key, set()),
+                    questions.get(photo.field or "", photo.name),
+                    row_answer(row.version.values, photo.name, "bukti_indikator"))
+        if question and photo.field != question:
+            continue
+        if flag and flag not in tile.flags:
+            continue
+        if indicator and tile.indicator != indicator:
+            continue
+        tiles.append(tile)
+    groups: dict[str, list[Tile]] = {}
+    for tile in tiles:
+        title = tile.question if group == "question" else (
+            tile.row.version.instance_name or tile.row.submission.instance_id)
+        groups.setdefault(title, []).append(tile)
+    indicator_field = next((f for f in schema.fields if f.name == "bukti_indikator"), None)
+    opd_path = browse.opd_path(schema)
+    return render("board.html", request, caller=caller,
+                  project=projects.get_project(db, project_id), form=form, version=version,
+                  groups=groups, page=page, filters=filters, group=group, question=question,
+                  flag=flag, indicator=indicator, questions=questions, flag_names=FLAG_NAMES,
+                  indicator_field=indicator_field,
+                  opd_field=schema.field("/" + "/".join(opd_path)) if opd_path else None,
+                  states=browse.REVIEW_STATES, roles=roles,
+                  can_review=bool(roles & (REVIEW | {"admin"})),
+                  query=urlencode([(k, v) for k, v in request.query_params.multi_items()
+                                   if k != "after"]))
+
+
 # ---- forms, app users, users (managers and admins) -----------------------------------------
 
 @get("/p/{project_id:int}/forms", sync_to_thread=True, guards=[requires(MANAGE)])
@@ -561,6 +645,6 @@ def change_role(data: Annotated[RoleForm, FormBody], db: DB, caller: Caller) -> 
 
 
 HANDLERS = [login_page, login, logout, choose_language, home, project_home, submission_table,
-            bulk_review, submission_page, thumbnail, review_one, comment, forms_admin, upload_form,
+            bulk_review, submission_page, thumbnail, board, review_one, comment, forms_admin, upload_form,
             publish_form, discard_draft, form_state, app_users_page, create_app_user,
             revoke_app_user, users_page, create_user, change_role]
