@@ -33,6 +33,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     tmp_dir: str = ""  # default: {data_dir}/tmp (same disk as the blobs)
     default_project: str = "Jemput Bola Inovasi"
     default_app_user: str = "Petugas 1"
+    map_tiles: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"  # empty: no tiles
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -66,8 +66,9 @@ function map() {
   const points = JSON.parse(element.dataset.points || "[]");
   if (!points.length) return;
   const view = window.L.map(element).setView([points[0][1], points[0][2]], 15);
-  if (navigator.onLine) {
-    window.L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
+  const tiles = element.dataset.tiles;
+  if (tiles && navigator.onLine) {  // tiles only when online; the coordinates are text anyway
+    window.L.tileLayer(tiles, {
       maxZoom: 19, attribution: "&copy; OpenStreetMap",
     }).addTo(view);
   }

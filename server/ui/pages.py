@@ -17,7 +17,7 @@ from forms.xform import Field, Schema
 from storage import accounts, browse, photos, projects, submissions, thumbs
 from storage import forms as form_store
 from storage.browse import Filters
-from storage.errors import NotFound, StorageError
+from storage.errors import InvalidInput, NotFound, StorageError
 
 from ..auth import MANAGE, REVIEW, SESSION_COOKIE, SUBMIT, client_address, require_project, \
     sees_all_submissions
@@ -300,7 +300,7 @@ def changes(older: dict[str, Any], newer: dict[str, Any]) -> list[tuple[str, str
 
 @get(f"{FORM_PATH}/s/{{instance_id:str}}", sync_to_thread=True, guards=[requires(SUBMIT)])
 def submission_page(request: Request[Any, Any, Any], project_id: ProjectId,
-                    xml_form_id: PathText, instance_id: PathText, db: DB,
+                    xml_form_id: PathText, instance_id: PathText, db: DB, settings: Config,
                     caller: Caller) -> Template:
     roles = require_project(db, caller, project_id, SUBMIT)
     only = None if sees_all_submissions(roles) else caller.actor_id
@@ -328,7 +328,7 @@ def submission_page(request: Request[Any, Any, Any], project_id: ProjectId,
         audits=submissions.list_audits(db, project_id, xml_form_id, instance_id)
         if can_review else [],
         neighbors=browse.neighbors(db, form, view.submission, only_actor=only),
-        geopoints=_geopoints(schema, view.current.values))
+        geopoints=_geopoints(schema, view.current.values), map_tiles=settings.map_tiles)
 
 
 def _geopoints(schema: Schema, values: dict[str, Any]) -> list[tuple[str, float, float]]:
@@ -396,7 +396,7 @@ def thumbnail(project_id: ProjectId, xml_form_id: PathText, instance_id: PathTex
                                             submitter_id=only)
     try:
         key = thumbs.ensure_thumbnail(blobs, attachment.blob.sha256, size)
-    except ValueError:
+    except InvalidInput:
         raise ApiError(415, 415.1, i18n.gettext("This file is not an image.")) from None
     return Response(blobs.read_bytes(key), media_type=thumbs.CONTENT_TYPE,
                     headers={"Cache-Control": "private, max-age=31536000, immutable"})

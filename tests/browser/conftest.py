@@ -90,7 +90,8 @@ def page(browser) -> Iterator[object]:
 def services_sqlite(request: pytest.FixtureRequest,
                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     """The browser tests need one backend only: SQLite + a local blob folder."""
-    settings = backend_settings("sqlite", tmp_path_factory.mktemp("browser"), request)
+    settings = backend_settings("sqlite", tmp_path_factory.mktemp("browser"), request,
+                                map_tiles="")  # tiles would leave 127.0.0.1
     services = Services(settings)
     services.prepare()
     yield services
