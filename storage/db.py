@@ -7,7 +7,8 @@ from a transaction stays readable after it.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -35,11 +36,17 @@ class Database:
             self.engine = sa.create_engine(self.url, echo=echo, pool_size=10, max_overflow=20,
                                            pool_pre_ping=True, pool_timeout=30)
         self._reader = self.engine.execution_options(jebol_read=True)
+        self._writer = threading.Lock() if self.dialect == "sqlite" else nullcontext()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One write transaction: committed on leaving the block, rolled back on an exception."""
-        with Session(self.engine, expire_on_commit=False) as session:
+        """One write transaction: committed on leaving the block, rolled back on an exception.
+
+        On SQLite, writers of this process also queue on a lock: SQLite's own busy handler
+        retries with growing sleeps, so under load some writers lost the lock again and again
+        (p99 over a second); the lock hands it over as soon as it is free.
+        """
+        with self._writer, Session(self.engine, expire_on_commit=False) as session:
             with session.begin():
                 yield session
 

@@ -443,3 +443,35 @@ def get_version_by_id(db: Database, version_id: int) -> FormVersion:
     if row is None:
         raise NotFound("form version")
     return row
+
+
+def resolve_version(db: Database, project_id: int, xml_form_id: str,
+                    version: str) -> tuple[Form, FormVersion]:
+    """The form and its published version `version`, in one read (the ingest hot path)."""
+    with db.read() as tx:
+        row = tx.exec(select(Form, FormVersion)
+                      .join(FormVersion, (FormVersion.form_id == Form.id)
+                            & (FormVersion.version == version)
+                            & FormVersion.published_at.is_not(None), isouter=True)
+                      .where(Form.project_id == project_id, Form.xml_form_id == xml_form_id,
+                             Form.deleted_at.is_(None))).first()
+    if row is None:
+        raise NotFound("form")
+    if row[1] is None:
+        raise NotFound(f"version {version!r} of form {xml_form_id!r}")
+    return row[0], row[1]
+
+
+_BINARY_PATHS: dict[tuple[int, str], frozenset[str]] = {}
+
+
+def binary_paths(version: FormVersion) -> frozenset[str]:
+    """A version's attachment fields, parsed once per process (a published XForm never
+    changes; the key includes its digest all the same)."""
+    key = (version.id, version.sha256)
+    paths = _BINARY_PATHS.get(key)
+    if paths is None:
+        if len(_BINARY_PATHS) > 1000:
+            _BINARY_PATHS.clear()
+        paths = _BINARY_PATHS[key] = schema_of(version).binary_paths
+    return paths

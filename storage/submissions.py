@@ -29,7 +29,7 @@ from . import audit, content
 from .blobs import BlobStore
 from .db import Database
 from .errors import Conflict, FormClosed, InvalidInput, NotFound, SubmissionDeleted, XmlConflict
-from .forms import find_published_version, get_form, locate_form, schema_of
+from .forms import binary_paths, get_form, locate_form, resolve_version
 from .models import (
     Audit,
     Blob,
@@ -99,13 +99,10 @@ def ingest(db: Database, blobs: BlobStore, project_id: int, xml: bytes,
     if edit_of is not None and not instance.deprecated_id:
         raise InvalidInput("An edit needs meta/deprecatedID holding the instanceID of the "
                            "submission's current version.")
-    form = get_form(db, project_id, instance.form_id)
-    form_version = find_published_version(db, form, instance.version)
-    if form_version is None:
-        raise NotFound(f"version {instance.version!r} of form {instance.form_id!r}")
+    form, form_version = resolve_version(db, project_id, instance.form_id, instance.version)
     if form.state == "closed":
         raise FormClosed(form.xml_form_id)
-    names = instance.attachment_names(schema_of(form_version).binary_paths)
+    names = instance.attachment_names(binary_paths(form_version))
     unsafe = [name for name in names if not is_safe_attachment_name(name)]
     if unsafe:
         raise InvalidInput(f"Attachment name {unsafe[0]!r} is not a plain file name.")
@@ -178,10 +175,10 @@ def _apply(tx: Session, form: Form, form_version: FormVersion, instance: Instanc
     tx.add(submission)
     tx.flush()
     version = _new_version(tx, submission, form_version, instance, xml, xml_sha256, sender)
-    _attach(tx, version, names, stored, carried={})
+    _attach(tx, version, names, stored, carried={}, fresh=True)
     audit.record(tx, sender.actor_id, "submission.create", "submission", submission.id,
                  {"instanceId": instance.instance_id, "formVersion": form_version.version})
-    return Ingested(submission, version, "created", _missing(tx, version))
+    return Ingested(submission, version, "created", [n for n in names if n not in stored])
 
 
 def _check_edit_target(tx: Session, form: Form, instance: Instance, edit_of: str) -> None:
@@ -231,9 +228,10 @@ def _new_version(tx: Session, submission: Submission, form_version: FormVersion,
 
 def _attach(tx: Session, version: SubmissionVersion, names: list[str],
             stored: dict[str, content.StoredBlob],
-            carried: dict[str, SubmissionAttachment]) -> list[str]:
-    """Give each referenced name a row; fill it from this upload or from the previous version."""
-    rows = {a.name: a for a in _attachments(tx, version.id)}
+            carried: dict[str, SubmissionAttachment], fresh: bool = False) -> list[str]:
+    """Give each referenced name a row; fill it from this upload or from the previous version.
+    `fresh`: the version was just made and has no rows yet (saves a query)."""
+    rows = {} if fresh else {a.name: a for a in _attachments(tx, version.id)}
     changed = []
     for name in names:
         row = rows.get(name)
