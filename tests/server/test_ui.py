@@ -106,3 +106,71 @@ def test_reject_needs_a_comment_and_approve_works(services, world):
         assert approved.status_code == 200 and "Disetujui" in approved.text
     assert submissions.get_summary(services.db, project.id, "foto_sederhana",
                                    iid).submission.review_state == "approved"
+
+
+def _admin_client(services, tag):
+    email = f"admin-ui-{tag}@example.org"
+    accounts.create_user(services.db, email, "kata-sandi-panjang", is_admin=True)
+    client = make_client(services)
+    client.__enter__()
+    login(client, email)
+    return client
+
+
+def test_form_upload_shows_pyxform_errors_then_publishes_a_draft(services, tmp_path):
+    from tests.factories import xlsx_from_md
+
+    project = make_project(services)
+    client = _admin_client(services, project.id)
+    try:
+        token = client.cookies["jebol_csrf"]
+        url = f"/p/{project.id}/forms/upload"
+        broken = client.post(url, data={"_csrf_token": token},
+                             files={"file": ("rusak.xlsx", xlsx_from_md("rusak", tmp_path))})
+        assert broken.status_code == 400 and "choices sheet" in broken.text
+        ok = client.post(url, data={"_csrf_token": token},
+                         files={"file": ("tanpa_media.xlsx", xlsx_from_md("tanpa_media", tmp_path))})
+        assert ok.status_code == 200 and "max-pixels" in ok.text  # the draft's warnings
+        published = client.post(f"/p/{project.id}/forms/tanpa_media/publish",
+                                data={"_csrf_token": token, "version": ""})
+        assert published.status_code == 200
+        from storage import forms as form_store
+        [(form, version)] = form_store.list_forms(services.db, project.id)
+        assert version.published_at is not None and version.version == "2024010101"
+    finally:
+        client.__exit__(None, None, None)
+
+
+def test_app_user_create_show_qr_and_revoke(services):
+    project = make_project(services)
+    client = _admin_client(services, f"a{project.id}")
+    try:
+        token = client.cookies["jebol_csrf"]
+        client.post(f"/p/{project.id}/app-users", data={"_csrf_token": token,
+                                                        "display_name": "Petugas Talawi"})
+        page = client.get(f"/p/{project.id}/app-users")
+        assert "Petugas Talawi" in page.text and "/v1/key/" in page.text and "/f/" in page.text
+        qr = re.search(r'src="(/v1/projects/\d+/app-users/\d+/qr\.svg)"', page.text).group(1)
+        assert client.get(qr).headers["content-type"].startswith("image/svg+xml")
+        actor = re.search(r"/app-users/(\d+)/revoke", page.text).group(1)
+        client.post(f"/p/{project.id}/app-users/{actor}/revoke", data={"_csrf_token": token})
+        assert "Dicabut" in client.get(f"/p/{project.id}/app-users").text
+    finally:
+        client.__exit__(None, None, None)
+
+
+def test_admin_creates_a_user_and_gives_a_role(services):
+    project = make_project(services)
+    client = _admin_client(services, f"u{project.id}")
+    try:
+        token = client.cookies["jebol_csrf"]
+        email = f"baru-{project.id}@example.org"
+        client.post("/users", data={"_csrf_token": token, "email": email,
+                                    "password": "kata-sandi-panjang", "display_name": "Baru"})
+        user = accounts.find_user_by_email(services.db, email)
+        assert user is not None
+        client.post("/users/roles", data={"_csrf_token": token, "project_id": project.id,
+                                          "role": "supervisor", "actor_id": user.actor_id})
+        assert (user.actor_id, "supervisor") in accounts.list_assignments(services.db, project.id)
+    finally:
+        client.__exit__(None, None, None)
