@@ -6,7 +6,7 @@ Pure: the caller gives the bytes and, once it knows the form, the schema's binar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 from xml.etree.ElementTree import Element
 
 from .errors import SubmissionInvalid
@@ -32,7 +32,7 @@ class Instance:
         """File names this submission references in its binary fields, in document order."""
         names: list[str] = []
         for path in sorted(binary_paths):
-            for value in _values_at(self.values, path.strip("/").split("/")):
+            for value in values_at(self.values, path.strip("/").split("/")):
                 if isinstance(value, str) and value.strip() and value.strip() not in names:
                     names.append(value.strip())
         return names
@@ -81,16 +81,17 @@ def _read_values(element: Element) -> Values:
     return values
 
 
-def _values_at(values: Any, parts: list[str]) -> Iterator[Any]:
+def values_at(values: Any, parts: Sequence[str]) -> Iterator[Any]:
+    """Every value at `parts` below `values`, descending into each row of a repeat."""
     if not parts:
         yield values
         return
     if isinstance(values, list):
         for row in values:
-            yield from _values_at(row, parts)
+            yield from values_at(row, parts)
         return
     if isinstance(values, dict) and parts[0] in values:
-        yield from _values_at(values[parts[0]], parts[1:])
+        yield from values_at(values[parts[0]], parts[1:])
 
 
 def _meta_value(meta: Element | None, name: str) -> str:

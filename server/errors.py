@@ -120,8 +120,9 @@ def handle(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
 def _ui_error(request: Request[Any, Any, Any], status: int, message: str,
               headers: dict[str, str]) -> Response[Any]:
     """The supervisor UI: to the login page when logged out, else a readable error page."""
-    from litestar.response import Redirect, Template
     from urllib.parse import quote
+
+    from litestar.response import Redirect, Template
 
     if status == 401:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

@@ -17,7 +17,6 @@ from litestar.response import Redirect, Stream
 from storage import forms as form_store
 from storage import submissions
 from storage.accounts import Identity
-from storage.blobs import blob_key
 from storage.db import Database
 from storage.submissions import IncomingFile, Sender
 
@@ -25,6 +24,7 @@ from . import formats
 from .auth import SUBMIT, refuse_key, require_identity, require_project
 from .deps import DB, Blobs, Config, PathText, ProjectId, QueryParameter
 from .errors import ApiError
+from .files import file_response
 from .settings import Settings
 from .uploads import receive_multipart
 
@@ -110,16 +110,8 @@ def form_media(request: Request[Any, Any, Any], project_id: ProjectId, xml_form_
     _caller(request, db, project_id)
     form = form_store.get_form(db, project_id, xml_form_id)
     media = form_store.get_media(db, form_store.current_version(db, form), name)
-    blob = media.blob
-    assert blob is not None
-    if request.headers.get("if-none-match", "").strip('"') == blob.md5:
-        return Response(b"", status_code=304)
-    url = blobs.presigned_get_url(blob_key(blob.sha256), filename=name,
-                                  content_type=blob.content_type)
-    if url:
-        return Redirect(url, status_code=307)
-    return Stream(blobs.iter_chunks(blob_key(blob.sha256)), media_type=blob.content_type,
-                  headers={"ETag": f'"{blob.md5}"', "Content-Length": str(blob.size)})
+    assert media.blob is not None
+    return file_response(request, blobs, media.blob, name)
 
 
 @head("/projects/{project_id:int}/submission", opt=OPENROSA,

@@ -35,6 +35,7 @@ from PIL import Image, ImageOps
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 
+from forms.instance import values_at
 from forms.xform import Schema
 
 from .blobs import BlobStore, BlobStoreError, blob_key
@@ -367,11 +368,11 @@ def _answers(paths: _Paths, values: dict[str, Any], created_at: datetime
     """(file name -> image question path, or '' for a non-photo binary), visit date, geopoint."""
     by_name: dict[str, str] = {}
     for parts in paths.other_binaries:
-        for value in _values_at(values, parts):
+        for value in values_at(values, parts):
             if isinstance(value, str) and value.strip():
                 by_name.setdefault(value.strip(), "")
     for path, parts in paths.image_fields:
-        for value in _values_at(values, parts):
+        for value in values_at(values, parts):
             if isinstance(value, str) and value.strip():
                 by_name[value.strip()] = path  # a photo question wins over a signature
     visit_date = None
@@ -383,17 +384,6 @@ def _answers(paths: _Paths, values: dict[str, Any], created_at: datetime
     if visit_date is None:
         visit_date = created_at.date().isoformat()
     return by_name, visit_date, parse_geopoint(_value_at(values, paths.geopoint))
-
-
-def _values_at(values: Any, parts: Sequence[str]) -> Iterable[Any]:
-    if not parts:
-        yield values
-        return
-    if isinstance(values, list):
-        for row in values:
-            yield from _values_at(row, parts)
-    elif isinstance(values, dict) and parts[0] in values:
-        yield from _values_at(values[parts[0]], parts[1:])
 
 
 def _value_at(values: Any, parts: Sequence[str] | None) -> str | None:

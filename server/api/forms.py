@@ -16,12 +16,12 @@ from litestar.response import Redirect, Stream
 
 from forms.compile import MAX_XLSFORM_BYTES
 from storage import forms as form_store
-from storage.blobs import BlobStore, blob_key
-from storage.models import Blob
+from storage.blobs import BlobStore
 
 from ..auth import MANAGE, REVIEW, SUBMIT, require_project
 from ..deps import DB, Blobs, Caller, Config, JSONBody, PathText, ProjectId, QueryParameter
 from ..errors import ApiError
+from ..files import file_response
 from ..guards import requires
 from .schemas import FormOut, Wire
 
@@ -57,29 +57,6 @@ class AttachmentOut(Wire):
 
 def _not_found() -> ApiError:
     return ApiError(404, 404.1, "Could not find the resource you were looking for.")
-
-
-def file_response(request: Request[Any, Any, Any], blobs: BlobStore, blob: Blob,
-                  filename: str) -> Response[Any] | Stream | Redirect:
-    """Serve a stored file: a presigned redirect on S3, else a stream; ETag by md5 or sha256."""
-    etag = blob.md5 or blob.sha256
-    if request.headers.get("if-none-match", "").strip('"') == etag:
-        return Response(b"", status_code=304)
-    url = blobs.presigned_get_url(blob_key(blob.sha256), filename=filename,
-                                  content_type=blob.content_type)
-    if url:
-        return Redirect(url, status_code=307)
-    return Stream(blobs.iter_chunks(blob_key(blob.sha256)), media_type=blob.content_type,
-                  headers={"ETag": f'"{etag}"', "Content-Length": str(blob.size),
-                           "Content-Disposition": content_disposition(filename)})
-
-
-def content_disposition(filename: str) -> str:
-    from urllib.parse import quote
-
-    ascii_name = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\/' else "_"
-                         for ch in filename) or "file"
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 # ---- create and list ---------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
 import anyio
 from litestar import Request, Response, delete, get, patch, post, put
@@ -28,13 +27,13 @@ from litestar.response import Redirect, Stream
 from forms.instance import MAX_SUBMISSION_XML_BYTES
 from storage import submissions
 from storage.accounts import Identity
-from storage.blobs import blob_key
 from storage.db import Database
 from storage.models import Audit, Comment
 from storage.submissions import IncomingFile, Sender, SubmissionSummary, VersionSummary
 
 from ..auth import MANAGE, REVIEW, SUBMIT, require_project, sees_all_submissions
 from ..deps import DB, Blobs, Caller, Config, PathText, ProjectId, QueryParameter
+from ..files import file_response
 from ..guards import requires
 from ..uploads import receive_body
 from .schemas import Wire
@@ -199,16 +198,7 @@ def download_attachment(request: Request[Any, Any, Any], project_id: ProjectId,
     own = _readable_by(db, caller, project_id)
     blob = submissions.get_attachment(db, project_id, xml_form_id, instance_id, name,
                                       submitter_id=own).blob
-    etag = f'"{blob.sha256}"'
-    if request.headers.get("if-none-match", "") == etag:
-        return Response(b"", status_code=304, headers={"ETag": etag})
-    url = blobs.presigned_get_url(blob_key(blob.sha256), filename=name,
-                                  content_type=blob.content_type)
-    if url:
-        return Redirect(url, status_code=307)
-    return Stream(blobs.iter_chunks(blob_key(blob.sha256)), media_type=blob.content_type,
-                  headers={"ETag": etag, "Content-Length": str(blob.size),
-                           "Content-Disposition": _attachment_disposition(name)})
+    return file_response(request, blobs, blob, name)
 
 
 @get(ONE + "/comments", sync_to_thread=True, tags=TAGS, summary="Comments, newest first")
@@ -338,13 +328,6 @@ def _sender(caller: Identity, device_id: str | None, user_agent: str | None) -> 
 
 def _xml(body: bytes) -> Response[bytes]:
     return Response(body, media_type=XML_TYPE)
-
-
-def _attachment_disposition(name: str) -> str:
-    """`attachment` with an ASCII fallback name and the exact name in RFC 5987 form."""
-    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in name)
-    return (f"attachment; filename=\"{fallback or 'download'}\"; "
-            f"filename*=UTF-8''{quote(name, safe='')}")
 
 
 HANDLERS = [list_submissions, create_submission, get_submission, edit_submission,

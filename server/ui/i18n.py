@@ -11,9 +11,9 @@ from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 
+from babel.core import Locale
 from babel.messages.pofile import read_po
 from babel.support import Format
-from babel.core import Locale
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGES = {"id": "Bahasa Indonesia", "en": "English"}

@@ -19,9 +19,26 @@ from storage import forms as form_store
 from storage.browse import Filters
 from storage.errors import InvalidInput, NotFound, StorageError
 
-from ..auth import MANAGE, REVIEW, SESSION_COOKIE, SUBMIT, client_address, require_project, \
-    sees_all_submissions
-from ..deps import DB, Blobs, Box, Caller, Config, PathParameter, PathText, ProjectId, QueryParameter
+from ..auth import (
+    MANAGE,
+    REVIEW,
+    SESSION_COOKIE,
+    SUBMIT,
+    client_address,
+    require_project,
+    sees_all_submissions,
+)
+from ..deps import (
+    DB,
+    Blobs,
+    Box,
+    Caller,
+    Config,
+    PathParameter,
+    PathText,
+    ProjectId,
+    QueryParameter,
+)
 from ..errors import ApiError
 from ..guards import requires
 from ..urls import collect_url, web_form_url

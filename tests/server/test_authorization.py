@@ -124,6 +124,7 @@ UI_RULES = {
     ("GET", "/"): "any",
     ("GET", "/p/{project_id:int}"): "submit",
     ("GET", "/p/{project_id:int}/f/{xml_form_id:str}"): "submit",
+    ("GET", "/p/{project_id:int}/f/{xml_form_id:str}/board"): "submit",
     ("POST", "/p/{project_id:int}/f/{xml_form_id:str}/review"): "review",
     ("GET", "/p/{project_id:int}/f/{xml_form_id:str}/s/{instance_id:str}"): "submit",
     ("GET", "/p/{project_id:int}/f/{xml_form_id:str}/s/{instance_id:str}/thumb/{size:int}"
