@@ -118,6 +118,8 @@ RULES = {
     ("POST", "/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/{role:str}"
              "/{actor_id:int}"): "manage",
     ("GET", "/audits"): "admin",
+    ("GET", "/projects/{project_id:int}/iid-report.xlsx"): "review",
+    ("GET", "/projects/{project_id:int}/iid-report.zip"): "review",
 }
 # The supervisor UI (not under /v1): anonymous callers are sent to the login page.
 UI_RULES = {
