@@ -50,8 +50,15 @@ $(ASSETS_STAMP): $(NODE_MODULES)/.package-lock.json Makefile
 	@cp $(NODE_MODULES)/leaflet/dist/leaflet.js $(NODE_MODULES)/leaflet/dist/leaflet.css \
 	    $(VENDOR)/leaflet/
 	@cp $(NODE_MODULES)/leaflet/dist/images/* $(VENDOR)/leaflet/images/
+	@mkdir -p $(VENDOR)/web-forms $(VENDOR)/vue $(VENDOR)/idb-keyval
+	@cp $(NODE_MODULES)/@getodk/web-forms/dist/* $(NODE_MODULES)/@getodk/web-forms/package.json \
+	    $(VENDOR)/web-forms/
+	@cp $(NODE_MODULES)/vue/dist/vue.esm-browser.prod.js $(NODE_MODULES)/vue/package.json \
+	    $(VENDOR)/vue/
+	@cp $(NODE_MODULES)/idb-keyval/dist/index.js $(NODE_MODULES)/idb-keyval/package.json \
+	    $(VENDOR)/idb-keyval/
 	@touch $@
-	@echo "assets: htmx, photoswipe, leaflet copied into $(VENDOR)/"
+	@echo "assets: htmx, photoswipe, leaflet, web-forms, vue, idb-keyval copied into $(VENDOR)/"
 
 run: $(STAMP) assets
 	$(BIN)/jebol serve

@@ -36,11 +36,19 @@ What it does
    like a browser (GET /login for the `jebol_csrf` cookie and `_csrf_token`, POST /login ->
    `jebol_session` cookie), requests each page once untimed (template compilation, connection
    pools), then --repeat times, and prints median and max latency against --target-ms (300)
-   as PASS/FAIL. Latency on loopback ~ server time.
+   as PASS/FAIL. Latency on loopback ~ server time. Pages: project home; the submissions table
+   (page 1; the page reached by following its "More" link --deep-pages times; filters state,
+   opd, q, since/until, combined); the evidence board (page 1, flag=duplicate,
+   group=question); one pre-rendered thumbnail. Before timing it waits (--wait-quiet) for
+   other processes to leave the CPU, and prints the CPU other processes used meanwhile: a
+   large figure means the run was disturbed (2-core machines shared with test suites).
 8. Times the storage calls behind each page directly (median of --repeat), so a slow page
-   can be split into its database / Python / template shares, and prints the process' RSS
-   (VmRSS/VmHWM of this process: the server runs in-thread, so it includes the loader's and
-   the client's memory too).
+   can be split into its database / Python shares (the rest of a page's time is the template
+   and HTTP), plus a what-if: `near_duplicate_pairs` over as many distinct random pHashes as
+   the form has photos (what the board's flags cost when every photo is its own file, as in
+   the field, instead of ~200 shared ones). Prints the process' RSS (VmRSS/VmHWM of this
+   process: the server runs in-thread, so it includes the loader's and the client's memory;
+   VmHWM is reset before the server starts, so the later peak is the serving phase's).
 
 Figures go to stdout, progress notes (prefixed "#") to stderr. Exit status 0 when every page
 met the target, else 1. MB means MiB.
@@ -55,6 +63,7 @@ import html
 import io
 import logging
 import math
+import os
 import random
 import re
 import shutil
@@ -65,11 +74,12 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
@@ -77,19 +87,20 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import sqlalchemy as sa  # noqa: E402
+import sqlalchemy as sa
 
-from server.app import Services  # noqa: E402
-from server.settings import Settings  # noqa: E402
-from storage import accounts, browse, photos, projects, thumbs  # noqa: E402
-from storage import forms as form_store  # noqa: E402
-from storage import submissions as subs  # noqa: E402
-from storage.models import Blob, Submission, SubmissionVersion  # noqa: E402
-from tests.collect import instance_xml  # noqa: E402
-from tests.live import LiveServer  # noqa: E402
-from tests.services import SeaweedS3, ThrowawayPostgres  # noqa: E402
+from server.app import Services
+from server.settings import Settings
+from storage import accounts, browse, photos, projects, thumbs
+from storage import forms as form_store
+from storage import submissions as subs
+from storage.models import Blob, Submission, SubmissionVersion
+from tests.collect import instance_xml
+from tests.live import LiveServer
+from tests.services import SeaweedS3, ThrowawayPostgres
 
 MB = 1024 * 1024
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 FORM_ID = "jebol_sipera_kunjungan"
 FORM_FILE = REPO / "forms" / "library" / f"{FORM_ID}.xlsx"
 SAWAHLUNTO = (-0.68, 100.78)
@@ -144,6 +155,32 @@ def reset_peak() -> bool:
         return True
     except OSError:
         return False
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every process of the machine has used (from /proc/stat)."""
+    with open("/proc/stat") as handle:
+        fields = [int(x) for x in handle.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / CLK_TCK
+
+
+def own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def wait_for_quiet(limit: float, max_other: float = 0.25, sample: float = 3.0) -> float:
+    """Wait (up to `limit` s) until other processes use under `max_other` of one core over
+    `sample` s; returns the share last seen (the machine may be shared with test suites)."""
+    deadline = time.perf_counter() + limit
+    while True:
+        busy0, own0 = machine_busy_seconds(), own_cpu_seconds()
+        time.sleep(sample)
+        share = max(machine_busy_seconds() - busy0 - (own_cpu_seconds() - own0), 0.0) / sample
+        if share < max_other or time.perf_counter() >= deadline:
+            return share
+        log(f"other processes use {share * 100:.0f}% of a core: waiting for a quieter machine")
 
 
 def rss_text() -> str:
@@ -381,7 +418,7 @@ def plan_submission(index: int, rng: random.Random, opds: list[str], pool: list[
         "</g_penutup>")
     xml = instance_xml(FORM_ID, version, f"uuid:{uuid.UUID(int=rng.getrandbits(128), version=4)}",
                        body, instance_name=f"{opd} {visit}")
-    return Planned(index, xml, files, visit, received.astimezone(timezone.utc), sender)
+    return Planned(index, xml, files, visit, received.astimezone(UTC), sender)
 
 
 @dataclass
@@ -572,6 +609,12 @@ def storage_breakdown(services: Services, project_id: int, deep_cursor: str | No
     all_facts = photos.ensure_analyzed(db, blobs, [p.sha256 for p in every])
     add("board: photos.compute_flags(every)", lambda: photos.compute_flags(every, all_facts),
         lambda r: f"{sum(1 for f in r.values() if f)} flagged of {len(r)}")
+    # What-if: the pool makes the form hold only ~200 distinct files. In the field every photo is
+    # its own file with its own pHash, and near_duplicate_pairs compares about n^2/32 pairs.
+    rnd = random.Random(7)
+    distinct = {f"{i:064x}": f"{rnd.getrandbits(64):016x}" for i in range(len(every))}
+    add(f"what-if: near_duplicate_pairs, {len(every)} distinct pHashes",
+        lambda: photos.near_duplicate_pairs(distinct), lambda r: f"{len(r)} pairs (random hashes)")
     return lines
 
 
@@ -595,6 +638,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="follow the table's More link this many pages deep (default 100)")
     parser.add_argument("--target-ms", type=float, default=300.0,
                         help="PASS when a page's max latency is under this (default 300)")
+    parser.add_argument("--wait-quiet", type=float, default=300.0,
+                        help="before timing, wait up to this many seconds until other processes "
+                             "use under 25%% of a core (default 300; 0: do not wait)")
     parser.add_argument("--no-backdate", action="store_true",
                         help="keep created_at = load time instead of the visit day")
     parser.add_argument("--seed", type=int, default=20250101, help="random seed")
@@ -629,7 +675,7 @@ def run(args: argparse.Namespace, backend: Backend, workdir: Path) -> bool:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per request on stderr
     rng = random.Random(args.seed)
     today = date.today()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     settings = backend.settings()
     services = Services(settings)
     services.prepare()
@@ -723,6 +769,10 @@ def run(args: argparse.Namespace, backend: Backend, workdir: Path) -> bool:
             how = log_in(client)
             log(f"server at {live.url}; {how}")
             rss_started = rss_text()
+            if args.wait_quiet > 0:
+                share = wait_for_quiet(args.wait_quiet)
+                log(f"other processes use {share * 100:.0f}% of a core; timing now")
+            wall0, busy0, own0 = time.perf_counter(), machine_busy_seconds(), own_cpu_seconds()
             results.append(time_get(client, "project home", f"/p/{project.id}", args.repeat))
             results.append(time_get(client, "table, page 1", form_path, args.repeat))
 
@@ -741,16 +791,16 @@ def run(args: argparse.Namespace, backend: Backend, workdir: Path) -> bool:
                 link = next_link(response.text)
                 depth += 1
             deep_cursor = last_link.rsplit("after=", 1)[1] if "after=" in last_link else None
-            results.append(time_get(client, f"table, page {depth} (keyset after=)", last_link,
-                                    args.repeat))
+            if deep_cursor is not None:  # (a form with one page has no cursor to follow)
+                results.append(time_get(client, f"table, page {depth} (keyset after=)",
+                                        last_link, args.repeat))
             since, until = today - timedelta(days=60), today - timedelta(days=30)
+            quarter = f"since={today - timedelta(days=90)}&until={today}"
             for label, query in [("table state=hasIssues", "state=hasIssues"),
                                  ("table opd=dinkes", "opd=dinkes"),
                                  (f"table q={SEARCH_TEXT}", f"q={SEARCH_TEXT}"),
                                  ("table since/until (30 days)", f"since={since}&until={until}"),
-                                 ("table opd+state+dates", f"opd=dinkes&state=approved"
-                                                           f"&since={today - timedelta(days=90)}"
-                                                           f"&until={today}")]:
+                                 ("table opd+state+dates", f"opd=dinkes&state=approved&{quarter}")]:
                 results.append(time_get(client, label, f"{form_path}?{query}", args.repeat))
             results.append(time_get(client, "board, page 1", f"{form_path}/board", args.repeat))
             results.append(time_get(client, "board flag=duplicate",
@@ -766,6 +816,9 @@ def run(args: argparse.Namespace, backend: Backend, workdir: Path) -> bool:
                 f"{form_path}/s/{first.submission.instance_id}/thumb/320/{attachment.name}",
                 args.repeat))
             rss_after = rss_text()
+            wall = time.perf_counter() - wall0
+            own = own_cpu_seconds() - own0
+            other = max(machine_busy_seconds() - busy0 - own, 0.0)
 
         width = max(len(r.label) for r in results)
         print(f"  pages over HTTP (LiveServer, uvicorn in-thread, {how.split(' ->')[0]}); "
@@ -783,6 +836,11 @@ def run(args: argparse.Namespace, backend: Backend, workdir: Path) -> bool:
                   f"{statistics.median(walk) * 1000:.1f} ms, p95 "
                   f"{ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)] * 1000:.1f} ms, max "
                   f"{ordered[-1] * 1000:.1f} ms")
+        print(f"  CPU during the HTTP timings ({wall:.0f} s wall, {os.cpu_count()} cores): this "
+              f"process (server + client) {own:.1f} s ({own / wall * 100:.0f}% of one core), other "
+              f"processes {other:.1f} s ({other / wall * 100:.0f}%)"
+              + ("; the machine was busy with other work: figures are disturbed"
+                 if other / wall > 0.25 else ""))
         print(f"  memory of this process (server in-thread + loader + client): after load and "
               f"warm-up {rss_loaded}; server started {rss_started}; after the timings {rss_after}"
               + (" (VmHWM reset before the server started: the peak while serving)"

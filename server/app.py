@@ -16,10 +16,12 @@ from storage.blobs import BlobStore, open_blob_store
 from storage.db import Database
 from storage.tokens import TokenBox
 
-from . import errors, openrosa, ui
+from . import errors, iid_report, openrosa, ui, webform
 from .api import app_users as api_app_users
 from .api import audits as api_audits
+from .api import exports as api_exports
 from .api import forms as api_forms
+from .api import odata as api_odata
 from .api import projects as api_projects
 from .api import sessions as api_sessions
 from .api import submissions as api_submissions
@@ -64,7 +66,8 @@ def create_app(settings: Settings, services: Services | None = None, *,
         services.prepare()
     rest = [*api_projects.HANDLERS, *api_forms.HANDLERS, *api_submissions.HANDLERS,
             *api_sessions.HANDLERS, *api_users.HANDLERS, *api_app_users.HANDLERS,
-            *api_audits.HANDLERS]
+            *api_audits.HANDLERS, *iid_report.HANDLERS, *api_exports.HANDLERS,
+            *api_odata.HANDLERS]
     # Under /v1/key/{key} the REST routes exist only to answer 403: an app-user key may use
     # OpenRosa alone (resolve_caller refuses it). The form resource there is OpenRosa's.
     rest_for_keys = [h for h in rest if h not in (api_forms.get_form, api_sessions.create_session)]
@@ -77,6 +80,7 @@ def create_app(settings: Settings, services: Services | None = None, *,
                    request_max_body_size=settings.max_submission_bytes, include_in_schema=False),
             health_live,
             ui.ui_router(),
+            webform.router(),
             create_static_files_router(path="/static", directories=[STATIC],
                                        cache_control=CacheControlHeader(max_age=86400, public=True),
                                        include_in_schema=False),

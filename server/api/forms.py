@@ -23,6 +23,7 @@ from ..deps import DB, Blobs, Caller, Config, JSONBody, PathText, ProjectId, Que
 from ..errors import ApiError
 from ..files import file_response
 from ..guards import requires
+from .odata import service_document as odata_service_document
 from .schemas import FormOut, Wire
 
 XML_TYPES = ("application/xml", "text/xml")
@@ -107,7 +108,8 @@ def list_forms(project_id: ProjectId, db: DB, caller: Caller) -> list[FormOut]:
 
 
 @get("/projects/{project_id:int}/forms/{form_file:str}", sync_to_thread=True, tags=["Forms"],
-     summary="A form as JSON, or its XForm (`{xmlFormId}.xml`) or XLSForm (`.xlsx`)")
+     summary="A form as JSON, or its XForm (`{xmlFormId}.xml`), XLSForm (`.xlsx`) or OData "
+             "service document (`.svc`)")
 def get_form(request: Request[Any, Any, Any], project_id: ProjectId, form_file: PathText,
              db: DB, blobs: Blobs, caller: Caller
              ) -> FormOut | Response[Any] | Stream | Redirect:
@@ -121,6 +123,8 @@ def get_form(request: Request[Any, Any, Any], project_id: ProjectId, form_file: 
         require_project(db, caller, project_id, REVIEW)
         form = form_store.get_form(db, project_id, stem)
         return _xlsform_file(request, db, blobs, form_store.current_version(db, form), stem)
+    if stem and suffix == "svc":  # the OData service document (server.api.odata)
+        return odata_service_document(request, db, caller, project_id, stem)
     form = form_store.get_form(db, project_id, form_file)
     versions = form_store.list_forms(db, project_id, include_drafts=True, xml_form_id=form_file)
     return FormOut.of(form, versions[0][1] if versions else None)

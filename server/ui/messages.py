@@ -1,4 +1,5 @@
-"""Find every interface string: `_("…")` in templates, `gettext("…")` in the UI's Python.
+"""Find every interface string: `_("…")` in templates, `gettext("…")` in the UI's Python
+(server/ui/ and server/webform/).
 
 Used by the test that keeps `locale/id.po` complete, and handy to update the catalogue.
 """
@@ -17,6 +18,9 @@ def message_ids() -> set[str]:
     found: set[str] = set()
     sources = list((HERE / "templates").glob("*.html")) + [p for p in HERE.glob("*.py")
                                                            if p.name != "messages.py"]
+    # The officer's web form (server/webform/) shares this catalogue.
+    webform = HERE.parent / "webform"
+    sources += list((webform / "templates").glob("*.html")) + list(webform.glob("*.py"))
     for path in sources:
         text = path.read_text(encoding="utf-8")
         found.update(match.group("text") for match in _CALL.finditer(text))

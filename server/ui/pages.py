@@ -464,12 +464,9 @@ def board(request: Request[Any, Any, Any], project_id: ProjectId, xml_form_id: P
     page = browse.page_submissions(db, form, filters, cursor=cursor, limit=BOARD_PAGE,
                                    schema=schema, count=False)
     rows = {row.submission.id: row for row in page.rows}
-    every = photos.list_form_photos(db, form.id)
-    shown = [p for p in every if p.submission_id in rows]
+    shown = photos.list_form_photos(db, form.id, submission_ids=list(rows))
     facts = photos.ensure_analyzed(db, blobs, [p.sha256 for p in shown])
-    facts.update(photos.ensure_analyzed(db, blobs, [p.sha256 for p in every
-                                                    if p.sha256 not in facts], limit=0))
-    flags = photos.compute_flags(every, facts)
+    flags = photos.page_flags(db, form.id, shown, facts)
     questions = {f.path: i18n.label(f.labels, f.name) for f in schema.fields if f.is_binary}
     tiles = []
     for photo in shown:

@@ -118,6 +118,7 @@ RULES = {
     ("POST", "/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/{role:str}"
              "/{actor_id:int}"): "manage",
     ("GET", "/audits"): "admin",
+    ("GET", "/projects/{project_id:int}/forms/{form_svc:str}/{table:path}"): "review",
     ("GET", "/projects/{project_id:int}/iid-report.xlsx"): "review",
     ("GET", "/projects/{project_id:int}/iid-report.zip"): "review",
 }
@@ -147,7 +148,13 @@ UI_RULES = {
 }
 PUBLIC = {"/health/live", "/schema", "/schema/scalar", "/schema/swagger", "/schema/{path:str}",
           "/schema/openapi.json", "/schema/oauth2-redirect.html", "/login", "/logout", "/lang/{code:str}",
-          "/static/{file_path:path}"}
+          "/static/{file_path:path}",
+          # The officer web form: the app-user key in the path authorises it (tested with
+          # bad, other-project and revoked keys in tests/server/test_webform.py).
+          "/f/sw.js", "/f/{key:str}", "/f/{key:str}/-/antrian", "/f/{key:str}/-/manifest.webmanifest",
+          "/f/{key:str}/-/qr.svg", "/f/{key:str}/{xml_form_id:str}",
+          "/f/{key:str}/{xml_form_id:str}/form.xml", "/f/{key:str}/{xml_form_id:str}/media/{name:str}",
+          "/static/webform/{build:str}/{name:path}"}
 OPENROSA_FOR_KEYS = {key for key in RULES if key[1].endswith(("/formList", "/manifest",
                                                               "/submission"))} | {
     ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/attachments/{name:str}"),
@@ -208,6 +215,7 @@ def make_world(services, setting, tmp_path) -> World:
 
 def fill(path: str, world: World, token: str) -> str:
     values = {"project_id": world.project_id, "xml_form_id": "foto_sederhana",
+              "form_svc": "foto_sederhana.svc", "table": "Submissions",
               "form_file": "foto_sederhana", "version_file": "1", "instance_id": world.instance_id,
               "version_id": world.instance_id, "token": token, "path": "openapi.yaml",
               "key": world.app_user_token}

@@ -174,3 +174,35 @@ def test_admin_creates_a_user_and_gives_a_role(services):
         assert (user.actor_id, "supervisor") in accounts.list_assignments(services.db, project.id)
     finally:
         client.__exit__(None, None, None)
+
+
+def test_opd_coverage_counts_visits_innovations_and_overdue_follow_ups(services, tmp_path):
+    from datetime import date
+
+    from server.bootstrap import library_forms
+    from storage import browse
+    from storage import forms as form_store
+
+    project = make_project(services)
+    visit_form = next(p for p in library_forms() if "kunjungan" in p.name)
+    form_store.publish_xlsform(services.db, services.blobs, project.id, visit_form.read_bytes(),
+                               visit_form.name)
+
+    def visit(opd, day, follow_up, innovations):
+        rows = "".join(f"<inovasi><inv_nama>I{n}</inv_nama></inovasi>" for n in range(innovations))
+        body = (f"<g_kunjungan><tgl_kunjungan>{day}</tgl_kunjungan><opd>{opd}</opd></g_kunjungan>"
+                f"{rows}<g_penutup><tgl_tindak_lanjut>{follow_up}</tgl_tindak_lanjut></g_penutup>")
+        submissions.ingest(services.db, services.blobs, project.id,
+                           instance_xml("jebol_sipera_kunjungan", "2025010101", new_instance_id(),
+                                        body), [], sender=Sender(actor_id=None))
+
+    visit("dinkes", "2026-10-01", "2026-10-15", 2)
+    visit("dinkes", "2026-11-01", "2026-11-10", 1)  # one innovation: a single object, not a list
+    visit("disdik", "2026-11-20", "2026-12-20", 3)
+    coverage = {c.opd: c for c in browse.opd_coverage(services.db, project.id,
+                                                      lambda labels, v: v, date(2026, 11, 27))}
+    dinkes, disdik = coverage["dinkes"], coverage["disdik"]
+    assert (dinkes.visits, dinkes.innovations, dinkes.last_visit) == (2, 3, "2026-11-01")
+    assert dinkes.follow_up == "2026-11-10" and dinkes.overdue
+    assert (disdik.visits, disdik.innovations, disdik.overdue) == (1, 3, False)
+    assert coverage["setda"].visits == 0 and coverage["setda"].last_visit is None

@@ -513,3 +513,40 @@ def test_photo_flags_of_a_form_without_photos(services):
     project = make_project(services)
     published = publish(services, project, "tanpa_media")
     assert photos.photo_flags(services.db, services.blobs, published.form.id) == {}
+
+
+def test_page_flags_agree_with_flags_over_the_whole_form(services, tmp_path):
+    """The board checks one page against the whole form through indexes; it must find what the
+    whole-form computation finds for the same photos."""
+    from storage import photos as photo_store
+    from storage.submissions import IncomingFile, Sender, ingest
+    from tests.collect import instance_xml, new_instance_id
+    from tests.factories import jpeg, make_project, photo_body, publish
+
+    project = make_project(services)
+    form = publish(services, project).form
+    near_a = encode(scene(12))
+    near_b = encode(scene(12).resize((320, 240)))
+    shared = jpeg(size=128, seed=71)
+
+    ids = []
+    for index, data in enumerate([shared, shared, near_a, near_b, jpeg(size=128, seed=72)]):
+        path = tmp_path / f"photo{index}"
+        path.write_bytes(data)
+        result = ingest(services.db, services.blobs, project.id,
+                        instance_xml("foto_sederhana", "1", new_instance_id(), photo_body()),
+                        [IncomingFile("utama.jpg", path, len(data),
+                                      hashlib.sha256(data).hexdigest())],
+                        sender=Sender(actor_id=None))
+        ids.append(result.submission.id)
+    every = photo_store.list_form_photos(services.db, form.id)
+    facts = photo_store.ensure_analyzed(services.db, services.blobs, [p.sha256 for p in every])
+    whole = photo_store.compute_flags(every, facts)
+    page = photo_store.list_form_photos(services.db, form.id, submission_ids=[ids[0], ids[2],
+                                                                           ids[4]])
+    assert {p.submission_id for p in page} == {ids[0], ids[2], ids[4]}
+    flags = photo_store.page_flags(services.db, form.id, page, facts)
+    assert {key: flags[key] for key in flags} == {p.key: whole[p.key] for p in page}
+    assert "duplicate" in flags[(ids[0], "utama.jpg")]
+    assert "near_duplicate" in flags[(ids[2], "utama.jpg")]
+    assert not {"duplicate", "near_duplicate"} & flags[(ids[4], "utama.jpg")]

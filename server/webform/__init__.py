@@ -1,0 +1,18 @@
+"""The officer's offline web form (ODK Web Forms in a page of ours), under /f/{key}/.
+
+`router()` is mounted by server/app.py; the browser files are served under /static/webform/.
+"""
+
+from __future__ import annotations
+
+from litestar import Router
+
+from ..ui import set_language
+from .pages import PAGES, static_file
+
+
+def router() -> Router:
+    return Router("/", route_handlers=[
+        Router("/f", route_handlers=PAGES, before_request=set_language, include_in_schema=False),
+        static_file,
+    ], include_in_schema=False)

@@ -1,0 +1,326 @@
+"""The officer's web form: pages under /f/{key}/ (the key is the app user's token), the form's
+XML and media for the renderer, the service worker at /f/sw.js and the browser files.
+
+Everything a page needs arrives with the page (a JSON island), so a page the service worker
+cached works offline as it did online. Submissions go through the browser's outbox to the
+OpenRosa submission route of the same key (server/openrosa.py): nothing is submitted here.
+The key is part of every URL; nothing here logs it, and pages send no Referer.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import segno
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Request, Response, get
+from litestar.response import Stream
+
+from storage import accounts
+from storage import forms as form_store
+from storage.blobs import blob_key
+from storage.db import Database
+from storage.errors import Forbidden, NotFound
+from storage.models import FormVersion
+from storage.tokens import is_well_formed
+
+from ..deps import DB, Blobs, Config, PathText
+from ..settings import Settings
+from ..ui import i18n
+from ..ui.i18n import gettext
+from ..urls import web_form_url
+from . import assets
+
+TEMPLATES = Path(__file__).parent / "templates"
+OWN_STATIC = Path(__file__).parent / "static"
+WEB_FORMS_TILES = "https://tile.openstreetmap.org"  # the map tiles @getodk/web-forms loads
+PAGE_CACHE = "no-cache"  # always revalidated online; the service worker answers offline
+
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                   trim_blocks=True, lstrip_blocks=True)
+_env.globals.update(_=i18n.gettext, lang=lambda: i18n.current.get())
+
+
+class KeyProblem(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def texts() -> dict[str, str]:
+    """The interface strings the scripts show, in the page's language."""
+    messages = {
+        "offlineReady": gettext("Available offline"),
+        "offlineSaving": gettext("Saving for offline use…"),
+        "offlineFailed": gettext("Not yet available offline"),
+        "offlineUnsupported": gettext("This browser cannot keep forms offline (it needs HTTPS)."),
+        "youAreOffline": gettext("You are offline: finished forms wait on this phone."),
+        "queued": gettext("Saved on this phone; it is sent when there is a connection."),
+        "statusPending": gettext("Waiting to be sent"),
+        "statusSending": gettext("Sending"),
+        "statusError": gettext("Failed"),
+        "statusSent": gettext("Sent"),
+        "statusRetry": gettext("Next try at %(time)s"),
+        "duplicate": gettext("Already on the server"),
+        "sendNow": gettext("Send now"),
+        "downloadZip": gettext("Download ZIP"),
+        "remove": gettext("Delete"),
+        "confirmRemove": gettext("Delete this record from the phone? It was not sent."),
+        "nothingQueued": gettext("Nothing waiting to be sent."),
+        "draftSaved": gettext("Draft saved on this phone."),
+        "draftOpened": gettext("Draft reopened."),
+        "draftMissing": gettext("This draft is no longer on the phone."),
+        "draftOldVersion": gettext("This draft was started on an older version of the form."),
+        "noDrafts": gettext("No drafts."),
+        "storageFailed": gettext("Could not save on this phone: %(error)s"),
+        "formLoadFailed": gettext("The form could not be loaded; open the list online first."),
+        "networkError": gettext("No connection to the server"),
+        "serverError": gettext("Server error %(status)s"),
+        "refused": gettext("The server refused this record (%(status)s)"),
+        "attempts": gettext("Attempts: %(n)s"),
+        "savedAt": gettext("Saved %(time)s"),
+    }
+    return messages
+
+
+def _key_identity(db: Database, key: str) -> accounts.Identity:
+    if not is_well_formed(key):
+        raise KeyProblem(404, gettext("This link is not valid; ask your supervisor for a new one."))
+    revoked = gettext("This link was revoked; ask your supervisor for a new one.")
+    try:
+        identity = accounts.identity_for_key(db, key)
+    except Forbidden:
+        raise KeyProblem(403, revoked) from None
+    if identity.project_id is None:
+        raise KeyProblem(403, revoked)
+    return identity
+
+
+def _form_version(db: Database, project_id: int, xml_form_id: str) -> FormVersion:
+    rows = form_store.list_forms(db, project_id, for_phones=True, xml_form_id=xml_form_id)
+    if not rows:
+        raise KeyProblem(404, gettext("This form is not open for filling."))
+    return rows[0][1]
+
+
+def _q(text: str) -> str:
+    return quote(text, safe="")
+
+
+def _urls(key: str, project_id: int) -> dict[str, str]:
+    base = f"/f/{key}"
+    return {"list": f"{base}/", "queue": f"{base}/-/antrian",
+            "manifest": f"{base}/-/manifest.webmanifest",
+            "submission": f"/v1/key/{key}/projects/{project_id}/submission"}
+
+
+def _form_entry(db: Database, key: str, version: FormVersion, xml_form_id: str) -> dict[str, Any]:
+    base = f"/f/{key}/{_q(xml_form_id)}"
+    media = {m.attachment.name: f"{base}/media/{_q(m.attachment.name)}?v={m.blob.md5 or ''}"
+             for m in form_store.list_media(db, version) if m.blob is not None}
+    return {"id": xml_form_id, "title": version.title or xml_form_id, "version": version.version,
+            "hash": version.md5, "page": base, "xml": f"{base}/form.xml?v={version.md5}",
+            "media": media}
+
+
+def _csp(import_map: str | None, settings: Settings) -> str:
+    tiles = f" {WEB_FORMS_TILES}" if settings.map_tiles else ""
+    script = "'self' 'wasm-unsafe-eval'"
+    if import_map is not None:
+        digest = base64.b64encode(hashlib.sha256(import_map.encode()).digest()).decode()
+        script += f" 'sha256-{digest}'"
+    return ("default-src 'self'; " f"script-src {script}; "
+            "style-src 'self' 'unsafe-inline'; " f"img-src 'self' data: blob:{tiles}; "
+            "font-src 'self' data:; worker-src 'self' blob: data:; " f"connect-src 'self'{tiles}; "
+            "manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; "
+            "object-src 'none'")
+
+
+def _page(template: str, settings: Settings, status: int = 200, *,
+          import_map: str | None = None, **context: Any) -> Response[Any]:
+    built = assets.current()
+    html = _env.get_template(template).render(assets=built, import_map=import_map, **context)
+    return Response(html, status_code=status, media_type="text/html", headers={
+        "Cache-Control": PAGE_CACHE, "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff", "Content-Security-Policy": _csp(import_map, settings)})
+
+
+def _problem(problem: KeyProblem, settings: Settings) -> Response[Any]:
+    return _page("wf_error.html", settings, problem.status, message=problem.message)
+
+
+def _island(data: dict[str, Any]) -> str:
+    """JSON for a <script type="application/json"> island: no "</" can end the element."""
+    return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+
+
+def _import_map(built: assets.Assets) -> str:
+    return json.dumps({"imports": {"vue": built.url("vue/vue.esm-browser.prod.js"),
+                                   "idb-keyval": built.url("idb-keyval/index.js")}})
+
+
+def _common(key: str, project_id: int, settings: Settings) -> dict[str, Any]:
+    built = assets.current()
+    return {"key": key, "projectId": project_id, "urls": _urls(key, project_id),
+            "maxBytes": settings.max_submission_bytes, "build": built.build, "ready": built.ready,
+            "text": texts()}
+
+
+# ---- pages -------------------------------------------------------------------------------------
+
+@get("/{key:str}", sync_to_thread=True)
+def form_list_page(key: PathText, db: DB, settings: Config) -> Response[Any]:
+    try:
+        identity = _key_identity(db, key)
+    except KeyProblem as problem:
+        return _problem(problem, settings)
+    project_id = identity.project_id or 0
+    forms = [_form_entry(db, key, version, form.xml_form_id)
+             for form, version in form_store.list_forms(db, project_id, for_phones=True)]
+    config = {**_common(key, project_id, settings), "page": "list", "forms": forms}
+    built = assets.current()
+    return _page("wf_list.html", settings, import_map=_import_map(built), script="list.js",
+                 forms=forms,
+                 urls=config["urls"], officer=identity.display_name, config=_island(config))
+
+
+@get("/{key:str}/-/antrian", sync_to_thread=True)
+def queue_page(key: PathText, db: DB, settings: Config) -> Response[Any]:
+    try:
+        identity = _key_identity(db, key)
+    except KeyProblem as problem:
+        return _problem(problem, settings)
+    project_id = identity.project_id or 0
+    config = {**_common(key, project_id, settings), "page": "queue"}
+    built = assets.current()
+    return _page("wf_queue.html", settings, import_map=_import_map(built), script="queue.js",
+                 urls=config["urls"],
+                 config=_island(config))
+
+
+@get("/{key:str}/{xml_form_id:str}", sync_to_thread=True)
+def form_page(key: PathText, xml_form_id: PathText, db: DB, settings: Config) -> Response[Any]:
+    try:
+        identity = _key_identity(db, key)
+        project_id = identity.project_id or 0
+        version = _form_version(db, project_id, xml_form_id)
+    except KeyProblem as problem:
+        return _problem(problem, settings)
+    entry = _form_entry(db, key, version, xml_form_id)
+    config = {**_common(key, project_id, settings), "page": "form", "form": entry}
+    built = assets.current()
+    return _page("wf_form.html", settings, import_map=_import_map(built), script="form.js",
+                 form=entry,
+                 urls=config["urls"], config=_island(config))
+
+
+@get("/{key:str}/-/manifest.webmanifest", sync_to_thread=True)
+def web_manifest(key: PathText, db: DB, settings: Config) -> Response[Any]:
+    try:
+        _key_identity(db, key)
+    except KeyProblem as problem:
+        return Response({"message": problem.message}, status_code=problem.status)
+    built = assets.current()
+    icons = [{"src": built.url("app/icon-192.png"), "sizes": "192x192", "type": "image/png"},
+             {"src": built.url("app/icon-512.png"), "sizes": "512x512", "type": "image/png"},
+             {"src": built.url("app/icon-maskable-512.png"), "sizes": "512x512",
+              "type": "image/png", "purpose": "maskable"}]
+    body = {"name": "JEBOL SIPERA", "short_name": "JEBOL",
+            "description": gettext("Fill the visit forms, online or offline."),
+            "lang": i18n.current.get(), "start_url": f"/f/{key}/", "scope": f"/f/{key}/",
+            "id": f"/f/{key}/", "display": "standalone", "orientation": "portrait",
+            "background_color": "#ffffff", "theme_color": "#0b5d3b", "icons": icons}
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/manifest+json",
+                    headers={"Cache-Control": PAGE_CACHE})
+
+
+@get("/{key:str}/-/qr.svg", sync_to_thread=True)
+def web_form_qr(key: PathText, db: DB, settings: Config) -> Response[Any]:
+    """The web-form link as a QR code, for a supervisor to show an officer's phone."""
+    try:
+        _key_identity(db, key)
+    except KeyProblem as problem:
+        return Response(problem.message, status_code=problem.status, media_type="text/plain")
+    out = io.BytesIO()
+    segno.make(web_form_url(settings.public_url, key), micro=False).save(
+        out, kind="svg", scale=6, border=2, xmldecl=False)
+    return Response(out.getvalue(), media_type="image/svg+xml",
+                    headers={"Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer"})
+
+
+# ---- what the renderer fetches -------------------------------------------------------------------
+
+@get("/{key:str}/{xml_form_id:str}/form.xml", sync_to_thread=True)
+def form_xml(key: PathText, xml_form_id: PathText, db: DB, settings: Config) -> Response[Any]:
+    """The current version's XForm (the `v` query, its md5, only names the version in caches)."""
+    try:
+        identity = _key_identity(db, key)
+        version = _form_version(db, identity.project_id or 0, xml_form_id)
+    except KeyProblem as problem:
+        return Response(problem.message, status_code=problem.status, media_type="text/plain")
+    return Response(version.xml, media_type="text/xml",
+                    headers={"ETag": f'"{version.md5}"', "Cache-Control": PAGE_CACHE})
+
+
+@get("/{key:str}/{xml_form_id:str}/media/{name:str}", sync_to_thread=True)
+def form_media(key: PathText, xml_form_id: PathText, name: PathText, db: DB,
+               blobs: Blobs, settings: Config) -> Response[Any] | Stream:
+    """A form media file, always through this server (never a redirect to the object store:
+    the service worker caches it, and the store's origin would need CORS)."""
+    try:
+        identity = _key_identity(db, key)
+        version = _form_version(db, identity.project_id or 0, xml_form_id)
+        media = form_store.get_media(db, version, name)
+    except KeyProblem as problem:
+        return Response(problem.message, status_code=problem.status, media_type="text/plain")
+    except NotFound:
+        return Response("not found", status_code=404, media_type="text/plain")
+    blob = media.blob
+    assert blob is not None
+    return Stream(blobs.iter_chunks(blob_key(blob.sha256)), media_type=blob.content_type,
+                  headers={"ETag": f'"{blob.md5 or blob.sha256}"', "Content-Length": str(blob.size),
+                           "Cache-Control": PAGE_CACHE, "X-Content-Type-Options": "nosniff"})
+
+
+# ---- the service worker and the browser files ---------------------------------------------------
+
+@get("/sw.js", sync_to_thread=False)
+def service_worker() -> Response[Any]:
+    """The service worker, scope /f/: the shell list and build digest are written in front of
+    server/webform/static/sw.js. Never cached by the browser (it checks for updates)."""
+    built = assets.current()
+    prelude = (f"const BUILD = {json.dumps(built.build)};\n"
+               f"const SHELL = {json.dumps(built.precache() if built.ready else [])};\n")
+    body = prelude + (OWN_STATIC / "sw.js").read_text(encoding="utf-8")
+    return Response(body, media_type="text/javascript",
+                    headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/f/"})
+
+
+@get("/static/webform/{build:str}/{name:path}", sync_to_thread=True, include_in_schema=False)
+def static_file(request: Request[Any, Any, Any], build: PathText, name: PathText) -> Response[Any]:
+    built = assets.current()
+    asset = built.get(name.lstrip("/"))
+    if asset is None:
+        return Response("not found", status_code=404, media_type="text/plain")
+    # The digest in the URL makes it immutable; an old digest still gets the current file,
+    # but only briefly cached.
+    cache = "public, max-age=31536000, immutable" if build == built.build else "no-cache"
+    headers = {"Cache-Control": cache, "ETag": asset.etag, "Vary": "Accept-Encoding",
+               "X-Content-Type-Options": "nosniff"}
+    if request.headers.get("if-none-match") == asset.etag:
+        return Response(b"", status_code=304, headers=headers)
+    accepts = request.headers.get("accept-encoding", "")
+    if asset.gzipped is not None and "gzip" in accepts:
+        return Response(asset.gzipped, media_type=asset.media_type,
+                        headers={**headers, "Content-Encoding": "gzip"})
+    return Response(asset.body, media_type=asset.media_type, headers=headers)
+
+
+PAGES = [service_worker, form_list_page, queue_page, web_manifest, web_form_qr, form_page,
+         form_xml, form_media]

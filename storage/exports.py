@@ -1,0 +1,350 @@
+"""Exports: submissions read in keyset batches, written by `forms.exports` as they come.
+
+`open_export` is the one code path behind the HTTP routes and `jebol export`: it resolves the
+form and checks the options (so every 4xx happens before the first byte), records the export
+in the audit log, and returns the file name, type and a lazy iterator of `bytes` chunks.
+
+`iter_rows` reads the current versions of a form's submissions in batches (keyset on
+submission id, ascending), each batch in its own short read transaction, so an export never
+holds one huge result or one long transaction, and memory stays flat whatever the count.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Callable, Iterator
+
+import msgspec
+import sqlalchemy as sa
+
+from forms import exports as writers
+from forms.exports import MediaRef
+from forms.tabular import Layout, RowMeta
+from forms.xform import Field, Schema
+
+from . import audit
+from .blobs import BlobStore, blob_key
+from .browse import REVIEW_STATES, opd_path
+from .db import Database
+from .errors import InvalidInput, NotFound
+from .forms import locate_form, schema_of
+from .models import (
+    Actor,
+    Form,
+    FormVersion,
+    Submission,
+    SubmissionAttachment,
+    SubmissionVersion,
+)
+
+FORMATS = ("csv.zip", "csv", "xlsx", "geojson", "media")
+ZIP_TYPE = "application/zip"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+BATCH = 1000
+_JSON = msgspec.json.Decoder()
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    """Which submissions go out. Times are UTC; `until` is exclusive."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    review_state: str | None = None  # one of browse.REVIEW_STATES; "received" = not reviewed
+    approved_only: bool = False
+    submitter_id: int | None = None
+    opd: str | None = None
+
+    @classmethod
+    def of_days(cls, since: date | None = None, until: date | None = None,
+                **others: Any) -> ExportFilters:
+        """Whole days, both inclusive (the UI's and the CLI's date range)."""
+        return cls(since=_midnight(since) if since else None,
+                   until=_midnight(until) + timedelta(days=1) if until else None, **others)
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    format: str  # one of FORMATS
+    filters: ExportFilters = field(default_factory=ExportFilters)
+    attachments: bool = True  # csv.zip: the media/ folder
+    group_paths: bool = True
+    split_select_multiples: bool = False
+    labels: bool = False  # xlsx: headers as labels
+    choice_labels: bool = False  # xlsx: answers as choice labels
+    lang: str | None = None  # xlsx labels: a language code (`id`, `en`)
+    question: str | None = None  # media: one photo question (name or path)
+
+
+@dataclass
+class Export:
+    filename: str
+    media_type: str
+    chunks: Iterator[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRow:
+    """One submission as the writers need it: its facts, current values and attachments."""
+
+    submission_id: int
+    instance_id: str  # the first instanceID (Central's KEY)
+    current_instance_id: str
+    instance_name: str | None
+    created_at: datetime
+    updated_at: datetime | None
+    review_state: str | None
+    submitter_id: int | None
+    submitter_name: str | None
+    device_id: str | None
+    edits: int
+    form_version: str
+    attachments_present: int
+    attachments_expected: int
+    values: dict[str, Any]
+    attachments: tuple[MediaRef, ...]
+
+    @property
+    def meta(self) -> RowMeta:
+        return RowMeta(self.instance_id, self.created_at, self.submitter_id, self.submitter_name,
+                       self.attachments_present, self.attachments_expected, self.review_state,
+                       self.device_id, self.edits, self.form_version)
+
+
+@dataclass(frozen=True)
+class ExportSource:
+    form: Form
+    version: FormVersion  # the current published version: its fields are the columns
+    schema: Schema
+
+
+def get_source(db: Database, project_id: int, xml_form_id: str) -> ExportSource:
+    with db.read() as tx:
+        form = locate_form(tx, project_id, xml_form_id)
+        version = tx.execute(sa.select(FormVersion).where(
+            FormVersion.form_id == form.id, FormVersion.is_current)).scalars().first()
+    if version is None:
+        raise NotFound("published form version")
+    return ExportSource(form, version, schema_of(version))
+
+
+def open_export(db: Database, blobs: BlobStore, project_id: int, xml_form_id: str,
+                options: ExportOptions, *, tmp_dir: str | None = None,
+                actor_id: int | None = None, batch: int = BATCH,
+                progress: Callable[[int], None] | None = None) -> Export:
+    """Check everything, then hand back the export as a lazy stream of chunks."""
+    if options.format not in FORMATS:
+        raise InvalidInput(f"Unknown export format {options.format!r}; one of "
+                           f"{', '.join(FORMATS)}.")
+    _check(options.filters)
+    source = get_source(db, project_id, xml_form_id)
+    schema = source.schema
+    questions: list[Field] | None = None
+    if options.format == "media" and options.question:
+        found = writers.find_photo_field(schema, options.question)
+        if found is None:
+            names = ", ".join(f.name for f in writers.photo_fields(schema)) or "none"
+            raise InvalidInput(f"The form has no photo question {options.question!r}; its photo "
+                               f"questions: {names}.")
+        questions = [found]
+    with db.transaction() as tx:
+        audit.record(tx, actor_id, "form.submission.export", "form", source.form.id,
+                     {"format": options.format, "approvedOnly": options.filters.approved_only})
+
+    rows = iter_rows(db, source.form, options.filters, batch=batch, schema=schema)
+    if progress is not None:
+        rows = _counted(rows, progress)
+    form_id = xml_form_id
+    open_blob = _blob_opener(blobs)
+    kind = options.format
+    if kind == "media":
+        return Export(f"{form_id}-media.zip", ZIP_TYPE, writers.write_media_zip(
+            schema, rows, open_blob=open_blob, questions=questions, opd_path=opd_path(schema)))
+    layout = Layout(schema, group_paths=options.group_paths,
+                    split_select_multiples=options.split_select_multiples and kind == "csv.zip",
+                    root_only=kind in ("csv", "geojson"))
+    if kind == "csv":
+        return Export(f"{form_id}.csv", "text/csv; charset=utf-8", writers.write_csv(layout, rows))
+    if kind == "geojson":
+        return Export(f"{form_id}.geojson", "application/geo+json",
+                      writers.write_geojson(layout, rows))
+    if kind == "xlsx":
+        return Export(f"{form_id}.xlsx", XLSX_TYPE, writers.write_xlsx(
+            layout, rows, labels=options.labels, choice_labels=options.choice_labels,
+            lang=options.lang, tmp_dir=tmp_dir))
+    # csv.zip: Central names it .zip with media and .csv.zip without.
+    return Export(f"{form_id}.zip" if options.attachments else f"{form_id}.csv.zip", ZIP_TYPE,
+                  writers.write_csv_zip(layout, rows, tmp_dir=tmp_dir,
+                                        open_blob=open_blob if options.attachments else None))
+
+
+def count_rows(db: Database, form: Form, filters: ExportFilters = ExportFilters(),
+               schema: Schema | None = None) -> int:
+    """How many submissions `iter_rows` would give (for a progress bar)."""
+    query = sa.select(sa.func.count()).select_from(Submission).join(
+        SubmissionVersion, SubmissionVersion.submission_id == Submission.id)
+    with db.read() as tx:
+        return tx.execute(_filtered(query, form, filters, schema)).scalar_one()
+
+
+def iter_rows(db: Database, form: Form, filters: ExportFilters = ExportFilters(), *,
+              batch: int = BATCH, schema: Schema | None = None) -> Iterator[ExportRow]:
+    """The current version of every matching submission, oldest id first, read `batch` at a
+    time, each batch in its own short read transaction. The next batch is read by a helper
+    thread while this one is handed out (at most two batches in memory), so the database's
+    time overlaps the writer's."""
+    with db.read() as tx:
+        versions = dict(tx.execute(sa.select(FormVersion.id, FormVersion.version)
+                                   .where(FormVersion.form_id == form.id)).all())
+    reader = _BatchReader(db, form, filters, schema, batch)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-read") as pool:
+        pending = pool.submit(reader.read, 0)
+        while pending is not None:
+            found, history, files = pending.result()
+            if not found:
+                return
+            pending = pool.submit(reader.read, found[-1][0]) if len(found) == batch else None
+            yield from _rows_of(found, history, files, versions)
+
+
+class _BatchReader:
+    """The three statements of one batch, run in one short read transaction."""
+
+    def __init__(self, db: Database, form: Form, filters: ExportFilters, schema: Schema | None,
+                 batch: int) -> None:
+        self.db, self.form_id, self.batch = db, form.id, batch
+        self.query = _filtered(sa.select(
+            Submission.id, Submission.instance_id, Submission.created_at,
+            Submission.updated_at, Submission.review_state, Submission.submitter_id,
+            Submission.device_id, SubmissionVersion.id, SubmissionVersion.instance_id,
+            SubmissionVersion.instance_name, sa.cast(SubmissionVersion.values, sa.Text),
+            Actor.display_name,
+        ).select_from(Submission).join(
+            SubmissionVersion, SubmissionVersion.submission_id == Submission.id
+        ).join(Actor, Actor.id == Submission.submitter_id, isouter=True), form, filters, schema)
+        # The batch's other facts by a range of submission ids (fixed statements, prepared
+        # once), not by a list of a thousand ids.
+        in_range = (SubmissionVersion.form_id == sa.bindparam("form"),
+                    SubmissionVersion.submission_id > sa.bindparam("low"),
+                    SubmissionVersion.submission_id <= sa.bindparam("high"))
+        self.versions_query = sa.select(SubmissionVersion.submission_id, SubmissionVersion.id,
+                                        SubmissionVersion.form_version_id).where(*in_range)
+        self.files_query = sa.select(
+            SubmissionAttachment.submission_version_id, SubmissionAttachment.name,
+            SubmissionAttachment.blob_sha256, SubmissionAttachment.size,
+            SubmissionAttachment.content_type,
+        ).join(SubmissionVersion,
+               SubmissionVersion.id == SubmissionAttachment.submission_version_id
+               ).where(*in_range, SubmissionVersion.is_current).order_by(SubmissionAttachment.id)
+
+    def read(self, last_id: int) -> tuple[list[Any], list[Any], list[Any]]:
+        with self.db.read() as tx:
+            run = tx.connection().execute  # plain rows: no ORM bookkeeping per row
+            # The bound on both sides of the join lets the planner start both index scans at
+            # the batch (PostgreSQL otherwise merge-joins every earlier version again).
+            found = run(self.query.where(Submission.id > last_id,
+                                         SubmissionVersion.submission_id > last_id)
+                        .order_by(Submission.id).limit(self.batch)).all()
+            if not found:
+                return [], [], []
+            span = {"form": self.form_id, "low": last_id, "high": found[-1][0]}
+            return found, run(self.versions_query, span).all(), run(self.files_query, span).all()
+
+
+def _rows_of(found: list[Any], history: list[Any], files: list[Any],
+             versions: dict[int, str]) -> Iterator[ExportRow]:
+    first: dict[int, tuple[int, int]] = {}  # submission -> (first version id, its form version)
+    edits: dict[int, int] = {}
+    for submission_id, version_id, form_version_id in history:
+        edits[submission_id] = edits.get(submission_id, -1) + 1
+        if submission_id not in first or version_id < first[submission_id][0]:
+            first[submission_id] = (version_id, form_version_id)
+    attached: dict[int, list[tuple[Any, ...]]] = {}
+    for entry in files:
+        attached.setdefault(entry[0], []).append(entry)
+    for (sub_id, instance_id, created_at, updated_at, review_state, submitter_id, device_id,
+         version_id, current_id, instance_name, values, submitter_name) in found:
+        refs = []
+        expected = 0
+        for _, name, sha, size, content_type in attached.get(version_id, ()):
+            expected += 1
+            if sha:
+                refs.append(MediaRef(name, sha, size or 0, content_type))
+        yield ExportRow(
+            submission_id=sub_id, instance_id=instance_id, current_instance_id=current_id,
+            instance_name=instance_name, created_at=_aware(created_at),
+            updated_at=_aware(updated_at) if updated_at else None,
+            review_state=review_state, submitter_id=submitter_id,
+            submitter_name=submitter_name, device_id=device_id,
+            edits=max(edits.get(sub_id, 0), 0),
+            form_version=versions.get(first.get(sub_id, (0, 0))[1], ""),
+            attachments_present=len(refs), attachments_expected=expected,
+            values=_decode(values), attachments=tuple(refs))
+
+
+def _filtered(query: Any, form: Form, filters: ExportFilters, schema: Schema | None) -> Any:
+    query = query.where(Submission.form_id == form.id, Submission.deleted_at.is_(None),
+                        SubmissionVersion.is_current)
+    if filters.since is not None:
+        query = query.where(Submission.created_at >= filters.since)
+    if filters.until is not None:
+        query = query.where(Submission.created_at < filters.until)
+    if filters.review_state:
+        query = query.where(Submission.review_state.is_(None)
+                            if filters.review_state == "received"
+                            else Submission.review_state == filters.review_state)
+    if filters.approved_only:
+        query = query.where(Submission.review_state == "approved")
+    if filters.submitter_id is not None:
+        query = query.where(Submission.submitter_id == filters.submitter_id)
+    if filters.opd:
+        path = opd_path(schema)
+        if path is None:
+            return query.where(sa.false())
+        query = query.where(SubmissionVersion.values[path].as_string() == filters.opd)
+    return query
+
+
+def _check(filters: ExportFilters) -> None:
+    if filters.review_state and filters.review_state not in REVIEW_STATES:
+        raise InvalidInput(f"Unknown review state {filters.review_state!r}; one of "
+                           f"{', '.join(REVIEW_STATES)}.")
+    for moment in (filters.since, filters.until):
+        if moment is not None and moment.tzinfo is None:
+            raise InvalidInput("Export date filters need a time zone.")
+
+
+def _blob_opener(blobs: BlobStore) -> Callable[[str], Iterator[bytes]]:
+    def open_blob(sha256: str) -> Iterator[bytes]:
+        return blobs.iter_chunks(blob_key(sha256), writers.CHUNK)
+
+    return open_blob
+
+
+def _counted(rows: Iterator[ExportRow], progress: Callable[[int], None],
+             every: int = 100) -> Iterator[ExportRow]:
+    done = 0
+    for row in rows:
+        yield row
+        done += 1
+        if done == every:
+            progress(done)
+            done = 0
+    if done:
+        progress(done)
+
+
+def _decode(text: str | None) -> dict[str, Any]:
+    """The values JSON, read as text and decoded by msgspec (several times json.loads' speed)."""
+    values = _JSON.decode(text) if text else None
+    return values if isinstance(values, dict) else {}
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
