@@ -422,7 +422,7 @@ def thumbnail(project_id: ProjectId, xml_form_id: PathText, instance_id: PathTex
 # ---- evidence board ------------------------------------------------------------------------
 
 FLAG_NAMES = ("duplicate", "near_duplicate", "date_mismatch", "far_from_point", "no_exif")
-BOARD_PAGE = 60  # submissions a page
+BOARD_PAGE = 30  # submissions a page (about 90 photos: the page stays light on a phone)
 
 
 @dataclass
