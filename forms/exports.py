@@ -15,6 +15,9 @@ leave while later records are still being read:
 - `write_media_zip`: photos named `{OPD}/{date}_{instanceName or short id}_{question}_{n}.{ext}`,
   each streamed from the blob store into the zip (stored without compression).
 
+A file the blob store has lost is left out of a zip and listed in its `missing-files.txt`;
+any other failure raises, which drops the connection (never an error text in a 200 body).
+
 Zips are made by stream-zip. Names already used in one archive are remembered in a temporary
 on-disk SQLite table (`UsedNames`), not in a Python set, so memory does not grow with the
 number of files either (stream-zip itself keeps about 150 bytes per file for the zip's
@@ -183,6 +186,7 @@ def write_csv_zip(layout: Layout, records: Iterable[Record], *, open_blob: OpenB
     now = datetime.now(timezone.utc)
     spool = _Spool(layout, tmp_dir)
     used = UsedNames() if open_blob is not None else None
+    missing = _Missing(open_blob) if open_blob is not None else None
 
     def root_chunks() -> Iterator[bytes]:
         out = _CsvChunks()
@@ -204,7 +208,7 @@ def write_csv_zip(layout: Layout, records: Iterable[Record], *, open_blob: OpenB
         for index, table in enumerate(layout.tables[1:], 1):
             yield (f"{sanitize_filename(table.name)}.csv", now, FILE_MODE, ZIP_64,
                    spool.table_chunks(index))
-        if open_blob is None or used is None:
+        if used is None or missing is None:
             return
         for ref in spool.media_refs():
             name = sanitize_filename(ref.name) or "file"
@@ -212,8 +216,10 @@ def write_csv_zip(layout: Layout, records: Iterable[Record], *, open_blob: OpenB
             # two different files under one name both go in (a zip allows it, as Central's).
             if used.claim(f"media/{name}", ref.sha256) == "same":
                 continue
-            yield (f"media/{name}", now, FILE_MODE, ZIP_AUTO(ref.size, level=0),
-                   _lazy(open_blob, ref.sha256))
+            chunks = missing.open(ref)
+            if chunks is not None:
+                yield (f"media/{name}", now, FILE_MODE, ZIP_AUTO(ref.size, level=0), chunks)
+        yield from missing.members(now)
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-zlib")
     try:
@@ -247,9 +253,35 @@ class _Deflater:
         return done + self.deflate.flush()
 
 
-def _lazy(open_blob: OpenBlob, sha256: str) -> Iterator[bytes]:
-    """The blob's chunks, opened only when the zip reaches this member."""
-    yield from open_blob(sha256)
+class _Missing:
+    """Opens each blob as the zip reaches it. A blob the store no longer has is left out and
+    listed in `missing-files.txt` at the end of the zip (the rest of a large export is still
+    worth having); a store that fails outright raises, which drops the connection."""
+
+    LIMIT = 10_000
+
+    def __init__(self, open_blob: OpenBlob) -> None:
+        self.open_blob = open_blob
+        self.lines: list[str] = []
+        self.count = 0
+
+    def open(self, ref: MediaRef, shown: str | None = None) -> Iterable[bytes] | None:
+        try:
+            return self.open_blob(ref.sha256)
+        except KeyError:
+            self.count += 1
+            if len(self.lines) < self.LIMIT:
+                self.lines.append(f"{shown or ref.name}\t{ref.sha256}\n")
+            return None
+
+    def members(self, now: datetime) -> Iterator[tuple[Any, ...]]:
+        if not self.count:
+            return
+        text = "".join(self.lines)
+        if self.count > len(self.lines):
+            text += f"... and {self.count - len(self.lines)} more\n"
+        data = text.encode("utf-8")
+        yield ("missing-files.txt", now, FILE_MODE, ZIP_AUTO(len(data)), iter([data]))
 
 
 # ---- XLSX ------------------------------------------------------------------------------------
@@ -449,9 +481,12 @@ def write_media_zip(schema: Schema, records: Iterable[Record], *, open_blob: Ope
     (`~2` before the extension on a clash). Files are stored uncompressed (photos are)."""
     wanted = list(questions) if questions is not None else photo_fields(schema)
     used = UsedNames()
+    missing = _Missing(open_blob)
 
     def members() -> Iterator[tuple[Any, ...]]:
         for record in records:
+            if not record.attachments:  # nothing stored: its answers need not be read
+                continue
             places = _photo_places(record.values, wanted)
             if not places:
                 continue
@@ -464,9 +499,13 @@ def write_media_zip(schema: Schema, records: Iterable[Record], *, open_blob: Ope
                     continue
                 question, n = place
                 stem = f"{folder}/{day}_{who}_{safe_part(question.name, 60) or 'foto'}_{n}"
+                chunks = missing.open(ref, stem)
+                if chunks is None:
+                    continue
                 name = used.unique(stem, extension(ref.name, ref.content_type))
-                yield (name, record.created_at, FILE_MODE, ZIP_AUTO(ref.size, level=0),
-                       _lazy(open_blob, ref.sha256))
+                yield (name, record.created_at, FILE_MODE, ZIP_AUTO(ref.size, level=0), chunks)
+        now = datetime.now(timezone.utc)
+        yield from missing.members(now)
 
     try:
         yield from stream_zip(members(), chunk_size=CHUNK)
@@ -535,6 +574,7 @@ class UsedNames:
         self.db = sqlite3.connect("", check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA cache_size=-2048")
         self.db.execute("CREATE TABLE used (name TEXT PRIMARY KEY, tag TEXT) WITHOUT ROWID")
+        self.db.execute("CREATE TABLE taken (name TEXT PRIMARY KEY, count INTEGER) WITHOUT ROWID")
         self.db.execute("BEGIN")
 
     def claim(self, name: str, tag: str = "") -> str:
@@ -545,11 +585,13 @@ class UsedNames:
         return "same" if found and found[0] == tag else "other"
 
     def unique(self, stem: str, ext: str) -> str:
-        name, n = f"{stem}.{ext}", 1
-        while self.claim(name) != "new":
-            n += 1
-            name = f"{stem}~{n}.{ext}"
-        return name
+        """`stem.ext` the first time, then `stem~2.ext`, `stem~3.ext`... Stems never hold `~`
+        (safe_part), so a numbered name cannot be another stem's first one."""
+        name = f"{stem}.{ext}"
+        count = self.db.execute(
+            "INSERT INTO taken VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET count = count + 1 "
+            "RETURNING count", (name,)).fetchone()[0]
+        return name if count == 1 else f"{stem}~{count}.{ext}"
 
     def close(self) -> None:
         self.db.close()

@@ -226,7 +226,8 @@ class Layout:
                       meta.status or "", meta.review_state or "", meta.device_id or "",
                       str(meta.edits), meta.form_version]
         out.append((0, row))
-        self._repeat_rows(root, context, meta.instance_id, out)
+        if root._children:
+            self._repeat_rows(root, context, meta.instance_id, out)
         return out
 
     def _repeat_rows(self, table: Table, context: dict[str, Any], key: str,
@@ -249,7 +250,8 @@ class Layout:
                 sub.fill(row, inner)
                 row[-2], row[-1] = key, row_key
                 out.append((child.table, row))
-                self._repeat_rows(sub, inner, row_key, out)
+                if sub._children:
+                    self._repeat_rows(sub, inner, row_key, out)
 
 
 def _compile(node: _Node) -> Callable[[Row, dict[str, Any]], None]:

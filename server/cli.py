@@ -194,7 +194,8 @@ def export(xml_form_id: str, fmt: str, approved_only: bool, since: Any, until: A
                                             approved_only=approved_only)
     options = exports.ExportOptions(kind, filters, attachments=not no_attachments)
     source = exports.get_source(services.db, project_id, xml_form_id)
-    total = exports.count_rows(services.db, source.form, filters, source.schema)
+    total = exports.count_rows(services.db, source.form, exports.filters_for(options),
+                               source.schema)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:

@@ -12,7 +12,7 @@ holds one huge result or one long transaction, and memory stays flat whatever th
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Callable, Iterator
 
@@ -56,6 +56,7 @@ class ExportFilters:
     approved_only: bool = False
     submitter_id: int | None = None
     opd: str | None = None
+    with_files: bool = False  # only submissions with a stored attachment (the media export)
 
     @classmethod
     def of_days(cls, since: date | None = None, until: date | None = None,
@@ -85,9 +86,11 @@ class Export:
     chunks: Iterator[bytes]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ExportRow:
-    """One submission as the writers need it: its facts, current values and attachments."""
+    """One submission as the writers need it: its facts, current values and attachments.
+    The values JSON is decoded when first asked for (a media export skips submissions
+    without photos before that)."""
 
     submission_id: int
     instance_id: str  # the first instanceID (Central's KEY)
@@ -103,8 +106,15 @@ class ExportRow:
     form_version: str
     attachments_present: int
     attachments_expected: int
-    values: dict[str, Any]
+    values_json: str | None
     attachments: tuple[MediaRef, ...]
+    _values: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        if self._values is None:
+            self._values = _decode(self.values_json)
+        return self._values
 
     @property
     def meta(self) -> RowMeta:
@@ -153,7 +163,7 @@ def open_export(db: Database, blobs: BlobStore, project_id: int, xml_form_id: st
         audit.record(tx, actor_id, "form.submission.export", "form", source.form.id,
                      {"format": options.format, "approvedOnly": options.filters.approved_only})
 
-    rows = iter_rows(db, source.form, options.filters, batch=batch, schema=schema)
+    rows = iter_rows(db, source.form, filters_for(options), batch=batch, schema=schema)
     if progress is not None:
         rows = _counted(rows, progress)
     form_id = xml_form_id
@@ -163,7 +173,8 @@ def open_export(db: Database, blobs: BlobStore, project_id: int, xml_form_id: st
         return Export(f"{form_id}-media.zip", ZIP_TYPE, writers.write_media_zip(
             schema, rows, open_blob=open_blob, questions=questions, opd_path=opd_path(schema)))
     layout = Layout(schema, group_paths=options.group_paths,
-                    split_select_multiples=options.split_select_multiples and kind == "csv.zip",
+                    split_select_multiples=options.split_select_multiples
+                    and kind in ("csv.zip", "csv"),
                     root_only=kind in ("csv", "geojson"))
     if kind == "csv":
         return Export(f"{form_id}.csv", "text/csv; charset=utf-8", writers.write_csv(layout, rows))
@@ -178,6 +189,13 @@ def open_export(db: Database, blobs: BlobStore, project_id: int, xml_form_id: st
     return Export(f"{form_id}.zip" if options.attachments else f"{form_id}.csv.zip", ZIP_TYPE,
                   writers.write_csv_zip(layout, rows, tmp_dir=tmp_dir,
                                         open_blob=open_blob if options.attachments else None))
+
+
+def filters_for(options: ExportOptions) -> ExportFilters:
+    """The filters an export reads with (a media export skips submissions without files)."""
+    if options.format == "media":
+        return replace(options.filters, with_files=True)
+    return options.filters
 
 
 def count_rows(db: Database, form: Form, filters: ExportFilters = ExportFilters(),
@@ -281,7 +299,7 @@ def _rows_of(found: list[Any], history: list[Any], files: list[Any],
             edits=max(edits.get(sub_id, 0), 0),
             form_version=versions.get(first.get(sub_id, (0, 0))[1], ""),
             attachments_present=len(refs), attachments_expected=expected,
-            values=_decode(values), attachments=tuple(refs))
+            values_json=values, attachments=tuple(refs))
 
 
 def _filtered(query: Any, form: Form, filters: ExportFilters, schema: Schema | None) -> Any:
@@ -299,6 +317,10 @@ def _filtered(query: Any, form: Form, filters: ExportFilters, schema: Schema | N
         query = query.where(Submission.review_state == "approved")
     if filters.submitter_id is not None:
         query = query.where(Submission.submitter_id == filters.submitter_id)
+    if filters.with_files:
+        query = query.where(sa.exists().where(
+            SubmissionAttachment.submission_version_id == SubmissionVersion.id,
+            SubmissionAttachment.blob_sha256.is_not(None)))
     if filters.opd:
         path = opd_path(schema)
         if path is None:

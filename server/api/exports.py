@@ -58,9 +58,11 @@ def export_csv(
     project_id: ProjectId, xml_form_id: PathText, db: DB, blobs: Blobs, settings: Config,
     caller: Caller, odata_filter: Filter = None, approved_only: ApprovedOnly = False,
     group_paths: Annotated[bool, QueryParameter(name="groupPaths")] = True,
+    split_select_multiples: Annotated[bool, QueryParameter(name="splitSelectMultiples")] = False,
 ) -> Stream:
     options = ExportOptions("csv", parse_filter(odata_filter, approved_only),
-                            group_paths=group_paths)
+                            group_paths=group_paths,
+                            split_select_multiples=split_select_multiples)
     return _stream(db, blobs, settings, caller, project_id, xml_form_id, options)
 
 

@@ -89,5 +89,16 @@ document.addEventListener("submit", (event) => {
   }
 }, true);
 
+// Export links follow the "approved only" switch.
+for (const link of document.querySelectorAll("a[data-export]")) {
+  link.addEventListener("click", () => {
+    const url = new URL(link.href, location.href);
+    const approved = document.querySelector("#export-options input[name=approvedOnly]");
+    if (approved && approved.checked) url.searchParams.set("approvedOnly", "true");
+    else url.searchParams.delete("approvedOnly");
+    link.href = url.toString();
+  });
+}
+
 lightbox();
 map();

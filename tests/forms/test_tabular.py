@@ -222,6 +222,24 @@ def test_csv_zip_holds_every_table_and_the_media_once():
     assert archive.testzip() is None
 
 
+def test_a_lost_blob_is_listed_not_fatal():
+    def open_blob(sha: str) -> list[bytes]:
+        if sha == "bb" * 32:
+            raise KeyError(sha)
+        return [b"JPG"]
+
+    records = [Rec(META, VALUES, (MediaRef("q.jpg", "aa" * 32, 3), MediaRef("lost.jpg",
+                                                                            "bb" * 32, 3)))]
+    csv_zip = zipfile.ZipFile(io.BytesIO(b"".join(write_csv_zip(Layout(SCHEMA), records,
+                                                                open_blob=open_blob))))
+    assert csv_zip.namelist()[-2:] == ["media/q.jpg", "missing-files.txt"]
+    assert csv_zip.read("missing-files.txt") == f"lost.jpg\t{'bb' * 32}\n".encode()
+    values = {"g": {"r": {"s": [{"foto": "lost.jpg"}, {"foto": "q.jpg"}]}}}
+    photos = zipfile.ZipFile(io.BytesIO(b"".join(write_media_zip(
+        SCHEMA, [Rec(META, values, records[0].attachments)], open_blob=open_blob))))
+    assert photos.namelist() == ["tanpa_opd/2026-01-05_1_foto_2.jpg", "missing-files.txt"]
+
+
 def test_geojson_has_a_point_feature_per_located_submission():
     records = [Rec(META, VALUES), Rec(RowMeta("uuid:8", META.created_at), {"g": {}})]
     body = json.loads(b"".join(write_geojson(Layout(SCHEMA, root_only=True), records)))

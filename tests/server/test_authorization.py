@@ -119,6 +119,11 @@ RULES = {
              "/{actor_id:int}"): "manage",
     ("GET", "/audits"): "admin",
     ("GET", "/projects/{project_id:int}/forms/{form_svc:str}/{table:path}"): "review",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions.csv.zip"): "review",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions.csv"): "review",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions.xlsx"): "review",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions.geojson"): "review",
+    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/media.zip"): "review",
     ("GET", "/projects/{project_id:int}/iid-report.xlsx"): "review",
     ("GET", "/projects/{project_id:int}/iid-report.zip"): "review",
 }
