@@ -55,6 +55,7 @@ from storage.models import (  # noqa: E402
     SubmissionAttachment,
     SubmissionVersion,
 )
+from procstat import reset_peak  # noqa: E402
 from tests.live import LiveServer  # noqa: E402
 from tests.services import SeaweedS3, ThrowawayPostgres  # noqa: E402
 
@@ -104,13 +105,6 @@ class Sampler:
         self.thread.join()
 
 
-def reset_hwm() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-        return True
-    except OSError:
-        return False
 
 
 # ---- the world -------------------------------------------------------------------------------
@@ -240,7 +234,7 @@ def make_blobs(services: Services, distinct: int, size: int) -> list[str]:
 # ---- measuring ---------------------------------------------------------------------------------
 
 def measure(label: str, open_stream: Callable[[], Iterator[bytes]]) -> None:
-    hwm_reset = reset_hwm()
+    hwm_reset = reset_peak()
     before = status_kb("VmRSS")
     total, first = 0, None
     with Sampler() as sampler:

@@ -97,6 +97,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from procstat import machine_busy_seconds, own_cpu_seconds  # noqa: E402
 from tests.collect import instance_xml  # noqa: E402  (plain module: httpx only)
 from tests.services import SeaweedS3, ThrowawayPostgres, free_port  # noqa: E402
 
@@ -171,17 +172,8 @@ def tree_cpu_seconds(pid: int) -> float:
     return sum(tree_cpu(pid))
 
 
-def machine_busy_seconds() -> float:
-    """CPU seconds all processes of the machine have used (from /proc/stat)."""
-    with open("/proc/stat") as handle:
-        fields = [int(x) for x in handle.readline().split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / CLK_TCK
 
 
-def own_cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system
 
 
 class RssSampler:
@@ -571,7 +563,6 @@ def run_many(args: argparse.Namespace, backend: Backend, server: Server) -> bool
         thread.join()
     wall = time.perf_counter() - began
     cpu_server_split = [b - a for a, b in zip(cpu_server0, tree_cpu(server.pid))]
-    cpu_server = sum(cpu_server_split)
     cpu_client = own_cpu_seconds() - cpu_client0
     cpu_store = _delta(backend.store_cpu_seconds(), cpu_store0)
     busy = machine_busy_seconds() - busy0

@@ -95,6 +95,7 @@ from storage import accounts, browse, photos, projects, thumbs
 from storage import forms as form_store
 from storage import submissions as subs
 from storage.models import Blob, Submission, SubmissionVersion
+from procstat import machine_busy_seconds, own_cpu_seconds, reset_peak  # noqa: E402
 from tests.collect import instance_xml
 from tests.live import LiveServer
 from tests.services import SeaweedS3, ThrowawayPostgres
@@ -147,27 +148,10 @@ def rss() -> tuple[int, int]:
     return values["VmRSS"], values["VmHWM"]
 
 
-def reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0), so later peaks are the serving phase's."""
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-        return True
-    except OSError:
-        return False
 
 
-def machine_busy_seconds() -> float:
-    """CPU seconds every process of the machine has used (from /proc/stat)."""
-    with open("/proc/stat") as handle:
-        fields = [int(x) for x in handle.readline().split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / CLK_TCK
 
 
-def own_cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system
 
 
 def wait_for_quiet(limit: float, max_other: float = 0.25, sample: float = 3.0) -> float:
