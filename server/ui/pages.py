@@ -9,7 +9,7 @@ from urllib.parse import quote, urlencode, urlparse
 
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
 from forms.errors import FormsError
@@ -65,7 +65,7 @@ def _safe_next(target: str | None) -> str:
 # ---- login, logout, language -----------------------------------------------------------------
 
 @get("/login", sync_to_thread=False)
-def login_page(request: Request[Any, Any, Any], next: str | None = None) -> Template:
+def login_page(request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Template:
     return render("login.html", request, next=_safe_next(next), error=None)
 
 
@@ -198,7 +198,7 @@ def _form_context(db: Any, project_id: int, xml_form_id: str) -> tuple[Any, Any,
 def submission_table(request: Request[Any, Any, Any], project_id: ProjectId,
                      xml_form_id: PathText, db: DB, caller: Caller,
                      cursor: Annotated[str | None, QueryParameter(name="after")] = None,
-                     sort: str = "newest") -> Template:
+                     sort: FromQuery[str] = "newest") -> Template:
     roles = require_project(db, caller, project_id, SUBMIT)
     form, version, schema = _form_context(db, project_id, xml_form_id)
     filters = _filters(request, caller, roles)
@@ -456,8 +456,9 @@ def row_answer(values: Any, name: str, key: str) -> str | None:
 def board(request: Request[Any, Any, Any], project_id: ProjectId, xml_form_id: PathText,
           db: DB, blobs: Blobs, caller: Caller,
           cursor: Annotated[str | None, QueryParameter(name="after")] = None,
-          group: str = "submission", question: str | None = None, flag: str | None = None,
-          indicator: str | None = None) -> Template:
+          group: FromQuery[str] = "submission", question: FromQuery[str | None] = None,
+          flag: FromQuery[str | None] = None,
+          indicator: FromQuery[str | None] = None) -> Template:
     roles = require_project(db, caller, project_id, SUBMIT)
     form, version, schema = _form_context(db, project_id, xml_form_id)
     filters = _filters(request, caller, roles)
