@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 from litestar import Litestar, Router, get
@@ -59,9 +60,25 @@ def health_live() -> dict[str, str]:
     return {"status": "ok"}
 
 
+class RedactKeys(logging.Filter):
+    """App-user keys travel in URL paths (/v1/key/{key}/…, /f/{key}/…): keep them out of the
+    access log, which would otherwise hand a phone's credentials to anyone reading logs."""
+
+    PATTERN = re.compile(r"(/v1/key/|/f/)[A-Za-z0-9!$]{64}")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self.PATTERN.sub(r"\1<key>", a) if isinstance(a, str) else a
+                                for a in record.args)
+        return True
+
+
 def create_app(settings: Settings, services: Services | None = None, *,
                prepare: bool = True) -> Litestar:
     services = services or Services(settings)
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactKeys) for f in access.filters):
+        access.addFilter(RedactKeys())
     if prepare:
         services.prepare()
     rest = [*api_projects.HANDLERS, *api_forms.HANDLERS, *api_submissions.HANDLERS,

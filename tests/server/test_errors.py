@@ -44,3 +44,18 @@ def test_openapi_schema_describes_the_rest_api(services, client):
     assert not any(p.startswith("/v1/key/") for p in paths)
     assert "SessionIn" in str(schema.json()["components"]["schemas"])
     assert client.get("/schema/swagger").status_code == 200
+
+
+def test_access_log_never_shows_app_user_keys():
+    import logging
+
+    from server.app import RedactKeys
+
+    key = "A" * 60 + "b!$9"
+    record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s"', (
+        "127.0.0.1:1", "POST", f"/v1/key/{key}/projects/1/submission"), None)
+    assert RedactKeys().filter(record)
+    assert key not in record.getMessage() and "/v1/key/<key>/projects/1" in record.getMessage()
+    record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, "%s", (f"/f/{key}/",), None)
+    RedactKeys().filter(record)
+    assert record.getMessage() == "/f/<key>/"
