@@ -161,7 +161,12 @@ class FormAttachment(SQLModel, table=True):
 class Submission(SQLModel, table=True):
     """A logical submission: its first instanceID, review state and who sent it."""
 
-    __table_args__ = (sa.UniqueConstraint("form_id", "instance_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("form_id", "instance_id"),
+        # Keyset pages: the supervisor's table (newest first) and exports/OData (by id).
+        sa.Index("submission_form_created_idx", "form_id", "created_at", "id"),
+        sa.Index("submission_form_id_idx", "form_id", "id"),
+    )
     id: Optional[int] = Field(default=None, primary_key=True)
     form_id: int = Field(foreign_key="form.id", index=True)
     instance_id: str = Field(max_length=255)
