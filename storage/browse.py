@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, func, select
 
-from forms.xform import Schema
+from forms.xform import Field, Schema
 
 from .db import Database
 from .forms import schema_of
@@ -184,6 +184,12 @@ def opd_path(schema: Schema | None) -> tuple[str, ...] | None:
         if parts[-1] == "opd" and not any(p in schema.repeat_paths for p in _prefixes(parts)):
             return tuple(parts)
     return None
+
+
+def opd_field(schema: Schema | None) -> Field | None:
+    """The field `opd_path` finds, for its choices (the pages' OPD filter)."""
+    path = opd_path(schema)
+    return schema.field("/" + "/".join(path)) if schema is not None and path else None
 
 
 def _prefixes(parts: list[str]) -> list[str]:

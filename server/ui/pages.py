@@ -205,12 +205,10 @@ def submission_table(request: Request[Any, Any, Any], project_id: ProjectId,
     page = browse.page_submissions(db, form, filters, sort=sort, cursor=cursor, schema=schema,
                                    count=cursor is None)
     partial = request.headers.get("hx-request") == "true" and cursor is not None
-    opd_field = schema.field("/" + "/".join(browse.opd_path(schema) or ())) \
-        if browse.opd_path(schema) else None
     return render("_rows.html" if partial else "submissions.html", request, caller=caller,
                   project=projects.get_project(db, project_id), form=form, version=version,
                   schema=schema, columns=columns(schema), page=page, filters=filters, sort=sort,
-                  roles=roles, value_at=value_at, show=show, opd_field=opd_field,
+                  roles=roles, value_at=value_at, show=show, opd_field=browse.opd_field(schema),
                   can_review=bool(roles & (REVIEW | {"admin"})), states=browse.REVIEW_STATES,
                   query=urlencode([(k, v) for k, v in request.query_params.multi_items()
                                    if k != "after"]))
@@ -488,13 +486,12 @@ def board(request: Request[Any, Any, Any], project_id: ProjectId, xml_form_id: P
             tile.row.version.instance_name or tile.row.submission.instance_id)
         groups.setdefault(title, []).append(tile)
     indicator_field = next((f for f in schema.fields if f.name == "bukti_indikator"), None)
-    opd_path = browse.opd_path(schema)
     return render("board.html", request, caller=caller,
                   project=projects.get_project(db, project_id), form=form, version=version,
                   groups=groups, page=page, filters=filters, group=group, question=question,
                   flag=flag, indicator=indicator, questions=questions, flag_names=FLAG_NAMES,
                   indicator_field=indicator_field,
-                  opd_field=schema.field("/" + "/".join(opd_path)) if opd_path else None,
+                  opd_field=browse.opd_field(schema),
                   states=browse.REVIEW_STATES, roles=roles,
                   can_review=bool(roles & (REVIEW | {"admin"})),
                   query=urlencode([(k, v) for k, v in request.query_params.multi_items()
