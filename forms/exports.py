@@ -8,9 +8,8 @@ leave while later records are still being read:
 - `write_csv_zip`: Central's Briefcase layout: `{formId}.csv`, `{formId}-{repeat}.csv`,
   `media/{file}`. The root table is zipped as its rows arrive; repeat tables and the list of
   media are spooled to anonymous temporary files meanwhile, then zipped after it;
-- `write_xlsx`: one sheet per table with XlsxWriter in constant-memory mode (rows go to its
-  temporary files). XLSX is a zip whose directory XlsxWriter writes at `close()`, so its
-  bytes are sent once the last row is written; memory stays flat all the same;
+- `write_xlsx`: one sheet per table, streamed by `forms.xlsx` (the root sheet as its rows
+  arrive, repeat sheets spooled to temporary files meanwhile, as for the CSV zip);
 - `write_geojson`: a FeatureCollection of the submissions that have a point;
 - `write_media_zip`: photos named `{OPD}/{date}_{instanceName or short id}_{question}_{n}.{ext}`,
   each streamed from the blob store into the zip (stored without compression).
@@ -27,7 +26,9 @@ central directory, which can only be written at the end).
 from __future__ import annotations
 
 import csv
+import functools
 import io
+import itertools
 import mimetypes
 import re
 import sqlite3
@@ -37,20 +38,19 @@ import unicodedata
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import IO, Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 import msgspec
 from stream_zip import ZIP_64, ZIP_AUTO, stream_zip
 
-from . import tabular
+from . import tabular, xlsx
 from .tabular import Column, Layout, RowMeta, Table, geopoint_field, iter_values, typed
 from .xform import Field, Schema
 
 CHUNK = 64 * 1024
 CSV_LEVEL = 3  # zlib level for CSV members: ~2x faster than the default 6, ~10% larger
 FILE_MODE = stat.S_IFREG | 0o644
-XLSX_MAX_ROWS = 1_048_576
 NO_OPD = "tanpa_opd"
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9-]+")
 _SANITIZE = re.compile(r'[/\?<>\\:\*\|"\x00-\x1f\x80-\x9f]')
@@ -286,112 +286,133 @@ class _Missing:
 
 # ---- XLSX ------------------------------------------------------------------------------------
 
-class _Sheet:
-    """One table's worksheet; a table past Excel's row limit continues on another sheet."""
+class _SheetSpool:
+    """A repeat table's worksheet rows, encoded as they come and set aside in temporary files
+    (one per worksheet: a table past Excel's row limit goes on in another) until the root
+    sheet is done."""
 
-    def __init__(self, workbook: Any, name: str, header: list[str], bold: Any) -> None:
-        self.workbook, self.base, self.header, self.bold = workbook, name, header, bold
-        self.part = 0
-        self._start()
+    def __init__(self, width: int, max_rows: int, tmp_dir: str | None) -> None:
+        self.width, self.max_rows, self.tmp_dir = width, max_rows, tmp_dir
+        self.parts: list[IO[bytes]] = []
+        self._next()
 
-    def _start(self) -> None:
-        self.part += 1
-        name = self.base if self.part == 1 else f"{self.base[:27]} ({self.part})"
-        self.sheet = self.workbook.add_worksheet(name)
-        for col, text in enumerate(self.header):
-            self.sheet.write_string(0, col, text, self.bold)
-        self.sheet.freeze_panes(1, 0)
-        self.row = 1
+    def _next(self) -> None:
+        self.parts.append(tempfile.TemporaryFile(dir=self.tmp_dir))
+        self.rows = xlsx.Rows(self.width, first=2)
 
-    def next_row(self) -> int:
-        if self.row >= XLSX_MAX_ROWS:
-            self._start()
-        self.row += 1
-        return self.row - 1
+    def add(self, cells: Sequence[Any]) -> None:
+        if self.rows.number >= self.max_rows:
+            self.parts[-1].write(self.rows.take())
+            self._next()
+        if chunk := self.rows.add(cells):
+            self.parts[-1].write(chunk)
+
+    def bodies(self) -> Iterator[Iterator[bytes]]:
+        self.parts[-1].write(self.rows.take())
+        for raw in self.parts:
+            yield _read_back(raw)
+
+    def close(self) -> None:
+        for raw in self.parts:
+            raw.close()
+
+
+def _read_back(raw: IO[bytes]) -> Iterator[bytes]:
+    raw.seek(0)
+    while chunk := raw.read(CHUNK):
+        yield chunk
+    raw.close()
 
 
 def write_xlsx(layout: Layout, records: Iterable[Record], *, labels: bool = False,
                choice_labels: bool = False, lang: str | None = None,
-               tmp_dir: str | None = None) -> Iterator[bytes]:
+               tmp_dir: str | None = None, max_rows: int = xlsx.MAX_ROWS) -> Iterator[bytes]:
     """One sheet per table (root first, then each repeat, joined by KEY/PARENT_KEY); headers
     as field labels or names, select answers as choice labels or values. Numbers, geopoint
-    parts and dates are typed cells; text is always written as text (never a formula)."""
-    import xlsxwriter
+    parts and dates are typed cells; text is always written as text (never a formula).
 
-    out = tempfile.TemporaryFile(dir=tmp_dir)
-    try:
-        workbook = xlsxwriter.Workbook(out, {
-            "constant_memory": True, "tmpdir": tmp_dir, "strings_to_numbers": False,
-            "strings_to_formulas": False, "strings_to_urls": False, "use_zip64": True})
-        bold = workbook.add_format({"bold": True})
-        date_format = workbook.add_format({"num_format": "yyyy-mm-dd"})
-        stamp_format = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
-        names = _sheet_names(layout)
-        sheets = [_Sheet(workbook, name, [c.label(lang) if labels else c.name
-                                          for c in table.columns], bold)
-                  for name, table in zip(names, layout.tables)]
-        cells = [_cell_writers(table, choice_labels, lang, date_format)
-                 for table in layout.tables]
-        state_col = len(layout.root.columns) - 4  # ReviewState
-        for record in records:
+    Streamed by forms.xlsx: the root sheet's rows are zipped as the records arrive, the
+    repeat sheets' rows spooled to temporary files meanwhile and zipped after it. A table
+    past `max_rows` rows (Excel's limit) continues on a sheet named `… (2)`."""
+    names = _sheet_names(layout)
+    headers = [[c.label(lang) if labels else c.name for c in table.columns]
+               for table in layout.tables]
+    cells = [_cell_converters(table, choice_labels, lang) for table in layout.tables]
+    spools = {index: _SheetSpool(len(table.columns), max_rows, tmp_dir)
+              for index, table in enumerate(layout.tables[1:], 1)}
+    state_col = len(layout.root.columns) - 4  # ReviewState
+    source = iter(records)
+    finished = False
+
+    def convert(index: int, row: list[Any]) -> list[Any]:
+        for col, to_cell in cells[index]:
+            if row[col]:
+                row[col] = to_cell(row[col])
+        return row
+
+    def root_body() -> Iterator[bytes]:
+        nonlocal finished, source
+        rows = xlsx.Rows(len(layout.root.columns), first=2)
+        for record in source:
             for index, row in layout.rows(record.meta, record.values):
-                target = sheets[index]
-                r = target.next_row()
-                sheet = target.sheet
-                if index == 0:
-                    sheet.write_datetime(r, 0, _naive_utc(record.meta.created_at), stamp_format)
-                    row[0] = ""
-                    if not row[state_col]:
-                        row[state_col] = "received"
-                for col, write in cells[index]:
-                    value = row[col]
-                    if value:
-                        write(sheet, r, col, value)
-        workbook.close()
-        out.seek(0)
-        while chunk := out.read(CHUNK):
-            yield chunk
+                if index:
+                    spools[index].add(convert(index, row))
+                    continue
+                convert(0, row)
+                row[0] = record.meta.created_at
+                if not row[state_col]:
+                    row[state_col] = "received"
+                if chunk := rows.add(row):
+                    yield chunk
+            if rows.number >= max_rows:
+                break
+        yield rows.take()
+        upcoming = next(source, None)  # a full sheet: is there more for the next one?
+        if upcoming is None:
+            finished = True
+        else:
+            source = itertools.chain([upcoming], source)
+
+    def sheets() -> Iterator[tuple[str, Iterable[bytes]]]:
+        part = 1
+        while True:
+            yield (_part_name(names[0], part),
+                   xlsx.worksheet(headers[0], root_body(), selected=part == 1))
+            if finished:
+                break
+            part += 1
+        for index, spool in spools.items():
+            for part, body in enumerate(spool.bodies(), 1):
+                yield _part_name(names[index], part), xlsx.worksheet(headers[index], body)
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-zlib")
+    try:
+        yield from xlsx.workbook(sheets(), get_compressobj=lambda: _Deflater(pool, CSV_LEVEL))
     finally:
-        out.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+        for spool in spools.values():
+            spool.close()
 
 
-def _cell_writers(table: Table, use_labels: bool, lang: str | None,
-                  date_format: Any) -> list[tuple[int, Callable[..., Any]]]:
-    writers = []
+def _part_name(base: str, part: int) -> str:
+    return base if part == 1 else f"{base[:26]} ({part})"
+
+
+_NUMBERS = ("int", "count", "flag", "decimal", "geopoint", "date")
+
+
+def _cell_converters(table: Table, use_labels: bool,
+                     lang: str | None) -> list[tuple[int, Callable[[str], Any]]]:
+    """How each column's text becomes a cell, decided once per column: choice labels, typed
+    numbers and dates (text when they do not parse), or the text as it is (left out)."""
+    converters: list[tuple[int, Callable[[str], Any]]] = []
     for col, column in enumerate(table.columns):
         labels = tabular.choice_labels(column, lang) if use_labels else None
-        writers.append((col, _cell_writer(column, labels, date_format)))
-    return writers
-
-
-_NUMBERS = ("int", "count", "flag", "decimal", "geopoint")
-
-
-def _cell_writer(column: Column, labels: dict[str, str] | None,
-                 date_format: Any) -> Callable[..., Any]:
-    """How one column's cells are written, decided once per column."""
-    if labels is not None:
-        def write_label(sheet: Any, row: int, col: int, value: str) -> None:
-            sheet.write_string(row, col, tabular.with_labels(column, labels, value))
-
-        return write_label
-    if column.kind in _NUMBERS or column.kind == "date":
-        def write_typed(sheet: Any, row: int, col: int, value: str) -> None:
-            cell = typed(column, value)
-            if isinstance(cell, (int, float)):
-                sheet.write_number(row, col, cell)
-            elif isinstance(cell, date):
-                sheet.write_datetime(row, col, datetime(cell.year, cell.month, cell.day),
-                                     date_format)
-            else:
-                sheet.write_string(row, col, value)
-
-        return write_typed
-
-    def write_text(sheet: Any, row: int, col: int, value: str) -> None:
-        sheet.write_string(row, col, value)
-
-    return write_text
+        if labels is not None:
+            converters.append((col, functools.partial(tabular.with_labels, column, labels)))
+        elif column.kind in _NUMBERS:
+            converters.append((col, functools.partial(typed, column)))
+    return converters
 
 
 def _sheet_names(layout: Layout) -> list[str]:
@@ -405,12 +426,6 @@ def _sheet_names(layout: Layout) -> list[str]:
             name = f"{base[:27]}~{n}"
         names.append(name)
     return names
-
-
-def _naive_utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        return value
-    return value.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 # ---- GeoJSON ---------------------------------------------------------------------------------

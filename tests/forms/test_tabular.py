@@ -22,6 +22,7 @@ from forms.exports import (
     write_csv_zip,
     write_geojson,
     write_media_zip,
+    write_xlsx,
 )
 from forms.tabular import Layout, RowMeta, iso_timestamp
 from forms.xform import Choice, Field, Schema
@@ -192,7 +193,7 @@ def _many(count: int) -> list[Rec]:
     return records
 
 
-@pytest.mark.parametrize("writer", ["csv", "csv_zip", "geojson", "media"])
+@pytest.mark.parametrize("writer", ["csv", "csv_zip", "xlsx", "geojson", "media"])
 def test_first_chunk_leaves_before_the_records_are_exhausted(writer):
     records = Counted(_many(1000))
     layout = Layout(SCHEMA, root_only=writer in ("csv", "geojson"))
@@ -200,6 +201,7 @@ def test_first_chunk_leaves_before_the_records_are_exhausted(writer):
     stream = {
         "csv": lambda: write_csv(layout, records),
         "csv_zip": lambda: write_csv_zip(layout, records, open_blob=lambda sha: [photo]),
+        "xlsx": lambda: write_xlsx(layout, records),
         "geojson": lambda: write_geojson(layout, records),
         "media": lambda: write_media_zip(SCHEMA, records, open_blob=lambda sha: [photo]),
     }[writer]()
@@ -273,3 +275,41 @@ def test_name_helpers_never_make_a_path():
     assert safe_part("../../x", 60) == "x" and safe_part("..", 60) == ""
     assert sanitize_filename("../a:b?.jpg") == "..ab.jpg" and sanitize_filename("..") == ""
     assert sanitize_filename("con.txt") == "" and sanitize_filename("foto. ") == "foto"
+
+
+def test_xlsx_has_typed_cells_and_a_sheet_per_table():
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(b"".join(write_xlsx(Layout(SCHEMA), [
+        Rec(META, VALUES), Rec(RowMeta("uuid:3", META.created_at), {"nama": "=1+1"})]))))
+    assert book.sheetnames == ["f", "r", "s"]
+    header, first, second = book["f"].iter_rows(values_only=True)
+    row = dict(zip(header, first))
+    assert row["SubmissionDate"] == datetime(2026, 1, 5, 3, 4, 5, 679000)  # Excel keeps ms
+    assert row["nama"] == 'Budi, "B"' and row["g-tanggal"] == datetime(2026, 1, 5)
+    assert row["g-lokasi-Latitude"] == -0.68 and row["SubmitterID"] == 7
+    assert row["ReviewState"] == "approved" and row["KEY"] == "uuid:1"
+    assert dict(zip(header, second))["nama"] == "=1+1"  # text, never a formula
+    assert book["f"]["B3"].data_type == "s"
+    assert dict(zip(header, second))["ReviewState"] == "received"
+    assert book["f"].freeze_panes == "A2"
+    assert [r[:2] for r in book["r"].iter_rows(values_only=True)] == [
+        ("x", "h-z"), (1, "zz"), (2, None)]
+    assert len(list(book["s"].iter_rows())) == 4
+
+
+def test_xlsx_tables_past_the_row_limit_go_on_in_another_sheet():
+    import openpyxl
+
+    records = [Rec(RowMeta(f"uuid:{i}", META.created_at), VALUES) for i in range(5)]
+    book = openpyxl.load_workbook(io.BytesIO(b"".join(write_xlsx(Layout(SCHEMA), records,
+                                                                 max_rows=3))))
+    # 5 root rows at 2 a sheet; 10 rows of `r` and 15 of `s` likewise.
+    assert book.sheetnames == ["f", "f (2)", "f (3)", "r", "r (2)", "r (3)", "r (4)", "r (5)",
+                               "s", "s (2)", "s (3)", "s (4)", "s (5)", "s (6)", "s (7)", "s (8)"]
+    keys = [row[-10] for name in ("f", "f (2)", "f (3)")
+            for row in list(book[name].iter_rows(values_only=True))[1:]]
+    assert keys == [f"uuid:{i}" for i in range(5)]
+    exact = list(write_xlsx(Layout(SCHEMA), records[:4], max_rows=3))
+    assert openpyxl.load_workbook(io.BytesIO(b"".join(exact))).sheetnames[:3] == \
+        ["f", "f (2)", "r"]  # a full last sheet: no empty one after it
