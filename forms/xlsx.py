@@ -33,6 +33,9 @@ BOLD, DATE, DATETIME = 1, 2, 3  # indexes into styles.xml's cellXfs
 
 _EPOCH = datetime(1899, 12, 30)
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+# Characters `text` must change; a string without them or spaces at its ends (nearly every
+# answer) goes in as it is.
+_CAREFUL = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -127,7 +130,11 @@ class Rows:
                 continue
             kind = type(value)
             if kind is str:
-                parts.append(f'<c r="{letter}{r}"{s} t="inlineStr">{text(value)}</c>')
+                if value.strip() == value and len(value) <= MAX_CHARS \
+                        and _CAREFUL.search(value) is None:
+                    parts.append(f'<c r="{letter}{r}"{s} t="inlineStr"><is><t>{value}</t></is></c>')
+                else:
+                    parts.append(f'<c r="{letter}{r}"{s} t="inlineStr">{text(value)}</c>')
             elif kind is int or (kind is float and math.isfinite(value)):
                 parts.append(f'<c r="{letter}{r}"{s}><v>{value!r}</v></c>')
             elif kind is datetime:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import msgspec
 import sqlalchemy as sa
@@ -163,7 +163,8 @@ def open_export(db: Database, blobs: BlobStore, project_id: int, xml_form_id: st
         audit.record(tx, actor_id, "form.submission.export", "form", source.form.id,
                      {"format": options.format, "approvedOnly": options.filters.approved_only})
 
-    rows = iter_rows(db, source.form, filters_for(options), batch=batch, schema=schema)
+    rows = iter_rows(db, source.form, filters_for(options), batch=batch, schema=schema,
+                     files=needs_files(options))
     if progress is not None:
         rows = _counted(rows, progress)
     form_id = xml_form_id
@@ -191,6 +192,12 @@ def open_export(db: Database, blobs: BlobStore, project_id: int, xml_form_id: st
                                         open_blob=open_blob if options.attachments else None))
 
 
+def needs_files(options: ExportOptions) -> bool:
+    """Whether the writer needs each attachment (media, the CSV zip's media/ folder), not just
+    how many there are."""
+    return options.format == "media" or (options.format == "csv.zip" and options.attachments)
+
+
 def filters_for(options: ExportOptions) -> ExportFilters:
     """The filters an export reads with (a media export skips submissions without files)."""
     if options.format == "media":
@@ -208,15 +215,17 @@ def count_rows(db: Database, form: Form, filters: ExportFilters = ExportFilters(
 
 
 def iter_rows(db: Database, form: Form, filters: ExportFilters = ExportFilters(), *,
-              batch: int = BATCH, schema: Schema | None = None) -> Iterator[ExportRow]:
+              batch: int = BATCH, schema: Schema | None = None,
+              files: bool = True) -> Iterator[ExportRow]:
     """The current version of every matching submission, oldest id first, read `batch` at a
     time, each batch in its own short read transaction. The next batch is read by a helper
     thread while this one is handed out (at most two batches in memory), so the database's
-    time overlaps the writer's."""
+    time overlaps the writer's. `files=False`: attachments are only counted (the database
+    counts them), `ExportRow.attachments` stays empty."""
     with db.read() as tx:
         versions = dict(tx.execute(sa.select(FormVersion.id, FormVersion.version)
                                    .where(FormVersion.form_id == form.id)).all())
-    reader = _BatchReader(db, form, filters, schema, batch)
+    reader = _BatchReader(db, form, filters, schema, batch, files)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-read") as pool:
         pending = pool.submit(reader.read, 0)
         while pending is not None:
@@ -224,14 +233,14 @@ def iter_rows(db: Database, form: Form, filters: ExportFilters = ExportFilters()
             if not found:
                 return
             pending = pool.submit(reader.read, found[-1][0]) if len(found) == batch else None
-            yield from _rows_of(found, history, files, versions)
+            yield from reader.rows((found, history, files), versions)
 
 
 class _BatchReader:
     """The three statements of one batch, run in one short read transaction."""
 
     def __init__(self, db: Database, form: Form, filters: ExportFilters, schema: Schema | None,
-                 batch: int) -> None:
+                 batch: int, files: bool) -> None:
         self.db, self.form_id, self.batch = db, form.id, batch
         self.query = _filtered(sa.select(
             Submission.id, Submission.instance_id, Submission.created_at,
@@ -249,13 +258,19 @@ class _BatchReader:
                     SubmissionVersion.submission_id <= sa.bindparam("high"))
         self.versions_query = sa.select(SubmissionVersion.submission_id, SubmissionVersion.id,
                                         SubmissionVersion.form_version_id).where(*in_range)
-        self.files_query = sa.select(
-            SubmissionAttachment.submission_version_id, SubmissionAttachment.name,
-            SubmissionAttachment.blob_sha256, SubmissionAttachment.size,
-            SubmissionAttachment.content_type,
-        ).join(SubmissionVersion,
-               SubmissionVersion.id == SubmissionAttachment.submission_version_id
-               ).where(*in_range, SubmissionVersion.is_current).order_by(SubmissionAttachment.id)
+        attached = SubmissionAttachment.submission_version_id
+        files_query = sa.select(attached, SubmissionAttachment.name,
+                                SubmissionAttachment.blob_sha256, SubmissionAttachment.size,
+                                SubmissionAttachment.content_type)
+        if not files:  # (version, present, expected): a row per submission, not per file
+            files_query = sa.select(attached, sa.func.count(SubmissionAttachment.blob_sha256),
+                                    sa.func.count()).group_by(attached)
+        self.files_query = files_query.join(
+            SubmissionVersion, SubmissionVersion.id == attached
+        ).where(*in_range, SubmissionVersion.is_current)
+        if files:
+            self.files_query = self.files_query.order_by(SubmissionAttachment.id)
+        self.files = files
 
     def read(self, last_id: int) -> tuple[list[Any], list[Any], list[Any]]:
         with self.db.read() as tx:
@@ -270,9 +285,18 @@ class _BatchReader:
             span = {"form": self.form_id, "low": last_id, "high": found[-1][0]}
             return found, run(self.versions_query, span).all(), run(self.files_query, span).all()
 
-
-def _rows_of(found: list[Any], history: list[Any], files: list[Any],
+    def rows(self, batch: tuple[list[Any], list[Any], list[Any]],
              versions: dict[int, str]) -> Iterator[ExportRow]:
+        found, history, files = batch
+        if self.files:
+            return _rows_of(found, history, files, versions)
+        counts = {version_id: (present, expected) for version_id, present, expected in files}
+        return _rows_of(found, history, (), versions, counts)
+
+
+def _rows_of(found: list[Any], history: list[Any], files: Iterable[Any],
+             versions: dict[int, str],
+             counts: dict[int, tuple[int, int]] | None = None) -> Iterator[ExportRow]:
     first: dict[int, tuple[int, int]] = {}  # submission -> (first version id, its form version)
     edits: dict[int, int] = {}
     for submission_id, version_id, form_version_id in history:
@@ -290,6 +314,9 @@ def _rows_of(found: list[Any], history: list[Any], files: list[Any],
             expected += 1
             if sha:
                 refs.append(MediaRef(name, sha, size or 0, content_type))
+        present = len(refs)
+        if counts is not None:
+            present, expected = counts.get(version_id, (0, 0))
         yield ExportRow(
             submission_id=sub_id, instance_id=instance_id, current_instance_id=current_id,
             instance_name=instance_name, created_at=_aware(created_at),
@@ -298,7 +325,7 @@ def _rows_of(found: list[Any], history: list[Any], files: list[Any],
             submitter_name=submitter_name, device_id=device_id,
             edits=max(edits.get(sub_id, 0), 0),
             form_version=versions.get(first.get(sub_id, (0, 0))[1], ""),
-            attachments_present=len(refs), attachments_expected=expected,
+            attachments_present=present, attachments_expected=expected,
             values_json=values, attachments=tuple(refs))
 
 

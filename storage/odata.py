@@ -106,7 +106,7 @@ def iter_batches(db: Database, where: Scope, *, through_id: int | None = None, o
         size = batch if remaining is None else min(batch, remaining)
         query = _rows_query(where)
         if last is not None:
-            query = query.where(Submission.id < last)
+            query = query.where(*_before(last))
         elif offset:
             query = query.offset(offset)
         with db.read() as tx:
@@ -133,7 +133,7 @@ def iter_values(db: Database, where: Scope,
                        & SubmissionVersion.is_current)
                  .where(where.where).order_by(Submission.id.desc()).limit(batch))
         if last is not None:
-            query = query.where(Submission.id < last)
+            query = query.where(*_before(last))
         with db.read() as tx:
             rows = tx.exec(query).all()
         for _, instance_id, values in rows:
@@ -141,6 +141,13 @@ def iter_values(db: Database, where: Scope,
         if len(rows) < batch:
             return
         last = rows[-1][0]
+
+
+def _before(last: int) -> tuple[Any, ...]:
+    """The keyset bound, on both sides of the submission/version join: PostgreSQL otherwise
+    merge-joins from the newest version down to the page (a page 90,000 rows deep cost 130 ms
+    instead of under 1 ms)."""
+    return Submission.id < last, SubmissionVersion.submission_id < last
 
 
 # ---- queries ---------------------------------------------------------------------------------

@@ -85,6 +85,17 @@ def test_rows_come_in_short_batches_read_one_ahead(services, data, monkeypatch):
     assert len(reads) == 1 + 3  # the form's versions, two batches of two, one finding the end
 
 
+def test_counting_attachments_in_the_database_gives_the_same_counts(services, data):
+    form = _form(services, data)
+    listed = {r.instance_id: r for r in exports.iter_rows(services.db, form)}
+    counted = {r.instance_id: r for r in exports.iter_rows(services.db, form, files=False)}
+    assert [(r.attachments_present, r.attachments_expected) for r in counted.values()] == \
+        [(r.attachments_present, r.attachments_expected) for r in listed.values()]
+    assert {(r.attachments_present, r.attachments_expected) for r in counted.values()} == \
+        {(1, 1), (2, 2), (0, 1), (0, 0)}
+    assert all(r.attachments == () for r in counted.values())
+
+
 def test_row_facts_are_those_of_the_current_version(services, data):
     rows = {r.instance_id: r for r in exports.iter_rows(services.db, _form(services, data))}
     edited, approved, missing, plain = (rows[i] for i in data.ids)
