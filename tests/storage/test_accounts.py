@@ -176,3 +176,33 @@ def test_list_audits_by_action_category_and_page(services):
 def test_passwords_are_stored_as_argon2id_hashes(services):
     user = accounts.create_user(services.db, _email(), PASSWORD)
     assert user.password_hash.startswith("$argon2id$") and PASSWORD not in user.password_hash
+
+
+def test_a_verified_password_skips_argon2_until_it_changes(services, monkeypatch):
+    user = accounts.create_user(services.db, _email(), PASSWORD)
+    calls = []
+    real = accounts._hasher
+
+    class Counted:
+        def verify(self, stored, password):
+            calls.append(password)
+            return real.verify(stored, password)
+
+        def hash(self, password):
+            return real.hash(password)
+
+    monkeypatch.setattr(accounts, "_hasher", Counted())
+    assert accounts.verify_password(services.db, user.email, PASSWORD)
+    assert accounts.verify_password(services.db, user.email, PASSWORD)
+    assert len(calls) == 1  # the second Basic request is remembered
+    assert not accounts.verify_password(services.db, user.email, PASSWORD + "x")
+    assert len(calls) == 2  # a wrong password always goes to argon2
+    accounts.set_password(services.db, user.id, "sandi-baru-panjang")
+    assert not accounts.verify_password(services.db, user.email, PASSWORD)  # old one: void
+    assert accounts.verify_password(services.db, user.email, "sandi-baru-panjang")
+    assert len(calls) == 4
+    remembered = accounts._verified.entries
+    for digest in remembered:
+        remembered[digest] = 0.0  # as if TTL seconds had passed
+    assert accounts.verify_password(services.db, user.email, "sandi-baru-panjang")
+    assert len(calls) == 5  # expired: verified again
