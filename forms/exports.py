@@ -39,6 +39,7 @@ import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 import msgspec
@@ -138,16 +139,23 @@ def write_csv(layout: Layout, records: Iterable[Record]) -> Iterator[bytes]:
 
 
 class _Spool:
-    """Repeat tables and media references set aside on disk while the root table streams."""
+    """Repeat tables and media references set aside on disk while the root table streams:
+    in anonymous temporary files, or (`into`, for another process to read) in named files
+    `table-{n}.csv` and `media.tsv` of a folder, without headers."""
 
-    def __init__(self, layout: Layout, tmp_dir: str | None) -> None:
+    def __init__(self, layout: Layout, tmp_dir: str | None, into: Path | None = None) -> None:
+        def part(name: str) -> IO[bytes]:
+            return open(into / name, "w+b") if into else tempfile.TemporaryFile(dir=tmp_dir)
+
         self.files: dict[int, IO[bytes]] = {}
         self.pending: dict[int, _CsvChunks] = {}
         for index, table in enumerate(layout.tables[1:], 1):
-            self.files[index] = tempfile.TemporaryFile(dir=tmp_dir)
+            self.files[index] = part(f"table-{index}.csv")
             self.pending[index] = _CsvChunks()
-            self.pending[index].add(table.header)
-        self.media = tempfile.TemporaryFile(dir=tmp_dir)
+            if into is None:
+                self.pending[index].add(table.header)
+        self.media = part("media.tsv")
+        self.more: Path | None = None  # another process' part, read after this one
 
     def add_row(self, index: int, row: Sequence[Any]) -> None:
         chunk = self.pending[index].add(row)
@@ -159,19 +167,24 @@ class _Spool:
         line = f"{ref.sha256}\t{ref.size}\t{ref.content_type or ''}\t{ref.name}\n"
         self.media.write(line.encode("utf-8"))
 
+    def flush(self) -> None:
+        for index, raw in self.files.items():
+            raw.write(self.pending[index].take())
+        self.media.flush()
+
     def table_chunks(self, index: int) -> Iterator[bytes]:
         raw = self.files[index]
         raw.write(self.pending[index].take())
-        raw.seek(0)
-        while chunk := raw.read(CHUNK):
-            yield chunk
-        raw.close()
+        yield from _file_chunks(raw)
+        if self.more is not None:
+            with open(self.more / f"table-{index}.csv", "rb") as extra:
+                yield from _file_chunks(extra)
 
     def media_refs(self) -> Iterator[MediaRef]:
-        self.media.seek(0)
-        for line in self.media:
-            sha256, size, content_type, name = line.decode("utf-8").rstrip("\n").split("\t", 3)
-            yield MediaRef(name, sha256, int(size), content_type or None)
+        yield from _read_refs(self.media)
+        if self.more is not None:
+            with open(self.more / "media.tsv", "rb") as extra:
+                yield from _read_refs(extra)
 
     def close(self) -> None:
         for raw in self.files.values():
@@ -179,28 +192,72 @@ class _Spool:
         self.media.close()
 
 
+def _file_chunks(raw: IO[bytes]) -> Iterator[bytes]:
+    raw.seek(0)
+    while chunk := raw.read(CHUNK):
+        yield chunk
+
+
+def _read_refs(raw: IO[bytes]) -> Iterator[MediaRef]:
+    raw.seek(0)
+    for line in raw:
+        sha256, size, content_type, name = line.decode("utf-8").rstrip("\n").split("\t", 3)
+        yield MediaRef(name, sha256, int(size), content_type or None)
+
+
+def _csv_rows(layout: Layout, records: Iterable[Record], spool: _Spool,
+              media: bool) -> Iterator[bytes]:
+    """The root table's rows as CSV chunks; repeat rows and (`media`) attachments go to the
+    spool meanwhile."""
+    out = _CsvChunks()
+    for record in records:
+        for index, row in layout.rows(record.meta, record.values):
+            if index:
+                spool.add_row(index, row)
+            elif chunk := out.add(row):
+                yield chunk
+        if media:
+            for ref in record.attachments:
+                spool.add_media(ref)
+    yield out.take()
+
+
+def write_csv_part(layout: Layout, records: Iterable[Record], into: Path, *,
+                   media: bool) -> None:
+    """Some records' share of a CSV zip, written into the folder `into` (`root.csv`,
+    `table-{n}.csv`, `media.tsv`, no headers) for `write_csv_zip(more=…)` in another process
+    to append to its own."""
+    spool = _Spool(layout, None, into=into)
+    try:
+        with open(into / "root.csv", "wb") as root:
+            for chunk in _csv_rows(layout, records, spool, media):
+                root.write(chunk)
+        spool.flush()
+    finally:
+        spool.close()
+
+
 def write_csv_zip(layout: Layout, records: Iterable[Record], *, open_blob: OpenBlob | None = None,
-                  tmp_dir: str | None = None) -> Iterator[bytes]:
+                  tmp_dir: str | None = None,
+                  more: Callable[[], Path] | None = None) -> Iterator[bytes]:
     """Central's `submissions.csv.zip`; `open_blob=None` leaves the media out
-    (`attachments=false`)."""
+    (`attachments=false`). `more`: called once `records` are written, it gives the folder of
+    a `write_csv_part` of the records that come after them (made meanwhile by another
+    process), whose rows follow in each table."""
     now = datetime.now(timezone.utc)
     spool = _Spool(layout, tmp_dir)
     used = UsedNames() if open_blob is not None else None
     missing = _Missing(open_blob) if open_blob is not None else None
 
     def root_chunks() -> Iterator[bytes]:
-        out = _CsvChunks()
-        out.add(layout.root.header)
-        for record in records:
-            for index, row in layout.rows(record.meta, record.values):
-                if index:
-                    spool.add_row(index, row)
-                elif chunk := out.add(row):
-                    yield chunk
-            if open_blob is not None:
-                for ref in record.attachments:
-                    spool.add_media(ref)
-        yield out.take()
+        header = _CsvChunks()
+        header.add(layout.root.header)
+        yield header.take()
+        yield from _csv_rows(layout, records, spool, open_blob is not None)
+        if more is not None:
+            spool.more = more()
+            with open(spool.more / "root.csv", "rb") as extra:
+                yield from _file_chunks(extra)
 
     def members() -> Iterator[tuple[Any, ...]]:
         yield (f"{sanitize_filename(layout.schema.form_id)}.csv", now, FILE_MODE, ZIP_64,

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from forms.compile import compile_xlsform
 from forms.errors import XLSFormWarnings
 from forms.xform import Schema, read_xform, set_version
 
@@ -45,6 +44,10 @@ def publish_xlsform(db: Database, blobs: BlobStore, project_id: int, data: bytes
 
     With `publish=False` the result is the form's draft (replacing any earlier draft).
     """
+    # pyxform (and the openpyxl and numpy it loads) is imported when a form is compiled, not
+    # with this module: processes that never compile one (an export's helper) start faster.
+    from forms.compile import compile_xlsform
+
     compiled = compile_xlsform(data, filename, form_id_fallback)
     if compiled.warnings and not ignore_warnings:
         raise XLSFormWarnings(compiled.warnings)

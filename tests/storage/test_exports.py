@@ -157,3 +157,36 @@ def test_open_export_is_audited_and_lazy(services, data):
     assert entry.details == {"format": "csv", "approvedOnly": False}
     text = b"".join(export.chunks).decode()
     assert text.count("\n") == 5 and "Diubah" in text
+
+
+@pytest.mark.parametrize("attachments", [False, True])
+def test_a_csv_zip_made_by_two_processes_equals_the_one_made_by_one(services, data,
+                                                                    attachments, tmp_path):
+    import io
+    import zipfile
+
+    def made(split_rows, progress=None):
+        export = exports.open_export(
+            services.db, services.blobs, data.project_id, "foto_sederhana",
+            ExportOptions("csv.zip", attachments=attachments), tmp_dir=str(tmp_path),
+            split_rows=split_rows, progress=progress)
+        archive = zipfile.ZipFile(io.BytesIO(b"".join(export.chunks)))
+        return {name: archive.read(name) for name in archive.namelist()}
+
+    counted = []
+    alone, split = made(None), made(2, counted.append)
+    assert split == alone
+    assert sum(counted) == 4 and len(counted) >= 2  # this process' half, then the helper's
+    root = alone["foto_sederhana.csv"].decode().splitlines()
+    assert len(root) == 5 and [line.split(",")[-10] for line in root[1:]] == data.ids
+    assert ("media/a.jpg" in alone) is attachments
+    assert list(tmp_path.iterdir()) == []  # the helper's folder is gone
+
+
+def test_a_closed_split_export_stops_its_helper(services, data, tmp_path):
+    export = exports.open_export(services.db, services.blobs, data.project_id, "foto_sederhana",
+                                 ExportOptions("csv.zip", attachments=False),
+                                 tmp_dir=str(tmp_path), split_rows=2)
+    next(export.chunks)
+    export.chunks.close()
+    assert list(tmp_path.iterdir()) == []
