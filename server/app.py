@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
-from litestar import Litestar, Router, get
+from litestar import Litestar, Router
 from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -17,7 +16,7 @@ from storage.blobs import BlobStore, open_blob_store
 from storage.db import Database
 from storage.tokens import TokenBox
 
-from . import errors, iid_report, openrosa, ui, webform
+from . import errors, health, iid_report, logs, openrosa, ui, webform
 from .api import app_users as api_app_users
 from .api import audits as api_audits
 from .api import exports as api_exports
@@ -28,9 +27,9 @@ from .api import sessions as api_sessions
 from .api import submissions as api_submissions
 from .api import users as api_users
 from .auth import resolve_caller
+from .logs import RedactKeys
 from .settings import Settings
 
-log = logging.getLogger("jebol")
 STATIC = Path(__file__).parent / "static"
 
 
@@ -55,24 +54,6 @@ class Services:
         Path(self.settings.tmp_dir).mkdir(parents=True, exist_ok=True)
 
 
-@get("/health/live", sync_to_thread=False, tags=["Health"], summary="The process is up")
-def health_live() -> dict[str, str]:
-    return {"status": "ok"}
-
-
-class RedactKeys(logging.Filter):
-    """App-user keys travel in URL paths (/v1/key/{key}/…, /f/{key}/…): keep them out of the
-    access log, which would otherwise hand a phone's credentials to anyone reading logs."""
-
-    PATTERN = re.compile(r"(/v1/key/|/f/)[A-Za-z0-9!$]{64}")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(self.PATTERN.sub(r"\1<key>", a) if isinstance(a, str) else a
-                                for a in record.args)
-        return True
-
-
 def create_app(settings: Settings, services: Services | None = None, *,
                prepare: bool = True) -> Litestar:
     services = services or Services(settings)
@@ -95,7 +76,7 @@ def create_app(settings: Settings, services: Services | None = None, *,
             Router("/v1/key/{key:str}",
                    route_handlers=[*openrosa.HANDLERS, *openrosa.KEY_ONLY, *rest_for_keys],
                    request_max_body_size=settings.max_submission_bytes, include_in_schema=False),
-            health_live,
+            *health.HANDLERS,
             ui.ui_router(),
             webform.router(),
             create_static_files_router(path="/static", directories=[STATIC],
@@ -118,8 +99,10 @@ def create_app(settings: Settings, services: Services | None = None, *,
             path="/schema", render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()]),
         request_max_body_size=settings.max_submission_bytes,
         on_shutdown=[services.db.dispose],
+        logging_config=logs.logging_config(settings.log_format),
         debug=False,
     )
+    app.asgi_handler = logs.RequestLog(app.asgi_handler)
     app.state.settings = settings
     app.state.services = services
     return app

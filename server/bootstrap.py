@@ -24,7 +24,7 @@ class Setup:
     admin_password: str | None  # set only when generated now: printed once
     project_id: int
     app_user_name: str
-    collect_url: str | None
+    collect_url: str | None  # set only when the app user was created now: printed once
     forms: list[tuple[str, str]] = field(default_factory=list)  # (xmlFormId, outcome)
 
 
@@ -55,9 +55,11 @@ def run(services: Services) -> Setup:
         published.append((result.form.xml_form_id, result.outcome))
     app_user = accounts.find_app_user_by_name(db, services.box, project.id,
                                               settings.default_app_user)
-    if app_user is None:
+    url = None
+    if app_user is None:  # its key goes to the console once, never to every start's log
         app_user = accounts.create_app_user(db, services.box, project.id,
                                             settings.default_app_user, actor_id=admin.actor_id)
-    url = collect_url(settings.public_url, app_user.token, project.id) if app_user.token else None
+        url = collect_url(settings.public_url, app_user.token, project.id) \
+            if app_user.token else None
     return Setup(settings.admin_email, admin_password if admin_password else None, project.id,
                  settings.default_app_user, url, published)

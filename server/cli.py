@@ -16,7 +16,7 @@ from storage import forms as form_store
 from storage.blobs import BlobStoreError
 from storage.errors import StorageError
 
-from . import bootstrap
+from . import bootstrap, logs
 from .app import Services
 from .settings import Settings
 from .urls import collect_url
@@ -60,8 +60,10 @@ def serve(no_setup: bool) -> None:
     import uvicorn
 
     os.environ["JEBOL_SKIP_PREPARE"] = "1"  # the workers need not migrate again
+    # Our access lines (server/logs.py: request ids, no query strings) replace uvicorn's.
     uvicorn.run("server.asgi:app", host=settings.host, port=settings.port,
                 workers=settings.workers, log_level="info", proxy_headers=True,
+                log_config=logs.dict_config(settings.log_format), access_log=False,
                 timeout_keep_alive=75, h11_max_incomplete_event_size=64 * 1024)
 
 
@@ -77,8 +79,12 @@ def _print_setup(settings: Settings, setup: bootstrap.Setup) -> None:
     for form_id, outcome in setup.forms:
         click.echo(f"    form {form_id}: {outcome}")
     if setup.collect_url:
-        click.echo(f"  ODK Collect server URL for app user {setup.app_user_name!r}:")
+        click.echo(f"  ODK Collect server URL for app user {setup.app_user_name!r} "
+                   f"(shown only now; the App users page shows it again):")
         click.echo(f"    {setup.collect_url}")
+    else:
+        click.echo(f"  App user {setup.app_user_name!r}: its ODK Collect URL is on the App "
+                   f"users page ({settings.public_url}/p/{setup.project_id}/app-users)")
     click.echo("")
 
 
@@ -225,6 +231,74 @@ def _export_iid(services: Services, project_id: int, output: Path | None,
     target = output or Path(f"iid-{project_id}.xlsx")
     write_iid(services, project_id, target, approved_only)
     click.echo(f"IID report of project {project_id} -> {target}")
+
+
+@main.command("gc", help="Remove orphan blobs (stored by an upload that never recorded them: the "
+              "server killed, the database gone) and stale upload spool files. Safe beside a "
+              "running server: anything newer than the grace period is kept.")
+@click.option("--grace-hours", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Keep what is newer: an upload in flight stores its files before its row.")
+@click.option("--dry-run", is_flag=True, help="Only count what would be removed.")
+@_friendly
+def gc_command(grace_hours: float, dry_run: bool) -> None:
+    from datetime import timedelta
+
+    from storage import gc
+
+    services = _services()
+    report = gc.collect(services.db, services.blobs, grace=timedelta(hours=grace_hours),
+                        dry_run=dry_run, spool_dir=Path(services.settings.tmp_dir))
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"blobs: {report.scanned} scanned, {report.referenced} recorded, {report.recent} "
+               f"newer than {grace_hours:g} h kept")
+    click.echo(f"orphan blobs {verb}: {report.removed} ({report.removed_bytes} bytes)")
+    click.echo(f"upload spool files {verb}: {report.spool_removed} ({report.spool_bytes} bytes)")
+
+
+@main.command(help="Back up the embedded default (SQLite database, blob folder, secret key) to "
+              "FILE.tar (or .tar.gz) or a new folder; safe while the server runs.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="FILE.tar, FILE.tar.gz or a new folder.")
+@_friendly
+def backup(output: Path) -> None:
+    from storage import backup as backups
+
+    settings = _embedded(Settings.from_env())
+    summary = backups.backup(settings.database_url, Path(settings.blob_dir),
+                             Path(settings.data_dir) / "secret.key", output)
+    _warn_missing(summary.missing)
+    click.echo(f"{summary.submissions} submission(s), {summary.files} file(s), "
+               f"{summary.bytes} bytes of blobs -> {output}")
+
+
+@main.command(help="Restore a backup made by `jebol backup` into the configured data folder. "
+              "Stop the server first.")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace the data that is there.")
+@_friendly
+def restore(source: Path, force: bool) -> None:
+    from storage import backup as backups
+
+    settings = _embedded(Settings.from_env())
+    summary = backups.restore(source, settings.database_url, Path(settings.blob_dir),
+                              Path(settings.data_dir) / "secret.key", force=force)
+    _warn_missing(summary.missing)
+    click.echo(f"Restored {summary.submissions} submission(s), {summary.files} file(s) (every "
+               f"SHA-256 checked) into {settings.data_dir}. Start the server with `jebol serve`.")
+
+
+def _embedded(settings: Settings) -> Settings:
+    if settings.s3_endpoint:
+        raise click.ClickException("`jebol backup` and `jebol restore` cover the embedded "
+                                   "default (SQLite + a blob folder). With S3 (and PostgreSQL) "
+                                   "use `mc mirror` and pg_dump (README, \"Backups\").")
+    return settings
+
+
+def _warn_missing(missing: list[str]) -> None:
+    if missing:
+        click.echo(f"warning: {len(missing)} blob(s) the database names are not in the blob "
+                   f"folder (lost before this backup?): {', '.join(missing[:5])}", err=True)
 
 
 def _project_id(services: Services, project_id: int | None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Mapping
+from typing import Literal, Mapping
 
 import msgspec
 
@@ -21,6 +21,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     s3_secret_key: str | None = None
     s3_bucket: str = "jebol"
     s3_secure: bool = False
+    s3_connect_timeout: float = 5.0  # seconds; a stopped S3 answers 503 at once, a hung one
+    s3_read_timeout: float = 10.0  # after (retries + 1) x the timeout
+    s3_retries: int = 1
     public_url: str = ""  # default: http://{host}:{port}
     host: str = "0.0.0.0"
     port: int = 8000
@@ -28,12 +31,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     admin_email: str = "admin@jebol.local"
     admin_password: str | None = None
     max_submission_bytes: int = 100 * 1024 * 1024
+    body_timeout_seconds: float = 30.0  # a request body that stalls this long is a 408
     session_hours: float = 24.0
     secret_key: str | None = None  # default: generated once into {data_dir}/secret.key
     tmp_dir: str = ""  # default: {data_dir}/tmp (same disk as the blobs)
     default_project: str = "Jemput Bola Inovasi"
     default_app_user: str = "Petugas 1"
     map_tiles: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"  # empty: no tiles
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object per line
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

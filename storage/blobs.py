@@ -23,12 +23,14 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit
 
 __all__ = [
+    "BlobInfo",
     "BlobStore",
     "BlobStoreError",
     "LocalBlobStore",
@@ -53,9 +55,20 @@ class BlobStoreError(Exception):
     """The object store is unreachable or failed (HTTP 503 upstream)."""
 
 
+@dataclass(frozen=True)
+class BlobInfo:
+    """One stored object as a listing sees it (`jebol gc` needs its age)."""
+
+    key: str
+    size: int
+    modified: datetime  # UTC
+
+
 @runtime_checkable
 class BlobStore(Protocol):
     def ensure_ready(self) -> None: ...
+
+    def check(self) -> None: ...
 
     def put_file(
         self, key: str, path: Path, content_type: str = "application/octet-stream"
@@ -76,6 +89,8 @@ class BlobStore(Protocol):
     def delete(self, key: str) -> None: ...
 
     def iter_keys(self, prefix: str = "") -> Iterator[str]: ...
+
+    def iter_info(self, prefix: str = "") -> Iterator[BlobInfo]: ...
 
     def presigned_get_url(
         self,
@@ -159,6 +174,12 @@ class LocalBlobStore:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise BlobStoreError(f"cannot create blob folder {self.root}: {exc}") from exc
+
+    def check(self) -> None:
+        """Readiness probe, cheap: the folder is there and writable (a read-only or missing
+        mount fails; nothing is written)."""
+        if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
+            raise BlobStoreError(f"blob folder {self.root} is missing or not writable")
 
     def _write_atomic(self, key: str, write) -> None:
         target = self._path(key)
@@ -309,6 +330,17 @@ class LocalBlobStore:
                 if key.startswith(prefix):
                     yield key
 
+    def iter_info(self, prefix: str = "") -> Iterator[BlobInfo]:
+        """Like :meth:`iter_keys`, with each file's size and modification time."""
+        for key in self.iter_keys(prefix):
+            try:
+                st = self._path(key).stat()
+            except FileNotFoundError:  # deleted since it was listed
+                continue
+            except OSError as exc:
+                raise BlobStoreError(f"cannot stat blob {key}: {exc}") from exc
+            yield BlobInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc))
+
     def presigned_get_url(
         self,
         key: str,
@@ -342,6 +374,9 @@ class S3BlobStore:
         bucket: str = "jebol",
         secure: bool = False,
         region: str | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 10.0,
+        retries: int = 1,
     ) -> None:
         import certifi
         import urllib3
@@ -361,18 +396,23 @@ class S3BlobStore:
         self.endpoint = endpoint
         self.bucket = bucket
         self.secure = secure
+        # Bounded, so that an outage answers 503 in seconds: a stopped server refuses at once, a
+        # hung one costs read_timeout per attempt, and an S3 503's Retry-After is not slept on.
+        # The body of an upload is sent under connect_timeout per write (urllib3), so keep it
+        # above a healthy server's longest stall.
+        self.connect_timeout, self.read_timeout, self.retries = (connect_timeout, read_timeout,
+                                                                 retries)
         http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=5.0, read=60.0),
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
             maxsize=10,
             cert_reqs="CERT_REQUIRED",
             ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
             retries=urllib3.Retry(
-                total=3,
-                connect=1,
-                read=1,
-                status=2,
+                total=retries,
                 backoff_factor=0.2,
+                backoff_max=1.0,
                 status_forcelist=[500, 502, 503, 504],
+                respect_retry_after_header=False,
             ),
         )
         self._client = Minio(
@@ -405,6 +445,13 @@ class S3BlobStore:
             raise BlobStoreError(
                 f"S3 {what} failed ({self.endpoint} unreachable?): {exc}"
             ) from exc
+
+    def check(self) -> None:
+        """Readiness probe, cheap: one HEAD request on the bucket."""
+        with self._errors(f"bucket check of {self.bucket}"):
+            exists = self._client.bucket_exists(self.bucket)
+        if not exists:
+            raise BlobStoreError(f"S3 bucket {self.bucket} does not exist")
 
     def ensure_ready(self) -> None:
         from minio.error import S3Error
@@ -509,6 +556,11 @@ class S3BlobStore:
 
     def iter_keys(self, prefix: str = "") -> Iterator[str]:
         """Keys starting with ``prefix`` (lexicographic order)."""
+        for info in self.iter_info(prefix):
+            yield info.key
+
+    def iter_info(self, prefix: str = "") -> Iterator[BlobInfo]:
+        """Like :meth:`iter_keys`, with each object's size and last-modified time."""
         _check_prefix(prefix)
         with self._errors(f"listing of {prefix or '/'}"):
             for obj in self._client.list_objects(
@@ -516,7 +568,8 @@ class S3BlobStore:
             ):
                 if obj.is_dir or not obj.object_name or obj.object_name.endswith("/"):
                     continue
-                yield obj.object_name
+                modified = obj.last_modified or datetime.now(timezone.utc)  # unknown: keep it
+                yield BlobInfo(obj.object_name, int(obj.size or 0), modified)
 
     def presigned_get_url(
         self,
@@ -550,6 +603,9 @@ def open_blob_store(
     s3_secret_key: str | None,
     s3_bucket: str = "jebol",
     s3_secure: bool = False,
+    s3_connect_timeout: float = 5.0,
+    s3_read_timeout: float = 10.0,
+    s3_retries: int = 1,
 ) -> BlobStore:
     """S3 store when an endpoint is configured, else a local folder."""
     if s3_endpoint:
@@ -561,6 +617,9 @@ def open_blob_store(
             s3_secret_key,
             bucket=s3_bucket or "jebol",
             secure=s3_secure,
+            connect_timeout=s3_connect_timeout,
+            read_timeout=s3_read_timeout,
+            retries=s3_retries,
         )
     if blob_dir is None:
         raise ValueError("neither a blob folder nor an S3 endpoint is configured")

@@ -11,8 +11,10 @@ holds one huge result or one long transaction, and memory stays flat whatever th
 
 from __future__ import annotations
 
-import multiprocessing
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -48,6 +50,7 @@ ZIP_TYPE = "application/zip"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 BATCH = 1000
 SPLIT_ROWS = 20_000
+_ROOT = str(Path(__file__).resolve().parents[1])  # the folder holding `storage`
 _JSON = msgspec.json.Decoder()
 
 
@@ -229,36 +232,57 @@ class _CsvHelper:
         self.middle = _middle_id(db, source, filters_for(options), total)
         self.folder = Path(tempfile.mkdtemp(prefix="export-part-", dir=tmp_dir))
         self.progress = progress
-        context = multiprocessing.get_context("spawn")  # no fork of a threaded server
-        self.process = context.Process(
-            target=_write_part, name="jebol-export-part", daemon=True,
-            args=(db.url, project_id, source.form.xml_form_id, options, self.middle,
-                  str(self.folder)))
-        self.process.start()
+        job = PartJob(db.url, project_id, source.form.xml_form_id, options, self.middle,
+                      str(self.folder))
+        # A plain child interpreter running storage.export_helper (not multiprocessing: no
+        # fork of a threaded server, no re-import of whatever the main module is).
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "storage.export_helper"], stdin=subprocess.PIPE,
+            cwd=_ROOT, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))})
+        assert self.process.stdin is not None
+        self.process.stdin.write(msgspec.json.encode(job))
+        self.process.stdin.close()
 
     def result(self) -> Path:
-        self.process.join()
+        code = self.process.wait()
         done = self.folder / "done"
-        if self.process.exitcode != 0 or not done.exists():
-            raise RuntimeError(f"the export helper process failed (exit code "
-                               f"{self.process.exitcode})")
+        if code != 0 or not done.exists():
+            raise RuntimeError(f"the export helper process failed (exit code {code})")
         if self.progress is not None:
             self.progress(int(done.read_text()))
         return self.folder
 
     def close(self) -> None:
-        if self.process.is_alive():
+        if self.process.poll() is None:
             self.process.terminate()
-        self.process.join(timeout=10)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _write_part(url: str, project_id: int, xml_form_id: str, options: ExportOptions,
-                after: int, folder: str) -> None:
-    """The helper process: the submissions after `after`, as a CSV zip part in `folder`."""
-    db = Database(url)
+@dataclass(frozen=True)
+class PartJob:
+    """What the helper process is asked to write (sent as JSON on its stdin)."""
+
+    database_url: str
+    project_id: int
+    xml_form_id: str
+    options: ExportOptions
+    after: int  # the submissions with ids above this one
+    folder: str
+
+
+def write_part(job: PartJob) -> None:
+    """The helper process' work: its submissions as a CSV zip part in `job.folder`, then a
+    `done` file holding how many there were."""
+    db = Database(job.database_url)
     try:
-        source = get_source(db, project_id, xml_form_id)
+        source = get_source(db, job.project_id, job.xml_form_id)
+        options = job.options
         layout = Layout(source.schema, group_paths=options.group_paths,
                         split_select_multiples=options.split_select_multiples)
         count = 0
@@ -266,12 +290,13 @@ def _write_part(url: str, project_id: int, xml_form_id: str, options: ExportOpti
         def counted() -> Iterator[ExportRow]:
             nonlocal count
             for row in iter_rows(db, source.form, filters_for(options), schema=source.schema,
-                                 files=needs_files(options), after=after):
+                                 files=needs_files(options), after=job.after):
                 count += 1
                 yield row
 
-        writers.write_csv_part(layout, counted(), Path(folder), media=options.attachments)
-        (Path(folder) / "done").write_text(str(count))
+        folder = Path(job.folder)
+        writers.write_csv_part(layout, counted(), folder, media=options.attachments)
+        (folder / "done").write_text(str(count))
     finally:
         db.dispose()
 

@@ -151,7 +151,7 @@ UI_RULES = {
     ("POST", "/users"): "admin",
     ("POST", "/users/roles"): "admin",
 }
-PUBLIC = {"/health/live", "/schema", "/schema/scalar", "/schema/swagger", "/schema/{path:str}",
+PUBLIC = {"/health/live", "/health/ready", "/schema", "/schema/scalar", "/schema/swagger", "/schema/{path:str}",
           "/schema/openapi.json", "/schema/oauth2-redirect.html", "/login", "/logout", "/lang/{code:str}",
           "/static/{file_path:path}",
           # The officer web form: the app-user key in the path authorises it (tested with
