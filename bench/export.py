@@ -266,7 +266,8 @@ def direct_stream(services: Services, project_id: int,
                   options: exports.ExportOptions) -> Callable[[], Iterator[bytes]]:
     def run() -> Iterator[bytes]:
         yield from exports.open_export(services.db, services.blobs, project_id, VISIT, options,
-                                       tmp_dir=services.settings.tmp_dir).chunks
+                                       tmp_dir=services.settings.tmp_dir,
+                                       split_rows=services.settings.export_split_rows).chunks
 
     return run
 
@@ -312,6 +313,8 @@ def main() -> int:
     parser.add_argument("--photo-mb", type=float, default=1.0)
     parser.add_argument("--distinct-photos", type=int, default=64)
     parser.add_argument("--direct", action="store_true", help="run the generators, no HTTP")
+    parser.add_argument("--split-rows", type=int, default=20_000,
+                        help="JEBOL_EXPORT_SPLIT_ROWS (0: the CSV zip in one process)")
     parser.add_argument("--skip", action="append", default=[],
                         choices=("csv", "xlsx", "media", "odata"), help="leave an export out")
     args = parser.parse_args()
@@ -320,7 +323,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="jebol-bench-export-"))
     pg = s3 = None
     try:
-        values: dict[str, object] = {"data_dir": str(work), "secret_key": "bench"}
+        values: dict[str, object] = {"data_dir": str(work), "secret_key": "bench",
+                                     "export_split_rows": args.split_rows}
         if args.backend == "postgres":
             pg = ThrowawayPostgres()
             values["database_url"] = pg.create()
@@ -343,7 +347,8 @@ def main() -> int:
                  exports.ExportOptions("xlsx")),
                 ("media", "media ZIP (photos)", "media.zip", {},
                  exports.ExportOptions("media"))]
-        print(f"backend: {args.backend}; {args.count} submissions; "
+        print(f"backend: {args.backend}; {args.count} submissions; CSV zip split at "
+              f"{args.split_rows or 'never'}; "
               f"{'generators called directly' if args.direct else 'through HTTP (LiveServer)'}")
         server_context = contextlib.nullcontext() if args.direct else LiveServer(services)
         with server_context as server:

@@ -22,6 +22,9 @@ from .settings import Settings
 from .urls import collect_url
 
 
+WORKER_HEALTHCHECK_SECONDS = 60
+
+
 def _services() -> Services:
     services = Services(Settings.from_env())
     services.prepare()
@@ -64,7 +67,11 @@ def serve(no_setup: bool) -> None:
     uvicorn.run("server.asgi:app", host=settings.host, port=settings.port,
                 workers=settings.workers, log_level="info", proxy_headers=True,
                 log_config=logs.dict_config(settings.log_format), access_log=False,
-                timeout_keep_alive=75, h11_max_incomplete_event_size=64 * 1024)
+                timeout_keep_alive=75, h11_max_incomplete_event_size=64 * 1024,
+                # A worker imports for seconds before it answers the supervisor's health ping;
+                # with uvicorn's 5 s, workers starting side by side on a busy 2-core machine were
+                # killed as hung and restarted again and again.
+                timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS)
 
 
 def _print_setup(settings: Settings, setup: bootstrap.Setup) -> None:
@@ -208,7 +215,8 @@ def export(xml_form_id: str, fmt: str, approved_only: bool, since: Any, until: A
         task = bar.add_task(xml_form_id, total=total)
         result = exports.open_export(services.db, services.blobs, project_id, xml_form_id,
                                      options, tmp_dir=services.settings.tmp_dir,
-                                     progress=lambda n: bar.advance(task, n))
+                                     progress=lambda n: bar.advance(task, n),
+                                     split_rows=services.settings.export_split_rows)
         target = output or Path(result.filename)
         partial = target.with_name(f".{target.name}.part")
         try:

@@ -115,7 +115,8 @@ def export_media(
 def _stream(db: DB, blobs: Blobs, settings: Config, caller: Caller, project_id: int,
             xml_form_id: str, options: ExportOptions) -> Stream:
     export = exports.open_export(db, blobs, project_id, xml_form_id, options,
-                                 tmp_dir=settings.tmp_dir, actor_id=caller.actor_id)
+                                 tmp_dir=settings.tmp_dir, actor_id=caller.actor_id,
+                                 split_rows=settings.export_split_rows)
     return Stream(export.chunks, media_type=export.media_type,
                   headers={"Content-Disposition": content_disposition(export.filename),
                            "Cache-Control": "no-store"})
