@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
 from pyxform.errors import PyXFormError
 from pyxform.xls2xform import convert
+from xlrd import XLRDError
+from xlrd.compdoc import CompDocError
 
 from .errors import XLSFormInvalid
 
@@ -17,6 +21,12 @@ XLSX_MAGIC = b"PK\x03\x04"
 XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE2 compound document (.xls)
 MAX_XLSFORM_BYTES = 20 * 1024 * 1024
 _MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
+# What openpyxl, xlrd and zlib raise for damaged or hostile workbooks (found by fuzzing
+# truncated and bit-flipped .xlsx files and junk behind the .xls magic number).
+_READER_ERRORS = (ValueError, KeyError, TypeError, IndexError, EOFError, NotImplementedError,
+                  struct.error, zlib.error, zipfile.BadZipFile, OSError, XLRDError, CompDocError)
+# pyxform's words when no reader could open the file at all.
+_UNRECOGNISED = "Argument 'definition' was not recognized"
 
 
 @dataclass(frozen=True)
@@ -50,9 +60,11 @@ def compile_xlsform(data: bytes, filename: str | None = None,
         result = convert(xlsform=io.BytesIO(data), warnings=warnings, file_type=file_type,
                          form_name=_form_name(form_id_fallback))
     except PyXFormError as error:
+        if str(error).startswith(_UNRECOGNISED):
+            raise XLSFormInvalid("The spreadsheet could not be read: it is not a readable "
+                                 f"{file_type} workbook.") from None
         raise XLSFormInvalid(_clean_message(str(error))) from None
-    except (ValueError, KeyError, TypeError, zipfile.BadZipFile, OSError) as error:
-        # openpyxl and xlrd raise these for damaged workbooks.
+    except _READER_ERRORS as error:
         raise XLSFormInvalid(f"The spreadsheet could not be read: {_clean_message(str(error))}") from None
     return Compiled(xml=result.xform.encode("utf-8"), warnings=list(warnings),
                     itemsets_csv=result.itemsets)
@@ -69,7 +81,7 @@ def _check_zip(data: bytes) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             total = sum(info.file_size for info in archive.infolist())
-    except zipfile.BadZipFile:
+    except _READER_ERRORS:
         raise XLSFormInvalid("The .xlsx file is damaged (not a readable zip archive).") from None
     if total > _MAX_UNZIPPED_BYTES:
         raise XLSFormInvalid("The .xlsx file unpacks to more than 200 MB; refusing it.")

@@ -160,6 +160,8 @@ def _tokens(text: str) -> list[_Token]:
             while True:
                 if j >= len(text):
                     raise FilterInvalid(f"the text starting at {i} has no closing quote")
+                if text[j] == "\x00":  # no database column holds one (PostgreSQL refuses it)
+                    raise FilterInvalid(f"the text starting at {i} has a NUL character")
                 if text[j] == "'":
                     if text[j + 1:j + 2] == "'":
                         value.append("'")

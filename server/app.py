@@ -27,6 +27,7 @@ from .api import sessions as api_sessions
 from .api import submissions as api_submissions
 from .api import users as api_users
 from .auth import resolve_caller
+from .uploads import BodyTimeout
 from .logs import RedactKeys
 from .settings import Settings
 
@@ -43,7 +44,9 @@ class Services:
         self.blobs = blobs or open_blob_store(
             blob_dir=Path(settings.blob_dir), s3_endpoint=settings.s3_endpoint,
             s3_access_key=settings.s3_access_key, s3_secret_key=settings.s3_secret_key,
-            s3_bucket=settings.s3_bucket, s3_secure=settings.s3_secure)
+            s3_bucket=settings.s3_bucket, s3_secure=settings.s3_secure,
+            s3_connect_timeout=settings.s3_connect_timeout,
+            s3_read_timeout=settings.s3_read_timeout, s3_retries=settings.s3_retries)
         self.box_secret = settings.load_secret()
         self.box = TokenBox(self.box_secret)
 
@@ -91,6 +94,9 @@ def create_app(settings: Settings, services: Services | None = None, *,
             "caller": Provide(resolve_caller, sync_to_thread=True),
         },
         exception_handlers={Exception: errors.handle},
+        # Every route that reads a body bounds how slowly it may arrive (a 408, not a
+        # connection and its temporary files held forever).
+        middleware=[BodyTimeout],
         template_config=ui.template_config(),
         csrf_config=ui.csrf_config(settings, services.box_secret),
         openapi_config=OpenAPIConfig(

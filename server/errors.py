@@ -11,7 +11,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from forms.errors import FormsError
@@ -64,6 +64,10 @@ _TABLE: list[tuple[type[BaseException], int, float]] = [
     (Forbidden, 403, 403.1),
     (InvalidInput, 400, 400.8),
     (FormsError, 400, 400.1),
+    # A value the database cannot hold or compare: an id past its integer range (SQLite:
+    # OverflowError), text with NUL or out of range (PostgreSQL: DataError). Input, not a bug.
+    (DataError, 400, 400.2),
+    (OverflowError, 400, 400.2),
     (BlobUnavailable, 503, 503.1),
     (BlobStoreError, 503, 503.1),
     (OperationalError, 503, 503.2),
@@ -89,6 +93,9 @@ def classify(error: BaseException) -> tuple[int, float, str, dict[str, str]]:
     for cls, status, code in _TABLE:
         if isinstance(error, cls):
             message = str(error) or "Error."
+            if code == 400.2:  # the database's text would name tables and statements
+                message = ("A value in the request is out of range or holds a character that "
+                           "cannot be stored (such as NUL).")
             headers: dict[str, str] = {}
             if status == 503:
                 message = ("The server cannot store data right now (database or file store "
@@ -103,7 +110,11 @@ def classify(error: BaseException) -> tuple[int, float, str, dict[str, str]]:
 
 def handle(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
     status, code, message, headers = classify(error)
-    if status >= 500:
+    if status == 503:  # an outage: one line per request, not a traceback each
+        cause = str(error).splitlines()[0] if str(error) else ""
+        log.warning("%s %s -> 503 (%s: %s)", request.method, request.url.path,
+                    type(error).__name__, cause)
+    elif status >= 500:
         log.error("%s %s -> %s", request.method, request.url.path, status, exc_info=error)
     handler = request.scope.get("route_handler")
     if handler is not None and handler.opt.get("ui"):

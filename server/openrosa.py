@@ -63,6 +63,8 @@ def _caller(request: Request[Any, Any, Any], db: Database, project_id: int) -> I
 def form_list(request: Request[Any, Any, Any], project_id: ProjectId, db: DB,
               settings: Config, form_id: Annotated[str | None, QueryParameter(name="formID")] = None) -> Response[Any]:
     _caller(request, db, project_id)
+    if form_id is not None and "\x00" in form_id:  # PostgreSQL refuses text with NUL in it
+        raise ApiError(400, 400.1, "formID cannot contain a NUL character.")
     base = _base(request, settings, project_id)
     items = []
     for form, version in form_store.list_forms(db, project_id, for_phones=True,

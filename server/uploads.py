@@ -4,6 +4,10 @@ The request body is never held in memory: python-multipart parses each network c
 part's bytes collect in a buffer of at most ~1 MiB, and a worker thread writes and hashes each
 buffer (hashing dominates parsing; see the upload measurements in README). Part names are
 hostile input: they are kept as data and never used as paths.
+
+`BodyTimeout` bounds how long a request body may take: a client that stops sending, or
+trickles a byte a second, is answered 408 and disconnected instead of holding a connection
+and its temporary files forever (uvicorn has no such limit of its own).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +23,7 @@ from typing import Any, AsyncIterator
 
 import anyio
 from litestar import Request
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
@@ -27,6 +33,47 @@ from .errors import ApiError
 FLUSH_BYTES = 1024 * 1024
 MAX_PARTS = 1000
 MAX_NAME_BYTES = 1024
+# After the first JEBOL_BODY_TIMEOUT_SECONDS a body must average at least this much: far below
+# a phone on a 2G network (~10 KB/s), far above a client that trickles to hold a connection.
+MIN_BODY_BYTES_PER_SECOND = 1024
+
+
+class BodyTimeout:
+    """ASGI middleware (on the whole app) for the routes that read a request body: each wait
+    for the next piece of the body is bounded by `settings.body_timeout_seconds`, and once
+    that long has passed the body must have averaged MIN_BODY_BYTES_PER_SECOND. Either failure is a 408 that closes
+    the connection; the handler's own cleanup (temporary files) runs as for any error, and
+    nothing is stored because nothing is ingested before the whole body is in."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = scope["app"].state.settings.body_timeout_seconds
+        started: float | None = None
+        received = 0
+        body_done = False
+
+        async def timed_receive() -> Message:
+            nonlocal started, received, body_done
+            if body_done:  # waiting for a disconnect after the body is not a body read
+                return await receive()
+            started = started or time.monotonic()  # from the handler's first read
+            with anyio.move_on_after(limit) as wait:
+                message = await receive()
+            elapsed = time.monotonic() - started
+            if wait.cancelled_caught or received < MIN_BODY_BYTES_PER_SECOND * (elapsed - limit):
+                raise ApiError(408, 408.1, "The request body arrived too slowly (or stopped); "
+                               "nothing was stored. Please send it again.",
+                               {"Connection": "close"})
+            received += len(message.get("body", b""))
+            body_done = message["type"] != "http.request" or not message.get("more_body")
+            return message
+
+        await self.app(scope, timed_receive, send)
 
 
 @dataclass

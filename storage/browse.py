@@ -116,8 +116,8 @@ def opd_coverage(db: Database, project_id: int, lang_label: Any, today: date) ->
 def _innovation_count(tx: Session) -> Any:
     """How many innovations a visit lists: its `inovasi` repeat is a list, or one object."""
     if tx.get_bind().dialect.name == "postgresql":
-        return sa.text("CASE jsonb_typeof(submission_version.\"values\" -> 'inovasi') "
-                       "WHEN 'array' THEN jsonb_array_length(submission_version.\"values\" -> "
+        return sa.text("CASE json_typeof(submission_version.\"values\" -> 'inovasi') "
+                       "WHEN 'array' THEN json_array_length(submission_version.\"values\" -> "
                        "'inovasi') WHEN 'object' THEN 1 ELSE 0 END")
     return sa.text("CASE json_type(submission_version.\"values\", '$.inovasi') "
                    "WHEN 'array' THEN json_array_length(submission_version.\"values\", "
@@ -214,10 +214,14 @@ def _filtered(query: Any, filters: Filters, schema: Schema | None) -> Any:
     if filters.opd and path:
         query = query.where(SubmissionVersion.values[path].as_string() == filters.opd)
     if filters.text:
-        needle = f"%{filters.text.strip().lower()}%"
+        # The text is matched as it is: LIKE's own `%` and `_` (and the escape) are escaped.
+        plain = filters.text.strip().lower()
+        plain = plain.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        needle = f"%{plain}%"
         query = query.where(sa.or_(
-            sa.func.lower(SubmissionVersion.instance_name).like(needle),
-            sa.func.lower(sa.cast(SubmissionVersion.values, sa.Text)).like(needle)))
+            sa.func.lower(SubmissionVersion.instance_name).like(needle, escape="\\"),
+            sa.func.lower(sa.cast(SubmissionVersion.values, sa.Text)).like(needle,
+                                                                            escape="\\")))
     return query
 
 

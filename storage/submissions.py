@@ -106,12 +106,11 @@ def ingest(db: Database, blobs: BlobStore, project_id: int, xml: bytes,
     unsafe = [name for name in names if not is_safe_attachment_name(name)]
     if unsafe:
         raise InvalidInput(f"Attachment name {unsafe[0]!r} is not a plain file name.")
-    stored: dict[str, content.StoredBlob] = {}
+    uploads: dict[str, IncomingFile] = {}
     for incoming in files:
-        if incoming.name in names and incoming.name not in stored:
-            stored[incoming.name] = content.put_path(
-                blobs, incoming.path, sha256=incoming.sha256, size=incoming.size,
-                content_type=content.guess_type(incoming.name, incoming.content_type))
+        if incoming.name in names:
+            uploads.setdefault(incoming.name, incoming)
+    stored = {name: _put(blobs, incoming) for name, incoming in uploads.items()}
     xml_sha256 = hashlib.sha256(xml).hexdigest()
     for attempt in range(_RACE_RETRIES):
         try:
@@ -120,13 +119,23 @@ def ingest(db: Database, blobs: BlobStore, project_id: int, xml: bytes,
                     _check_edit_target(tx, form, instance, edit_of)
                 if not allow_edit:
                     _check_not_outdated(tx, form, instance)
-                return _apply(tx, form, form_version, instance, xml, xml_sha256, names, stored,
-                              sender)
+                ingested = _apply(tx, form, form_version, instance, xml, xml_sha256, names,
+                                  stored, sender)
+            # put_path skips an object already stored; if that was an old orphan, `jebol gc`
+            # may have removed it before our row committed (storage/gc.py): put it again.
+            for incoming in uploads.values():
+                _put(blobs, incoming)
+            return ingested
         except IntegrityError:
             if attempt == _RACE_RETRIES - 1:
                 raise
             # Another request stored this instanceID first: decide again against its row.
     raise AssertionError("unreachable")
+
+
+def _put(blobs: BlobStore, incoming: IncomingFile) -> content.StoredBlob:
+    return content.put_path(blobs, incoming.path, sha256=incoming.sha256, size=incoming.size,
+                            content_type=content.guess_type(incoming.name, incoming.content_type))
 
 
 def _apply(tx: Session, form: Form, form_version: FormVersion, instance: Instance, xml: bytes,
@@ -519,8 +528,7 @@ def add_attachment(db: Database, blobs: BlobStore, project_id: int, xml_form_id:
     with db.read() as tx:  # refuse early, before a large file travels to the store
         submission = _locate(tx, project_id, xml_form_id, instance_id)
         _attachment_row(tx, _current_version(tx, submission.id), name)
-    stored = content.put_path(blobs, upload.path, sha256=upload.sha256, size=upload.size,
-                              content_type=content.guess_type(name, upload.content_type))
+    stored = _put(blobs, upload)
     with db.transaction() as tx:
         submission = _locate(tx, project_id, xml_form_id, instance_id)
         current = _current_version(tx, submission.id, for_update=True)
@@ -532,6 +540,7 @@ def add_attachment(db: Database, blobs: BlobStore, project_id: int, xml_form_id:
         audit.record(tx, actor_id, "submission.attachment.update", "submission", submission.id,
                      {"instanceId": current.instance_id, "name": name, "oldBlob": old,
                       "newBlob": stored.sha256})
+    _put(blobs, upload)  # as in `ingest`: still there after our commit (storage/gc.py)
 
 
 def clear_attachment(db: Database, project_id: int, xml_form_id: str, instance_id: str,

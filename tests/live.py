@@ -9,6 +9,7 @@ import msgspec
 import uvicorn
 
 from server.app import Services, create_app
+from server.cli import HTTP_OPTIONS
 from tests.services import free_port
 
 
@@ -19,7 +20,8 @@ class LiveServer:
         settings = msgspec.structs.replace(services.settings, public_url=self.url, **overrides)
         app = create_app(settings, services, prepare=False)
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", lifespan="on"))
+                                                    log_level="warning", lifespan="on",
+                                                    **HTTP_OPTIONS))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:

@@ -23,6 +23,7 @@ from ..deps import DB, Blobs, Caller, Config, JSONBody, PathText, ProjectId, Que
 from ..errors import ApiError
 from ..files import file_response
 from ..guards import requires
+from ..uploads import receive_body
 from .odata import service_document as odata_service_document
 from .schemas import FormOut, Wire
 
@@ -140,6 +141,7 @@ def _xlsform_file(request: Request[Any, Any, Any], db: Any, blobs: BlobStore,
 
 
 @patch(FORM, sync_to_thread=True, tags=["Forms"], guards=[requires(MANAGE)],
+      
        summary="Open, close or set closing")
 def update_form(project_id: ProjectId, xml_form_id: PathText, data: JSONBody[FormState], db: DB,
                 caller: Caller) -> FormOut:
@@ -158,7 +160,8 @@ def delete_form(project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Ca
 
 # ---- drafts ------------------------------------------------------------------------------------
 
-@post(f"{FORM}/draft", status_code=200, guards=[requires(MANAGE)], request_max_body_size=MAX_XLSFORM_BYTES, tags=["Forms"],
+@post(f"{FORM}/draft", status_code=200, guards=[requires(MANAGE)],
+      request_max_body_size=MAX_XLSFORM_BYTES, tags=["Forms"],
       summary="Start a draft: a new definition in the body, or a copy of the published one")
 async def create_draft(
     request: Request[Any, Any, Any], project_id: ProjectId, xml_form_id: PathText, db: DB,
@@ -226,8 +229,6 @@ def list_draft_attachments(project_id: ProjectId, xml_form_id: PathText, db: DB,
 async def upload_draft_attachment(request: Request[Any, Any, Any], project_id: ProjectId,
                                   xml_form_id: PathText, name: PathText, db: DB, blobs: Blobs,
                                   caller: Caller, settings: Config) -> AttachmentOut:
-    from ..uploads import receive_body
-
     await anyio.to_thread.run_sync(require_project, db, caller, project_id, MANAGE)
     async with receive_body(request, Path(settings.tmp_dir)) as body:
         media = await anyio.to_thread.run_sync(lambda: form_store.set_draft_attachment(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
@@ -50,8 +51,39 @@ NEEDS_COMMENT = ("hasIssues", "rejected")
 FORM_PATH = "/p/{project_id:int}/f/{xml_form_id:str}"
 
 
-def render(name: str, request: Request[Any, Any, Any], **context: Any) -> Template:
-    return Template(template_name=name, context={"request": request, **context})
+def render(name: str, request: Request[Any, Any, Any], status_code: int = 200,
+           **context: Any) -> Template:
+    return Template(template_name=name, status_code=status_code,
+                    context={"request": request, **context},
+                    headers=page_headers(request.app.state.settings))
+
+
+def page_headers(settings: Any) -> dict[str, str]:
+    """Every page: no MIME sniffing, no framing, and scripts only from this server (the pages
+    have no inline script). Images may also come from the map tiles' host and, on S3, from
+    the object store that photos redirect to."""
+    images = " ".join(filter(None, (_origin(settings.map_tiles), _s3_origin(settings))))
+    policy = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+              f"img-src 'self' data: blob: {images}".rstrip() + "; "
+              "font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+              "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+    return {"Content-Security-Policy": policy, "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin"}
+
+
+def _origin(url: str) -> str:
+    """scheme://host of a URL template; a `{s}` subdomain becomes `*`."""
+    parts = urlparse(url)
+    return f"{parts.scheme}://{re.sub(r'{[^}]*}', '*', parts.netloc)}" if parts.netloc else ""
+
+
+def _s3_origin(settings: Any) -> str:
+    endpoint = settings.s3_endpoint
+    if not endpoint:
+        return ""
+    if "://" in endpoint:
+        return _origin(endpoint)
+    return f"{'https' if settings.s3_secure else 'http'}://{endpoint}"
 
 
 def _safe_next(target: str | None) -> str:
@@ -82,9 +114,8 @@ def login(request: Request[Any, Any, Any], data: Annotated[LoginForm, FormBody],
     login_ = accounts.log_in(db, data.email, data.password, client=client_address(request),
                              hours=settings.session_hours)
     if login_ is None:
-        return Template(template_name="login.html", status_code=401, context={
-            "request": request, "next": _safe_next(data.next),
-            "error": i18n.gettext("Wrong email or password.")})
+        return render("login.html", request, status_code=401, next=_safe_next(data.next),
+                      error=i18n.gettext("Wrong email or password."))
     response = Redirect(_safe_next(data.next), status_code=303)
     response.set_cookie(SESSION_COOKIE, login_.token, httponly=True, samesite="lax",
                         secure=settings.public_url.startswith("https://"),
@@ -136,6 +167,9 @@ def project_home(request: Request[Any, Any, Any], project_id: ProjectId, db: DB,
 
 def _filters(request: Request[Any, Any, Any], caller: Any, roles: frozenset[str]) -> Filters:
     query = request.query_params
+    if any("\x00" in value for _, value in query.multi_items()):
+        # Filters become SQL parameters, and PostgreSQL refuses text with NUL in it.
+        raise ApiError(400, 400.8, i18n.gettext("A filter contains a NUL character."))
 
     def day(name: str) -> date | None:
         try:
@@ -540,9 +574,9 @@ async def upload_form(request: Request[Any, Any, Any], project_id: ProjectId, db
         listed = await anyio.to_thread.run_sync(
             lambda: form_store.list_forms(db, project_id, include_drafts=True))
         project = await anyio.to_thread.run_sync(projects.get_project, db, project_id)
-        return Template(template_name="forms_admin.html", status_code=400, context={
-            "request": request, "caller": caller, "project": project, "forms": listed,
-            "drafts": {}, "upload_error": str(error), "upload_name": name})
+        return render("forms_admin.html", request, status_code=400, caller=caller,
+                      project=project, forms=listed, drafts={}, upload_error=str(error),
+                      upload_name=name)
     return Redirect(f"/p/{project_id}/forms?draft={quote(result.form.xml_form_id)}",
                     status_code=303)
 

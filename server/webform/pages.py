@@ -156,8 +156,10 @@ def _problem(problem: KeyProblem, settings: Settings) -> Response[Any]:
 
 
 def _island(data: dict[str, Any]) -> str:
-    """JSON for a <script type="application/json"> island: no "</" can end the element."""
-    return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    r"""JSON for a <script type="application/json"> island with no `<` at all (as `\u003c`):
+    a form title or name holding `</script>` cannot end the element, nor `<!--<script>` put
+    the HTML parser in the state where the island's own `</script>` no longer ends it."""
+    return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
 
 
 def _import_map(built: assets.Assets) -> str:
