@@ -367,18 +367,11 @@ class _SheetSpool:
     def bodies(self) -> Iterator[Iterator[bytes]]:
         self.parts[-1].write(self.rows.take())
         for raw in self.parts:
-            yield _read_back(raw)
+            yield _file_chunks(raw)
 
     def close(self) -> None:
         for raw in self.parts:
             raw.close()
-
-
-def _read_back(raw: IO[bytes]) -> Iterator[bytes]:
-    raw.seek(0)
-    while chunk := raw.read(CHUNK):
-        yield chunk
-    raw.close()
 
 
 def write_xlsx(layout: Layout, records: Iterable[Record], *, labels: bool = False,

@@ -192,10 +192,7 @@ def open_export(db: Database, blobs: BlobStore, project_id: int, xml_form_id: st
     if kind == "media":
         return Export(f"{form_id}-media.zip", ZIP_TYPE, writers.write_media_zip(
             schema, rows, open_blob=open_blob, questions=questions, opd_path=opd_path(schema)))
-    layout = Layout(schema, group_paths=options.group_paths,
-                    split_select_multiples=options.split_select_multiples
-                    and kind in ("csv.zip", "csv"),
-                    root_only=kind in ("csv", "geojson"))
+    layout = layout_for(schema, options)
     if kind == "csv":
         return Export(f"{form_id}.csv", "text/csv; charset=utf-8", writers.write_csv(layout, rows))
     if kind == "geojson":
@@ -240,7 +237,7 @@ class _CsvHelper:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "storage.export_helper"], stdin=subprocess.PIPE,
             cwd=_ROOT, env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))})
+                filter(None, [_ROOT, os.environ.get("PYTHONPATH")]))})
         assert self.process.stdin is not None
         self.process.stdin.write(msgspec.json.encode(job))
         self.process.stdin.close()
@@ -284,20 +281,13 @@ def write_part(job: PartJob) -> None:
     try:
         source = get_source(db, job.project_id, job.xml_form_id)
         options = job.options
-        layout = Layout(source.schema, group_paths=options.group_paths,
-                        split_select_multiples=options.split_select_multiples)
-        count = 0
-
-        def counted() -> Iterator[ExportRow]:
-            nonlocal count
-            for row in iter_rows(db, source.form, filters_for(options), schema=source.schema,
-                                 files=needs_files(options), after=job.after):
-                count += 1
-                yield row
-
+        counts: list[int] = []
+        rows = _counted(iter_rows(db, source.form, filters_for(options), schema=source.schema,
+                                  files=needs_files(options), after=job.after), counts.append)
         folder = Path(job.folder)
-        writers.write_csv_part(layout, counted(), folder, media=options.attachments)
-        (folder / "done").write_text(str(count))
+        writers.write_csv_part(layout_for(source.schema, options), rows, folder,
+                               media=options.attachments)
+        (folder / "done").write_text(str(sum(counts)))
     finally:
         db.dispose()
 
@@ -317,6 +307,15 @@ def _closing(chunks: Iterator[bytes], close: Callable[[], None]) -> Iterator[byt
         yield from chunks
     finally:
         close()
+
+
+def layout_for(schema: Schema, options: ExportOptions) -> Layout:
+    """The tables an export writes (the same in the server and in a CSV zip's helper)."""
+    kind = options.format
+    return Layout(schema, group_paths=options.group_paths,
+                  split_select_multiples=options.split_select_multiples
+                  and kind in ("csv.zip", "csv"),
+                  root_only=kind in ("csv", "geojson"))
 
 
 def needs_files(options: ExportOptions) -> bool:
