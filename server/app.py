@@ -27,6 +27,7 @@ from .api import sessions as api_sessions
 from .api import submissions as api_submissions
 from .api import users as api_users
 from .auth import resolve_caller
+from .isolation import Isolation
 from .uploads import BodyTimeout
 from .logs import RedactKeys
 from .settings import Settings
@@ -84,7 +85,7 @@ def create_app(settings: Settings, services: Services | None = None, *,
             webform.router(),
             create_static_files_router(path="/static", directories=[STATIC],
                                        cache_control=CacheControlHeader(max_age=86400, public=True),
-                                       include_in_schema=False),
+                                       include_in_schema=False, opt={"own": True}),
         ],
         dependencies={
             "db": Provide(lambda: services.db, use_cache=True, sync_to_thread=False),
@@ -97,12 +98,16 @@ def create_app(settings: Settings, services: Services | None = None, *,
         # Every route that reads a body bounds how slowly it may arrive (a 408, not a
         # connection and its temporary files held forever).
         middleware=[BodyTimeout],
+        # Every response: what a phone, a form author or an upload sent never runs here.
+        before_send=[Isolation(settings)],
         template_config=ui.template_config(),
         csrf_config=ui.csrf_config(settings, services.box_secret),
         openapi_config=OpenAPIConfig(
             title="JEBOL SIPERA", version="0.1.0",
             description="ODK-compatible collection server (OpenRosa and Central-style /v1).",
-            path="/schema", render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()]),
+            path="/schema", render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+            openapi_router=Router("/schema", route_handlers=[], opt={"own": True},
+                                  include_in_schema=False)),
         request_max_body_size=settings.max_submission_bytes,
         on_shutdown=[services.db.dispose],
         logging_config=logs.logging_config(settings.log_format),

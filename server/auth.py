@@ -28,6 +28,9 @@ SUBMIT = frozenset({"manager", "supervisor", "officer"})  # list/download forms,
 REVIEW = frozenset({"manager", "supervisor"})  # read all submissions, review, comment, export
 MANAGE = frozenset({"manager"})  # forms, app users, roles in the project
 
+# A route the UI links to for download: the session cookie counts there for reads.
+UI_LINKED = {"ui_linked": True}
+
 
 def identify(request: Request[Any, Any, Any], db: Database) -> Identity | None:
     key = request.path_params.get("key")
@@ -61,12 +64,16 @@ def identify(request: Request[Any, Any, Any], db: Database) -> Identity | None:
 
 
 def _cookie_allowed(request: Request[Any, Any, Any]) -> bool:
-    """The browser's session cookie counts for reads anywhere, and for writes only on the
-    supervisor UI's routes, whose forms carry a CSRF token (so REST writes cannot be forged)."""
-    if request.method in ("GET", "HEAD"):
-        return True
+    """Where the browser's session cookie counts: on the supervisor UI's routes (whose forms
+    carry a CSRF token), and for reading the downloads the UI links to (routes with
+    `opt=UI_LINKED`: attachments, the form's XML and XLSForm, exports, the IID report, QR
+    codes). Everywhere else a Bearer token or Basic credentials are needed, so a link to the
+    JSON API or to a submission's XML opened in a logged-in browser acts as nobody."""
     handler = request.scope.get("route_handler")
-    return bool(handler is not None and handler.opt.get("ui"))
+    opt = handler.opt if handler is not None else {}
+    if opt.get("ui"):
+        return True
+    return request.method in ("GET", "HEAD") and bool(opt.get("ui_linked"))
 
 
 def require_identity(request: Request[Any, Any, Any], db: Database,

@@ -166,6 +166,21 @@ def user_create(email: str, admin: bool, password: str) -> None:
     click.echo(f"User {created.email} created{' (admin)' if admin else ''}.")
 
 
+@user.command("password", help="Reset a web user's password (asked for, or JEBOL_NEW_PASSWORD); "
+              "every session of that user ends.")
+@click.argument("email")
+@click.option("--password", envvar="JEBOL_NEW_PASSWORD", prompt=True, hide_input=True,
+              confirmation_prompt=True, help="At least 10 characters.")
+@_friendly
+def user_password(email: str, password: str) -> None:
+    services = _services()
+    found = accounts.find_user_by_email(services.db, email)
+    if found is None or found.id is None:
+        raise click.ClickException(f"No user with the email {email!r}.")
+    accounts.set_password(services.db, found.id, password)
+    click.echo(f"Password of {found.email} reset; their sessions have ended.")
+
+
 EXPORT_FORMATS = ("csv", "xlsx", "geojson", "media", "iid")
 
 

@@ -19,7 +19,7 @@ from xlsxwriter import Workbook
 from forms.iid import Report, build_report
 from storage import iid as iid_store
 
-from .auth import REVIEW
+from .auth import UI_LINKED, REVIEW
 from .deps import DB, ProjectId, QueryParameter
 from .files import content_disposition
 from .guards import requires
@@ -134,7 +134,7 @@ def _sheet_name(opd: str, used: set[str]) -> str:
     return name
 
 
-@get("/projects/{project_id:int}/iid-report.xlsx", sync_to_thread=True, tags=["Exports"],
+@get("/projects/{project_id:int}/iid-report.xlsx", sync_to_thread=True, tags=["Exports"], opt=UI_LINKED,
      guards=[requires(REVIEW)], summary="IID report workbook (summary, one sheet per OPD, "
      "data_dukung)")
 def iid_xlsx(project_id: ProjectId, db: DB,
@@ -145,7 +145,7 @@ def iid_xlsx(project_id: ProjectId, db: DB,
                     headers={"Content-Disposition": content_disposition("iid-report.xlsx")})
 
 
-@get("/projects/{project_id:int}/iid-report.zip", sync_to_thread=True, tags=["Exports"],
+@get("/projects/{project_id:int}/iid-report.zip", sync_to_thread=True, tags=["Exports"], opt=UI_LINKED,
      guards=[requires(REVIEW)], summary="IID report as inovasi.csv + data_dukung.csv")
 def iid_zip(project_id: ProjectId, db: DB,
             approved_only: Annotated[bool, QueryParameter(name="approvedOnly")] = False,

@@ -45,6 +45,7 @@ class Identity:
     is_admin: bool = False
     app_user_id: int | None = None
     project_id: int | None = None  # an app user's one project
+    session_id: int | None = None  # the session a Bearer token or the UI cookie named
 
 
 # ---- web users -------------------------------------------------------------------------------
@@ -148,15 +149,20 @@ class _Verified:
 _verified = _Verified()
 
 
-def set_password(db: Database, user_id: int, password: str) -> None:
+def set_password(db: Database, user_id: int, password: str, *,
+                 actor_id: int | None = None) -> None:
+    """An administrator's (or the command line's, `actor_id` None) reset of a user's password,
+    without the old one. Every session of the user ends, as in Central: whoever knew the old
+    password is logged out everywhere."""
     check_password_strength(password)
     password_hash = _hasher.hash(password)
     with db.transaction() as tx:
-        user = tx.get(User, user_id)
+        user = tx.get(User, user_id, with_for_update=True)
         if user is None:
             raise NotFound("user")
         user.password_hash = password_hash
-        audit.record(tx, user.actor_id, "user.password", "actor", user.actor_id)
+        audit.record(tx, actor_id, "user.password", "actor", user.actor_id)
+        _end_sessions(tx, user.actor_id, actor_id=actor_id)
 
 
 def check_password_strength(password: str) -> None:
@@ -173,9 +179,9 @@ def normalize_email(email: str) -> str:
     return email
 
 
-def _user_identity(user: User, actor: Actor) -> Identity:
+def _user_identity(user: User, actor: Actor, session_id: int | None = None) -> Identity:
     return Identity(actor_id=actor.id, kind="user", display_name=actor.display_name,
-                    user_id=user.id, is_admin=user.is_admin)
+                    user_id=user.id, is_admin=user.is_admin, session_id=session_id)
 
 
 @dataclass(frozen=True)
@@ -220,9 +226,13 @@ def update_user(db: Database, user_actor_id: int, *, display_name: str | None = 
         raise Conflict(f"A user with the email {email!r} already exists.") from None
 
 
-def change_password(db: Database, user_actor_id: int, old: str, new: str) -> bool:
+def change_password(db: Database, user_actor_id: int, old: str, new: str, *,
+                    keep_session_id: int | None = None) -> bool:
     """Set a new password when `old` is the current one; False (nothing changed) when it is not.
 
+    Every other session of the user ends with the change, as in Central: a stolen token or a
+    browser left logged in elsewhere goes with the old password. `keep_session_id` is the
+    session the change was made with, which stays (None, as for HTTP Basic: all end).
     Both argon2 steps run outside the write transaction; the write only lands if the password
     was not changed meanwhile.
     """
@@ -233,12 +243,31 @@ def change_password(db: Database, user_actor_id: int, old: str, new: str) -> boo
         return False
     new_hash = _hasher.hash(new)
     with db.transaction() as tx:
-        user = tx.get(User, view.user.id)
+        user = tx.get(User, view.user.id, with_for_update=True)
         if user is None or user.password_hash != view.user.password_hash:
             return False
         user.password_hash = new_hash
         audit.record(tx, user_actor_id, "user.password", "actor", user_actor_id)
+        _end_sessions(tx, user_actor_id, actor_id=user_actor_id, keep_session_id=keep_session_id)
     return True
+
+
+def _end_sessions(tx: Tx, user_actor_id: int, *, actor_id: int | None,
+                  keep_session_id: int | None = None) -> None:
+    """End the user's sessions (but `keep_session_id`) in the password's transaction.
+
+    Callers hold the user's row locked (its password was just written), and a login re-reads
+    that row locked before it opens a session, so no session checked against the old password
+    opens after this. One `user.session.end` entry says how many live sessions ended."""
+    tx.exec(delete(Session).where(col(Session.actor_id) == user_actor_id,
+                                  col(Session.expires_at) <= utcnow()))
+    ending = delete(Session).where(col(Session.actor_id) == user_actor_id)
+    if keep_session_id is not None:
+        ending = ending.where(col(Session.id) != keep_session_id)
+    ended = tx.exec(ending).rowcount  # type: ignore[attr-defined]
+    if ended:
+        audit.record(tx, actor_id, "user.session.end", "actor", user_actor_id,
+                     {"sessions": ended, "reason": "user.password"})
 
 
 def delete_user(db: Database, user_actor_id: int, *, actor_id: int | None = None) -> None:
@@ -330,6 +359,12 @@ def authenticate(db: Database, email: str, password: str, *, client: str) -> Ide
     The argon2 check runs between a short read and one short write, never inside a
     transaction; throttled attempts are refused without looking at the password.
     """
+    return _authenticate(db, email, password, client=client)[0]
+
+
+def _authenticate(db: Database, email: str, password: str, *,
+                  client: str) -> tuple[Identity | None, str | None]:
+    """`authenticate`, with the stored hash the password was checked against."""
     email_key = email.strip().lower()[:320]
     client = (client or "unknown")[:64]
     with db.read() as tx:
@@ -341,16 +376,24 @@ def authenticate(db: Database, email: str, password: str, *, client: str) -> Ide
     if identity is None:
         with db.transaction() as tx:
             throttle.record_failure(tx, email_key, client)
-    return identity
+        return None, None
+    assert row is not None
+    return identity, row[0].password_hash
 
 
 def log_in(db: Database, email: str, password: str, *, client: str,
            hours: float) -> Login | None:
-    """A new session for a correct email and password, None for wrong ones (throttled)."""
-    identity = authenticate(db, email, password, client=client)
+    """A new session for a correct email and password, None for wrong ones (throttled).
+
+    The session opens only if the password is still the one argon2 checked: a change landing
+    between the check and this write ended the user's sessions, and must end this one too."""
+    identity, checked_hash = _authenticate(db, email, password, client=client)
     if identity is None:
         return None
     with db.transaction() as tx:
+        user = tx.get(User, identity.user_id, with_for_update=True)
+        if user is None or user.password_hash != checked_hash:
+            return None
         token, session = _new_session(tx, identity.actor_id, hours)
         return Login(token=token, session=session)
 
@@ -359,7 +402,7 @@ def identity_for_session(db: Database, token: str) -> Identity | None:
     if not is_well_formed(token):
         return None
     with db.read() as tx:
-        row = tx.exec(select(User, Actor).join(Actor, Actor.id == User.actor_id)
+        row = tx.exec(select(User, Actor, Session.id).join(Actor, Actor.id == User.actor_id)
                       .join(Session, Session.actor_id == Actor.id)
                       .where(Session.token_hash == hash_token(token),
                              Session.expires_at > utcnow(), Actor.deleted_at.is_(None))).first()

@@ -24,7 +24,7 @@ from storage.db import Database
 from storage.errors import Conflict, InvalidInput
 from storage.tokens import TokenBox
 
-from ..auth import MANAGE, require_project
+from ..auth import UI_LINKED, MANAGE, require_project
 from ..deps import DB, Box, Caller, Config, PathText, ProjectId
 from ..guards import requires
 from ..settings import Settings
@@ -143,7 +143,7 @@ def get_collect_settings(project_id: ProjectId, actor_id: ActorId, db: DB, box: 
     return _payload(db, box, settings, project_id, actor_id)
 
 
-@get("/projects/{project_id:int}/app-users/{actor_id:int}/qr.png", sync_to_thread=True,
+@get("/projects/{project_id:int}/app-users/{actor_id:int}/qr.png", sync_to_thread=True, opt=UI_LINKED,
      tags=["App users"], summary="QR code for ODK Collect, PNG (managers)")
 def qr_png(project_id: ProjectId, actor_id: ActorId, db: DB, box: Box, settings: Config,
            caller: Caller) -> Response[bytes]:
@@ -154,7 +154,7 @@ def qr_png(project_id: ProjectId, actor_id: ActorId, db: DB, box: Box, settings:
     return Response(out.getvalue(), media_type="image/png", headers=_NO_STORE)
 
 
-@get("/projects/{project_id:int}/app-users/{actor_id:int}/qr.svg", sync_to_thread=True,
+@get("/projects/{project_id:int}/app-users/{actor_id:int}/qr.svg", sync_to_thread=True, opt=UI_LINKED,
      tags=["App users"], summary="QR code for ODK Collect, SVG (managers)")
 def qr_svg(project_id: ProjectId, actor_id: ActorId, db: DB, box: Box, settings: Config,
            caller: Caller) -> Response[bytes]:

@@ -17,7 +17,7 @@ from litestar.response import Stream
 from storage import exports
 from storage.exports import ExportFilters, ExportOptions
 
-from ..auth import REVIEW
+from ..auth import UI_LINKED, REVIEW
 from ..deps import DB, Blobs, Caller, Config, PathText, ProjectId, QueryParameter
 from ..errors import ApiError
 from ..files import content_disposition
@@ -35,7 +35,7 @@ ApprovedOnly = Annotated[bool, QueryParameter(name="approvedOnly",
                                               description="Only approved submissions")]
 
 
-@get(f"{FORM}/submissions.csv.zip", guards=[requires(REVIEW)], sync_to_thread=True, tags=TAGS,
+@get(f"{FORM}/submissions.csv.zip", guards=[requires(REVIEW)], sync_to_thread=True, tags=TAGS, opt=UI_LINKED,
      summary="Central's CSV zip: the root table, one table per repeat, media/ (streamed)")
 def export_csv_zip(
     project_id: ProjectId, xml_form_id: PathText, db: DB, blobs: Blobs, settings: Config,
@@ -52,7 +52,7 @@ def export_csv_zip(
     return _stream(db, blobs, settings, caller, project_id, xml_form_id, options)
 
 
-@get(f"{FORM}/submissions.csv", guards=[requires(REVIEW)], sync_to_thread=True, tags=TAGS,
+@get(f"{FORM}/submissions.csv", guards=[requires(REVIEW)], sync_to_thread=True, tags=TAGS, opt=UI_LINKED,
      summary="The root table as one CSV (streamed)")
 def export_csv(
     project_id: ProjectId, xml_form_id: PathText, db: DB, blobs: Blobs, settings: Config,
@@ -66,7 +66,7 @@ def export_csv(
     return _stream(db, blobs, settings, caller, project_id, xml_form_id, options)
 
 
-@get(f"{FORM}/submissions.xlsx", guards=[requires(REVIEW)], sync_to_thread=True, tags=TAGS,
+@get(f"{FORM}/submissions.xlsx", guards=[requires(REVIEW)], sync_to_thread=True, tags=TAGS, opt=UI_LINKED,
      summary="XLSX: one sheet per table, headers as labels or names, choices as labels or "
              "values")
 def export_xlsx(
@@ -83,7 +83,7 @@ def export_xlsx(
     return _stream(db, blobs, settings, caller, project_id, xml_form_id, options)
 
 
-@get(f"{FORM}/submissions.geojson", guards=[requires(REVIEW)], sync_to_thread=True, tags=TAGS,
+@get(f"{FORM}/submissions.geojson", guards=[requires(REVIEW)], sync_to_thread=True, tags=TAGS, opt=UI_LINKED,
      summary="GeoJSON: a Point Feature per submission with a location")
 def export_geojson(
     project_id: ProjectId, xml_form_id: PathText, db: DB, blobs: Blobs, settings: Config,
@@ -93,7 +93,7 @@ def export_geojson(
     return _stream(db, blobs, settings, caller, project_id, xml_form_id, options)
 
 
-@get(f"{FORM}/media.zip", guards=[requires(REVIEW)], sync_to_thread=True, tags=TAGS,
+@get(f"{FORM}/media.zip", guards=[requires(REVIEW)], sync_to_thread=True, tags=TAGS, opt=UI_LINKED,
      summary="The photos as a ZIP named {OPD}/{date}_{instanceName}_{question}_{n}.{ext}")
 def export_media(
     project_id: ProjectId, xml_form_id: PathText, db: DB, blobs: Blobs, settings: Config,

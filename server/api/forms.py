@@ -18,7 +18,7 @@ from forms.compile import MAX_XLSFORM_BYTES
 from storage import forms as form_store
 from storage.blobs import BlobStore
 
-from ..auth import MANAGE, REVIEW, SUBMIT, require_project
+from ..auth import UI_LINKED, MANAGE, REVIEW, SUBMIT, require_project
 from ..deps import DB, Blobs, Caller, Config, JSONBody, PathText, ProjectId, QueryParameter
 from ..errors import ApiError
 from ..files import file_response
@@ -108,7 +108,7 @@ def list_forms(project_id: ProjectId, db: DB, caller: Caller) -> list[FormOut]:
             for form, version in form_store.list_forms(db, project_id, include_drafts=True)]
 
 
-@get("/projects/{project_id:int}/forms/{form_file:str}", sync_to_thread=True, tags=["Forms"],
+@get("/projects/{project_id:int}/forms/{form_file:str}", sync_to_thread=True, tags=["Forms"], opt=UI_LINKED,
      summary="A form as JSON, or its XForm (`{xmlFormId}.xml`), XLSForm (`.xlsx`) or OData "
              "service document (`.svc`)")
 def get_form(request: Request[Any, Any, Any], project_id: ProjectId, form_file: PathText,

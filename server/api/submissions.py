@@ -31,7 +31,7 @@ from storage.db import Database
 from storage.models import Audit, Comment
 from storage.submissions import IncomingFile, Sender, SubmissionSummary, VersionSummary
 
-from ..auth import MANAGE, REVIEW, SUBMIT, require_project, sees_all_submissions
+from ..auth import UI_LINKED, MANAGE, REVIEW, SUBMIT, require_project, sees_all_submissions
 from ..deps import DB, Blobs, Caller, Config, PathText, ProjectId, QueryParameter
 from ..files import file_response
 from ..guards import requires
@@ -190,7 +190,7 @@ def list_attachments(project_id: ProjectId, xml_form_id: PathText, instance_id: 
                                                   submitter_id=own)]
 
 
-@get(ONE + "/attachments/{name:str}", sync_to_thread=True, tags=TAGS,
+@get(ONE + "/attachments/{name:str}", sync_to_thread=True, tags=TAGS, opt=UI_LINKED,
      summary="Download an attachment (streamed, or a 307 to a presigned S3 URL)")
 def download_attachment(request: Request[Any, Any, Any], project_id: ProjectId,
                         xml_form_id: PathText, instance_id: PathText, name: PathText, db: DB,

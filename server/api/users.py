@@ -117,12 +117,16 @@ def update_user(actor_id: ActorId, data: JSONBody[UserPatch], db: DB, caller: Ca
 
 @put("/users/{actor_id:int}/password", sync_to_thread=True, tags=["Users"],
      guards=[requires(self_only="actor_id")],
-     summary="Change one's own password (the old one must match)")
+     summary="Change one's own password (the old one must match); the user's other sessions "
+             "end")
 def change_password(actor_id: ActorId, data: JSONBody[PasswordChange], db: DB,
                     caller: Caller) -> Success:
+    """As in Central, every other session of the user ends; the one this request came with
+    (its Bearer token) stays. Over HTTP Basic there is no such session: all of them end."""
     if caller.actor_id != actor_id:
         raise forbidden("Only the user itself may change its password.")
-    if not accounts.change_password(db, actor_id, data.old, data.new):
+    if not accounts.change_password(db, actor_id, data.old, data.new,
+                                    keep_session_id=caller.session_id):
         raise unauthorized("The old password is not correct.")
     return Success()
 

@@ -34,7 +34,8 @@ async function lightbox() {
           pswp.on("change", () => {
             const source = pswp.currSlide.data.element;
             const caption = source && source.parentElement.querySelector(".caption");
-            el.innerHTML = caption ? caption.innerHTML : "";
+            // The caption's own nodes, cloned: markup is never parsed from text here.
+            el.replaceChildren(...(caption ? caption.cloneNode(true).childNodes : []));
             if (window.htmx) window.htmx.process(el);
           });
         },
@@ -72,7 +73,11 @@ function map() {
       maxZoom: 19, attribution: "&copy; OpenStreetMap",
     }).addTo(view);
   }
-  for (const [name, lat, lon] of points) window.L.marker([lat, lon]).addTo(view).bindPopup(name);
+  for (const [name, lat, lon] of points) {
+    const label = document.createElement("span");
+    label.textContent = name;  // a form's label is text, never markup (Leaflet parses strings)
+    window.L.marker([lat, lon]).addTo(view).bindPopup(label);
+  }
 }
 
 // Reviews must carry a comment for "has issues" and "reject": refuse before sending.

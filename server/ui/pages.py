@@ -54,36 +54,7 @@ FORM_PATH = "/p/{project_id:int}/f/{xml_form_id:str}"
 def render(name: str, request: Request[Any, Any, Any], status_code: int = 200,
            **context: Any) -> Template:
     return Template(template_name=name, status_code=status_code,
-                    context={"request": request, **context},
-                    headers=page_headers(request.app.state.settings))
-
-
-def page_headers(settings: Any) -> dict[str, str]:
-    """Every page: no MIME sniffing, no framing, and scripts only from this server (the pages
-    have no inline script). Images may also come from the map tiles' host and, on S3, from
-    the object store that photos redirect to."""
-    images = " ".join(filter(None, (_origin(settings.map_tiles), _s3_origin(settings))))
-    policy = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-              f"img-src 'self' data: blob: {images}".rstrip() + "; "
-              "font-src 'self' data:; connect-src 'self'; object-src 'none'; "
-              "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-    return {"Content-Security-Policy": policy, "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "same-origin"}
-
-
-def _origin(url: str) -> str:
-    """scheme://host of a URL template; a `{s}` subdomain becomes `*`."""
-    parts = urlparse(url)
-    return f"{parts.scheme}://{re.sub(r'{[^}]*}', '*', parts.netloc)}" if parts.netloc else ""
-
-
-def _s3_origin(settings: Any) -> str:
-    endpoint = settings.s3_endpoint
-    if not endpoint:
-        return ""
-    if "://" in endpoint:
-        return _origin(endpoint)
-    return f"{'https' if settings.s3_secure else 'http'}://{endpoint}"
+                    context={"request": request, **context})
 
 
 def _safe_next(target: str | None) -> str:

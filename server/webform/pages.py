@@ -41,6 +41,9 @@ TEMPLATES = Path(__file__).parent / "templates"
 OWN_STATIC = Path(__file__).parent / "static"
 WEB_FORMS_TILES = "https://tile.openstreetmap.org"  # the map tiles @getodk/web-forms loads
 PAGE_CACHE = "no-cache"  # always revalidated online; the service worker answers offline
+# Our own pages and files (server/isolation.py); form.xml and media are the form author's and
+# keep the sandbox every foreign response gets.
+OWN = {"own": True}
 
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                    trim_blocks=True, lstrip_blocks=True)
@@ -148,7 +151,7 @@ def _page(template: str, settings: Settings, status: int = 200, *,
     html = _env.get_template(template).render(assets=built, import_map=import_map, **context)
     return Response(html, status_code=status, media_type="text/html", headers={
         "Cache-Control": PAGE_CACHE, "Referrer-Policy": "no-referrer",
-        "X-Content-Type-Options": "nosniff", "Content-Security-Policy": _csp(import_map, settings)})
+        "Content-Security-Policy": _csp(import_map, settings)})
 
 
 def _problem(problem: KeyProblem, settings: Settings) -> Response[Any]:
@@ -176,7 +179,7 @@ def _common(key: str, project_id: int, settings: Settings) -> dict[str, Any]:
 
 # ---- pages -------------------------------------------------------------------------------------
 
-@get("/{key:str}", sync_to_thread=True)
+@get("/{key:str}", sync_to_thread=True, opt=OWN)
 def form_list_page(key: PathText, db: DB, settings: Config) -> Response[Any]:
     try:
         identity = _key_identity(db, key)
@@ -192,7 +195,7 @@ def form_list_page(key: PathText, db: DB, settings: Config) -> Response[Any]:
                  urls=config["urls"], officer=identity.display_name, config=_island(config))
 
 
-@get("/{key:str}/-/antrian", sync_to_thread=True)
+@get("/{key:str}/-/antrian", sync_to_thread=True, opt=OWN)
 def queue_page(key: PathText, db: DB, settings: Config) -> Response[Any]:
     try:
         identity = _key_identity(db, key)
@@ -206,7 +209,7 @@ def queue_page(key: PathText, db: DB, settings: Config) -> Response[Any]:
                  config=_island(config))
 
 
-@get("/{key:str}/{xml_form_id:str}", sync_to_thread=True)
+@get("/{key:str}/{xml_form_id:str}", sync_to_thread=True, opt=OWN)
 def form_page(key: PathText, xml_form_id: PathText, db: DB, settings: Config) -> Response[Any]:
     try:
         identity = _key_identity(db, key)
@@ -222,7 +225,7 @@ def form_page(key: PathText, xml_form_id: PathText, db: DB, settings: Config) ->
                  urls=config["urls"], config=_island(config))
 
 
-@get("/{key:str}/-/manifest.webmanifest", sync_to_thread=True)
+@get("/{key:str}/-/manifest.webmanifest", sync_to_thread=True, opt=OWN)
 def web_manifest(key: PathText, db: DB, settings: Config) -> Response[Any]:
     try:
         _key_identity(db, key)
@@ -242,7 +245,7 @@ def web_manifest(key: PathText, db: DB, settings: Config) -> Response[Any]:
                     headers={"Cache-Control": PAGE_CACHE})
 
 
-@get("/{key:str}/-/qr.svg", sync_to_thread=True)
+@get("/{key:str}/-/qr.svg", sync_to_thread=True, opt=OWN)
 def web_form_qr(key: PathText, db: DB, settings: Config) -> Response[Any]:
     """The web-form link as a QR code, for a supervisor to show an officer's phone."""
     try:
@@ -287,12 +290,12 @@ def form_media(key: PathText, xml_form_id: PathText, name: PathText, db: DB,
     assert blob is not None
     return Stream(blobs.iter_chunks(blob_key(blob.sha256)), media_type=blob.content_type,
                   headers={"ETag": f'"{blob.md5 or blob.sha256}"', "Content-Length": str(blob.size),
-                           "Cache-Control": PAGE_CACHE, "X-Content-Type-Options": "nosniff"})
+                           "Cache-Control": PAGE_CACHE})
 
 
 # ---- the service worker and the browser files ---------------------------------------------------
 
-@get("/sw.js", sync_to_thread=False)
+@get("/sw.js", sync_to_thread=False, opt=OWN)
 def service_worker() -> Response[Any]:
     """The service worker, scope /f/: the shell list and build digest are written in front of
     server/webform/static/sw.js. Never cached by the browser (it checks for updates)."""
@@ -304,7 +307,8 @@ def service_worker() -> Response[Any]:
                     headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/f/"})
 
 
-@get("/static/webform/{build:str}/{name:path}", sync_to_thread=True, include_in_schema=False)
+@get("/static/webform/{build:str}/{name:path}", sync_to_thread=True, include_in_schema=False,
+     opt=OWN)
 def static_file(request: Request[Any, Any, Any], build: PathText, name: PathText) -> Response[Any]:
     built = assets.current()
     asset = built.get(name.lstrip("/"))
@@ -313,8 +317,7 @@ def static_file(request: Request[Any, Any, Any], build: PathText, name: PathText
     # The digest in the URL makes it immutable; an old digest still gets the current file,
     # but only briefly cached.
     cache = "public, max-age=31536000, immutable" if build == built.build else "no-cache"
-    headers = {"Cache-Control": cache, "ETag": asset.etag, "Vary": "Accept-Encoding",
-               "X-Content-Type-Options": "nosniff"}
+    headers = {"Cache-Control": cache, "ETag": asset.etag, "Vary": "Accept-Encoding"}
     if request.headers.get("if-none-match") == asset.etag:
         return Response(b"", status_code=304, headers=headers)
     accepts = request.headers.get("accept-encoding", "")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import re
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -10,6 +12,7 @@ from sqlmodel import delete
 
 from storage import accounts, throttle
 from storage.models import LoginAttempt
+from tests.conftest import make_client
 from tests.factories import make_project
 
 PASSWORD = "kata-sandi-panjang"
@@ -190,6 +193,113 @@ def test_password_change_needs_the_old_password(services, client):
     assert changed.status_code == 200 and changed.json() == {"success": True}
     assert accounts.verify_password(services.db, me.email, "sandi-baru-panjang") is not None
     assert accounts.verify_password(services.db, me.email, PASSWORD) is None
+
+
+# ---- a password change ends the other sessions (issue #11) -------------------------------------
+
+NEW_PASSWORD = "sandi-baru-panjang"
+
+
+def _basic(email: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{email}:{password}".encode()).decode()}
+
+
+def _log_in(client, email: str) -> str:
+    response = client.post("/v1/sessions", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200
+    return response.json()["token"]
+
+
+def _ui_log_in(ui, email: str) -> None:
+    """The supervisor UI's login form, CSRF token and all; the client keeps the cookie."""
+    page = ui.get("/login")
+    csrf = re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
+    response = ui.post("/login", data={"email": email, "password": PASSWORD, "next": "/",
+                                       "_csrf_token": csrf}, follow_redirects=False)
+    assert response.status_code == 303 and "jebol_session" in ui.cookies
+    assert ui.get("/", follow_redirects=False).status_code == 200
+
+
+def _ui_logged_out(ui) -> bool:
+    """The UI's cookie no longer lets it in: a page sends it to the login form."""
+    response = ui.get("/", follow_redirects=False)
+    return response.status_code == 401 or (
+        response.status_code == 303 and response.headers["location"].startswith("/login"))
+
+
+def _current(client, headers: dict[str, str]) -> int:
+    return client.get("/v1/users/current", headers=headers).status_code
+
+
+def test_changing_ones_password_ends_the_other_sessions_but_not_its_own(services, client,
+                                                                        fresh_client_record):
+    user = accounts.create_user(services.db, _email("ganti"), PASSWORD)
+    changer, other = _log_in(client, user.email), _log_in(client, user.email)
+    with make_client(services) as ui:
+        _ui_log_in(ui, user.email)
+        changed = client.put(f"/v1/users/{user.actor_id}/password", headers=_bearer(changer),
+                             json={"old": PASSWORD, "new": NEW_PASSWORD})
+        assert changed.status_code == 200 and changed.json() == {"success": True}
+        assert _current(client, _bearer(other)) == 401
+        assert _ui_logged_out(ui)
+    assert _current(client, _bearer(changer)) == 200  # the session that made the change
+    assert _current(client, _basic(user.email, PASSWORD)) == 401
+    assert _current(client, _basic(user.email, NEW_PASSWORD)) == 200
+    [ended] = [a for a in accounts.list_audits(services.db, action="user.session.end", limit=1000)
+               if a.subject_id == user.actor_id]
+    assert (ended.actor_id, ended.details) == (user.actor_id,
+                                               {"sessions": 2, "reason": "user.password"})
+
+
+def test_a_password_change_over_basic_ends_every_session(services, client, fresh_client_record):
+    """Basic credentials are no session to keep; the old password they were remembered with
+    (5 minutes, for OData clients) lets nobody in after the change."""
+    user = accounts.create_user(services.db, _email("basic"), PASSWORD)
+    tokens = [_log_in(client, user.email), _log_in(client, user.email)]
+    old = _basic(user.email, PASSWORD)
+    assert _current(client, old) == 200 and _current(client, old) == 200  # now remembered
+    with make_client(services) as ui:
+        _ui_log_in(ui, user.email)
+        changed = client.put(f"/v1/users/{user.actor_id}/password", headers=old,
+                             json={"old": PASSWORD, "new": NEW_PASSWORD})
+        assert changed.status_code == 200
+        assert [_current(client, _bearer(t)) for t in tokens] == [401, 401]
+        assert _ui_logged_out(ui)
+    assert _current(client, old) == 401
+    assert _current(client, _basic(user.email, NEW_PASSWORD)) == 200
+
+
+def test_a_wrong_old_password_ends_no_session(services, client, fresh_client_record):
+    user = accounts.create_user(services.db, _email("salah"), PASSWORD)
+    changer, other = _log_in(client, user.email), _log_in(client, user.email)
+    refused = client.put(f"/v1/users/{user.actor_id}/password", headers=_bearer(changer),
+                         json={"old": "bukan-sandinya", "new": NEW_PASSWORD})
+    assert refused.status_code == 401
+    assert _current(client, _bearer(other)) == 200 and _current(client, _bearer(changer)) == 200
+
+
+def test_an_admins_password_reset_ends_every_session_of_that_user(services, client,
+                                                                   fresh_client_record):
+    """No route resets another user's password yet (Central mails a reset link; this server
+    sends no mail): an administrator's reset is `accounts.set_password`, as a command or page
+    would call it. Every session of the user ends, the administrator's own stays."""
+    admin = accounts.create_user(services.db, _email("admin"), PASSWORD, is_admin=True)
+    admins = _log_in(client, admin.email)
+    user = accounts.create_user(services.db, _email("lupa"), PASSWORD)
+    tokens = [_log_in(client, user.email), _log_in(client, user.email)]
+    assert _current(client, _basic(user.email, PASSWORD)) == 200  # remembered
+    with make_client(services) as ui, make_client(services) as admin_ui:
+        _ui_log_in(ui, user.email)
+        _ui_log_in(admin_ui, admin.email)
+        accounts.set_password(services.db, user.id, NEW_PASSWORD, actor_id=admin.actor_id)
+        assert [_current(client, _bearer(t)) for t in tokens] == [401, 401]
+        assert _ui_logged_out(ui)
+        assert not _ui_logged_out(admin_ui)
+    assert _current(client, _bearer(admins)) == 200
+    assert _current(client, _basic(user.email, PASSWORD)) == 401
+    assert _current(client, _basic(user.email, NEW_PASSWORD)) == 200
+    assert client.put(f"/v1/users/{user.actor_id}/password", headers=_bearer(admins),
+                      json={"old": NEW_PASSWORD, "new": PASSWORD}).status_code == 403
 
 
 # ---- roles and assignments ----------------------------------------------------------------------

@@ -112,3 +112,22 @@ def test_user_create_and_its_errors(env):
     assert again.exit_code == 1 and "already exists" in again.output
     short = _run(env, "user", "create", "a@example.org", "--admin", input="pendek\n" * 2)
     assert short.exit_code == 1 and "at least 10" in short.output
+
+
+def test_user_password_resets_and_ends_every_session(env):
+    from storage import accounts
+
+    services = _services(env)
+    services.prepare()
+    user = accounts.create_user(services.db, "pengawas@example.org", "kata-sandi-lama-1")
+    token, _ = accounts.create_session(services.db, user.actor_id, 1)
+    assert accounts.identity_for_session(services.db, token) is not None
+    result = _run({**env, "JEBOL_NEW_PASSWORD": "kata-sandi-baru-2"}, "user", "password",
+                  "Pengawas@example.org")
+    assert result.exit_code == 0, result.output
+    assert accounts.identity_for_session(services.db, token) is None
+    assert accounts.verify_password(services.db, "pengawas@example.org", "kata-sandi-baru-2")
+    assert not accounts.verify_password(services.db, "pengawas@example.org", "kata-sandi-lama-1")
+    missing = _run({**env, "JEBOL_NEW_PASSWORD": "kata-sandi-baru-2"}, "user", "password",
+                   "nobody@example.org")
+    assert missing.exit_code != 0 and "nobody@example.org" in missing.output

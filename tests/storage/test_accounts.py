@@ -206,3 +206,113 @@ def test_a_verified_password_skips_argon2_until_it_changes(services, monkeypatch
         remembered[digest] = 0.0  # as if TTL seconds had passed
     assert accounts.verify_password(services.db, user.email, "sandi-baru-panjang")
     assert len(calls) == 5  # expired: verified again
+
+
+# ---- a password change ends the other sessions (issue #11) -------------------------------------
+
+NEW_PASSWORD = "sandi-baru-panjang"
+
+
+def _logged_in(services, email: str, times: int) -> list[str]:
+    """`times` sessions of one user, each from a password login."""
+    return [accounts.log_in(services.db, email, PASSWORD, client=_client(), hours=1).token
+            for _ in range(times)]
+
+
+def _session_ends(services, user_actor_id: int) -> list:
+    return [a for a in accounts.list_audits(services.db, action="user.session.end", limit=1000)
+            if a.subject_id == user_actor_id]
+
+
+def test_changing_ones_password_ends_every_session_but_the_one_that_changed_it(services):
+    user = accounts.create_user(services.db, _email("ganti"), PASSWORD)
+    current, other, third = _logged_in(services, user.email, 3)
+    caller = accounts.identity_for_session(services.db, current)
+    assert caller.session_id is not None
+    assert accounts.change_password(services.db, user.actor_id, PASSWORD, NEW_PASSWORD,
+                                    keep_session_id=caller.session_id)
+    assert accounts.identity_for_session(services.db, other) is None
+    assert accounts.identity_for_session(services.db, third) is None
+    assert accounts.identity_for_session(services.db, current).actor_id == user.actor_id
+    [ended] = _session_ends(services, user.actor_id)
+    assert (ended.actor_id, ended.details) == (user.actor_id,
+                                               {"sessions": 2, "reason": "user.password"})
+
+
+def test_a_password_change_without_a_session_ends_them_all(services):
+    """HTTP Basic carries no session: nothing is kept."""
+    user = accounts.create_user(services.db, _email("basic"), PASSWORD)
+    tokens = _logged_in(services, user.email, 2)
+    stranger = accounts.create_user(services.db, _email("lain"), PASSWORD)
+    [theirs] = _logged_in(services, stranger.email, 1)
+    assert accounts.change_password(services.db, user.actor_id, PASSWORD, NEW_PASSWORD)
+    assert [accounts.identity_for_session(services.db, t) for t in tokens] == [None, None]
+    assert accounts.identity_for_session(services.db, theirs).actor_id == stranger.actor_id
+    # Keeping a session of another user keeps nothing of this one.
+    again = accounts.log_in(services.db, user.email, NEW_PASSWORD, client=_client(),
+                            hours=1).token
+    assert accounts.change_password(
+        services.db, user.actor_id, NEW_PASSWORD, PASSWORD,
+        keep_session_id=accounts.identity_for_session(services.db, theirs).session_id)
+    assert accounts.identity_for_session(services.db, again) is None
+    assert accounts.identity_for_session(services.db, theirs) is not None
+
+
+def test_a_wrong_old_password_ends_nothing(services):
+    user = accounts.create_user(services.db, _email("salah"), PASSWORD)
+    [token] = _logged_in(services, user.email, 1)
+    assert accounts.change_password(services.db, user.actor_id, "salah-sandi-ya",
+                                    NEW_PASSWORD) is False
+    assert accounts.identity_for_session(services.db, token) is not None
+    assert _session_ends(services, user.actor_id) == []
+
+
+def test_an_admins_password_reset_ends_every_session_of_that_user(services):
+    admin = accounts.create_user(services.db, _email("admin"), PASSWORD, is_admin=True)
+    [admins] = _logged_in(services, admin.email, 1)
+    user = accounts.create_user(services.db, _email("lupa"), PASSWORD)
+    tokens = _logged_in(services, user.email, 2)
+    accounts.set_password(services.db, user.id, NEW_PASSWORD, actor_id=admin.actor_id)
+    assert [accounts.identity_for_session(services.db, t) for t in tokens] == [None, None]
+    assert accounts.identity_for_session(services.db, admins).actor_id == admin.actor_id
+    [ended] = _session_ends(services, user.actor_id)
+    assert (ended.actor_id, ended.details) == (admin.actor_id,
+                                               {"sessions": 2, "reason": "user.password"})
+    assert accounts.verify_password(services.db, user.email, PASSWORD) is None
+    assert accounts.verify_password(services.db, user.email, NEW_PASSWORD) is not None
+
+
+def test_the_remembered_basic_password_is_void_after_a_change(services):
+    """The 5-minute memory of passwords argon2 accepted lets no old password in: its entry is
+    keyed by the stored hash, which the change replaced."""
+    user = accounts.create_user(services.db, _email("ingat"), PASSWORD)
+    client = _client()
+    assert accounts.authenticate(services.db, user.email, PASSWORD, client=client)
+    old_hash = accounts.find_user_by_email(services.db, user.email).password_hash
+    assert accounts._verified.seen(old_hash, PASSWORD)  # remembered
+    assert accounts.change_password(services.db, user.actor_id, PASSWORD, NEW_PASSWORD)
+    assert accounts._verified.seen(old_hash, PASSWORD)  # still there, under the old hash...
+    assert accounts.authenticate(services.db, user.email, PASSWORD, client=client) is None
+    assert accounts.verify_password(services.db, user.email, PASSWORD) is None
+    assert accounts.authenticate(services.db, user.email, NEW_PASSWORD, client=client)
+    admin = accounts.create_user(services.db, _email("admin"), None, is_admin=True)
+    accounts.set_password(services.db, user.id, PASSWORD, actor_id=admin.actor_id)
+    assert accounts.authenticate(services.db, user.email, NEW_PASSWORD, client=client) is None
+
+
+def test_a_login_checked_against_the_old_password_opens_no_session_after_a_change(
+        services, monkeypatch):
+    """A login whose argon2 check passed just before the password changed must not open a
+    session after the change ended the others: the write checks the hash it verified."""
+    user = accounts.create_user(services.db, _email("balapan"), PASSWORD)
+    real = accounts._check_password
+
+    def then_changed(row, password):
+        identity = real(row, password)
+        accounts.set_password(services.db, user.id, NEW_PASSWORD)
+        return identity
+
+    monkeypatch.setattr(accounts, "_check_password", then_changed)
+    assert accounts.log_in(services.db, user.email, PASSWORD, client=_client(), hours=1) is None
+    monkeypatch.setattr(accounts, "_check_password", real)
+    assert accounts.log_in(services.db, user.email, NEW_PASSWORD, client=_client(), hours=1)
