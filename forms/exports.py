@@ -6,8 +6,10 @@ leave while later records are still being read:
 
 - `write_csv`: the root table as one CSV;
 - `write_csv_zip`: Central's Briefcase layout: `{formId}.csv`, `{formId}-{repeat}.csv`,
-  `media/{file}`. The root table is zipped as its rows arrive; repeat tables and the list of
-  media are spooled to anonymous temporary files meanwhile, then zipped after it;
+  `media/{file}` (a file whose name cannot be used as it is goes elsewhere, listed in
+  `renamed-files.txt`: see `write_csv_zip`). The root table is zipped as its rows arrive;
+  repeat tables and the list of media are spooled to anonymous temporary files meanwhile,
+  then zipped after it;
 - `write_xlsx`: one sheet per table, streamed by `forms.xlsx` (the root sheet as its rows
   arrive, repeat sheets spooled to temporary files meanwhile, as for the CSV zip);
 - `write_geojson`: a FeatureCollection of the submissions that have a point;
@@ -17,10 +19,11 @@ leave while later records are still being read:
 A file the blob store has lost is left out of a zip and listed in its `missing-files.txt`;
 any other failure raises, which drops the connection (never an error text in a 200 body).
 
-Zips are made by stream-zip. Names already used in one archive are remembered in a temporary
-on-disk SQLite table (`UsedNames`), not in a Python set, so memory does not grow with the
-number of files either (stream-zip itself keeps about 150 bytes per file for the zip's
-central directory, which can only be written at the end).
+Zips are made by stream-zip. Every entry name in one archive is unique, also when case is
+ignored (Windows and macOS unzip `a.jpg` and `A.jpg` to one file). Names already used are
+remembered in a temporary on-disk SQLite table (`UsedNames`), not in a Python set, so memory
+does not grow with the number of files either (stream-zip itself keeps about 150 bytes per
+file for the zip's central directory, which can only be written at the end).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ import msgspec
 from stream_zip import ZIP_64, ZIP_AUTO, stream_zip
 
 from . import tabular, xlsx
+from .instance import attachment_name
 from .tabular import Column, Layout, RowMeta, Table, geopoint_field, iter_values, typed
 from .xform import Field, Schema
 
@@ -139,9 +143,10 @@ def write_csv(layout: Layout, records: Iterable[Record]) -> Iterator[bytes]:
 
 
 class _Spool:
-    """Repeat tables and media references set aside on disk while the root table streams:
-    in anonymous temporary files, or (`into`, for another process to read) in named files
-    `table-{n}.csv` and `media.tsv` of a folder, without headers."""
+    """Repeat tables and media references (with their submission's KEY) set aside on disk
+    while the root table streams: in anonymous temporary files, or (`into`, for another
+    process to read) in named files `table-{n}.csv` and `media.tsv` of a folder, without
+    headers."""
 
     def __init__(self, layout: Layout, tmp_dir: str | None, into: Path | None = None) -> None:
         def part(name: str) -> IO[bytes]:
@@ -162,9 +167,11 @@ class _Spool:
         if chunk:
             self.files[index].write(chunk)
 
-    def add_media(self, ref: MediaRef) -> None:
-        # Attachment names never hold control characters (forms.instance), so tabs are safe.
-        line = f"{ref.sha256}\t{ref.size}\t{ref.content_type or ''}\t{ref.name}\n"
+    def add_media(self, key: str, ref: MediaRef) -> None:
+        # Neither instanceIDs nor attachment names hold control characters (forms.instance),
+        # so tabs are safe around them; a content type (client text) is made so.
+        content_type = " ".join((ref.content_type or "").split())
+        line = f"{ref.sha256}\t{ref.size}\t{content_type}\t{key}\t{ref.name}\n"
         self.media.write(line.encode("utf-8"))
 
     def flush(self) -> None:
@@ -180,7 +187,7 @@ class _Spool:
             with open(self.more / f"table-{index}.csv", "rb") as extra:
                 yield from _file_chunks(extra)
 
-    def media_refs(self) -> Iterator[MediaRef]:
+    def media_refs(self) -> Iterator[tuple[str, MediaRef]]:
         yield from _read_refs(self.media)
         if self.more is not None:
             with open(self.more / "media.tsv", "rb") as extra:
@@ -198,11 +205,11 @@ def _file_chunks(raw: IO[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
-def _read_refs(raw: IO[bytes]) -> Iterator[MediaRef]:
+def _read_refs(raw: IO[bytes]) -> Iterator[tuple[str, MediaRef]]:
     raw.seek(0)
     for line in raw:
-        sha256, size, content_type, name = line.decode("utf-8").rstrip("\n").split("\t", 3)
-        yield MediaRef(name, sha256, int(size), content_type or None)
+        sha256, size, content_type, key, name = line.decode("utf-8").rstrip("\n").split("\t", 4)
+        yield key, MediaRef(name, sha256, int(size), content_type or None)
 
 
 def _csv_rows(layout: Layout, records: Iterable[Record], spool: _Spool,
@@ -218,7 +225,7 @@ def _csv_rows(layout: Layout, records: Iterable[Record], spool: _Spool,
                 yield chunk
         if media:
             for ref in record.attachments:
-                spool.add_media(ref)
+                spool.add_media(record.meta.instance_id, ref)
     yield out.take()
 
 
@@ -243,11 +250,27 @@ def write_csv_zip(layout: Layout, records: Iterable[Record], *, open_blob: OpenB
     """Central's `submissions.csv.zip`; `open_blob=None` leaves the media out
     (`attachments=false`). `more`: called once `records` are written, it gives the folder of
     a `write_csv_part` of the records that come after them (made meanwhile by another
-    process), whose rows follow in each table."""
+    process), whose rows follow in each table.
+
+    Media are named as Central names them, `media/{name}`, the CSV cell holding `name`, when
+    that can be done safely. The cells always keep the submission's own names (they were
+    written before the media are reached), so a file that cannot be `media/{name}` goes to
+    `media/{sha256 of its bytes}/{sanitised name}` instead, and `renamed-files.txt` (a header,
+    then a line per reference: the submission's KEY, the name in its cell, the file in this
+    zip, tab-separated) leads from the cell to it. That happens when:
+    - the name is not safe as it is (`m:erge.jpg`, `a.`, `con.jpg`: see `sanitize_filename`;
+      a name sanitised to nothing becomes `file.{ext}`): it never takes the plain
+      `media/{sanitised}` a file really called so may need;
+    - the name, case aside, is already another file's (two submissions' different `1.jpg`,
+      or `Foto.jpg` and `foto.jpg`): the first one met keeps `media/{name}`.
+    The same bytes under the same name are one entry (a second reference differing only in
+    case is listed). Entry names are unique, case aside, and depend only on the records and
+    their order, so the two-process zip equals the one-process one."""
     now = datetime.now(timezone.utc)
     spool = _Spool(layout, tmp_dir)
     used = UsedNames() if open_blob is not None else None
     missing = _Missing(open_blob) if open_blob is not None else None
+    renamed = tempfile.TemporaryFile(dir=tmp_dir) if open_blob is not None else None
 
     def root_chunks() -> Iterator[bytes]:
         header = _CsvChunks()
@@ -260,22 +283,27 @@ def write_csv_zip(layout: Layout, records: Iterable[Record], *, open_blob: OpenB
                 yield from _file_chunks(extra)
 
     def members() -> Iterator[tuple[Any, ...]]:
-        yield (f"{sanitize_filename(layout.schema.form_id)}.csv", now, FILE_MODE, ZIP_64,
-               root_chunks())
-        for index, table in enumerate(layout.tables[1:], 1):
-            yield (f"{sanitize_filename(table.name)}.csv", now, FILE_MODE, ZIP_64,
-                   spool.table_chunks(index))
-        if used is None or missing is None:
+        tables = _table_files(layout)
+        yield (tables[0], now, FILE_MODE, ZIP_64, root_chunks())
+        for index in range(1, len(layout.tables)):
+            yield (tables[index], now, FILE_MODE, ZIP_64, spool.table_chunks(index))
+        if used is None or missing is None or renamed is None:
             return
-        for ref in spool.media_refs():
-            name = sanitize_filename(ref.name) or "file"
-            # As Central: media/{name}. The same file under the same name is written once;
-            # two different files under one name both go in (a zip allows it, as Central's).
-            if used.claim(f"media/{name}", ref.sha256) == "same":
+        for key, ref in spool.media_refs():
+            state, entry = _place_media(used, ref)
+            if state == "new":
+                chunks = missing.open(ref)
+                if chunks is None:
+                    used.lose(entry)
+                    continue
+                yield (entry, now, FILE_MODE, ZIP_AUTO(ref.size, level=0), chunks)
+            elif state == "lost":
                 continue
-            chunks = missing.open(ref)
-            if chunks is not None:
-                yield (f"media/{name}", now, FILE_MODE, ZIP_AUTO(ref.size, level=0), chunks)
+            if entry != f"media/{ref.name}":
+                renamed.write(f"{key}\t{ref.name}\t{entry}\n".encode("utf-8"))
+        if renamed.tell():
+            yield ("renamed-files.txt", now, FILE_MODE, ZIP_64,
+                   itertools.chain([b"KEY\tname\tfile\n"], _file_chunks(renamed)))
         yield from missing.members(now)
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-zlib")
@@ -287,6 +315,35 @@ def write_csv_zip(layout: Layout, records: Iterable[Record], *, open_blob: OpenB
         spool.close()
         if used is not None:
             used.close()
+        if renamed is not None:
+            renamed.close()
+
+
+def _table_files(layout: Layout) -> list[str]:
+    """Each table's file in a CSV zip: `{formId}.csv`, `{formId}-{repeat}.csv` (Central's),
+    with `~n` before `.csv` should two of them be one name once sanitised or case aside."""
+    bases = [sanitize_filename(layout.schema.form_id) or "data"]
+    bases += [sanitize_filename(table.name) or "data" for table in layout.tables[1:]]
+    files: list[str] = []
+    for base in bases:
+        name, n = base, 1
+        while f"{name}.csv".lower() in (f.lower() for f in files):
+            n += 1
+            name = f"{base}~{n}"
+        files.append(f"{name}.csv")
+    return files
+
+
+def _place_media(used: UsedNames, ref: MediaRef) -> tuple[str, str]:
+    """Where a CSV zip puts an attachment (see `write_csv_zip`): the claim's state and the
+    entry name."""
+    clean = sanitize_filename(ref.name)
+    aside = f"media/{ref.sha256}/{clean or 'file.' + extension(ref.name, ref.content_type)}"
+    if clean != ref.name:
+        return used.claim(aside, ref.sha256)
+    state, entry = used.claim(f"media/{clean}", ref.sha256)
+    # Another file has the name (case aside); under its own bytes' folder none can.
+    return used.claim(aside, ref.sha256) if state == "other" else (state, entry)
 
 
 class _Deflater:
@@ -559,7 +616,7 @@ def write_media_zip(schema: Schema, records: Iterable[Record], *, open_blob: Ope
             day = record.created_at.astimezone(timezone.utc).date().isoformat()
             who = safe_part(record.instance_name or "", 60) or short_id(record.instance_id)
             for ref in record.attachments:
-                place = places.get(ref.name)
+                place = places.get(attachment_name(ref.name))
                 if place is None:
                     continue
                 question, n = place
@@ -583,9 +640,10 @@ def _photo_places(values: Any, fields: Sequence[Field]) -> dict[str, tuple[Field
     for item in fields:
         n = 0
         for value in iter_values(values, item.path):
-            if isinstance(value, str) and value.strip():
+            name = attachment_name(value) if isinstance(value, str) else ""
+            if name:
                 n += 1
-                places.setdefault(value.strip(), (item, n))
+                places.setdefault(name, (item, n))
     return places
 
 
@@ -633,29 +691,45 @@ def sanitize_filename(name: str) -> str:
 
 class UsedNames:
     """The names one archive already holds, in a temporary on-disk SQLite table (SQLite's
-    `""` database: private, deleted when closed; its page cache is capped at 2 MB)."""
+    `""` database: private, deleted when closed; its page cache is capped at 2 MB).
+
+    Names are compared case aside (`str.lower`): unzipped on Windows or macOS, `a.jpg` and
+    `A.jpg` are one file, so one of them would be lost."""
 
     def __init__(self) -> None:
         self.db = sqlite3.connect("", check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA cache_size=-2048")
-        self.db.execute("CREATE TABLE used (name TEXT PRIMARY KEY, tag TEXT) WITHOUT ROWID")
+        self.db.execute("CREATE TABLE used (key TEXT PRIMARY KEY, name TEXT, tag TEXT, "
+                        "lost INTEGER DEFAULT 0) WITHOUT ROWID")
         self.db.execute("CREATE TABLE taken (name TEXT PRIMARY KEY, count INTEGER) WITHOUT ROWID")
         self.db.execute("BEGIN")
 
-    def claim(self, name: str, tag: str = "") -> str:
-        """`new` (now taken), `same` (taken with this tag) or `other` (taken with another)."""
-        if self.db.execute("INSERT OR IGNORE INTO used VALUES (?, ?)", (name, tag)).rowcount:
-            return "new"
-        found = self.db.execute("SELECT tag FROM used WHERE name = ?", (name,)).fetchone()
-        return "same" if found and found[0] == tag else "other"
+    def claim(self, name: str, tag: str = "") -> tuple[str, str]:
+        """The state of `name` for `tag` and the name as first claimed (its case may differ):
+        `new` (now taken), `same` (taken with this tag), `lost` (taken with this tag, but its
+        bytes were lost: see `lose`) or `other` (taken with another tag)."""
+        if self.db.execute("INSERT OR IGNORE INTO used (key, name, tag) VALUES (?, ?, ?)",
+                           (name.lower(), name, tag)).rowcount:
+            return "new", name
+        held, held_tag, lost = self.db.execute(
+            "SELECT name, tag, lost FROM used WHERE key = ?", (name.lower(),)).fetchone()
+        if held_tag != tag:
+            return "other", held
+        return ("lost" if lost else "same"), held
+
+    def lose(self, name: str) -> None:
+        """The file claimed as `name` could not be written (its bytes are lost): the name stays
+        taken, and a later claim of it with the same tag is `lost`, not `same`."""
+        self.db.execute("UPDATE used SET lost = 1 WHERE key = ?", (name.lower(),))
 
     def unique(self, stem: str, ext: str) -> str:
-        """`stem.ext` the first time, then `stem~2.ext`, `stem~3.ext`... Stems never hold `~`
-        (safe_part), so a numbered name cannot be another stem's first one."""
+        """`stem.ext` the first time, then `stem~2.ext`, `stem~3.ext`... (counted case aside).
+        Stems never hold `~` (safe_part), so a numbered name cannot be another stem's first
+        one."""
         name = f"{stem}.{ext}"
         count = self.db.execute(
             "INSERT INTO taken VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET count = count + 1 "
-            "RETURNING count", (name,)).fetchone()[0]
+            "RETURNING count", (name.lower(),)).fetchone()[0]
         return name if count == 1 else f"{stem}~{count}.{ext}"
 
     def close(self) -> None:

@@ -13,6 +13,9 @@ from .errors import SubmissionInvalid
 from .xml import parse_xml
 
 MAX_SUBMISSION_XML_BYTES = 10 * 1024 * 1024
+# instanceIDs are indexed (unique per form) and stored as VARCHAR(255): a longer one is refused
+# here, the same on every database, before anything is stored.
+MAX_INSTANCE_ID_CHARS = 255
 _META_NAMES = ("meta", "orx:meta")
 _UNSAFE_NAME_CHARS = frozenset("/\\\x00") | frozenset(chr(c) for c in range(32))
 
@@ -29,12 +32,14 @@ class Instance:
     values: Values
 
     def attachment_names(self, binary_paths: frozenset[str]) -> list[str]:
-        """File names this submission references in its binary fields, in document order."""
+        """File names this submission references in its binary fields (as `attachment_name`
+        makes them), in document order."""
         names: list[str] = []
         for path in sorted(binary_paths):
             for value in values_at(self.values, path.strip("/").split("/")):
-                if isinstance(value, str) and value.strip() and value.strip() not in names:
-                    names.append(value.strip())
+                name = attachment_name(value) if isinstance(value, str) else ""
+                if name and name not in names:
+                    names.append(name)
         return names
 
 
@@ -47,16 +52,28 @@ def read_instance(data: bytes, max_bytes: int = MAX_SUBMISSION_XML_BYTES) -> Ins
     instance_id = _meta_value(meta, "instanceID")
     if not instance_id:
         raise SubmissionInvalid("The submission has no meta/instanceID.")
-    if len(instance_id) > 255 or any(ch in _UNSAFE_NAME_CHARS for ch in instance_id):
-        raise SubmissionInvalid("The submission's instanceID is too long or has control characters.")
+    deprecated_id = _meta_value(meta, "deprecatedID")
+    for name, value in (("instanceID", instance_id), ("deprecatedID", deprecated_id)):
+        if len(value) > MAX_INSTANCE_ID_CHARS or any(ch in _UNSAFE_NAME_CHARS for ch in value):
+            raise SubmissionInvalid(f"The submission's {name} is longer than "
+                                    f"{MAX_INSTANCE_ID_CHARS} characters or has control "
+                                    "characters.")
     return Instance(
         form_id=form_id,
         version=root.get("version") or "",
         instance_id=instance_id,
-        deprecated_id=_meta_value(meta, "deprecatedID") or None,
+        deprecated_id=deprecated_id or None,
         instance_name=_meta_value(meta, "instanceName") or None,
         values=_read_values(root),
     )
+
+
+def attachment_name(text: str) -> str:
+    """The one normalisation of an attachment's file name, for the XML's value and for the
+    name a file arrives under (a multipart part, a REST path) alike: surrounding whitespace
+    is not part of the name, so ` photo 1.jpg ` in the XML and a part named `photo 1.jpg `
+    are the same file. Nothing else changes: names are compared as the phone wrote them."""
+    return text.strip()
 
 
 def is_safe_attachment_name(name: str) -> bool:

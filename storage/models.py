@@ -1,4 +1,11 @@
-"""The tables. Plain SQLModel classes; the rules live in the modules named after each aggregate."""
+"""The tables. Plain SQLModel classes; the rules live in the modules named after each aggregate.
+
+Text a phone or a client sends is `sa.Text`, unbounded on every database (migration 0005):
+PostgreSQL enforces a VARCHAR(n) and SQLite does not, so a limit in the schema alone made the
+same request a 400 on one and a 201 on the other. A column that keeps a length (an indexed
+name or id) has it checked by `_check_text` before any row is written, as is a NUL character
+(which PostgreSQL cannot store in text): the same refusal, InvalidInput (400), on both.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,11 @@ from datetime import datetime, timezone
 from typing import Any, Optional
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
+
+from .errors import InvalidInput
 
 
 def utcnow() -> datetime:
@@ -47,7 +57,7 @@ class Actor(SQLModel, table=True):
 
     id: Optional[int] = Field(default=None, primary_key=True)
     kind: str = Field(max_length=16)  # user | app_user
-    display_name: str = Field(max_length=255)
+    display_name: str = Field(sa_type=sa.Text)
     created_at: datetime = _now()
     deleted_at: Optional[datetime] = _at(default=None, nullable=True)
 
@@ -73,7 +83,7 @@ class Session(SQLModel, table=True):
 
 class Project(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
-    name: str = Field(max_length=255)
+    name: str = Field(sa_type=sa.Text)
     description: Optional[str] = None
     archived: bool = False
     created_at: datetime = _now()
@@ -107,7 +117,7 @@ class Blob(SQLModel, table=True):
     sha256: str = Field(primary_key=True, max_length=64)
     md5: Optional[str] = Field(default=None, max_length=32)
     size: int = Field(sa_type=sa.BigInteger)
-    content_type: str = Field(default="application/octet-stream", max_length=255)
+    content_type: str = Field(default="application/octet-stream", sa_type=sa.Text)
     created_at: datetime = _now()
 
 
@@ -134,14 +144,14 @@ class FormVersion(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     form_id: int = Field(foreign_key="form.id", index=True)
     version: str = Field(default="", max_length=255)
-    title: str = Field(default="", max_length=1024)
+    title: str = Field(default="", sa_type=sa.Text)
     xml: bytes = Field(sa_type=sa.LargeBinary)
     md5: str = Field(max_length=32)
     sha256: str = Field(max_length=64)
     fields_json: bytes = Field(sa_type=sa.LargeBinary)
     warnings: list[str] = Field(default_factory=list, sa_type=JSONType)
     xlsform_sha256: Optional[str] = Field(default=None, foreign_key="blob.sha256", max_length=64)
-    xlsform_name: Optional[str] = Field(default=None, max_length=255)
+    xlsform_name: Optional[str] = Field(default=None, sa_type=sa.Text)
     is_current: bool = False
     created_at: datetime = _now()
     published_at: Optional[datetime] = _at(default=None, nullable=True)
@@ -172,8 +182,8 @@ class Submission(SQLModel, table=True):
     instance_id: str = Field(max_length=255)
     review_state: Optional[str] = Field(default=None, max_length=16)
     submitter_id: Optional[int] = Field(default=None, foreign_key="actor.id", index=True)
-    device_id: Optional[str] = Field(default=None, max_length=255)
-    user_agent: Optional[str] = Field(default=None, max_length=512)
+    device_id: Optional[str] = Field(default=None, sa_type=sa.Text)
+    user_agent: Optional[str] = Field(default=None, sa_type=sa.Text)
     created_at: datetime = _now()
     updated_at: Optional[datetime] = _at(default=None, nullable=True)
     deleted_at: Optional[datetime] = _at(default=None, nullable=True)
@@ -194,14 +204,14 @@ class SubmissionVersion(SQLModel, table=True):
     form_version_id: int = Field(foreign_key="form_version.id", index=True)
     instance_id: str = Field(max_length=255)
     deprecated_id: Optional[str] = Field(default=None, max_length=255)
-    instance_name: Optional[str] = Field(default=None, max_length=1024)
+    instance_name: Optional[str] = Field(default=None, sa_type=sa.Text)
     xml: bytes = Field(sa_type=sa.LargeBinary)
     xml_sha256: str = Field(max_length=64)
     # `json`, not `jsonb`, on PostgreSQL: read back as stored, not re-serialised (migration 0004)
     values: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON())
     submitter_id: Optional[int] = Field(default=None, foreign_key="actor.id")
-    device_id: Optional[str] = Field(default=None, max_length=255)
-    user_agent: Optional[str] = Field(default=None, max_length=512)
+    device_id: Optional[str] = Field(default=None, sa_type=sa.Text)
+    user_agent: Optional[str] = Field(default=None, sa_type=sa.Text)
     is_current: bool = True
     created_at: datetime = _now()
 
@@ -214,7 +224,7 @@ class SubmissionAttachment(SQLModel, table=True):
     name: str = Field(max_length=255)
     blob_sha256: Optional[str] = Field(default=None, foreign_key="blob.sha256", max_length=64,
                                        index=True)
-    content_type: Optional[str] = Field(default=None, max_length=255)
+    content_type: Optional[str] = Field(default=None, sa_type=sa.Text)
     size: Optional[int] = Field(default=None, sa_type=sa.BigInteger)
     updated_at: Optional[datetime] = _at(default=None, nullable=True)
 
@@ -269,3 +279,40 @@ class PhotoMeta(SQLModel, table=True):
     phash: Optional[str] = Field(default=None, max_length=16)
     error: Optional[str] = Field(default=None, sa_type=sa.Text)
     analyzed_at: datetime = _now()
+
+
+# ---- the same text rules on every database --------------------------------------------------
+
+# What a refusal calls the bounded columns a client fills; others are named table.column.
+_LABELS = {
+    ("form", "xml_form_id"): "The form id",
+    ("form_version", "version"): "The form version",
+    ("form_attachment", "name"): "A form media file name",
+    ("submission", "instance_id"): "The instanceID",
+    ("submission_version", "instance_id"): "The instanceID",
+    ("submission_version", "deprecated_id"): "The deprecatedID",
+    ("submission_attachment", "name"): "An attachment name",
+}
+_TEXT_COLUMNS: dict[Any, list[tuple[str, int | None, str]]] = {}
+
+
+@event.listens_for(SQLModel, "before_insert", propagate=True)
+@event.listens_for(SQLModel, "before_update", propagate=True)
+def _check_text(mapper: Any, _connection: Any, target: Any) -> None:
+    """Refuse, before the statement, a text value PostgreSQL would refuse and SQLite keep: one
+    longer than its column's declared length, or holding NUL."""
+    columns = _TEXT_COLUMNS.get(mapper)
+    if columns is None:
+        columns = _TEXT_COLUMNS[mapper] = [
+            (attr.key, getattr(column.type, "length", None),
+             _LABELS.get((column.table.name, column.name), f"{column.table.name}.{column.name}"))
+            for attr in mapper.column_attrs for column in attr.columns[:1]
+            if isinstance(column.type, (sa.String, AutoString))]
+    for key, length, label in columns:
+        value = getattr(target, key, None)
+        if not isinstance(value, str):
+            continue
+        if length is not None and len(value) > length:
+            raise InvalidInput(f"{label} is longer than {length} characters.")
+        if "\x00" in value:
+            raise InvalidInput(f"{label} holds a NUL character, which cannot be stored.")

@@ -5,6 +5,18 @@ that records the submission; the caller answers 201 only after `ingest` returns.
 the same instanceID with the same bytes is harmless, and the unique (form, instanceID) index
 means two racing POSTs can never make two submissions.
 
+A later part of a split upload can arrive after the submission was edited (the phone sent
+part 1, someone made a new version, the phone sends part 2 with the original XML). Its files
+must end up where readers look, the current version: each new file also fills the current
+version's attachment of that name when the current XML references it and lacks it (or holds
+the same file); otherwise the whole request is a Conflict (409) and nothing is stored, so the
+phone keeps its files. Files the superseded version already held are a plain retry.
+
+Attachment names are compared after `forms.instance.attachment_name` on both sides: the
+XML's values and the names files arrive under (multipart parts, REST paths). A part the XML
+does not reference is not kept (as in Central); its name goes into the audit entry the
+request writes (a retry that changes nothing writes none).
+
 The REST operations (review state, soft delete and restore, attachments added or cleared by
 hand, comments) each open one transaction and write their audit entry in it. Lookups by a
 submission's first instanceID go through `_locate`: a soft-deleted submission, or one an officer
@@ -23,7 +35,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from forms.instance import Instance, is_safe_attachment_name, read_instance
+from forms.instance import Instance, attachment_name, is_safe_attachment_name, read_instance
 
 from . import audit, content
 from .blobs import BlobStore
@@ -46,6 +58,9 @@ _RACE_RETRIES = 3
 # Review states a person may set (Central's); `None` is "received", `edited` also comes by itself.
 REVIEW_STATES = ("hasIssues", "edited", "approved", "rejected")
 MAX_COMMENT_CHARS = 10_000
+# OpenRosa's split-upload marker travels as a part but is no file: never listed as ignored.
+NOT_FILES = frozenset({"*isIncomplete*"})
+MAX_IGNORED_LISTED = 20
 
 
 @dataclass(frozen=True)
@@ -65,6 +80,7 @@ class Ingested:
     version: SubmissionVersion
     outcome: str  # created | retried | edited
     missing: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # parts the XML does not reference
 
     @property
     def summary(self) -> SubmissionSummary:
@@ -106,11 +122,8 @@ def ingest(db: Database, blobs: BlobStore, project_id: int, xml: bytes,
     unsafe = [name for name in names if not is_safe_attachment_name(name)]
     if unsafe:
         raise InvalidInput(f"Attachment name {unsafe[0]!r} is not a plain file name.")
-    uploads: dict[str, IncomingFile] = {}
-    for incoming in files:
-        if incoming.name in names:
-            uploads.setdefault(incoming.name, incoming)
-    stored = {name: _put(blobs, incoming) for name, incoming in uploads.items()}
+    uploads, ignored = _match_files(names, files)
+    stored = {name: _put(blobs, name, incoming) for name, incoming in uploads.items()}
     xml_sha256 = hashlib.sha256(xml).hexdigest()
     for attempt in range(_RACE_RETRIES):
         try:
@@ -120,11 +133,11 @@ def ingest(db: Database, blobs: BlobStore, project_id: int, xml: bytes,
                 if not allow_edit:
                     _check_not_outdated(tx, form, instance)
                 ingested = _apply(tx, form, form_version, instance, xml, xml_sha256, names,
-                                  stored, sender)
+                                  stored, sender, ignored)
             # put_path skips an object already stored; if that was an old orphan, `jebol gc`
             # may have removed it before our row committed (storage/gc.py): put it again.
-            for incoming in uploads.values():
-                _put(blobs, incoming)
+            for name, incoming in uploads.items():
+                _put(blobs, name, incoming)
             return ingested
         except IntegrityError:
             if attempt == _RACE_RETRIES - 1:
@@ -133,28 +146,65 @@ def ingest(db: Database, blobs: BlobStore, project_id: int, xml: bytes,
     raise AssertionError("unreachable")
 
 
-def _put(blobs: BlobStore, incoming: IncomingFile) -> content.StoredBlob:
+def _match_files(names: list[str],
+                 files: Sequence[IncomingFile]) -> tuple[dict[str, IncomingFile], list[str]]:
+    """Each referenced name's file (names compared after `attachment_name`), and the names of
+    the parts the XML does not reference. Two different files under one name are refused:
+    keeping either would drop the other after a 201."""
+    wanted = set(names)
+    uploads: dict[str, IncomingFile] = {}
+    ignored: list[str] = []
+    for incoming in files:
+        name = attachment_name(incoming.name)
+        if name in wanted:
+            kept = uploads.setdefault(name, incoming)
+            if kept.sha256 != incoming.sha256:
+                raise InvalidInput(f"Two different files were sent for the attachment {name!r}; "
+                                   "nothing was stored.")
+        elif incoming.name not in NOT_FILES and name not in ignored:
+            ignored.append(name)
+    return uploads, ignored
+
+
+def _put(blobs: BlobStore, name: str, incoming: IncomingFile) -> content.StoredBlob:
     return content.put_path(blobs, incoming.path, sha256=incoming.sha256, size=incoming.size,
-                            content_type=content.guess_type(incoming.name, incoming.content_type))
+                            content_type=content.guess_type(name, incoming.content_type))
+
+
+def _with_ignored(details: dict[str, Any], ignored: list[str]) -> dict[str, Any]:
+    """An audit entry's details, naming the parts that were not kept (a few, printable)."""
+    if ignored:
+        details["ignored"] = ["".join(ch if ch.isprintable() else "?" for ch in name[:255])
+                              for name in ignored[:MAX_IGNORED_LISTED]]
+        if len(ignored) > MAX_IGNORED_LISTED:
+            details["ignoredCount"] = len(ignored)
+    return details
 
 
 def _apply(tx: Session, form: Form, form_version: FormVersion, instance: Instance, xml: bytes,
            xml_sha256: str, names: list[str], stored: dict[str, content.StoredBlob],
-           sender: Sender) -> Ingested:
+           sender: Sender, ignored: list[str]) -> Ingested:
     for blob in stored.values():
         content.record(tx, blob)
-    existing = _version_by_instance(tx, form.id, instance.instance_id)
+    # Locked (PostgreSQL): an edit of this version waits for us before it copies its files.
+    existing = _version_by_instance(tx, form.id, instance.instance_id, for_update=True)
     if existing is not None:
         submission = tx.get(Submission, existing.submission_id)
         if existing.xml_sha256 != xml_sha256:
             raise XmlConflict(instance.instance_id)
         if submission.deleted_at is not None:
             raise SubmissionDeleted(instance.instance_id)
-        added = _attach(tx, existing, names, stored, carried={})
+        details: dict[str, Any] = {"instanceId": instance.instance_id}
+        if existing.is_current:
+            added = _attach(tx, existing, names, stored, carried={})
+        else:
+            added, current = _attach_superseded(tx, submission, existing, stored)
+            if current is not None:
+                details["currentInstanceId"] = current
         if added:
             audit.record(tx, sender.actor_id, "submission.attachment.update", "submission",
-                         submission.id, {"instanceId": instance.instance_id, "names": added})
-        return Ingested(submission, existing, "retried", _missing(tx, existing))
+                         submission.id, _with_ignored({**details, "names": added}, ignored))
+        return Ingested(submission, existing, "retried", _missing(tx, existing), ignored)
 
     if instance.deprecated_id:
         previous = _version_by_instance(tx, form.id, instance.deprecated_id)
@@ -174,9 +224,10 @@ def _apply(tx: Session, form: Form, form_version: FormVersion, instance: Instanc
         submission.review_state = "edited"
         submission.updated_at = utcnow()
         audit.record(tx, sender.actor_id, "submission.update.version", "submission",
-                     submission.id, {"instanceId": instance.instance_id,
-                                     "deprecatedId": instance.deprecated_id})
-        return Ingested(submission, version, "edited", _missing(tx, version))
+                     submission.id, _with_ignored({"instanceId": instance.instance_id,
+                                                   "deprecatedId": instance.deprecated_id},
+                                                  ignored))
+        return Ingested(submission, version, "edited", _missing(tx, version), ignored)
 
     submission = Submission(form_id=form.id, instance_id=instance.instance_id,
                             submitter_id=sender.actor_id, device_id=sender.device_id,
@@ -186,8 +237,40 @@ def _apply(tx: Session, form: Form, form_version: FormVersion, instance: Instanc
     version = _new_version(tx, submission, form_version, instance, xml, xml_sha256, sender)
     _attach(tx, version, names, stored, carried={}, fresh=True)
     audit.record(tx, sender.actor_id, "submission.create", "submission", submission.id,
-                 {"instanceId": instance.instance_id, "formVersion": form_version.version})
-    return Ingested(submission, version, "created", [n for n in names if n not in stored])
+                 _with_ignored({"instanceId": instance.instance_id,
+                                "formVersion": form_version.version}, ignored))
+    return Ingested(submission, version, "created", [n for n in names if n not in stored],
+                    ignored)
+
+
+def _attach_superseded(tx: Session, submission: Submission, old: SubmissionVersion,
+                       stored: dict[str, content.StoredBlob]) -> tuple[list[str], str | None]:
+    """Files sent with an XML that has since been edited (a split upload's later part).
+
+    A file the old version already holds is a retry. Each other one must also become the
+    current version's file of that name: that version's XML references the name and has no
+    file for it yet (or this very file). If any cannot, nothing is stored: a Conflict, so the
+    phone keeps the files rather than hearing 201 for a file no reader of the current version
+    would see. Returns the names changed and the current version's instanceID (None when
+    there was nothing new)."""
+    held = {a.name: a.blob_sha256 for a in _attachments(tx, old.id)}
+    fresh = {name: blob for name, blob in stored.items() if held.get(name) != blob.sha256}
+    if not fresh:
+        return [], None
+    current = _current_version(tx, submission.id, for_update=True)
+    rows = {a.name: a.blob_sha256 for a in _attachments(tx, current.id)}
+    unseen = [name for name, blob in fresh.items()
+              if name not in rows or rows[name] not in (None, blob.sha256)]
+    if unseen:
+        raise Conflict(
+            f"The submission {submission.instance_id!r} has been edited since this upload "
+            f"began (its current version is {current.instance_id!r}). The file(s) "
+            f"{', '.join(repr(n) for n in unseen)} belong to the older version "
+            f"{old.instance_id!r} and would not be part of the current one, so nothing was "
+            "stored. Keep the files; a supervisor can add them to the current version.")
+    changed = _attach(tx, current, list(fresh), fresh, carried={})
+    changed += [n for n in _attach(tx, old, list(fresh), fresh, carried={}) if n not in changed]
+    return sorted(changed), current.instance_id
 
 
 def _check_edit_target(tx: Session, form: Form, instance: Instance, edit_of: str) -> None:
@@ -265,10 +348,14 @@ def _missing(tx: Session, version: SubmissionVersion) -> list[str]:
     return [a.name for a in _attachments(tx, version.id) if a.blob_sha256 is None]
 
 
-def _version_by_instance(tx: Session, form_id: int, instance_id: str) -> SubmissionVersion | None:
-    return tx.exec(select(SubmissionVersion).where(SubmissionVersion.form_id == form_id,
-                                                   SubmissionVersion.instance_id == instance_id)
-                   ).first()
+def _version_by_instance(tx: Session, form_id: int, instance_id: str, *,
+                         for_update: bool = False) -> SubmissionVersion | None:
+    """`for_update` locks the row (PostgreSQL) and reads it afresh, not from the session."""
+    query = select(SubmissionVersion).where(SubmissionVersion.form_id == form_id,
+                                            SubmissionVersion.instance_id == instance_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return tx.exec(query).first()
 
 
 def _attachments(tx: Session, version_id: int) -> list[SubmissionAttachment]:
@@ -437,6 +524,7 @@ def list_attachments(db: Database, project_id: int, xml_form_id: str, instance_i
 def get_attachment(db: Database, project_id: int, xml_form_id: str, instance_id: str,
                    name: str, *, submitter_id: int | None = None) -> StoredAttachment:
     """A stored file of the current version; NotFound when unknown or not (yet) received."""
+    name = attachment_name(name)
     with db.read() as tx:
         submission = _locate(tx, project_id, xml_form_id, instance_id, submitter_id=submitter_id)
         blob = tx.exec(select(Blob).join(SubmissionAttachment,
@@ -452,6 +540,7 @@ def get_attachment(db: Database, project_id: int, xml_form_id: str, instance_id:
 
 
 def get_attachment_blob(db: Database, version_id: int, name: str) -> Blob:
+    name = attachment_name(name)
     with db.read() as tx:
         blob = tx.exec(select(Blob).join(SubmissionAttachment,
                                          SubmissionAttachment.blob_sha256 == Blob.sha256)
@@ -521,14 +610,15 @@ def add_attachment(db: Database, blobs: BlobStore, project_id: int, xml_form_id:
                    instance_id: str, upload: IncomingFile, *, actor_id: int | None) -> None:
     """Store an uploaded file as the current version's attachment `upload.name`.
 
-    The current version's XML must reference the name (else NotFound). The file reaches the
-    blob store before the transaction that links it, as in `ingest`.
+    The submission is named by its first instanceID and the file always goes to its current
+    version, whose XML must reference the name (else NotFound), as for a later part of an
+    upload in `ingest`. The file reaches the blob store before the transaction that links it.
     """
-    name = upload.name
+    name = attachment_name(upload.name)
     with db.read() as tx:  # refuse early, before a large file travels to the store
         submission = _locate(tx, project_id, xml_form_id, instance_id)
         _attachment_row(tx, _current_version(tx, submission.id), name)
-    stored = _put(blobs, upload)
+    stored = _put(blobs, name, upload)
     with db.transaction() as tx:
         submission = _locate(tx, project_id, xml_form_id, instance_id)
         current = _current_version(tx, submission.id, for_update=True)
@@ -540,12 +630,13 @@ def add_attachment(db: Database, blobs: BlobStore, project_id: int, xml_form_id:
         audit.record(tx, actor_id, "submission.attachment.update", "submission", submission.id,
                      {"instanceId": current.instance_id, "name": name, "oldBlob": old,
                       "newBlob": stored.sha256})
-    _put(blobs, upload)  # as in `ingest`: still there after our commit (storage/gc.py)
+    _put(blobs, name, upload)  # as in `ingest`: still there after our commit (storage/gc.py)
 
 
 def clear_attachment(db: Database, project_id: int, xml_form_id: str, instance_id: str,
                      name: str, *, actor_id: int | None) -> None:
     """Unlink the current version's file `name` (it becomes expected again)."""
+    name = attachment_name(name)
     with db.transaction() as tx:
         submission = _locate(tx, project_id, xml_form_id, instance_id)
         current = _current_version(tx, submission.id, for_update=True)

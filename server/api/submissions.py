@@ -322,7 +322,7 @@ def _readable_by(db: Database, caller: Identity, project_id: int) -> int | None:
 
 
 def _sender(caller: Identity, device_id: str | None, user_agent: str | None) -> Sender:
-    return Sender(actor_id=caller.actor_id, device_id=(device_id or "")[:255] or None,
+    return Sender(actor_id=caller.actor_id, device_id=device_id or None,
                   user_agent=(user_agent or "")[:512] or None)
 
 

@@ -20,6 +20,8 @@ import pytest
 
 from forms.compile import XLS_MAGIC, XLSX_MAGIC, compile_xlsform
 from forms.errors import XLSFormInvalid
+from storage import submissions
+from storage.blobs import blob_key
 from tests.collect import HEADERS, instance_xml, new_instance_id
 from tests.conftest import make_client
 from tests.factories import jpeg, photo_body, xlsx_from_md
@@ -298,4 +300,50 @@ def test_hostile_multipart_part_headers(services, site, header, status):
         listed = client.get(f"{world.form}/submissions/{quote(instance_id)}/attachments",
                             headers=world.bearer)
         assert listed.status_code == 200 and listed.json() == []
+    assert_alive(client, world)
+
+
+def test_part_and_xml_names_are_compared_after_the_same_trim(services, site):
+    """A file part named ` photo 1.jpg ` for an XML value ` photo 1.jpg `: one rule trims both
+    sides, so the 201 means the file is stored (it used to be dropped as unreferenced)."""
+    world, client = site
+    instance_id = new_instance_id()
+    photo = jpeg(seed=43)
+    xml = instance_xml(FORM_ID, "1", instance_id, photo_body(main=" photo 1.jpg "))
+    body = _multipart([(b'name="xml_submission_file"; filename="s.xml"', xml),
+                       (b'name=" photo 1.jpg "; filename=" photo 1.jpg "', photo)])
+    response = client.post(f"{world.openrosa}/submission", content=body, headers={
+        **HEADERS, "Content-Type": "multipart/form-data; boundary=jebolboundary"})
+    assert response.status_code == 201, response.text[:300]
+    one = f"{world.form}/submissions/{quote(instance_id)}/attachments"
+    listed = client.get(one, headers=world.bearer)
+    assert listed.json() == [{"name": "photo 1.jpg", "exists": True}]
+    for asked in ("photo%201.jpg", "%20photo%201.jpg%20"):  # 200, or 307 to the S3 store
+        got = client.get(f"{one}/{asked}", headers=world.bearer, follow_redirects=False)
+        assert got.status_code in (200, 307)
+
+    def stored() -> bytes:
+        found = submissions.get_attachment(services.db, world.project_id, FORM_ID, instance_id,
+                                           "photo 1.jpg")
+        return services.blobs.read_bytes(blob_key(found.blob.sha256))
+
+    assert stored() == photo
+    # A REST upload's name goes through the same rule (it replaces the file).
+    other = jpeg(seed=44)
+    replaced = client.post(f"{one}/%20photo%201.jpg", content=other,
+                           headers={**world.bearer, "Content-Type": "image/jpeg"})
+    assert replaced.status_code == 200, replaced.text
+    assert stored() == other
+
+
+def test_two_different_files_under_one_name_are_a_400_that_stores_nothing(services, site):
+    world, client = site
+    xml = instance_xml(FORM_ID, "1", new_instance_id(), photo_body(main="a.jpg"))
+    body = _multipart([(b'name="xml_submission_file"; filename="s.xml"', xml),
+                       (b'name="a.jpg"; filename="a.jpg"', jpeg(seed=45)),
+                       (b'name="a.jpg "; filename="a.jpg "', jpeg(seed=46))])
+    with nothing_stored(services):
+        response = client.post(f"{world.openrosa}/submission", content=body, headers={
+            **HEADERS, "Content-Type": "multipart/form-data; boundary=jebolboundary"})
+        assert response.status_code == 400 and "a.jpg" in readable_error(response)
     assert_alive(client, world)

@@ -353,3 +353,60 @@ def test_web_user_with_basic_auth_can_list_forms(services, field, client):
     assert response.status_code == 200 and b"foto_sederhana" in response.content
     assert client.get(f"/v1/projects/{project.id}/formList", headers=HEADERS,
                       auth=(email, "salah-sandi-panjang")).status_code == 401
+
+
+def test_a_later_part_after_an_edit_is_kept_in_the_current_version_or_refused(services, field,
+                                                                             client):
+    """Split upload, then an edit, then the later parts with the original XML (issue #11): a
+    file the current version references and lacks is kept there (201); one it no longer
+    references is a 409 that says why, and the phone keeps it."""
+    project, _, app_user, collect = field
+    base = key_url(project, app_user)
+    first_id = new_instance_id()
+    xml = instance_xml("foto_sederhana", "1", first_id,
+                       photo_body(evidence=["b1.jpg", "b2.jpg"]))
+    photos = {name: jpeg(seed=80 + i) for i, name in enumerate(["utama.jpg", "b1.jpg", "b2.jpg"])}
+
+    def part(name, last=False):
+        parts = [("xml_submission_file", ("s.xml", xml, "text/xml")),
+                 (name, (name, photos[name], "image/jpeg"))]
+        if not last:
+            parts.append(("*isIncomplete*", ("", b"yes", "text/plain")))
+        return _post_raw(client, base, parts)
+
+    assert part("utama.jpg").status_code == 201
+    edited = instance_xml("foto_sederhana", "1", new_instance_id(),
+                          photo_body("Diubah", evidence=["b1.jpg"]), deprecated_id=first_id)
+    assert collect.submit(edited).status == 201  # keeps b1.jpg, drops b2.jpg
+    assert part("b1.jpg").status_code == 201
+    view = _stored(services, project, first_id)
+    assert view.current.values["nama"] == "Diubah"
+    assert {a.name: services.blobs.read_bytes(blob_key(a.blob_sha256))
+            for a in view.attachments} == {"utama.jpg": photos["utama.jpg"],
+                                           "b1.jpg": photos["b1.jpg"]}
+    refused = part("b2.jpg", last=True)
+    assert refused.status_code == 409, refused.text
+    assert "<OpenRosaResponse" in refused.text and "has been edited" in refused.text
+    assert "b2.jpg" in refused.text
+    assert [a.name for a in _stored(services, project, first_id).attachments] == ["b1.jpg",
+                                                                                   "utama.jpg"]
+
+
+def test_long_instance_name_and_device_id_are_201_on_every_database(services, field, client):
+    """PostgreSQL's VARCHAR limits used to make these a 400 there and a 201 on SQLite."""
+    project, _, app_user, _ = field
+    iid = new_instance_id()
+    name, device = "Kunjungan " + "n" * 2000, "collect:" + "d" * 400
+    xml = instance_xml("foto_sederhana", "1", iid, photo_body(main=None), instance_name=name)
+    response = client.post(f"{key_url(project, app_user)}/submission", headers=HEADERS,
+                           params={"deviceID": device},
+                           files=[("xml_submission_file", ("s.xml", xml, "text/xml"))])
+    assert response.status_code == 201, response.text
+    view = _stored(services, project, iid)
+    assert (view.current.instance_name, view.current.device_id) == (name, device)
+    refused = client.post(f"{key_url(project, app_user)}/submission", headers=HEADERS,
+                          params={"deviceID": "collect:\x00"},
+                          files=[("xml_submission_file", ("s.xml", instance_xml(
+                              "foto_sederhana", "1", new_instance_id(), photo_body(main=None)),
+                              "text/xml"))])
+    assert refused.status_code == 400 and "NUL" in refused.text

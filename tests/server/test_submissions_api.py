@@ -12,7 +12,7 @@ import pytest
 
 from storage import accounts
 from storage.blobs import S3BlobStore
-from tests.collect import instance_xml, new_instance_id
+from tests.collect import HEADERS, instance_xml, new_instance_id
 from tests.factories import jpeg, make_project, photo_body, publish
 
 PASSWORD = "kata-sandi-panjang"
@@ -288,6 +288,48 @@ def test_attachment_delete_unlinks_it(client, site):
     assert client.get(url, auth=site.auth("manager")).json() == [
         {"name": "utama.jpg", "exists": False}]
     assert client.get(f"{url}/utama.jpg", auth=site.auth("manager")).status_code == 404
+
+
+def test_edits_between_the_parts_of_a_split_upload(client, site):
+    """An officer's split upload, a supervisor's PUT in between (issue #11): the later part
+    lands in the current version; after an edit that drops the name, a new file for it is a
+    409 through OpenRosa and a 404 through REST, and the same file again is a harmless retry."""
+    first = new_instance_id()
+    xml = instance_xml("foto_sederhana", "1", first, photo_body(evidence=["b1.jpg"]))
+    photo = jpeg(seed=34)
+
+    def post(name: str, data: bytes, last: bool = True) -> httpx.Response:
+        parts = [("xml_submission_file", ("s.xml", xml, "text/xml")),
+                 (name, (name, data, "image/jpeg"))]
+        if not last:
+            parts.append(("*isIncomplete*", ("", b"yes", "text/plain")))
+        return client.post(f"/v1/projects/{site.project_id}/submission", files=parts,
+                           headers=HEADERS, auth=site.auth("officer"))
+
+    def edit(evidence: list[str]) -> None:
+        current = client.get(f"{site.url}/{first}", auth=site.auth("supervisor")).json()
+        body = instance_xml("foto_sederhana", "1", new_instance_id(),
+                            photo_body("Budi Baru", evidence=evidence),
+                            deprecated_id=current["currentVersion"]["instanceId"])
+        response = client.put(f"{site.url}/{first}", content=body, headers=XML,
+                              auth=site.auth("supervisor"))
+        assert response.status_code == 200, response.text
+
+    assert post("utama.jpg", jpeg(seed=33), last=False).status_code == 201
+    edit(["b1.jpg"])
+    assert post("b1.jpg", photo).status_code == 201
+    url = f"{site.url}/{first}/attachments"
+    assert client.get(url, auth=site.auth("manager")).json() == [
+        {"name": "b1.jpg", "exists": True}, {"name": "utama.jpg", "exists": True}]
+    edit([])
+    assert post("b1.jpg", photo).status_code == 201  # stored before the edit: a retry
+    refused = post("b1.jpg", jpeg(seed=35))
+    assert refused.status_code == 409 and "has been edited" in refused.text
+    by_rest = client.post(f"{url}/b1.jpg", content=jpeg(seed=35), auth=site.auth("manager"),
+                          headers={"Content-Type": "image/jpeg"})
+    assert by_rest.status_code == 404 and "current version" in by_rest.json()["message"]
+    assert client.get(url, auth=site.auth("manager")).json() == [
+        {"name": "utama.jpg", "exists": True}]
 
 
 # ---- soft delete -------------------------------------------------------------------------------

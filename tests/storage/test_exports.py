@@ -190,3 +190,104 @@ def test_a_closed_split_export_stops_its_helper(services, data, tmp_path):
     next(export.chunks)
     export.chunks.close()
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- zip entry names (issue #11) ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def clashing(services, tmp_path_factory) -> tuple[int, dict[tuple[str, str], bytes]]:
+    """Attachments whose names clash once sanitised or once case is ignored: `m:erge.jpg` and
+    `merge.jpg` in one submission, another `Merge.jpg`, another `merge.jpg` with other bytes,
+    the first `merge.jpg`'s bytes again, and a name sanitised to nothing. Returns the project
+    and every (KEY, name) -> bytes."""
+    tmp = tmp_path_factory.mktemp("clashing")
+    project = make_project(services)
+    publish(services, project)
+    expected: dict[tuple[str, str], bytes] = {}
+    merge = jpeg(seed=101)
+    sends = [("m:erge.jpg", ["merge.jpg"], {"m:erge.jpg": jpeg(seed=100), "merge.jpg": merge}),
+             ("Merge.jpg", [], {"Merge.jpg": jpeg(seed=102)}),
+             ("merge.jpg", [], {"merge.jpg": jpeg(seed=103)}),
+             ("MERGE.jpg", ["con.jpg"], {"MERGE.jpg": merge, "con.jpg": jpeg(seed=104)})]
+    for main, evidence, photos in sends:
+        iid = new_instance_id()
+        parts = []
+        for name, content in photos.items():
+            path = tmp / f"{iid[5:]}-{len(parts)}"
+            path.write_bytes(content)
+            parts.append(IncomingFile(name, path, len(content),
+                                      hashlib.sha256(content).hexdigest()))
+            expected[iid, name] = content
+        submissions.ingest(services.db, services.blobs, project.id,
+                           instance_xml("foto_sederhana", "1", iid,
+                                        photo_body(main=main, evidence=evidence)),
+                           parts, sender=Sender(actor_id=None))
+    return project.id, expected
+
+
+def _zip_of(services, project_id, options, tmp_path, split_rows=None):
+    import io
+    import zipfile
+
+    export = exports.open_export(services.db, services.blobs, project_id, "foto_sederhana",
+                                 options, tmp_dir=str(tmp_path), split_rows=split_rows)
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(export.chunks)))
+    return archive.namelist(), {name: archive.read(name) for name in archive.namelist()}
+
+
+def test_csv_zip_media_names_are_unique_and_every_cell_finds_its_file(services, clashing,
+                                                                     tmp_path):
+    project_id, expected = clashing
+    names, files = _zip_of(services, project_id, ExportOptions("csv.zip"), tmp_path)
+    assert len(names) == len({n.lower() for n in names}), names
+    lines = files["renamed-files.txt"].decode().splitlines()
+    assert lines[0] == "KEY\tname\tfile"
+    renamed = {(key, name): entry for key, name, entry in (x.split("\t") for x in lines[1:])}
+    for (key, name), content in expected.items():
+        assert files[renamed.get((key, name), f"media/{name}")] == content, (key, name)
+    keys = list(dict.fromkeys(key for key, _ in expected))
+    assert (keys[0], "merge.jpg") not in renamed  # a real merge.jpg keeps Central's name
+    assert renamed[keys[0], "m:erge.jpg"].endswith("/merge.jpg")
+    assert renamed[keys[3], "con.jpg"].endswith("/file.jpg")
+    root = files["foto_sederhana.csv"].decode()
+    assert "m:erge.jpg" in root and "Merge.jpg" in root  # the cells keep the names sent
+    # The same bytes under one name are stored once, and the two-process zip is the same.
+    assert sum(1 for content in files.values() if content == expected[keys[0], "merge.jpg"]) == 1
+    split_names, split_files = _zip_of(services, project_id, ExportOptions("csv.zip"),
+                                       tmp_path, split_rows=2)
+    assert split_names == names and split_files == files
+
+
+def test_media_zip_names_are_unique_case_aside(services, tmp_path):
+    """`Budi` and `budi` visited the same day: two photos, not one once unzipped on Windows."""
+    project = make_project(services)
+    publish(services, project)
+    photos = {}
+    for i, who in enumerate(["Budi", "budi", "BUDI"]):
+        iid = new_instance_id()
+        photos[iid] = jpeg(seed=110 + i)
+        path = tmp_path / f"p{i}"
+        path.write_bytes(photos[iid])
+        submissions.ingest(services.db, services.blobs, project.id,
+                           instance_xml("foto_sederhana", "1", iid, photo_body(who),
+                                        instance_name=who),
+                           [IncomingFile("utama.jpg", path, len(photos[iid]),
+                                         hashlib.sha256(photos[iid]).hexdigest())],
+                           sender=Sender(actor_id=None))
+    names, files = _zip_of(services, project.id, ExportOptions("media"), tmp_path)
+    assert len(names) == 3 and len({n.lower() for n in names}) == 3, names
+    assert sorted(files.values()) == sorted(photos.values())
+
+
+def test_csv_zip_table_files_are_unique_case_aside():
+    """Repeats `Foto` and `foto` (XML names differ by case) would unzip to one file."""
+    from forms.exports import _table_files
+    from forms.tabular import Layout
+    from forms.xform import Field, Schema
+
+    fields = [Field("/Foto", "Foto", "repeat"), Field("/Foto/a", "a", "string"),
+              Field("/foto", "foto", "repeat"), Field("/foto/b", "b", "string"),
+              Field("/meta", "meta", "structure"),
+              Field("/meta/instanceID", "instanceID", "string")]
+    files = _table_files(Layout(Schema("f", "1", "F", "data", [], fields, [])))
+    assert files == ["f.csv", "f-Foto.csv", "f-foto~2.csv"]

@@ -10,7 +10,7 @@ from sqlmodel import select
 from storage import forms as form_store
 from storage import submissions
 from storage.blobs import S3BlobStore, blob_key
-from storage.errors import BlobUnavailable, Conflict, NotFound, XmlConflict
+from storage.errors import BlobUnavailable, Conflict, InvalidInput, NotFound, XmlConflict
 from storage.models import Blob
 from storage.submissions import IncomingFile, Sender
 from tests.collect import instance_xml, new_instance_id
@@ -136,3 +136,69 @@ def test_migrations_are_idempotent(services):
     with services.db.engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT version_num FROM alembic_version"
                                           ).scalar() == head
+
+
+# ---- the same text accepted or refused on every database (issue #11) ---------------------------
+
+def test_long_client_text_is_kept_whole_on_every_database(services):
+    """PostgreSQL used to refuse (VARCHAR limits) what SQLite kept: an instanceName over 1,024
+    characters, a deviceID over 255, a long user agent, project name or display name."""
+    from storage import accounts, projects
+
+    project = projects.create_project(services.db, "Proyek " + "p" * 600)
+    publish(services, project)
+    name, device, agent = "Nama " + "n" * 5000, "collect:" + "d" * 400, "UA/" + "u" * 2000
+    iid = new_instance_id()
+    xml = instance_xml("foto_sederhana", "1", iid, photo_body(), instance_name=name)
+    submissions.ingest(services.db, services.blobs, project.id, xml, [],
+                       sender=Sender(actor_id=None, device_id=device, user_agent=agent))
+    view = submissions.get_submission(services.db, project.id, "foto_sederhana", iid)
+    assert (view.current.instance_name, view.current.device_id, view.current.user_agent) == (
+        name, device, agent)
+    assert (view.submission.device_id, view.submission.user_agent) == (device, agent)
+    assert projects.get_project(services.db, project.id).name == "Proyek " + "p" * 600
+    email = "u" * 300 + "@example.org"  # a valid address, and the default display name
+    user = accounts.create_user(services.db, email, "kata-sandi-panjang")
+    with services.db.read() as tx:
+        from storage.models import Actor
+        assert tx.get(Actor, user.actor_id).display_name == email
+
+
+@pytest.mark.parametrize("meta", ["instance", "deprecated"])
+def test_an_instance_id_past_its_limit_is_the_same_400_everywhere(services, meta):
+    from forms.errors import SubmissionInvalid
+
+    project = make_project(services)
+    publish(services, project)
+    long_id = "uuid:" + "9" * 251
+    xml = (instance_xml("foto_sederhana", "1", long_id, photo_body()) if meta == "instance" else
+           instance_xml("foto_sederhana", "1", new_instance_id(), photo_body(),
+                        deprecated_id=long_id))
+    with pytest.raises(SubmissionInvalid, match="longer than 255 characters"):
+        submissions.ingest(services.db, services.blobs, project.id, xml, [], sender=SENDER)
+
+
+def test_a_nul_in_client_text_is_the_same_400_everywhere(services):
+    """PostgreSQL cannot store NUL in text, SQLite can: refused on both before any write."""
+    project = make_project(services)
+    publish(services, project)
+    iid = new_instance_id()
+    xml = instance_xml("foto_sederhana", "1", iid, photo_body())
+    with pytest.raises(InvalidInput, match="NUL"):
+        submissions.ingest(services.db, services.blobs, project.id, xml, [],
+                           sender=Sender(actor_id=None, device_id="collect:\x00x"))
+    with pytest.raises(NotFound):
+        submissions.get_submission(services.db, project.id, "foto_sederhana", iid)
+
+
+@pytest.mark.parametrize("attribute", ["id", "version"])
+def test_an_indexed_form_name_past_its_limit_is_the_same_400_everywhere(services, attribute):
+    """Form ids and versions stay VARCHAR(255) (indexed): a longer one is refused by name
+    before the database sees it, on SQLite (which would have kept it) as on PostgreSQL."""
+    project = make_project(services)
+    xml = publish(services, project).version.xml
+    old = b'id="foto_sederhana"' if attribute == "id" else b'version="1"'
+    new = attribute.encode() + b'="' + b"f" * 300 + b'"'
+    with pytest.raises(InvalidInput, match="longer than 255 characters"):
+        form_store.publish_xform(services.db, services.blobs, make_project(services).id,
+                                 xml.replace(old, new, 1))

@@ -148,3 +148,158 @@ def test_list_submissions_keeps_each_views_attachments(services, project, tmp_pa
     views = submissions.list_submissions(services.db, project.id, FORM)
     assert [[a.blob_sha256 is not None for a in v.attachments] for v in views] == [[False],
                                                                                   [True]]
+
+
+# ---- a split upload's later part after an edit (issue #11) -------------------------------------
+
+def _file(tmp_path, name, data):
+    path = tmp_path / f"{hashlib.sha256(data).hexdigest()[:16]}-{len(list(tmp_path.iterdir()))}"
+    path.write_bytes(data)
+    return IncomingFile(name, path, len(data), hashlib.sha256(data).hexdigest())
+
+
+def _ingest(services, project, xml, files=(), **rules):
+    return submissions.ingest(services.db, services.blobs, project.id, xml, files,
+                              sender=Sender(actor_id=None), **rules)
+
+
+def _files(services, project, iid):
+    """(name, sha256) of the current version's attachments."""
+    return [(a.name, a.blob_sha256)
+            for a in submissions.list_attachments(services.db, project.id, FORM, iid)]
+
+
+def _version_files(services, version_id):
+    with services.db.read() as tx:
+        return [(a.name, a.blob_sha256) for a in submissions._attachments(tx, version_id)]
+
+
+def _split_then_edit(services, project, tmp_path, edited_evidence):
+    """Part 1 of a split upload (utama.jpg sent, b1.jpg still to come), then an edit."""
+    first_id, edit_id = new_instance_id(), new_instance_id()
+    first_xml = instance_xml(FORM, "1", first_id, photo_body(evidence=["b1.jpg"]))
+    main = jpeg(seed=60)
+    part1 = _ingest(services, project, first_xml, [_file(tmp_path, "utama.jpg", main)])
+    assert part1.missing == ["b1.jpg"]
+    _ingest(services, project, instance_xml(FORM, "1", edit_id,
+                                            photo_body("Diubah", evidence=edited_evidence),
+                                            deprecated_id=first_id))
+    return first_id, first_xml, part1.version.id, hashlib.sha256(main).hexdigest()
+
+
+def test_a_later_part_after_an_edit_lands_in_the_current_version(services, project, tmp_path):
+    """The edit still references b1.jpg and lacks it: part 2 (the original XML) fills it in
+    the current version too, so the 201 means the file is where a reader looks for it."""
+    first_id, first_xml, first_version, main = _split_then_edit(services, project, tmp_path,
+                                                                ["b1.jpg"])
+    photo = jpeg(seed=61)
+    sha = hashlib.sha256(photo).hexdigest()
+    part2 = _ingest(services, project, first_xml, [_file(tmp_path, "b1.jpg", photo)])
+    assert part2.outcome == "retried" and part2.missing == []
+    assert _files(services, project, first_id) == [("b1.jpg", sha), ("utama.jpg", main)]
+    assert _version_files(services, first_version) == [("b1.jpg", sha), ("utama.jpg", main)]
+    again = _ingest(services, project, first_xml, [_file(tmp_path, "b1.jpg", photo)])
+    assert again.outcome == "retried"  # the phone's retry of part 2 is harmless
+
+
+@pytest.mark.parametrize("edited_evidence", [[], ["b9.jpg"]], ids=["dropped", "renamed"])
+def test_a_later_part_the_current_version_does_not_show_is_refused(services, project, tmp_path,
+                                                                   edited_evidence):
+    """The edit no longer references b1.jpg: storing it only on the superseded version would
+    answer 201 for a file no current reader sees, so it is a 409 and nothing changes."""
+    first_id, first_xml, first_version, main = _split_then_edit(services, project, tmp_path,
+                                                                edited_evidence)
+    before = _files(services, project, first_id)
+    with pytest.raises(Conflict, match="has been edited") as refused:
+        _ingest(services, project, first_xml, [_file(tmp_path, "b1.jpg", jpeg(seed=62))])
+    assert "b1.jpg" in str(refused.value) and first_id in str(refused.value)
+    assert _files(services, project, first_id) == before
+    assert _version_files(services, first_version) == [("b1.jpg", None), ("utama.jpg", main)]
+    # The XML alone (no file) repeats what is stored: still a harmless retry.
+    assert _ingest(services, project, first_xml).outcome == "retried"
+
+
+def test_a_later_part_whose_name_holds_another_file_now_is_refused(services, project, tmp_path):
+    first_id, first_xml, _, _ = _split_then_edit(services, project, tmp_path, ["b1.jpg"])
+    other = jpeg(seed=63)
+    submissions.add_attachment(services.db, services.blobs, project.id, FORM, first_id,
+                               _file(tmp_path, "b1.jpg", other), actor_id=None)
+    with pytest.raises(Conflict, match="b1.jpg"):
+        _ingest(services, project, first_xml, [_file(tmp_path, "b1.jpg", jpeg(seed=64))])
+    assert dict(_files(services, project, first_id))["b1.jpg"] == \
+        hashlib.sha256(other).hexdigest()
+
+
+def test_a_resent_complete_upload_after_an_edit_is_still_a_retry(services, project, tmp_path):
+    """Everything the phone sends was stored before the edit (a lost 201, sent again): the
+    edit chose to drop the photo, the old version keeps it; nothing new, so no refusal."""
+    iid = new_instance_id()
+    xml = instance_xml(FORM, "1", iid, photo_body())
+    photo = jpeg(seed=65)
+    _ingest(services, project, xml, [_file(tmp_path, "utama.jpg", photo)])
+    _ingest(services, project, instance_xml(FORM, "1", new_instance_id(),
+                                            photo_body(main=None), deprecated_id=iid))
+    again = _ingest(services, project, xml, [_file(tmp_path, "utama.jpg", photo)])
+    assert again.outcome == "retried" and _files(services, project, iid) == []
+
+
+def test_rest_attachment_upload_after_an_edit_goes_to_the_current_version(services, project,
+                                                                         tmp_path):
+    """The REST upload names the submission (its first instanceID) and always means the
+    current version: a name only the superseded version references is a 404."""
+    first_id, _, first_version, _ = _split_then_edit(services, project, tmp_path, ["b9.jpg"])
+    photo = jpeg(seed=66)
+    with pytest.raises(NotFound, match="current version"):
+        submissions.add_attachment(services.db, services.blobs, project.id, FORM, first_id,
+                                   _file(tmp_path, "b1.jpg", photo), actor_id=None)
+    submissions.add_attachment(services.db, services.blobs, project.id, FORM, first_id,
+                               _file(tmp_path, "b9.jpg", photo), actor_id=None)
+    assert dict(_files(services, project, first_id))["b9.jpg"] == \
+        hashlib.sha256(photo).hexdigest()
+    assert dict(_version_files(services, first_version))["b1.jpg"] is None
+
+
+# ---- attachment names: one normalisation on both sides (issue #11) ---------------------------
+
+def test_a_part_name_with_spaces_matches_the_xml_value_with_spaces(services, project, tmp_path):
+    iid = new_instance_id()
+    photo = jpeg(seed=67)
+    xml = instance_xml(FORM, "1", iid, photo_body(main=" photo 1.jpg "))
+    sent = _ingest(services, project, xml, [_file(tmp_path, " photo 1.jpg ", photo)])
+    assert sent.missing == []
+    assert _files(services, project, iid) == [("photo 1.jpg", hashlib.sha256(photo).hexdigest())]
+    # REST names go through the same rule.
+    assert submissions.get_attachment(services.db, project.id, FORM, iid,
+                                      " photo 1.jpg ").name == "photo 1.jpg"
+
+
+def test_two_different_files_for_one_name_are_refused(services, project, tmp_path):
+    """Which of two different files is the photo cannot be told: refuse, so the phone keeps
+    both, instead of keeping one and answering 201."""
+    iid = new_instance_id()
+    xml = instance_xml(FORM, "1", iid, photo_body())
+    with pytest.raises(InvalidInput, match="utama.jpg"):
+        _ingest(services, project, xml, [_file(tmp_path, "utama.jpg", jpeg(seed=68)),
+                                         _file(tmp_path, " utama.jpg", jpeg(seed=69))])
+    with pytest.raises(NotFound):
+        submissions.get_summary(services.db, project.id, FORM, iid)
+    same = jpeg(seed=70)  # the same file twice is harmless
+    sent = _ingest(services, project, xml, [_file(tmp_path, "utama.jpg", same),
+                                            _file(tmp_path, "utama.jpg ", same)])
+    assert sent.missing == []
+
+
+def test_parts_the_xml_does_not_name_are_ignored_but_audited(services, project, tmp_path):
+    """As Central: a part the XML does not reference is not kept. It is not silent either:
+    the submission's audit entry names what was left out."""
+    iid = new_instance_id()
+    xml = instance_xml(FORM, "1", iid, photo_body())
+    sent = _ingest(services, project, xml, [_file(tmp_path, "utama.jpg", jpeg(seed=71)),
+                                            _file(tmp_path, "extra.jpg", jpeg(seed=72)),
+                                            _file(tmp_path, "*isIncomplete*", b"yes")])
+    assert sent.ignored == ["extra.jpg"]
+    with services.db.read() as tx:
+        entry = tx.exec(select(Audit).where(Audit.subject_type == "submission",
+                                            Audit.subject_id == sent.submission.id,
+                                            Audit.action == "submission.create")).one()
+    assert entry.details["ignored"] == ["extra.jpg"]
