@@ -22,15 +22,12 @@ and lib/data/odata.js:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Annotated, Any, Callable, Iterable, Iterator, Mapping
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
@@ -38,6 +35,7 @@ import msgspec
 
 from .errors import FormsError
 from .odata_filter import Expr, parse_filter
+from .tokens import InvalidToken, decode_token, encode_token
 from .xform import Schema
 
 ROOT_TABLE = "Submissions"
@@ -54,6 +52,8 @@ EDM_TYPES = {"int": "Edm.Int64", "decimal": "Edm.Decimal", "boolean": "Edm.Boole
              "dateTime": "Edm.DateTimeOffset"}
 CHUNK_BYTES = 64 * 1024
 _SKIPTOKEN_VERSION = "01"
+# A skiptoken's numbers: ids and row counts, never negative, within the database's integers.
+_TokenInt = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
 
 class ODataInvalid(FormsError):
@@ -372,7 +372,7 @@ def parse_options(model: Model, table: Table, query: Mapping[str, str]) -> Optio
         count=_flag(query, "$count"), wkt=_flag(query, "$wkt"), expand=expand is not None,
         selected=selected, meta=meta,
         filter=parse_filter(text, subtable=not table.is_root) if text and text.strip() else None,
-        cursor=decode_skiptoken(token) if token else None)
+        cursor=decode_skiptoken(token) if token is not None else None)  # `$skiptoken=`: 400
 
 
 def _whole(query: Mapping[str, str], key: str) -> int | None:
@@ -432,27 +432,30 @@ def _group_paths(node: Node) -> Iterator[str]:
             yield from _group_paths(child)
 
 
+class _SkipToken(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """What a `$skiptoken` holds (after `01`): a closed shape, so a token is exactly this or
+    refused (forms.tokens says why that matters)."""
+
+    id: _TokenInt
+    rows: _TokenInt
+    count: _TokenInt | None = None
+
+
 def encode_skiptoken(cursor: Cursor) -> str:
-    data = {"id": cursor.submission_id, "rows": cursor.rows}
-    if cursor.count is not None:
-        data["count"] = cursor.count
-    raw = json.dumps(data, separators=(",", ":"))
-    return _SKIPTOKEN_VERSION + base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    token = _SkipToken(id=cursor.submission_id, rows=cursor.rows, count=cursor.count)
+    return _SKIPTOKEN_VERSION + encode_token(token)
 
 
 def decode_skiptoken(token: str) -> Cursor:
+    """The cursor a `$skiptoken` holds; anything else (not ours, damaged, hostile) is a 400."""
     try:
         if not token.startswith(_SKIPTOKEN_VERSION):
-            raise ValueError(token)
-        body = token[len(_SKIPTOKEN_VERSION):].replace("+", "-").replace("/", "_")
-        data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        submission_id, rows, count = data["id"], data["rows"], data.get("count")
-        if not (isinstance(submission_id, int) and isinstance(rows, int) and rows >= 0
-                and (count is None or isinstance(count, int))):
-            raise ValueError(token)
-        return Cursor(submission_id, rows, count)
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise ODataInvalid(400.35, "Invalid $skiptoken") from None
+            raise InvalidToken("not a version 01 token")
+        data = decode_token(token[len(_SKIPTOKEN_VERSION):], _SkipToken)
+    except InvalidToken:
+        raise ODataInvalid(400.35, "Invalid $skiptoken: it is not one this server wrote (it "
+                           "may be damaged). Start again from the first page.") from None
+    return Cursor(data.id, data.rows, data.count)
 
 
 # ---- rows -----------------------------------------------------------------------------------

@@ -227,6 +227,8 @@ class _Parser:
 
     def unary(self, depth: int) -> Expr:
         if self._word("not"):
+            if depth >= MAX_DEPTH:  # `not not …` nests too: counted as parentheses are
+                raise FilterInvalid("the expression is nested too deeply")
             self.take()
             return Not(self.unary(depth + 1))
         return self.comparison(depth)
@@ -319,7 +321,13 @@ def _datetime_value(text: str, at: int | None = None) -> datetime:
     except ValueError:
         where = f" at {at}" if at is not None else ""
         raise FilterInvalid(f"{text!r}{where} is not a valid date and time") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if not value.tzinfo:
+        return value.replace(tzinfo=timezone.utc)
+    try:  # in UTC now: the database compares in UTC, and 9999-12-31T23:59-01:00 is past 9999
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        where = f" at {at}" if at is not None else ""
+        raise FilterInvalid(f"{text!r}{where} is out of range once in UTC") from None
 
 
 # ---- types ---------------------------------------------------------------------------------

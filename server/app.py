@@ -97,11 +97,10 @@ def create_app(settings: Settings, services: Services | None = None, *,
         exception_handlers={Exception: errors.handle},
         # Every route that reads a body bounds how slowly it may arrive (a 408, not a
         # connection and its temporary files held forever).
-        middleware=[BodyTimeout],
+        middleware=[BodyTimeout, ui.csrf_middleware(settings, services.box_secret)],
         # Every response: what a phone, a form author or an upload sent never runs here.
         before_send=[Isolation(settings)],
         template_config=ui.template_config(),
-        csrf_config=ui.csrf_config(settings, services.box_secret),
         openapi_config=OpenAPIConfig(
             title="JEBOL SIPERA", version="0.1.0",
             description="ODK-compatible collection server (OpenRosa and Central-style /v1).",

@@ -7,7 +7,6 @@ role on the project a route touches. A project the caller cannot see answers 404
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Any
 
 from litestar import Request
@@ -102,7 +101,7 @@ def client_address(request: Request[Any, Any, Any]) -> str:
 def _basic(credentials: str) -> tuple[str, str]:
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII text
         raise unauthorized("Malformed Basic credentials.", challenge=True) from None
     email, sep, password = decoded.partition(":")
     if not sep:

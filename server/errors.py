@@ -88,6 +88,10 @@ def classify(error: BaseException) -> tuple[int, float, str, dict[str, str]]:
         if status == 404:
             return 404, 404.1, "Could not find the resource you were looking for.", {}
         return status, float(f"{status}.1"), detail, dict(error.headers or {})
+    if isinstance(error, RecursionError):
+        # Only a client's data nests without bound here: a JSON body of `[[[[…` (Litestar
+        # decodes bodies untyped before converting them, recursing per level). Input, not a bug.
+        return 400, 400.1, "The request holds data nested too deeply to be read.", {}
     if isinstance(error, Throttled):
         return 429, 429.1, str(error), {"Retry-After": str(error.retry_after)}
     for cls, status, code in _TABLE:

@@ -134,12 +134,17 @@ def _sheet_name(opd: str, used: set[str]) -> str:
     return name
 
 
+# The SPD score the Pemda enters: 0 to the method's maximum (`spd_max` in
+# forms/library/iid_method_2023.json); nan, inf and negatives are a 400, not a 500.
+Spd = Annotated[float, QueryParameter(name="spd", ge=0, le=63)]
+
+
 @get("/projects/{project_id:int}/iid-report.xlsx", sync_to_thread=True, tags=["Exports"], opt=UI_LINKED,
      guards=[requires(REVIEW)], summary="IID report workbook (summary, one sheet per OPD, "
      "data_dukung)")
 def iid_xlsx(project_id: ProjectId, db: DB,
              approved_only: Annotated[bool, QueryParameter(name="approvedOnly")] = False,
-             spd: Annotated[float, QueryParameter(name="spd")] = 0.0) -> Response[bytes]:
+             spd: Spd = 0.0) -> Response[bytes]:
     report = report_for(db, project_id, approved_only, spd)
     return Response(xlsx_bytes(report), media_type=XLSX_TYPE,
                     headers={"Content-Disposition": content_disposition("iid-report.xlsx")})
@@ -149,7 +154,7 @@ def iid_xlsx(project_id: ProjectId, db: DB,
      guards=[requires(REVIEW)], summary="IID report as inovasi.csv + data_dukung.csv")
 def iid_zip(project_id: ProjectId, db: DB,
             approved_only: Annotated[bool, QueryParameter(name="approvedOnly")] = False,
-            spd: Annotated[float, QueryParameter(name="spd")] = 0.0) -> Response[bytes]:
+            spd: Spd = 0.0) -> Response[bytes]:
     report = report_for(db, project_id, approved_only, spd)
     return Response(zip_bytes(report), media_type="application/zip",
                     headers={"Content-Disposition": content_disposition("iid-report.zip")})

@@ -11,7 +11,16 @@ never headers, cookies or the query string; app-user keys and session tokens in 
 access or not, and in tracebacks.
 
 `JEBOL_LOG_FORMAT=json` writes one JSON object per line (time, level, logger, message,
-request_id, and for access lines method, path, status, duration_ms, client).
+request_id, and for access lines method, path, status, duration_ms, client, and `note` when
+the request ended without a response the client saw).
+
+A request whose connection ends early is the client's doing, not a fault of ours, and anyone
+can cause it at will: it is one INFO access line with status 499 (nginx's "client closed
+request") and a note saying what happened, never an ERROR, a traceback or a 500. That covers a
+client that goes away mid-body (server.uploads.BodyTimeout turns the disconnect into
+ClientGone) and a body the HTTP layer refused as malformed (h11 answers its own 400, closes
+the connection, and the handler sees the same disconnect; uvicorn's one line about it is INFO
+here too, see QuietClientErrors).
 """
 
 from __future__ import annotations
@@ -25,6 +34,8 @@ from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Any
 
+import anyio
+import h11
 import msgspec
 from litestar.logging.config import LoggingConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,6 +50,15 @@ _SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _SECRET_IN_PATH = re.compile(r"(/v1/key/|/v1/sessions/)[^/\s\"?#]+|(/f/)[A-Za-z0-9!$]{32,}")
 ACCESS = logging.getLogger("jebol.access")
 _QUIET_PATHS = ("/health/",)  # probes every few seconds: logged at DEBUG
+CLIENT_GONE = 499  # the status in access lines of requests whose client saw no response of ours
+_NOTE = "jebol.note"  # scope key: why the request ended without a response the client saw
+# How long to wait for the server to notice a connection it has closed itself (see RequestLog).
+_CLOSE_WAIT_SECONDS = 2.0
+
+
+def note_client_gone(scope: Scope, why: str) -> None:
+    """Mark the running request as ended by its client (the access line says `why`)."""
+    scope[_NOTE] = why
 
 
 def redact(text: str) -> str:
@@ -98,7 +118,7 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "client")
+    ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "client", "note")
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -119,6 +139,18 @@ class JsonFormatter(logging.Formatter):
         return msgspec.json.encode(entry).decode()
 
 
+class QuietClientErrors(logging.Filter):
+    """For uvicorn's error logger: "Invalid HTTP request received." (h11 refused a request's
+    head or body framing, such as a bad chunk size, and answered 400 itself) is the client's
+    error and can be sent by anyone at will, so it is INFO, not a WARNING that alerts."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and \
+                str(record.msg).startswith("Invalid HTTP request received"):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 def dict_config(log_format: str) -> dict[str, Any]:
     """The logging configuration (logging.config.dictConfig's schema) for both the app and
     uvicorn: our formatter on stderr for every logger. uvicorn's access log is silenced:
@@ -127,7 +159,8 @@ def dict_config(log_format: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "server.logs.RequestIdFilter"}},
+        "filters": {"request_id": {"()": "server.logs.RequestIdFilter"},
+                    "client_errors": {"()": "server.logs.QuietClientErrors"}},
         "formatters": {"jebol": {"()": f"server.logs.{formatter}"}},
         # Litestar adds a queue-listener handler (a thread per app) unless one is named.
         "handlers": {"console": _console(), "queue_listener": _console()},
@@ -135,7 +168,7 @@ def dict_config(log_format: str) -> dict[str, Any]:
         "loggers": {
             "litestar": {"handlers": ["console"], "level": "INFO", "propagate": False},
             "uvicorn": {"handlers": ["console"], "level": "INFO", "propagate": False},
-            "uvicorn.error": {"level": "INFO"},
+            "uvicorn.error": {"level": "INFO", "filters": ["client_errors"]},
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
         },
     }
@@ -173,24 +206,52 @@ class RequestLog:
         path = scope["path"]  # as it came: the router trims a trailing slash in the scope
         header = (REQUEST_ID_HEADER.encode(), request_id.encode())
         status: int | None = None
+        unsent = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, unsent
+            if unsent:
+                return  # the rest of a response that could not start
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message = {**message, "headers": [*message.get("headers", ()), header]}
+                try:
+                    await send(message)
+                except (h11.LocalProtocolError, OSError) as error:
+                    if isinstance(error, h11.LocalProtocolError) and \
+                            not str(error).startswith("can't handle event type"):
+                        raise  # a response h11 cannot write (a bad header): our bug
+                    # The connection already had its answer: h11 refused the body as malformed
+                    # (its own 400) and closed, before the handler, which read no body, replied.
+                    unsent = True
+                    note_client_gone(scope, "response not sent: the connection was already "
+                                     "closed (a malformed request the HTTP layer refused)")
+                return
             await send(message)
 
         token = REQUEST_ID.set(request_id)
         start = time.perf_counter()
         try:
             await self.app(scope, receive, send_with_id)
+            if unsent:
+                await _until_closed(receive)
         except Exception:
             status = status or 500
             raise
         finally:
+            if _NOTE in scope:
+                status = CLIENT_GONE
             _log_access(scope, path, status, time.perf_counter() - start)
             REQUEST_ID.reset(token)
+
+
+async def _until_closed(receive: Receive) -> None:
+    """Wait (briefly) until the server has seen the connection it closed go: uvicorn reports a
+    handler that returns with its response unfinished as an ERROR unless it knows the
+    connection is gone, which it learns one turn of the event loop after closing it."""
+    with anyio.move_on_after(_CLOSE_WAIT_SECONDS):
+        while (await receive())["type"] != "http.disconnect":
+            pass
 
 
 def _incoming_id(scope: Scope) -> str | None:
@@ -208,7 +269,11 @@ def _log_access(scope: Scope, path: str, status: int | None, seconds: float) -> 
         return
     client = (scope.get("client") or ("-",))[0]
     duration_ms = round(seconds * 1000, 1)
-    ACCESS.log(level, '%s "%s %s" %s %.1f ms', client, scope["method"], path,
+    note = scope.get(_NOTE)
+    extra = {"method": scope["method"], "path": path, "status": status,
+             "duration_ms": duration_ms, "client": client}
+    if note:
+        extra["note"] = note
+    ACCESS.log(level, '%s "%s %s" %s %.1f ms%s', client, scope["method"], path,
                status if status is not None else "-", duration_ms,
-               extra={"method": scope["method"], "path": path, "status": status,
-                      "duration_ms": duration_ms, "client": client})
+               f" ({note})" if note else "", extra=extra)

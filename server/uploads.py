@@ -7,7 +7,10 @@ hostile input: they are kept as data and never used as paths.
 
 `BodyTimeout` bounds how long a request body may take: a client that stops sending, or
 trickles a byte a second, is answered 408 and disconnected instead of holding a connection
-and its temporary files forever (uvicorn has no such limit of its own).
+and its temporary files forever (uvicorn has no such limit of its own). It also names a body
+that ends in a disconnect (the client went away, or h11 refused the body's framing and closed
+the connection) for what it is, ClientGone, instead of the "client disconnected prematurely"
+500 (an ERROR with a traceback) that Litestar makes of it: anyone can cut a body short.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 
 from .errors import ApiError
+from .logs import CLIENT_GONE, note_client_gone
 
 FLUSH_BYTES = 1024 * 1024
 MAX_PARTS = 1000
@@ -38,12 +42,24 @@ MAX_NAME_BYTES = 1024
 MIN_BODY_BYTES_PER_SECOND = 1024
 
 
+class ClientGone(ApiError):
+    """The connection closed before the request body was complete. No response can reach the
+    client; the status (nginx's 499, "client closed request") is for the access line, and as
+    a 4xx it is not logged as an error. Nothing was stored: nothing is ingested before the
+    whole body is in, and the handlers' cleanup removes the temporary files."""
+
+    def __init__(self) -> None:
+        super().__init__(CLIENT_GONE, 499.1, "The connection closed before the request body "
+                         "was complete; nothing was stored.")
+
+
 class BodyTimeout:
     """ASGI middleware (on the whole app) for the routes that read a request body: each wait
     for the next piece of the body is bounded by `settings.body_timeout_seconds`, and once
     that long has passed the body must have averaged MIN_BODY_BYTES_PER_SECOND. Either failure is a 408 that closes
     the connection; the handler's own cleanup (temporary files) runs as for any error, and
-    nothing is stored because nothing is ingested before the whole body is in."""
+    nothing is stored because nothing is ingested before the whole body is in. A disconnect
+    before the body's end is ClientGone (see the module's docstring)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -64,6 +80,10 @@ class BodyTimeout:
             started = started or time.monotonic()  # from the handler's first read
             with anyio.move_on_after(limit) as wait:
                 message = await receive()
+            if not wait.cancelled_caught and message["type"] == "http.disconnect":
+                note_client_gone(scope, "request body cut off: the client went away, or the "
+                                 "HTTP layer refused its framing; nothing stored")
+                raise ClientGone()
             elapsed = time.monotonic() - started
             if wait.cancelled_caught or received < MIN_BODY_BYTES_PER_SECOND * (elapsed - limit):
                 raise ApiError(408, 408.1, "The request body arrived too slowly (or stopped); "

@@ -7,15 +7,15 @@ which both SQLite and PostgreSQL index the same way.
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlmodel import Session, func, select
 
+from forms.tokens import InvalidToken, decode_token, encode_token
 from forms.xform import Field, Schema
 
 from .db import Database
@@ -162,7 +162,7 @@ def page_submissions(db: Database, form: Form, filters: Filters, *, sort: str = 
     query = _filtered(query, filters, schema)
     with db.read() as tx:
         total = _count(tx, form, filters, schema) if count else -1
-        if cursor:
+        if cursor is not None:  # `?after=` (empty) is not a cursor either
             at, last_id = _decode(cursor)
             key = sa.tuple_(Submission.created_at, Submission.id)
             bound = sa.tuple_(sa.literal(at, UTCDateTime()), sa.literal(last_id))
@@ -233,20 +233,25 @@ def _count(tx: Session, form: Form, filters: Filters, schema: Schema | None) -> 
     return tx.exec(_filtered(query, filters, schema)).one()
 
 
+# A page cursor: the last row's (created_at, id), in a closed shape (see forms.tokens).
+_Cursor = tuple[Annotated[datetime, msgspec.Meta(tz=True)],
+                Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]]
+
+
 def _encode(submission: Submission) -> str:
-    raw = json.dumps([_aware(submission.created_at).isoformat(), submission.id])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return encode_token((_aware(submission.created_at), submission.id))
 
 
 def _decode(cursor: str) -> tuple[datetime, int]:
+    """The cursor's (created_at in UTC, id); anything else (not ours, damaged, hostile) is
+    InvalidInput: the pages' 400 error page, as for a filter they cannot use."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, last_id = json.loads(raw)
-        return datetime.fromisoformat(at), int(last_id)
-    except (ValueError, TypeError) as error:
+        at, last_id = decode_token(cursor, _Cursor)
+        return at.astimezone(timezone.utc), last_id  # an offset past year 9999 overflows
+    except (InvalidToken, OverflowError):
         from .errors import InvalidInput
 
-        raise InvalidInput("The page cursor is not valid; start from the first page.") from error
+        raise InvalidInput("The page cursor is not valid; start from the first page.") from None
 
 
 def _aware(value: datetime) -> datetime:

@@ -157,7 +157,7 @@ def parse_filter(text: str | None, approved_only: bool = False) -> ExportFilters
             if state is not None and state != wanted:
                 raise ApiError(400, 400.8, "The $filter asks for two different review states.")
             state = wanted
-        elif field == "__system/submitterId" and op == "eq" and value.isdigit():
+        elif field == "__system/submitterId" and op == "eq" and _is_id(value):
             if submitter is not None and submitter != int(value):
                 raise ApiError(400, 400.8, "The $filter asks for two different submitters.")
             submitter = int(value)
@@ -180,7 +180,16 @@ def _timestamp(value: str, text: str) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise _bad_filter(text) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    try:  # an offset can carry a valid local time out of range in UTC
+        return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(
+            timezone.utc)
+    except OverflowError:
+        raise _bad_filter(text) from None
+
+
+def _is_id(value: str) -> bool:
+    """Digits that fit a database id (a 5,000-digit number is not one)."""
+    return value.isascii() and value.isdigit() and len(value) <= 18
 
 
 def _string(value: str, text: str) -> str:

@@ -12,6 +12,8 @@ from typing import Any
 
 from litestar import Request, Router
 from litestar.config.csrf import CSRFConfig
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.csrf import CSRFMiddleware
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
@@ -46,8 +48,22 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
                           engine_callback=configure)
 
 
-def csrf_config(settings: Settings, secret: str) -> CSRFConfig:
+def _csrf_config(settings: Settings, secret: str) -> CSRFConfig:
     return CSRFConfig(secret=secret, cookie_name="jebol_csrf", header_name="x-csrftoken",
                       cookie_secure=settings.public_url.startswith("https://"),
                       cookie_samesite="lax",
                       exclude=["^/v1/", "^/health", "^/schema", "^/f/", "^/static/"])
+
+
+class SafeCSRF(CSRFMiddleware):
+    """Litestar's CSRF check, for which a token that is not ASCII is simply wrong: the stock
+    one compares with `secrets.compare_digest`, which raises TypeError on such text (a 500)."""
+
+    def _decode_csrf_token(self, token: str) -> str | None:
+        return super()._decode_csrf_token(token) if token.isascii() else None
+
+
+def csrf_middleware(settings: Settings, secret: str) -> DefineMiddleware:
+    """The CSRF middleware for the app's `middleware` (it also puts the token in the scope,
+    where templates' `csrf_token()` reads it)."""
+    return DefineMiddleware(SafeCSRF, config=_csrf_config(settings, secret))

@@ -57,6 +57,11 @@ def render(name: str, request: Request[Any, Any, Any], status_code: int = 200,
                     context={"request": request, **context})
 
 
+def _is_id(value: str) -> bool:
+    """Digits that fit a database id (a 5,000-digit number is not one)."""
+    return value.isascii() and value.isdigit() and len(value) <= 18
+
+
 def _safe_next(target: str | None) -> str:
     """Only same-site paths: never an open redirect."""
     if not target or not target.startswith("/") or target.startswith("//") or \
@@ -150,7 +155,7 @@ def _filters(request: Request[Any, Any, Any], caller: Any, roles: frozenset[str]
 
     submitter = query.get("submitter", "")
     return Filters(since=day("since"), until=day("until"), state=query.get("state") or None,
-                   submitter_id=int(submitter) if submitter.isdigit() else None,
+                   submitter_id=int(submitter) if _is_id(submitter) else None,
                    opd=query.get("opd") or None, text=query.get("q") or None,
                    only_actor=None if sees_all_submissions(roles) else caller.actor_id)
 

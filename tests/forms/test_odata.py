@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from xml.etree import ElementTree
 
 import pytest
@@ -263,6 +264,76 @@ def test_skiptoken_round_trip():
     assert odata.decode_skiptoken(counted) == Cursor(5, 1, 40)
     parsed = options(**{"$top": "5", "$count": "True", "$skiptoken": token})
     assert (parsed.top, parsed.count, parsed.cursor) == (5, True, Cursor(123, 4))
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+BAD_SKIPTOKENS = {
+    "empty": "", "version-only": "01", "other-version": "02" + _b64(b'{"id":1,"rows":0}'),
+    "nested-arrays": "01" + _b64(DEEP), "nested-in-a-field": "01" + _b64(
+        b'{"id":' + DEEP + b',"rows":0}'),
+    "nested-unknown-field": "01" + _b64(b'{"id":1,"rows":0,"x":' + DEEP + b"}"),
+    "unknown-field": "01" + _b64(b'{"id":1,"rows":0,"x":1}'),
+    "missing-rows": "01" + _b64(b'{"id":1}'), "array": "01" + _b64(b"[1,0]"),
+    "id-string": "01" + _b64(b'{"id":"1","rows":0}'), "id-bool": "01" + _b64(
+        b'{"id":true,"rows":0}'),
+    "id-float": "01" + _b64(b'{"id":1.0,"rows":0}'),
+    "id-huge": "01" + _b64(b'{"id":' + b"9" * 5000 + b',"rows":0}'),
+    "id-2^63": "01" + _b64(b'{"id":9223372036854775808,"rows":0}'),
+    "rows-negative": "01" + _b64(b'{"id":1,"rows":-1}'),
+    "count-negative": "01" + _b64(b'{"id":1,"rows":0,"count":-1}'),
+    "not-base64": "01!!!!", "non-ascii": "01\u00e9\u00e9", "nul": "01\x00",
+    "one-char-too-many": "01AAAAA", "not-utf8": "01" + _b64(b'{"id":1,"rows":0,"x":"\xff"}'),
+    "not-json": "01" + _b64(b"nope"), "trailing": "01" + _b64(b'{"id":1,"rows":0} 1'),
+    "very-long": "01" + "A" * 1_000_000,
+}
+
+
+@pytest.mark.parametrize("name", BAD_SKIPTOKENS)
+def test_every_malformed_skiptoken_is_odata_invalid(name):
+    """Whatever a client sends as `$skiptoken` is a Cursor or 400.35: no RecursionError
+    (json.loads recursed into `[[[[…`), TypeError, OverflowError or anything else."""
+    with pytest.raises(ODataInvalid) as caught:
+        options(**{"$skiptoken": BAD_SKIPTOKENS[name]})
+    assert caught.value.code == 400.35 and "$skiptoken" in str(caught.value)
+
+
+def test_skiptokens_in_either_base64_alphabet_and_padded_are_read():
+    """`+`/`/` and `=` padding: what a client may make of the token when it re-encodes it."""
+    cursor = Cursor(2**40 + 12345, 7, count=2**33)
+    token = odata.encode_skiptoken(cursor)
+    body = token[2:]
+    assert token == "01" + _b64(b'{"id":1099511640121,"rows":7,"count":8589934592}')
+    for variant in (body, body + "=" * (-len(body) % 4),
+                    body.replace("-", "+").replace("_", "/")):
+        assert odata.decode_skiptoken("01" + variant) == cursor
+
+
+@pytest.mark.parametrize("depth, nested", [(50, False), (51, True), (999, True)])
+def test_a_filter_of_nots_is_bounded_like_parentheses(depth, nested):
+    """`not` nests like a parenthesis does and counts toward MAX_DEPTH (it once did not: 999
+    of them, inside the 4000 characters, were a RecursionError)."""
+    text = "not " * depth + "true"
+    if nested:
+        with pytest.raises(FilterInvalid, match="nested too deeply"):
+            parse_filter(text)
+    else:
+        parse_filter(text)
+
+
+@pytest.mark.parametrize("literal", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+14:00",
+                                     "'9999-12-31T23:00:00-01:00'"])
+def test_a_datetime_past_the_calendar_in_utc_is_refused(literal):
+    """Valid in its own offset, out of datetime's range in UTC (where the database compares):
+    a 400, not an OverflowError when the query is made."""
+    with pytest.raises(FilterInvalid, match="out of range"):
+        parse_filter(f"__system/submissionDate gt {literal}")
+    moment = parse_filter("__system/submissionDate gt 2024-05-01T08:00:00+07:00").right.value
+    assert moment == datetime(2024, 5, 1, 1, tzinfo=timezone.utc) and moment.utcoffset() == \
+        timedelta(0)
 
 
 def test_pager_walks_repeat_rows_across_pages_exactly_once():

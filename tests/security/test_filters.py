@@ -272,3 +272,40 @@ def test_nothing_changed_and_the_server_still_works(services, site):
     """Runs after every payload above (they are all reads): the stored data is as before."""
     assert stored_state(services) == site.before
     assert_alive(site.client, site.world)
+
+
+# ---- values past what a parser or the calendar holds -------------------------------------
+
+BIG = "9" * 5000  # past Python's 4300-digit limit for int(text): a ValueError, not a number
+OUT_OF_RANGE = [
+    ("odata-filter-time-past-9999", lambda s: f"{_form(s)}.svc/Submissions", "$filter",
+     "__system/submissionDate gt 9999-12-31T23:59:59-23:59", "manager"),
+    ("odata-filter-time-before-1", lambda s: f"{_form(s)}.svc/Submissions", "$filter",
+     "__system/submissionDate gt 0001-01-01T00:00:00+14:00", "manager"),
+    ("odata-filter-int-3900-digits", lambda s: f"{_form(s)}.svc/Submissions", "$filter",
+     f"__system/submitterId eq {BIG[:3900]}", "manager"),
+    ("odata-top-5000-digits", lambda s: f"{_form(s)}.svc/Submissions", "$top", BIG, "manager"),
+    ("audits-limit-5000-digits", lambda s: "/v1/audits", "limit", BIG, "admin"),
+    ("export-filter-submitter-5000-digits", lambda s: f"{_form(s)}/submissions.csv",
+     "$filter", f"__system/submitterId eq {BIG}", "manager"),
+    ("export-filter-time-before-1", lambda s: f"{_form(s)}/submissions.csv", "$filter",
+     "__system/submissionDate ge 0001-01-01T00:00:00+14:00", "manager"),
+    ("iid-spd-nan", lambda s: f"/v1/projects/{s.world.project_id}/iid-report.xlsx", "spd", "nan",
+     "manager"),
+    ("iid-spd-inf", lambda s: f"/v1/projects/{s.world.project_id}/iid-report.xlsx", "spd", "inf",
+     "manager"),
+    ("ui-submitter-5000-digits", lambda s: f"/p/{s.world.project_id}/f/{FORM_ID}", "submitter",
+     BIG, "ui"),
+    ("board-submitter-5000-digits", lambda s: f"/p/{s.world.project_id}/f/{FORM_ID}/board",
+     "submitter", BIG, "ui"),
+]
+
+
+@pytest.mark.parametrize("name, url, param, value, auth", [
+    pytest.param(*case, id=case[0]) for case in OUT_OF_RANGE])
+def test_values_out_of_range_are_a_4xx(services, site, name, url, param, value, auth):
+    response = site.client.get(url(site), params={param: value},
+                               headers=_headers(site, auth), follow_redirects=False)
+    assert response.status_code < 500, (response.status_code, response.text[:300])
+    if response.status_code >= 400:
+        readable_error(response)

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,7 +25,7 @@ from server.app import Services
 from server.settings import Settings
 from storage import accounts
 from storage import forms as form_store
-from tests.collect import HEADERS
+from tests.collect import HEADERS, instance_xml, new_instance_id
 from tests.conftest import make_client
 from tests.factories import make_app_user, make_project, publish
 from tests.services import free_port
@@ -156,3 +157,81 @@ def test_json_logs_of_a_real_server(world, tmp_path):
     assert access[ids[f"/v1/sessions/{world['other_token']}"]]["path"] == \
         "/v1/sessions/<token>"
     assert any(e["logger"].startswith("uvicorn") for e in entries)  # uvicorn's lines too
+
+
+def _raw(port: int, head: str, body: bytes, close_early: bool) -> bytes:
+    """Send a request head and (part of) a body on a socket; what came back, if anything."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        sock.sendall(head.encode() + body)
+        if close_early:
+            time.sleep(0.3)
+            return b""
+        sock.settimeout(5)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+        return reply
+    finally:
+        sock.close()
+
+
+def test_cut_bodies_are_info_lines_of_a_real_server(world, tmp_path):
+    """`jebol serve` as deployed (JSON logs): a submission whose client goes away mid-body,
+    one whose chunked framing is bad mid-body, and one whose first chunk size is bad. Each is
+    one INFO access line, status 499 with a note (no ERROR, no traceback, no 500); h11's own
+    400 for the bad framing is one INFO line of uvicorn's; the next submission is stored."""
+    port = int(world["env"]["JEBOL_PORT"])
+    path = f"/v1/key/{world['key']}/projects/{world['project']}/submission"
+    xml = instance_xml("tanpa_media", "2024010101", new_instance_id(),
+                       "<catatan>" + "x" * 20_000 + "</catatan><foto/>")
+    part = (b'--b\r\nContent-Disposition: form-data; name="xml_submission_file"; '
+            b'filename="s.xml"\r\nContent-Type: text/xml\r\n\r\n' + xml + b"\r\n--b--\r\n")
+    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nX-OpenRosa-Version: 1.0\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\nX-Request-ID: {id}\r\n{length}\r\n")
+    half = part[: len(part) // 2]
+    log = tmp_path / "server.log"
+    process = _serve(world["env"], log)
+    try:
+        _wait_until_up(process, port, log)
+        assert _raw(port, head.format(id="cut-gone", length=f"Content-Length: {len(part)}\r\n"),
+                    half, close_early=True) == b""
+        chunked = head.format(id="{id}", length="Transfer-Encoding: chunked\r\n")
+        bad_mid = _raw(port, chunked.format(id="cut-bad-mid"),
+                       f"{len(half):x}\r\n".encode() + half + b"\r\nzz\r\n", close_early=False)
+        bad_first = _raw(port, chunked.format(id="cut-bad-first"), b"-5\r\n" + part,
+                         close_early=False)
+        assert bad_mid.startswith(b"HTTP/1.1 400 ") and bad_first.startswith(b"HTTP/1.1 400 ")
+        sent = httpx.post(f"http://127.0.0.1:{port}{path}", timeout=10,
+                          headers={**HEADERS, "X-Request-ID": "cut-after"},
+                          files=[("xml_submission_file", ("s.xml", xml, "text/xml"))])
+        assert sent.status_code == 201, sent.text
+        time.sleep(0.5)
+    finally:
+        _stop(process)
+    output = log.read_text()
+    entries = [json.loads(line) for line in output.splitlines() if line.strip()]
+    assert not [e for e in entries if e["level"] not in ("INFO", "DEBUG")], output
+    assert "Traceback" not in output and "error" not in {k for e in entries for k in e}
+    access = {e["request_id"]: e for e in entries if e["logger"] == "jebol.access"}
+    for request_id in ("cut-gone", "cut-bad-mid", "cut-bad-first"):
+        line = access[request_id]
+        assert line["level"] == "INFO" and line["status"] == 499, line
+        assert "request body cut off" in line["note"] and line["note"] in line["message"], line
+        assert sum(1 for e in entries if e["request_id"] == request_id) == 1, output
+    assert access["cut-after"]["status"] == 201
+    refused = [e for e in entries if e["message"] == "Invalid HTTP request received."]
+    assert len(refused) == 2 and all(e["level"] == "INFO" for e in refused), refused
+
+
+def _wait_until_up(process: subprocess.Popen, port: int, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
