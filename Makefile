@@ -15,7 +15,7 @@ VENDOR  := server/static/vendor
 ASSETS_STAMP := $(VENDOR)/.assets-stamp
 NPM     := $(shell command -v npm 2>/dev/null)
 
-.PHONY: run test install assets bench clean
+.PHONY: run test lint install assets bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,8 +63,13 @@ $(ASSETS_STAMP): $(NODE_MODULES)/.package-lock.json Makefile
 run: $(STAMP) assets
 	$(BIN)/jebol serve
 
-test: $(STAMP) assets
+test: $(STAMP) assets lint
 	$(BIN)/python -m pytest
+
+# ruff's version is pinned in pyproject.toml (the test extra).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

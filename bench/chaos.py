@@ -44,8 +44,17 @@ from tests.faults.load import Load, make_items, prepare_field, tally  # noqa: E4
 from tests.faults.procs import ServerProcess  # noqa: E402
 from tests.services import SeaweedS3, ThrowawayPostgres  # noqa: E402
 
-COLUMNS = ("round", "killed at", "acknowledged", "present", "lost", "duplicated", "retried",
-           "left over", "seconds")
+COLUMNS = (
+    "round",
+    "killed at",
+    "acknowledged",
+    "present",
+    "lost",
+    "duplicated",
+    "retried",
+    "left over",
+    "seconds",
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -61,8 +70,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run_round(args: argparse.Namespace, settings: Settings, workdir: Path,
-              rng: random.Random) -> dict[str, object]:
+def run_round(
+    args: argparse.Namespace, settings: Settings, workdir: Path, rng: random.Random
+) -> dict[str, object]:
     field = prepare_field(settings)
     items = make_items(args.submissions, photos=args.photos, size=args.photo_bytes)
     kill_at = int(args.submissions * rng.uniform(0.1, 0.9))
@@ -81,15 +91,27 @@ def run_round(args: argparse.Namespace, settings: Settings, workdir: Path,
     services = Services(settings)
     try:
         result = tally(services.db, services.blobs, items, load.acknowledged)
-        left = gc.collect(services.db, services.blobs, grace=timedelta(0), dry_run=True,
-                          spool_dir=Path(settings.tmp_dir))
+        left = gc.collect(
+            services.db,
+            services.blobs,
+            grace=timedelta(0),
+            dry_run=True,
+            spool_dir=Path(settings.tmp_dir),
+        )
     finally:
         services.db.dispose()
     retried = sum(n for status, n in load.answers.items() if status != 201)
-    return {"killed at": killed_at, "acknowledged": result.acknowledged,
-            "present": result.present, "lost": result.lost, "duplicated": result.duplicated,
-            "retried": retried, "left over": f"{left.removed}+{left.spool_removed}",
-            "seconds": round(seconds, 1), "failures": load.failures}
+    return {
+        "killed at": killed_at,
+        "acknowledged": result.acknowledged,
+        "present": result.present,
+        "lost": result.lost,
+        "duplicated": result.duplicated,
+        "retried": retried,
+        "left over": f"{left.removed}+{left.spool_removed}",
+        "seconds": round(seconds, 1),
+        "failures": load.failures,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,8 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="jebol-chaos-"))
     database = ThrowawayPostgres() if args.backend == "postgres" else None
     s3 = SeaweedS3(root / "seaweedfs") if args.backend == "postgres" else None
-    print(f"# {args.rounds} rounds x {args.submissions} submissions, {args.clients} clients, "
-          f"{args.workers} worker(s), {args.backend}", file=sys.stderr)
+    print(
+        f"# {args.rounds} rounds x {args.submissions} submissions, {args.clients} clients, "
+        f"{args.workers} worker(s), {args.backend}",
+        file=sys.stderr,
+    )
     print(" | ".join(COLUMNS))
     bad = 0
     keep = True  # the logs and data, when a round failed or raised
@@ -110,19 +135,31 @@ def main(argv: list[str] | None = None) -> int:
         for number in range(1, args.rounds + 1):
             workdir = root / f"round-{number}"
             workdir.mkdir()
-            overrides: dict[str, object] = {"data_dir": str(workdir / "data"),
-                                            "secret_key": "chaos"}
+            overrides: dict[str, object] = {
+                "data_dir": str(workdir / "data"),
+                "secret_key": "chaos",
+            }
             if s3 and database:
-                overrides.update(database_url=database_url, s3_endpoint=s3.endpoint,
-                                 s3_access_key=s3.access_key, s3_secret_key=s3.secret_key,
-                                 s3_bucket=f"chaos-{uuid.uuid4().hex[:12]}")
+                overrides.update(
+                    database_url=database_url,
+                    s3_endpoint=s3.endpoint,
+                    s3_access_key=s3.access_key,
+                    s3_secret_key=s3.secret_key,
+                    s3_bucket=f"chaos-{uuid.uuid4().hex[:12]}",
+                )
             row = run_round(args, Settings.from_env({}, **overrides), workdir, rng)
-            print(" | ".join(str(row[c]) if c != "round" else str(number) for c in COLUMNS),
-                  flush=True)
+            print(
+                " | ".join(str(row[c]) if c != "round" else str(number) for c in COLUMNS),
+                flush=True,
+            )
             for failure in row["failures"]:
                 print(f"# refused: {failure}", file=sys.stderr)
-            bad += bool(row["lost"] or row["duplicated"] or row["failures"]
-                        or row["present"] != args.submissions)
+            bad += bool(
+                row["lost"]
+                or row["duplicated"]
+                or row["failures"]
+                or row["present"] != args.submissions
+            )
         keep = bool(bad)
     finally:
         if s3:
@@ -133,8 +170,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"# logs and data kept in {root}", file=sys.stderr)
         else:
             shutil.rmtree(root, ignore_errors=True)
-    print(f"# {args.rounds - bad}/{args.rounds} rounds kept every acknowledged submission, "
-          "without duplicates", file=sys.stderr)
+    print(
+        f"# {args.rounds - bad}/{args.rounds} rounds kept every acknowledged submission, "
+        "without duplicates",
+        file=sys.stderr,
+    )
     return 1 if bad else 0
 
 

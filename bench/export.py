@@ -34,9 +34,10 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -45,6 +46,7 @@ import logging  # noqa: E402
 
 import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
+from procstat import reset_peak  # noqa: E402
 
 from server.app import Services  # noqa: E402
 from server.settings import Settings  # noqa: E402
@@ -55,15 +57,13 @@ from storage.models import (  # noqa: E402
     SubmissionAttachment,
     SubmissionVersion,
 )
-from procstat import reset_peak  # noqa: E402
 from tests.live import LiveServer  # noqa: E402
 from tests.services import SeaweedS3, ThrowawayPostgres  # noqa: E402
 
 MB = 1024 * 1024
 VISIT = "jebol_sipera_kunjungan"
 VERSION = "2025010101"
-OPDS = ["setda", "dinkes", "disdik", "dpupr", "kominfo", "dishub", "bpbd", "rsud", "bkd",
-        "lainnya"]
+OPDS = ["setda", "dinkes", "disdik", "dpupr", "kominfo", "dishub", "bpbd", "rsud", "bkd", "lainnya"]
 STATES = [None, None, None, "approved", "approved", "hasIssues", "rejected", "edited"]
 PASSWORD = "kata-sandi-bench-123"
 INSERT_ROWS = 5000
@@ -74,6 +74,7 @@ def log(message: str) -> None:
 
 
 # ---- memory ----------------------------------------------------------------------------------
+
 
 def status_kb(field: str) -> int:
     with open("/proc/self/status") as handle:
@@ -105,9 +106,8 @@ class Sampler:
         self.thread.join()
 
 
-
-
 # ---- the world -------------------------------------------------------------------------------
+
 
 def values_for(index: int, rng: random.Random) -> tuple[dict[str, Any], list[str]]:
     """A visit's parsed values (as forms.instance reads them) and the files it references."""
@@ -120,47 +120,82 @@ def values_for(index: int, rng: random.Random) -> tuple[dict[str, Any], list[str
         for m in range(index % 3 if n == 0 else 0):
             name = f"b{index}_{n}_{m}.jpg"
             files.append(name)
-            evidence.append({"bukti_indikator": f"ind{16 + m}", "bukti_jenis": "sk",
-                             "bukti_status": "lengkap", "bukti_nomor": f"SK/{index}/{m}",
-                             "bukti_tanggal": day, "bukti_judul": "Penetapan inovasi",
-                             "bukti_foto": name, "bukti_catatan": ""})
+            evidence.append(
+                {
+                    "bukti_indikator": f"ind{16 + m}",
+                    "bukti_jenis": "sk",
+                    "bukti_status": "lengkap",
+                    "bukti_nomor": f"SK/{index}/{m}",
+                    "bukti_tanggal": day,
+                    "bukti_judul": "Penetapan inovasi",
+                    "bukti_foto": name,
+                    "bukti_catatan": "",
+                }
+            )
         row: dict[str, Any] = {
             "inv_nama": f"Inovasi {index}-{n} {rng.choice(['Cepat', 'Sehat', 'Pintar'])}",
-            "inv_nama_baru": "ya", "inv_nama_lama": "", "inv_tahapan": "penerapan",
-            "inv_jenis": "digital", "inv_bentuk": "pelayanan_publik", "inv_urusan": "u02",
-            "inv_uji_coba": "2025-03-01", "inv_penerapan": "2025-06-01",
-            "inv_masalah": "anggaran data_dukung", "inv_masalah_uraian": "Belum ada SK.",
+            "inv_nama_baru": "ya",
+            "inv_nama_lama": "",
+            "inv_tahapan": "penerapan",
+            "inv_jenis": "digital",
+            "inv_bentuk": "pelayanan_publik",
+            "inv_urusan": "u02",
+            "inv_uji_coba": "2025-03-01",
+            "inv_penerapan": "2025-06-01",
+            "inv_masalah": "anggaran data_dukung",
+            "inv_masalah_uraian": "Belum ada SK.",
             "inv_rekomendasi": "Lengkapi SK kepala daerah dan video inovasi.",
-            "inv_dd_ada": "ind16 ind19", "inv_dd_kurang": "ind18", "inv_jml_ada": "2"}
+            "inv_dd_ada": "ind16 ind19",
+            "inv_dd_kurang": "ind18",
+            "inv_jml_ada": "2",
+        }
         if evidence:
             row["bukti"] = evidence if len(evidence) > 1 else evidence[0]
         innovations.append(row)
     attendance, signature = f"h{index}.jpg", f"t{index}.png"
     files += [attendance, signature]
     values = {
-        "mulai": f"{day}T09:00:00.000+07:00", "selesai": f"{day}T10:30:00.000+07:00",
-        "perangkat": f"collect:{index % 7}", "petugas_login": "petugas1",
-        "g_kunjungan": {"tgl_kunjungan": day, "opd": opd,
-                        "opd_lain": "Kantor lain" if opd == "lainnya" else "",
-                        "unit_kerja": "", "petugas": "petugas_1 petugas_2", "petugas_lain": "",
-                        "cp_nama": f"Narahubung {index}", "cp_jabatan": "Kasubag",
-                        "cp_hp": "081234567890",
-                        "lokasi": f"-0.{680 + index % 50} 100.{780 + index % 40} 250 5"},
+        "mulai": f"{day}T09:00:00.000+07:00",
+        "selesai": f"{day}T10:30:00.000+07:00",
+        "perangkat": f"collect:{index % 7}",
+        "petugas_login": "petugas1",
+        "g_kunjungan": {
+            "tgl_kunjungan": day,
+            "opd": opd,
+            "opd_lain": "Kantor lain" if opd == "lainnya" else "",
+            "unit_kerja": "",
+            "petugas": "petugas_1 petugas_2",
+            "petugas_lain": "",
+            "cp_nama": f"Narahubung {index}",
+            "cp_jabatan": "Kasubag",
+            "cp_hp": "081234567890",
+            "lokasi": f"-0.{680 + index % 50} 100.{780 + index % 40} 250 5",
+        },
         "inovasi": innovations if len(innovations) > 1 else innovations[0],
-        "g_penutup": {"jml_inovasi": str(len(innovations)), "foto_daftar_hadir": attendance,
-                      "foto_kegiatan": "", "ttd_cp": signature,
-                      "tgl_tindak_lanjut": "2026-12-31", "catatan_umum": "Tindak lanjut."},
-        "meta": {"instanceID": f"uuid:{uuid.UUID(int=index + 1)}",
-                 "instanceName": f"{opd} {day}"}}
+        "g_penutup": {
+            "jml_inovasi": str(len(innovations)),
+            "foto_daftar_hadir": attendance,
+            "foto_kegiatan": "",
+            "ttd_cp": signature,
+            "tgl_tindak_lanjut": "2026-12-31",
+            "catatan_umum": "Tindak lanjut.",
+        },
+        "meta": {"instanceID": f"uuid:{uuid.UUID(int=index + 1)}", "instanceName": f"{opd} {day}"},
+    }
     return values, files
 
 
-def insert_world(services: Services, count: int, photo_submissions: int,
-                 blobs: list[str], blob_size: int) -> tuple[int, str]:
+def insert_world(
+    services: Services, count: int, photo_submissions: int, blobs: list[str], blob_size: int
+) -> tuple[int, str]:
     project = projects.create_project(services.db, f"Bench ekspor {uuid.uuid4().hex[:6]}")
-    form_store.publish_xlsform(services.db, services.blobs, project.id,
-                               (ROOT / "forms" / "library" / f"{VISIT}.xlsx").read_bytes(),
-                               f"{VISIT}.xlsx")
+    form_store.publish_xlsform(
+        services.db,
+        services.blobs,
+        project.id,
+        (ROOT / "forms" / "library" / f"{VISIT}.xlsx").read_bytes(),
+        f"{VISIT}.xlsx",
+    )
     email = f"bench-{uuid.uuid4().hex[:6]}@example.org"
     user = accounts.create_user(services.db, email, PASSWORD)
     accounts.grant_role(services.db, user.actor_id, project.id, "manager")
@@ -169,12 +204,13 @@ def insert_world(services: Services, count: int, photo_submissions: int,
     version = form_store.current_version(services.db, form)
     template = b"<data id='jebol_sipera_kunjungan' version='2025010101'/>"
     rng = random.Random(1)
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     engine = services.db.engine
     with engine.begin() as conn:
         base_sub = conn.execute(sa.select(sa.func.coalesce(sa.func.max(Submission.id), 0))).scalar()
-        base_ver = conn.execute(sa.select(sa.func.coalesce(sa.func.max(SubmissionVersion.id),
-                                                           0))).scalar()
+        base_ver = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.max(SubmissionVersion.id), 0))
+        ).scalar()
     t0 = time.perf_counter()
     blob_index = 0
     for first in range(0, count, INSERT_ROWS):
@@ -184,37 +220,67 @@ def insert_world(services: Services, count: int, photo_submissions: int,
             created = start + timedelta(seconds=index * 300)
             sub_id, ver_id = base_sub + index + 1, base_ver + index + 1
             instance_id = values["meta"]["instanceID"]
-            subs.append({"id": sub_id, "form_id": form.id, "instance_id": instance_id,
-                         "review_state": STATES[index % len(STATES)],
-                         "submitter_id": phone.actor.id, "device_id": f"collect:{index % 7}",
-                         "user_agent": "bench", "created_at": created})
-            versions.append({"id": ver_id, "submission_id": sub_id, "form_id": form.id,
-                             "form_version_id": version.id, "instance_id": instance_id,
-                             "instance_name": values["meta"]["instanceName"], "xml": template,
-                             "xml_sha256": "0" * 64, "values": values,
-                             "submitter_id": phone.actor.id, "is_current": True,
-                             "created_at": created})
+            subs.append(
+                {
+                    "id": sub_id,
+                    "form_id": form.id,
+                    "instance_id": instance_id,
+                    "review_state": STATES[index % len(STATES)],
+                    "submitter_id": phone.actor.id,
+                    "device_id": f"collect:{index % 7}",
+                    "user_agent": "bench",
+                    "created_at": created,
+                }
+            )
+            versions.append(
+                {
+                    "id": ver_id,
+                    "submission_id": sub_id,
+                    "form_id": form.id,
+                    "form_version_id": version.id,
+                    "instance_id": instance_id,
+                    "instance_name": values["meta"]["instanceName"],
+                    "xml": template,
+                    "xml_sha256": "0" * 64,
+                    "values": values,
+                    "submitter_id": phone.actor.id,
+                    "is_current": True,
+                    "created_at": created,
+                }
+            )
             for name in names:
                 stored = index < photo_submissions and not name.endswith(".png")
                 sha = blobs[blob_index % len(blobs)] if stored else None
                 blob_index += 1 if stored else 0
-                files.append({"submission_version_id": ver_id, "name": name,
-                              "blob_sha256": sha, "content_type": "image/jpeg" if sha else None,
-                              "size": blob_size if sha else None})
+                files.append(
+                    {
+                        "submission_version_id": ver_id,
+                        "name": name,
+                        "blob_sha256": sha,
+                        "content_type": "image/jpeg" if sha else None,
+                        "size": blob_size if sha else None,
+                    }
+                )
         with engine.begin() as conn:
             conn.execute(sa.insert(Submission.__table__), subs)
             conn.execute(sa.insert(SubmissionVersion.__table__), versions)
             conn.execute(sa.insert(SubmissionAttachment.__table__), files)
-        log(f"inserted {min(count, first + INSERT_ROWS)}/{count} submissions "
-            f"({time.perf_counter() - t0:.1f} s)")
+        log(
+            f"inserted {min(count, first + INSERT_ROWS)}/{count} submissions "
+            f"({time.perf_counter() - t0:.1f} s)"
+        )
     if services.db.dialect == "postgresql":
         with engine.begin() as conn:
             for table in ("submission", "submission_version", "submission_attachment"):
-                conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                     f"(SELECT max(id) FROM {table}))")
+                conn.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"
+                )
             conn.exec_driver_sql("ANALYZE")
-    print(f"insert: {count} submissions in {time.perf_counter() - t0:.1f} s "
-          f"(bulk SQL; {photo_submissions} of them with stored photos)")
+    print(
+        f"insert: {count} submissions in {time.perf_counter() - t0:.1f} s "
+        f"(bulk SQL; {photo_submissions} of them with stored photos)"
+    )
     token, _ = accounts.create_session(services.db, user.actor_id, 24)
     return project.id, token
 
@@ -233,6 +299,7 @@ def make_blobs(services: Services, distinct: int, size: int) -> list[str]:
 
 # ---- measuring ---------------------------------------------------------------------------------
 
+
 def measure(label: str, open_stream: Callable[[], Iterator[bytes]]) -> None:
     hwm_reset = reset_peak()
     before = status_kb("VmRSS")
@@ -245,35 +312,49 @@ def measure(label: str, open_stream: Callable[[], Iterator[bytes]]) -> None:
             total += len(chunk)
         elapsed = time.perf_counter() - t0
     hwm = status_kb("VmHWM")
-    print(f"{label}: {total / MB:.1f} MB in {elapsed:.2f} s ({total / MB / elapsed:.1f} MB/s), "
-          f"first byte after {first or 0:.3f} s; RSS {before / 1024:.0f} MB before, peak "
-          f"{sampler.peak / 1024:.0f} MB (+{(sampler.peak - before) / 1024:.0f} MB), "
-          f"VmHWM {hwm / 1024:.0f} MB{'' if hwm_reset else ' (not reset)'}", flush=True)
+    print(
+        f"{label}: {total / MB:.1f} MB in {elapsed:.2f} s ({total / MB / elapsed:.1f} MB/s), "
+        f"first byte after {first or 0:.3f} s; RSS {before / 1024:.0f} MB before, peak "
+        f"{sampler.peak / 1024:.0f} MB (+{(sampler.peak - before) / 1024:.0f} MB), "
+        f"VmHWM {hwm / 1024:.0f} MB{'' if hwm_reset else ' (not reset)'}",
+        flush=True,
+    )
 
 
-def http_stream(server: LiveServer, url: str, headers: dict[str, str],
-                params: dict[str, str]) -> Callable[[], Iterator[bytes]]:
+def http_stream(
+    server: LiveServer, url: str, headers: dict[str, str], params: dict[str, str]
+) -> Callable[[], Iterator[bytes]]:
     def run() -> Iterator[bytes]:
-        with httpx.Client(timeout=600) as client, client.stream(
-                "GET", server.url + url, params=params, headers=headers) as response:
+        with (
+            httpx.Client(timeout=600) as client,
+            client.stream("GET", server.url + url, params=params, headers=headers) as response,
+        ):
             response.raise_for_status()
             yield from response.iter_bytes(64 * 1024)
 
     return run
 
 
-def direct_stream(services: Services, project_id: int,
-                  options: exports.ExportOptions) -> Callable[[], Iterator[bytes]]:
+def direct_stream(
+    services: Services, project_id: int, options: exports.ExportOptions
+) -> Callable[[], Iterator[bytes]]:
     def run() -> Iterator[bytes]:
-        yield from exports.open_export(services.db, services.blobs, project_id, VISIT, options,
-                                       tmp_dir=services.settings.tmp_dir,
-                                       split_rows=services.settings.export_split_rows).chunks
+        yield from exports.open_export(
+            services.db,
+            services.blobs,
+            project_id,
+            VISIT,
+            options,
+            tmp_dir=services.settings.tmp_dir,
+            split_rows=services.settings.export_split_rows,
+        ).chunks
 
     return run
 
 
-def odata_pages(services: Services, server: LiveServer, path: str, auth: dict[str, str],
-                count: int) -> None:
+def odata_pages(
+    services: Services, server: LiveServer, path: str, auth: dict[str, str], count: int
+) -> None:
     """An OData page of 100 rows at the start and at row 90% in (90,000 of 100k), reached with
     a keyset $skiptoken as a client following nextLink would: the two should cost the same."""
     import httpx
@@ -286,9 +367,13 @@ def odata_pages(services: Services, server: LiveServer, path: str, auth: dict[st
     with services.db.read() as tx:
         newest = tx.exec(sm_select(sa_func.max(Submission.id))).one()
     deep = int(count * 0.9)
-    pages = [("OData page 1", {"$top": "100"}),
-             (f"OData page at row {deep:,}", {"$top": "100", "$skiptoken": encode_skiptoken(
-                 Cursor(newest - deep, 1))})]
+    pages = [
+        ("OData page 1", {"$top": "100"}),
+        (
+            f"OData page at row {deep:,}",
+            {"$top": "100", "$skiptoken": encode_skiptoken(Cursor(newest - deep, 1))},
+        ),
+    ]
     with httpx.Client(base_url=server.url, headers=auth, timeout=60) as client:
         for label, params in pages:
             times, rss = [], []
@@ -300,37 +385,59 @@ def odata_pages(services: Services, server: LiveServer, path: str, auth: dict[st
                 response.raise_for_status()
             rows = len(response.json()["value"])
             times.sort()
-            print(f"{label}: median {times[len(times) // 2]:.1f} ms, max {times[-1]:.1f} ms, "
-                  f"{rows} rows, RSS {max(rss):.0f} MB (target 50 ms)")
+            print(
+                f"{label}: median {times[len(times) // 2]:.1f} ms, max {times[-1]:.1f} ms, "
+                f"{rows} rows, RSS {max(rss):.0f} MB (target 50 ms)"
+            )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=100_000)
-    parser.add_argument("--backend", choices=("postgres", "sqlite"), default="postgres",
-                        help="postgres = PostgreSQL + SeaweedFS S3; sqlite = SQLite + a folder")
+    parser.add_argument(
+        "--backend",
+        choices=("postgres", "sqlite"),
+        default="postgres",
+        help="postgres = PostgreSQL + SeaweedFS S3; sqlite = SQLite + a folder",
+    )
     parser.add_argument("--media-mb", type=int, default=1024, help="MB of photos to zip")
     parser.add_argument("--photo-mb", type=float, default=1.0)
     parser.add_argument("--distinct-photos", type=int, default=64)
     parser.add_argument("--direct", action="store_true", help="run the generators, no HTTP")
-    parser.add_argument("--split-rows", type=int, default=20_000,
-                        help="JEBOL_EXPORT_SPLIT_ROWS (0: the CSV zip in one process)")
-    parser.add_argument("--skip", action="append", default=[],
-                        choices=("csv", "xlsx", "media", "odata"), help="leave an export out")
+    parser.add_argument(
+        "--split-rows",
+        type=int,
+        default=20_000,
+        help="JEBOL_EXPORT_SPLIT_ROWS (0: the CSV zip in one process)",
+    )
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=("csv", "xlsx", "media", "odata"),
+        help="leave an export out",
+    )
     args = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
     work = Path(tempfile.mkdtemp(prefix="jebol-bench-export-"))
     pg = s3 = None
     try:
-        values: dict[str, object] = {"data_dir": str(work), "secret_key": "bench",
-                                     "export_split_rows": args.split_rows}
+        values: dict[str, object] = {
+            "data_dir": str(work),
+            "secret_key": "bench",
+            "export_split_rows": args.split_rows,
+        }
         if args.backend == "postgres":
             pg = ThrowawayPostgres()
             values["database_url"] = pg.create()
             s3 = SeaweedS3(work / "seaweed").start()
-            values.update(s3_endpoint=s3.endpoint, s3_access_key=s3.access_key,
-                          s3_secret_key=s3.secret_key, s3_bucket="jebol")
+            values.update(
+                s3_endpoint=s3.endpoint,
+                s3_access_key=s3.access_key,
+                s3_secret_key=s3.secret_key,
+                s3_bucket="jebol",
+            )
         services = Services(Settings.from_env({}, **values))
         services.prepare()
         size = int(args.photo_mb * MB)
@@ -341,15 +448,22 @@ def main() -> int:
         project_id, token = insert_world(services, args.count, photo_submissions, blobs, size)
         auth = {"Authorization": f"Bearer {token}"}
         base = f"/v1/projects/{project_id}/forms/{VISIT}"
-        runs = [("csv", "CSV zip without media", "submissions.csv.zip", {"attachments": "false"},
-                 exports.ExportOptions("csv.zip", attachments=False)),
-                ("xlsx", "XLSX", "submissions.xlsx", {},
-                 exports.ExportOptions("xlsx")),
-                ("media", "media ZIP (photos)", "media.zip", {},
-                 exports.ExportOptions("media"))]
-        print(f"backend: {args.backend}; {args.count} submissions; CSV zip split at "
-              f"{args.split_rows or 'never'}; "
-              f"{'generators called directly' if args.direct else 'through HTTP (LiveServer)'}")
+        runs = [
+            (
+                "csv",
+                "CSV zip without media",
+                "submissions.csv.zip",
+                {"attachments": "false"},
+                exports.ExportOptions("csv.zip", attachments=False),
+            ),
+            ("xlsx", "XLSX", "submissions.xlsx", {}, exports.ExportOptions("xlsx")),
+            ("media", "media ZIP (photos)", "media.zip", {}, exports.ExportOptions("media")),
+        ]
+        print(
+            f"backend: {args.backend}; {args.count} submissions; CSV zip split at "
+            f"{args.split_rows or 'never'}; "
+            f"{'generators called directly' if args.direct else 'through HTTP (LiveServer)'}"
+        )
         server_context = contextlib.nullcontext() if args.direct else LiveServer(services)
         with server_context as server:
             for key, label, tail, params, options in runs:

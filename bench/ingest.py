@@ -98,14 +98,17 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from procstat import machine_busy_seconds, own_cpu_seconds  # noqa: E402
+
 from tests.collect import instance_xml  # noqa: E402  (plain module: httpx only)
 from tests.services import SeaweedS3, ThrowawayPostgres, free_port  # noqa: E402
 
 MB = 1024 * 1024
 FORM_ID = "jebol_sipera_kunjungan"
 FORM_VERSION = "2025010101"
-HEADERS = {"X-OpenRosa-Version": "1.0",
-           "User-Agent": "org.odk.collect.android/v2024.3.0 jebol-bench"}
+HEADERS = {
+    "X-OpenRosa-Version": "1.0",
+    "User-Agent": "org.odk.collect.android/v2024.3.0 jebol-bench",
+}
 URL_RE = re.compile(r"(https?://\S+/v1/key/\S+)")
 SAMPLE_SECONDS = 0.05
 STOP_GRACE = 10.0
@@ -113,6 +116,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # ---- /proc ------------------------------------------------------------------------------------
+
 
 def _read_status(pid: int) -> dict[str, int]:
     """VmRSS / VmHWM of one process in bytes ({} if it is gone)."""
@@ -172,10 +176,6 @@ def tree_cpu_seconds(pid: int) -> float:
     return sum(tree_cpu(pid))
 
 
-
-
-
-
 class RssSampler:
     """Samples the RSS of a process tree every 50 ms in a background thread."""
 
@@ -212,6 +212,7 @@ class RssSampler:
 
 # ---- backends -----------------------------------------------------------------------------------
 
+
 @dataclass
 class Backend:
     db: str  # sqlite | postgres
@@ -235,8 +236,12 @@ class Backend:
             t0 = time.perf_counter()
             self.s3 = SeaweedS3(self.workdir / "seaweed").start()
             log(f"SeaweedFS S3 at {self.s3.endpoint} ready in {time.perf_counter() - t0:.1f} s")
-            self.env.update(JEBOL_S3_ENDPOINT=self.s3.endpoint, JEBOL_S3_ACCESS_KEY=self.s3.access_key,
-                            JEBOL_S3_SECRET_KEY=self.s3.secret_key, JEBOL_S3_BUCKET="jebol")
+            self.env.update(
+                JEBOL_S3_ENDPOINT=self.s3.endpoint,
+                JEBOL_S3_ACCESS_KEY=self.s3.access_key,
+                JEBOL_S3_SECRET_KEY=self.s3.secret_key,
+                JEBOL_S3_BUCKET="jebol",
+            )
 
     def store_cpu_seconds(self) -> float | None:
         """CPU seconds used so far by the SeaweedFS process tree (None without S3)."""
@@ -257,8 +262,9 @@ class Backend:
         """One scalar from the server's database."""
         if self.db == "sqlite":
             path = data_dir / "jebol.sqlite3"
-            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True,
-                                                    timeout=30)) as conn:
+            with contextlib.closing(
+                sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+            ) as conn:
                 return conn.execute(sql).fetchone()[0]
         import psycopg
 
@@ -270,8 +276,9 @@ class Backend:
     def rows(self, data_dir: Path, sql: str) -> list[tuple]:
         if self.db == "sqlite":
             path = data_dir / "jebol.sqlite3"
-            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True,
-                                                    timeout=30)) as conn:
+            with contextlib.closing(
+                sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+            ) as conn:
                 return conn.execute(sql).fetchall()
         import psycopg
 
@@ -287,12 +294,19 @@ def blob_key(sha256: str) -> str:  # as storage.blobs.blob_key
 
 # ---- the server ---------------------------------------------------------------------------------
 
+
 class Server:
     """`jebol serve` in a subprocess (own session, so stragglers can be killed as a group)."""
 
-    def __init__(self, workdir: Path, backend: Backend, workers: int,
-                 extra_env: dict[str, str] | None = None, start_timeout: float = 90.0,
-                 command: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        backend: Backend,
+        workers: int,
+        extra_env: dict[str, str] | None = None,
+        start_timeout: float = 90.0,
+        command: list[str] | None = None,
+    ) -> None:
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.log_path = workdir / "server.log"
@@ -315,9 +329,13 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("JEBOL_")}
         env.update(self.backend.env)
         env.update(self.extra_env)
-        env.update(JEBOL_DATA_DIR=str(self.data_dir), JEBOL_HOST="127.0.0.1",
-                   JEBOL_PORT=str(self.port), JEBOL_WORKERS=str(self.workers),
-                   PYTHONUNBUFFERED="1")
+        env.update(
+            JEBOL_DATA_DIR=str(self.data_dir),
+            JEBOL_HOST="127.0.0.1",
+            JEBOL_PORT=str(self.port),
+            JEBOL_WORKERS=str(self.workers),
+            PYTHONUNBUFFERED="1",
+        )
         command = self.command
         if not command:
             jebol = Path(sys.executable).parent / "jebol"
@@ -326,9 +344,15 @@ class Server:
             command = [str(jebol), "serve"]
         t0 = time.perf_counter()
         with open(self.log_path, "wb") as out:
-            self.proc = subprocess.Popen(command, env=env, cwd=self.workdir,
-                                         stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                command,
+                env=env,
+                cwd=self.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = t0 + self.start_timeout
         while not self.collect_url:
             self._check_alive("while starting")
@@ -337,32 +361,43 @@ class Server:
                 self.collect_url = match.group(1).rstrip("/")
                 break
             if time.perf_counter() > deadline:
-                raise RuntimeError(f"no Collect URL after {self.start_timeout:.0f} s\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"no Collect URL after {self.start_timeout:.0f} s\n{self.log_tail()}"
+                )
             time.sleep(0.1)
         while True:  # the port, then the app
             self._check_alive("before listening")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1):
                     pass
-                if httpx.get(f"http://127.0.0.1:{self.port}/health/live", timeout=5).status_code == 200:
+                if (
+                    httpx.get(f"http://127.0.0.1:{self.port}/health/live", timeout=5).status_code
+                    == 200
+                ):
                     break
             except (OSError, httpx.HTTPError):
                 pass
             if time.perf_counter() > deadline:
-                raise RuntimeError(f"port {self.port} not answering after "
-                                   f"{self.start_timeout:.0f} s\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"port {self.port} not answering after "
+                    f"{self.start_timeout:.0f} s\n{self.log_tail()}"
+                )
             time.sleep(0.1)
         if self.workers > 1:  # wait until every worker has started its app
             while len(process_tree(self.pid)) < self.workers + 1 and time.perf_counter() < deadline:
                 time.sleep(0.1)
             time.sleep(1.0)
-        log(f"server pid {self.pid} on 127.0.0.1:{self.port}, {self.workers} worker(s), "
-            f"ready in {time.perf_counter() - t0:.1f} s")
+        log(
+            f"server pid {self.pid} on 127.0.0.1:{self.port}, {self.workers} worker(s), "
+            f"ready in {time.perf_counter() - t0:.1f} s"
+        )
 
     def _check_alive(self, when: str) -> None:
         assert self.proc is not None
         if self.proc.poll() is not None:
-            raise RuntimeError(f"server exited with {self.proc.returncode} {when}\n{self.log_tail()}")
+            raise RuntimeError(
+                f"server exited with {self.proc.returncode} {when}\n{self.log_tail()}"
+            )
 
     def hwm(self) -> dict[int, int]:
         return {p: _read_status(p).get("VmHWM", 0) for p in process_tree(self.pid)}
@@ -392,6 +427,7 @@ class Server:
 
 # ---- submissions ----------------------------------------------------------------------------------
 
+
 def submission_body(index: int, photo_names: list[str]) -> str:
     """Answers of `jebol_sipera_kunjungan` in the element nesting of its XForm instance."""
     opds = ["dinkes", "disdik", "dpupr", "kominfo", "dukcapil", "rsud", "bpbd", "dishub"]
@@ -404,12 +440,15 @@ def submission_body(index: int, photo_names: list[str]) -> str:
         "<bukti_status>lengkap</bukti_status><bukti_nomor/><bukti_tanggal>2025-05-20</bukti_tanggal>"
         f"<bukti_judul>Foto sosialisasi {n + 1}</bukti_judul><bukti_foto>{name}</bukti_foto>"
         "<bukti_catatan>Spanduk terlihat jelas</bukti_catatan></bukti>"
-        for n, name in enumerate(bukti_photos))
+        for n, name in enumerate(bukti_photos)
+    )
     if not bukti:
-        bukti = ("<bukti><bukti_indikator>ind16</bukti_indikator><bukti_jenis>sk</bukti_jenis>"
-                 "<bukti_status>kurang</bukti_status><bukti_nomor>800/123/BLD-2025</bukti_nomor>"
-                 "<bukti_tanggal>2025-03-01</bukti_tanggal><bukti_judul>SK Tim Inovasi</bukti_judul>"
-                 "<bukti_foto/><bukti_catatan>Foto menyusul</bukti_catatan></bukti>")
+        bukti = (
+            "<bukti><bukti_indikator>ind16</bukti_indikator><bukti_jenis>sk</bukti_jenis>"
+            "<bukti_status>kurang</bukti_status><bukti_nomor>800/123/BLD-2025</bukti_nomor>"
+            "<bukti_tanggal>2025-03-01</bukti_tanggal><bukti_judul>SK Tim Inovasi</bukti_judul>"
+            "<bukti_foto/><bukti_catatan>Foto menyusul</bukti_catatan></bukti>"
+        )
     return (
         "<mulai>2025-06-02T09:00:00.000+07:00</mulai><selesai>2025-06-02T10:30:00.000+07:00</selesai>"
         f"<perangkat>collect:bench{index % 50:04d}</perangkat><petugas_login>Petugas 1</petugas_login>"
@@ -429,13 +468,18 @@ def submission_body(index: int, photo_names: list[str]) -> str:
         f"<g_penutup><jml_inovasi>1</jml_inovasi><foto_daftar_hadir>{main}</foto_daftar_hadir>"
         + (f"<foto_kegiatan>{kegiatan}</foto_kegiatan>" if kegiatan else "<foto_kegiatan/>")
         + "<ttd_cp/><tgl_tindak_lanjut>2025-06-16</tgl_tindak_lanjut>"
-        "<catatan_umum>Kunjungan lancar.</catatan_umum></g_penutup>")
+        "<catatan_umum>Kunjungan lancar.</catatan_umum></g_penutup>"
+    )
 
 
 def make_submission_xml(index: int, photo_names: list[str]) -> bytes:
-    return instance_xml(FORM_ID, FORM_VERSION, f"uuid:{uuid.uuid4()}",
-                        submission_body(index, photo_names),
-                        instance_name=f"bench {index}")
+    return instance_xml(
+        FORM_ID,
+        FORM_VERSION,
+        f"uuid:{uuid.uuid4()}",
+        submission_body(index, photo_names),
+        instance_name=f"bench {index}",
+    )
 
 
 def base_jpeg(target: int) -> bytes:
@@ -469,18 +513,24 @@ class Result:
     error: str = ""
 
 
-def cpu_line(wall: float, server: list[float], client: float, store: float | None,
-             busy: float) -> str:
+def cpu_line(
+    wall: float, server: list[float], client: float, store: float | None, busy: float
+) -> str:
     """Who used the CPU during `wall` seconds; 'other' is the rest of the machine."""
     total = sum(server)
     other = busy - total - client - (store or 0.0)
-    parts = [f"server {total:.1f} s ({total / wall * 100:.0f}% of one core; user {server[0]:.1f} "
-             f"+ sys {server[1]:.1f})", f"client {client:.1f} s ({client / wall * 100:.0f}%)"]
+    parts = [
+        f"server {total:.1f} s ({total / wall * 100:.0f}% of one core; user {server[0]:.1f} "
+        f"+ sys {server[1]:.1f})",
+        f"client {client:.1f} s ({client / wall * 100:.0f}%)",
+    ]
     if store is not None:
         parts.append(f"SeaweedFS {store:.1f} s ({store / wall * 100:.0f}%)")
     parts.append(f"other processes {max(other, 0.0):.1f} s ({max(other, 0.0) / wall * 100:.0f}%)")
-    return (f"  CPU during the run ({os.cpu_count()} cores = {os.cpu_count() * 100}%, shared): "
-            + ", ".join(parts))
+    return (
+        f"  CPU during the run ({os.cpu_count()} cores = {os.cpu_count() * 100}%, shared): "
+        + ", ".join(parts)
+    )
 
 
 def _delta(now: float | None, before: float | None) -> float | None:
@@ -496,6 +546,7 @@ def percentile(sorted_values: list[float], p: float) -> float:
 
 # ---- mode: many -----------------------------------------------------------------------------------
 
+
 def run_many(args: argparse.Namespace, backend: Backend, server: Server) -> bool:
     target = int(args.photo_mb * MB)
     t0 = time.perf_counter()
@@ -510,9 +561,11 @@ def run_many(args: argparse.Namespace, backend: Backend, server: Server) -> bool
             expected[hashlib.sha256(data).hexdigest()] = len(data)
         jobs.append((make_submission_xml(i, [name for name, _ in photos]), photos))
     photo_bytes = sum(len(data) for _, photos in jobs for _, data in photos)
-    log(f"made {args.count * args.photos} unique JPEGs of {target / MB:.2f} MB "
+    log(
+        f"made {args.count * args.photos} unique JPEGs of {target / MB:.2f} MB "
         f"(noise JPEG {len(base)} bytes + unique tail) in {time.perf_counter() - t0:.1f} s "
-        "(not timed)")
+        "(not timed)"
+    )
 
     sampler = RssSampler(server.pid).start()
     time.sleep(0.5)
@@ -541,18 +594,25 @@ def run_many(args: argparse.Namespace, backend: Backend, server: Server) -> bool
                 try:
                     if args.head:
                         http.head(url, params={"deviceID": f"collect:bench{number}"})
-                    response = http.post(url, files=parts,
-                                         params={"deviceID": f"collect:bench{number}"})
-                    result = Result(time.perf_counter() - began, response.status_code,
-                                    "" if response.status_code == 201 else response.text[:300])
+                    response = http.post(
+                        url, files=parts, params={"deviceID": f"collect:bench{number}"}
+                    )
+                    result = Result(
+                        time.perf_counter() - began,
+                        response.status_code,
+                        "" if response.status_code == 201 else response.text[:300],
+                    )
                 except httpx.HTTPError as error:
-                    result = Result(time.perf_counter() - began, None,
-                                    f"{type(error).__name__}: {error}")
+                    result = Result(
+                        time.perf_counter() - began, None, f"{type(error).__name__}: {error}"
+                    )
                 with lock:
                     results.append(result)
 
-    threads = [threading.Thread(target=client, args=(n,), name=f"client-{n}")
-               for n in range(args.concurrency)]
+    threads = [
+        threading.Thread(target=client, args=(n,), name=f"client-{n}")
+        for n in range(args.concurrency)
+    ]
     for thread in threads:
         thread.start()
     cpu_server0, cpu_client0 = tree_cpu(server.pid), own_cpu_seconds()
@@ -575,21 +635,30 @@ def run_many(args: argparse.Namespace, backend: Backend, server: Server) -> bool
     latencies = sorted(r.latency * 1000 for r in results)
     errors = [r for r in results if r.status != 201]
     rate = len(results) / wall
-    print(f"ingest many: {args.count} submissions x {args.photos} photo(s) x "
-          f"{target / MB:.2f} MB, {args.concurrency} clients, {args.workers} worker(s), "
-          f"backend {backend.name}: {rate:.1f} sub/s, {photo_bytes / MB / wall:.1f} MB/s, "
-          f"p50 {percentile(latencies, 50):.0f} ms, p95 {percentile(latencies, 95):.0f} ms, "
-          f"max {latencies[-1]:.0f} ms, server peak RSS {peak / MB:.0f} MB, errors {len(errors)}")
-    print(f"  wall {wall:.2f} s for {photo_bytes / MB:.0f} MB of photos; "
-          f"latency min {latencies[0]:.0f} ms, mean {sum(latencies) / len(latencies):.0f} ms, "
-          f"p99 {percentile(latencies, 99):.0f} ms")
-    print(f"  server RSS (sum over {sampler.max_processes()} process(es)): before "
-          f"{rss_before / MB:.0f} MB, peak {peak / MB:.0f} MB (+{(peak - rss_before) / MB:.0f} MB); "
-          f"VmHWM main {hwm.get(server.pid, 0) / MB:.0f} MB (includes setup)"
-          + (f", children {', '.join(f'{v / MB:.0f}' for p, v in hwm.items() if p != server.pid)} MB"
-             f"; RSS now main {rss_now.get(server.pid, 0) / MB:.0f} MB, children "
-             f"{', '.join(f'{v / MB:.0f}' for p, v in rss_now.items() if p != server.pid)} MB"
-             if len(hwm) > 1 else ""))
+    print(
+        f"ingest many: {args.count} submissions x {args.photos} photo(s) x "
+        f"{target / MB:.2f} MB, {args.concurrency} clients, {args.workers} worker(s), "
+        f"backend {backend.name}: {rate:.1f} sub/s, {photo_bytes / MB / wall:.1f} MB/s, "
+        f"p50 {percentile(latencies, 50):.0f} ms, p95 {percentile(latencies, 95):.0f} ms, "
+        f"max {latencies[-1]:.0f} ms, server peak RSS {peak / MB:.0f} MB, errors {len(errors)}"
+    )
+    print(
+        f"  wall {wall:.2f} s for {photo_bytes / MB:.0f} MB of photos; "
+        f"latency min {latencies[0]:.0f} ms, mean {sum(latencies) / len(latencies):.0f} ms, "
+        f"p99 {percentile(latencies, 99):.0f} ms"
+    )
+    print(
+        f"  server RSS (sum over {sampler.max_processes()} process(es)): before "
+        f"{rss_before / MB:.0f} MB, peak {peak / MB:.0f} MB (+{(peak - rss_before) / MB:.0f} MB); "
+        f"VmHWM main {hwm.get(server.pid, 0) / MB:.0f} MB (includes setup)"
+        + (
+            f", children {', '.join(f'{v / MB:.0f}' for p, v in hwm.items() if p != server.pid)} MB"
+            f"; RSS now main {rss_now.get(server.pid, 0) / MB:.0f} MB, children "
+            f"{', '.join(f'{v / MB:.0f}' for p, v in rss_now.items() if p != server.pid)} MB"
+            if len(hwm) > 1
+            else ""
+        )
+    )
     print(cpu_line(wall, cpu_server_split, cpu_client, cpu_store, busy))
     if errors:
         kinds: dict[str, int] = {}
@@ -602,22 +671,29 @@ def run_many(args: argparse.Namespace, backend: Backend, server: Server) -> bool
     return ok
 
 
-def verify_many(args: argparse.Namespace, backend: Backend, server: Server,
-                expected: dict[str, int]) -> bool:
+def verify_many(
+    args: argparse.Namespace, backend: Backend, server: Server, expected: dict[str, int]
+) -> bool:
     t0 = time.perf_counter()
     n_sub = backend.query(server.data_dir, "SELECT count(*) FROM submission")
-    n_att = backend.query(server.data_dir, "SELECT count(*) FROM submission_attachment "
-                                           "WHERE blob_sha256 IS NOT NULL")
-    n_missing = backend.query(server.data_dir, "SELECT count(*) FROM submission_attachment "
-                                               "WHERE blob_sha256 IS NULL")
-    rows = backend.rows(server.data_dir, "SELECT blob_sha256, size FROM submission_attachment "
-                                         "WHERE blob_sha256 IS NOT NULL")
+    n_att = backend.query(
+        server.data_dir, "SELECT count(*) FROM submission_attachment WHERE blob_sha256 IS NOT NULL"
+    )
+    n_missing = backend.query(
+        server.data_dir, "SELECT count(*) FROM submission_attachment WHERE blob_sha256 IS NULL"
+    )
+    rows = backend.rows(
+        server.data_dir,
+        "SELECT blob_sha256, size FROM submission_attachment WHERE blob_sha256 IS NOT NULL",
+    )
     in_db = {sha: size for sha, size in rows}
     want_att = args.count * args.photos
     ok = n_sub == args.count and n_att == want_att and in_db == expected
-    line = (f"  verify: database holds {n_sub} submissions (want {args.count}), {n_att} stored "
-            f"attachments (want {want_att}), {n_missing} missing; rows match sent photos: "
-            f"{'yes' if in_db == expected else 'NO'}")
+    line = (
+        f"  verify: database holds {n_sub} submissions (want {args.count}), {n_att} stored "
+        f"attachments (want {want_att}), {n_missing} missing; rows match sent photos: "
+        f"{'yes' if in_db == expected else 'NO'}"
+    )
     if backend.store == "local":
         root = server.data_dir / "blobs" / "blobs" / "sha256"
         files = [p for p in root.rglob("*") if p.is_file()]
@@ -627,8 +703,10 @@ def verify_many(args: argparse.Namespace, backend: Backend, server: Server,
             path = server.data_dir / "blobs" / blob_key(sha)
             if path.is_file() and _file_sha256(path) == sha:
                 good += 1
-        line += (f"; blob files {len(files)} (incl. form files), {good}/{len(expected)} sent photos "
-                 f"present with the right SHA-256; {len(tmp_left)} temp file(s) left")
+        line += (
+            f"; blob files {len(files)} (incl. form files), {good}/{len(expected)} sent photos "
+            f"present with the right SHA-256; {len(tmp_left)} temp file(s) left"
+        )
         ok &= good == len(expected) and not tmp_left
     else:
         assert backend.s3 is not None
@@ -641,8 +719,10 @@ def verify_many(args: argparse.Namespace, backend: Backend, server: Server,
             except Exception:  # noqa: BLE001 - counted as missing
                 pass
         tmp_left = [p for p in (server.data_dir / "tmp").rglob("*") if p.is_file()]
-        line += (f"; S3 objects present with the right size: {good}/{len(expected)}; "
-                 f"{len(tmp_left)} temp file(s) left")
+        line += (
+            f"; S3 objects present with the right size: {good}/{len(expected)}; "
+            f"{len(tmp_left)} temp file(s) left"
+        )
         ok &= good == len(expected) and not tmp_left
     print(line + f" ({time.perf_counter() - t0:.1f} s)")
     print(f"  verify: {'PASS' if ok else 'FAIL'}")
@@ -658,6 +738,7 @@ def _file_sha256(path: Path) -> str:
 
 
 # ---- mode: big ------------------------------------------------------------------------------------
+
 
 class TrackedFile(io.RawIOBase):
     """A read-only file that notes when its last byte was read (= the body was sent)."""
@@ -723,14 +804,19 @@ def post_small(server: Server, index: int) -> int:
     photo = unique_photo(base_jpeg(MB), MB, 10**9 + index)
     xml = make_submission_xml(10**6 + index, [name])
     with httpx.Client(timeout=60, headers=HEADERS) as http:
-        response = http.post(f"{server.collect_url}/submission",
-                             files=[("xml_submission_file", ("submission.xml", xml, "text/xml")),
-                                    (name, (name, photo, "image/jpeg"))])
+        response = http.post(
+            f"{server.collect_url}/submission",
+            files=[
+                ("xml_submission_file", ("submission.xml", xml, "text/xml")),
+                (name, (name, photo, "image/jpeg")),
+            ],
+        )
     return response.status_code
 
 
-def run_big(args: argparse.Namespace, backend: Backend, server: Server, big_path: Path,
-            big_sha: str) -> bool:
+def run_big(
+    args: argparse.Namespace, backend: Backend, server: Server, big_path: Path, big_sha: str
+) -> bool:
     size = big_path.stat().st_size
     if not args.no_warmup:
         status = post_small(server, 1)
@@ -755,10 +841,14 @@ def run_big(args: argparse.Namespace, backend: Backend, server: Server, big_path
     body = ""
     try:
         with httpx.Client(timeout=timeout, headers=HEADERS) as http:
-            response = http.post(f"{server.collect_url}/submission",
-                                 files=[("xml_submission_file", ("submission.xml", xml, "text/xml")),
-                                        (name, (name, tracked, "image/jpeg"))],
-                                 params={"deviceID": "collect:bench-big"})
+            response = http.post(
+                f"{server.collect_url}/submission",
+                files=[
+                    ("xml_submission_file", ("submission.xml", xml, "text/xml")),
+                    (name, (name, tracked, "image/jpeg")),
+                ],
+                params={"deviceID": "collect:bench-big"},
+            )
             status, body = response.status_code, response.text
     except httpx.HTTPError as error:
         body = f"{type(error).__name__}: {error}"
@@ -778,8 +868,14 @@ def run_big(args: argparse.Namespace, backend: Backend, server: Server, big_path
     # Cross-check with the kernel's high-water marks: a process whose VmHWM rose during the
     # upload peaked at least (VmHWM after - its RSS before) above its baseline, even between
     # two 50 ms samples.
-    hwm_growth = max((v - before_by_pid[p].get("VmRSS", 0) for p, v in hwm_after.items()
-                      if p in before_by_pid and v > before_by_pid[p].get("VmHWM", 0)), default=0)
+    hwm_growth = max(
+        (
+            v - before_by_pid[p].get("VmRSS", 0)
+            for p, v in hwm_after.items()
+            if p in before_by_pid and v > before_by_pid[p].get("VmHWM", 0)
+        ),
+        default=0,
+    )
     growth = max(sampled_growth, hwm_growth)
     elapsed = finished - began
     sent_at = tracked.eof_at or finished
@@ -787,19 +883,29 @@ def run_big(args: argparse.Namespace, backend: Backend, server: Server, big_path
     passed = status == 201 and growth < limit
     client_hwm = _read_status(os.getpid()).get("VmHWM", 0)
 
-    print(f"ingest big: 1 submission with a {size / MB:.0f} MB attachment, backend {backend.name}, "
-          f"{args.workers} worker(s): status {status}, upload {elapsed:.1f} s, "
-          f"{size / MB / elapsed:.1f} MB/s, server RSS before {rss_before / MB:.0f} MB, "
-          f"peak {peak / MB:.0f} MB, growth {growth / MB:.1f} MB -> "
-          f"{'PASS' if passed else 'FAIL'} (target: growth under {args.rss_limit_mb} MB)")
-    print(f"  body sent after {sent_at - began:.1f} s ({size / MB / (sent_at - began):.1f} MB/s); "
-          f"201 came {finished - sent_at:.1f} s after the last byte (server: hash/copy to the store, "
-          f"database)")
-    print(f"  growth from 50 ms RSS samples {sampled_growth / MB:.1f} MB, from VmHWM "
-          + (f"{hwm_growth / MB:.1f} MB" if hwm_growth else "- (no process set a new high-water mark)")
-          + f"; server RSS 0.5 s after: {after / MB:.0f} MB; VmHWM main before "
-          f"{hwm_before / MB:.0f} MB (includes setup), after {hwm / MB:.0f} MB; "
-          f"client VmHWM {client_hwm / MB:.0f} MB (streams from the file)")
+    print(
+        f"ingest big: 1 submission with a {size / MB:.0f} MB attachment, backend {backend.name}, "
+        f"{args.workers} worker(s): status {status}, upload {elapsed:.1f} s, "
+        f"{size / MB / elapsed:.1f} MB/s, server RSS before {rss_before / MB:.0f} MB, "
+        f"peak {peak / MB:.0f} MB, growth {growth / MB:.1f} MB -> "
+        f"{'PASS' if passed else 'FAIL'} (target: growth under {args.rss_limit_mb} MB)"
+    )
+    print(
+        f"  body sent after {sent_at - began:.1f} s ({size / MB / (sent_at - began):.1f} MB/s); "
+        f"201 came {finished - sent_at:.1f} s after the last byte (server: hash/copy to the store, "
+        f"database)"
+    )
+    print(
+        f"  growth from 50 ms RSS samples {sampled_growth / MB:.1f} MB, from VmHWM "
+        + (
+            f"{hwm_growth / MB:.1f} MB"
+            if hwm_growth
+            else "- (no process set a new high-water mark)"
+        )
+        + f"; server RSS 0.5 s after: {after / MB:.0f} MB; VmHWM main before "
+        f"{hwm_before / MB:.0f} MB (includes setup), after {hwm / MB:.0f} MB; "
+        f"client VmHWM {client_hwm / MB:.0f} MB (streams from the file)"
+    )
     print(cpu_line(elapsed, cpu_server_split, cpu_client, cpu_store, busy))
     if status != 201:
         print(f"  answer: {body[:500]}")
@@ -807,10 +913,13 @@ def run_big(args: argparse.Namespace, backend: Backend, server: Server, big_path
     return verify_big(args, backend, server, name, big_sha, size) and passed
 
 
-def verify_big(args: argparse.Namespace, backend: Backend, server: Server, name: str,
-               sha: str, size: int) -> bool:
-    rows = backend.rows(server.data_dir, "SELECT blob_sha256, size FROM submission_attachment "
-                                         f"WHERE name = '{name}'")
+def verify_big(
+    args: argparse.Namespace, backend: Backend, server: Server, name: str, sha: str, size: int
+) -> bool:
+    rows = backend.rows(
+        server.data_dir,
+        f"SELECT blob_sha256, size FROM submission_attachment WHERE name = '{name}'",
+    )
     db_ok = rows == [(sha, size)]
     line = f"  verify: attachment row {'matches' if db_ok else f'MISMATCH {rows!r}'}"
     ok = db_ok
@@ -846,51 +955,106 @@ def verify_big(args: argparse.Namespace, backend: Backend, server: Server, name:
 
 # ---- main -----------------------------------------------------------------------------------------
 
+
 def log(message: str) -> None:
     print(f"# {message}", file=sys.stderr, flush=True)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="bench/ingest.py", description=__doc__.split("\n\n", 1)[0],
-        epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mode", choices=["many", "big"], default="many",
-                        help="many: many ~1 MB photo submissions in parallel; big: one huge "
-                             "attachment (default: many)")
-    parser.add_argument("--backend", default="sqlite",
-                        choices=["sqlite", "postgres", "sqlite+local", "sqlite+s3",
-                                 "postgres+local", "postgres+s3"],
-                        help="sqlite = sqlite+local, postgres = postgres+s3 (default: sqlite)")
+        prog="bench/ingest.py",
+        description=__doc__.split("\n\n", 1)[0],
+        epilog=__doc__.split("\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--mode",
+        choices=["many", "big"],
+        default="many",
+        help="many: many ~1 MB photo submissions in parallel; big: one huge "
+        "attachment (default: many)",
+    )
+    parser.add_argument(
+        "--backend",
+        default="sqlite",
+        choices=[
+            "sqlite",
+            "postgres",
+            "sqlite+local",
+            "sqlite+s3",
+            "postgres+local",
+            "postgres+s3",
+        ],
+        help="sqlite = sqlite+local, postgres = postgres+s3 (default: sqlite)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="JEBOL_WORKERS (default 1)")
-    parser.add_argument("--count", type=int, default=300,
-                        help="many: number of submissions (default 300)")
-    parser.add_argument("--concurrency", type=int, default=8,
-                        help="many: client threads, one keep-alive httpx.Client each (default 8)")
-    parser.add_argument("--photos", type=int, default=1,
-                        help="many: photos per submission (1: foto_daftar_hadir, 2: + foto_kegiatan, "
-                             "more: /inovasi/bukti/bukti_foto repeats) (default 1)")
-    parser.add_argument("--photo-mb", type=float, default=1.0,
-                        help="many: size of each photo in MB (default 1.0)")
-    parser.add_argument("--head", action="store_true",
-                        help="many: send Collect's HEAD /submission before every POST")
-    parser.add_argument("--size-mb", type=int, default=500,
-                        help="big: attachment size in MB (default 500)")
-    parser.add_argument("--rss-limit-mb", type=int, default=64,
-                        help="big: PASS if the server's RSS grows less than this (default 64)")
-    parser.add_argument("--no-warmup", action="store_true",
-                        help="big: no small submission before measuring the baseline RSS")
-    parser.add_argument("--no-verify-hash", action="store_true",
-                        help="big on S3: do not download the object to compare its SHA-256")
-    parser.add_argument("--timeout", type=float, default=None,
-                        help="client read/write timeout in s (default 120 many, 1800 big)")
-    parser.add_argument("--tmp", type=Path, default=None,
-                        help="folder for the work directory (default: the system temp folder)")
-    parser.add_argument("--server-cmd", default=None,
-                        help="command that starts the server instead of `.venv/bin/jebol serve` "
-                             "(split on spaces; e.g. to run it under a profiler); it must print "
-                             "the Collect URL like `jebol serve` does")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the work directory (data folder, server log) at the end")
+    parser.add_argument(
+        "--count", type=int, default=300, help="many: number of submissions (default 300)"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        help="many: client threads, one keep-alive httpx.Client each (default 8)",
+    )
+    parser.add_argument(
+        "--photos",
+        type=int,
+        default=1,
+        help="many: photos per submission (1: foto_daftar_hadir, 2: + foto_kegiatan, "
+        "more: /inovasi/bukti/bukti_foto repeats) (default 1)",
+    )
+    parser.add_argument(
+        "--photo-mb", type=float, default=1.0, help="many: size of each photo in MB (default 1.0)"
+    )
+    parser.add_argument(
+        "--head",
+        action="store_true",
+        help="many: send Collect's HEAD /submission before every POST",
+    )
+    parser.add_argument(
+        "--size-mb", type=int, default=500, help="big: attachment size in MB (default 500)"
+    )
+    parser.add_argument(
+        "--rss-limit-mb",
+        type=int,
+        default=64,
+        help="big: PASS if the server's RSS grows less than this (default 64)",
+    )
+    parser.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="big: no small submission before measuring the baseline RSS",
+    )
+    parser.add_argument(
+        "--no-verify-hash",
+        action="store_true",
+        help="big on S3: do not download the object to compare its SHA-256",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="client read/write timeout in s (default 120 many, 1800 big)",
+    )
+    parser.add_argument(
+        "--tmp",
+        type=Path,
+        default=None,
+        help="folder for the work directory (default: the system temp folder)",
+    )
+    parser.add_argument(
+        "--server-cmd",
+        default=None,
+        help="command that starts the server instead of `.venv/bin/jebol serve` "
+        "(split on spaces; e.g. to run it under a profiler); it must print "
+        "the Collect URL like `jebol serve` does",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the work directory (data folder, server log) at the end",
+    )
     args = parser.parse_args(argv)
     if args.timeout is None:
         args.timeout = 1800.0 if args.mode == "big" else 120.0
@@ -914,11 +1078,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.mode == "big":
             t0 = time.perf_counter()
             big_sha = write_big_file(big_path, args.size_mb * MB)
-            log(f"wrote {args.size_mb} MB test file in {time.perf_counter() - t0:.1f} s (not timed)")
+            log(
+                f"wrote {args.size_mb} MB test file in {time.perf_counter() - t0:.1f} s (not timed)"
+            )
             extra["JEBOL_MAX_SUBMISSION_BYTES"] = str(args.size_mb * MB + 16 * MB)
         backend.start()
-        server = Server(workdir, backend, args.workers, extra,
-                        command=args.server_cmd.split() if args.server_cmd else None)
+        server = Server(
+            workdir,
+            backend,
+            args.workers,
+            extra,
+            command=args.server_cmd.split() if args.server_cmd else None,
+        )
         server.start()
         if args.mode == "many":
             ok = run_many(args, backend, server)

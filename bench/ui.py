@@ -88,6 +88,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import sqlalchemy as sa
+from procstat import machine_busy_seconds, own_cpu_seconds, reset_peak  # noqa: E402
 
 from server.app import Services
 from server.settings import Settings
@@ -95,7 +96,6 @@ from storage import accounts, browse, photos, projects, thumbs
 from storage import forms as form_store
 from storage import submissions as subs
 from storage.models import Blob, Submission, SubmissionVersion
-from procstat import machine_busy_seconds, own_cpu_seconds, reset_peak  # noqa: E402
 from tests.collect import instance_xml
 from tests.live import LiveServer
 from tests.services import SeaweedS3, ThrowawayPostgres
@@ -105,24 +105,60 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 FORM_ID = "jebol_sipera_kunjungan"
 FORM_FILE = REPO / "forms" / "library" / f"{FORM_ID}.xlsx"
 SAWAHLUNTO = (-0.68, 100.78)
-FAR_PLACES = [(-0.95, 100.35), (-0.30, 100.37), (-0.47, 100.40)]  # Padang, Bukittinggi, Padang Panjang
+FAR_PLACES = [
+    (-0.95, 100.35),
+    (-0.30, 100.37),
+    (-0.47, 100.40),
+]  # Padang, Bukittinggi, Padang Panjang
 SUPERVISOR_EMAIL = "supervisor@bench.local"
 SUPERVISOR_PASSWORD = "bench-sandi-panjang"
 WIB = timezone(timedelta(hours=7))
 SEARCH_TEXT = "posyandu"  # in one innovation name of INNOVATIONS: about 1 in 30 submissions
 
 INNOVATIONS = [
-    "SIPERA Sehat", "Si Cantik Kota", "E-Arsip Sawahlunto", "Lapor Cepat Warga", "Posyandu Digital",
-    "Sekolah Ramah Anak", "Jemput Bola Adminduk", "Pasar Tertib", "Tambang Wisata Edukasi",
-    "Si Pandai Tani", "Rumah Sakit Tanpa Antre", "Damkar Siaga 24", "Bank Sampah Nagari",
-    "Kartu Sehat Lansia", "Perpustakaan Keliling", "Sawahlunto Satu Data", "Ojek Sekolah",
-    "E-Retribusi Pasar", "Aplikasi Izin Kilat", "Kampung KB Mandiri", "Sapa Warga Online",
-    "Perizinan Tanpa Kertas", "Gerai UMKM Digital", "Smart Parking Kota", "Lumbung Pangan Desa",
-    "Si Jago Bencana", "Klinik Inovasi ASN", "Festival Songket", "Dokter Kecil Sekolah",
+    "SIPERA Sehat",
+    "Si Cantik Kota",
+    "E-Arsip Sawahlunto",
+    "Lapor Cepat Warga",
+    "Posyandu Digital",
+    "Sekolah Ramah Anak",
+    "Jemput Bola Adminduk",
+    "Pasar Tertib",
+    "Tambang Wisata Edukasi",
+    "Si Pandai Tani",
+    "Rumah Sakit Tanpa Antre",
+    "Damkar Siaga 24",
+    "Bank Sampah Nagari",
+    "Kartu Sehat Lansia",
+    "Perpustakaan Keliling",
+    "Sawahlunto Satu Data",
+    "Ojek Sekolah",
+    "E-Retribusi Pasar",
+    "Aplikasi Izin Kilat",
+    "Kampung KB Mandiri",
+    "Sapa Warga Online",
+    "Perizinan Tanpa Kertas",
+    "Gerai UMKM Digital",
+    "Smart Parking Kota",
+    "Lumbung Pangan Desa",
+    "Si Jago Bencana",
+    "Klinik Inovasi ASN",
+    "Festival Songket",
+    "Dokter Kecil Sekolah",
     "Pojok Baca Digital",
 ]
-NAMES = ["Budi Santoso", "Siti Rahmawati", "Andi Pratama", "Dewi Lestari", "Rudi Hartono",
-         "Yeni Marlina", "Fajar Hidayat", "Rina Susanti", "Hendra Gunawan", "Nurul Aini"]
+NAMES = [
+    "Budi Santoso",
+    "Siti Rahmawati",
+    "Andi Pratama",
+    "Dewi Lestari",
+    "Rudi Hartono",
+    "Yeni Marlina",
+    "Fajar Hidayat",
+    "Rina Susanti",
+    "Hendra Gunawan",
+    "Nurul Aini",
+]
 POSITIONS = ["Kepala Seksi", "Sekretaris", "Kasubbag Program", "Kepala Bidang", "Analis Kebijakan"]
 TAHAPAN = ["inisiatif", "uji_coba", "penerapan"]
 JENIS = ["digital", "non_digital"]
@@ -148,12 +184,6 @@ def rss() -> tuple[int, int]:
     return values["VmRSS"], values["VmHWM"]
 
 
-
-
-
-
-
-
 def wait_for_quiet(limit: float, max_other: float = 0.25, sample: float = 3.0) -> float:
     """Wait (up to `limit` s) until other processes use under `max_other` of one core over
     `sample` s; returns the share last seen (the machine may be shared with test suites)."""
@@ -174,6 +204,7 @@ def rss_text() -> str:
 
 # ---- backend ----------------------------------------------------------------------------------
 
+
 @dataclass
 class Backend:
     kind: str  # sqlite | postgres
@@ -182,18 +213,26 @@ class Backend:
     s3: SeaweedS3 | None = None
 
     def settings(self) -> Settings:
-        values: dict[str, object] = {"data_dir": str(self.workdir / "data"),
-                                     "public_url": "http://127.0.0.1",
-                                     "secret_key": "bench-secret"}
+        values: dict[str, object] = {
+            "data_dir": str(self.workdir / "data"),
+            "public_url": "http://127.0.0.1",
+            "secret_key": "bench-secret",
+        }
         if self.kind == "postgres":
             self.pg = ThrowawayPostgres()
             values["database_url"] = self.pg.create()
             t0 = time.perf_counter()
             self.s3 = SeaweedS3(self.workdir / "seaweed").start()
-            log(f"PostgreSQL database {self.pg.name}; SeaweedFS S3 at {self.s3.endpoint} ready in "
-                f"{time.perf_counter() - t0:.1f} s")
-            values.update(s3_endpoint=self.s3.endpoint, s3_access_key=self.s3.access_key,
-                          s3_secret_key=self.s3.secret_key, s3_bucket="jebol")
+            log(
+                f"PostgreSQL database {self.pg.name}; SeaweedFS S3 at {self.s3.endpoint} ready in "
+                f"{time.perf_counter() - t0:.1f} s"
+            )
+            values.update(
+                s3_endpoint=self.s3.endpoint,
+                s3_access_key=self.s3.access_key,
+                s3_secret_key=self.s3.secret_key,
+                s3_bucket="jebol",
+            )
         return Settings.from_env({}, **values)
 
     def stop(self) -> None:
@@ -208,6 +247,7 @@ class Backend:
 
 
 # ---- photos -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class PoolPhoto:
@@ -271,9 +311,9 @@ def make_photo_pool(folder: Path, count: int, today: date, seed: int) -> list[Po
         else:
             image = _scene(rng)
             images = [*images[-9:], image]  # a few recent ones to copy: bounded memory
-        taken = datetime.combine(today - timedelta(days=rng.randrange(183)),
-                                 datetime.min.time()) + timedelta(seconds=rng.randrange(8 * 3600,
-                                                                                      17 * 3600))
+        taken = datetime.combine(
+            today - timedelta(days=rng.randrange(183)), datetime.min.time()
+        ) + timedelta(seconds=rng.randrange(8 * 3600, 17 * 3600))
         if near:
             kind, exif = "near-dup", _exif(rng, taken, None)
         elif roll < 0.20:
@@ -283,8 +323,10 @@ def make_photo_pool(folder: Path, count: int, today: date, seed: int) -> list[Po
         elif roll < 0.60:
             kind, exif = "exif", _exif(rng, taken, None)
         elif roll < 0.90:
-            point = (SAWAHLUNTO[0] + rng.uniform(-0.003, 0.003),
-                     SAWAHLUNTO[1] + rng.uniform(-0.003, 0.003))
+            point = (
+                SAWAHLUNTO[0] + rng.uniform(-0.003, 0.003),
+                SAWAHLUNTO[1] + rng.uniform(-0.003, 0.003),
+            )
             kind, exif = "exif+gps", _exif(rng, taken, point)
         else:
             kind, exif = "exif+far", _exif(rng, taken, rng.choice(FAR_PLACES))
@@ -302,6 +344,7 @@ def make_photo_pool(folder: Path, count: int, today: date, seed: int) -> list[Po
 
 # ---- submissions ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Planned:
     index: int
@@ -316,21 +359,37 @@ def _text(value: str) -> str:
     return html.escape(value, quote=False)
 
 
-def plan_submission(index: int, rng: random.Random, opds: list[str], pool: list[PoolPhoto],
-                    today: date, now: datetime, senders: list[subs.Sender],
-                    version: str) -> Planned:
+def plan_submission(
+    index: int,
+    rng: random.Random,
+    opds: list[str],
+    pool: list[PoolPhoto],
+    today: date,
+    now: datetime,
+    senders: list[subs.Sender],
+    version: str,
+) -> Planned:
     opd = opds[index % len(opds)]
     visit = today - timedelta(days=rng.randrange(183))
     start = datetime.combine(visit, datetime.min.time(), WIB) + timedelta(
-        seconds=rng.randrange(8 * 3600, 15 * 3600))
+        seconds=rng.randrange(8 * 3600, 15 * 3600)
+    )
     end = start + timedelta(minutes=rng.randrange(30, 150))
     received = min(end + timedelta(minutes=rng.randrange(5, 3 * 24 * 60)), now)
     n_photos = rng.randint(2, 4)
     picked = rng.sample(pool, n_photos)
     stamp = int(start.timestamp() * 1000)
     names = [f"{stamp + 7919 * j}.jpg" for j in range(n_photos)]
-    files = [subs.IncomingFile(name=name, path=photo.path, size=photo.size, sha256=photo.sha256,
-                               content_type="image/jpeg") for name, photo in zip(names, picked)]
+    files = [
+        subs.IncomingFile(
+            name=name,
+            path=photo.path,
+            size=photo.size,
+            sha256=photo.sha256,
+            content_type="image/jpeg",
+        )
+        for name, photo in zip(names, picked)
+    ]
     attendance, rest = names[0], names[1:]
     activity = rest.pop(0) if len(rest) >= 2 and rng.random() < 0.3 else ""
     evidence = rest  # 1..3 photos, one evidence row each, spread over 1..3 innovations
@@ -348,17 +407,22 @@ def plan_submission(index: int, rng: random.Random, opds: list[str], pool: list[
         bukti = ""
         for _ in range(count):
             jenis = rng.choice(JENIS_BUKTI)
-            nomor = f"800/{rng.randint(1, 999)}/{opd.upper()}-{visit.year}" \
-                if jenis in ("sk", "st", "anggaran", "rkpd", "sop") else ""
-            bukti += (f"<bukti><bukti_indikator>{rng.choice(ada + kurang)}</bukti_indikator>"
-                      f"<bukti_jenis>{jenis}</bukti_jenis>"
-                      f"<bukti_status>{rng.choice(STATUS_DD)}</bukti_status>"
-                      f"<bukti_nomor>{nomor}</bukti_nomor>"
-                      f"<bukti_tanggal>{visit - timedelta(days=rng.randrange(400))}</bukti_tanggal>"
-                      f"<bukti_judul>{_text(rng.choice(['Dokumen', 'Foto', 'Laporan']))} "
-                      f"{_text(name)}</bukti_judul><bukti_foto>{next(photo_iter)}</bukti_foto>"
-                      f"<bukti_catatan>{rng.choice(['Lengkap', 'Perlu tanda tangan', ''])}"
-                      "</bukti_catatan></bukti>")
+            nomor = (
+                f"800/{rng.randint(1, 999)}/{opd.upper()}-{visit.year}"
+                if jenis in ("sk", "st", "anggaran", "rkpd", "sop")
+                else ""
+            )
+            bukti += (
+                f"<bukti><bukti_indikator>{rng.choice(ada + kurang)}</bukti_indikator>"
+                f"<bukti_jenis>{jenis}</bukti_jenis>"
+                f"<bukti_status>{rng.choice(STATUS_DD)}</bukti_status>"
+                f"<bukti_nomor>{nomor}</bukti_nomor>"
+                f"<bukti_tanggal>{visit - timedelta(days=rng.randrange(400))}</bukti_tanggal>"
+                f"<bukti_judul>{_text(rng.choice(['Dokumen', 'Foto', 'Laporan']))} "
+                f"{_text(name)}</bukti_judul><bukti_foto>{next(photo_iter)}</bukti_foto>"
+                f"<bukti_catatan>{rng.choice(['Lengkap', 'Perlu tanda tangan', ''])}"
+                "</bukti_catatan></bukti>"
+            )
         trial = visit - timedelta(days=rng.randrange(60, 700))
         innovations.append(
             f"<inovasi><inv_nama>{_text(name)}</inv_nama>"
@@ -374,7 +438,8 @@ def plan_submission(index: int, rng: random.Random, opds: list[str], pool: list[
             "</inv_masalah_uraian>"
             "<inv_rekomendasi>Lengkapi SK dan unggah foto kegiatan berlatar spanduk.</inv_rekomendasi>"
             f"<inv_dd_ada>{' '.join(ada)}</inv_dd_ada><inv_dd_kurang>{' '.join(kurang)}</inv_dd_kurang>"
-            f"<inv_jml_ada>{len(ada)}</inv_jml_ada>{bukti}</inovasi>")
+            f"<inv_jml_ada>{len(ada)}</inv_jml_ada>{bukti}</inovasi>"
+        )
     lat = SAWAHLUNTO[0] + rng.gauss(0, 0.01)
     lon = SAWAHLUNTO[1] + rng.gauss(0, 0.01)
     sender = senders[index % len(senders)]
@@ -399,9 +464,15 @@ def plan_submission(index: int, rng: random.Random, opds: list[str], pool: list[
         + f"<ttd_cp/><tgl_tindak_lanjut>{visit + timedelta(days=rng.randint(7, 45))}"
         "</tgl_tindak_lanjut>"
         f"<catatan_umum>{rng.choice(['Kunjungan lancar.', 'OPD kooperatif.', ''])}</catatan_umum>"
-        "</g_penutup>")
-    xml = instance_xml(FORM_ID, version, f"uuid:{uuid.UUID(int=rng.getrandbits(128), version=4)}",
-                       body, instance_name=f"{opd} {visit}")
+        "</g_penutup>"
+    )
+    xml = instance_xml(
+        FORM_ID,
+        version,
+        f"uuid:{uuid.UUID(int=rng.getrandbits(128), version=4)}",
+        body,
+        instance_name=f"{opd} {visit}",
+    )
     return Planned(index, xml, files, visit, received.astimezone(UTC), sender)
 
 
@@ -422,13 +493,25 @@ def load(services: Services, project_id: int, plans: list[Planned], threads: int
     def work(part: list[Planned]) -> None:
         nonlocal done
         for plan in part:
-            outcome = subs.ingest(services.db, services.blobs, project_id, plan.xml, plan.files,
-                                  sender=plan.sender, xml_form_id=FORM_ID)
+            outcome = subs.ingest(
+                services.db,
+                services.blobs,
+                project_id,
+                plan.xml,
+                plan.files,
+                sender=plan.sender,
+                xml_form_id=FORM_ID,
+            )
             if outcome.outcome != "created" or outcome.missing:
-                raise RuntimeError(f"submission {plan.index}: {outcome.outcome}, "
-                                   f"missing {outcome.missing}")
-            results[plan.index] = (outcome.submission.id, outcome.version.id, plan.received,
-                                   outcome.submission.instance_id)
+                raise RuntimeError(
+                    f"submission {plan.index}: {outcome.outcome}, missing {outcome.missing}"
+                )
+            results[plan.index] = (
+                outcome.submission.id,
+                outcome.version.id,
+                plan.received,
+                outcome.submission.instance_id,
+            )
             with lock:
                 done += 1
                 if done % step == 0:
@@ -448,10 +531,11 @@ def backdate(services: Services, loaded: Loaded) -> None:
     """created_at of each submission and its version := when its phone sent it (visit day)."""
     with services.db.transaction() as tx:
         for start in range(0, len(loaded.submission_ids), 1000):
-            chunk = loaded.submission_ids[start:start + 1000]
+            chunk = loaded.submission_ids[start : start + 1000]
             tx.execute(sa.update(Submission), [{"id": s, "created_at": at} for s, _, at in chunk])
-            tx.execute(sa.update(SubmissionVersion),
-                       [{"id": v, "created_at": at} for _, v, at in chunk])
+            tx.execute(
+                sa.update(SubmissionVersion), [{"id": v, "created_at": at} for _, v, at in chunk]
+            )
 
 
 # ---- HTTP ---------------------------------------------------------------------------------------
@@ -466,8 +550,15 @@ def log_in(client: httpx.Client) -> str:
     match = CSRF_INPUT.search(page.text)
     if match is None or "jebol_csrf" not in client.cookies:
         raise RuntimeError("GET /login gave no CSRF token or cookie")
-    answer = client.post("/login", data={"email": SUPERVISOR_EMAIL, "password": SUPERVISOR_PASSWORD,
-                                         "next": "/", "_csrf_token": html.unescape(match.group(1))})
+    answer = client.post(
+        "/login",
+        data={
+            "email": SUPERVISOR_EMAIL,
+            "password": SUPERVISOR_PASSWORD,
+            "next": "/",
+            "_csrf_token": html.unescape(match.group(1)),
+        },
+    )
     if answer.status_code != 303 or "jebol_session" not in client.cookies:
         raise RuntimeError(f"POST /login answered {answer.status_code}: {answer.text[:300]}")
     return "UI login (GET /login, POST /login with _csrf_token) -> jebol_session cookie"
@@ -488,7 +579,7 @@ def describe(response: httpx.Response) -> str:
     tiles = text.count('class="tile"')
     if 'class="board' in text:
         return f"{tiles} tiles{more}"
-    rows = text.count("<tr>") + text.count("<tr class=\"\">") + text.count('<tr class="overdue">')
+    rows = text.count("<tr>") + text.count('<tr class="">') + text.count('<tr class="overdue">')
     return f"{max(rows - 1, 0)} rows{more}"
 
 
@@ -515,8 +606,9 @@ def time_get(client: httpx.Client, label: str, path: str, repeat: int) -> Timing
     response = client.get(path)
     first = time.perf_counter() - t0
     if response.status_code != 200:
-        raise RuntimeError(f"{label}: GET {path} answered {response.status_code}: "
-                           f"{response.text[:300]}")
+        raise RuntimeError(
+            f"{label}: GET {path} answered {response.status_code}: {response.text[:300]}"
+        )
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -530,6 +622,7 @@ def time_get(client: httpx.Client, label: str, path: str, repeat: int) -> Timing
 
 # ---- direct storage timings -------------------------------------------------------------------
 
+
 def time_call(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     fn()  # warm
     times, result = [], None
@@ -540,8 +633,9 @@ def time_call(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-def storage_breakdown(services: Services, project_id: int, deep_cursor: str | None,
-                      repeat: int) -> list[tuple[str, float, str]]:
+def storage_breakdown(
+    services: Services, project_id: int, deep_cursor: str | None, repeat: int
+) -> list[tuple[str, float, str]]:
     """Median times of the storage calls behind each page (the handler's own calls)."""
     from server.ui import i18n
 
@@ -557,79 +651,150 @@ def storage_breakdown(services: Services, project_id: int, deep_cursor: str | No
         return result
 
     add("project home: browse.form_stats", lambda: browse.form_stats(db, project_id))
-    add("project home: browse.opd_coverage", lambda: browse.opd_coverage(
-        db, project_id, i18n.label, date.today()), lambda r: f"{len(r)} OPDs")
-    add("form context: get_form + current_version + schema_of", lambda: form_store.schema_of(
-        form_store.current_version(db, form_store.get_form(db, project_id, FORM_ID))))
+    add(
+        "project home: browse.opd_coverage",
+        lambda: browse.opd_coverage(db, project_id, i18n.label, date.today()),
+        lambda r: f"{len(r)} OPDs",
+    )
+    add(
+        "form context: get_form + current_version + schema_of",
+        lambda: form_store.schema_of(
+            form_store.current_version(db, form_store.get_form(db, project_id, FORM_ID))
+        ),
+    )
     for label, filters, cursor, count in [
-            ("table: page_submissions, page 1 (with count)", browse.Filters(), None, True),
-            ("table: page_submissions, page 1 (no count)", browse.Filters(), None, False),
-            ("table: page_submissions, deep page (cursor)", browse.Filters(), deep_cursor, False),
-            ("table: page_submissions state=hasIssues", browse.Filters(state="hasIssues"), None,
-             True),
-            ("table: page_submissions opd=dinkes", browse.Filters(opd="dinkes"), None, True),
-            (f"table: page_submissions q={SEARCH_TEXT}", browse.Filters(text=SEARCH_TEXT), None,
-             True),
-            ("table: page_submissions since/until 30 days", browse.Filters(
-                since=date.today() - timedelta(days=60), until=date.today() - timedelta(days=30)),
-             None, True)]:
+        ("table: page_submissions, page 1 (with count)", browse.Filters(), None, True),
+        ("table: page_submissions, page 1 (no count)", browse.Filters(), None, False),
+        ("table: page_submissions, deep page (cursor)", browse.Filters(), deep_cursor, False),
+        ("table: page_submissions state=hasIssues", browse.Filters(state="hasIssues"), None, True),
+        ("table: page_submissions opd=dinkes", browse.Filters(opd="dinkes"), None, True),
+        (f"table: page_submissions q={SEARCH_TEXT}", browse.Filters(text=SEARCH_TEXT), None, True),
+        (
+            "table: page_submissions since/until 30 days",
+            browse.Filters(
+                since=date.today() - timedelta(days=60), until=date.today() - timedelta(days=30)
+            ),
+            None,
+            True,
+        ),
+    ]:
         if cursor is None and "deep" in label:
             continue
-        add(label, lambda f=filters, c=cursor, n=count: browse.page_submissions(
-            db, form, f, cursor=c, schema=schema, count=n),
-            lambda p: f"{len(p.rows)} rows, total {p.total}")
-    page = add("board: page_submissions (60, no count)", lambda: browse.page_submissions(
-        db, form, browse.Filters(), limit=60, schema=schema, count=False),
-        lambda p: f"{len(p.rows)} rows")
-    every = add("board: photos.list_form_photos", lambda: photos.list_form_photos(db, form.id),
-                lambda r: f"{len(r)} photos")
+        add(
+            label,
+            lambda f=filters, c=cursor, n=count: browse.page_submissions(
+                db, form, f, cursor=c, schema=schema, count=n
+            ),
+            lambda p: f"{len(p.rows)} rows, total {p.total}",
+        )
+    page = add(
+        "board: page_submissions (60, no count)",
+        lambda: browse.page_submissions(
+            db, form, browse.Filters(), limit=60, schema=schema, count=False
+        ),
+        lambda p: f"{len(p.rows)} rows",
+    )
+    every = add(
+        "board: photos.list_form_photos",
+        lambda: photos.list_form_photos(db, form.id),
+        lambda r: f"{len(r)} photos",
+    )
     ids = {row.submission.id for row in page.rows}
     shown = [p for p in every if p.submission_id in ids]
-    facts = add("board: ensure_analyzed(shown)", lambda: photos.ensure_analyzed(
-        db, blobs, [p.sha256 for p in shown]), lambda r: f"{len(r)} facts")
-    add("board: ensure_analyzed(rest, limit=0)", lambda: photos.ensure_analyzed(
-        db, blobs, [p.sha256 for p in every if p.sha256 not in facts], limit=0),
-        lambda r: f"{len(r)} facts")
+    facts = add(
+        "board: ensure_analyzed(shown)",
+        lambda: photos.ensure_analyzed(db, blobs, [p.sha256 for p in shown]),
+        lambda r: f"{len(r)} facts",
+    )
+    add(
+        "board: ensure_analyzed(rest, limit=0)",
+        lambda: photos.ensure_analyzed(
+            db, blobs, [p.sha256 for p in every if p.sha256 not in facts], limit=0
+        ),
+        lambda r: f"{len(r)} facts",
+    )
     all_facts = photos.ensure_analyzed(db, blobs, [p.sha256 for p in every])
-    add("board: photos.compute_flags(every)", lambda: photos.compute_flags(every, all_facts),
-        lambda r: f"{sum(1 for f in r.values() if f)} flagged of {len(r)}")
+    add(
+        "board: photos.compute_flags(every)",
+        lambda: photos.compute_flags(every, all_facts),
+        lambda r: f"{sum(1 for f in r.values() if f)} flagged of {len(r)}",
+    )
     # What-if: the pool makes the form hold only ~200 distinct files. In the field every photo is
     # its own file with its own pHash, and near_duplicate_pairs compares about n^2/32 pairs.
     rnd = random.Random(7)
     distinct = {f"{i:064x}": f"{rnd.getrandbits(64):016x}" for i in range(len(every))}
-    add(f"what-if: near_duplicate_pairs, {len(every)} distinct pHashes",
-        lambda: photos.near_duplicate_pairs(distinct), lambda r: f"{len(r)} pairs (random hashes)")
+    add(
+        f"what-if: near_duplicate_pairs, {len(every)} distinct pHashes",
+        lambda: photos.near_duplicate_pairs(distinct),
+        lambda r: f"{len(r)} pairs (random hashes)",
+    )
     return lines
 
 
 # ---- main ---------------------------------------------------------------------------------------
 
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="bench/ui.py", description=__doc__.split("\n\n", 1)[0],
-        epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite",
-                        help="sqlite = SQLite + local blob folder; postgres = PostgreSQL + "
-                             "SeaweedFS S3 (default: sqlite)")
-    parser.add_argument("--count", type=int, default=10_000,
-                        help="submissions to load (default 10000)")
-    parser.add_argument("--repeat", type=int, default=5,
-                        help="timed requests per page, after one untimed (default 5)")
+        prog="bench/ui.py",
+        description=__doc__.split("\n\n", 1)[0],
+        epilog=__doc__.split("\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--backend",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="sqlite = SQLite + local blob folder; postgres = PostgreSQL + "
+        "SeaweedFS S3 (default: sqlite)",
+    )
+    parser.add_argument(
+        "--count", type=int, default=10_000, help="submissions to load (default 10000)"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=5,
+        help="timed requests per page, after one untimed (default 5)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="loader threads (default 2)")
-    parser.add_argument("--photo-pool", type=int, default=200,
-                        help="distinct JPEGs the submissions share (default 200)")
-    parser.add_argument("--deep-pages", type=int, default=100,
-                        help="follow the table's More link this many pages deep (default 100)")
-    parser.add_argument("--target-ms", type=float, default=300.0,
-                        help="PASS when a page's max latency is under this (default 300)")
-    parser.add_argument("--wait-quiet", type=float, default=300.0,
-                        help="before timing, wait up to this many seconds until other processes "
-                             "use under 25%% of a core (default 300; 0: do not wait)")
-    parser.add_argument("--no-backdate", action="store_true",
-                        help="keep created_at = load time instead of the visit day")
+    parser.add_argument(
+        "--photo-pool",
+        type=int,
+        default=200,
+        help="distinct JPEGs the submissions share (default 200)",
+    )
+    parser.add_argument(
+        "--deep-pages",
+        type=int,
+        default=100,
+        help="follow the table's More link this many pages deep (default 100)",
+    )
+    parser.add_argument(
+        "--target-ms",
+        type=float,
+        default=300.0,
+        help="PASS when a page's max latency is under this (default 300)",
+    )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=300.0,
+        help="before timing, wait up to this many seconds until other processes "
+        "use under 25%% of a core (default 300; 0: do not wait)",
+    )
+    parser.add_argument(
+        "--no-backdate",
+        action="store_true",
+        help="keep created_at = load time instead of the visit day",
+    )
     parser.add_argument("--seed", type=int, default=20250101, help="random seed")
-    parser.add_argument("--tmp", type=Path, default=None,
-                        help="folder for the work directory (default: the system temp folder)")
+    parser.add_argument(
+        "--tmp",
+        type=Path,
+        default=None,
+        help="folder for the work directory (default: the system temp folder)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
     if min(args.count, args.repeat, args.threads, args.photo_pool) < 1 or args.photo_pool < 4:
@@ -668,8 +833,9 @@ def run(args: argparse.Namespace, backend: Backend, workdir: Path) -> bool:
     try:
         # -- setup: project, form, users --------------------------------------------------------
         project = projects.create_project(db, "Jemput Bola Inovasi")
-        published = form_store.publish_xlsform(db, services.blobs, project.id,
-                                               FORM_FILE.read_bytes(), FORM_FILE.name)
+        published = form_store.publish_xlsform(
+            db, services.blobs, project.id, FORM_FILE.read_bytes(), FORM_FILE.name
+        )
         schema = form_store.schema_of(published.version)
         opd_field = schema.field("/g_kunjungan/opd")
         assert opd_field is not None
@@ -677,71 +843,95 @@ def run(args: argparse.Namespace, backend: Backend, workdir: Path) -> bool:
         senders = []
         for n in range(1, 6):
             app_user = accounts.create_app_user(db, services.box, project.id, f"Petugas {n}")
-            senders.append(subs.Sender(app_user.actor.id, f"collect:bench{n:04d}",
-                                       "org.odk.collect.android/v2024.3.0 jebol-bench"))
-        user = accounts.create_user(db, SUPERVISOR_EMAIL, SUPERVISOR_PASSWORD,
-                                    display_name="Supervisor Bench")
+            senders.append(
+                subs.Sender(
+                    app_user.actor.id,
+                    f"collect:bench{n:04d}",
+                    "org.odk.collect.android/v2024.3.0 jebol-bench",
+                )
+            )
+        user = accounts.create_user(
+            db, SUPERVISOR_EMAIL, SUPERVISOR_PASSWORD, display_name="Supervisor Bench"
+        )
         accounts.grant_role(db, user.actor_id, project.id, "supervisor")
-        log(f"project {project.id}, form {FORM_ID} version {published.version.version} "
-            f"({len(opds)} OPD choices), 5 app users, supervisor {SUPERVISOR_EMAIL}")
+        log(
+            f"project {project.id}, form {FORM_ID} version {published.version.version} "
+            f"({len(opds)} OPD choices), 5 app users, supervisor {SUPERVISOR_EMAIL}"
+        )
 
         # -- photos and submissions -------------------------------------------------------------
         t0 = time.perf_counter()
         pool = make_photo_pool(workdir / "pool", args.photo_pool, today, args.seed)
         kinds = Counter(p.kind for p in pool)
         sizes = sorted(p.size for p in pool)
-        log(f"photo pool: {len(pool)} JPEGs in {time.perf_counter() - t0:.1f} s, "
-            f"{sizes[0] / 1024:.0f}-{sizes[-1] / 1024:.0f} KB")
+        log(
+            f"photo pool: {len(pool)} JPEGs in {time.perf_counter() - t0:.1f} s, "
+            f"{sizes[0] / 1024:.0f}-{sizes[-1] / 1024:.0f} KB"
+        )
         t0 = time.perf_counter()
-        plans = [plan_submission(i, rng, opds, pool, today, now, senders,
-                                 published.version.version) for i in range(args.count)]
+        plans = [
+            plan_submission(i, rng, opds, pool, today, now, senders, published.version.version)
+            for i in range(args.count)
+        ]
         n_files = sum(len(p.files) for p in plans)
-        log(f"planned {len(plans)} submissions ({n_files} photo references, "
+        log(
+            f"planned {len(plans)} submissions ({n_files} photo references, "
             f"{sum(len(p.xml) for p in plans) / len(plans) / 1024:.1f} KB XML each) "
-            f"in {time.perf_counter() - t0:.1f} s")
+            f"in {time.perf_counter() - t0:.1f} s"
+        )
 
         loaded = load(services, project.id, plans, args.threads)
         print(f"ui bench, backend {name}, {args.count} submissions of {FORM_ID}")
-        print(f"  load: {args.count} submissions ({n_files} photos from a pool of {len(pool)} "
-              f"JPEGs, {sum(sizes) / len(sizes) / 1024:.0f} KB avg; "
-              + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
-              + f") via storage.submissions.ingest from {args.threads} threads: "
-              f"{loaded.seconds:.1f} s = {args.count / loaded.seconds:.0f} submissions/s"
-              + (" (over 5 min: use --count)" if loaded.seconds > 300 else ""))
+        print(
+            f"  load: {args.count} submissions ({n_files} photos from a pool of {len(pool)} "
+            f"JPEGs, {sum(sizes) / len(sizes) / 1024:.0f} KB avg; "
+            + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+            + f") via storage.submissions.ingest from {args.threads} threads: "
+            f"{loaded.seconds:.1f} s = {args.count / loaded.seconds:.0f} submissions/s"
+            + (" (over 5 min: use --count)" if loaded.seconds > 300 else "")
+        )
 
         t0 = time.perf_counter()
         if not args.no_backdate:
             backdate(services, loaded)
-            print(f"  created_at moved to each visit day (last 6 months) in "
-                  f"{time.perf_counter() - t0:.1f} s")
+            print(
+                f"  created_at moved to each visit day (last 6 months) in "
+                f"{time.perf_counter() - t0:.1f} s"
+            )
         t0 = time.perf_counter()
         review_rng = random.Random(args.seed + 1)
         chosen = review_rng.sample(loaded.instance_ids, max(1, len(loaded.instance_ids) // 10))
         states = Counter()
         for k, instance_id in enumerate(chosen):
             state = "hasIssues" if k % 10 < 5 else "approved" if k % 10 < 9 else "rejected"
-            subs.set_review_state(db, project.id, FORM_ID, instance_id, state,
-                                  actor_id=user.actor_id)
+            subs.set_review_state(
+                db, project.id, FORM_ID, instance_id, state, actor_id=user.actor_id
+            )
             states[state] += 1
-        print(f"  review states set on {len(chosen)} submissions ("
-              + ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
-              + f") in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"  review states set on {len(chosen)} submissions ("
+            + ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
+            + f") in {time.perf_counter() - t0:.1f} s"
+        )
 
         # -- warm caches ------------------------------------------------------------------------
         t0 = time.perf_counter()
         with db.read() as tx:
-            digests = list(tx.exec(sa.select(Blob.sha256).where(
-                Blob.content_type.like("image/%"))).scalars())
+            digests = list(
+                tx.exec(sa.select(Blob.sha256).where(Blob.content_type.like("image/%"))).scalars()
+            )
         facts = photos.ensure_analyzed(db, services.blobs, digests)
         analysed = time.perf_counter() - t0
         t0 = time.perf_counter()
         used = {p.sha256 for p in pool} & set(digests)
         for digest in used:
             thumbs.ensure_thumbnail(services.blobs, digest, 320)
-        print(f"  warm-up (not timed): photos.ensure_analyzed over all {len(digests)} image blobs "
-              f"({len(facts)} photo_meta rows) {analysed:.1f} s; 320 px thumbnails of all "
-              f"{len(used)} stored pool photos (covers the board's first page and every other) "
-              f"{time.perf_counter() - t0:.1f} s")
+        print(
+            f"  warm-up (not timed): photos.ensure_analyzed over all {len(digests)} image blobs "
+            f"({len(facts)} photo_meta rows) {analysed:.1f} s; 320 px thumbnails of all "
+            f"{len(used)} stored pool photos (covers the board's first page and every other) "
+            f"{time.perf_counter() - t0:.1f} s"
+        )
         rss_loaded = rss_text()
         peak_reset = reset_peak()
 
@@ -776,64 +966,96 @@ def run(args: argparse.Namespace, backend: Backend, workdir: Path) -> bool:
                 depth += 1
             deep_cursor = last_link.rsplit("after=", 1)[1] if "after=" in last_link else None
             if deep_cursor is not None:  # (a form with one page has no cursor to follow)
-                results.append(time_get(client, f"table, page {depth} (keyset after=)",
-                                        last_link, args.repeat))
+                results.append(
+                    time_get(client, f"table, page {depth} (keyset after=)", last_link, args.repeat)
+                )
             since, until = today - timedelta(days=60), today - timedelta(days=30)
             quarter = f"since={today - timedelta(days=90)}&until={today}"
-            for label, query in [("table state=hasIssues", "state=hasIssues"),
-                                 ("table opd=dinkes", "opd=dinkes"),
-                                 (f"table q={SEARCH_TEXT}", f"q={SEARCH_TEXT}"),
-                                 ("table since/until (30 days)", f"since={since}&until={until}"),
-                                 ("table opd+state+dates", f"opd=dinkes&state=approved&{quarter}")]:
+            for label, query in [
+                ("table state=hasIssues", "state=hasIssues"),
+                ("table opd=dinkes", "opd=dinkes"),
+                (f"table q={SEARCH_TEXT}", f"q={SEARCH_TEXT}"),
+                ("table since/until (30 days)", f"since={since}&until={until}"),
+                ("table opd+state+dates", f"opd=dinkes&state=approved&{quarter}"),
+            ]:
                 results.append(time_get(client, label, f"{form_path}?{query}", args.repeat))
             results.append(time_get(client, "board, page 1", f"{form_path}/board", args.repeat))
-            results.append(time_get(client, "board flag=duplicate",
-                                    f"{form_path}/board?flag=duplicate", args.repeat))
-            results.append(time_get(client, "board group=question",
-                                    f"{form_path}/board?group=question", args.repeat))
-            first = browse.page_submissions(db, form_store.get_form(db, project.id, FORM_ID),
-                                            browse.Filters(), limit=1).rows[0]
-            attachment = subs.list_attachments(db, project.id, FORM_ID,
-                                               first.submission.instance_id)[0]
-            results.append(time_get(
-                client, "thumbnail 320 (pre-rendered)",
-                f"{form_path}/s/{first.submission.instance_id}/thumb/320/{attachment.name}",
-                args.repeat))
+            results.append(
+                time_get(
+                    client, "board flag=duplicate", f"{form_path}/board?flag=duplicate", args.repeat
+                )
+            )
+            results.append(
+                time_get(
+                    client, "board group=question", f"{form_path}/board?group=question", args.repeat
+                )
+            )
+            first = browse.page_submissions(
+                db, form_store.get_form(db, project.id, FORM_ID), browse.Filters(), limit=1
+            ).rows[0]
+            attachment = subs.list_attachments(
+                db, project.id, FORM_ID, first.submission.instance_id
+            )[0]
+            results.append(
+                time_get(
+                    client,
+                    "thumbnail 320 (pre-rendered)",
+                    f"{form_path}/s/{first.submission.instance_id}/thumb/320/{attachment.name}",
+                    args.repeat,
+                )
+            )
             rss_after = rss_text()
             wall = time.perf_counter() - wall0
             own = own_cpu_seconds() - own0
             other = max(machine_busy_seconds() - busy0 - own, 0.0)
 
         width = max(len(r.label) for r in results)
-        print(f"  pages over HTTP (LiveServer, uvicorn in-thread, {how.split(' ->')[0]}); "
-              f"{args.repeat} timed requests each after 1 untimed; target < {args.target_ms:.0f} ms")
+        print(
+            f"  pages over HTTP (LiveServer, uvicorn in-thread, {how.split(' ->')[0]}); "
+            f"{args.repeat} timed requests each after 1 untimed; target < {args.target_ms:.0f} ms"
+        )
         ok = True
         for r in results:
             passed = r.worst * 1000 < args.target_ms
             ok &= passed
-            print(f"    {r.label:<{width}}  median {r.median * 1000:7.1f} ms  max "
-                  f"{r.worst * 1000:7.1f} ms  (first {r.first * 1000:7.1f} ms; {r.note})  "
-                  f"{'PASS' if passed else 'FAIL'}")
+            print(
+                f"    {r.label:<{width}}  median {r.median * 1000:7.1f} ms  max "
+                f"{r.worst * 1000:7.1f} ms  (first {r.first * 1000:7.1f} ms; {r.note})  "
+                f"{'PASS' if passed else 'FAIL'}"
+            )
         if walk:
             ordered = sorted(walk)
-            print(f"    following More {len(walk)} pages deep (one request each): median "
-                  f"{statistics.median(walk) * 1000:.1f} ms, p95 "
-                  f"{ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)] * 1000:.1f} ms, max "
-                  f"{ordered[-1] * 1000:.1f} ms")
-        print(f"  CPU during the HTTP timings ({wall:.0f} s wall, {os.cpu_count()} cores): this "
-              f"process (server + client) {own:.1f} s ({own / wall * 100:.0f}% of one core), other "
-              f"processes {other:.1f} s ({other / wall * 100:.0f}%)"
-              + ("; the machine was busy with other work: figures are disturbed"
-                 if other / wall > 0.25 else ""))
-        print(f"  memory of this process (server in-thread + loader + client): after load and "
-              f"warm-up {rss_loaded}; server started {rss_started}; after the timings {rss_after}"
-              + (" (VmHWM reset before the server started: the peak while serving)"
-                 if peak_reset else ""))
+            print(
+                f"    following More {len(walk)} pages deep (one request each): median "
+                f"{statistics.median(walk) * 1000:.1f} ms, p95 "
+                f"{ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)] * 1000:.1f} ms, max "
+                f"{ordered[-1] * 1000:.1f} ms"
+            )
+        print(
+            f"  CPU during the HTTP timings ({wall:.0f} s wall, {os.cpu_count()} cores): this "
+            f"process (server + client) {own:.1f} s ({own / wall * 100:.0f}% of one core), other "
+            f"processes {other:.1f} s ({other / wall * 100:.0f}%)"
+            + (
+                "; the machine was busy with other work: figures are disturbed"
+                if other / wall > 0.25
+                else ""
+            )
+        )
+        print(
+            f"  memory of this process (server in-thread + loader + client): after load and "
+            f"warm-up {rss_loaded}; server started {rss_started}; after the timings {rss_after}"
+            + (
+                " (VmHWM reset before the server started: the peak while serving)"
+                if peak_reset
+                else ""
+            )
+        )
 
         # -- direct storage timings -------------------------------------------------------------
         print(f"  storage calls behind the pages (direct, median of {args.repeat}):")
-        for label, seconds, note in storage_breakdown(services, project.id, deep_cursor,
-                                                      args.repeat):
+        for label, seconds, note in storage_breakdown(
+            services, project.id, deep_cursor, args.repeat
+        ):
             print(f"    {label:<52} {seconds * 1000:8.1f} ms  {note}")
         print(f"  overall: {'PASS' if ok else 'FAIL'} (every page under {args.target_ms:.0f} ms)")
         return ok

@@ -11,7 +11,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib.resources import files
 
 EVIDENCE_KINDS = frozenset({"pdf", "image", "pdf_or_image", "video", "text"})
@@ -65,7 +65,7 @@ def score(indicator: Indicator, level: int) -> float:
     return float(indicator.bobot * indicator.level(level).nilai)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _indicators(edition: int) -> tuple[Indicator, ...]:
     rows: dict[str, list[dict[str, str]]] = {}
     for row in csv.DictReader(io.StringIO(_read(f"iid_indicators_{edition}.csv"))):
@@ -80,20 +80,42 @@ def _indicators(edition: int) -> tuple[Indicator, ...]:
 def _indicator(code: str, group: list[dict[str, str]]) -> Indicator:
     first = group[0]
     for row in group:
-        if (row["number"], row["name"], row["bobot"]) != (first["number"], first["name"],
-                                                          first["bobot"]):
+        if (row["number"], row["name"], row["bobot"]) != (
+            first["number"],
+            first["name"],
+            first["bobot"],
+        ):
             raise ValueError(f"{code}: number, name and bobot differ between its rows")
-    levels = tuple(sorted(
-        (Level(int(r["level"]), r["parameter"], int(r["nilai"]), r["evidence_kind"],
-               r["evidence_note"]) for r in group),
-        key=lambda item: item.level))
+    levels = tuple(
+        sorted(
+            (
+                Level(
+                    int(r["level"]),
+                    r["parameter"],
+                    int(r["nilai"]),
+                    r["evidence_kind"],
+                    r["evidence_note"],
+                )
+                for r in group
+            ),
+            key=lambda item: item.level,
+        )
+    )
     notes = {item.evidence_note for item in levels}
-    note = levels[0].evidence_note if len(notes) == 1 else "; ".join(
-        f"P{item.level}: {item.evidence_note}" for item in levels)
-    return Indicator(code=code, number=int(first["number"]), name=first["name"],
-                     bobot=int(first["bobot"]), levels=levels,
-                     evidence_kind=_merge_kinds({item.evidence_kind for item in levels}),
-                     evidence_note=note)
+    note = (
+        levels[0].evidence_note
+        if len(notes) == 1
+        else "; ".join(f"P{item.level}: {item.evidence_note}" for item in levels)
+    )
+    return Indicator(
+        code=code,
+        number=int(first["number"]),
+        name=first["name"],
+        bobot=int(first["bobot"]),
+        levels=levels,
+        evidence_kind=_merge_kinds({item.evidence_kind for item in levels}),
+        evidence_note=note,
+    )
 
 
 def _merge_kinds(kinds: set[str]) -> str:

@@ -23,8 +23,20 @@ MAX_XLSFORM_BYTES = 20 * 1024 * 1024
 _MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
 # What openpyxl, xlrd and zlib raise for damaged or hostile workbooks (found by fuzzing
 # truncated and bit-flipped .xlsx files and junk behind the .xls magic number).
-_READER_ERRORS = (ValueError, KeyError, TypeError, IndexError, EOFError, NotImplementedError,
-                  struct.error, zlib.error, zipfile.BadZipFile, OSError, XLRDError, CompDocError)
+_READER_ERRORS = (
+    ValueError,
+    KeyError,
+    TypeError,
+    IndexError,
+    EOFError,
+    NotImplementedError,
+    struct.error,
+    zlib.error,
+    zipfile.BadZipFile,
+    OSError,
+    XLRDError,
+    CompDocError,
+)
 # pyxform's words when no reader could open the file at all.
 _UNRECOGNISED = "Argument 'definition' was not recognized"
 
@@ -49,25 +61,34 @@ def spreadsheet_type(data: bytes, filename: str | None = None) -> str:
     raise XLSFormInvalid("The upload is not a spreadsheet (expected an .xlsx or .xls XLSForm).")
 
 
-def compile_xlsform(data: bytes, filename: str | None = None,
-                    form_id_fallback: str | None = None) -> Compiled:
+def compile_xlsform(
+    data: bytes, filename: str | None = None, form_id_fallback: str | None = None
+) -> Compiled:
     """Compile XLSForm bytes. Raises XLSFormInvalid with pyxform's message (row numbers kept)."""
     if len(data) > MAX_XLSFORM_BYTES:
         raise XLSFormInvalid(f"The XLSForm is larger than {MAX_XLSFORM_BYTES // 2**20} MB.")
     file_type = spreadsheet_type(data, filename)
     warnings: list[str] = []
     try:
-        result = convert(xlsform=io.BytesIO(data), warnings=warnings, file_type=file_type,
-                         form_name=_form_name(form_id_fallback))
+        result = convert(
+            xlsform=io.BytesIO(data),
+            warnings=warnings,
+            file_type=file_type,
+            form_name=_form_name(form_id_fallback),
+        )
     except PyXFormError as error:
         if str(error).startswith(_UNRECOGNISED):
-            raise XLSFormInvalid("The spreadsheet could not be read: it is not a readable "
-                                 f"{file_type} workbook.") from None
+            raise XLSFormInvalid(
+                f"The spreadsheet could not be read: it is not a readable {file_type} workbook."
+            ) from None
         raise XLSFormInvalid(_clean_message(str(error))) from None
     except _READER_ERRORS as error:
-        raise XLSFormInvalid(f"The spreadsheet could not be read: {_clean_message(str(error))}") from None
-    return Compiled(xml=result.xform.encode("utf-8"), warnings=list(warnings),
-                    itemsets_csv=result.itemsets)
+        raise XLSFormInvalid(
+            f"The spreadsheet could not be read: {_clean_message(str(error))}"
+        ) from None
+    return Compiled(
+        xml=result.xform.encode("utf-8"), warnings=list(warnings), itemsets_csv=result.itemsets
+    )
 
 
 def _form_name(form_id_fallback: str | None) -> str | None:

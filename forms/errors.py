@@ -22,5 +22,7 @@ class XLSFormWarnings(XLSFormInvalid):
 
     def __init__(self, warnings: list[str]) -> None:
         self.warnings = warnings
-        super().__init__("The XLSForm is valid but has warnings (send ignoreWarnings=true to "
-                         "accept them): " + " | ".join(warnings))
+        super().__init__(
+            "The XLSForm is valid but has warnings (send ignoreWarnings=true to "
+            "accept them): " + " | ".join(warnings)
+        )

@@ -39,18 +39,19 @@ import stat
 import tempfile
 import unicodedata
 import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Protocol, Sequence
+from typing import IO, Any, Protocol
 
 import msgspec
 from stream_zip import ZIP_64, ZIP_AUTO, stream_zip
 
 from . import tabular, xlsx
 from .instance import attachment_name
-from .tabular import Column, Layout, RowMeta, Table, geopoint_field, iter_values, typed
+from .tabular import Layout, RowMeta, Table, geopoint_field, iter_values, typed
 from .xform import Field, Schema
 
 CHUNK = 64 * 1024
@@ -98,6 +99,7 @@ class Record(Protocol):
 
 
 # ---- CSV -------------------------------------------------------------------------------------
+
 
 def csv_line(row: Sequence[str]) -> str:
     """One CSV record as Central's csv-stringify writes it: `,` between fields, `\n` after,
@@ -212,8 +214,9 @@ def _read_refs(raw: IO[bytes]) -> Iterator[tuple[str, MediaRef]]:
         yield key, MediaRef(name, sha256, int(size), content_type or None)
 
 
-def _csv_rows(layout: Layout, records: Iterable[Record], spool: _Spool,
-              media: bool) -> Iterator[bytes]:
+def _csv_rows(
+    layout: Layout, records: Iterable[Record], spool: _Spool, media: bool
+) -> Iterator[bytes]:
     """The root table's rows as CSV chunks; repeat rows and (`media`) attachments go to the
     spool meanwhile."""
     out = _CsvChunks()
@@ -229,8 +232,7 @@ def _csv_rows(layout: Layout, records: Iterable[Record], spool: _Spool,
     yield out.take()
 
 
-def write_csv_part(layout: Layout, records: Iterable[Record], into: Path, *,
-                   media: bool) -> None:
+def write_csv_part(layout: Layout, records: Iterable[Record], into: Path, *, media: bool) -> None:
     """Some records' share of a CSV zip, written into the folder `into` (`root.csv`,
     `table-{n}.csv`, `media.tsv`, no headers) for `write_csv_zip(more=…)` in another process
     to append to its own."""
@@ -244,9 +246,14 @@ def write_csv_part(layout: Layout, records: Iterable[Record], into: Path, *,
         spool.close()
 
 
-def write_csv_zip(layout: Layout, records: Iterable[Record], *, open_blob: OpenBlob | None = None,
-                  tmp_dir: str | None = None,
-                  more: Callable[[], Path] | None = None) -> Iterator[bytes]:
+def write_csv_zip(
+    layout: Layout,
+    records: Iterable[Record],
+    *,
+    open_blob: OpenBlob | None = None,
+    tmp_dir: str | None = None,
+    more: Callable[[], Path] | None = None,
+) -> Iterator[bytes]:
     """Central's `submissions.csv.zip`; `open_blob=None` leaves the media out
     (`attachments=false`). `more`: called once `records` are written, it gives the folder of
     a `write_csv_part` of the records that come after them (made meanwhile by another
@@ -266,7 +273,7 @@ def write_csv_zip(layout: Layout, records: Iterable[Record], *, open_blob: OpenB
     The same bytes under the same name are one entry (a second reference differing only in
     case is listed). Entry names are unique, case aside, and depend only on the records and
     their order, so the two-process zip equals the one-process one."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     spool = _Spool(layout, tmp_dir)
     used = UsedNames() if open_blob is not None else None
     missing = _Missing(open_blob) if open_blob is not None else None
@@ -300,16 +307,22 @@ def write_csv_zip(layout: Layout, records: Iterable[Record], *, open_blob: OpenB
             elif state == "lost":
                 continue
             if entry != f"media/{ref.name}":
-                renamed.write(f"{key}\t{ref.name}\t{entry}\n".encode("utf-8"))
+                renamed.write(f"{key}\t{ref.name}\t{entry}\n".encode())
         if renamed.tell():
-            yield ("renamed-files.txt", now, FILE_MODE, ZIP_64,
-                   itertools.chain([b"KEY\tname\tfile\n"], _file_chunks(renamed)))
+            yield (
+                "renamed-files.txt",
+                now,
+                FILE_MODE,
+                ZIP_64,
+                itertools.chain([b"KEY\tname\tfile\n"], _file_chunks(renamed)),
+            )
         yield from missing.members(now)
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-zlib")
     try:
-        yield from stream_zip(members(), chunk_size=CHUNK,
-                              get_compressobj=lambda: _Deflater(pool, CSV_LEVEL))
+        yield from stream_zip(
+            members(), chunk_size=CHUNK, get_compressobj=lambda: _Deflater(pool, CSV_LEVEL)
+        )
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         spool.close()
@@ -400,6 +413,7 @@ class _Missing:
 
 # ---- XLSX ------------------------------------------------------------------------------------
 
+
 class _SheetSpool:
     """A repeat table's worksheet rows, encoded as they come and set aside in temporary files
     (one per worksheet: a table past Excel's row limit goes on in another) until the root
@@ -431,9 +445,16 @@ class _SheetSpool:
             raw.close()
 
 
-def write_xlsx(layout: Layout, records: Iterable[Record], *, labels: bool = False,
-               choice_labels: bool = False, lang: str | None = None,
-               tmp_dir: str | None = None, max_rows: int = xlsx.MAX_ROWS) -> Iterator[bytes]:
+def write_xlsx(
+    layout: Layout,
+    records: Iterable[Record],
+    *,
+    labels: bool = False,
+    choice_labels: bool = False,
+    lang: str | None = None,
+    tmp_dir: str | None = None,
+    max_rows: int = xlsx.MAX_ROWS,
+) -> Iterator[bytes]:
     """One sheet per table (root first, then each repeat, joined by KEY/PARENT_KEY); headers
     as field labels or names, select answers as choice labels or values. Numbers, geopoint
     parts and dates are typed cells; text is always written as text (never a formula).
@@ -442,11 +463,14 @@ def write_xlsx(layout: Layout, records: Iterable[Record], *, labels: bool = Fals
     repeat sheets' rows spooled to temporary files meanwhile and zipped after it. A table
     past `max_rows` rows (Excel's limit) continues on a sheet named `… (2)`."""
     names = _sheet_names(layout)
-    headers = [[c.label(lang) if labels else c.name for c in table.columns]
-               for table in layout.tables]
+    headers = [
+        [c.label(lang) if labels else c.name for c in table.columns] for table in layout.tables
+    ]
     cells = [_cell_converters(table, choice_labels, lang) for table in layout.tables]
-    spools = {index: _SheetSpool(len(table.columns), max_rows, tmp_dir)
-              for index, table in enumerate(layout.tables[1:], 1)}
+    spools = {
+        index: _SheetSpool(len(table.columns), max_rows, tmp_dir)
+        for index, table in enumerate(layout.tables[1:], 1)
+    }
     state_col = len(layout.root.columns) - 4  # ReviewState
     source = iter(records)
     finished = False
@@ -483,8 +507,10 @@ def write_xlsx(layout: Layout, records: Iterable[Record], *, labels: bool = Fals
     def sheets() -> Iterator[tuple[str, Iterable[bytes]]]:
         part = 1
         while True:
-            yield (_part_name(names[0], part),
-                   xlsx.worksheet(headers[0], root_body(), selected=part == 1))
+            yield (
+                _part_name(names[0], part),
+                xlsx.worksheet(headers[0], root_body(), selected=part == 1),
+            )
             if finished:
                 break
             part += 1
@@ -508,8 +534,9 @@ def _part_name(base: str, part: int) -> str:
 _NUMBERS = ("int", "count", "flag", "decimal", "geopoint", "date")
 
 
-def _cell_converters(table: Table, use_labels: bool,
-                     lang: str | None) -> list[tuple[int, Callable[[str], Any]]]:
+def _cell_converters(
+    table: Table, use_labels: bool, lang: str | None
+) -> list[tuple[int, Callable[[str], Any]]]:
     """How each column's text becomes a cell, decided once per column: choice labels, typed
     numbers and dates (text when they do not parse), or the text as it is (left out)."""
     converters: list[tuple[int, Callable[[str], Any]]] = []
@@ -537,6 +564,7 @@ def _sheet_names(layout: Layout) -> list[str]:
 
 # ---- GeoJSON ---------------------------------------------------------------------------------
 
+
 def write_geojson(layout: Layout, records: Iterable[Record]) -> Iterator[bytes]:
     """A FeatureCollection: one Point Feature per submission whose first geopoint outside a
     repeat is answered (`id` = the submission's KEY); properties are the root table's columns,
@@ -549,12 +577,15 @@ def write_geojson(layout: Layout, records: Iterable[Record]) -> Iterator[bytes]:
     first = True
     for record in records if at is not None else ():
         row = layout.rows(record.meta, record.values)[0][1]
-        coordinates = _coordinates(row[at:at + 3])
+        coordinates = _coordinates(row[at : at + 3])
         if coordinates is None:
             continue
-        feature = {"type": "Feature", "id": record.meta.instance_id,
-                   "geometry": {"type": "Point", "coordinates": coordinates},
-                   "properties": {c.name: typed(c, v) for c, v in zip(columns, row)}}
+        feature = {
+            "type": "Feature",
+            "id": record.meta.instance_id,
+            "geometry": {"type": "Point", "coordinates": coordinates},
+            "properties": {c.name: typed(c, v) for c, v in zip(columns, row)},
+        }
         if not first:
             buffer += b","
         first = False
@@ -581,22 +612,33 @@ def _coordinates(parts: Sequence[Any]) -> list[float] | None:
 
 # ---- media ZIP -------------------------------------------------------------------------------
 
+
 def photo_fields(schema: Schema) -> list[Field]:
     """The image questions that hold photos (not signatures or drawings)."""
-    return [f for f in schema.fields if f.is_binary
-            and (f.media_type or "").startswith("image/")
-            and not any(a in (f.appearance or "").split() for a in ("signature", "draw"))]
+    return [
+        f
+        for f in schema.fields
+        if f.is_binary
+        and (f.media_type or "").startswith("image/")
+        and not any(a in (f.appearance or "").split() for a in ("signature", "draw"))
+    ]
 
 
 def find_photo_field(schema: Schema, question: str) -> Field | None:
     """A photo question by name (`bukti_foto`) or path (`/inovasi/bukti/bukti_foto`)."""
-    return next((f for f in photo_fields(schema)
-                 if question in (f.name, f.path, f.path.lstrip("/"))), None)
+    return next(
+        (f for f in photo_fields(schema) if question in (f.name, f.path, f.path.lstrip("/"))), None
+    )
 
 
-def write_media_zip(schema: Schema, records: Iterable[Record], *, open_blob: OpenBlob,
-                    questions: Sequence[Field] | None = None,
-                    opd_path: Sequence[str] | None = None) -> Iterator[bytes]:
+def write_media_zip(
+    schema: Schema,
+    records: Iterable[Record],
+    *,
+    open_blob: OpenBlob,
+    questions: Sequence[Field] | None = None,
+    opd_path: Sequence[str] | None = None,
+) -> Iterator[bytes]:
     """The photos of the records, each named
     `{OPD}/{date}_{instanceName or short id}_{question}_{n}.{ext}` (n counts the question's
     photos in one submission), made safe (ASCII letters, digits, `-`, `_`) and unique
@@ -613,7 +655,7 @@ def write_media_zip(schema: Schema, records: Iterable[Record], *, open_blob: Ope
             if not places:
                 continue
             folder = safe_part(_opd_of(record.values, opd_path), 60) or NO_OPD
-            day = record.created_at.astimezone(timezone.utc).date().isoformat()
+            day = record.created_at.astimezone(UTC).date().isoformat()
             who = safe_part(record.instance_name or "", 60) or short_id(record.instance_id)
             for ref in record.attachments:
                 place = places.get(attachment_name(ref.name))
@@ -626,7 +668,7 @@ def write_media_zip(schema: Schema, records: Iterable[Record], *, open_blob: Ope
                     continue
                 name = used.unique(stem, extension(ref.name, ref.content_type))
                 yield (name, record.created_at, FILE_MODE, ZIP_AUTO(ref.size, level=0), chunks)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         yield from missing.members(now)
 
     try:
@@ -655,6 +697,7 @@ def _opd_of(values: Any, path: Sequence[str] | None) -> str:
 
 
 # ---- names -----------------------------------------------------------------------------------
+
 
 def safe_part(text: str, limit: int) -> str:
     """A piece of a file name: ASCII letters, digits and `-`, everything else `_`; never `.`
@@ -699,8 +742,10 @@ class UsedNames:
     def __init__(self) -> None:
         self.db = sqlite3.connect("", check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA cache_size=-2048")
-        self.db.execute("CREATE TABLE used (key TEXT PRIMARY KEY, name TEXT, tag TEXT, "
-                        "lost INTEGER DEFAULT 0) WITHOUT ROWID")
+        self.db.execute(
+            "CREATE TABLE used (key TEXT PRIMARY KEY, name TEXT, tag TEXT, "
+            "lost INTEGER DEFAULT 0) WITHOUT ROWID"
+        )
         self.db.execute("CREATE TABLE taken (name TEXT PRIMARY KEY, count INTEGER) WITHOUT ROWID")
         self.db.execute("BEGIN")
 
@@ -708,11 +753,14 @@ class UsedNames:
         """The state of `name` for `tag` and the name as first claimed (its case may differ):
         `new` (now taken), `same` (taken with this tag), `lost` (taken with this tag, but its
         bytes were lost: see `lose`) or `other` (taken with another tag)."""
-        if self.db.execute("INSERT OR IGNORE INTO used (key, name, tag) VALUES (?, ?, ?)",
-                           (name.lower(), name, tag)).rowcount:
+        if self.db.execute(
+            "INSERT OR IGNORE INTO used (key, name, tag) VALUES (?, ?, ?)",
+            (name.lower(), name, tag),
+        ).rowcount:
             return "new", name
         held, held_tag, lost = self.db.execute(
-            "SELECT name, tag, lost FROM used WHERE key = ?", (name.lower(),)).fetchone()
+            "SELECT name, tag, lost FROM used WHERE key = ?", (name.lower(),)
+        ).fetchone()
         if held_tag != tag:
             return "other", held
         return ("lost" if lost else "same"), held
@@ -729,7 +777,9 @@ class UsedNames:
         name = f"{stem}.{ext}"
         count = self.db.execute(
             "INSERT INTO taken VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET count = count + 1 "
-            "RETURNING count", (name.lower(),)).fetchone()[0]
+            "RETURNING count",
+            (name.lower(),),
+        ).fetchone()[0]
         return name if count == 1 else f"{stem}~{count}.{ext}"
 
     def close(self) -> None:

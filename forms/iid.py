@@ -107,8 +107,14 @@ def key(opd: str, name: str) -> tuple[str, str]:
     return opd.strip().lower(), " ".join(name.lower().split())
 
 
-def build_report(profiles: list[Profile], marks: list[VisitMark], docs: list[EvidenceDoc], *,
-                 edition: int = 2023, spd: float = 0.0) -> Report:
+def build_report(
+    profiles: list[Profile],
+    marks: list[VisitMark],
+    docs: list[EvidenceDoc],
+    *,
+    edition: int = 2023,
+    spd: float = 0.0,
+) -> Report:
     indicators = load_indicators(edition)
     method = load_method(edition)
     names: dict[tuple[str, str], tuple[str, str, Profile | None]] = {}
@@ -123,10 +129,22 @@ def build_report(profiles: list[Profile], marks: list[VisitMark], docs: list[Evi
         rows = []
         for indicator in indicators:
             row = IndicatorRow(indicator)
-            own_docs = sorted((d for d in docs if key(d.opd, d.innovation) == inv_key
-                               and d.indicator == indicator.code), key=lambda d: d.submitted)
-            own_marks = sorted((m for m in marks if key(m.opd, m.innovation) == inv_key
-                                and m.indicator == indicator.code), key=lambda m: m.date)
+            own_docs = sorted(
+                (
+                    d
+                    for d in docs
+                    if key(d.opd, d.innovation) == inv_key and d.indicator == indicator.code
+                ),
+                key=lambda d: d.submitted,
+            )
+            own_marks = sorted(
+                (
+                    m
+                    for m in marks
+                    if key(m.opd, m.innovation) == inv_key and m.indicator == indicator.code
+                ),
+                key=lambda m: m.date,
+            )
             row.docs = own_docs
             row.documents = sum(1 for d in own_docs if d.file_name or d.link)
             row.photos = sum(d.photos for d in own_docs) + sum(m.photos for m in own_marks)
@@ -137,18 +155,24 @@ def build_report(profiles: list[Profile], marks: list[VisitMark], docs: list[Evi
             if row.level is not None and row.status == AVAILABLE:
                 row.score = indicator.bobot * indicator.level(row.level).nilai
             for doc in own_docs:
-                if doc.file_bytes and doc.file_bytes > limit and \
-                        (doc.file_type or "").endswith("pdf"):
-                    warnings.append(f"{opd} / {name} / {indicator.code}: {doc.file_name} is "
-                                    f"{doc.file_bytes / 2**20:.1f} MB; the portal takes PDFs "
-                                    f"up to {limit / 2**20:.0f} MB.")
+                if (
+                    doc.file_bytes
+                    and doc.file_bytes > limit
+                    and (doc.file_type or "").endswith("pdf")
+                ):
+                    warnings.append(
+                        f"{opd} / {name} / {indicator.code}: {doc.file_name} is "
+                        f"{doc.file_bytes / 2**20:.1f} MB; the portal takes PDFs "
+                        f"up to {limit / 2**20:.0f} MB."
+                    )
             rows.append(row)
         innovations.append(InnovationReport(opd, name, profile, rows))
     total = sum(innovation.score for innovation in innovations)
     sid = total / max(method["sid_divisor_min"], len(innovations))
     index = (spd + sid) / method["max_total"] * 100
-    return Report(edition, innovations, spd, round(sid, 4), round(index, 4), band(index, method),
-                  warnings)
+    return Report(
+        edition, innovations, spd, round(sid, 4), round(index, 4), band(index, method), warnings
+    )
 
 
 def band(index: float, method: dict) -> str:

@@ -5,8 +5,9 @@ Pure: the caller gives the bytes and, once it knows the form, the schema's binar
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 from xml.etree.ElementTree import Element
 
 from .errors import SubmissionInvalid
@@ -55,9 +56,11 @@ def read_instance(data: bytes, max_bytes: int = MAX_SUBMISSION_XML_BYTES) -> Ins
     deprecated_id = _meta_value(meta, "deprecatedID")
     for name, value in (("instanceID", instance_id), ("deprecatedID", deprecated_id)):
         if len(value) > MAX_INSTANCE_ID_CHARS or any(ch in _UNSAFE_NAME_CHARS for ch in value):
-            raise SubmissionInvalid(f"The submission's {name} is longer than "
-                                    f"{MAX_INSTANCE_ID_CHARS} characters or has control "
-                                    "characters.")
+            raise SubmissionInvalid(
+                f"The submission's {name} is longer than "
+                f"{MAX_INSTANCE_ID_CHARS} characters or has control "
+                "characters."
+            )
     return Instance(
         form_id=form_id,
         version=root.get("version") or "",
@@ -78,8 +81,11 @@ def attachment_name(text: str) -> str:
 
 def is_safe_attachment_name(name: str) -> bool:
     """A name we can keep as data and later offer as a download name."""
-    return (0 < len(name.encode("utf-8")) <= 255 and name not in (".", "..")
-            and not any(ch in _UNSAFE_NAME_CHARS for ch in name))
+    return (
+        0 < len(name.encode("utf-8")) <= 255
+        and name not in (".", "..")
+        and not any(ch in _UNSAFE_NAME_CHARS for ch in name)
+    )
 
 
 def _read_values(element: Element) -> Values:

@@ -25,9 +25,10 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Annotated, Any, Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
@@ -40,16 +41,42 @@ from .xform import Schema
 
 ROOT_TABLE = "Submissions"
 FQDN_ROOT = "org.opendatakit.user"
-SYSTEM_FIELDS = ("submissionDate", "updatedAt", "deletedAt", "submitterId", "submitterName",
-                 "attachmentsPresent", "attachmentsExpected", "status", "reviewState",
-                 "deviceId", "edits", "formVersion")
+SYSTEM_FIELDS = (
+    "submissionDate",
+    "updatedAt",
+    "deletedAt",
+    "submitterId",
+    "submitterName",
+    "attachmentsPresent",
+    "attachmentsExpected",
+    "status",
+    "reviewState",
+    "deviceId",
+    "edits",
+    "formVersion",
+)
 SYSTEM_PROPERTIES = frozenset({"__system", *(f"__system/{name}" for name in SYSTEM_FIELDS)})
-QUERY_OPTIONS = ("$top", "$skip", "$count", "$wkt", "$expand", "$select", "$filter",
-                 "$skiptoken", "$format")
-EDM_TYPES = {"int": "Edm.Int64", "decimal": "Edm.Decimal", "boolean": "Edm.Boolean",
-             "geopoint": "Edm.GeographyPoint", "geotrace": "Edm.GeographyLineString",
-             "geoshape": "Edm.GeographyPolygon", "date": "Edm.Date",
-             "dateTime": "Edm.DateTimeOffset"}
+QUERY_OPTIONS = (
+    "$top",
+    "$skip",
+    "$count",
+    "$wkt",
+    "$expand",
+    "$select",
+    "$filter",
+    "$skiptoken",
+    "$format",
+)
+EDM_TYPES = {
+    "int": "Edm.Int64",
+    "decimal": "Edm.Decimal",
+    "boolean": "Edm.Boolean",
+    "geopoint": "Edm.GeographyPoint",
+    "geotrace": "Edm.GeographyLineString",
+    "geoshape": "Edm.GeographyPolygon",
+    "date": "Edm.Date",
+    "dateTime": "Edm.DateTimeOffset",
+}
 CHUNK_BYTES = 64 * 1024
 _SKIPTOKEN_VERSION = "01"
 # A skiptoken's numbers: ids and row counts, never negative, within the database's integers.
@@ -75,6 +102,7 @@ def sanitize(name: str) -> str:
 
 
 # ---- the form as OData sees it --------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Node:
@@ -174,7 +202,7 @@ def resolve(model: Model, path: str) -> Target | None:
     last = max((i for i, value in enumerate(ids) if value is not None), default=-1)
     match = None
     if last > 0:
-        key = "__id" if last == len(names) - 1 else "__" + "-".join(names[:last + 1]) + "-id"
+        key = "__id" if last == len(names) - 1 else "__" + "-".join(names[: last + 1]) + "-id"
         match = (key, ids[last] or "")
     return Target(table, ids[0], match)
 
@@ -182,14 +210,17 @@ def resolve(model: Model, path: str) -> Target | None:
 def _parent_key(chain: tuple[Node, ...]) -> str:
     """`__Submissions-id`, or the path of the nearest enclosing repeat: `__Submissions-a-b-id`."""
     enclosing = max((i for i, n in enumerate(chain[:-1]) if n.kind == "repeat"), default=-1)
-    return "__" + "-".join([ROOT_TABLE, *(n.key for n in chain[:enclosing + 1])]) + "-id"
+    return "__" + "-".join([ROOT_TABLE, *(n.key for n in chain[: enclosing + 1])]) + "-id"
 
 
 # ---- service and metadata documents ---------------------------------------------------------
 
+
 def service_document(model: Model, service_url: str) -> dict[str, Any]:
-    return {"@odata.context": f"{service_url}/$metadata",
-            "value": [{"name": name, "kind": "EntitySet", "url": name} for name in model.tables]}
+    return {
+        "@odata.context": f"{service_url}/$metadata",
+        "value": [{"name": name, "kind": "EntitySet", "url": name} for name in model.tables],
+    }
 
 
 def edmx(model: Model) -> str:
@@ -198,26 +229,38 @@ def edmx(model: Model) -> str:
     entities: list[str] = []
     complexes: list[str] = []
     for table in model.tables.values():
-        lines = ['<Key><PropertyRef Name="__id"/></Key>',
-                 '<Property Name="__id" Type="Edm.String"/>']
+        lines = [
+            '<Key><PropertyRef Name="__id"/></Key>',
+            '<Property Name="__id" Type="Edm.String"/>',
+        ]
         if table.is_root:
             lines.append('<Property Name="__system" Type="org.opendatakit.submission.metadata"/>')
         else:
             lines.append(f'<Property Name={quoteattr(table.parent_key or "")} Type="Edm.String"/>')
         lines += _properties(model, table.node, complexes)
-        entities.append(f"<EntityType Name={quoteattr(table.name)}>\n        "
-                        + "\n        ".join(lines) + "\n      </EntityType>")
-    top_names = "".join(f"\n                  <PropertyPath>{escape(n.key)}</PropertyPath>"
-                        for n in model.root.children)
+        entities.append(
+            f"<EntityType Name={quoteattr(table.name)}>\n        "
+            + "\n        ".join(lines)
+            + "\n      </EntityType>"
+        )
+    top_names = "".join(
+        f"\n                  <PropertyPath>{escape(n.key)}</PropertyPath>"
+        for n in model.root.children
+    )
     sets = []
     for table in model.tables.values():
         annotations = _ROOT_ANNOTATIONS.format(properties=top_names) if table.is_root else ""
-        sets.append(f"<EntitySet Name={quoteattr(table.name)} "
-                    f"EntityType={quoteattr(f'{ns}.{table.name}')}>{annotations}"
-                    "\n        </EntitySet>")
-    return _EDMX.format(namespace=quoteattr(ns), container=quoteattr(model.xml_form_id),
-                        types="\n      ".join(entities + complexes),
-                        sets="\n        ".join(sets))
+        sets.append(
+            f"<EntitySet Name={quoteattr(table.name)} "
+            f"EntityType={quoteattr(f'{ns}.{table.name}')}>{annotations}"
+            "\n        </EntitySet>"
+        )
+    return _EDMX.format(
+        namespace=quoteattr(ns),
+        container=quoteattr(model.xml_form_id),
+        types="\n      ".join(entities + complexes),
+        sets="\n        ".join(sets),
+    )
 
 
 def _properties(model: Model, node: Node, complexes: list[str]) -> list[str]:
@@ -227,18 +270,26 @@ def _properties(model: Model, node: Node, complexes: list[str]) -> list[str]:
         if child.kind == "structure":
             type_name = ".".join(sanitize(p) for p in child.path.strip("/").split("/"))
             inner = _properties(model, child, complexes)
-            complexes.append(f"<ComplexType Name={quoteattr(type_name)}>\n        "
-                             + "\n        ".join(inner) + "\n      </ComplexType>")
-            lines.append(f"<Property Name={quoteattr(child.key)} "
-                         f"Type={quoteattr(f'{ns}.{type_name}')}/>")
+            complexes.append(
+                f"<ComplexType Name={quoteattr(type_name)}>\n        "
+                + "\n        ".join(inner)
+                + "\n      </ComplexType>"
+            )
+            lines.append(
+                f"<Property Name={quoteattr(child.key)} Type={quoteattr(f'{ns}.{type_name}')}/>"
+            )
         elif child.kind == "repeat":
             parts = (sanitize(p) for p in child.path.strip("/").split("/"))
             type_name = ".".join([ROOT_TABLE, *parts])
-            lines.append(f"<NavigationProperty Name={quoteattr(child.key)} "
-                         f"Type={quoteattr(f'Collection({ns}.{type_name})')}/>")
+            lines.append(
+                f"<NavigationProperty Name={quoteattr(child.key)} "
+                f"Type={quoteattr(f'Collection({ns}.{type_name})')}/>"
+            )
         else:
-            lines.append(f"<Property Name={quoteattr(child.key)} "
-                         f"Type=\"{EDM_TYPES.get(child.kind, 'Edm.String')}\"/>")
+            lines.append(
+                f"<Property Name={quoteattr(child.key)} "
+                f'Type="{EDM_TYPES.get(child.kind, "Edm.String")}"/>'
+            )
     return lines
 
 
@@ -317,6 +368,7 @@ _ROOT_ANNOTATIONS = """
 
 # ---- query options --------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Cursor:
     """Where a page ended: the last submission used and how many of its rows were sent.
@@ -354,25 +406,35 @@ def parse_options(model: Model, table: Table, query: Mapping[str, str]) -> Optio
     Other `$` options are refused; parameters without `$` are not OData's and are ignored."""
     for key in query:
         if key.startswith("$") and key not in QUERY_OPTIONS:
-            raise ODataInvalid(501.1, f"The requested feature {key} is not supported by this "
-                               "server.")
+            raise ODataInvalid(
+                501.1, f"The requested feature {key} is not supported by this server."
+            )
     expand = query.get("$expand")
     if expand is not None and expand.strip() != "*":
-        raise ODataInvalid(501.6, f'The given OData expand expression is not supported by this '
-                           f'server: "{expand}". Currently, only "$expand=*" is supported.')
+        raise ODataInvalid(
+            501.6,
+            f"The given OData expand expression is not supported by this "
+            f'server: "{expand}". Currently, only "$expand=*" is supported.',
+        )
     select = query.get("$select")
     if expand is not None and select is not None:
-        raise ODataInvalid(501.11, "This server doesn't support $select query parameter with "
-                           "$expand.")
+        raise ODataInvalid(
+            501.11, "This server doesn't support $select query parameter with $expand."
+        )
     selected, meta = _selection(model, table, select)
     text = query.get("$filter")
     token = query.get("$skiptoken")
     return Options(
-        top=_whole(query, "$top"), skip=_whole(query, "$skip") or 0,
-        count=_flag(query, "$count"), wkt=_flag(query, "$wkt"), expand=expand is not None,
-        selected=selected, meta=meta,
+        top=_whole(query, "$top"),
+        skip=_whole(query, "$skip") or 0,
+        count=_flag(query, "$count"),
+        wkt=_flag(query, "$wkt"),
+        expand=expand is not None,
+        selected=selected,
+        meta=meta,
         filter=parse_filter(text, subtable=not table.is_root) if text and text.strip() else None,
-        cursor=decode_skiptoken(token) if token is not None else None)  # `$skiptoken=`: 400
+        cursor=decode_skiptoken(token) if token is not None else None,
+    )  # `$skiptoken=`: 400
 
 
 def _whole(query: Mapping[str, str], key: str) -> int | None:
@@ -393,8 +455,9 @@ def _flag(query: Mapping[str, str], key: str) -> bool:
     return value.strip().lower() == "true"
 
 
-def _selection(model: Model, table: Table,
-               select: str | None) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+def _selection(
+    model: Model, table: Table, select: str | None
+) -> tuple[frozenset[str] | None, frozenset[str] | None]:
     """`$select` as (schema paths to output, metadata properties to output), as Central's
     filterFields: a group brings its fields, a field brings the groups around it, a field
     inside a repeat is reachable only from that repeat's own table."""
@@ -416,8 +479,11 @@ def _selection(model: Model, table: Table,
         parent = model.parents.get(node.path)
         while parent is not None and parent is not table.node and parent.path not in paths:
             if parent.kind == "repeat":
-                raise ODataInvalid(400.24, f"The given OData select property '{prop}' uses "
-                                   "features not supported by this server.")
+                raise ODataInvalid(
+                    400.24,
+                    f"The given OData select property '{prop}' uses "
+                    "features not supported by this server.",
+                )
             paths.add(parent.path)
             parent = model.parents.get(parent.path)
         if node.kind == "structure":
@@ -451,14 +517,18 @@ def decode_skiptoken(token: str) -> Cursor:
     try:
         if not token.startswith(_SKIPTOKEN_VERSION):
             raise InvalidToken("not a version 01 token")
-        data = decode_token(token[len(_SKIPTOKEN_VERSION):], _SkipToken)
+        data = decode_token(token[len(_SKIPTOKEN_VERSION) :], _SkipToken)
     except InvalidToken:
-        raise ODataInvalid(400.35, "Invalid $skiptoken: it is not one this server wrote (it "
-                           "may be damaged). Start again from the first page.") from None
+        raise ODataInvalid(
+            400.35,
+            "Invalid $skiptoken: it is not one this server wrote (it "
+            "may be damaged). Start again from the first page.",
+        ) from None
     return Cursor(data.id, data.rows, data.count)
 
 
 # ---- rows -----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class System:
@@ -503,8 +573,13 @@ class Record:
     system: System | None = None
 
 
-def entity_rows(model: Model, table: Table, record: Record, options: Options,
-                match: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+def entity_rows(
+    model: Model,
+    table: Table,
+    record: Record,
+    options: Options,
+    match: tuple[str, str] | None = None,
+) -> list[dict[str, Any]]:
     """The rows `record` gives `table`: one for Submissions, one per repeat instance else
     (only those whose `__id` or parent id is `match`'s value, when given)."""
     ctx = _Context.root(record.instance_id)
@@ -523,8 +598,13 @@ def entity_rows(model: Model, table: Table, record: Record, options: Options,
     return rows
 
 
-def count_rows(model: Model, table: Table, instance_id: str, values: dict[str, Any],
-               match: tuple[str, str] | None = None) -> int:
+def count_rows(
+    model: Model,
+    table: Table,
+    instance_id: str,
+    values: dict[str, Any],
+    match: tuple[str, str] | None = None,
+) -> int:
     """How many rows a submission gives `table`, without making them."""
     if table.is_root:
         return 1
@@ -559,8 +639,9 @@ class _Context:
         return cls(instance_id, (f"{ROOT_TABLE}#{instance_id}",), (), instance_id)
 
     def group(self, node: Node) -> _Context:
-        return _Context(self.instance_id, (*self.parts, f"{node.name}#"),
-                        (*self.link, node.key), self.row_id)
+        return _Context(
+            self.instance_id, (*self.parts, f"{node.name}#"), (*self.link, node.key), self.row_id
+        )
 
     def repeat(self, node: Node, index: int) -> _Context:
         parts = (*self.parts, f"{node.name}#{index}")
@@ -575,8 +656,15 @@ class _Context:
 _URI_COMPONENT_SAFE = "-_.!~*'()"  # what JavaScript's encodeURIComponent leaves alone
 
 
-def _collect(table: Table, depth: int, values: Any, ctx: _Context, options: Options,
-             out: list[dict[str, Any]], match: tuple[str, str] | None) -> None:
+def _collect(
+    table: Table,
+    depth: int,
+    values: Any,
+    ctx: _Context,
+    options: Options,
+    out: list[dict[str, Any]],
+    match: tuple[str, str] | None,
+) -> None:
     node = table.chain[depth]
     raw = values.get(node.name) if isinstance(values, dict) else None
     if node.kind == "structure":
@@ -588,8 +676,11 @@ def _collect(table: Table, depth: int, values: Any, ctx: _Context, options: Opti
         if not last:
             _collect(table, depth + 1, instance, inner, options, out, match)
             continue
-        if match is not None and match != ("__id", inner.row_id) and \
-                match != (table.parent_key, ctx.row_id):
+        if (
+            match is not None
+            and match != ("__id", inner.row_id)
+            and match != (table.parent_key, ctx.row_id)
+        ):
             continue
         row: dict[str, Any] = {}
         if options.shows("__id"):
@@ -618,8 +709,9 @@ def _render(children: list[Node], values: Any, ctx: _Context, options: Options) 
                 rows = []
                 for index, instance in enumerate(instances):
                     inner = ctx.repeat(node, index)
-                    rows.append({"__id": inner.row_id,
-                                 **_render(node.children, instance, inner, options)})
+                    rows.append(
+                        {"__id": inner.row_id, **_render(node.children, instance, inner, options)}
+                    )
                 out[node.key] = rows
         else:
             out[node.key] = typed_value(node.kind, raw, wkt=options.wkt)
@@ -710,9 +802,11 @@ def _geoline(kind: str, text: str, wkt: bool) -> Any:
         joined = ",".join(" ".join(_js_number(c) for c in coords) for coords, _ in points)
         return f"LINESTRING ({joined})" if kind == "geotrace" else f"POLYGON (({joined}))"
     coordinates = [coords for coords, _ in points]
-    value: dict[str, Any] = ({"type": "LineString", "coordinates": coordinates}
-                             if kind == "geotrace"
-                             else {"type": "Polygon", "coordinates": [coordinates]})
+    value: dict[str, Any] = (
+        {"type": "LineString", "coordinates": coordinates}
+        if kind == "geotrace"
+        else {"type": "Polygon", "coordinates": [coordinates]}
+    )
     accuracies = [accuracy for _, accuracy in points]
     if any(a is not None for a in accuracies):
         value["properties"] = {"accuracies": accuracies}
@@ -726,19 +820,21 @@ def _js_number(value: float) -> str:
 def _timestamp(value: datetime | None) -> str | None:
     if value is None:
         return None
-    aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return aware.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # ---- paging and the JSON body ---------------------------------------------------------------
+
 
 class Pager:
     """Turns records (newest first, starting at the cursor's submission when there is one) into
     the page's rows: skips what the cursor says was sent, applies `$skip` on repeat tables
     (the database applies it to Submissions) and `$top`, and remembers where the page ended."""
 
-    def __init__(self, model: Model, table: Table, options: Options,
-                 match: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self, model: Model, table: Table, options: Options, match: tuple[str, str] | None = None
+    ) -> None:
         self.model, self.table, self.options, self.match = model, table, options, match
         self.next_cursor: Cursor | None = None
 
@@ -762,8 +858,13 @@ class Pager:
                 last = Cursor(record.id, index + 1)
 
 
-def feed(context: str, rows: Iterable[dict[str, Any]], *, count: int | None = None,
-         next_link: Callable[[], str | None] = lambda: None) -> Iterator[bytes]:
+def feed(
+    context: str,
+    rows: Iterable[dict[str, Any]],
+    *,
+    count: int | None = None,
+    next_link: Callable[[], str | None] = lambda: None,
+) -> Iterator[bytes]:
     """The JSON body in chunks of about CHUNK_BYTES: context and count first, then the rows as
     they come, then the next link (known only once the page is done)."""
     encode = msgspec.json.encode

@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
-from typing import Union
+from datetime import UTC, date, datetime, time
 
 from .errors import FormsError
 
@@ -58,6 +57,7 @@ class FilterInvalid(FormsError):
 
 
 # ---- the tree ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Field:
@@ -101,7 +101,7 @@ class Not:
     operand: Expr
 
 
-Expr = Union[Field, Literal, Call, Compare, And, Or, Not]
+Expr = Field | Literal | Call | Compare | And | Or | Not
 
 
 def parse_filter(text: str, *, subtable: bool = False) -> Expr:
@@ -131,6 +131,7 @@ def names_in(expr: Expr) -> set[str]:
 
 
 # ---- tokens --------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _Token:
@@ -163,7 +164,7 @@ def _tokens(text: str) -> list[_Token]:
                 if text[j] == "\x00":  # no database column holds one (PostgreSQL refuses it)
                     raise FilterInvalid(f"the text starting at {i} has a NUL character")
                 if text[j] == "'":
-                    if text[j + 1:j + 2] == "'":
+                    if text[j + 1 : j + 2] == "'":
                         value.append("'")
                         j += 2
                         continue
@@ -172,7 +173,7 @@ def _tokens(text: str) -> list[_Token]:
                 j += 1
             tokens.append(_Token("string", "".join(value), i))
             i = j + 1
-        elif ch.isdigit() or (ch == "-" and text[i + 1:i + 2].isdigit()):
+        elif ch.isdigit() or (ch == "-" and text[i + 1 : i + 2].isdigit()):
             for kind, pattern in (("datetime", _DATETIME), ("date", _DATE), ("number", _NUMBER)):
                 match = pattern.match(text, i)
                 if match:
@@ -192,6 +193,7 @@ def _tokens(text: str) -> list[_Token]:
 
 
 # ---- parser --------------------------------------------------------------------------------
+
 
 class _Parser:
     def __init__(self, tokens: list[_Token], subtable: bool) -> None:
@@ -240,8 +242,10 @@ class _Parser:
             self.take()
             return Compare(token.text, left, self.operand(depth))
         if token.kind == "word" and token.text.lower() in (*COMPARISONS, *_UNSUPPORTED_OPERATORS):
-            raise FilterInvalid(f"the operator {token.text!r} at {token.at} is not supported "
-                                f"(comparisons: {', '.join(COMPARISONS)}; and, or, not)")
+            raise FilterInvalid(
+                f"the operator {token.text!r} at {token.at} is not supported "
+                f"(comparisons: {', '.join(COMPARISONS)}; and, or, not)"
+            )
         return left
 
     def operand(self, depth: int) -> Expr:
@@ -264,16 +268,20 @@ class _Parser:
         if token.kind != "word":
             raise FilterInvalid(f"unexpected {token.text!r} at {token.at}")
         if token.text in ("null", "true", "false"):
-            return Literal(None if token.text == "null" else token.text == "true",
-                           "null" if token.text == "null" else "bool")
+            return Literal(
+                None if token.text == "null" else token.text == "true",
+                "null" if token.text == "null" else "bool",
+            )
         if self.peek().kind == "(":
             return self.call(token, depth)
         return self.field(token)
 
     def call(self, name: _Token, depth: int) -> Expr:
         if name.text not in FUNCTIONS:
-            raise FilterInvalid(f"the function {name.text!r} at {name.at} is not supported "
-                                f"(functions: {', '.join(FUNCTIONS)})")
+            raise FilterInvalid(
+                f"the function {name.text!r} at {name.at} is not supported "
+                f"(functions: {', '.join(FUNCTIONS)})"
+            )
         self.take()  # (
         args: list[Expr] = []
         if self.peek().kind != ")":
@@ -286,23 +294,31 @@ class _Parser:
             raise FilterInvalid(f"expected ')' at {closing.at}")
         expected = 0 if name.text == "now" else 1
         if len(args) != expected:
-            raise FilterInvalid(f"{name.text}() at {name.at} takes {expected} argument"
-                                f"{'' if expected == 1 else 's'}")
+            raise FilterInvalid(
+                f"{name.text}() at {name.at} takes {expected} argument"
+                f"{'' if expected == 1 else 's'}"
+            )
         if args and _value_kind(args[0]) != "datetime":
-            raise FilterInvalid(f"{name.text}() at {name.at} needs a date or time: a "
-                                "__system date field, a date literal or now()")
+            raise FilterInvalid(
+                f"{name.text}() at {name.at} needs a date or time: a "
+                "__system date field, a date literal or now()"
+            )
         return Call(name.text, tuple(_as_datetime(a) for a in args))
 
     def field(self, token: _Token) -> Field:
         name = token.text
         if name.startswith(ROOT_PREFIX):
-            name = name[len(ROOT_PREFIX):]
+            name = name[len(ROOT_PREFIX) :]
         elif self.subtable and name in FIELDS:
-            raise FilterInvalid(f"on a repeat table, name the submission's field as "
-                                f"'{ROOT_PREFIX}{name}' (at {token.at})")
+            raise FilterInvalid(
+                f"on a repeat table, name the submission's field as "
+                f"'{ROOT_PREFIX}{name}' (at {token.at})"
+            )
         if name not in FIELDS:
-            raise FilterInvalid(f"the field {token.text!r} at {token.at} cannot be filtered on; "
-                                f"fields: {', '.join(FIELDS)}")
+            raise FilterInvalid(
+                f"the field {token.text!r} at {token.at} cannot be filtered on; "
+                f"fields: {', '.join(FIELDS)}"
+            )
         return Field(name, FIELDS[name])
 
 
@@ -312,7 +328,7 @@ def _date_value(text: str, at: int | None = None) -> datetime:
     except ValueError:
         where = f" at {at}" if at is not None else ""
         raise FilterInvalid(f"{text!r}{where} is not a valid date") from None
-    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def _datetime_value(text: str, at: int | None = None) -> datetime:
@@ -322,9 +338,9 @@ def _datetime_value(text: str, at: int | None = None) -> datetime:
         where = f" at {at}" if at is not None else ""
         raise FilterInvalid(f"{text!r}{where} is not a valid date and time") from None
     if not value.tzinfo:
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
     try:  # in UTC now: the database compares in UTC, and 9999-12-31T23:59-01:00 is past 9999
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     except OverflowError:
         where = f" at {at}" if at is not None else ""
         raise FilterInvalid(f"{text!r}{where} is out of range once in UTC") from None
@@ -332,9 +348,15 @@ def _datetime_value(text: str, at: int | None = None) -> datetime:
 
 # ---- types ---------------------------------------------------------------------------------
 
-_WORDS = {"datetime": "a date and time", "int": "a whole number", "string": "text",
-          "number": "a number", "bool": "true or false", "null": "null",
-          "condition": "a condition"}
+_WORDS = {
+    "datetime": "a date and time",
+    "int": "a whole number",
+    "string": "text",
+    "number": "a number",
+    "bool": "true or false",
+    "null": "null",
+    "condition": "a condition",
+}
 
 
 def _value_kind(expr: Expr) -> str:
@@ -364,8 +386,9 @@ def _condition(expr: Expr) -> Expr:
         return _comparison(expr)
     if isinstance(expr, Literal) and expr.kind == "bool":
         return expr
-    raise FilterInvalid("the expression is not a condition: compare a field with eq, ne, gt, "
-                        "ge, lt or le")
+    raise FilterInvalid(
+        "the expression is not a condition: compare a field with eq, ne, gt, ge, lt or le"
+    )
 
 
 def _comparison(expr: Compare) -> Compare:

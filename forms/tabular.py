@@ -22,15 +22,26 @@ form's choices, so no pass over the data is needed before the first row.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
-from typing import Any, Callable, Iterator
+from datetime import UTC, date, datetime
+from typing import Any
 
 from .instance import values_at
 from .xform import Field, Schema
 
-META_COLUMNS = ("KEY", "SubmitterID", "SubmitterName", "AttachmentsPresent",
-                "AttachmentsExpected", "Status", "ReviewState", "DeviceID", "Edits", "FormVersion")
+META_COLUMNS = (
+    "KEY",
+    "SubmitterID",
+    "SubmitterName",
+    "AttachmentsPresent",
+    "AttachmentsExpected",
+    "Status",
+    "ReviewState",
+    "DeviceID",
+    "Edits",
+    "FormVersion",
+)
 COUNT_COLUMNS = frozenset({"SubmitterID", "AttachmentsPresent", "AttachmentsExpected", "Edits"})
 GEO_PARTS = ("Latitude", "Longitude", "Altitude", "Accuracy")
 SELECT_MULTIPLE = "select"
@@ -88,8 +99,9 @@ class _Node:
     leaves: list[tuple[str, int, int, tuple[str, ...]]] = field(default_factory=list)
     groups: dict[str, _Node] = field(default_factory=dict)
 
-    def add(self, parts: tuple[str, ...], index: int, kind: int,
-            choices: tuple[str, ...] = ()) -> None:
+    def add(
+        self, parts: tuple[str, ...], index: int, kind: int, choices: tuple[str, ...] = ()
+    ) -> None:
         node = self
         for group in parts[:-1]:
             node = node.groups.setdefault(group, _Node())
@@ -136,36 +148,43 @@ class Table:
 class Layout:
     """The tables of one form's export."""
 
-    def __init__(self, schema: Schema, *, group_paths: bool = True,
-                 split_select_multiples: bool = False, root_only: bool = False) -> None:
+    def __init__(
+        self,
+        schema: Schema,
+        *,
+        group_paths: bool = True,
+        split_select_multiples: bool = False,
+        root_only: bool = False,
+    ) -> None:
         self.schema = schema
-        self.tables: list[Table] = [Table(schema.form_id, "", None,
-                                          [Column("SubmissionDate", "meta")])]
+        self.tables: list[Table] = [
+            Table(schema.form_id, "", None, [Column("SubmissionDate", "meta")])
+        ]
         stack = [0]  # open tables, innermost last
         repeats = schema.repeat_paths
         for item in schema.fields:
             while len(stack) > 1 and not item.path.startswith(self.tables[stack[-1]].path + "/"):
                 self._close_repeat(stack.pop())
-            if root_only and any(item.path == r or item.path.startswith(r + "/")
-                                 for r in repeats):
+            if root_only and any(item.path == r or item.path.startswith(r + "/") for r in repeats):
                 continue
             table = self.tables[stack[-1]]
             if item.type == "repeat":
                 self.tables.append(Table("", item.path, item))
                 child = len(self.tables) - 1
-                between = item.path[len(table.path) + 1:].split("/")
+                between = item.path[len(table.path) + 1 :].split("/")
                 table._children.append(_Child(tuple(between[:-1]), item.name, child))
                 stack.append(child)
                 continue
             if item.type == "structure":
                 continue
-            relative = item.path[len(table.path) + 1:]
+            relative = item.path[len(table.path) + 1 :]
             base = relative.replace("/", "-") if group_paths else item.name
             parts = tuple(relative.split("/"))
             index = len(table.columns)
             if item.type == "geopoint":
-                table.columns += [Column(f"{base}-{p}", "geopoint", item, i)
-                                  for i, p in enumerate(GEO_PARTS)]
+                table.columns += [
+                    Column(f"{base}-{p}", "geopoint", item, i) for i, p in enumerate(GEO_PARTS)
+                ]
                 table._fields.add(parts, index, GEOPOINT)
             elif item.type == SELECT_MULTIPLE and split_select_multiples and item.choices:
                 table.columns.append(Column(base, item.type, item))
@@ -179,9 +198,10 @@ class Layout:
                 table._fields.add(parts, index, PLAIN)
         while len(stack) > 1:
             self._close_repeat(stack.pop())
-        self.tables[0].columns += [Column(name, "key" if name == "KEY" else "count"
-                                          if name in COUNT_COLUMNS else "meta")
-                                   for name in META_COLUMNS]
+        self.tables[0].columns += [
+            Column(name, "key" if name == "KEY" else "count" if name in COUNT_COLUMNS else "meta")
+            for name in META_COLUMNS
+        ]
         self._name_repeats()
 
     @property
@@ -220,18 +240,26 @@ class Layout:
         tail = len(row) - len(META_COLUMNS)
         row[0] = iso_timestamp(meta.created_at)
         known = meta.submitter_id is not None
-        row[tail:] = [meta.instance_id, str(meta.submitter_id) if known else "",
-                      meta.submitter_name or "" if known else "",
-                      str(meta.attachments_present), str(meta.attachments_expected),
-                      meta.status or "", meta.review_state or "", meta.device_id or "",
-                      str(meta.edits), meta.form_version]
+        row[tail:] = [
+            meta.instance_id,
+            str(meta.submitter_id) if known else "",
+            meta.submitter_name or "" if known else "",
+            str(meta.attachments_present),
+            str(meta.attachments_expected),
+            meta.status or "",
+            meta.review_state or "",
+            meta.device_id or "",
+            str(meta.edits),
+            meta.form_version,
+        ]
         out.append((0, row))
         if root._children:
             self._repeat_rows(root, context, meta.instance_id, out)
         return out
 
-    def _repeat_rows(self, table: Table, context: dict[str, Any], key: str,
-                     out: list[tuple[int, Row]]) -> None:
+    def _repeat_rows(
+        self, table: Table, context: dict[str, Any], key: str, out: list[tuple[int, Row]]
+    ) -> None:
         for child in table._children:
             node: Any = context
             for group in child.groups:
@@ -272,8 +300,9 @@ def _compile(node: _Node) -> Callable[[Row, dict[str, Any]], None]:
     return namespace["fill"]
 
 
-def _emit(node: _Node, depth: int, lines: list[str], constants: dict[str, Any],
-          counter: list[int]) -> None:
+def _emit(
+    node: _Node, depth: int, lines: list[str], constants: dict[str, Any], counter: list[int]
+) -> None:
     pad = "    " * (depth + 1)
     ctx = f"c{depth}"
     for name, index, kind, choices in node.leaves:
@@ -296,8 +325,9 @@ def _emit(node: _Node, depth: int, lines: list[str], constants: dict[str, Any],
     for name, child in node.groups.items():
         inner = f"c{depth + 1}"
         lines.append(f"{pad}{inner} = {ctx}.get({name!r})")
-        lines.append(f"{pad}if {inner}.__class__ is list: {inner} = {inner}[0] if {inner} "
-                     f"else None")
+        lines.append(
+            f"{pad}if {inner}.__class__ is list: {inner} = {inner}[0] if {inner} else None"
+        )
         lines.append(f"{pad}if {inner}.__class__ is dict:")
         before = len(lines)
         _emit(child, depth + 1, lines, constants, counter)
@@ -313,9 +343,8 @@ def _first(node: Any) -> Any:
 
 def iso_timestamp(value: datetime) -> str:
     """JavaScript's toISOString, as Central writes SubmissionDate: UTC with milliseconds."""
-    if value.tzinfo is not timezone.utc:
-        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None \
-            else value.astimezone(timezone.utc)
+    if value.tzinfo is not UTC:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
@@ -351,8 +380,11 @@ def typed(column: Column, value: Any) -> Any:
 
 def choice_labels(column: Column, lang: str | None) -> dict[str, str] | None:
     """For a select column, its choices' labels by value (None for other columns)."""
-    if column.field is None or column.kind not in ("select1", SELECT_MULTIPLE, "rank") \
-            or not column.field.choices:
+    if (
+        column.field is None
+        or column.kind not in ("select1", SELECT_MULTIPLE, "rank")
+        or not column.field.choices
+    ):
         return None
     return {c.value: label_in(c.labels, lang, c.value) for c in column.field.choices}
 

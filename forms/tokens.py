@@ -43,8 +43,12 @@ def decode_token(text: str, shape: type[T]) -> T:
     closed one (a Struct with `forbid_unknown_fields=True`, a fixed tuple, bounded ints):
     msgspec skips unknown fields and extra items recursively, so an open shape would still
     walk nested junk."""
-    if not isinstance(text, str) or not text or len(text) > MAX_TOKEN_CHARS \
-            or not _BASE64.fullmatch(text):
+    if (
+        not isinstance(text, str)
+        or not text
+        or len(text) > MAX_TOKEN_CHARS
+        or not _BASE64.fullmatch(text)
+    ):
         raise InvalidToken("not a token")
     body = text.rstrip("=").replace("+", "-").replace("/", "_")
     try:

@@ -24,10 +24,20 @@ ORX = "{http://openrosa.org/xforms}"
 MAX_XFORM_BYTES = 20 * 1024 * 1024
 
 # Body controls and the type they give a field whose bind says only "string".
-_CONTROL_TYPES = {"select1": "select1", "select": "select", "rank": "rank", "upload": "binary",
-                  "odk:rank": "rank"}
-_MEDIA_PREFIXES = {"jr://images/": "image", "jr://audio/": "audio", "jr://video/": "video",
-                   "jr://file/": "file", "jr://file-csv/": "file"}
+_CONTROL_TYPES = {
+    "select1": "select1",
+    "select": "select",
+    "rank": "rank",
+    "upload": "binary",
+    "odk:rank": "rank",
+}
+_MEDIA_PREFIXES = {
+    "jr://images/": "image",
+    "jr://audio/": "audio",
+    "jr://video/": "video",
+    "jr://file/": "file",
+    "jr://file-csv/": "file",
+}
 _MEDIA_RE = re.compile(r"jr://(images|audio|video|file|file-csv)/([^\s'\")<>]+)")
 
 
@@ -88,7 +98,9 @@ class Schema(msgspec.Struct, frozen=True):
 @dataclass
 class _Reader:
     root: Element
-    translations: dict[str, dict[str, str]] = field(default_factory=dict)  # itext id -> lang -> text
+    translations: dict[str, dict[str, str]] = field(
+        default_factory=dict
+    )  # itext id -> lang -> text
     languages: list[str] = field(default_factory=list)
     media: dict[str, str] = field(default_factory=dict)
 
@@ -164,9 +176,15 @@ def _body_controls(body: Element | None) -> dict[str, Element]:
     return controls
 
 
-def _walk(reader: _Reader, node: Element, abs_path: str, rel_path: str,
-          binds: dict[str | None, Element], controls: dict[str, Element],
-          out: list[Field]) -> None:
+def _walk(
+    reader: _Reader,
+    node: Element,
+    abs_path: str,
+    rel_path: str,
+    binds: dict[str | None, Element],
+    controls: dict[str, Element],
+    out: list[Field],
+) -> None:
     seen: set[str] = set()
     for child in node:
         name = _local(child.tag)
@@ -177,22 +195,31 @@ def _walk(reader: _Reader, node: Element, abs_path: str, rel_path: str,
         child_rel = f"{rel_path}/{name}"
         control = controls.get(child_abs)
         bind = binds.get(child_abs)
-        is_repeat = (control is not None and _local(control.tag) == "repeat") or \
-            child.get(f"{JR}template") is not None
+        is_repeat = (control is not None and _local(control.tag) == "repeat") or child.get(
+            f"{JR}template"
+        ) is not None
         if is_repeat or len(child):
             kind = "repeat" if is_repeat else "structure"
             label_source = controls.get(child_abs)
             if is_repeat:
                 label_source = _repeat_group(reader.root, child_abs) or label_source
-            out.append(Field(child_rel, name, kind, _labels(reader, label_source),
-                             appearance=label_source.get("appearance") if label_source is not None else None))
+            out.append(
+                Field(
+                    child_rel,
+                    name,
+                    kind,
+                    _labels(reader, label_source),
+                    appearance=label_source.get("appearance") if label_source is not None else None,
+                )
+            )
             _walk(reader, child, child_abs, child_rel, binds, controls, out)
             continue
         out.append(_leaf(reader, child_rel, name, bind, control))
 
 
-def _leaf(reader: _Reader, rel_path: str, name: str, bind: Element | None,
-          control: Element | None) -> Field:
+def _leaf(
+    reader: _Reader, rel_path: str, name: str, bind: Element | None, control: Element | None
+) -> Field:
     bind_type = _local(bind.get("type", "string")) if bind is not None else "string"
     kind = bind_type
     if control is not None:
@@ -204,9 +231,15 @@ def _leaf(reader: _Reader, rel_path: str, name: str, bind: Element | None,
     if kind == "xsd:string":
         kind = "string"
     choices = _choices(reader, control) if kind in ("select1", "select", "rank") else []
-    return Field(rel_path, name, kind, _labels(reader, control), choices,
-                 appearance=control.get("appearance") if control is not None else None,
-                 media_type=control.get("mediatype") if control is not None else None)
+    return Field(
+        rel_path,
+        name,
+        kind,
+        _labels(reader, control),
+        choices,
+        appearance=control.get("appearance") if control is not None else None,
+        media_type=control.get("mediatype") if control is not None else None,
+    )
 
 
 def _repeat_group(root: Element, path: str) -> Element | None:
@@ -244,19 +277,25 @@ def _choices(reader: _Reader, control: Element | None) -> list[Choice]:
         return []
     items = control.findall(f"{XF}item")
     if items:
-        return [Choice(_text_of(item.find(f"{XF}value")) if item.find(f"{XF}value") is not None
-                       else "", _label_texts(reader, item.find(f"{XF}label")))
-                for item in items]
+        return [
+            Choice(
+                _text_of(item.find(f"{XF}value")) if item.find(f"{XF}value") is not None else "",
+                _label_texts(reader, item.find(f"{XF}label")),
+            )
+            for item in items
+        ]
     itemset = control.find(f"{XF}itemset")
     if itemset is None:
         return []
     match = re.match(r"instance\('([^']+)'\)", itemset.get("nodeset", ""))
     if not match:
         return []
-    value_ref = (itemset.find(f"{XF}value").get("ref") if itemset.find(f"{XF}value") is not None
-                 else "name")
-    secondary = next((i for i in reader.root.iter(f"{XF}instance") if i.get("id") == match.group(1)),
-                     None)
+    value_ref = (
+        itemset.find(f"{XF}value").get("ref") if itemset.find(f"{XF}value") is not None else "name"
+    )
+    secondary = next(
+        (i for i in reader.root.iter(f"{XF}instance") if i.get("id") == match.group(1)), None
+    )
     if secondary is None or secondary.get("src"):
         return []  # external itemset (CSV): choices live in a media file
     choices = []
@@ -279,7 +318,7 @@ def _collect_media(reader: _Reader, data: bytes, model: Element) -> None:
         src = instance.get("src") or ""
         for prefix, kind in _MEDIA_PREFIXES.items():
             if src.startswith(prefix):
-                reader.media[src[len(prefix):]] = kind
+                reader.media[src[len(prefix) :]] = kind
     for match in _MEDIA_RE.finditer(data.decode("utf-8", "replace")):
         kind = {"images": "image", "file-csv": "file"}.get(match.group(1), match.group(1))
         reader.media.setdefault(match.group(2), kind)
@@ -313,12 +352,13 @@ def set_version(xml: bytes, version: str) -> bytes:
         attrs = _VERSION_ATTR.sub(lambda _: b" version=" + quoted, attrs, count=1)
     else:
         attrs = attrs + b" version=" + quoted
-    updated = xml[:match.start(2)] + attrs + xml[match.end(2):]
+    updated = xml[: match.start(2)] + attrs + xml[match.end(2) :]
     if read_xform(updated).version != version:
         raise XFormInvalid("Could not set the form version.")
     return updated
 
 
 def escape_attr(value: str) -> str:
-    return (value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
-            .replace(">", "&gt;"))
+    return (
+        value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+    )

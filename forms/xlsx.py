@@ -20,8 +20,9 @@ from __future__ import annotations
 import math
 import re
 import stat
-from datetime import date, datetime, timezone
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
 
 from stream_zip import ZIP_64, stream_zip
 
@@ -52,10 +53,12 @@ CONTENT_TYPES = (
     'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
     '<Override PartName="/xl/styles.xml" '
     'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
-    '</Types>')
+    "</Types>"
+)
 ROOT_RELS = (
     _HEAD + f'<Relationships xmlns="{_PKG_REL}"><Relationship Id="rId1" '
-    f'Type="{_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+    f'Type="{_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+)
 STYLES = (
     _HEAD + f'<styleSheet xmlns="{_MAIN}">'
     '<numFmts count="2"><numFmt numFmtId="164" formatCode="yyyy-mm-dd"/>'
@@ -71,7 +74,8 @@ STYLES = (
     '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
     '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
     '</cellXfs><cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/>'
-    '</cellStyles></styleSheet>')
+    "</cellStyles></styleSheet>"
+)
 
 
 def column_letters(count: int) -> list[str]:
@@ -105,7 +109,7 @@ def serial(moment: date) -> float:
     if not isinstance(moment, datetime):
         moment = datetime(moment.year, moment.month, moment.day)
     elif moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
     return (moment - _EPOCH).total_seconds() / 86400
 
 
@@ -130,8 +134,11 @@ class Rows:
                 continue
             kind = type(value)
             if kind is str:
-                if value.strip() == value and len(value) <= MAX_CHARS \
-                        and _CAREFUL.search(value) is None:
+                if (
+                    value.strip() == value
+                    and len(value) <= MAX_CHARS
+                    and _CAREFUL.search(value) is None
+                ):
                     parts.append(f'<c r="{letter}{r}"{s} t="inlineStr"><is><t>{value}</t></is></c>')
                 else:
                     parts.append(f'<c r="{letter}{r}"{s} t="inlineStr">{text(value)}</c>')
@@ -156,28 +163,34 @@ class Rows:
         return data
 
 
-def worksheet(header: Sequence[str], body: Iterable[bytes], *,
-              selected: bool = False) -> Iterator[bytes]:
+def worksheet(
+    header: Sequence[str], body: Iterable[bytes], *, selected: bool = False
+) -> Iterator[bytes]:
     """One worksheet part: the header (bold, frozen) as row 1, then `body`, rows already
     encoded by `Rows(width, first=2)`."""
     head = Rows(len(header))
     head.add(header, style=BOLD)
     view = ' tabSelected="1"' if selected else ""
-    yield (f'{_HEAD}<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}"><sheetViews>'
-           f'<sheetView workbookViewId="0"{view}><pane ySplit="1" topLeftCell="A2" '
-           f'activePane="bottomLeft" state="frozen"/><selection pane="bottomLeft"/>'
-           f'</sheetView></sheetViews><sheetData>').encode("utf-8") + head.take()
+    yield (
+        f'{_HEAD}<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}"><sheetViews>'
+        f'<sheetView workbookViewId="0"{view}><pane ySplit="1" topLeftCell="A2" '
+        f'activePane="bottomLeft" state="frozen"/><selection pane="bottomLeft"/>'
+        f"</sheetView></sheetViews><sheetData>"
+    ).encode() + head.take()
     yield from body
     yield b"</sheetData></worksheet>"
 
 
-def workbook(sheets: Iterable[tuple[str, Iterable[bytes]]], *,
-             get_compressobj: Callable[[], Any] | None = None,
-             modified: datetime | None = None) -> Iterator[bytes]:
+def workbook(
+    sheets: Iterable[tuple[str, Iterable[bytes]]],
+    *,
+    get_compressobj: Callable[[], Any] | None = None,
+    modified: datetime | None = None,
+) -> Iterator[bytes]:
     """The XLSX package of `sheets` ((name, worksheet part chunks) pairs, read lazily: a
     sheet's name may depend on the rows before it). Names must be valid and unique (at most
     31 characters, none of `[]:*?/\\`)."""
-    now = modified or datetime.now(timezone.utc)
+    now = modified or datetime.now(UTC)
     names: list[str] = []
 
     def member(path: str, body: str | Iterable[bytes]) -> tuple[Any, ...]:
@@ -191,17 +204,25 @@ def workbook(sheets: Iterable[tuple[str, Iterable[bytes]]], *,
         for name, chunks in sheets:
             names.append(name)
             yield member(f"xl/worksheets/sheet{len(names)}.xml", chunks)
-        listed = "".join(f'<sheet name="{_attribute(name)}" sheetId="{n}" r:id="rId{n}"/>'
-                         for n, name in enumerate(names, 1))
-        yield member("xl/workbook.xml",
-                     f'{_HEAD}<workbook xmlns="{_MAIN}" xmlns:r="{_REL}"><bookViews>'
-                     f'<workbookView/></bookViews><sheets>{listed}</sheets></workbook>')
-        targets = "".join(f'<Relationship Id="rId{n}" Type="{_REL}/worksheet" '
-                          f'Target="worksheets/sheet{n}.xml"/>' for n in range(1, len(names) + 1))
-        yield member("xl/_rels/workbook.xml.rels",
-                     f'{_HEAD}<Relationships xmlns="{_PKG_REL}">{targets}'
-                     f'<Relationship Id="rId{len(names) + 1}" Type="{_REL}/styles" '
-                     f'Target="styles.xml"/></Relationships>')
+        listed = "".join(
+            f'<sheet name="{_attribute(name)}" sheetId="{n}" r:id="rId{n}"/>'
+            for n, name in enumerate(names, 1)
+        )
+        yield member(
+            "xl/workbook.xml",
+            f'{_HEAD}<workbook xmlns="{_MAIN}" xmlns:r="{_REL}"><bookViews>'
+            f"<workbookView/></bookViews><sheets>{listed}</sheets></workbook>",
+        )
+        targets = "".join(
+            f'<Relationship Id="rId{n}" Type="{_REL}/worksheet" Target="worksheets/sheet{n}.xml"/>'
+            for n in range(1, len(names) + 1)
+        )
+        yield member(
+            "xl/_rels/workbook.xml.rels",
+            f'{_HEAD}<Relationships xmlns="{_PKG_REL}">{targets}'
+            f'<Relationship Id="rId{len(names) + 1}" Type="{_REL}/styles" '
+            f'Target="styles.xml"/></Relationships>',
+        )
 
     options: dict[str, Any] = {"chunk_size": CHUNK}
     if get_compressobj is not None:
@@ -210,5 +231,10 @@ def workbook(sheets: Iterable[tuple[str, Iterable[bytes]]], *,
 
 
 def _attribute(value: str) -> str:
-    return (_ILLEGAL.sub("", value).replace("&", "&amp;").replace("<", "&lt;")
-            .replace(">", "&gt;").replace('"', "&quot;"))
+    return (
+        _ILLEGAL.sub("", value)
+        .replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+    )

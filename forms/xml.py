@@ -59,8 +59,9 @@ def parse_xml(data: bytes, *, max_bytes: int, error: type[FormsError]) -> Elemen
         raise error("The XML is empty.")
     if _LONG_START_TAG.search(data):
         raise error(f"An XML start tag is longer than {MAX_START_TAG_BYTES} bytes.")
-    parser = DefusedXMLParser(target=_LimitedBuilder(error), forbid_dtd=True,
-                              forbid_entities=True, forbid_external=True)
+    parser = DefusedXMLParser(
+        target=_LimitedBuilder(error), forbid_dtd=True, forbid_entities=True, forbid_external=True
+    )
     try:
         parser.feed(data)
         return parser.close()
@@ -72,5 +73,6 @@ def parse_xml(data: bytes, *, max_bytes: int, error: type[FormsError]) -> Elemen
         # expat reads UTF-8, UTF-16, ISO-8859-1 and ASCII itself and asks Python's codecs for
         # any other declared encoding: an unknown one is a LookupError, a multi-byte one
         # (Shift_JIS, UTF-7) a ValueError. Either way the sender's XML is what is wrong.
-        raise error(f"The XML declares an encoding this server cannot read ({problem}); "
-                    "send it as UTF-8.") from None
+        raise error(
+            f"The XML declares an encoding this server cannot read ({problem}); send it as UTF-8."
+        ) from None

@@ -28,9 +28,9 @@ from .api import submissions as api_submissions
 from .api import users as api_users
 from .auth import resolve_caller
 from .isolation import Isolation
-from .uploads import BodyTimeout
 from .logs import RedactKeys
 from .settings import Settings
+from .uploads import BodyTimeout
 
 STATIC = Path(__file__).parent / "static"
 
@@ -38,16 +38,22 @@ STATIC = Path(__file__).parent / "static"
 class Services:
     """The long-lived parts one app instance uses."""
 
-    def __init__(self, settings: Settings, db: Database | None = None,
-                 blobs: BlobStore | None = None) -> None:
+    def __init__(
+        self, settings: Settings, db: Database | None = None, blobs: BlobStore | None = None
+    ) -> None:
         self.settings = settings
         self.db = db or Database(settings.database_url)
         self.blobs = blobs or open_blob_store(
-            blob_dir=Path(settings.blob_dir), s3_endpoint=settings.s3_endpoint,
-            s3_access_key=settings.s3_access_key, s3_secret_key=settings.s3_secret_key,
-            s3_bucket=settings.s3_bucket, s3_secure=settings.s3_secure,
+            blob_dir=Path(settings.blob_dir),
+            s3_endpoint=settings.s3_endpoint,
+            s3_access_key=settings.s3_access_key,
+            s3_secret_key=settings.s3_secret_key,
+            s3_bucket=settings.s3_bucket,
+            s3_secure=settings.s3_secure,
             s3_connect_timeout=settings.s3_connect_timeout,
-            s3_read_timeout=settings.s3_read_timeout, s3_retries=settings.s3_retries)
+            s3_read_timeout=settings.s3_read_timeout,
+            s3_retries=settings.s3_retries,
+        )
         self.box_secret = settings.load_secret()
         self.box = TokenBox(self.box_secret)
 
@@ -58,34 +64,53 @@ class Services:
         Path(self.settings.tmp_dir).mkdir(parents=True, exist_ok=True)
 
 
-def create_app(settings: Settings, services: Services | None = None, *,
-               prepare: bool = True) -> Litestar:
+def create_app(
+    settings: Settings, services: Services | None = None, *, prepare: bool = True
+) -> Litestar:
     services = services or Services(settings)
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, RedactKeys) for f in access.filters):
         access.addFilter(RedactKeys())
     if prepare:
         services.prepare()
-    rest = [*api_projects.HANDLERS, *api_forms.HANDLERS, *api_submissions.HANDLERS,
-            *api_sessions.HANDLERS, *api_users.HANDLERS, *api_app_users.HANDLERS,
-            *api_audits.HANDLERS, *iid_report.HANDLERS, *api_exports.HANDLERS,
-            *api_odata.HANDLERS]
+    rest = [
+        *api_projects.HANDLERS,
+        *api_forms.HANDLERS,
+        *api_submissions.HANDLERS,
+        *api_sessions.HANDLERS,
+        *api_users.HANDLERS,
+        *api_app_users.HANDLERS,
+        *api_audits.HANDLERS,
+        *iid_report.HANDLERS,
+        *api_exports.HANDLERS,
+        *api_odata.HANDLERS,
+    ]
     # Under /v1/key/{key} the REST routes exist only to answer 403: an app-user key may use
     # OpenRosa alone (resolve_caller refuses it). The form resource there is OpenRosa's.
     rest_for_keys = [h for h in rest if h not in (api_forms.get_form, api_sessions.create_session)]
     app = Litestar(
         route_handlers=[
-            Router("/v1", route_handlers=[*openrosa.HANDLERS, *rest],
-                   request_max_body_size=settings.max_submission_bytes),
-            Router("/v1/key/{key:str}",
-                   route_handlers=[*openrosa.HANDLERS, *openrosa.KEY_ONLY, *rest_for_keys],
-                   request_max_body_size=settings.max_submission_bytes, include_in_schema=False),
+            Router(
+                "/v1",
+                route_handlers=[*openrosa.HANDLERS, *rest],
+                request_max_body_size=settings.max_submission_bytes,
+            ),
+            Router(
+                "/v1/key/{key:str}",
+                route_handlers=[*openrosa.HANDLERS, *openrosa.KEY_ONLY, *rest_for_keys],
+                request_max_body_size=settings.max_submission_bytes,
+                include_in_schema=False,
+            ),
             *health.HANDLERS,
             ui.ui_router(),
             webform.router(),
-            create_static_files_router(path="/static", directories=[STATIC],
-                                       cache_control=CacheControlHeader(max_age=86400, public=True),
-                                       include_in_schema=False, opt={"own": True}),
+            create_static_files_router(
+                path="/static",
+                directories=[STATIC],
+                cache_control=CacheControlHeader(max_age=86400, public=True),
+                include_in_schema=False,
+                opt={"own": True},
+            ),
         ],
         dependencies={
             "db": Provide(lambda: services.db, use_cache=True, sync_to_thread=False),
@@ -102,11 +127,15 @@ def create_app(settings: Settings, services: Services | None = None, *,
         before_send=[Isolation(settings)],
         template_config=ui.template_config(),
         openapi_config=OpenAPIConfig(
-            title="JEBOL SIPERA", version="0.1.0",
+            title="JEBOL SIPERA",
+            version="0.1.0",
             description="ODK-compatible collection server (OpenRosa and Central-style /v1).",
-            path="/schema", render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
-            openapi_router=Router("/schema", route_handlers=[], opt={"own": True},
-                                  include_in_schema=False)),
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+            openapi_router=Router(
+                "/schema", route_handlers=[], opt={"own": True}, include_in_schema=False
+            ),
+        ),
         request_max_body_size=settings.max_submission_bytes,
         on_shutdown=[services.db.dispose],
         logging_config=logs.logging_config(settings.log_format),

@@ -75,22 +75,25 @@ def _cookie_allowed(request: Request[Any, Any, Any]) -> bool:
     return request.method in ("GET", "HEAD") and bool(opt.get("ui_linked"))
 
 
-def require_identity(request: Request[Any, Any, Any], db: Database,
-                     challenge: bool = False) -> Identity:
+def require_identity(
+    request: Request[Any, Any, Any], db: Database, challenge: bool = False
+) -> Identity:
     identity = identify(request, db)
     if identity is None:
         raise unauthorized("This resource needs authentication.", challenge=challenge)
     return identity
 
 
-def require_project(db: Database, identity: Identity, project_id: int,
-                    allowed: frozenset[str]) -> frozenset[str]:
+def require_project(
+    db: Database, identity: Identity, project_id: int, allowed: frozenset[str]
+) -> frozenset[str]:
     roles = accounts.roles_in_project(db, identity, project_id)
     if not roles or ("admin" in roles and not projects.project_exists(db, project_id)):
         raise NotFound("project")
     if not (roles & allowed) and "admin" not in roles:
-        raise ApiError(403, 403.1, "The authenticated actor does not have rights to perform "
-                       "that action.")
+        raise ApiError(
+            403, 403.1, "The authenticated actor does not have rights to perform that action."
+        )
     return roles
 
 
@@ -118,8 +121,9 @@ def resolve_caller(request: Request[Any, Any, Any], db: DB) -> Identity:
 
 
 def refuse_key() -> ApiError:
-    return ApiError(403, 403.1, "An app user key may be used only for OpenRosa (ODK Collect) "
-                    "and the web form.")
+    return ApiError(
+        403, 403.1, "An app user key may be used only for OpenRosa (ODK Collect) and the web form."
+    )
 
 
 def require_admin(identity: Identity) -> None:

@@ -38,28 +38,41 @@ def run(services: Services) -> Setup:
     admin = accounts.find_user_by_email(db, settings.admin_email)
     if admin is None:
         admin_password = settings.admin_password or secrets.token_urlsafe(12)
-        admin = accounts.create_user(db, settings.admin_email, admin_password, is_admin=True,
-                                     display_name="Administrator")
+        admin = accounts.create_user(
+            db, settings.admin_email, admin_password, is_admin=True, display_name="Administrator"
+        )
         if settings.admin_password:
             admin_password = None  # the operator chose it; do not print it back
     project = projects.find_project_by_name(db, settings.default_project)
     if project is None:
         project = projects.create_project(
-            db, settings.default_project,
+            db,
+            settings.default_project,
             "Kunjungan Jemput Bola Inovasi Perangkat Daerah (Barenlitbangda Kota Sawahlunto)",
-            actor_id=admin.actor_id)
+            actor_id=admin.actor_id,
+        )
     published = []
     for path in library_forms():
-        result = form_store.publish_xlsform(db, services.blobs, project.id, path.read_bytes(),
-                                            path.name, actor_id=admin.actor_id)
+        result = form_store.publish_xlsform(
+            db, services.blobs, project.id, path.read_bytes(), path.name, actor_id=admin.actor_id
+        )
         published.append((result.form.xml_form_id, result.outcome))
-    app_user = accounts.find_app_user_by_name(db, services.box, project.id,
-                                              settings.default_app_user)
+    app_user = accounts.find_app_user_by_name(
+        db, services.box, project.id, settings.default_app_user
+    )
     url = None
     if app_user is None:  # its key goes to the console once, never to every start's log
-        app_user = accounts.create_app_user(db, services.box, project.id,
-                                            settings.default_app_user, actor_id=admin.actor_id)
-        url = collect_url(settings.public_url, app_user.token, project.id) \
-            if app_user.token else None
-    return Setup(settings.admin_email, admin_password if admin_password else None, project.id,
-                 settings.default_app_user, url, published)
+        app_user = accounts.create_app_user(
+            db, services.box, project.id, settings.default_app_user, actor_id=admin.actor_id
+        )
+        url = (
+            collect_url(settings.public_url, app_user.token, project.id) if app_user.token else None
+        )
+    return Setup(
+        settings.admin_email,
+        admin_password if admin_password else None,
+        project.id,
+        settings.default_app_user,
+        url,
+        published,
+    )

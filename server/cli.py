@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -68,14 +69,22 @@ def serve(no_setup: bool) -> None:
 
     os.environ["JEBOL_SKIP_PREPARE"] = "1"  # the workers need not migrate again
     # Our access lines (server/logs.py: request ids, no query strings) replace uvicorn's.
-    uvicorn.run("server.asgi:app", host=settings.host, port=settings.port,
-                workers=settings.workers, log_level="info", proxy_headers=True,
-                log_config=logs.dict_config(settings.log_format), access_log=False,
-                timeout_keep_alive=75, **HTTP_OPTIONS,
-                # A worker imports for seconds before it answers the supervisor's health ping;
-                # with uvicorn's 5 s, workers starting side by side on a busy 2-core machine were
-                # killed as hung and restarted again and again.
-                timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS)
+    uvicorn.run(
+        "server.asgi:app",
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="info",
+        proxy_headers=True,
+        log_config=logs.dict_config(settings.log_format),
+        access_log=False,
+        timeout_keep_alive=75,
+        **HTTP_OPTIONS,
+        # A worker imports for seconds before it answers the supervisor's health ping;
+        # with uvicorn's 5 s, workers starting side by side on a busy 2-core machine were
+        # killed as hung and restarted again and again.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+    )
 
 
 def _print_setup(settings: Settings, setup: bootstrap.Setup) -> None:
@@ -90,12 +99,16 @@ def _print_setup(settings: Settings, setup: bootstrap.Setup) -> None:
     for form_id, outcome in setup.forms:
         click.echo(f"    form {form_id}: {outcome}")
     if setup.collect_url:
-        click.echo(f"  ODK Collect server URL for app user {setup.app_user_name!r} "
-                   f"(shown only now; the App users page shows it again):")
+        click.echo(
+            f"  ODK Collect server URL for app user {setup.app_user_name!r} "
+            f"(shown only now; the App users page shows it again):"
+        )
         click.echo(f"    {setup.collect_url}")
     else:
-        click.echo(f"  App user {setup.app_user_name!r}: its ODK Collect URL is on the App "
-                   f"users page ({settings.public_url}/p/{setup.project_id}/app-users)")
+        click.echo(
+            f"  App user {setup.app_user_name!r}: its ODK Collect URL is on the App "
+            f"users page ({settings.public_url}/p/{setup.project_id}/app-users)"
+        )
     click.echo("")
 
 
@@ -104,14 +117,26 @@ def form() -> None:
     pass
 
 
-@form.command("publish", help="Publish an XLSForm (.xlsx/.xls) or XForm (.xml): a new form or a "
-              "new version of an existing one.")
+@form.command(
+    "publish",
+    help="Publish an XLSForm (.xlsx/.xls) or XForm (.xml): a new form or a "
+    "new version of an existing one.",
+)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--project", "project_id", type=int, default=None,
-              help="Project id (default: the default project).")
-@click.option("--attach", "attach", multiple=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A media file the form uses (repeatable).")
+@click.option(
+    "--project",
+    "project_id",
+    type=int,
+    default=None,
+    help="Project id (default: the default project).",
+)
+@click.option(
+    "--attach",
+    "attach",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A media file the form uses (repeatable).",
+)
 @_friendly
 def form_publish(file: Path, project_id: int | None, attach: tuple[Path, ...]) -> None:
     services = _services()
@@ -119,15 +144,19 @@ def form_publish(file: Path, project_id: int | None, attach: tuple[Path, ...]) -
     media = {path.name: path for path in attach}
     data = file.read_bytes()
     if file.suffix.lower() == ".xml":
-        result = form_store.publish_xform(services.db, services.blobs, project_id, data,
-                                          media=media)
+        result = form_store.publish_xform(
+            services.db, services.blobs, project_id, data, media=media
+        )
     else:
-        result = form_store.publish_xlsform(services.db, services.blobs, project_id, data,
-                                            file.name, media=media)
+        result = form_store.publish_xlsform(
+            services.db, services.blobs, project_id, data, file.name, media=media
+        )
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
-    click.echo(f"{result.form.xml_form_id} version {result.version.version!r}: {result.outcome} "
-               f"(project {project_id})")
+    click.echo(
+        f"{result.form.xml_form_id} version {result.version.version!r}: {result.outcome} "
+        f"(project {project_id})"
+    )
 
 
 @main.group(help="App users: the identities phones use.")
@@ -154,11 +183,19 @@ def user() -> None:
     pass
 
 
-@user.command("create", help="Create a web user; the password is asked for (or JEBOL_NEW_PASSWORD).")
+@user.command(
+    "create", help="Create a web user; the password is asked for (or JEBOL_NEW_PASSWORD)."
+)
 @click.argument("email")
 @click.option("--admin", is_flag=True, help="Make the user a server administrator.")
-@click.option("--password", envvar="JEBOL_NEW_PASSWORD", prompt=True, hide_input=True,
-              confirmation_prompt=True, help="At least 10 characters.")
+@click.option(
+    "--password",
+    envvar="JEBOL_NEW_PASSWORD",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="At least 10 characters.",
+)
 @_friendly
 def user_create(email: str, admin: bool, password: str) -> None:
     services = _services()
@@ -166,11 +203,20 @@ def user_create(email: str, admin: bool, password: str) -> None:
     click.echo(f"User {created.email} created{' (admin)' if admin else ''}.")
 
 
-@user.command("password", help="Reset a web user's password (asked for, or JEBOL_NEW_PASSWORD); "
-              "every session of that user ends.")
+@user.command(
+    "password",
+    help="Reset a web user's password (asked for, or JEBOL_NEW_PASSWORD); "
+    "every session of that user ends.",
+)
 @click.argument("email")
-@click.option("--password", envvar="JEBOL_NEW_PASSWORD", prompt=True, hide_input=True,
-              confirmation_prompt=True, help="At least 10 characters.")
+@click.option(
+    "--password",
+    envvar="JEBOL_NEW_PASSWORD",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="At least 10 characters.",
+)
 @_friendly
 def user_password(email: str, password: str) -> None:
     services = _services()
@@ -184,25 +230,51 @@ def user_password(email: str, password: str) -> None:
 EXPORT_FORMATS = ("csv", "xlsx", "geojson", "media", "iid")
 
 
-@main.command("export", help="Export a form's submissions to a file, streamed as on the HTTP "
-              "routes: csv (Central's CSV zip; an output named *.csv gets the root table alone), "
-              "xlsx, geojson, media (a zip of the photos) or iid (the project's IID report; "
-              "FORM is then ignored).")
+@main.command(
+    "export",
+    help="Export a form's submissions to a file, streamed as on the HTTP "
+    "routes: csv (Central's CSV zip; an output named *.csv gets the root table alone), "
+    "xlsx, geojson, media (a zip of the photos) or iid (the project's IID report; "
+    "FORM is then ignored).",
+)
 @click.argument("xml_form_id", metavar="FORM")
 @click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), required=True)
 @click.option("--approved-only", is_flag=True, help="Only approved submissions.")
-@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="First day (UTC submission date), YYYY-MM-DD.")
-@click.option("--until", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="Last day, included.")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="First day (UTC submission date), YYYY-MM-DD.",
+)
+@click.option(
+    "--until", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Last day, included."
+)
 @click.option("--no-attachments", is_flag=True, help="csv: leave the media/ folder out.")
-@click.option("--project", "project_id", type=int, default=None,
-              help="Project id (default: the default project).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The file to write (default: the export's own name, here).")
+@click.option(
+    "--project",
+    "project_id",
+    type=int,
+    default=None,
+    help="Project id (default: the default project).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The file to write (default: the export's own name, here).",
+)
 @_friendly
-def export(xml_form_id: str, fmt: str, approved_only: bool, since: Any, until: Any,
-           no_attachments: bool, project_id: int | None, output: Path | None) -> None:
+def export(
+    xml_form_id: str,
+    fmt: str,
+    approved_only: bool,
+    since: Any,
+    until: Any,
+    no_attachments: bool,
+    project_id: int | None,
+    output: Path | None,
+) -> None:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -219,23 +291,41 @@ def export(xml_form_id: str, fmt: str, approved_only: bool, since: Any, until: A
     if fmt == "iid":
         _export_iid(services, project_id, output, approved_only)
         return
-    kind = "csv" if fmt == "csv" and output is not None and output.suffix == ".csv" else \
-        "csv.zip" if fmt == "csv" else fmt
-    filters = exports.ExportFilters.of_days(since.date() if since else None,
-                                            until.date() if until else None,
-                                            approved_only=approved_only)
+    kind = (
+        "csv"
+        if fmt == "csv" and output is not None and output.suffix == ".csv"
+        else "csv.zip"
+        if fmt == "csv"
+        else fmt
+    )
+    filters = exports.ExportFilters.of_days(
+        since.date() if since else None,
+        until.date() if until else None,
+        approved_only=approved_only,
+    )
     options = exports.ExportOptions(kind, filters, attachments=not no_attachments)
     source = exports.get_source(services.db, project_id, xml_form_id)
-    total = exports.count_rows(services.db, source.form, exports.filters_for(options),
-                               source.schema)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
+    total = exports.count_rows(
+        services.db, source.form, exports.filters_for(options), source.schema
+    )
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(xml_form_id, total=total)
-        result = exports.open_export(services.db, services.blobs, project_id, xml_form_id,
-                                     options, tmp_dir=services.settings.tmp_dir,
-                                     progress=lambda n: bar.advance(task, n),
-                                     split_rows=services.settings.export_split_rows)
+        result = exports.open_export(
+            services.db,
+            services.blobs,
+            project_id,
+            xml_form_id,
+            options,
+            tmp_dir=services.settings.tmp_dir,
+            progress=lambda n: bar.advance(task, n),
+            split_rows=services.settings.export_split_rows,
+        )
         target = output or Path(result.filename)
         partial = target.with_name(f".{target.name}.part")
         try:
@@ -245,12 +335,14 @@ def export(xml_form_id: str, fmt: str, approved_only: bool, since: Any, until: A
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
-    click.echo(f"{total} submission(s) of {xml_form_id} -> {target} "
-               f"({target.stat().st_size} bytes)")
+    click.echo(
+        f"{total} submission(s) of {xml_form_id} -> {target} ({target.stat().st_size} bytes)"
+    )
 
 
-def _export_iid(services: Services, project_id: int, output: Path | None,
-                approved_only: bool) -> None:
+def _export_iid(
+    services: Services, project_id: int, output: Path | None, approved_only: bool
+) -> None:
     try:
         from .iid_report import write_iid
     except ImportError:
@@ -260,11 +352,19 @@ def _export_iid(services: Services, project_id: int, output: Path | None,
     click.echo(f"IID report of project {project_id} -> {target}")
 
 
-@main.command("gc", help="Remove orphan blobs (stored by an upload that never recorded them: the "
-              "server killed, the database gone) and stale upload spool files. Safe beside a "
-              "running server: anything newer than the grace period is kept.")
-@click.option("--grace-hours", type=click.FloatRange(min=0), default=1.0, show_default=True,
-              help="Keep what is newer: an upload in flight stores its files before its row.")
+@main.command(
+    "gc",
+    help="Remove orphan blobs (stored by an upload that never recorded them: the "
+    "server killed, the database gone) and stale upload spool files. Safe beside a "
+    "running server: anything newer than the grace period is kept.",
+)
+@click.option(
+    "--grace-hours",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Keep what is newer: an upload in flight stores its files before its row.",
+)
 @click.option("--dry-run", is_flag=True, help="Only count what would be removed.")
 @_friendly
 def gc_command(grace_hours: float, dry_run: bool) -> None:
@@ -273,33 +373,55 @@ def gc_command(grace_hours: float, dry_run: bool) -> None:
     from storage import gc
 
     services = _services()
-    report = gc.collect(services.db, services.blobs, grace=timedelta(hours=grace_hours),
-                        dry_run=dry_run, spool_dir=Path(services.settings.tmp_dir))
+    report = gc.collect(
+        services.db,
+        services.blobs,
+        grace=timedelta(hours=grace_hours),
+        dry_run=dry_run,
+        spool_dir=Path(services.settings.tmp_dir),
+    )
     verb = "would remove" if dry_run else "removed"
-    click.echo(f"blobs: {report.scanned} scanned, {report.referenced} recorded, {report.recent} "
-               f"newer than {grace_hours:g} h kept")
+    click.echo(
+        f"blobs: {report.scanned} scanned, {report.referenced} recorded, {report.recent} "
+        f"newer than {grace_hours:g} h kept"
+    )
     click.echo(f"orphan blobs {verb}: {report.removed} ({report.removed_bytes} bytes)")
     click.echo(f"upload spool files {verb}: {report.spool_removed} ({report.spool_bytes} bytes)")
 
 
-@main.command(help="Back up the embedded default (SQLite database, blob folder, secret key) to "
-              "FILE.tar (or .tar.gz) or a new folder; safe while the server runs.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="FILE.tar, FILE.tar.gz or a new folder.")
+@main.command(
+    help="Back up the embedded default (SQLite database, blob folder, secret key) to "
+    "FILE.tar (or .tar.gz) or a new folder; safe while the server runs."
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="FILE.tar, FILE.tar.gz or a new folder.",
+)
 @_friendly
 def backup(output: Path) -> None:
     from storage import backup as backups
 
     settings = _embedded(Settings.from_env())
-    summary = backups.backup(settings.database_url, Path(settings.blob_dir),
-                             Path(settings.data_dir) / "secret.key", output)
+    summary = backups.backup(
+        settings.database_url,
+        Path(settings.blob_dir),
+        Path(settings.data_dir) / "secret.key",
+        output,
+    )
     _warn_missing(summary.missing)
-    click.echo(f"{summary.submissions} submission(s), {summary.files} file(s), "
-               f"{summary.bytes} bytes of blobs -> {output}")
+    click.echo(
+        f"{summary.submissions} submission(s), {summary.files} file(s), "
+        f"{summary.bytes} bytes of blobs -> {output}"
+    )
 
 
-@main.command(help="Restore a backup made by `jebol backup` into the configured data folder. "
-              "Stop the server first.")
+@main.command(
+    help="Restore a backup made by `jebol backup` into the configured data folder. "
+    "Stop the server first."
+)
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace the data that is there.")
 @_friendly
@@ -307,25 +429,37 @@ def restore(source: Path, force: bool) -> None:
     from storage import backup as backups
 
     settings = _embedded(Settings.from_env())
-    summary = backups.restore(source, settings.database_url, Path(settings.blob_dir),
-                              Path(settings.data_dir) / "secret.key", force=force)
+    summary = backups.restore(
+        source,
+        settings.database_url,
+        Path(settings.blob_dir),
+        Path(settings.data_dir) / "secret.key",
+        force=force,
+    )
     _warn_missing(summary.missing)
-    click.echo(f"Restored {summary.submissions} submission(s), {summary.files} file(s) (every "
-               f"SHA-256 checked) into {settings.data_dir}. Start the server with `jebol serve`.")
+    click.echo(
+        f"Restored {summary.submissions} submission(s), {summary.files} file(s) (every "
+        f"SHA-256 checked) into {settings.data_dir}. Start the server with `jebol serve`."
+    )
 
 
 def _embedded(settings: Settings) -> Settings:
     if settings.s3_endpoint:
-        raise click.ClickException("`jebol backup` and `jebol restore` cover the embedded "
-                                   "default (SQLite + a blob folder). With S3 (and PostgreSQL) "
-                                   "use `mc mirror` and pg_dump (README, \"Backups\").")
+        raise click.ClickException(
+            "`jebol backup` and `jebol restore` cover the embedded "
+            "default (SQLite + a blob folder). With S3 (and PostgreSQL) "
+            'use `mc mirror` and pg_dump (README, "Backups").'
+        )
     return settings
 
 
 def _warn_missing(missing: list[str]) -> None:
     if missing:
-        click.echo(f"warning: {len(missing)} blob(s) the database names are not in the blob "
-                   f"folder (lost before this backup?): {', '.join(missing[:5])}", err=True)
+        click.echo(
+            f"warning: {len(missing)} blob(s) the database names are not in the blob "
+            f"folder (lost before this backup?): {', '.join(missing[:5])}",
+            err=True,
+        )
 
 
 def _project_id(services: Services, project_id: int | None) -> int:
@@ -334,8 +468,9 @@ def _project_id(services: Services, project_id: int | None) -> int:
         return project_id
     project = projects.find_project_by_name(services.db, services.settings.default_project)
     if project is None:
-        raise click.ClickException("No default project yet: run `jebol serve` once, or pass "
-                                   "--project.")
+        raise click.ClickException(
+            "No default project yet: run `jebol serve` once, or pass --project."
+        )
     return project.id
 
 

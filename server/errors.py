@@ -38,19 +38,25 @@ RETRY_AFTER_SECONDS = 30
 class ApiError(Exception):
     """An error raised by the HTTP layer itself (auth, headers, limits)."""
 
-    def __init__(self, status: int, code: float, message: str,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, code: float, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
 
 
-def unauthorized(message: str = "Could not authenticate with the provided credentials.",
-                 challenge: bool = False) -> ApiError:
-    headers = {"WWW-Authenticate": 'Basic realm="JEBOL SIPERA", charset="UTF-8"'} if challenge else {}
+def unauthorized(
+    message: str = "Could not authenticate with the provided credentials.", challenge: bool = False
+) -> ApiError:
+    headers = (
+        {"WWW-Authenticate": 'Basic realm="JEBOL SIPERA", charset="UTF-8"'} if challenge else {}
+    )
     return ApiError(401, 401.2, message, headers)
 
 
-def forbidden(message: str = "The authenticated actor does not have rights to perform that action.") -> ApiError:
+def forbidden(
+    message: str = "The authenticated actor does not have rights to perform that action.",
+) -> ApiError:
     return ApiError(403, 403.1, message)
 
 
@@ -82,7 +88,12 @@ def classify(error: BaseException) -> tuple[int, float, str, dict[str, str]]:
         status = error.status_code
         detail = error.detail if isinstance(error.detail, str) else str(error.detail)
         if status == 413:
-            return 413, 413.1, "The request is larger than this server accepts.", {"Connection": "close"}
+            return (
+                413,
+                413.1,
+                "The request is larger than this server accepts.",
+                {"Connection": "close"},
+            )
         if status == 405:
             return 405, 405.1, "This method is not allowed on this resource.", {}
         if status == 404:
@@ -98,17 +109,25 @@ def classify(error: BaseException) -> tuple[int, float, str, dict[str, str]]:
         if isinstance(error, cls):
             message = str(error) or "Error."
             if code == 400.2:  # the database's text would name tables and statements
-                message = ("A value in the request is out of range or holds a character that "
-                           "cannot be stored (such as NUL).")
+                message = (
+                    "A value in the request is out of range or holds a character that "
+                    "cannot be stored (such as NUL)."
+                )
             headers: dict[str, str] = {}
             if status == 503:
-                message = ("The server cannot store data right now (database or file store "
-                           "unavailable). Nothing was stored; please retry.")
+                message = (
+                    "The server cannot store data right now (database or file store "
+                    "unavailable). Nothing was stored; please retry."
+                )
                 headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
             return status, code, message, headers
     if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return 503, 503.2, "The database connection was lost; please retry.", {
-            "Retry-After": str(RETRY_AFTER_SECONDS)}
+        return (
+            503,
+            503.2,
+            "The database connection was lost; please retry.",
+            {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     return 500, 500.1, "An internal error occurred; it has been logged.", {}
 
 
@@ -116,8 +135,9 @@ def handle(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
     status, code, message, headers = classify(error)
     if status == 503:  # an outage: one line per request, not a traceback each
         cause = str(error).splitlines()[0] if str(error) else ""
-        log.warning("%s %s -> 503 (%s: %s)", request.method, request.url.path,
-                    type(error).__name__, cause)
+        log.warning(
+            "%s %s -> 503 (%s: %s)", request.method, request.url.path, type(error).__name__, cause
+        )
     elif status >= 500:
         log.error("%s %s -> %s", request.method, request.url.path, status, exc_info=error)
     handler = request.scope.get("route_handler")
@@ -125,15 +145,18 @@ def handle(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
         return _ui_error(request, status, message, headers)
     if handler is not None and handler.opt.get("openrosa"):
         settings = request.app.state.settings
-        return Response(formats.openrosa_message(message, nature="error"), status_code=status,
-                        media_type=formats.XML_TYPE,
-                        headers={**formats.openrosa_headers(settings.max_submission_bytes),
-                                 **headers})
+        return Response(
+            formats.openrosa_message(message, nature="error"),
+            status_code=status,
+            media_type=formats.XML_TYPE,
+            headers={**formats.openrosa_headers(settings.max_submission_bytes), **headers},
+        )
     return Response({"code": code, "message": message}, status_code=status, headers=headers)
 
 
-def _ui_error(request: Request[Any, Any, Any], status: int, message: str,
-              headers: dict[str, str]) -> Response[Any]:
+def _ui_error(
+    request: Request[Any, Any, Any], status: int, message: str, headers: dict[str, str]
+) -> Response[Any]:
     """The supervisor UI: to the login page when logged out, else a readable error page."""
     from urllib.parse import quote
 
@@ -144,5 +167,9 @@ def _ui_error(request: Request[Any, Any, Any], status: int, message: str,
         return Redirect(f"/login?next={quote(target)}", status_code=303)
     if request.headers.get("hx-request") == "true":
         return Response(message, status_code=status, media_type="text/plain", headers=headers)
-    return Template(template_name="error.html", status_code=status, headers=headers,
-                    context={"request": request, "status": status, "message": message})
+    return Template(
+        template_name="error.html",
+        status_code=status,
+        headers=headers,
+        context={"request": request, "status": status, "message": message},
+    )

@@ -10,14 +10,18 @@ OPENROSA_VERSION = "1.0"
 
 
 def openrosa_headers(max_bytes: int) -> dict[str, str]:
-    return {"X-OpenRosa-Version": OPENROSA_VERSION,
-            "X-OpenRosa-Accept-Content-Length": str(max_bytes)}
+    return {
+        "X-OpenRosa-Version": OPENROSA_VERSION,
+        "X-OpenRosa-Accept-Content-Length": str(max_bytes),
+    }
 
 
 def openrosa_message(message: str, nature: str = "", items: int = 0) -> str:
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            f'<OpenRosaResponse xmlns="http://openrosa.org/http/response" items="{items}">'
-            f'<message nature="{escape(nature)}">{escape(message)}</message></OpenRosaResponse>')
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<OpenRosaResponse xmlns="http://openrosa.org/http/response" items="{items}">'
+        f'<message nature="{escape(nature)}">{escape(message)}</message></OpenRosaResponse>'
+    )
 
 
 @dataclass(frozen=True)
@@ -31,13 +35,16 @@ class FormListItem:
 
 
 def form_list(items: list[FormListItem]) -> str:
-    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n'
-             '<xforms xmlns="http://openrosa.org/xforms/xformsList">']
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<xforms xmlns="http://openrosa.org/xforms/xformsList">'
+    ]
     for item in items:
         parts.append(
             f"<xform><formID>{escape(item.form_id)}</formID><name>{escape(item.name)}</name>"
             f"<version>{escape(item.version)}</version><hash>md5:{item.md5}</hash>"
-            f"<downloadUrl>{escape(item.download_url)}</downloadUrl>")
+            f"<downloadUrl>{escape(item.download_url)}</downloadUrl>"
+        )
         if item.manifest_url:
             parts.append(f"<manifestUrl>{escape(item.manifest_url)}</manifestUrl>")
         parts.append("</xform>")
@@ -53,11 +60,15 @@ class ManifestItem:
 
 
 def manifest(items: list[ManifestItem]) -> str:
-    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n'
-             '<manifest xmlns="http://openrosa.org/xforms/xformsManifest">']
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<manifest xmlns="http://openrosa.org/xforms/xformsManifest">'
+    ]
     for item in items:
-        parts.append(f"<mediaFile><filename>{escape(item.filename)}</filename>"
-                     f"<hash>md5:{item.md5}</hash>"
-                     f"<downloadUrl>{escape(item.download_url)}</downloadUrl></mediaFile>")
+        parts.append(
+            f"<mediaFile><filename>{escape(item.filename)}</filename>"
+            f"<hash>md5:{item.md5}</hash>"
+            f"<downloadUrl>{escape(item.download_url)}</downloadUrl></mediaFile>"
+        )
     parts.append("</manifest>")
     return "".join(parts)

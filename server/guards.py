@@ -7,7 +7,8 @@ is kept on the connection and reused by the `caller` dependency.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Coroutine
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import anyio
 from litestar.connection import ASGIConnection
@@ -18,8 +19,7 @@ from storage.accounts import Identity
 from .auth import refuse_key, require_admin, require_identity, require_project
 from .errors import ApiError
 
-Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler],
-                 Coroutine[Any, Any, None]]
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Coroutine[Any, Any, None]]
 _STATE_KEY = "jebol_identity"
 
 
@@ -35,8 +35,13 @@ def identity_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Identity:
     return identity
 
 
-def requires(allowed: frozenset[str] | None = None, *, admin: bool = False,
-             self_or_admin: str | None = None, self_only: str | None = None) -> Guard:
+def requires(
+    allowed: frozenset[str] | None = None,
+    *,
+    admin: bool = False,
+    self_or_admin: str | None = None,
+    self_only: str | None = None,
+) -> Guard:
     """A guard: `allowed` roles on the route's project, or admin, or the user named in a path
     parameter (`self_or_admin` / `self_only`)."""
 
@@ -50,8 +55,9 @@ def requires(allowed: frozenset[str] | None = None, *, admin: bool = False,
         if self_only and params.get(self_only) != identity.actor_id:
             raise ApiError(403, 403.1, "Only the user themself may do this.")
         if allowed is not None:
-            require_project(connection.app.state.services.db, identity,
-                            int(params["project_id"]), allowed)
+            require_project(
+                connection.app.state.services.db, identity, int(params["project_id"]), allowed
+            )
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         await anyio.to_thread.run_sync(check, connection)

@@ -42,16 +42,24 @@ def health_live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/health/ready", tags=["Health"], summary="The database and the blob store answer",
-     description="200 when both answer; 503 with Retry-After and the part that failed "
-                 "(`error`, or `timeout` after a few seconds) otherwise.")
+@get(
+    "/health/ready",
+    tags=["Health"],
+    summary="The database and the blob store answer",
+    description="200 when both answer; 503 with Retry-After and the part that failed "
+    "(`error`, or `timeout` after a few seconds) otherwise.",
+)
 async def health_ready(db: DB, blobs: Blobs) -> Response[Readiness]:
-    database, blob_store = await asyncio.gather(_check("database", db, db.ping),
-                                                _check("blob store", blobs, blobs.check))
+    database, blob_store = await asyncio.gather(
+        _check("database", db, db.ping), _check("blob store", blobs, blobs.check)
+    )
     if database == blob_store == "ok":
         return Response(Readiness("ok", database, blob_store))
-    return Response(Readiness("unavailable", database, blob_store), status_code=503,
-                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return Response(
+        Readiness("unavailable", database, blob_store),
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 async def _check(name: str, target: object, probe: Callable[[], None]) -> str:

@@ -19,22 +19,44 @@ from xlsxwriter import Workbook
 from forms.iid import Report, build_report
 from storage import iid as iid_store
 
-from .auth import UI_LINKED, REVIEW
+from .auth import REVIEW, UI_LINKED
 from .deps import DB, ProjectId, QueryParameter
 from .files import content_disposition
 from .guards import requires
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-INDICATOR_COLUMNS = ["inovasi", "indikator", "nama indikator", "status data dukung", "level",
-                     "parameter", "bobot", "nilai", "skor", "foto", "dokumen"]
-DOC_COLUMNS = ["opd", "inovasi", "indikator", "parameter", "nomor", "tanggal", "tentang", "file",
-               "link"]
-STATUS_ID = {"available": "tersedia", "needs completion": "perlu dilengkapi",
-             "missing": "belum ada"}
+INDICATOR_COLUMNS = [
+    "inovasi",
+    "indikator",
+    "nama indikator",
+    "status data dukung",
+    "level",
+    "parameter",
+    "bobot",
+    "nilai",
+    "skor",
+    "foto",
+    "dokumen",
+]
+DOC_COLUMNS = [
+    "opd",
+    "inovasi",
+    "indikator",
+    "parameter",
+    "nomor",
+    "tanggal",
+    "tentang",
+    "file",
+    "link",
+]
+STATUS_ID = {
+    "available": "tersedia",
+    "needs completion": "perlu dilengkapi",
+    "missing": "belum ada",
+}
 
 
-def report_for(db: Any, project_id: int, approved_only: bool = False,
-               spd: float = 0.0) -> Report:
+def report_for(db: Any, project_id: int, approved_only: bool = False, spd: float = 0.0) -> Report:
     profiles, marks, docs = iid_store.read_inputs(db, project_id, approved_only=approved_only)
     return build_report(profiles, marks, docs, spd=spd)
 
@@ -44,9 +66,14 @@ def xlsx_bytes(report: Report) -> bytes:
     book = Workbook(out, {"in_memory": True})
     bold = book.add_format({"bold": True})
     summary = book.add_worksheet("Ringkasan")
-    lines = [("Edisi", report.edition), ("Skor SPD (diisi Pemda)", report.spd),
-             ("SID (simulasi)", report.sid), ("Indeks (simulasi)", report.index),
-             ("Predikat", report.band), ("Jumlah inovasi", len(report.innovations))]
+    lines = [
+        ("Edisi", report.edition),
+        ("Skor SPD (diisi Pemda)", report.spd),
+        ("SID (simulasi)", report.sid),
+        ("Indeks (simulasi)", report.index),
+        ("Predikat", report.band),
+        ("Jumlah inovasi", len(report.innovations)),
+    ]
     for row, (label, value) in enumerate(lines):
         summary.write(row, 0, label, bold)
         summary.write(row, 1, value)
@@ -61,11 +88,23 @@ def xlsx_bytes(report: Report) -> bytes:
         for innovation in items:
             for line in innovation.indicators:
                 level = line.indicator.level(line.level) if line.level else None
-                sheet.write_row(row, 0, [
-                    innovation.name, line.indicator.code, line.indicator.name,
-                    STATUS_ID[line.status], line.level or "", level.parameter if level else "",
-                    line.indicator.bobot, level.nilai if level else "", line.score, line.photos,
-                    line.documents])
+                sheet.write_row(
+                    row,
+                    0,
+                    [
+                        innovation.name,
+                        line.indicator.code,
+                        line.indicator.name,
+                        STATUS_ID[line.status],
+                        line.level or "",
+                        level.parameter if level else "",
+                        line.indicator.bobot,
+                        level.nilai if level else "",
+                        line.score,
+                        line.photos,
+                        line.documents,
+                    ],
+                )
                 row += 1
     docs = book.add_worksheet("data_dukung")
     docs.write_row(0, 0, DOC_COLUMNS, bold)
@@ -82,17 +121,22 @@ def xlsx_bytes(report: Report) -> bytes:
 def zip_bytes(report: Report) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("inovasi.csv", _csv(
-            ["opd", "inovasi", "tahapan", "jenis", "bentuk", "skor"],
-            [[i.opd, i.name, *(_profile(i)), i.score] for i in report.innovations]))
+        archive.writestr(
+            "inovasi.csv",
+            _csv(
+                ["opd", "inovasi", "tahapan", "jenis", "bentuk", "skor"],
+                [[i.opd, i.name, *(_profile(i)), i.score] for i in report.innovations],
+            ),
+        )
         archive.writestr("data_dukung.csv", _csv(DOC_COLUMNS, _doc_rows(report)))
         if report.warnings:
             archive.writestr("peringatan.txt", "\n".join(report.warnings) + "\n")
     return out.getvalue()
 
 
-def write_iid(services: Any, project_id: int, out_path: Path, approved_only: bool = False,
-              spd: float = 0.0) -> Report:
+def write_iid(
+    services: Any, project_id: int, out_path: Path, approved_only: bool = False, spd: float = 0.0
+) -> Report:
     """The CLI's entry: `.xlsx` writes the workbook, anything else the CSV zip."""
     report = report_for(services.db, project_id, approved_only, spd)
     data = xlsx_bytes(report) if str(out_path).endswith(".xlsx") else zip_bytes(report)
@@ -102,8 +146,9 @@ def write_iid(services: Any, project_id: int, out_path: Path, approved_only: boo
 
 def _profile(innovation: Any) -> list[str]:
     profile = innovation.profile
-    return [profile.stage or "", profile.kind or "", profile.form or ""] if profile else \
-        ["", "", ""]
+    return (
+        [profile.stage or "", profile.kind or "", profile.form or ""] if profile else ["", "", ""]
+    )
 
 
 def _doc_rows(report: Report) -> list[list[Any]]:
@@ -111,9 +156,19 @@ def _doc_rows(report: Report) -> list[list[Any]]:
     for innovation in report.innovations:
         for line in innovation.indicators:
             for doc in line.docs:
-                rows.append([innovation.opd, innovation.name, line.indicator.code,
-                             doc.parameter or "", doc.nomor, doc.tanggal, doc.tentang,
-                             doc.file_name or "", doc.link])
+                rows.append(
+                    [
+                        innovation.opd,
+                        innovation.name,
+                        line.indicator.code,
+                        doc.parameter or "",
+                        doc.nomor,
+                        doc.tanggal,
+                        doc.tentang,
+                        doc.file_name or "",
+                        doc.link,
+                    ]
+                )
     return rows
 
 
@@ -139,25 +194,48 @@ def _sheet_name(opd: str, used: set[str]) -> str:
 Spd = Annotated[float, QueryParameter(name="spd", ge=0, le=63)]
 
 
-@get("/projects/{project_id:int}/iid-report.xlsx", sync_to_thread=True, tags=["Exports"], opt=UI_LINKED,
-     guards=[requires(REVIEW)], summary="IID report workbook (summary, one sheet per OPD, "
-     "data_dukung)")
-def iid_xlsx(project_id: ProjectId, db: DB,
-             approved_only: Annotated[bool, QueryParameter(name="approvedOnly")] = False,
-             spd: Spd = 0.0) -> Response[bytes]:
+@get(
+    "/projects/{project_id:int}/iid-report.xlsx",
+    sync_to_thread=True,
+    tags=["Exports"],
+    opt=UI_LINKED,
+    guards=[requires(REVIEW)],
+    summary="IID report workbook (summary, one sheet per OPD, data_dukung)",
+)
+def iid_xlsx(
+    project_id: ProjectId,
+    db: DB,
+    approved_only: Annotated[bool, QueryParameter(name="approvedOnly")] = False,
+    spd: Spd = 0.0,
+) -> Response[bytes]:
     report = report_for(db, project_id, approved_only, spd)
-    return Response(xlsx_bytes(report), media_type=XLSX_TYPE,
-                    headers={"Content-Disposition": content_disposition("iid-report.xlsx")})
+    return Response(
+        xlsx_bytes(report),
+        media_type=XLSX_TYPE,
+        headers={"Content-Disposition": content_disposition("iid-report.xlsx")},
+    )
 
 
-@get("/projects/{project_id:int}/iid-report.zip", sync_to_thread=True, tags=["Exports"], opt=UI_LINKED,
-     guards=[requires(REVIEW)], summary="IID report as inovasi.csv + data_dukung.csv")
-def iid_zip(project_id: ProjectId, db: DB,
-            approved_only: Annotated[bool, QueryParameter(name="approvedOnly")] = False,
-            spd: Spd = 0.0) -> Response[bytes]:
+@get(
+    "/projects/{project_id:int}/iid-report.zip",
+    sync_to_thread=True,
+    tags=["Exports"],
+    opt=UI_LINKED,
+    guards=[requires(REVIEW)],
+    summary="IID report as inovasi.csv + data_dukung.csv",
+)
+def iid_zip(
+    project_id: ProjectId,
+    db: DB,
+    approved_only: Annotated[bool, QueryParameter(name="approvedOnly")] = False,
+    spd: Spd = 0.0,
+) -> Response[bytes]:
     report = report_for(db, project_id, approved_only, spd)
-    return Response(zip_bytes(report), media_type="application/zip",
-                    headers={"Content-Disposition": content_disposition("iid-report.zip")})
+    return Response(
+        zip_bytes(report),
+        media_type="application/zip",
+        headers={"Content-Disposition": content_disposition("iid-report.zip")},
+    )
 
 
 HANDLERS = [iid_xlsx, iid_zip]

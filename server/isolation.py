@@ -33,12 +33,23 @@ from .settings import Settings
 SANDBOX = "sandbox; default-src 'none'; frame-ancestors 'none'; form-action 'none'"
 
 # Types a browser shows as data, never as a document that could hold script.
-INERT_TYPES = frozenset({
-    "application/json", "application/geo+json", "application/manifest+json", "text/plain",
-    "text/csv", "image/jpeg", "image/png", "image/gif", "image/webp", "image/avif",
-    "application/zip", "application/octet-stream",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-})
+INERT_TYPES = frozenset(
+    {
+        "application/json",
+        "application/geo+json",
+        "application/manifest+json",
+        "text/plain",
+        "text/csv",
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/webp",
+        "image/avif",
+        "application/zip",
+        "application/octet-stream",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    }
+)
 
 
 def page_policy(settings: Settings) -> str:
@@ -46,18 +57,23 @@ def page_policy(settings: Settings) -> str:
     (the pages have no inline script). Images may also come from the map tiles' host and, on
     S3, from the object store that photos redirect to."""
     images = " ".join(filter(None, (_origin(settings.map_tiles), _s3_origin(settings))))
-    return ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-            f"img-src 'self' data: blob: {images}".rstrip() + "; "
-            "font-src 'self' data:; connect-src 'self'; object-src 'none'; "
-            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        f"img-src 'self' data: blob: {images}".rstrip()
+        + "; "
+        "font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
 
 
 class Isolation:
     """The `before_send` hook: adds the headers above to each response's start message."""
 
     def __init__(self, settings: Settings) -> None:
-        self.page = [(b"content-security-policy", page_policy(settings).encode()),
-                     (b"referrer-policy", b"same-origin")]
+        self.page = [
+            (b"content-security-policy", page_policy(settings).encode()),
+            (b"referrer-policy", b"same-origin"),
+        ]
 
     async def __call__(self, message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start":

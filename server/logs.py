@@ -31,7 +31,7 @@ import sys
 import time
 import uuid
 from contextvars import ContextVar
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -122,8 +122,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc)
-            .isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": redact(record.getMessage()),
@@ -145,8 +144,9 @@ class QuietClientErrors(logging.Filter):
     error and can be sent by anyone at will, so it is INFO, not a WARNING that alerts."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno == logging.WARNING and \
-                str(record.msg).startswith("Invalid HTTP request received"):
+        if record.levelno == logging.WARNING and str(record.msg).startswith(
+            "Invalid HTTP request received"
+        ):
             record.levelno, record.levelname = logging.INFO, "INFO"
         return True
 
@@ -159,8 +159,10 @@ def dict_config(log_format: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "server.logs.RequestIdFilter"},
-                    "client_errors": {"()": "server.logs.QuietClientErrors"}},
+        "filters": {
+            "request_id": {"()": "server.logs.RequestIdFilter"},
+            "client_errors": {"()": "server.logs.QuietClientErrors"},
+        },
         "formatters": {"jebol": {"()": f"server.logs.{formatter}"}},
         # Litestar adds a queue-listener handler (a thread per app) unless one is named.
         "handlers": {"console": _console(), "queue_listener": _console()},
@@ -218,14 +220,18 @@ class RequestLog:
                 try:
                     await send(message)
                 except (h11.LocalProtocolError, OSError) as error:
-                    if isinstance(error, h11.LocalProtocolError) and \
-                            not str(error).startswith("can't handle event type"):
+                    if isinstance(error, h11.LocalProtocolError) and not str(error).startswith(
+                        "can't handle event type"
+                    ):
                         raise  # a response h11 cannot write (a bad header): our bug
                     # The connection already had its answer: h11 refused the body as malformed
                     # (its own 400) and closed, before the handler, which read no body, replied.
                     unsent = True
-                    note_client_gone(scope, "response not sent: the connection was already "
-                                     "closed (a malformed request the HTTP layer refused)")
+                    note_client_gone(
+                        scope,
+                        "response not sent: the connection was already "
+                        "closed (a malformed request the HTTP layer refused)",
+                    )
                 return
             await send(message)
 
@@ -270,10 +276,23 @@ def _log_access(scope: Scope, path: str, status: int | None, seconds: float) -> 
     client = (scope.get("client") or ("-",))[0]
     duration_ms = round(seconds * 1000, 1)
     note = scope.get(_NOTE)
-    extra = {"method": scope["method"], "path": path, "status": status,
-             "duration_ms": duration_ms, "client": client}
+    extra = {
+        "method": scope["method"],
+        "path": path,
+        "status": status,
+        "duration_ms": duration_ms,
+        "client": client,
+    }
     if note:
         extra["note"] = note
-    ACCESS.log(level, '%s "%s %s" %s %.1f ms%s', client, scope["method"], path,
-               status if status is not None else "-", duration_ms,
-               f" ({note})" if note else "", extra=extra)
+    ACCESS.log(
+        level,
+        '%s "%s %s" %s %.1f ms%s',
+        client,
+        scope["method"],
+        path,
+        status if status is not None else "-",
+        duration_ms,
+        f" ({note})" if note else "",
+        extra=extra,
+    )

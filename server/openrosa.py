@@ -35,8 +35,9 @@ OPENROSA = {"openrosa": True}
 
 def check_openrosa_version(request: Request[Any, Any, Any]) -> None:
     if request.headers.get("x-openrosa-version", "").strip() != formats.OPENROSA_VERSION:
-        raise ApiError(400, 400.1, "This OpenRosa endpoint needs the header "
-                       "X-OpenRosa-Version: 1.0.")
+        raise ApiError(
+            400, 400.1, "This OpenRosa endpoint needs the header X-OpenRosa-Version: 1.0."
+        )
 
 
 def _base(request: Request[Any, Any, Any], settings: Settings, project_id: int) -> str:
@@ -45,11 +46,15 @@ def _base(request: Request[Any, Any, Any], settings: Settings, project_id: int) 
     return f"{settings.public_url}{prefix}/projects/{project_id}"
 
 
-def _reply(body: str | bytes, settings: Settings, status: int = 200,
-           headers: dict[str, str] | None = None) -> Response[Any]:
-    return Response(body, status_code=status, media_type=formats.XML_TYPE,
-                    headers={**formats.openrosa_headers(settings.max_submission_bytes),
-                             **(headers or {})})
+def _reply(
+    body: str | bytes, settings: Settings, status: int = 200, headers: dict[str, str] | None = None
+) -> Response[Any]:
+    return Response(
+        body,
+        status_code=status,
+        media_type=formats.XML_TYPE,
+        headers={**formats.openrosa_headers(settings.max_submission_bytes), **(headers or {})},
+    )
 
 
 def _caller(request: Request[Any, Any, Any], db: Database, project_id: int) -> Identity:
@@ -58,30 +63,58 @@ def _caller(request: Request[Any, Any, Any], db: Database, project_id: int) -> I
     return identity
 
 
-@get("/projects/{project_id:int}/formList", opt=OPENROSA, before_request=check_openrosa_version,
-     sync_to_thread=True, summary="OpenRosa form list", tags=["OpenRosa"])
-def form_list(request: Request[Any, Any, Any], project_id: ProjectId, db: DB,
-              settings: Config, form_id: Annotated[str | None, QueryParameter(name="formID")] = None) -> Response[Any]:
+@get(
+    "/projects/{project_id:int}/formList",
+    opt=OPENROSA,
+    before_request=check_openrosa_version,
+    sync_to_thread=True,
+    summary="OpenRosa form list",
+    tags=["OpenRosa"],
+)
+def form_list(
+    request: Request[Any, Any, Any],
+    project_id: ProjectId,
+    db: DB,
+    settings: Config,
+    form_id: Annotated[str | None, QueryParameter(name="formID")] = None,
+) -> Response[Any]:
     _caller(request, db, project_id)
     if form_id is not None and "\x00" in form_id:  # PostgreSQL refuses text with NUL in it
         raise ApiError(400, 400.1, "formID cannot contain a NUL character.")
     base = _base(request, settings, project_id)
     items = []
-    for form, version in form_store.list_forms(db, project_id, for_phones=True,
-                                               xml_form_id=form_id):
+    for form, version in form_store.list_forms(
+        db, project_id, for_phones=True, xml_form_id=form_id
+    ):
         form_url = f"{base}/forms/{quote(form.xml_form_id, safe='')}"
         has_media = bool(form_store.schema_of(version).media)
-        items.append(formats.FormListItem(
-            form_id=form.xml_form_id, name=version.title, version=version.version,
-            md5=version.md5, download_url=f"{form_url}.xml",
-            manifest_url=f"{form_url}/manifest" if has_media else None))
+        items.append(
+            formats.FormListItem(
+                form_id=form.xml_form_id,
+                name=version.title,
+                version=version.version,
+                md5=version.md5,
+                download_url=f"{form_url}.xml",
+                manifest_url=f"{form_url}/manifest" if has_media else None,
+            )
+        )
     return _reply(formats.form_list(items), settings)
 
 
-@get("/projects/{project_id:int}/forms/{form_file:str}", opt=OPENROSA, sync_to_thread=True,
-     summary="Form XML (the XForm) for phones", tags=["OpenRosa"])
-def form_xml(request: Request[Any, Any, Any], project_id: ProjectId, form_file: PathText, db: DB,
-             settings: Config) -> Response[Any]:
+@get(
+    "/projects/{project_id:int}/forms/{form_file:str}",
+    opt=OPENROSA,
+    sync_to_thread=True,
+    summary="Form XML (the XForm) for phones",
+    tags=["OpenRosa"],
+)
+def form_xml(
+    request: Request[Any, Any, Any],
+    project_id: ProjectId,
+    form_file: PathText,
+    db: DB,
+    settings: Config,
+) -> Response[Any]:
     _caller(request, db, project_id)
     if not form_file.endswith(".xml"):
         raise refuse_key()  # the REST form resource is not for app users
@@ -90,25 +123,51 @@ def form_xml(request: Request[Any, Any, Any], project_id: ProjectId, form_file: 
     return _reply(version.xml, settings, headers={"ETag": f'"{version.md5}"'})
 
 
-@get("/projects/{project_id:int}/forms/{xml_form_id:str}/manifest", opt=OPENROSA,
-     before_request=check_openrosa_version, sync_to_thread=True,
-     summary="OpenRosa manifest of a form's media", tags=["OpenRosa"])
-def manifest(request: Request[Any, Any, Any], project_id: ProjectId, xml_form_id: PathText, db: DB,
-             settings: Config) -> Response[Any]:
+@get(
+    "/projects/{project_id:int}/forms/{xml_form_id:str}/manifest",
+    opt=OPENROSA,
+    before_request=check_openrosa_version,
+    sync_to_thread=True,
+    summary="OpenRosa manifest of a form's media",
+    tags=["OpenRosa"],
+)
+def manifest(
+    request: Request[Any, Any, Any],
+    project_id: ProjectId,
+    xml_form_id: PathText,
+    db: DB,
+    settings: Config,
+) -> Response[Any]:
     _caller(request, db, project_id)
     form = form_store.get_form(db, project_id, xml_form_id)
     version = form_store.current_version(db, form)
     base = f"{_base(request, settings, project_id)}/forms/{quote(xml_form_id, safe='')}"
-    items = [formats.ManifestItem(m.attachment.name, m.blob.md5 or "",
-                                  f"{base}/attachments/{quote(m.attachment.name, safe='')}")
-             for m in form_store.list_media(db, version) if m.blob is not None]
+    items = [
+        formats.ManifestItem(
+            m.attachment.name,
+            m.blob.md5 or "",
+            f"{base}/attachments/{quote(m.attachment.name, safe='')}",
+        )
+        for m in form_store.list_media(db, version)
+        if m.blob is not None
+    ]
     return _reply(formats.manifest(items), settings)
 
 
-@get("/projects/{project_id:int}/forms/{xml_form_id:str}/attachments/{name:str}",
-     sync_to_thread=True, summary="Download a form media file", tags=["OpenRosa"])
-def form_media(request: Request[Any, Any, Any], project_id: ProjectId, xml_form_id: PathText, name: PathText,
-               db: DB, blobs: Blobs) -> Response[Any] | Stream | Redirect:
+@get(
+    "/projects/{project_id:int}/forms/{xml_form_id:str}/attachments/{name:str}",
+    sync_to_thread=True,
+    summary="Download a form media file",
+    tags=["OpenRosa"],
+)
+def form_media(
+    request: Request[Any, Any, Any],
+    project_id: ProjectId,
+    xml_form_id: PathText,
+    name: PathText,
+    db: DB,
+    blobs: Blobs,
+) -> Response[Any] | Stream | Redirect:
     _caller(request, db, project_id)
     form = form_store.get_form(db, project_id, xml_form_id)
     media = form_store.get_media(db, form_store.current_version(db, form), name)
@@ -116,38 +175,61 @@ def form_media(request: Request[Any, Any, Any], project_id: ProjectId, xml_form_
     return file_response(request, blobs, media.blob, name)
 
 
-@head("/projects/{project_id:int}/submission", opt=OPENROSA,
-      before_request=check_openrosa_version, sync_to_thread=True, status_code=204,
-      summary="OpenRosa submission pre-flight", tags=["OpenRosa"])
-def submission_head(request: Request[Any, Any, Any], project_id: ProjectId, db: DB,
-                    settings: Config) -> Response[None]:
+@head(
+    "/projects/{project_id:int}/submission",
+    opt=OPENROSA,
+    before_request=check_openrosa_version,
+    sync_to_thread=True,
+    status_code=204,
+    summary="OpenRosa submission pre-flight",
+    tags=["OpenRosa"],
+)
+def submission_head(
+    request: Request[Any, Any, Any], project_id: ProjectId, db: DB, settings: Config
+) -> Response[None]:
     _caller(request, db, project_id)
-    return Response(None, status_code=204,
-                    headers=formats.openrosa_headers(settings.max_submission_bytes))
+    return Response(
+        None, status_code=204, headers=formats.openrosa_headers(settings.max_submission_bytes)
+    )
 
 
-@post("/projects/{project_id:int}/submission", opt=OPENROSA,
-      before_request=check_openrosa_version, status_code=201,
-      summary="OpenRosa submission (multipart: xml_submission_file + attachments)",
-      tags=["OpenRosa"])
-async def submission_post(request: Request[Any, Any, Any], project_id: ProjectId, db: DB,
-                          blobs: Blobs, settings: Config) -> Response[Any]:
+@post(
+    "/projects/{project_id:int}/submission",
+    opt=OPENROSA,
+    before_request=check_openrosa_version,
+    status_code=201,
+    summary="OpenRosa submission (multipart: xml_submission_file + attachments)",
+    tags=["OpenRosa"],
+)
+async def submission_post(
+    request: Request[Any, Any, Any], project_id: ProjectId, db: DB, blobs: Blobs, settings: Config
+) -> Response[Any]:
     identity = await anyio.to_thread.run_sync(_caller, request, db, project_id)
-    async with receive_multipart(request, Path(settings.tmp_dir),
-                                 {XML_PART: MAX_XML_PART_BYTES}) as parts:
+    async with receive_multipart(
+        request, Path(settings.tmp_dir), {XML_PART: MAX_XML_PART_BYTES}
+    ) as parts:
         xml_part = next((p for p in parts if p.name == XML_PART), None)
         if xml_part is None:
             raise ApiError(400, 400.2, f"The request has no {XML_PART} part.")
         xml = await anyio.Path(xml_part.path).read_bytes()
-        files = [IncomingFile(p.name, p.path, p.size, p.sha256, p.content_type)
-                 for p in parts if p is not xml_part]
-        sender = Sender(actor_id=identity.actor_id,
-                        device_id=request.query_params.get("deviceID"),
-                        user_agent=request.headers.get("user-agent", "")[:512] or None)
+        files = [
+            IncomingFile(p.name, p.path, p.size, p.sha256, p.content_type)
+            for p in parts
+            if p is not xml_part
+        ]
+        sender = Sender(
+            actor_id=identity.actor_id,
+            device_id=request.query_params.get("deviceID"),
+            user_agent=request.headers.get("user-agent", "")[:512] or None,
+        )
         await anyio.to_thread.run_sync(
-            lambda: submissions.ingest(db, blobs, project_id, xml, files, sender=sender))
-    return _reply(formats.openrosa_message("full submission upload was successful!", items=0),
-                  settings, status=201)
+            lambda: submissions.ingest(db, blobs, project_id, xml, files, sender=sender)
+        )
+    return _reply(
+        formats.openrosa_message("full submission upload was successful!", items=0),
+        settings,
+        status=201,
+    )
 
 
 # Shared by /v1 (web users) and /v1/key/{key} (app users); on /v1 the form XML is served by

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Literal
 
 import msgspec
 
@@ -53,7 +54,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         try:
             settings = msgspec.convert(values, cls, strict=False)
         except msgspec.ValidationError as error:
-            raise SystemExit(f"Invalid configuration: {error} (check the JEBOL_* variables)")
+            raise SystemExit(
+                f"Invalid configuration: {error} (check the JEBOL_* variables)"
+            ) from None
         return settings.resolved()
 
     def resolved(self) -> Settings:
@@ -63,8 +66,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             database_url=self.database_url or f"sqlite:///{data / 'jebol.sqlite3'}",
             blob_dir=self.blob_dir or str(data / "blobs"),
             tmp_dir=self.tmp_dir or str(data / "tmp"),
-            public_url=(self.public_url or f"http://{_display_host(self.host)}:{self.port}")
-            .rstrip("/"),
+            public_url=(self.public_url or f"http://{_display_host(self.host)}:{self.port}").rstrip(
+                "/"
+            ),
         )
 
     def load_secret(self) -> str:

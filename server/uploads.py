@@ -19,10 +19,11 @@ import hashlib
 import os
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import anyio
 from litestar import Request
@@ -49,8 +50,11 @@ class ClientGone(ApiError):
     whole body is in, and the handlers' cleanup removes the temporary files."""
 
     def __init__(self) -> None:
-        super().__init__(CLIENT_GONE, 499.1, "The connection closed before the request body "
-                         "was complete; nothing was stored.")
+        super().__init__(
+            CLIENT_GONE,
+            499.1,
+            "The connection closed before the request body was complete; nothing was stored.",
+        )
 
 
 class BodyTimeout:
@@ -81,14 +85,21 @@ class BodyTimeout:
             with anyio.move_on_after(limit) as wait:
                 message = await receive()
             if not wait.cancelled_caught and message["type"] == "http.disconnect":
-                note_client_gone(scope, "request body cut off: the client went away, or the "
-                                 "HTTP layer refused its framing; nothing stored")
+                note_client_gone(
+                    scope,
+                    "request body cut off: the client went away, or the "
+                    "HTTP layer refused its framing; nothing stored",
+                )
                 raise ClientGone()
             elapsed = time.monotonic() - started
             if wait.cancelled_caught or received < MIN_BODY_BYTES_PER_SECOND * (elapsed - limit):
-                raise ApiError(408, 408.1, "The request body arrived too slowly (or stopped); "
-                               "nothing was stored. Please send it again.",
-                               {"Connection": "close"})
+                raise ApiError(
+                    408,
+                    408.1,
+                    "The request body arrived too slowly (or stopped); "
+                    "nothing was stored. Please send it again.",
+                    {"Connection": "close"},
+                )
             received += len(message.get("body", b""))
             body_done = message["type"] != "http.request" or not message.get("more_body")
             return message
@@ -161,8 +172,12 @@ class _Receiver:
         if name is None:
             raise ApiError(400, 400.1, "A multipart part has no name.")
         fd, path = tempfile.mkstemp(prefix="part-", dir=self.tmp_dir)
-        part = ReceivedPart(name=name, filename=_text(options.get(b"filename")),
-                            content_type=_text(self.headers.get("content-type")), path=Path(path))
+        part = ReceivedPart(
+            name=name,
+            filename=_text(options.get(b"filename")),
+            content_type=_text(self.headers.get("content-type")),
+            path=Path(path),
+        )
         self.parts.append(part)
         self.current = _Writer(part, os.fdopen(fd, "wb"))
 
@@ -172,8 +187,9 @@ class _Receiver:
         writer.buffer += data[start:end]
         limit = self.part_limits.get(writer.part.name)
         if limit is not None and writer.part.size + len(writer.buffer) > limit:
-            raise ApiError(400, 400.1, f"The part {writer.part.name!r} is larger than "
-                           f"{limit} bytes.")
+            raise ApiError(
+                400, 400.1, f"The part {writer.part.name!r} is larger than {limit} bytes."
+            )
 
     def on_part_end(self) -> None:
         if self.current is not None:
@@ -193,9 +209,9 @@ class _Receiver:
 
 
 @asynccontextmanager
-async def receive_multipart(request: Request[Any, Any, Any], tmp_dir: Path,
-                            part_limits: dict[str, int] | None = None
-                            ) -> AsyncIterator[list[ReceivedPart]]:
+async def receive_multipart(
+    request: Request[Any, Any, Any], tmp_dir: Path, part_limits: dict[str, int] | None = None
+) -> AsyncIterator[list[ReceivedPart]]:
     """Yield the received parts; their temporary files are removed when the block ends."""
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
@@ -203,9 +219,19 @@ async def receive_multipart(request: Request[Any, Any, Any], tmp_dir: Path,
         raise ApiError(400, 400.1, "Expected a multipart/form-data body with a boundary.")
     tmp_dir.mkdir(parents=True, exist_ok=True)
     receiver = _Receiver(tmp_dir, part_limits or {})
-    callbacks = {name: getattr(receiver, name) for name in (
-        "on_part_begin", "on_header_field", "on_header_value", "on_header_end",
-        "on_headers_finished", "on_part_data", "on_part_end", "on_end")}
+    callbacks = {
+        name: getattr(receiver, name)
+        for name in (
+            "on_part_begin",
+            "on_header_field",
+            "on_header_value",
+            "on_header_end",
+            "on_headers_finished",
+            "on_part_data",
+            "on_part_end",
+            "on_end",
+        )
+    }
     parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
     try:
         try:
@@ -246,8 +272,9 @@ class ReceivedBody:
 
 
 @asynccontextmanager
-async def receive_body(request: Request[Any, Any, Any], tmp_dir: Path
-                       ) -> AsyncIterator[ReceivedBody]:
+async def receive_body(
+    request: Request[Any, Any, Any], tmp_dir: Path
+) -> AsyncIterator[ReceivedBody]:
     """Stream a raw (possibly chunked) request body to a temporary file, hashing it."""
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix="body-", dir=tmp_dir)

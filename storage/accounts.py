@@ -50,8 +50,16 @@ class Identity:
 
 # ---- web users -------------------------------------------------------------------------------
 
-def create_user(db: Database, email: str, password: str | None = None, *, is_admin: bool = False,
-                display_name: str | None = None, actor_id: int | None = None) -> User:
+
+def create_user(
+    db: Database,
+    email: str,
+    password: str | None = None,
+    *,
+    is_admin: bool = False,
+    display_name: str | None = None,
+    actor_id: int | None = None,
+) -> User:
     email = normalize_email(email)
     if password is not None:
         check_password_strength(password)
@@ -62,12 +70,12 @@ def create_user(db: Database, email: str, password: str | None = None, *, is_adm
         actor = Actor(kind="user", display_name=display_name or email)
         tx.add(actor)
         tx.flush()
-        user = User(actor_id=actor.id, email=email, is_admin=is_admin,
-                    password_hash=password_hash)
+        user = User(actor_id=actor.id, email=email, is_admin=is_admin, password_hash=password_hash)
         tx.add(user)
         tx.flush()
-        audit.record(tx, actor_id, "user.create", "actor", actor.id,
-                     {"email": email, "admin": is_admin})
+        audit.record(
+            tx, actor_id, "user.create", "actor", actor.id, {"email": email, "admin": is_admin}
+        )
         return user
 
 
@@ -88,8 +96,9 @@ def _login_row(tx: Tx, email: str) -> tuple[User, Actor] | None:
         email = normalize_email(email)
     except InvalidInput:
         return None
-    row = tx.exec(select(User, Actor).join(Actor, Actor.id == User.actor_id)
-                  .where(User.email == email)).first()
+    row = tx.exec(
+        select(User, Actor).join(Actor, Actor.id == User.actor_id).where(User.email == email)
+    ).first()
     return (row[0], row[1]) if row else None
 
 
@@ -125,8 +134,11 @@ class _Verified:
         self.lock = threading.Lock()
 
     def _digest(self, stored_hash: str, password: str) -> bytes:
-        return hashlib.blake2b(f"{stored_hash}\0{password}".encode("utf-8", "surrogatepass"),
-                               key=self.key, digest_size=32).digest()
+        return hashlib.blake2b(
+            f"{stored_hash}\0{password}".encode("utf-8", "surrogatepass"),
+            key=self.key,
+            digest_size=32,
+        ).digest()
 
     def seen(self, stored_hash: str, password: str) -> bool:
         digest = self._digest(stored_hash, password)
@@ -149,8 +161,7 @@ class _Verified:
 _verified = _Verified()
 
 
-def set_password(db: Database, user_id: int, password: str, *,
-                 actor_id: int | None = None) -> None:
+def set_password(db: Database, user_id: int, password: str, *, actor_id: int | None = None) -> None:
     """An administrator's (or the command line's, `actor_id` None) reset of a user's password,
     without the old one. Every session of the user ends, as in Central: whoever knew the old
     password is logged out everywhere."""
@@ -180,8 +191,14 @@ def normalize_email(email: str) -> str:
 
 
 def _user_identity(user: User, actor: Actor, session_id: int | None = None) -> Identity:
-    return Identity(actor_id=actor.id, kind="user", display_name=actor.display_name,
-                    user_id=user.id, is_admin=user.is_admin, session_id=session_id)
+    return Identity(
+        actor_id=actor.id,
+        kind="user",
+        display_name=actor.display_name,
+        user_id=user.id,
+        is_admin=user.is_admin,
+        session_id=session_id,
+    )
 
 
 @dataclass(frozen=True)
@@ -200,13 +217,23 @@ def get_user(db: Database, user_actor_id: int) -> UserView:
 def list_users(db: Database) -> list[UserView]:
     """Every user not deleted, oldest first."""
     with db.read() as tx:
-        rows = tx.exec(select(User, Actor).join(Actor, Actor.id == User.actor_id)
-                       .where(col(Actor.deleted_at).is_(None)).order_by(Actor.id)).all()
+        rows = tx.exec(
+            select(User, Actor)
+            .join(Actor, Actor.id == User.actor_id)
+            .where(col(Actor.deleted_at).is_(None))
+            .order_by(Actor.id)
+        ).all()
     return [UserView(user, actor) for user, actor in rows]
 
 
-def update_user(db: Database, user_actor_id: int, *, display_name: str | None = None,
-                email: str | None = None, actor_id: int | None = None) -> UserView:
+def update_user(
+    db: Database,
+    user_actor_id: int,
+    *,
+    display_name: str | None = None,
+    email: str | None = None,
+    actor_id: int | None = None,
+) -> UserView:
     changes: dict[str, Any] = {}
     try:
         with db.transaction() as tx:
@@ -226,8 +253,9 @@ def update_user(db: Database, user_actor_id: int, *, display_name: str | None = 
         raise Conflict(f"A user with the email {email!r} already exists.") from None
 
 
-def change_password(db: Database, user_actor_id: int, old: str, new: str, *,
-                    keep_session_id: int | None = None) -> bool:
+def change_password(
+    db: Database, user_actor_id: int, old: str, new: str, *, keep_session_id: int | None = None
+) -> bool:
     """Set a new password when `old` is the current one; False (nothing changed) when it is not.
 
     Every other session of the user ends with the change, as in Central: a stolen token or a
@@ -252,22 +280,32 @@ def change_password(db: Database, user_actor_id: int, old: str, new: str, *,
     return True
 
 
-def _end_sessions(tx: Tx, user_actor_id: int, *, actor_id: int | None,
-                  keep_session_id: int | None = None) -> None:
+def _end_sessions(
+    tx: Tx, user_actor_id: int, *, actor_id: int | None, keep_session_id: int | None = None
+) -> None:
     """End the user's sessions (but `keep_session_id`) in the password's transaction.
 
     Callers hold the user's row locked (its password was just written), and a login re-reads
     that row locked before it opens a session, so no session checked against the old password
     opens after this. One `user.session.end` entry says how many live sessions ended."""
-    tx.exec(delete(Session).where(col(Session.actor_id) == user_actor_id,
-                                  col(Session.expires_at) <= utcnow()))
+    tx.exec(
+        delete(Session).where(
+            col(Session.actor_id) == user_actor_id, col(Session.expires_at) <= utcnow()
+        )
+    )
     ending = delete(Session).where(col(Session.actor_id) == user_actor_id)
     if keep_session_id is not None:
         ending = ending.where(col(Session.id) != keep_session_id)
     ended = tx.exec(ending).rowcount  # type: ignore[attr-defined]
     if ended:
-        audit.record(tx, actor_id, "user.session.end", "actor", user_actor_id,
-                     {"sessions": ended, "reason": "user.password"})
+        audit.record(
+            tx,
+            actor_id,
+            "user.session.end",
+            "actor",
+            user_actor_id,
+            {"sessions": ended, "reason": "user.password"},
+        )
 
 
 def delete_user(db: Database, user_actor_id: int, *, actor_id: int | None = None) -> None:
@@ -283,8 +321,9 @@ def delete_user(db: Database, user_actor_id: int, *, actor_id: int | None = None
         audit.record(tx, actor_id, "user.delete", "actor", user_actor_id)
 
 
-def set_admin(db: Database, user_actor_id: int, admin: bool, *,
-              actor_id: int | None = None) -> None:
+def set_admin(
+    db: Database, user_actor_id: int, admin: bool, *, actor_id: int | None = None
+) -> None:
     """Grant (idempotent) or withdraw the server-wide admin role; withdrawing a role the user
     does not hold is NotFound, and the last administrator keeps it (Conflict)."""
     with db.transaction() as tx:
@@ -296,26 +335,38 @@ def set_admin(db: Database, user_actor_id: int, admin: bool, *,
         if not admin:
             _keep_an_admin(tx, user_actor_id)
         view.user.is_admin = admin
-        audit.record(tx, actor_id, "user.assignment.create" if admin else
-                     "user.assignment.delete", "actor", user_actor_id, {"role": "admin"})
+        audit.record(
+            tx,
+            actor_id,
+            "user.assignment.create" if admin else "user.assignment.delete",
+            "actor",
+            user_actor_id,
+            {"role": "admin"},
+        )
 
 
 def _user_view(tx: Tx, user_actor_id: int) -> UserView:
-    row = tx.exec(select(User, Actor).join(Actor, Actor.id == User.actor_id)
-                  .where(User.actor_id == user_actor_id,
-                         col(Actor.deleted_at).is_(None))).first()
+    row = tx.exec(
+        select(User, Actor)
+        .join(Actor, Actor.id == User.actor_id)
+        .where(User.actor_id == user_actor_id, col(Actor.deleted_at).is_(None))
+    ).first()
     if row is None:
         raise NotFound("user")
     return UserView(row[0], row[1])
 
 
 def _keep_an_admin(tx: Tx, leaving_actor_id: int) -> None:
-    others = tx.exec(select(User.id).join(Actor, Actor.id == User.actor_id)
-                     .where(col(User.is_admin), User.actor_id != leaving_actor_id,
-                            col(Actor.deleted_at).is_(None)).with_for_update()).all()
+    others = tx.exec(
+        select(User.id)
+        .join(Actor, Actor.id == User.actor_id)
+        .where(
+            col(User.is_admin), User.actor_id != leaving_actor_id, col(Actor.deleted_at).is_(None)
+        )
+        .with_for_update()
+    ).all()
     if not others:
-        raise Conflict("This is the last administrator; make another user an administrator "
-                       "first.")
+        raise Conflict("This is the last administrator; make another user an administrator first.")
 
 
 def _display_name(name: str) -> str:
@@ -327,17 +378,24 @@ def _display_name(name: str) -> str:
 
 # ---- sessions --------------------------------------------------------------------------------
 
+
 def create_session(db: Database, actor_id: int, hours: float) -> tuple[str, Session]:
     with db.transaction() as tx:
         return _new_session(tx, actor_id, hours)
 
 
 def _new_session(tx: Tx, actor_id: int, hours: float) -> tuple[str, Session]:
-    tx.exec(delete(Session).where(col(Session.actor_id) == actor_id,
-                                  col(Session.expires_at) <= utcnow()))
+    tx.exec(
+        delete(Session).where(
+            col(Session.actor_id) == actor_id, col(Session.expires_at) <= utcnow()
+        )
+    )
     token = new_token()  # 64 symbols of a 64-letter alphabet: 384 random bits; kept hashed
-    session = Session(actor_id=actor_id, token_hash=hash_token(token),
-                      expires_at=utcnow() + timedelta(hours=hours))
+    session = Session(
+        actor_id=actor_id,
+        token_hash=hash_token(token),
+        expires_at=utcnow() + timedelta(hours=hours),
+    )
     tx.add(session)
     tx.flush()
     audit.record(tx, actor_id, "user.session.create", "actor", actor_id)
@@ -362,8 +420,9 @@ def authenticate(db: Database, email: str, password: str, *, client: str) -> Ide
     return _authenticate(db, email, password, client=client)[0]
 
 
-def _authenticate(db: Database, email: str, password: str, *,
-                  client: str) -> tuple[Identity | None, str | None]:
+def _authenticate(
+    db: Database, email: str, password: str, *, client: str
+) -> tuple[Identity | None, str | None]:
     """`authenticate`, with the stored hash the password was checked against."""
     email_key = email.strip().lower()[:320]
     client = (client or "unknown")[:64]
@@ -381,8 +440,7 @@ def _authenticate(db: Database, email: str, password: str, *,
     return identity, row[0].password_hash
 
 
-def log_in(db: Database, email: str, password: str, *, client: str,
-           hours: float) -> Login | None:
+def log_in(db: Database, email: str, password: str, *, client: str, hours: float) -> Login | None:
     """A new session for a correct email and password, None for wrong ones (throttled).
 
     The session opens only if the password is still the one argon2 checked: a change landing
@@ -402,10 +460,16 @@ def identity_for_session(db: Database, token: str) -> Identity | None:
     if not is_well_formed(token):
         return None
     with db.read() as tx:
-        row = tx.exec(select(User, Actor, Session.id).join(Actor, Actor.id == User.actor_id)
-                      .join(Session, Session.actor_id == Actor.id)
-                      .where(Session.token_hash == hash_token(token),
-                             Session.expires_at > utcnow(), Actor.deleted_at.is_(None))).first()
+        row = tx.exec(
+            select(User, Actor, Session.id)
+            .join(Actor, Actor.id == User.actor_id)
+            .join(Session, Session.actor_id == Actor.id)
+            .where(
+                Session.token_hash == hash_token(token),
+                Session.expires_at > utcnow(),
+                Actor.deleted_at.is_(None),
+            )
+        ).first()
     return _user_identity(*row) if row else None
 
 
@@ -422,8 +486,11 @@ def delete_session(db: Database, token: str) -> bool:
 def end_session(db: Database, token: str, *, actor_id: int, is_admin: bool = False) -> None:
     """End the session holding `token` at once: its own user or an administrator may."""
     with db.transaction() as tx:
-        session = tx.exec(select(Session).where(Session.token_hash == hash_token(token))).first() \
-            if is_well_formed(token) else None
+        session = (
+            tx.exec(select(Session).where(Session.token_hash == hash_token(token))).first()
+            if is_well_formed(token)
+            else None
+        )
         if session is None:
             raise NotFound("session")
         if session.actor_id != actor_id and not is_admin:
@@ -434,6 +501,7 @@ def end_session(db: Database, token: str, *, actor_id: int, is_admin: bool = Fal
 
 # ---- app users -------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class AppUserOut:
     app_user: AppUser
@@ -441,8 +509,9 @@ class AppUserOut:
     token: str | None  # None once revoked, or when sealed under another secret
 
 
-def create_app_user(db: Database, box: TokenBox, project_id: int, display_name: str,
-                    actor_id: int | None = None) -> AppUserOut:
+def create_app_user(
+    db: Database, box: TokenBox, project_id: int, display_name: str, actor_id: int | None = None
+) -> AppUserOut:
     display_name = display_name.strip()
     if not display_name or len(display_name) > 255:
         raise InvalidInput("An app user needs a display name of 1 to 255 characters.")
@@ -453,32 +522,55 @@ def create_app_user(db: Database, box: TokenBox, project_id: int, display_name: 
         actor = Actor(kind="app_user", display_name=display_name)
         tx.add(actor)
         tx.flush()
-        app_user = AppUser(actor_id=actor.id, project_id=project_id,
-                           token_hash=hash_token(token), token_sealed=box.seal(token))
+        app_user = AppUser(
+            actor_id=actor.id,
+            project_id=project_id,
+            token_hash=hash_token(token),
+            token_sealed=box.seal(token),
+        )
         tx.add(app_user)
         tx.add(RoleAssignment(actor_id=actor.id, project_id=project_id, role="officer"))
         tx.flush()
-        audit.record(tx, actor_id, "field_key.create", "actor", actor.id,
-                     {"displayName": display_name, "projectId": project_id})
+        audit.record(
+            tx,
+            actor_id,
+            "field_key.create",
+            "actor",
+            actor.id,
+            {"displayName": display_name, "projectId": project_id},
+        )
         return AppUserOut(app_user, actor, token)
 
 
 def list_app_users(db: Database, box: TokenBox, project_id: int) -> list[AppUserOut]:
     with db.read() as tx:
-        rows = tx.exec(select(AppUser, Actor).join(Actor, Actor.id == AppUser.actor_id)
-                       .where(AppUser.project_id == project_id, Actor.deleted_at.is_(None))
-                       .order_by(AppUser.id)).all()
-    return [AppUserOut(app_user, actor, box.open(app_user.token_sealed)) for app_user, actor in rows]
+        rows = tx.exec(
+            select(AppUser, Actor)
+            .join(Actor, Actor.id == AppUser.actor_id)
+            .where(AppUser.project_id == project_id, Actor.deleted_at.is_(None))
+            .order_by(AppUser.id)
+        ).all()
+    return [
+        AppUserOut(app_user, actor, box.open(app_user.token_sealed)) for app_user, actor in rows
+    ]
 
 
-def find_app_user_by_name(db: Database, box: TokenBox, project_id: int,
-                          display_name: str) -> AppUserOut | None:
-    return next((a for a in list_app_users(db, box, project_id)
-                 if a.actor.display_name == display_name and a.app_user.revoked_at is None), None)
+def find_app_user_by_name(
+    db: Database, box: TokenBox, project_id: int, display_name: str
+) -> AppUserOut | None:
+    return next(
+        (
+            a
+            for a in list_app_users(db, box, project_id)
+            if a.actor.display_name == display_name and a.app_user.revoked_at is None
+        ),
+        None,
+    )
 
 
-def revoke_app_user(db: Database, project_id: int, app_user_id: int,
-                    actor_id: int | None = None) -> None:
+def revoke_app_user(
+    db: Database, project_id: int, app_user_id: int, actor_id: int | None = None
+) -> None:
     with db.transaction() as tx:
         app_user = tx.get(AppUser, app_user_id)
         if app_user is None or app_user.project_id != project_id:
@@ -496,8 +588,9 @@ def get_app_user(db: Database, box: TokenBox, project_id: int, app_actor_id: int
     return AppUserOut(app_user, actor, box.open(app_user.token_sealed))
 
 
-def revoke_app_user_by_actor(db: Database, project_id: int, app_actor_id: int, *,
-                             actor_id: int | None = None) -> None:
+def revoke_app_user_by_actor(
+    db: Database, project_id: int, app_actor_id: int, *, actor_id: int | None = None
+) -> None:
     """Revoke an app user's key (by actor id, as the API names it); idempotent.
 
     The key answers 403 from the next request on: its hash is gone, and with it every lookup.
@@ -513,9 +606,15 @@ def revoke_app_user_by_actor(db: Database, project_id: int, app_actor_id: int, *
 
 
 def _app_user_row(tx: Tx, project_id: int, app_actor_id: int) -> tuple[AppUser, Actor]:
-    row = tx.exec(select(AppUser, Actor).join(Actor, Actor.id == AppUser.actor_id)
-                  .where(AppUser.actor_id == app_actor_id, AppUser.project_id == project_id,
-                         col(Actor.deleted_at).is_(None))).first()
+    row = tx.exec(
+        select(AppUser, Actor)
+        .join(Actor, Actor.id == AppUser.actor_id)
+        .where(
+            AppUser.actor_id == app_actor_id,
+            AppUser.project_id == project_id,
+            col(Actor.deleted_at).is_(None),
+        )
+    ).first()
     if row is None:
         raise NotFound("app user")
     return row[0], row[1]
@@ -524,27 +623,46 @@ def _app_user_row(tx: Tx, project_id: int, app_actor_id: int) -> tuple[AppUser, 
 def identity_for_key(db: Database, token: str) -> Identity:
     """The app user holding this key. Raises Forbidden for an unknown or revoked key."""
     with db.read() as tx:
-        row = tx.exec(select(AppUser, Actor).join(Actor, Actor.id == AppUser.actor_id)
-                      .where(AppUser.token_hash == hash_token(token),
-                             AppUser.revoked_at.is_(None), Actor.deleted_at.is_(None))).first()
+        row = tx.exec(
+            select(AppUser, Actor)
+            .join(Actor, Actor.id == AppUser.actor_id)
+            .where(
+                AppUser.token_hash == hash_token(token),
+                AppUser.revoked_at.is_(None),
+                Actor.deleted_at.is_(None),
+            )
+        ).first()
     if row is None:
         raise Forbidden("This app user key is not valid (unknown or revoked).")
     app_user, actor = row
-    return Identity(actor_id=actor.id, kind="app_user", display_name=actor.display_name,
-                    app_user_id=app_user.id, project_id=app_user.project_id)
+    return Identity(
+        actor_id=actor.id,
+        kind="app_user",
+        display_name=actor.display_name,
+        app_user_id=app_user.id,
+        project_id=app_user.project_id,
+    )
 
 
 # ---- roles -----------------------------------------------------------------------------------
 
-def grant_role(db: Database, actor_id: int, project_id: int, role: str,
-               by_actor_id: int | None = None) -> None:
+
+def grant_role(
+    db: Database, actor_id: int, project_id: int, role: str, by_actor_id: int | None = None
+) -> None:
     if role not in ROLES:
         raise InvalidInput(f"Unknown role {role!r}; roles are {', '.join(ROLES)}.")
     try:
         with db.transaction() as tx:
             tx.add(RoleAssignment(actor_id=actor_id, project_id=project_id, role=role))
-            audit.record(tx, by_actor_id, "user.assignment.create", "actor", actor_id,
-                         {"projectId": project_id, "role": role})
+            audit.record(
+                tx,
+                by_actor_id,
+                "user.assignment.create",
+                "actor",
+                actor_id,
+                {"projectId": project_id, "role": role},
+            )
     except IntegrityError:
         pass  # already granted
 
@@ -555,16 +673,25 @@ def roles_in_project(db: Database, identity: Identity, project_id: int) -> froze
     if identity.kind == "app_user":
         return frozenset({"officer"}) if identity.project_id == project_id else frozenset()
     with db.read() as tx:
-        return frozenset(tx.exec(select(RoleAssignment.role).where(
-            RoleAssignment.actor_id == identity.actor_id,
-            RoleAssignment.project_id == project_id)).all())
+        return frozenset(
+            tx.exec(
+                select(RoleAssignment.role).where(
+                    RoleAssignment.actor_id == identity.actor_id,
+                    RoleAssignment.project_id == project_id,
+                )
+            ).all()
+        )
 
 
 # The roles the API names, with ids that never change (DESIGN §7). `admin` is server-wide
 # (User.is_admin); the others are held per project (role_assignment rows).
 SYSTEM_ROLES = ("admin", *ROLES)  # ids 1..4 in this order
-ROLE_TITLES = {"admin": "Administrator", "manager": "Project Manager",
-               "supervisor": "Supervisor", "officer": "Officer"}
+ROLE_TITLES = {
+    "admin": "Administrator",
+    "manager": "Project Manager",
+    "supervisor": "Supervisor",
+    "officer": "Officer",
+}
 
 
 @dataclass(frozen=True)
@@ -595,17 +722,22 @@ def role_named(ref: str) -> str:
 def list_assignments(db: Database, project_id: int) -> list[tuple[int, str]]:
     """(actor id, role) of everyone holding a role in the project, app users included."""
     with db.read() as tx:
-        rows = tx.exec(select(RoleAssignment.actor_id, RoleAssignment.role)
-                       .join(Actor, Actor.id == RoleAssignment.actor_id)
-                       .where(RoleAssignment.project_id == project_id,
-                              col(RoleAssignment.role).in_(ROLES),
-                              col(Actor.deleted_at).is_(None))
-                       .order_by(RoleAssignment.actor_id, RoleAssignment.role)).all()
+        rows = tx.exec(
+            select(RoleAssignment.actor_id, RoleAssignment.role)
+            .join(Actor, Actor.id == RoleAssignment.actor_id)
+            .where(
+                RoleAssignment.project_id == project_id,
+                col(RoleAssignment.role).in_(ROLES),
+                col(Actor.deleted_at).is_(None),
+            )
+            .order_by(RoleAssignment.actor_id, RoleAssignment.role)
+        ).all()
     return [(actor, role) for actor, role in rows]
 
 
-def assign_role(db: Database, project_id: int, role: str, user_actor_id: int, *,
-                actor_id: int | None = None) -> None:
+def assign_role(
+    db: Database, project_id: int, role: str, user_actor_id: int, *, actor_id: int | None = None
+) -> None:
     """Give a web user a role in the project (idempotent). App users' roles are fixed."""
     _check_project_role(role)
     try:
@@ -617,14 +749,21 @@ def assign_role(db: Database, project_id: int, role: str, user_actor_id: int, *,
                 return
             tx.add(RoleAssignment(actor_id=user_actor_id, project_id=project_id, role=role))
             tx.flush()
-            audit.record(tx, actor_id, "user.assignment.create", "actor", user_actor_id,
-                         {"projectId": project_id, "role": role})
+            audit.record(
+                tx,
+                actor_id,
+                "user.assignment.create",
+                "actor",
+                user_actor_id,
+                {"projectId": project_id, "role": role},
+            )
     except IntegrityError:
         pass  # granted by a concurrent request
 
 
-def unassign_role(db: Database, project_id: int, role: str, user_actor_id: int, *,
-                  actor_id: int | None = None) -> None:
+def unassign_role(
+    db: Database, project_id: int, role: str, user_actor_id: int, *, actor_id: int | None = None
+) -> None:
     _check_project_role(role)
     with db.transaction() as tx:
         _user_view(tx, user_actor_id)
@@ -632,8 +771,14 @@ def unassign_role(db: Database, project_id: int, role: str, user_actor_id: int, 
         if row is None:
             raise NotFound("assignment")
         tx.delete(row)
-        audit.record(tx, actor_id, "user.assignment.delete", "actor", user_actor_id,
-                     {"projectId": project_id, "role": role})
+        audit.record(
+            tx,
+            actor_id,
+            "user.assignment.delete",
+            "actor",
+            user_actor_id,
+            {"projectId": project_id, "role": role},
+        )
 
 
 def _check_project_role(role: str) -> None:
@@ -644,9 +789,13 @@ def _check_project_role(role: str) -> None:
 
 
 def _assignment(tx: Tx, project_id: int, role: str, actor_id: int) -> RoleAssignment | None:
-    return tx.exec(select(RoleAssignment).where(
-        RoleAssignment.project_id == project_id, RoleAssignment.role == role,
-        RoleAssignment.actor_id == actor_id)).first()
+    return tx.exec(
+        select(RoleAssignment).where(
+            RoleAssignment.project_id == project_id,
+            RoleAssignment.role == role,
+            RoleAssignment.actor_id == actor_id,
+        )
+    ).first()
 
 
 # ---- form access for app users ---------------------------------------------------------------
@@ -658,8 +807,14 @@ def _assignment(tx: Tx, project_id: int, role: str, actor_id: int) -> RoleAssign
 FORM_ACCESS = "form:"
 
 
-def grant_form_access(db: Database, project_id: int, xml_form_id: str, app_actor_id: int, *,
-                      actor_id: int | None = None) -> None:
+def grant_form_access(
+    db: Database,
+    project_id: int,
+    xml_form_id: str,
+    app_actor_id: int,
+    *,
+    actor_id: int | None = None,
+) -> None:
     """Assign a form to an app user of the same project (idempotent)."""
     try:
         with db.transaction() as tx:
@@ -670,40 +825,68 @@ def grant_form_access(db: Database, project_id: int, xml_form_id: str, app_actor
                 return
             tx.add(RoleAssignment(actor_id=app_actor_id, project_id=project_id, role=role))
             tx.flush()
-            audit.record(tx, actor_id, "form.assignment.create", "form", form.id,
-                         {"actorId": app_actor_id, "role": "officer"})
+            audit.record(
+                tx,
+                actor_id,
+                "form.assignment.create",
+                "form",
+                form.id,
+                {"actorId": app_actor_id, "role": "officer"},
+            )
     except IntegrityError:
         pass  # assigned by a concurrent request
 
 
-def revoke_form_access(db: Database, project_id: int, xml_form_id: str, app_actor_id: int, *,
-                       actor_id: int | None = None) -> None:
+def revoke_form_access(
+    db: Database,
+    project_id: int,
+    xml_form_id: str,
+    app_actor_id: int,
+    *,
+    actor_id: int | None = None,
+) -> None:
     with db.transaction() as tx:
         form = _form(tx, project_id, xml_form_id)
         row = _assignment(tx, project_id, f"{FORM_ACCESS}{form.id}", app_actor_id)
         if row is None:
             raise NotFound("assignment")
         tx.delete(row)
-        audit.record(tx, actor_id, "form.assignment.delete", "form", form.id,
-                     {"actorId": app_actor_id, "role": "officer"})
+        audit.record(
+            tx,
+            actor_id,
+            "form.assignment.delete",
+            "form",
+            form.id,
+            {"actorId": app_actor_id, "role": "officer"},
+        )
 
 
 def list_form_access(db: Database, project_id: int, xml_form_id: str) -> list[Actor]:
     """The app users (actors) assigned to the form."""
     with db.read() as tx:
         form = _form(tx, project_id, xml_form_id)
-        return list(tx.exec(select(Actor)
-                            .join(RoleAssignment, Actor.id == RoleAssignment.actor_id)
-                            .where(RoleAssignment.project_id == project_id,
-                                   RoleAssignment.role == f"{FORM_ACCESS}{form.id}",
-                                   col(Actor.deleted_at).is_(None))
-                            .order_by(RoleAssignment.actor_id)).all())
+        return list(
+            tx.exec(
+                select(Actor)
+                .join(RoleAssignment, Actor.id == RoleAssignment.actor_id)
+                .where(
+                    RoleAssignment.project_id == project_id,
+                    RoleAssignment.role == f"{FORM_ACCESS}{form.id}",
+                    col(Actor.deleted_at).is_(None),
+                )
+                .order_by(RoleAssignment.actor_id)
+            ).all()
+        )
 
 
 def _form(tx: Tx, project_id: int, xml_form_id: str) -> Form:
-    form = tx.exec(select(Form).where(Form.project_id == project_id,
-                                      Form.xml_form_id == xml_form_id,
-                                      col(Form.deleted_at).is_(None))).first()
+    form = tx.exec(
+        select(Form).where(
+            Form.project_id == project_id,
+            Form.xml_form_id == xml_form_id,
+            col(Form.deleted_at).is_(None),
+        )
+    ).first()
     if form is None:
         raise NotFound("form")
     return form
@@ -715,16 +898,24 @@ def _form(tx: Tx, project_id: int, xml_form_id: str) -> Form:
 MAX_AUDIT_PAGE = 1000
 
 
-def list_audits(db: Database, *, action: str | None = None, start: datetime | None = None,
-                end: datetime | None = None, limit: int = 100, offset: int = 0) -> list[Audit]:
+def list_audits(
+    db: Database,
+    *,
+    action: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Audit]:
     """Newest first. `action` is one action ("user.create") or a category ("user" matches
     "user.*"); `start` is inclusive, `end` exclusive."""
     if not 1 <= limit <= MAX_AUDIT_PAGE or offset < 0:
         raise InvalidInput(f"limit must be 1 to {MAX_AUDIT_PAGE} and offset at least 0.")
     query = select(Audit)
     if action:
-        query = query.where(or_(Audit.action == action,
-                                col(Audit.action).startswith(action + ".", autoescape=True)))
+        query = query.where(
+            or_(Audit.action == action, col(Audit.action).startswith(action + ".", autoescape=True))
+        )
     if start is not None:
         query = query.where(col(Audit.logged_at) >= start)
     if end is not None:
@@ -735,4 +926,4 @@ def list_audits(db: Database, *, action: str | None = None, start: datetime | No
 
 
 def touch(tx: Tx, row: object, when: datetime | None = None) -> None:
-    setattr(row, "updated_at", when or utcnow())
+    row.updated_at = when or utcnow()

@@ -9,7 +9,20 @@ from sqlmodel import Session
 from .models import Audit
 
 
-def record(tx: Session, actor_id: int | None, action: str, subject_type: str | None = None,
-           subject_id: int | None = None, details: dict[str, Any] | None = None) -> None:
-    tx.add(Audit(actor_id=actor_id, action=action, subject_type=subject_type,
-                 subject_id=subject_id, details=details or {}))
+def record(
+    tx: Session,
+    actor_id: int | None,
+    action: str,
+    subject_type: str | None = None,
+    subject_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    tx.add(
+        Audit(
+            actor_id=actor_id,
+            action=action,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            details=details or {},
+        )
+    )

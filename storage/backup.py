@@ -34,7 +34,7 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -69,9 +69,11 @@ def sqlite_path(database_url: str) -> Path:
     """The database file of a SQLite URL; BackupError for any other database."""
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        raise BackupError("`jebol backup` and `jebol restore` cover the embedded default "
-                          "(SQLite + a blob folder). For PostgreSQL and S3 use pg_dump and "
-                          "`mc mirror` (README, \"Backups\").")
+        raise BackupError(
+            "`jebol backup` and `jebol restore` cover the embedded default "
+            "(SQLite + a blob folder). For PostgreSQL and S3 use pg_dump and "
+            '`mc mirror` (README, "Backups").'
+        )
     return Path(url.database)
 
 
@@ -148,8 +150,9 @@ def backup(database_url: str, blob_dir: Path, secret_file: Path, output: Path) -
         sink: _Sink = _TarSink(partial)
     else:
         if output.exists() and (not output.is_dir() or any(output.iterdir())):
-            raise BackupError(f"{output} exists and is not an empty folder; name a new folder "
-                              "or a FILE.tar.")
+            raise BackupError(
+                f"{output} exists and is not an empty folder; name a new folder or a FILE.tar."
+            )
         output.mkdir(parents=True, exist_ok=True)
         sink = _FolderSink(output)
     try:
@@ -180,9 +183,14 @@ def _write(sink: _Sink, database: Path, blob_dir: Path, secret_file: Path) -> Su
             files[f"{BLOBS}/{key}"] = sink.add(f"{BLOBS}/{key}", source, size, 0o644)
         total += size
     missing = sorted(sha for sha in named if f"{BLOBS}/{blob_key(sha)}" not in files)
-    manifest = {"format": FORMAT, "version": VERSION,
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "submissions": submissions, "files": files, "missing": missing}
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "submissions": submissions,
+        "files": files,
+        "missing": missing,
+    }
     data = json.dumps(manifest, indent=1, sort_keys=True).encode()
     sink.add(MANIFEST, _BytesReader(data), len(data), 0o644)
     return Summary(submissions, len(files), total, missing)
@@ -194,7 +202,7 @@ class _BytesReader:
 
     def read(self, size: int = -1) -> bytes:
         end = len(self.data) if size < 0 else self.offset + size
-        chunk, self.offset = self.data[self.offset:end], min(end, len(self.data))
+        chunk, self.offset = self.data[self.offset : end], min(end, len(self.data))
         return chunk
 
 
@@ -249,21 +257,25 @@ def _blob_files(blob_dir: Path) -> Iterator[tuple[str, BinaryIO, int]]:
 
 def holds_data(database_url: str, blob_dir: Path, secret_file: Path) -> bool:
     database = sqlite_path(database_url)
-    return (database.exists() or secret_file.exists()
-            or (blob_dir.is_dir() and any(blob_dir.iterdir())))
+    return (
+        database.exists() or secret_file.exists() or (blob_dir.is_dir() and any(blob_dir.iterdir()))
+    )
 
 
-def restore(source: Path, database_url: str, blob_dir: Path, secret_file: Path, *,
-            force: bool = False) -> Summary:
+def restore(
+    source: Path, database_url: str, blob_dir: Path, secret_file: Path, *, force: bool = False
+) -> Summary:
     """Put a backup in place of the embedded data. Refuses to replace existing data unless
     `force`; checks everything before touching it. The server must be stopped."""
     database = sqlite_path(database_url)
     if not source.exists():
         raise BackupError(f"No backup at {source}.")
     if holds_data(database_url, blob_dir, secret_file) and not force:
-        raise BackupError(f"{database.parent} already holds data (database, blobs or secret "
-                          "key); restore refuses to replace it. Stop the server and pass "
-                          "--force to replace it.")
+        raise BackupError(
+            f"{database.parent} already holds data (database, blobs or secret "
+            "key); restore refuses to replace it. Stop the server and pass "
+            "--force to replace it."
+        )
     blob_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".jebol-restore-", dir=blob_dir.parent))
     try:
@@ -290,19 +302,26 @@ def _verify(staging: Path) -> Summary:
     try:
         manifest = json.loads((staging / MANIFEST).read_text())
     except (OSError, ValueError):
-        raise BackupError("The backup has no readable manifest.json: it is incomplete or not "
-                          "a JEBOL SIPERA backup.") from None
+        raise BackupError(
+            "The backup has no readable manifest.json: it is incomplete or not "
+            "a JEBOL SIPERA backup."
+        ) from None
     if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
         raise BackupError("Not a JEBOL SIPERA backup of a version this server reads.")
     files = manifest.get("files")
     if not isinstance(files, dict):
         raise BackupError("The backup's manifest.json lists no files.")
-    present = {path.relative_to(staging).as_posix() for path in staging.rglob("*")
-               if path.is_file() or path.is_symlink()} - {MANIFEST}
+    present = {
+        path.relative_to(staging).as_posix()
+        for path in staging.rglob("*")
+        if path.is_file() or path.is_symlink()
+    } - {MANIFEST}
     if present != set(files):
         extra, lacking = sorted(present - set(files)), sorted(set(files) - present)
-        raise BackupError(f"The backup does not match its manifest (missing: {lacking[:5]}, "
-                          f"unexpected: {extra[:5]}).")
+        raise BackupError(
+            f"The backup does not match its manifest (missing: {lacking[:5]}, "
+            f"unexpected: {extra[:5]})."
+        )
     total = 0
     for name, expected in files.items():
         path = staging / name
@@ -335,8 +354,11 @@ def _sha256(path: Path) -> str:
 
 
 def _put_in_place(staging: Path, database: Path, blob_dir: Path, secret_file: Path) -> None:
-    for stale in (database, database.with_name(database.name + "-wal"),
-                  database.with_name(database.name + "-shm")):
+    for stale in (
+        database,
+        database.with_name(database.name + "-wal"),
+        database.with_name(database.name + "-shm"),
+    ):
         stale.unlink(missing_ok=True)
     database.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(staging / DATABASE, database)

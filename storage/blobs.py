@@ -24,7 +24,7 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit
@@ -129,9 +129,9 @@ def _check_prefix(prefix: str) -> str:
 
 def _content_disposition(filename: str) -> str:
     """``attachment`` header value with an ASCII fallback and RFC 5987 name."""
-    fallback = "".join(
-        c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename
-    ) or "download"
+    fallback = (
+        "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename) or "download"
+    )
     value = f'attachment; filename="{fallback}"'
     if fallback != filename:
         value += f"; filename*=UTF-8''{quote(filename, safe='')}"
@@ -339,7 +339,7 @@ class LocalBlobStore:
                 continue
             except OSError as exc:
                 raise BlobStoreError(f"cannot stat blob {key}: {exc}") from exc
-            yield BlobInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc))
+            yield BlobInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
 
     def presigned_get_url(
         self,
@@ -400,8 +400,11 @@ class S3BlobStore:
         # hung one costs read_timeout per attempt, and an S3 503's Retry-After is not slept on.
         # The body of an upload is sent under connect_timeout per write (urllib3), so keep it
         # above a healthy server's longest stall.
-        self.connect_timeout, self.read_timeout, self.retries = (connect_timeout, read_timeout,
-                                                                 retries)
+        self.connect_timeout, self.read_timeout, self.retries = (
+            connect_timeout,
+            read_timeout,
+            retries,
+        )
         http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
             maxsize=10,
@@ -442,9 +445,7 @@ class S3BlobStore:
         except MinioException as exc:
             raise BlobStoreError(f"S3 {what} failed: {exc}") from exc
         except (HTTPError, OSError) as exc:
-            raise BlobStoreError(
-                f"S3 {what} failed ({self.endpoint} unreachable?): {exc}"
-            ) from exc
+            raise BlobStoreError(f"S3 {what} failed ({self.endpoint} unreachable?): {exc}") from exc
 
     def check(self) -> None:
         """Readiness probe, cheap: one HEAD request on the bucket."""
@@ -568,7 +569,7 @@ class S3BlobStore:
             ):
                 if obj.is_dir or not obj.object_name or obj.object_name.endswith("/"):
                     continue
-                modified = obj.last_modified or datetime.now(timezone.utc)  # unknown: keep it
+                modified = obj.last_modified or datetime.now(UTC)  # unknown: keep it
                 yield BlobInfo(obj.object_name, int(obj.size or 0), modified)
 
     def presigned_get_url(

@@ -8,7 +8,7 @@ which both SQLite and PostgreSQL index the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -39,15 +39,23 @@ class FormStats:
 
 def form_stats(db: Database, project_id: int) -> list[FormStats]:
     with db.read() as tx:
-        rows = tx.exec(select(Form, FormVersion).join(FormVersion, FormVersion.form_id == Form.id)
-                       .where(Form.project_id == project_id, Form.deleted_at.is_(None),
-                              FormVersion.is_current).order_by(Form.xml_form_id)).all()
+        rows = tx.exec(
+            select(Form, FormVersion)
+            .join(FormVersion, FormVersion.form_id == Form.id)
+            .where(Form.project_id == project_id, Form.deleted_at.is_(None), FormVersion.is_current)
+            .order_by(Form.xml_form_id)
+        ).all()
         stats = {form.id: FormStats(form, version) for form, version in rows}
-        counts = tx.exec(select(Submission.form_id, Submission.review_state, func.count(),
-                                func.max(Submission.created_at))
-                         .where(Submission.form_id.in_(list(stats)),
-                                Submission.deleted_at.is_(None))
-                         .group_by(Submission.form_id, Submission.review_state)).all()
+        counts = tx.exec(
+            select(
+                Submission.form_id,
+                Submission.review_state,
+                func.count(),
+                func.max(Submission.created_at),
+            )
+            .where(Submission.form_id.in_(list(stats)), Submission.deleted_at.is_(None))
+            .group_by(Submission.form_id, Submission.review_state)
+        ).all()
     for form_id, state, count, last in counts:
         entry = stats[form_id]
         entry.total += count
@@ -75,28 +83,46 @@ def opd_coverage(db: Database, project_id: int, lang_label: Any, today: date) ->
     visit's answers (10,000 visits: ~0.5 s in Python, a few tens of ms in the database).
     """
     with db.read() as tx:
-        form = tx.exec(select(Form).where(Form.project_id == project_id,
-                                          Form.xml_form_id == VISIT_FORM,
-                                          Form.deleted_at.is_(None))).first()
+        form = tx.exec(
+            select(Form).where(
+                Form.project_id == project_id,
+                Form.xml_form_id == VISIT_FORM,
+                Form.deleted_at.is_(None),
+            )
+        ).first()
         if form is None:
             return []
-        current = tx.exec(select(FormVersion).where(FormVersion.form_id == form.id,
-                                                    FormVersion.is_current)).first()
+        current = tx.exec(
+            select(FormVersion).where(FormVersion.form_id == form.id, FormVersion.is_current)
+        ).first()
         values = SubmissionVersion.values
         opd = values[("g_kunjungan", "opd")].as_string()
         visited = values[("g_kunjungan", "tgl_kunjungan")].as_string()
         follow_up = values[("g_penutup", "tgl_tindak_lanjut")].as_string()
-        rows = tx.exec(select(opd, func.count(), func.max(visited),
-                              func.sum(_innovation_count(tx)), func.max(follow_up))
-                       .join(Submission, Submission.id == SubmissionVersion.submission_id)
-                       .where(Submission.form_id == form.id, Submission.deleted_at.is_(None),
-                              SubmissionVersion.is_current)
-                       .group_by(opd)).all()
+        rows = tx.exec(
+            select(
+                opd,
+                func.count(),
+                func.max(visited),
+                func.sum(_innovation_count(tx)),
+                func.max(follow_up),
+            )
+            .join(Submission, Submission.id == SubmissionVersion.submission_id)
+            .where(
+                Submission.form_id == form.id,
+                Submission.deleted_at.is_(None),
+                SubmissionVersion.is_current,
+            )
+            .group_by(opd)
+        ).all()
     schema = schema_of(current) if current else None
     opd_field = schema.field("/g_kunjungan/opd") if schema else None
-    labels = {c.value: lang_label(c.labels, c.value) for c in (opd_field.choices if opd_field else [])}
-    coverage: dict[str, OpdCoverage] = {value: OpdCoverage(value, text)
-                                        for value, text in labels.items() if value != "lainnya"}
+    labels = {
+        c.value: lang_label(c.labels, c.value) for c in (opd_field.choices if opd_field else [])
+    }
+    coverage: dict[str, OpdCoverage] = {
+        value: OpdCoverage(value, text) for value, text in labels.items() if value != "lainnya"
+    }
     for value, visits, last_visit, innovations, planned in rows:
         key = value or "lainnya"
         entry = coverage.setdefault(key, OpdCoverage(key, labels.get(key, key)))
@@ -108,20 +134,27 @@ def opd_coverage(db: Database, project_id: int, lang_label: Any, today: date) ->
             entry.follow_up = planned
     for entry in coverage.values():
         # Overdue: the planned follow-up date has passed and no visit came on or after it.
-        entry.overdue = bool(entry.follow_up and entry.follow_up < today.isoformat()
-                             and (entry.last_visit or "") < entry.follow_up)
+        entry.overdue = bool(
+            entry.follow_up
+            and entry.follow_up < today.isoformat()
+            and (entry.last_visit or "") < entry.follow_up
+        )
     return sorted(coverage.values(), key=lambda e: (e.last_visit is not None, e.last_visit or ""))
 
 
 def _innovation_count(tx: Session) -> Any:
     """How many innovations a visit lists: its `inovasi` repeat is a list, or one object."""
     if tx.get_bind().dialect.name == "postgresql":
-        return sa.text("CASE json_typeof(submission_version.\"values\" -> 'inovasi') "
-                       "WHEN 'array' THEN json_array_length(submission_version.\"values\" -> "
-                       "'inovasi') WHEN 'object' THEN 1 ELSE 0 END")
-    return sa.text("CASE json_type(submission_version.\"values\", '$.inovasi') "
-                   "WHEN 'array' THEN json_array_length(submission_version.\"values\", "
-                   "'$.inovasi') WHEN 'object' THEN 1 ELSE 0 END")
+        return sa.text(
+            "CASE json_typeof(submission_version.\"values\" -> 'inovasi') "
+            "WHEN 'array' THEN json_array_length(submission_version.\"values\" -> "
+            "'inovasi') WHEN 'object' THEN 1 ELSE 0 END"
+        )
+    return sa.text(
+        "CASE json_type(submission_version.\"values\", '$.inovasi') "
+        "WHEN 'array' THEN json_array_length(submission_version.\"values\", "
+        "'$.inovasi') WHEN 'object' THEN 1 ELSE 0 END"
+    )
 
 
 @dataclass(frozen=True)
@@ -149,16 +182,29 @@ class Page:
     total: int
 
 
-def page_submissions(db: Database, form: Form, filters: Filters, *, sort: str = "newest",
-                     cursor: str | None = None, limit: int = 50, schema: Schema | None = None,
-                     count: bool = True) -> Page:
+def page_submissions(
+    db: Database,
+    form: Form,
+    filters: Filters,
+    *,
+    sort: str = "newest",
+    cursor: str | None = None,
+    limit: int = 50,
+    schema: Schema | None = None,
+    count: bool = True,
+) -> Page:
     limit = max(1, min(limit, MAX_PAGE))
     newest = sort != "oldest"
-    query = (select(Submission, SubmissionVersion, Actor.display_name)
-             .join(SubmissionVersion, SubmissionVersion.submission_id == Submission.id)
-             .join(Actor, Actor.id == Submission.submitter_id, isouter=True)
-             .where(Submission.form_id == form.id, SubmissionVersion.is_current,
-                    Submission.deleted_at.is_(None)))
+    query = (
+        select(Submission, SubmissionVersion, Actor.display_name)
+        .join(SubmissionVersion, SubmissionVersion.submission_id == Submission.id)
+        .join(Actor, Actor.id == Submission.submitter_id, isouter=True)
+        .where(
+            Submission.form_id == form.id,
+            SubmissionVersion.is_current,
+            Submission.deleted_at.is_(None),
+        )
+    )
     query = _filtered(query, filters, schema)
     with db.read() as tx:
         total = _count(tx, form, filters, schema) if count else -1
@@ -167,8 +213,11 @@ def page_submissions(db: Database, form: Form, filters: Filters, *, sort: str = 
             key = sa.tuple_(Submission.created_at, Submission.id)
             bound = sa.tuple_(sa.literal(at, UTCDateTime()), sa.literal(last_id))
             query = query.where(key < bound if newest else key > bound)
-        order = (Submission.created_at.desc(), Submission.id.desc()) if newest else (
-            Submission.created_at.asc(), Submission.id.asc())
+        order = (
+            (Submission.created_at.desc(), Submission.id.desc())
+            if newest
+            else (Submission.created_at.asc(), Submission.id.asc())
+        )
         found = tx.exec(query.order_by(*order).limit(limit + 1)).all()
     rows = [Row(s, v, name) for s, v, name in found[:limit]]
     next_cursor = _encode(rows[-1].submission) if len(found) > limit else None
@@ -198,14 +247,21 @@ def _prefixes(parts: list[str]) -> list[str]:
 
 def _filtered(query: Any, filters: Filters, schema: Schema | None) -> Any:
     if filters.since:
-        query = query.where(Submission.created_at >= datetime.combine(
-            filters.since, datetime.min.time(), tzinfo=timezone.utc))
+        query = query.where(
+            Submission.created_at
+            >= datetime.combine(filters.since, datetime.min.time(), tzinfo=UTC)
+        )
     if filters.until:
-        query = query.where(Submission.created_at <= datetime.combine(
-            filters.until, datetime.max.time(), tzinfo=timezone.utc))
+        query = query.where(
+            Submission.created_at
+            <= datetime.combine(filters.until, datetime.max.time(), tzinfo=UTC)
+        )
     if filters.state:
-        query = query.where(Submission.review_state.is_(None) if filters.state == "received"
-                            else Submission.review_state == filters.state)
+        query = query.where(
+            Submission.review_state.is_(None)
+            if filters.state == "received"
+            else Submission.review_state == filters.state
+        )
     if filters.submitter_id:
         query = query.where(Submission.submitter_id == filters.submitter_id)
     if filters.only_actor is not None:
@@ -218,24 +274,33 @@ def _filtered(query: Any, filters: Filters, schema: Schema | None) -> Any:
         plain = filters.text.strip().lower()
         plain = plain.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         needle = f"%{plain}%"
-        query = query.where(sa.or_(
-            sa.func.lower(SubmissionVersion.instance_name).like(needle, escape="\\"),
-            sa.func.lower(sa.cast(SubmissionVersion.values, sa.Text)).like(needle,
-                                                                            escape="\\")))
+        query = query.where(
+            sa.or_(
+                sa.func.lower(SubmissionVersion.instance_name).like(needle, escape="\\"),
+                sa.func.lower(sa.cast(SubmissionVersion.values, sa.Text)).like(needle, escape="\\"),
+            )
+        )
     return query
 
 
 def _count(tx: Session, form: Form, filters: Filters, schema: Schema | None) -> int:
-    query = (select(func.count()).select_from(Submission)
-             .join(SubmissionVersion, SubmissionVersion.submission_id == Submission.id)
-             .where(Submission.form_id == form.id, SubmissionVersion.is_current,
-                    Submission.deleted_at.is_(None)))
+    query = (
+        select(func.count())
+        .select_from(Submission)
+        .join(SubmissionVersion, SubmissionVersion.submission_id == Submission.id)
+        .where(
+            Submission.form_id == form.id,
+            SubmissionVersion.is_current,
+            Submission.deleted_at.is_(None),
+        )
+    )
     return tx.exec(_filtered(query, filters, schema)).one()
 
 
 # A page cursor: the last row's (created_at, id), in a closed shape (see forms.tokens).
-_Cursor = tuple[Annotated[datetime, msgspec.Meta(tz=True)],
-                Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]]
+_Cursor = tuple[
+    Annotated[datetime, msgspec.Meta(tz=True)], Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+]
 
 
 def _encode(submission: Submission) -> str:
@@ -247,7 +312,7 @@ def _decode(cursor: str) -> tuple[datetime, int]:
     InvalidInput: the pages' 400 error page, as for a filter they cannot use."""
     try:
         at, last_id = decode_token(cursor, _Cursor)
-        return at.astimezone(timezone.utc), last_id  # an offset past year 9999 overflows
+        return at.astimezone(UTC), last_id  # an offset past year 9999 overflows
     except (InvalidToken, OverflowError):
         from .errors import InvalidInput
 
@@ -255,21 +320,29 @@ def _decode(cursor: str) -> tuple[datetime, int]:
 
 
 def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def neighbors(db: Database, form: Form, submission: Submission,
-              only_actor: int | None = None) -> tuple[str | None, str | None]:
+def neighbors(
+    db: Database, form: Form, submission: Submission, only_actor: int | None = None
+) -> tuple[str | None, str | None]:
     """The instanceIDs of the previous (older) and next (newer) submissions of the form."""
     key = sa.tuple_(Submission.created_at, Submission.id)
     here = sa.tuple_(sa.literal(submission.created_at, UTCDateTime()), sa.literal(submission.id))
-    base = select(Submission.instance_id).where(Submission.form_id == form.id,
-                                                Submission.deleted_at.is_(None))
+    base = select(Submission.instance_id).where(
+        Submission.form_id == form.id, Submission.deleted_at.is_(None)
+    )
     if only_actor is not None:
         base = base.where(Submission.submitter_id == only_actor)
     with db.read() as tx:
-        older = tx.exec(base.where(key < here).order_by(Submission.created_at.desc(),
-                                                        Submission.id.desc()).limit(1)).first()
-        newer = tx.exec(base.where(key > here).order_by(Submission.created_at.asc(),
-                                                        Submission.id.asc()).limit(1)).first()
+        older = tx.exec(
+            base.where(key < here)
+            .order_by(Submission.created_at.desc(), Submission.id.desc())
+            .limit(1)
+        ).first()
+        newer = tx.exec(
+            base.where(key > here)
+            .order_by(Submission.created_at.asc(), Submission.id.asc())
+            .limit(1)
+        ).first()
     return older, newer

@@ -30,8 +30,15 @@ class StoredBlob:
     md5: str | None = None
 
 
-def put_path(blobs: BlobStore, path: Path, *, sha256: str, size: int, content_type: str,
-             md5: str | None = None) -> StoredBlob:
+def put_path(
+    blobs: BlobStore,
+    path: Path,
+    *,
+    sha256: str,
+    size: int,
+    content_type: str,
+    md5: str | None = None,
+) -> StoredBlob:
     """Store a file whose digest the caller computed while receiving it."""
     key = blob_key(sha256)
     try:
@@ -55,8 +62,12 @@ def put_data(blobs: BlobStore, data: bytes, content_type: str = DEFAULT_TYPE) ->
 
 def record(tx: Session, stored: StoredBlob) -> None:
     """Insert the blob row unless it exists (two uploads of one photo race harmlessly)."""
-    values = {"sha256": stored.sha256, "size": stored.size, "md5": stored.md5,
-              "content_type": stored.content_type}
+    values = {
+        "sha256": stored.sha256,
+        "size": stored.size,
+        "md5": stored.md5,
+        "content_type": stored.content_type,
+    }
     dialect = tx.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     tx.execute(insert(Blob).values(**values).on_conflict_do_nothing(index_elements=["sha256"]))

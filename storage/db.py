@@ -8,9 +8,10 @@ from a transaction stays readable after it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
@@ -35,21 +36,32 @@ class Database:
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = sa.create_engine(self.url, echo=echo, pool_size=8, max_overflow=16,
-                                           json_deserializer=_decode_json,
-                                           connect_args={"check_same_thread": False,
-                                                         "timeout": 30})
+            self.engine = sa.create_engine(
+                self.url,
+                echo=echo,
+                pool_size=8,
+                max_overflow=16,
+                json_deserializer=_decode_json,
+                connect_args={"check_same_thread": False, "timeout": 30},
+            )
             _configure_sqlite(self.engine)
         else:
             # pool_pre_ping replaces connections a database restart broke, so the first request
             # after an outage succeeds; a connect timeout (libpq waits forever by default; a
             # `?connect_timeout=` in the URL wins) makes an unreachable host a 503 in seconds.
-            connect_args = {} if "connect_timeout" in parsed.query else {
-                "connect_timeout": PG_CONNECT_TIMEOUT}
-            self.engine = sa.create_engine(self.url, echo=echo, pool_size=10, max_overflow=20,
-                                           pool_pre_ping=True, pool_timeout=30,
-                                           json_deserializer=_decode_json,
-                                           connect_args=connect_args)
+            connect_args = (
+                {} if "connect_timeout" in parsed.query else {"connect_timeout": PG_CONNECT_TIMEOUT}
+            )
+            self.engine = sa.create_engine(
+                self.url,
+                echo=echo,
+                pool_size=10,
+                max_overflow=20,
+                pool_pre_ping=True,
+                pool_timeout=30,
+                json_deserializer=_decode_json,
+                connect_args=connect_args,
+            )
         self._reader = self.engine.execution_options(jebol_read=True)
         self._writer = threading.Lock() if self.dialect == "sqlite" else nullcontext()
 

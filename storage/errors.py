@@ -20,8 +20,10 @@ class Conflict(StorageError):
 
 class XmlConflict(Conflict):
     def __init__(self, instance_id: str) -> None:
-        super().__init__(f"A submission already exists with instanceID {instance_id!r} and "
-                         "different content; its XML cannot be replaced.")
+        super().__init__(
+            f"A submission already exists with instanceID {instance_id!r} and "
+            "different content; its XML cannot be replaced."
+        )
 
 
 class SubmissionDeleted(Conflict):

@@ -16,11 +16,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
@@ -68,11 +69,15 @@ class ExportFilters:
     with_files: bool = False  # only submissions with a stored attachment (the media export)
 
     @classmethod
-    def of_days(cls, since: date | None = None, until: date | None = None,
-                **others: Any) -> ExportFilters:
+    def of_days(
+        cls, since: date | None = None, until: date | None = None, **others: Any
+    ) -> ExportFilters:
         """Whole days, both inclusive (the UI's and the CLI's date range)."""
-        return cls(since=_midnight(since) if since else None,
-                   until=_midnight(until) + timedelta(days=1) if until else None, **others)
+        return cls(
+            since=_midnight(since) if since else None,
+            until=_midnight(until) + timedelta(days=1) if until else None,
+            **others,
+        )
 
 
 @dataclass(frozen=True)
@@ -127,9 +132,18 @@ class ExportRow:
 
     @property
     def meta(self) -> RowMeta:
-        return RowMeta(self.instance_id, self.created_at, self.submitter_id, self.submitter_name,
-                       self.attachments_present, self.attachments_expected, self.review_state,
-                       self.device_id, self.edits, self.form_version)
+        return RowMeta(
+            self.instance_id,
+            self.created_at,
+            self.submitter_id,
+            self.submitter_name,
+            self.attachments_present,
+            self.attachments_expected,
+            self.review_state,
+            self.device_id,
+            self.edits,
+            self.form_version,
+        )
 
 
 @dataclass(frozen=True)
@@ -142,25 +156,39 @@ class ExportSource:
 def get_source(db: Database, project_id: int, xml_form_id: str) -> ExportSource:
     with db.read() as tx:
         form = locate_form(tx, project_id, xml_form_id)
-        version = tx.execute(sa.select(FormVersion).where(
-            FormVersion.form_id == form.id, FormVersion.is_current)).scalars().first()
+        version = (
+            tx.execute(
+                sa.select(FormVersion).where(FormVersion.form_id == form.id, FormVersion.is_current)
+            )
+            .scalars()
+            .first()
+        )
     if version is None:
         raise NotFound("published form version")
     return ExportSource(form, version, schema_of(version))
 
 
-def open_export(db: Database, blobs: BlobStore, project_id: int, xml_form_id: str,
-                options: ExportOptions, *, tmp_dir: str | None = None,
-                actor_id: int | None = None, batch: int = BATCH,
-                progress: Callable[[int], None] | None = None,
-                split_rows: int | None = SPLIT_ROWS) -> Export:
+def open_export(
+    db: Database,
+    blobs: BlobStore,
+    project_id: int,
+    xml_form_id: str,
+    options: ExportOptions,
+    *,
+    tmp_dir: str | None = None,
+    actor_id: int | None = None,
+    batch: int = BATCH,
+    progress: Callable[[int], None] | None = None,
+    split_rows: int | None = SPLIT_ROWS,
+) -> Export:
     """Check everything, then hand back the export as a lazy stream of chunks.
 
     A CSV zip of at least `split_rows` submissions is made by two processes, one per half
     (see `_CsvHelper`); None or 0 keeps it in this one."""
     if options.format not in FORMATS:
-        raise InvalidInput(f"Unknown export format {options.format!r}; one of "
-                           f"{', '.join(FORMATS)}.")
+        raise InvalidInput(
+            f"Unknown export format {options.format!r}; one of {', '.join(FORMATS)}."
+        )
     _check(options.filters)
     source = get_source(db, project_id, xml_form_id)
     schema = source.schema
@@ -169,12 +197,20 @@ def open_export(db: Database, blobs: BlobStore, project_id: int, xml_form_id: st
         found = writers.find_photo_field(schema, options.question)
         if found is None:
             names = ", ".join(f.name for f in writers.photo_fields(schema)) or "none"
-            raise InvalidInput(f"The form has no photo question {options.question!r}; its photo "
-                               f"questions: {names}.")
+            raise InvalidInput(
+                f"The form has no photo question {options.question!r}; its photo "
+                f"questions: {names}."
+            )
         questions = [found]
     with db.transaction() as tx:
-        audit.record(tx, actor_id, "form.submission.export", "form", source.form.id,
-                     {"format": options.format, "approvedOnly": options.filters.approved_only})
+        audit.record(
+            tx,
+            actor_id,
+            "form.submission.export",
+            "form",
+            source.form.id,
+            {"format": options.format, "approvedOnly": options.filters.approved_only},
+        )
 
     filters = filters_for(options)
     helper = None
@@ -182,32 +218,61 @@ def open_export(db: Database, blobs: BlobStore, project_id: int, xml_form_id: st
         total = count_rows(db, source.form, filters, schema)
         if total >= split_rows:
             helper = _CsvHelper(db, source, project_id, options, total, tmp_dir, progress)
-    rows = iter_rows(db, source.form, filters, batch=batch, schema=schema,
-                     files=needs_files(options), through=helper.middle if helper else None)
+    rows = iter_rows(
+        db,
+        source.form,
+        filters,
+        batch=batch,
+        schema=schema,
+        files=needs_files(options),
+        through=helper.middle if helper else None,
+    )
     if progress is not None:
         rows = _counted(rows, progress)
     form_id = xml_form_id
     open_blob = _blob_opener(blobs)
     kind = options.format
     if kind == "media":
-        return Export(f"{form_id}-media.zip", ZIP_TYPE, writers.write_media_zip(
-            schema, rows, open_blob=open_blob, questions=questions, opd_path=opd_path(schema)))
+        return Export(
+            f"{form_id}-media.zip",
+            ZIP_TYPE,
+            writers.write_media_zip(
+                schema, rows, open_blob=open_blob, questions=questions, opd_path=opd_path(schema)
+            ),
+        )
     layout = layout_for(schema, options)
     if kind == "csv":
         return Export(f"{form_id}.csv", "text/csv; charset=utf-8", writers.write_csv(layout, rows))
     if kind == "geojson":
-        return Export(f"{form_id}.geojson", "application/geo+json",
-                      writers.write_geojson(layout, rows))
+        return Export(
+            f"{form_id}.geojson", "application/geo+json", writers.write_geojson(layout, rows)
+        )
     if kind == "xlsx":
-        return Export(f"{form_id}.xlsx", XLSX_TYPE, writers.write_xlsx(
-            layout, rows, labels=options.labels, choice_labels=options.choice_labels,
-            lang=options.lang, tmp_dir=tmp_dir))
+        return Export(
+            f"{form_id}.xlsx",
+            XLSX_TYPE,
+            writers.write_xlsx(
+                layout,
+                rows,
+                labels=options.labels,
+                choice_labels=options.choice_labels,
+                lang=options.lang,
+                tmp_dir=tmp_dir,
+            ),
+        )
     # csv.zip: Central names it .zip with media and .csv.zip without.
-    chunks = writers.write_csv_zip(layout, rows, tmp_dir=tmp_dir,
-                                   open_blob=open_blob if options.attachments else None,
-                                   more=helper.result if helper else None)
-    return Export(f"{form_id}.zip" if options.attachments else f"{form_id}.csv.zip", ZIP_TYPE,
-                  _closing(chunks, helper.close) if helper else chunks)
+    chunks = writers.write_csv_zip(
+        layout,
+        rows,
+        tmp_dir=tmp_dir,
+        open_blob=open_blob if options.attachments else None,
+        more=helper.result if helper else None,
+    )
+    return Export(
+        f"{form_id}.zip" if options.attachments else f"{form_id}.csv.zip",
+        ZIP_TYPE,
+        _closing(chunks, helper.close) if helper else chunks,
+    )
 
 
 class _CsvHelper:
@@ -224,20 +289,33 @@ class _CsvHelper:
     removes its folder.
     """
 
-    def __init__(self, db: Database, source: ExportSource, project_id: int,
-                 options: ExportOptions, total: int, tmp_dir: str | None,
-                 progress: Callable[[int], None] | None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        source: ExportSource,
+        project_id: int,
+        options: ExportOptions,
+        total: int,
+        tmp_dir: str | None,
+        progress: Callable[[int], None] | None,
+    ) -> None:
         self.middle = _middle_id(db, source, filters_for(options), total)
         self.folder = Path(tempfile.mkdtemp(prefix="export-part-", dir=tmp_dir))
         self.progress = progress
-        job = PartJob(db.url, project_id, source.form.xml_form_id, options, self.middle,
-                      str(self.folder))
+        job = PartJob(
+            db.url, project_id, source.form.xml_form_id, options, self.middle, str(self.folder)
+        )
         # A plain child interpreter running storage.export_helper (not multiprocessing: no
         # fork of a threaded server, no re-import of whatever the main module is).
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "storage.export_helper"], stdin=subprocess.PIPE,
-            cwd=_ROOT, env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                filter(None, [_ROOT, os.environ.get("PYTHONPATH")]))})
+            [sys.executable, "-m", "storage.export_helper"],
+            stdin=subprocess.PIPE,
+            cwd=_ROOT,
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(filter(None, [_ROOT, os.environ.get("PYTHONPATH")])),
+            },
+        )
         assert self.process.stdin is not None
         self.process.stdin.write(msgspec.json.encode(job))
         self.process.stdin.close()
@@ -282,11 +360,21 @@ def write_part(job: PartJob) -> None:
         source = get_source(db, job.project_id, job.xml_form_id)
         options = job.options
         counts: list[int] = []
-        rows = _counted(iter_rows(db, source.form, filters_for(options), schema=source.schema,
-                                  files=needs_files(options), after=job.after), counts.append)
+        rows = _counted(
+            iter_rows(
+                db,
+                source.form,
+                filters_for(options),
+                schema=source.schema,
+                files=needs_files(options),
+                after=job.after,
+            ),
+            counts.append,
+        )
         folder = Path(job.folder)
-        writers.write_csv_part(layout_for(source.schema, options), rows, folder,
-                               media=options.attachments)
+        writers.write_csv_part(
+            layout_for(source.schema, options), rows, folder, media=options.attachments
+        )
         (folder / "done").write_text(str(sum(counts)))
     finally:
         db.dispose()
@@ -294,12 +382,18 @@ def write_part(job: PartJob) -> None:
 
 def _middle_id(db: Database, source: ExportSource, filters: ExportFilters, total: int) -> int:
     """The id with half of the `total` matching submissions at or below it."""
-    query = _filtered(sa.select(Submission.id).select_from(Submission).join(
-        SubmissionVersion, SubmissionVersion.submission_id == Submission.id), source.form,
-        filters, source.schema)
+    query = _filtered(
+        sa.select(Submission.id)
+        .select_from(Submission)
+        .join(SubmissionVersion, SubmissionVersion.submission_id == Submission.id),
+        source.form,
+        filters,
+        source.schema,
+    )
     with db.read() as tx:
-        return tx.execute(query.order_by(Submission.id).offset(max(total // 2 - 1, 0))
-                          .limit(1)).scalar_one()
+        return tx.execute(
+            query.order_by(Submission.id).offset(max(total // 2 - 1, 0)).limit(1)
+        ).scalar_one()
 
 
 def _closing(chunks: Iterator[bytes], close: Callable[[], None]) -> Iterator[bytes]:
@@ -312,10 +406,12 @@ def _closing(chunks: Iterator[bytes], close: Callable[[], None]) -> Iterator[byt
 def layout_for(schema: Schema, options: ExportOptions) -> Layout:
     """The tables an export writes (the same in the server and in a CSV zip's helper)."""
     kind = options.format
-    return Layout(schema, group_paths=options.group_paths,
-                  split_select_multiples=options.split_select_multiples
-                  and kind in ("csv.zip", "csv"),
-                  root_only=kind in ("csv", "geojson"))
+    return Layout(
+        schema,
+        group_paths=options.group_paths,
+        split_select_multiples=options.split_select_multiples and kind in ("csv.zip", "csv"),
+        root_only=kind in ("csv", "geojson"),
+    )
 
 
 def needs_files(options: ExportOptions) -> bool:
@@ -331,18 +427,30 @@ def filters_for(options: ExportOptions) -> ExportFilters:
     return options.filters
 
 
-def count_rows(db: Database, form: Form, filters: ExportFilters = ExportFilters(),
-               schema: Schema | None = None) -> int:
+def count_rows(
+    db: Database, form: Form, filters: ExportFilters = ExportFilters(), schema: Schema | None = None
+) -> int:
     """How many submissions `iter_rows` would give (for a progress bar)."""
-    query = sa.select(sa.func.count()).select_from(Submission).join(
-        SubmissionVersion, SubmissionVersion.submission_id == Submission.id)
+    query = (
+        sa.select(sa.func.count())
+        .select_from(Submission)
+        .join(SubmissionVersion, SubmissionVersion.submission_id == Submission.id)
+    )
     with db.read() as tx:
         return tx.execute(_filtered(query, form, filters, schema)).scalar_one()
 
 
-def iter_rows(db: Database, form: Form, filters: ExportFilters = ExportFilters(), *,
-              batch: int = BATCH, schema: Schema | None = None, files: bool = True,
-              after: int = 0, through: int | None = None) -> Iterator[ExportRow]:
+def iter_rows(
+    db: Database,
+    form: Form,
+    filters: ExportFilters = ExportFilters(),
+    *,
+    batch: int = BATCH,
+    schema: Schema | None = None,
+    files: bool = True,
+    after: int = 0,
+    through: int | None = None,
+) -> Iterator[ExportRow]:
     """The current version of every matching submission, oldest id first, read `batch` at a
     time, each batch in its own short read transaction. The next batch is read by a helper
     thread while this one is handed out (at most two batches in memory), so the database's
@@ -350,8 +458,11 @@ def iter_rows(db: Database, form: Form, filters: ExportFilters = ExportFilters()
     counts them), `ExportRow.attachments` stays empty. `after`/`through`: only submission ids
     above/up to these."""
     with db.read() as tx:
-        versions = dict(tx.execute(sa.select(FormVersion.id, FormVersion.version)
-                                   .where(FormVersion.form_id == form.id)).all())
+        versions = dict(
+            tx.execute(
+                sa.select(FormVersion.id, FormVersion.version).where(FormVersion.form_id == form.id)
+            ).all()
+        )
     reader = _BatchReader(db, form, filters, schema, batch, files, through)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-read") as pool:
         pending = pool.submit(reader.read, after)
@@ -366,41 +477,73 @@ def iter_rows(db: Database, form: Form, filters: ExportFilters = ExportFilters()
 class _BatchReader:
     """The three statements of one batch, run in one short read transaction."""
 
-    def __init__(self, db: Database, form: Form, filters: ExportFilters, schema: Schema | None,
-                 batch: int, files: bool, through: int | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        form: Form,
+        filters: ExportFilters,
+        schema: Schema | None,
+        batch: int,
+        files: bool,
+        through: int | None = None,
+    ) -> None:
         self.db, self.form_id, self.batch = db, form.id, batch
-        self.query = _filtered(sa.select(
-            Submission.id, Submission.instance_id, Submission.created_at,
-            Submission.updated_at, Submission.review_state, Submission.submitter_id,
-            Submission.device_id, SubmissionVersion.id, SubmissionVersion.instance_id,
-            SubmissionVersion.instance_name, sa.cast(SubmissionVersion.values, sa.Text),
-            Actor.display_name,
-        ).select_from(Submission).join(
-            SubmissionVersion, SubmissionVersion.submission_id == Submission.id
-        ).join(Actor, Actor.id == Submission.submitter_id, isouter=True), form, filters, schema)
+        self.query = _filtered(
+            sa.select(
+                Submission.id,
+                Submission.instance_id,
+                Submission.created_at,
+                Submission.updated_at,
+                Submission.review_state,
+                Submission.submitter_id,
+                Submission.device_id,
+                SubmissionVersion.id,
+                SubmissionVersion.instance_id,
+                SubmissionVersion.instance_name,
+                sa.cast(SubmissionVersion.values, sa.Text),
+                Actor.display_name,
+            )
+            .select_from(Submission)
+            .join(SubmissionVersion, SubmissionVersion.submission_id == Submission.id)
+            .join(Actor, Actor.id == Submission.submitter_id, isouter=True),
+            form,
+            filters,
+            schema,
+        )
         if through is not None:
-            self.query = self.query.where(Submission.id <= through,
-                                          SubmissionVersion.submission_id <= through)
+            self.query = self.query.where(
+                Submission.id <= through, SubmissionVersion.submission_id <= through
+            )
         # The batch's versions by a range of submission ids (a fixed statement, prepared once).
-        in_range = (SubmissionVersion.form_id == sa.bindparam("form"),
-                    SubmissionVersion.submission_id > sa.bindparam("low"),
-                    SubmissionVersion.submission_id <= sa.bindparam("high"))
-        self.versions_query = sa.select(SubmissionVersion.submission_id, SubmissionVersion.id,
-                                        SubmissionVersion.form_version_id).where(*in_range)
+        in_range = (
+            SubmissionVersion.form_id == sa.bindparam("form"),
+            SubmissionVersion.submission_id > sa.bindparam("low"),
+            SubmissionVersion.submission_id <= sa.bindparam("high"),
+        )
+        self.versions_query = sa.select(
+            SubmissionVersion.submission_id, SubmissionVersion.id, SubmissionVersion.form_version_id
+        ).where(*in_range)
         # Its files by the current versions' ids, as one array parameter on PostgreSQL (which
         # planned a join over the range as a scan of every attachment: 40 ms a batch at 100k,
         # 3 ms this way); SQLite joins over the range well.
         attached = SubmissionAttachment.submission_version_id
-        files_query = sa.select(attached, SubmissionAttachment.name,
-                                SubmissionAttachment.blob_sha256, SubmissionAttachment.size,
-                                SubmissionAttachment.content_type)
+        files_query = sa.select(
+            attached,
+            SubmissionAttachment.name,
+            SubmissionAttachment.blob_sha256,
+            SubmissionAttachment.size,
+            SubmissionAttachment.content_type,
+        )
         if not files:  # (version, present, expected): a row per submission, not per file
-            files_query = sa.select(attached, sa.func.count(SubmissionAttachment.blob_sha256),
-                                    sa.func.count()).group_by(attached)
+            files_query = sa.select(
+                attached, sa.func.count(SubmissionAttachment.blob_sha256), sa.func.count()
+            ).group_by(attached)
         self.by_versions = db.dialect == "postgresql"
         if self.by_versions:
-            files_query = files_query.where(attached == sa.func.any(
-                sa.bindparam("versions", type_=postgresql.ARRAY(sa.Integer))))
+            files_query = files_query.where(
+                attached
+                == sa.func.any(sa.bindparam("versions", type_=postgresql.ARRAY(sa.Integer)))
+            )
         else:
             files_query = files_query.join(
                 SubmissionVersion, SubmissionVersion.id == attached
@@ -415,18 +558,20 @@ class _BatchReader:
             run = tx.connection().execute  # plain rows: no ORM bookkeeping per row
             # The bound on both sides of the join lets the planner start both index scans at
             # the batch (PostgreSQL otherwise merge-joins every earlier version again).
-            found = run(self.query.where(Submission.id > last_id,
-                                         SubmissionVersion.submission_id > last_id)
-                        .order_by(Submission.id).limit(self.batch)).all()
+            found = run(
+                self.query.where(Submission.id > last_id, SubmissionVersion.submission_id > last_id)
+                .order_by(Submission.id)
+                .limit(self.batch)
+            ).all()
             if not found:
                 return [], [], []
             span = {"form": self.form_id, "low": last_id, "high": found[-1][0]}
             which = {"versions": [row[7] for row in found]} if self.by_versions else span
-            return found, run(self.versions_query, span).all(), run(self.files_query,
-                                                                    which).all()
+            return found, run(self.versions_query, span).all(), run(self.files_query, which).all()
 
-    def rows(self, batch: tuple[list[Any], list[Any], list[Any]],
-             versions: dict[int, str]) -> Iterator[ExportRow]:
+    def rows(
+        self, batch: tuple[list[Any], list[Any], list[Any]], versions: dict[int, str]
+    ) -> Iterator[ExportRow]:
         found, history, files = batch
         if self.files:
             return _rows_of(found, history, files, versions)
@@ -434,9 +579,13 @@ class _BatchReader:
         return _rows_of(found, history, (), versions, counts)
 
 
-def _rows_of(found: list[Any], history: list[Any], files: Iterable[Any],
-             versions: dict[int, str],
-             counts: dict[int, tuple[int, int]] | None = None) -> Iterator[ExportRow]:
+def _rows_of(
+    found: list[Any],
+    history: list[Any],
+    files: Iterable[Any],
+    versions: dict[int, str],
+    counts: dict[int, tuple[int, int]] | None = None,
+) -> Iterator[ExportRow]:
     first: dict[int, tuple[int, int]] = {}  # submission -> (first version id, its form version)
     edits: dict[int, int] = {}
     for submission_id, version_id, form_version_id in history:
@@ -446,8 +595,20 @@ def _rows_of(found: list[Any], history: list[Any], files: Iterable[Any],
     attached: dict[int, list[tuple[Any, ...]]] = {}
     for entry in files:
         attached.setdefault(entry[0], []).append(entry)
-    for (sub_id, instance_id, created_at, updated_at, review_state, submitter_id, device_id,
-         version_id, current_id, instance_name, values, submitter_name) in found:
+    for (
+        sub_id,
+        instance_id,
+        created_at,
+        updated_at,
+        review_state,
+        submitter_id,
+        device_id,
+        version_id,
+        current_id,
+        instance_name,
+        values,
+        submitter_name,
+    ) in found:
         refs = []
         expected = 0
         for _, name, sha, size, content_type in attached.get(version_id, ()):
@@ -458,36 +619,50 @@ def _rows_of(found: list[Any], history: list[Any], files: Iterable[Any],
         if counts is not None:
             present, expected = counts.get(version_id, (0, 0))
         yield ExportRow(
-            submission_id=sub_id, instance_id=instance_id, current_instance_id=current_id,
-            instance_name=instance_name, created_at=_aware(created_at),
+            submission_id=sub_id,
+            instance_id=instance_id,
+            current_instance_id=current_id,
+            instance_name=instance_name,
+            created_at=_aware(created_at),
             updated_at=_aware(updated_at) if updated_at else None,
-            review_state=review_state, submitter_id=submitter_id,
-            submitter_name=submitter_name, device_id=device_id,
+            review_state=review_state,
+            submitter_id=submitter_id,
+            submitter_name=submitter_name,
+            device_id=device_id,
             edits=max(edits.get(sub_id, 0), 0),
             form_version=versions.get(first.get(sub_id, (0, 0))[1], ""),
-            attachments_present=present, attachments_expected=expected,
-            values_json=values, attachments=tuple(refs))
+            attachments_present=present,
+            attachments_expected=expected,
+            values_json=values,
+            attachments=tuple(refs),
+        )
 
 
 def _filtered(query: Any, form: Form, filters: ExportFilters, schema: Schema | None) -> Any:
-    query = query.where(Submission.form_id == form.id, Submission.deleted_at.is_(None),
-                        SubmissionVersion.is_current)
+    query = query.where(
+        Submission.form_id == form.id, Submission.deleted_at.is_(None), SubmissionVersion.is_current
+    )
     if filters.since is not None:
         query = query.where(Submission.created_at >= filters.since)
     if filters.until is not None:
         query = query.where(Submission.created_at < filters.until)
     if filters.review_state:
-        query = query.where(Submission.review_state.is_(None)
-                            if filters.review_state == "received"
-                            else Submission.review_state == filters.review_state)
+        query = query.where(
+            Submission.review_state.is_(None)
+            if filters.review_state == "received"
+            else Submission.review_state == filters.review_state
+        )
     if filters.approved_only:
         query = query.where(Submission.review_state == "approved")
     if filters.submitter_id is not None:
         query = query.where(Submission.submitter_id == filters.submitter_id)
     if filters.with_files:
-        query = query.where(sa.exists().where(
-            SubmissionAttachment.submission_version_id == SubmissionVersion.id,
-            SubmissionAttachment.blob_sha256.is_not(None)))
+        query = query.where(
+            sa.exists().where(
+                SubmissionAttachment.submission_version_id == SubmissionVersion.id,
+                SubmissionAttachment.blob_sha256.is_not(None),
+            )
+        )
     if filters.opd:
         path = opd_path(schema)
         if path is None:
@@ -498,8 +673,9 @@ def _filtered(query: Any, form: Form, filters: ExportFilters, schema: Schema | N
 
 def _check(filters: ExportFilters) -> None:
     if filters.review_state and filters.review_state not in REVIEW_STATES:
-        raise InvalidInput(f"Unknown review state {filters.review_state!r}; one of "
-                           f"{', '.join(REVIEW_STATES)}.")
+        raise InvalidInput(
+            f"Unknown review state {filters.review_state!r}; one of {', '.join(REVIEW_STATES)}."
+        )
     for moment in (filters.since, filters.until):
         if moment is not None and moment.tzinfo is None:
             raise InvalidInput("Export date filters need a time zone.")
@@ -512,8 +688,9 @@ def _blob_opener(blobs: BlobStore) -> Callable[[str], Iterator[bytes]]:
     return open_blob
 
 
-def _counted(rows: Iterator[ExportRow], progress: Callable[[int], None],
-             every: int = 100) -> Iterator[ExportRow]:
+def _counted(
+    rows: Iterator[ExportRow], progress: Callable[[int], None], every: int = 100
+) -> Iterator[ExportRow]:
     done = 0
     for row in rows:
         yield row
@@ -532,8 +709,8 @@ def _decode(text: str | None) -> dict[str, Any]:
 
 
 def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -35,11 +35,20 @@ class MediaFile:
     blob: Blob | None
 
 
-def publish_xlsform(db: Database, blobs: BlobStore, project_id: int, data: bytes,
-                    filename: str | None = None, *, media: dict[str, Path] | None = None,
-                    form_id_fallback: str | None = None, ignore_warnings: bool = True,
-                    publish: bool = True, expect_form_id: str | None = None,
-                    actor_id: int | None = None) -> Published:
+def publish_xlsform(
+    db: Database,
+    blobs: BlobStore,
+    project_id: int,
+    data: bytes,
+    filename: str | None = None,
+    *,
+    media: dict[str, Path] | None = None,
+    form_id_fallback: str | None = None,
+    ignore_warnings: bool = True,
+    publish: bool = True,
+    expect_form_id: str | None = None,
+    actor_id: int | None = None,
+) -> Published:
     """Compile and publish an XLSForm: a new form, a new version of it, or nothing if unchanged.
 
     With `publish=False` the result is the form's draft (replacing any earlier draft).
@@ -51,44 +60,93 @@ def publish_xlsform(db: Database, blobs: BlobStore, project_id: int, data: bytes
     compiled = compile_xlsform(data, filename, form_id_fallback)
     if compiled.warnings and not ignore_warnings:
         raise XLSFormWarnings(compiled.warnings)
-    xlsform = content.put_data(blobs, data, XLSX_TYPE if data[:2] == b"PK"
-                               else "application/vnd.ms-excel")
-    return _publish(db, blobs, project_id, compiled.xml, compiled.warnings, xlsform,
-                    filename, media or {}, actor_id, publish, expect_form_id)
+    xlsform = content.put_data(
+        blobs, data, XLSX_TYPE if data[:2] == b"PK" else "application/vnd.ms-excel"
+    )
+    return _publish(
+        db,
+        blobs,
+        project_id,
+        compiled.xml,
+        compiled.warnings,
+        xlsform,
+        filename,
+        media or {},
+        actor_id,
+        publish,
+        expect_form_id,
+    )
 
 
-def publish_xform(db: Database, blobs: BlobStore, project_id: int, xml: bytes, *,
-                  media: dict[str, Path] | None = None, publish: bool = True,
-                  expect_form_id: str | None = None, actor_id: int | None = None) -> Published:
-    return _publish(db, blobs, project_id, xml, [], None, None, media or {}, actor_id, publish,
-                    expect_form_id)
+def publish_xform(
+    db: Database,
+    blobs: BlobStore,
+    project_id: int,
+    xml: bytes,
+    *,
+    media: dict[str, Path] | None = None,
+    publish: bool = True,
+    expect_form_id: str | None = None,
+    actor_id: int | None = None,
+) -> Published:
+    return _publish(
+        db, blobs, project_id, xml, [], None, None, media or {}, actor_id, publish, expect_form_id
+    )
 
 
-def _publish(db: Database, blobs: BlobStore, project_id: int, xml: bytes, warnings: list[str],
-             xlsform: content.StoredBlob | None, xlsform_name: str | None,
-             media: dict[str, Path], actor_id: int | None, publish: bool = True,
-             expect_form_id: str | None = None) -> Published:
+def _publish(
+    db: Database,
+    blobs: BlobStore,
+    project_id: int,
+    xml: bytes,
+    warnings: list[str],
+    xlsform: content.StoredBlob | None,
+    xlsform_name: str | None,
+    media: dict[str, Path],
+    actor_id: int | None,
+    publish: bool = True,
+    expect_form_id: str | None = None,
+) -> Published:
     schema = read_xform(xml)
     if expect_form_id is not None and schema.form_id != expect_form_id:
-        raise InvalidInput(f"The uploaded form's id is {schema.form_id!r}, but this is form "
-                           f"{expect_form_id!r}.")
+        raise InvalidInput(
+            f"The uploaded form's id is {schema.form_id!r}, but this is form {expect_form_id!r}."
+        )
     expected = {m.name: m.kind for m in schema.media}
     unknown = sorted(set(media) - set(expected))
     if unknown:
-        raise InvalidInput(f"The form does not use the media file(s) {', '.join(unknown)}; "
-                           f"it expects: {', '.join(sorted(expected)) or 'none'}.")
-    stored = {name: content.put_data(blobs, path.read_bytes(), content.guess_type(name))
-              for name, path in media.items()}
+        raise InvalidInput(
+            f"The form does not use the media file(s) {', '.join(unknown)}; "
+            f"it expects: {', '.join(sorted(expected)) or 'none'}."
+        )
+    stored = {
+        name: content.put_data(blobs, path.read_bytes(), content.guess_type(name))
+        for name, path in media.items()
+    }
     sha256 = hashlib.sha256(xml).hexdigest()
     with db.transaction() as tx:
         if tx.get(Project, project_id) is None:
             raise NotFound("project")
-        form = tx.exec(select(Form).where(Form.project_id == project_id,
-                                          Form.xml_form_id == schema.form_id)).first()
+        form = tx.exec(
+            select(Form).where(Form.project_id == project_id, Form.xml_form_id == schema.form_id)
+        ).first()
         previous = _current(tx, form.id) if form else None
         if not publish:
-            return _save_draft(tx, project_id, form, schema, xml, sha256, warnings, xlsform,
-                               xlsform_name, previous, expected, stored, actor_id)
+            return _save_draft(
+                tx,
+                project_id,
+                form,
+                schema,
+                xml,
+                sha256,
+                warnings,
+                xlsform,
+                xlsform_name,
+                previous,
+                expected,
+                stored,
+                actor_id,
+            )
         if previous is not None and previous.sha256 == sha256 and not stored:
             return Published(form, previous, "unchanged", previous.warnings)
         if form is None:
@@ -98,12 +156,18 @@ def _publish(db: Database, blobs: BlobStore, project_id: int, xml: bytes, warnin
             outcome = "created"
         else:
             outcome = "updated"
-            taken = tx.exec(select(FormVersion.id).where(
-                FormVersion.form_id == form.id, FormVersion.version == schema.version,
-                FormVersion.published_at.is_not(None))).first()
+            taken = tx.exec(
+                select(FormVersion.id).where(
+                    FormVersion.form_id == form.id,
+                    FormVersion.version == schema.version,
+                    FormVersion.published_at.is_not(None),
+                )
+            ).first()
             if taken is not None and (previous is None or previous.sha256 != sha256):
-                raise Conflict(f"Version {schema.version!r} of form {schema.form_id!r} is already "
-                               "published; change the version in the settings sheet.")
+                raise Conflict(
+                    f"Version {schema.version!r} of form {schema.form_id!r} is already "
+                    "published; change the version in the settings sheet."
+                )
             if previous is not None:
                 previous.is_current = False
                 tx.flush()
@@ -113,8 +177,7 @@ def _publish(db: Database, blobs: BlobStore, project_id: int, xml: bytes, warnin
             content.record(tx, xlsform)
         for blob in stored.values():
             content.record(tx, blob)
-        version = _version_row(form, schema, xml, warnings, xlsform, xlsform_name,
-                               published=True)
+        version = _version_row(form, schema, xml, warnings, xlsform, xlsform_name, published=True)
         if previous is not None and previous.sha256 == sha256:
             version = previous  # same XML, new media: attach to the current version
             version.is_current = True
@@ -122,37 +185,72 @@ def _publish(db: Database, blobs: BlobStore, project_id: int, xml: bytes, warnin
             tx.add(version)
             tx.flush()
         _attach_media(tx, version, previous, expected, stored)
-        audit.record(tx, actor_id, "form.create" if outcome == "created" else "form.update.publish",
-                     "form", form.id, {"xmlFormId": schema.form_id, "version": schema.version})
+        audit.record(
+            tx,
+            actor_id,
+            "form.create" if outcome == "created" else "form.update.publish",
+            "form",
+            form.id,
+            {"xmlFormId": schema.form_id, "version": schema.version},
+        )
         return Published(form, version, outcome, warnings)
 
 
-def _version_row(form: Form, schema: Schema, xml: bytes, warnings: list[str],
-                 xlsform: content.StoredBlob | None, xlsform_name: str | None, *,
-                 published: bool) -> FormVersion:
+def _version_row(
+    form: Form,
+    schema: Schema,
+    xml: bytes,
+    warnings: list[str],
+    xlsform: content.StoredBlob | None,
+    xlsform_name: str | None,
+    *,
+    published: bool,
+) -> FormVersion:
     return FormVersion(
-        form_id=form.id, version=schema.version, title=schema.title, xml=xml,
-        md5=hashlib.md5(xml).hexdigest(), sha256=hashlib.sha256(xml).hexdigest(),
-        fields_json=schema.to_json(), warnings=warnings,
-        xlsform_sha256=xlsform.sha256 if xlsform else None, xlsform_name=xlsform_name,
-        is_current=published, published_at=utcnow() if published else None)
+        form_id=form.id,
+        version=schema.version,
+        title=schema.title,
+        xml=xml,
+        md5=hashlib.md5(xml).hexdigest(),
+        sha256=hashlib.sha256(xml).hexdigest(),
+        fields_json=schema.to_json(),
+        warnings=warnings,
+        xlsform_sha256=xlsform.sha256 if xlsform else None,
+        xlsform_name=xlsform_name,
+        is_current=published,
+        published_at=utcnow() if published else None,
+    )
 
 
-def _save_draft(tx: Session, project_id: int, form: Form | None, schema: Schema, xml: bytes,
-                sha256: str, warnings: list[str], xlsform: content.StoredBlob | None,
-                xlsform_name: str | None, previous: FormVersion | None,
-                expected: dict[str, str], stored: dict[str, content.StoredBlob],
-                actor_id: int | None) -> Published:
+def _save_draft(
+    tx: Session,
+    project_id: int,
+    form: Form | None,
+    schema: Schema,
+    xml: bytes,
+    sha256: str,
+    warnings: list[str],
+    xlsform: content.StoredBlob | None,
+    xlsform_name: str | None,
+    previous: FormVersion | None,
+    expected: dict[str, str],
+    stored: dict[str, content.StoredBlob],
+    actor_id: int | None,
+) -> Published:
     outcome = "draft"
     if form is None:
         form = Form(project_id=project_id, xml_form_id=schema.form_id)
         tx.add(form)
         tx.flush()
         outcome = "created"
-    for old in tx.exec(select(FormVersion).where(FormVersion.form_id == form.id,
-                                                 FormVersion.published_at.is_(None))):
-        for attachment in tx.exec(select(FormAttachment).where(
-                FormAttachment.form_version_id == old.id)):
+    for old in tx.exec(
+        select(FormVersion).where(
+            FormVersion.form_id == form.id, FormVersion.published_at.is_(None)
+        )
+    ):
+        for attachment in tx.exec(
+            select(FormAttachment).where(FormAttachment.form_version_id == old.id)
+        ):
             tx.delete(attachment)
         tx.delete(old)
     tx.flush()
@@ -164,32 +262,57 @@ def _save_draft(tx: Session, project_id: int, form: Form | None, schema: Schema,
     tx.add(draft)
     tx.flush()
     _attach_media(tx, draft, previous, expected, stored)
-    audit.record(tx, actor_id, "form.update.draft.set", "form", form.id,
-                 {"xmlFormId": schema.form_id, "version": schema.version})
+    audit.record(
+        tx,
+        actor_id,
+        "form.update.draft.set",
+        "form",
+        form.id,
+        {"xmlFormId": schema.form_id, "version": schema.version},
+    )
     return Published(form, draft, outcome, warnings)
 
 
-def _attach_media(tx: Session, version: FormVersion, previous: FormVersion | None,
-                  expected: dict[str, str], stored: dict[str, content.StoredBlob]) -> None:
+def _attach_media(
+    tx: Session,
+    version: FormVersion,
+    previous: FormVersion | None,
+    expected: dict[str, str],
+    stored: dict[str, content.StoredBlob],
+) -> None:
     carried: dict[str, str | None] = {}
     if previous is not None:
-        carried = {a.name: a.blob_sha256 for a in tx.exec(
-            select(FormAttachment).where(FormAttachment.form_version_id == previous.id))}
-    existing = {a.name: a for a in tx.exec(
-        select(FormAttachment).where(FormAttachment.form_version_id == version.id))}
+        carried = {
+            a.name: a.blob_sha256
+            for a in tx.exec(
+                select(FormAttachment).where(FormAttachment.form_version_id == previous.id)
+            )
+        }
+    existing = {
+        a.name: a
+        for a in tx.exec(select(FormAttachment).where(FormAttachment.form_version_id == version.id))
+    }
     for name, kind in expected.items():
         sha = stored[name].sha256 if name in stored else carried.get(name)
         row = existing.get(name)
         if row is None:
-            tx.add(FormAttachment(form_version_id=version.id, name=name, kind=kind,
-                                  blob_sha256=sha, updated_at=utcnow() if sha else None))
+            tx.add(
+                FormAttachment(
+                    form_version_id=version.id,
+                    name=name,
+                    kind=kind,
+                    blob_sha256=sha,
+                    updated_at=utcnow() if sha else None,
+                )
+            )
         elif name in stored:
             row.blob_sha256, row.updated_at = sha, utcnow()
 
 
 def _current(tx: Session, form_id: int) -> FormVersion | None:
-    return tx.exec(select(FormVersion).where(FormVersion.form_id == form_id,
-                                             FormVersion.is_current)).first()
+    return tx.exec(
+        select(FormVersion).where(FormVersion.form_id == form_id, FormVersion.is_current)
+    ).first()
 
 
 def get_form(db: Database, project_id: int, xml_form_id: str) -> Form:
@@ -207,29 +330,43 @@ def current_version(db: Database, form: Form) -> FormVersion:
 
 def find_published_version(db: Database, form: Form, version: str) -> FormVersion | None:
     with db.read() as tx:
-        return tx.exec(select(FormVersion).where(
-            FormVersion.form_id == form.id, FormVersion.version == version,
-            FormVersion.published_at.is_not(None))).first()
+        return tx.exec(
+            select(FormVersion).where(
+                FormVersion.form_id == form.id,
+                FormVersion.version == version,
+                FormVersion.published_at.is_not(None),
+            )
+        ).first()
 
 
 def schema_of(version: FormVersion) -> Schema:
     return Schema.from_json(version.fields_json)
 
 
-def list_forms(db: Database, project_id: int, *, for_phones: bool = False,
-               xml_form_id: str | None = None,
-               include_drafts: bool = False) -> list[tuple[Form, FormVersion]]:
+def list_forms(
+    db: Database,
+    project_id: int,
+    *,
+    for_phones: bool = False,
+    xml_form_id: str | None = None,
+    include_drafts: bool = False,
+) -> list[tuple[Form, FormVersion]]:
     """Forms with their current published version; phones see only open ones.
 
     With `include_drafts`, a form that has never been published comes with its draft.
     """
-    query = (select(Form, FormVersion).join(FormVersion, FormVersion.form_id == Form.id)
-             .where(Form.project_id == project_id, Form.deleted_at.is_(None))
-             .order_by(Form.xml_form_id))
+    query = (
+        select(Form, FormVersion)
+        .join(FormVersion, FormVersion.form_id == Form.id)
+        .where(Form.project_id == project_id, Form.deleted_at.is_(None))
+        .order_by(Form.xml_form_id)
+    )
     if include_drafts:
         published = select(FormVersion.form_id).where(FormVersion.is_current)
-        query = query.where((FormVersion.is_current) | (
-            FormVersion.published_at.is_(None) & Form.id.not_in(published)))
+        query = query.where(
+            (FormVersion.is_current)
+            | (FormVersion.published_at.is_(None) & Form.id.not_in(published))
+        )
     else:
         query = query.where(FormVersion.is_current)
     if for_phones:
@@ -242,10 +379,12 @@ def list_forms(db: Database, project_id: int, *, for_phones: bool = False,
 
 def list_media(db: Database, version: FormVersion) -> list[MediaFile]:
     with db.read() as tx:
-        rows = tx.exec(select(FormAttachment, Blob)
-                       .join(Blob, Blob.sha256 == FormAttachment.blob_sha256, isouter=True)
-                       .where(FormAttachment.form_version_id == version.id)
-                       .order_by(FormAttachment.name)).all()
+        rows = tx.exec(
+            select(FormAttachment, Blob)
+            .join(Blob, Blob.sha256 == FormAttachment.blob_sha256, isouter=True)
+            .where(FormAttachment.form_version_id == version.id)
+            .order_by(FormAttachment.name)
+        ).all()
     return [MediaFile(attachment, blob) for attachment, blob in rows]
 
 
@@ -256,8 +395,9 @@ def get_media(db: Database, version: FormVersion, name: str) -> MediaFile:
     return media
 
 
-def set_state(db: Database, project_id: int, xml_form_id: str, state: str,
-              actor_id: int | None = None) -> Form:
+def set_state(
+    db: Database, project_id: int, xml_form_id: str, state: str, actor_id: int | None = None
+) -> Form:
     if state not in STATES:
         raise InvalidInput(f"Unknown form state {state!r}; states are {', '.join(STATES)}.")
     with db.transaction() as tx:
@@ -269,19 +409,27 @@ def set_state(db: Database, project_id: int, xml_form_id: str, state: str,
 
 # ---- drafts and versions ---------------------------------------------------------------------
 
+
 def locate_form(tx: Session, project_id: int, xml_form_id: str) -> Form:
     """The form inside an open transaction; NotFound when absent or deleted."""
-    form = tx.exec(select(Form).where(Form.project_id == project_id,
-                                      Form.xml_form_id == xml_form_id,
-                                      Form.deleted_at.is_(None))).first()
+    form = tx.exec(
+        select(Form).where(
+            Form.project_id == project_id,
+            Form.xml_form_id == xml_form_id,
+            Form.deleted_at.is_(None),
+        )
+    ).first()
     if form is None:
         raise NotFound("form")
     return form
 
 
 def _draft(tx: Session, form_id: int) -> FormVersion | None:
-    return tx.exec(select(FormVersion).where(FormVersion.form_id == form_id,
-                                             FormVersion.published_at.is_(None))).first()
+    return tx.exec(
+        select(FormVersion).where(
+            FormVersion.form_id == form_id, FormVersion.published_at.is_(None)
+        )
+    ).first()
 
 
 def get_draft(db: Database, project_id: int, xml_form_id: str) -> tuple[Form, FormVersion]:
@@ -293,8 +441,9 @@ def get_draft(db: Database, project_id: int, xml_form_id: str) -> tuple[Form, Fo
     return form, draft
 
 
-def draft_from_published(db: Database, project_id: int, xml_form_id: str,
-                         actor_id: int | None = None) -> FormVersion:
+def draft_from_published(
+    db: Database, project_id: int, xml_form_id: str, actor_id: int | None = None
+) -> FormVersion:
     """A new draft that copies the published version and its media (POST .../draft, no body)."""
     with db.transaction() as tx:
         form = locate_form(tx, project_id, xml_form_id)
@@ -302,55 +451,106 @@ def draft_from_published(db: Database, project_id: int, xml_form_id: str,
         if current is None:
             raise NotFound("published form version")
         schema = Schema.from_json(current.fields_json)
-        result = _save_draft(tx, project_id, form, schema, current.xml, current.sha256,
-                             current.warnings, None, current.xlsform_name, current,
-                             {m.name: m.kind for m in schema.media}, {}, actor_id)
+        result = _save_draft(
+            tx,
+            project_id,
+            form,
+            schema,
+            current.xml,
+            current.sha256,
+            current.warnings,
+            None,
+            current.xlsform_name,
+            current,
+            {m.name: m.kind for m in schema.media},
+            {},
+            actor_id,
+        )
         result.version.xlsform_sha256 = current.xlsform_sha256
         return result.version
 
 
-def set_draft_attachment(db: Database, blobs: BlobStore, project_id: int, xml_form_id: str,
-                         name: str, path: Path, *, sha256: str, size: int,
-                         actor_id: int | None = None) -> MediaFile:
+def set_draft_attachment(
+    db: Database,
+    blobs: BlobStore,
+    project_id: int,
+    xml_form_id: str,
+    name: str,
+    path: Path,
+    *,
+    sha256: str,
+    size: int,
+    actor_id: int | None = None,
+) -> MediaFile:
     """Upload one media file the draft expects (POST .../draft/attachments/{name})."""
     with db.read() as tx:
         form = locate_form(tx, project_id, xml_form_id)
         draft = _draft(tx, form.id)
-        row = tx.exec(select(FormAttachment).where(FormAttachment.form_version_id == draft.id,
-                                                   FormAttachment.name == name)).first() \
-            if draft else None
+        row = (
+            tx.exec(
+                select(FormAttachment).where(
+                    FormAttachment.form_version_id == draft.id, FormAttachment.name == name
+                )
+            ).first()
+            if draft
+            else None
+        )
     if draft is None:
         raise NotFound("draft")
     if row is None:
         raise NotFound(f"form attachment {name!r} (the draft does not expect it)")
-    stored = content.put_path(blobs, path, sha256=sha256, size=size,
-                              content_type=content.guess_type(name), md5=_md5_of(path))
+    stored = content.put_path(
+        blobs,
+        path,
+        sha256=sha256,
+        size=size,
+        content_type=content.guess_type(name),
+        md5=_md5_of(path),
+    )
     with db.transaction() as tx:
         content.record(tx, stored)
         row = tx.get(FormAttachment, row.id)
         row.blob_sha256, row.updated_at = stored.sha256, utcnow()
-        audit.record(tx, actor_id, "form.attachment.update", "form", form.id,
-                     {"name": name, "sha256": stored.sha256})
+        audit.record(
+            tx,
+            actor_id,
+            "form.attachment.update",
+            "form",
+            form.id,
+            {"name": name, "sha256": stored.sha256},
+        )
         blob = tx.get(Blob, stored.sha256)
         return MediaFile(row, blob)
 
 
-def clear_draft_attachment(db: Database, project_id: int, xml_form_id: str, name: str,
-                           actor_id: int | None = None) -> None:
+def clear_draft_attachment(
+    db: Database, project_id: int, xml_form_id: str, name: str, actor_id: int | None = None
+) -> None:
     with db.transaction() as tx:
         form = locate_form(tx, project_id, xml_form_id)
         draft = _draft(tx, form.id)
-        row = tx.exec(select(FormAttachment).where(FormAttachment.form_version_id == draft.id,
-                                                   FormAttachment.name == name)).first() \
-            if draft else None
+        row = (
+            tx.exec(
+                select(FormAttachment).where(
+                    FormAttachment.form_version_id == draft.id, FormAttachment.name == name
+                )
+            ).first()
+            if draft
+            else None
+        )
         if row is None or row.blob_sha256 is None:
             raise NotFound("form attachment")
         row.blob_sha256, row.updated_at = None, utcnow()
         audit.record(tx, actor_id, "form.attachment.update", "form", form.id, {"name": name})
 
 
-def publish_draft(db: Database, project_id: int, xml_form_id: str, version: str | None = None,
-                  actor_id: int | None = None) -> FormVersion:
+def publish_draft(
+    db: Database,
+    project_id: int,
+    xml_form_id: str,
+    version: str | None = None,
+    actor_id: int | None = None,
+) -> FormVersion:
     """Publish the draft, optionally under a new version string (the XML is rewritten)."""
     with db.transaction() as tx:
         form = locate_form(tx, project_id, xml_form_id)
@@ -363,32 +563,41 @@ def publish_draft(db: Database, project_id: int, xml_form_id: str, version: str 
             draft.xml, draft.version = xml, version
             draft.md5, draft.sha256 = hashlib.md5(xml).hexdigest(), hashlib.sha256(xml).hexdigest()
             draft.fields_json = schema.to_json()
-        taken = tx.exec(select(FormVersion.id).where(
-            FormVersion.form_id == form.id, FormVersion.version == draft.version,
-            FormVersion.published_at.is_not(None))).first()
+        taken = tx.exec(
+            select(FormVersion.id).where(
+                FormVersion.form_id == form.id,
+                FormVersion.version == draft.version,
+                FormVersion.published_at.is_not(None),
+            )
+        ).first()
         if taken is not None:
-            raise Conflict(f"Version {draft.version!r} of form {xml_form_id!r} is already "
-                           "published; publish with another ?version=.")
+            raise Conflict(
+                f"Version {draft.version!r} of form {xml_form_id!r} is already "
+                "published; publish with another ?version=."
+            )
         current = _current(tx, form.id)
         if current is not None:
             current.is_current = False
             tx.flush()
         draft.published_at, draft.is_current = utcnow(), True
         form.updated_at = utcnow()
-        audit.record(tx, actor_id, "form.update.publish", "form", form.id,
-                     {"version": draft.version})
+        audit.record(
+            tx, actor_id, "form.update.publish", "form", form.id, {"version": draft.version}
+        )
         return draft
 
 
-def delete_draft(db: Database, project_id: int, xml_form_id: str,
-                 actor_id: int | None = None) -> None:
+def delete_draft(
+    db: Database, project_id: int, xml_form_id: str, actor_id: int | None = None
+) -> None:
     with db.transaction() as tx:
         form = locate_form(tx, project_id, xml_form_id)
         draft = _draft(tx, form.id)
         if draft is None:
             raise NotFound("draft")
-        for attachment in tx.exec(select(FormAttachment).where(
-                FormAttachment.form_version_id == draft.id)):
+        for attachment in tx.exec(
+            select(FormAttachment).where(FormAttachment.form_version_id == draft.id)
+        ):
             tx.delete(attachment)
         tx.delete(draft)
         tx.flush()
@@ -400,24 +609,33 @@ def delete_draft(db: Database, project_id: int, xml_form_id: str,
 def list_versions(db: Database, project_id: int, xml_form_id: str) -> list[FormVersion]:
     with db.read() as tx:
         form = locate_form(tx, project_id, xml_form_id)
-        return list(tx.exec(select(FormVersion).where(
-            FormVersion.form_id == form.id, FormVersion.published_at.is_not(None))
-            .order_by(FormVersion.published_at.desc(), FormVersion.id.desc())))
+        return list(
+            tx.exec(
+                select(FormVersion)
+                .where(FormVersion.form_id == form.id, FormVersion.published_at.is_not(None))
+                .order_by(FormVersion.published_at.desc(), FormVersion.id.desc())
+            )
+        )
 
 
 def get_version(db: Database, project_id: int, xml_form_id: str, version: str) -> FormVersion:
     with db.read() as tx:
         form = locate_form(tx, project_id, xml_form_id)
-        row = tx.exec(select(FormVersion).where(
-            FormVersion.form_id == form.id, FormVersion.version == version,
-            FormVersion.published_at.is_not(None))).first()
+        row = tx.exec(
+            select(FormVersion).where(
+                FormVersion.form_id == form.id,
+                FormVersion.version == version,
+                FormVersion.published_at.is_not(None),
+            )
+        ).first()
     if row is None:
         raise NotFound("form version")
     return row
 
 
-def delete_form(db: Database, project_id: int, xml_form_id: str,
-                actor_id: int | None = None) -> None:
+def delete_form(
+    db: Database, project_id: int, xml_form_id: str, actor_id: int | None = None
+) -> None:
     with db.transaction() as tx:
         form = locate_form(tx, project_id, xml_form_id)
         form.deleted_at = utcnow()
@@ -448,16 +666,26 @@ def get_version_by_id(db: Database, version_id: int) -> FormVersion:
     return row
 
 
-def resolve_version(db: Database, project_id: int, xml_form_id: str,
-                    version: str) -> tuple[Form, FormVersion]:
+def resolve_version(
+    db: Database, project_id: int, xml_form_id: str, version: str
+) -> tuple[Form, FormVersion]:
     """The form and its published version `version`, in one read (the ingest hot path)."""
     with db.read() as tx:
-        row = tx.exec(select(Form, FormVersion)
-                      .join(FormVersion, (FormVersion.form_id == Form.id)
-                            & (FormVersion.version == version)
-                            & FormVersion.published_at.is_not(None), isouter=True)
-                      .where(Form.project_id == project_id, Form.xml_form_id == xml_form_id,
-                             Form.deleted_at.is_(None))).first()
+        row = tx.exec(
+            select(Form, FormVersion)
+            .join(
+                FormVersion,
+                (FormVersion.form_id == Form.id)
+                & (FormVersion.version == version)
+                & FormVersion.published_at.is_not(None),
+                isouter=True,
+            )
+            .where(
+                Form.project_id == project_id,
+                Form.xml_form_id == xml_form_id,
+                Form.deleted_at.is_(None),
+            )
+        ).first()
     if row is None:
         raise NotFound("form")
     if row[1] is None:

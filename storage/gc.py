@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 
@@ -55,11 +55,17 @@ class Report:
     spool_bytes: int = 0
 
 
-def collect(db: Database, blobs: BlobStore, *, grace: timedelta = DEFAULT_GRACE,
-            dry_run: bool = False, spool_dir: Path | None = None,
-            now: datetime | None = None) -> Report:
+def collect(
+    db: Database,
+    blobs: BlobStore,
+    *,
+    grace: timedelta = DEFAULT_GRACE,
+    dry_run: bool = False,
+    spool_dir: Path | None = None,
+    now: datetime | None = None,
+) -> Report:
     """Remove orphan blobs and stale spool files older than `grace`; `dry_run` only counts."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     report = Report()
     for batch in _batches(_old_blobs(blobs, now - grace, report)):
         if dry_run:
@@ -96,8 +102,9 @@ def _batches(items: Iterable[BlobInfo]) -> Iterator[list[BlobInfo]]:
         yield batch
 
 
-def _sweep(tx: Session, blobs: BlobStore, batch: list[BlobInfo], report: Report, *,
-           remove: bool) -> None:
+def _sweep(
+    tx: Session, blobs: BlobStore, batch: list[BlobInfo], report: Report, *, remove: bool
+) -> None:
     by_sha = {info.key.rsplit("/", 1)[-1]: info for info in batch}
     recorded = set(tx.exec(select(Blob.sha256).where(Blob.sha256.in_(list(by_sha)))))
     report.referenced += len(recorded)

@@ -9,8 +9,8 @@ name or id) has it checked by `_check_text` before any row is written, as is a N
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Optional
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -21,7 +21,7 @@ from .errors import InvalidInput
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -33,11 +33,11 @@ class UTCDateTime(sa.types.TypeDecorator):
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(timezone.utc) if value is not None else None
+        return value.astimezone(UTC) if value is not None else None
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
+            return value.replace(tzinfo=UTC)
         return value
 
 
@@ -55,58 +55,58 @@ def _now() -> Any:
 class Actor(SQLModel, table=True):
     """Anyone who acts: a web user or an app user (a phone). Submitters and audit entries point here."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=16)  # user | app_user
     display_name: str = Field(sa_type=sa.Text)
     created_at: datetime = _now()
-    deleted_at: Optional[datetime] = _at(default=None, nullable=True)
+    deleted_at: datetime | None = _at(default=None, nullable=True)
 
 
 class User(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     actor_id: int = Field(foreign_key="actor.id", unique=True)
     email: str = Field(max_length=320, unique=True)
-    password_hash: Optional[str] = Field(default=None, max_length=255)
+    password_hash: str | None = Field(default=None, max_length=255)
     is_admin: bool = False
     created_at: datetime = _now()
 
 
 class Session(SQLModel, table=True):
     __tablename__ = "session"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     actor_id: int = Field(foreign_key="actor.id", index=True)
     token_hash: str = Field(max_length=64, unique=True)
-    csrf: Optional[str] = Field(default=None, max_length=64)
+    csrf: str | None = Field(default=None, max_length=64)
     created_at: datetime = _now()
     expires_at: datetime = _at(nullable=False)
 
 
 class Project(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     name: str = Field(sa_type=sa.Text)
-    description: Optional[str] = None
+    description: str | None = None
     archived: bool = False
     created_at: datetime = _now()
-    updated_at: Optional[datetime] = _at(default=None, nullable=True)
+    updated_at: datetime | None = _at(default=None, nullable=True)
 
 
 class AppUser(SQLModel, table=True):
     """A phone's identity. The token is kept as a hash (lookup) and sealed (to show its URL again)."""
 
     __tablename__ = "app_user"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     actor_id: int = Field(foreign_key="actor.id", unique=True)
     project_id: int = Field(foreign_key="project.id", index=True)
-    token_hash: Optional[str] = Field(default=None, max_length=64, unique=True)
-    token_sealed: Optional[str] = Field(default=None, max_length=512)
+    token_hash: str | None = Field(default=None, max_length=64, unique=True)
+    token_sealed: str | None = Field(default=None, max_length=512)
     created_at: datetime = _now()
-    revoked_at: Optional[datetime] = _at(default=None, nullable=True)
+    revoked_at: datetime | None = _at(default=None, nullable=True)
 
 
 class RoleAssignment(SQLModel, table=True):
     __tablename__ = "role_assignment"
     __table_args__ = (sa.UniqueConstraint("actor_id", "project_id", "role"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     actor_id: int = Field(foreign_key="actor.id", index=True)
     project_id: int = Field(foreign_key="project.id", index=True)
     role: str = Field(max_length=32)  # manager | supervisor | officer
@@ -115,7 +115,7 @@ class RoleAssignment(SQLModel, table=True):
 
 class Blob(SQLModel, table=True):
     sha256: str = Field(primary_key=True, max_length=64)
-    md5: Optional[str] = Field(default=None, max_length=32)
+    md5: str | None = Field(default=None, max_length=32)
     size: int = Field(sa_type=sa.BigInteger)
     content_type: str = Field(default="application/octet-stream", sa_type=sa.Text)
     created_at: datetime = _now()
@@ -123,13 +123,13 @@ class Blob(SQLModel, table=True):
 
 class Form(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("project_id", "xml_form_id"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="project.id", index=True)
     xml_form_id: str = Field(max_length=255)
     state: str = Field(default="open", max_length=16)  # open | closing | closed
     created_at: datetime = _now()
-    updated_at: Optional[datetime] = _at(default=None, nullable=True)
-    deleted_at: Optional[datetime] = _at(default=None, nullable=True)
+    updated_at: datetime | None = _at(default=None, nullable=True)
+    deleted_at: datetime | None = _at(default=None, nullable=True)
 
 
 class FormVersion(SQLModel, table=True):
@@ -137,11 +137,16 @@ class FormVersion(SQLModel, table=True):
 
     __tablename__ = "form_version"
     __table_args__ = (
-        sa.Index("form_version_published_uq", "form_id", "version", unique=True,
-                 sqlite_where=sa.text("published_at IS NOT NULL"),
-                 postgresql_where=sa.text("published_at IS NOT NULL")),
+        sa.Index(
+            "form_version_published_uq",
+            "form_id",
+            "version",
+            unique=True,
+            sqlite_where=sa.text("published_at IS NOT NULL"),
+            postgresql_where=sa.text("published_at IS NOT NULL"),
+        ),
     )
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     form_id: int = Field(foreign_key="form.id", index=True)
     version: str = Field(default="", max_length=255)
     title: str = Field(default="", sa_type=sa.Text)
@@ -150,22 +155,22 @@ class FormVersion(SQLModel, table=True):
     sha256: str = Field(max_length=64)
     fields_json: bytes = Field(sa_type=sa.LargeBinary)
     warnings: list[str] = Field(default_factory=list, sa_type=JSONType)
-    xlsform_sha256: Optional[str] = Field(default=None, foreign_key="blob.sha256", max_length=64)
-    xlsform_name: Optional[str] = Field(default=None, sa_type=sa.Text)
+    xlsform_sha256: str | None = Field(default=None, foreign_key="blob.sha256", max_length=64)
+    xlsform_name: str | None = Field(default=None, sa_type=sa.Text)
     is_current: bool = False
     created_at: datetime = _now()
-    published_at: Optional[datetime] = _at(default=None, nullable=True)
+    published_at: datetime | None = _at(default=None, nullable=True)
 
 
 class FormAttachment(SQLModel, table=True):
     __tablename__ = "form_attachment"
     __table_args__ = (sa.UniqueConstraint("form_version_id", "name"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     form_version_id: int = Field(foreign_key="form_version.id", index=True)
     name: str = Field(max_length=255)
     kind: str = Field(default="file", max_length=16)
-    blob_sha256: Optional[str] = Field(default=None, foreign_key="blob.sha256", max_length=64)
-    updated_at: Optional[datetime] = _at(default=None, nullable=True)
+    blob_sha256: str | None = Field(default=None, foreign_key="blob.sha256", max_length=64)
+    updated_at: datetime | None = _at(default=None, nullable=True)
 
 
 class Submission(SQLModel, table=True):
@@ -177,16 +182,16 @@ class Submission(SQLModel, table=True):
         sa.Index("submission_form_created_idx", "form_id", "created_at", "id"),
         sa.Index("submission_form_id_idx", "form_id", "id"),
     )
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     form_id: int = Field(foreign_key="form.id", index=True)
     instance_id: str = Field(max_length=255)
-    review_state: Optional[str] = Field(default=None, max_length=16)
-    submitter_id: Optional[int] = Field(default=None, foreign_key="actor.id", index=True)
-    device_id: Optional[str] = Field(default=None, sa_type=sa.Text)
-    user_agent: Optional[str] = Field(default=None, sa_type=sa.Text)
+    review_state: str | None = Field(default=None, max_length=16)
+    submitter_id: int | None = Field(default=None, foreign_key="actor.id", index=True)
+    device_id: str | None = Field(default=None, sa_type=sa.Text)
+    user_agent: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime = _now()
-    updated_at: Optional[datetime] = _at(default=None, nullable=True)
-    deleted_at: Optional[datetime] = _at(default=None, nullable=True)
+    updated_at: datetime | None = _at(default=None, nullable=True)
+    deleted_at: datetime | None = _at(default=None, nullable=True)
 
 
 class SubmissionVersion(SQLModel, table=True):
@@ -195,23 +200,28 @@ class SubmissionVersion(SQLModel, table=True):
     __tablename__ = "submission_version"
     __table_args__ = (
         sa.UniqueConstraint("form_id", "instance_id"),
-        sa.Index("submission_version_current_uq", "submission_id", unique=True,
-                 sqlite_where=sa.text("is_current"), postgresql_where=sa.text("is_current")),
+        sa.Index(
+            "submission_version_current_uq",
+            "submission_id",
+            unique=True,
+            sqlite_where=sa.text("is_current"),
+            postgresql_where=sa.text("is_current"),
+        ),
     )
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     submission_id: int = Field(foreign_key="submission.id", index=True)
     form_id: int = Field(foreign_key="form.id")
     form_version_id: int = Field(foreign_key="form_version.id", index=True)
     instance_id: str = Field(max_length=255)
-    deprecated_id: Optional[str] = Field(default=None, max_length=255)
-    instance_name: Optional[str] = Field(default=None, sa_type=sa.Text)
+    deprecated_id: str | None = Field(default=None, max_length=255)
+    instance_name: str | None = Field(default=None, sa_type=sa.Text)
     xml: bytes = Field(sa_type=sa.LargeBinary)
     xml_sha256: str = Field(max_length=64)
     # `json`, not `jsonb`, on PostgreSQL: read back as stored, not re-serialised (migration 0004)
     values: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON())
-    submitter_id: Optional[int] = Field(default=None, foreign_key="actor.id")
-    device_id: Optional[str] = Field(default=None, sa_type=sa.Text)
-    user_agent: Optional[str] = Field(default=None, sa_type=sa.Text)
+    submitter_id: int | None = Field(default=None, foreign_key="actor.id")
+    device_id: str | None = Field(default=None, sa_type=sa.Text)
+    user_agent: str | None = Field(default=None, sa_type=sa.Text)
     is_current: bool = True
     created_at: datetime = _now()
 
@@ -219,18 +229,19 @@ class SubmissionVersion(SQLModel, table=True):
 class SubmissionAttachment(SQLModel, table=True):
     __tablename__ = "submission_attachment"
     __table_args__ = (sa.UniqueConstraint("submission_version_id", "name"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     submission_version_id: int = Field(foreign_key="submission_version.id", index=True)
     name: str = Field(max_length=255)
-    blob_sha256: Optional[str] = Field(default=None, foreign_key="blob.sha256", max_length=64,
-                                       index=True)
-    content_type: Optional[str] = Field(default=None, sa_type=sa.Text)
-    size: Optional[int] = Field(default=None, sa_type=sa.BigInteger)
-    updated_at: Optional[datetime] = _at(default=None, nullable=True)
+    blob_sha256: str | None = Field(
+        default=None, foreign_key="blob.sha256", max_length=64, index=True
+    )
+    content_type: str | None = Field(default=None, sa_type=sa.Text)
+    size: int | None = Field(default=None, sa_type=sa.BigInteger)
+    updated_at: datetime | None = _at(default=None, nullable=True)
 
 
 class Comment(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     submission_id: int = Field(foreign_key="submission.id", index=True)
     actor_id: int = Field(foreign_key="actor.id")
     body: str
@@ -238,11 +249,11 @@ class Comment(SQLModel, table=True):
 
 
 class Audit(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
-    actor_id: Optional[int] = Field(default=None, foreign_key="actor.id", index=True)
+    id: int | None = Field(default=None, primary_key=True)
+    actor_id: int | None = Field(default=None, foreign_key="actor.id", index=True)
     action: str = Field(max_length=64, index=True)
-    subject_type: Optional[str] = Field(default=None, max_length=32)
-    subject_id: Optional[int] = Field(default=None)
+    subject_type: str | None = Field(default=None, max_length=32)
+    subject_id: int | None = Field(default=None)
     details: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     logged_at: datetime = _now()
 
@@ -251,7 +262,7 @@ class LoginAttempt(SQLModel, table=True):
     """Failed logins, for throttling by email and by client address."""
 
     __tablename__ = "login_attempt"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, index=True)
     client: str = Field(max_length=64, index=True)
     at: datetime = _now()
@@ -269,15 +280,15 @@ class PhotoMeta(SQLModel, table=True):
 
     __tablename__ = "photo_meta"
     sha256: str = Field(primary_key=True, foreign_key="blob.sha256", max_length=64)
-    width: Optional[int] = None
-    height: Optional[int] = None
+    width: int | None = None
+    height: int | None = None
     has_exif: bool = False
-    taken_local: Optional[str] = Field(default=None, max_length=19)
-    taken_date: Optional[str] = Field(default=None, max_length=10)
-    gps_lat: Optional[float] = None
-    gps_lon: Optional[float] = None
-    phash: Optional[str] = Field(default=None, max_length=16)
-    error: Optional[str] = Field(default=None, sa_type=sa.Text)
+    taken_local: str | None = Field(default=None, max_length=19)
+    taken_date: str | None = Field(default=None, max_length=10)
+    gps_lat: float | None = None
+    gps_lon: float | None = None
+    phash: str | None = Field(default=None, max_length=16)
+    error: str | None = Field(default=None, sa_type=sa.Text)
     analyzed_at: datetime = _now()
 
 
@@ -304,10 +315,15 @@ def _check_text(mapper: Any, _connection: Any, target: Any) -> None:
     columns = _TEXT_COLUMNS.get(mapper)
     if columns is None:
         columns = _TEXT_COLUMNS[mapper] = [
-            (attr.key, getattr(column.type, "length", None),
-             _LABELS.get((column.table.name, column.name), f"{column.table.name}.{column.name}"))
-            for attr in mapper.column_attrs for column in attr.columns[:1]
-            if isinstance(column.type, (sa.String, AutoString))]
+            (
+                attr.key,
+                getattr(column.type, "length", None),
+                _LABELS.get((column.table.name, column.name), f"{column.table.name}.{column.name}"),
+            )
+            for attr in mapper.column_attrs
+            for column in attr.columns[:1]
+            if isinstance(column.type, (sa.String, AutoString))
+        ]
     for key, length, label in columns:
         value = getattr(target, key, None)
         if not isinstance(value, str):

@@ -9,8 +9,9 @@ columns: values travel as bound parameters, never as SQL text.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
@@ -43,9 +44,13 @@ _COLUMNS: dict[str, Any] = {
     "__system/submitterId": Submission.submitter_id,
     "__system/reviewState": Submission.review_state,
 }
-_LITERAL_TYPES: dict[str, Any] = {"datetime": UTCDateTime(), "int": sa.Integer(),
-                                  "string": sa.String(), "number": sa.Float(),
-                                  "bool": sa.Boolean()}
+_LITERAL_TYPES: dict[str, Any] = {
+    "datetime": UTCDateTime(),
+    "int": sa.Integer(),
+    "string": sa.String(),
+    "number": sa.Float(),
+    "bool": sa.Boolean(),
+}
 
 
 @dataclass(frozen=True)
@@ -66,15 +71,19 @@ def get_form(db: Database, project_id: int, xml_form_id: str) -> ODataForm:
     """The form and the schema of its published version; NotFound when there is none."""
     with db.read() as tx:
         form = locate_form(tx, project_id, xml_form_id)
-        fields_json = tx.exec(select(FormVersion.fields_json).where(
-            FormVersion.form_id == form.id, FormVersion.is_current)).first()
+        fields_json = tx.exec(
+            select(FormVersion.fields_json).where(
+                FormVersion.form_id == form.id, FormVersion.is_current
+            )
+        ).first()
     if fields_json is None:
         raise NotFound("published form version")
     return ODataForm(form.id, form.xml_form_id, Schema.from_json(fields_json))
 
 
-def scope(db: Database, form: ODataForm, expr: Expr | None = None,
-          instance_id: str | None = None) -> Scope:
+def scope(
+    db: Database, form: ODataForm, expr: Expr | None = None, instance_id: str | None = None
+) -> Scope:
     """The form's current submissions matching `expr`. Deleted ones are left out unless the
     filter names `__system/deletedAt` (as Central does)."""
     postgres = db.dialect == "postgresql"
@@ -93,9 +102,16 @@ def count(db: Database, where: Scope) -> int:
         return int(tx.exec(select(func.count()).select_from(Submission).where(where.where)).one())
 
 
-def iter_batches(db: Database, where: Scope, *, through_id: int | None = None, offset: int = 0,
-                 limit: int | None = None, system: bool = True,
-                 batch: int = BATCH) -> Iterator[list[Record]]:
+def iter_batches(
+    db: Database,
+    where: Scope,
+    *,
+    through_id: int | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+    system: bool = True,
+    batch: int = BATCH,
+) -> Iterator[list[Record]]:
     """Submissions newest first, in lists of at most `batch`, each list read in its own short
     transaction. `through_id`: start at this submission (inclusive, a skiptoken's). `offset`
     skips that many first (`$skip`), `limit` stops after that many. `system`: also read what
@@ -122,16 +138,23 @@ def iter_batches(db: Database, where: Scope, *, through_id: int | None = None, o
             remaining -= len(rows)
 
 
-def iter_values(db: Database, where: Scope,
-                batch: int = 500) -> Iterator[tuple[str, dict[str, Any]]]:
+def iter_values(
+    db: Database, where: Scope, batch: int = 500
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """Only the first instanceID and current values of every submission in scope (to count
     repeat rows)."""
     last: int | None = None
     while True:
-        query = (select(Submission.id, Submission.instance_id, SubmissionVersion.values)
-                 .join(SubmissionVersion, (SubmissionVersion.submission_id == Submission.id)
-                       & SubmissionVersion.is_current)
-                 .where(where.where).order_by(Submission.id.desc()).limit(batch))
+        query = (
+            select(Submission.id, Submission.instance_id, SubmissionVersion.values)
+            .join(
+                SubmissionVersion,
+                (SubmissionVersion.submission_id == Submission.id) & SubmissionVersion.is_current,
+            )
+            .where(where.where)
+            .order_by(Submission.id.desc())
+            .limit(batch)
+        )
         if last is not None:
             query = query.where(*_before(last))
         with db.read() as tx:
@@ -152,20 +175,32 @@ def _before(last: int) -> tuple[Any, ...]:
 
 # ---- queries ---------------------------------------------------------------------------------
 
-_ROW_COLUMNS = (Submission.id, Submission.instance_id, Submission.created_at,
-                Submission.updated_at, Submission.deleted_at, Submission.submitter_id,
-                Submission.review_state, Submission.device_id,
-                SubmissionVersion.id.label("version_id"), SubmissionVersion.values,
-                Actor.display_name)
+_ROW_COLUMNS = (
+    Submission.id,
+    Submission.instance_id,
+    Submission.created_at,
+    Submission.updated_at,
+    Submission.deleted_at,
+    Submission.submitter_id,
+    Submission.review_state,
+    Submission.device_id,
+    SubmissionVersion.id.label("version_id"),
+    SubmissionVersion.values,
+    Actor.display_name,
+)
 
 
 def _rows_query(where: Scope) -> Any:
-    return (select(*_ROW_COLUMNS)
-            .join(SubmissionVersion, (SubmissionVersion.submission_id == Submission.id)
-                  & SubmissionVersion.is_current)
-            .join(Actor, Actor.id == Submission.submitter_id, isouter=True)
-            .where(where.where)
-            .order_by(Submission.id.desc()))
+    return (
+        select(*_ROW_COLUMNS)
+        .join(
+            SubmissionVersion,
+            (SubmissionVersion.submission_id == Submission.id) & SubmissionVersion.is_current,
+        )
+        .join(Actor, Actor.id == Submission.submitter_id, isouter=True)
+        .where(where.where)
+        .order_by(Submission.id.desc())
+    )
 
 
 @dataclass(frozen=True)
@@ -180,42 +215,73 @@ def _system_facts(tx: Any, rows: list[Any]) -> _Facts:
     attachments = {
         version_id: (int(present), int(expected))
         for version_id, present, expected in tx.exec(
-            select(SubmissionAttachment.submission_version_id,
-                   func.count(SubmissionAttachment.blob_sha256), func.count())
+            select(
+                SubmissionAttachment.submission_version_id,
+                func.count(SubmissionAttachment.blob_sha256),
+                func.count(),
+            )
             .where(SubmissionAttachment.submission_version_id.in_(version_ids))
-            .group_by(SubmissionAttachment.submission_version_id)).all()}
-    versions = (select(SubmissionVersion.submission_id,
-                       func.count().label("versions"),
-                       func.min(SubmissionVersion.id).label("first_id"))
-                .where(SubmissionVersion.submission_id.in_(submission_ids))
-                .group_by(SubmissionVersion.submission_id).subquery())
+            .group_by(SubmissionAttachment.submission_version_id)
+        ).all()
+    }
+    versions = (
+        select(
+            SubmissionVersion.submission_id,
+            func.count().label("versions"),
+            func.min(SubmissionVersion.id).label("first_id"),
+        )
+        .where(SubmissionVersion.submission_id.in_(submission_ids))
+        .group_by(SubmissionVersion.submission_id)
+        .subquery()
+    )
     first = aliased(SubmissionVersion)
     edits = {
         submission_id: (int(n) - 1, version)
         for submission_id, n, version in tx.exec(
             select(versions.c.submission_id, versions.c.versions, FormVersion.version)
             .join(first, first.id == versions.c.first_id)
-            .join(FormVersion, FormVersion.id == first.form_version_id)).all()}
+            .join(FormVersion, FormVersion.id == first.form_version_id)
+        ).all()
+    }
     return _Facts(attachments, edits)
 
 
 def _record(row: Any, facts: _Facts | None) -> Record:
-    (submission_id, instance_id, created_at, updated_at, deleted_at, submitter_id, review_state,
-     device_id, version_id, values, submitter_name) = row
+    (
+        submission_id,
+        instance_id,
+        created_at,
+        updated_at,
+        deleted_at,
+        submitter_id,
+        review_state,
+        device_id,
+        version_id,
+        values,
+        submitter_name,
+    ) = row
     system = None
     if facts is not None:
         present, expected = facts.attachments.get(version_id, (0, 0))
         edits, form_version = facts.edits.get(submission_id, (0, None))
         system = System(
-            submission_date=created_at, updated_at=updated_at, deleted_at=deleted_at,
-            submitter_id=submitter_id, submitter_name=submitter_name,
-            attachments_present=present, attachments_expected=expected,
-            review_state=review_state, device_id=device_id, edits=edits,
-            form_version=form_version)
+            submission_date=created_at,
+            updated_at=updated_at,
+            deleted_at=deleted_at,
+            submitter_id=submitter_id,
+            submitter_name=submitter_name,
+            attachments_present=present,
+            attachments_expected=expected,
+            review_state=review_state,
+            device_id=device_id,
+            edits=edits,
+            form_version=form_version,
+        )
     return Record(submission_id, instance_id, values if isinstance(values, dict) else {}, system)
 
 
 # ---- $filter -> SQL --------------------------------------------------------------------------
+
 
 def _sql(expr: Expr, postgres: bool) -> Any:
     if isinstance(expr, And):
@@ -244,8 +310,9 @@ def _compare(expr: Compare, postgres: bool) -> Any:
         return left.is_not_distinct_from(right)
     if expr.op == "ne":
         return left.is_distinct_from(right)
-    return {"gt": left > right, "ge": left >= right, "lt": left < right,
-            "le": left <= right}[expr.op]
+    return {"gt": left > right, "ge": left >= right, "lt": left < right, "le": left <= right}[
+        expr.op
+    ]
 
 
 def _value(expr: Expr, postgres: bool) -> Any:
@@ -261,6 +328,7 @@ def _value(expr: Expr, postgres: bool) -> Any:
             return sa.extract(expr.name, moment)
         # PostgreSQL: the part as seen in UTC whatever the session's time zone, and whole
         # seconds (extract gives 59.7 for a fraction, which a cast would round up).
-        return sa.cast(sa.func.floor(sa.extract(expr.name, sa.func.timezone("UTC", moment))),
-                       sa.Integer)
+        return sa.cast(
+            sa.func.floor(sa.extract(expr.name, sa.func.timezone("UTC", moment))), sa.Integer
+        )
     raise ValueError(f"not a value: {expr!r}")  # parse_filter checked this

@@ -32,8 +32,8 @@ from typing import Any, Protocol
 import imagehash
 import pillow_heif
 from PIL import Image, ImageOps
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy import select as sa_select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import func, select
 
 from forms.instance import values_at
@@ -80,6 +80,7 @@ _CHUNK = 500  # ids per IN (...) list
 
 
 # ---- one image ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ImageFacts:
@@ -135,8 +136,15 @@ def analyze_image(data: bytes) -> ImageFacts:
             return ImageFacts(error="image too large (more pixels than allowed)")
         except Exception as error:  # noqa: BLE001 (never raise on bad input)
             return ImageFacts(error=_describe(error))
-    return ImageFacts(width=width, height=height, has_exif=len(exif) > 0,
-                      taken_local=taken_local, gps_lat=lat, gps_lon=lon, phash=phash)
+    return ImageFacts(
+        width=width,
+        height=height,
+        has_exif=len(exif) > 0,
+        taken_local=taken_local,
+        gps_lat=lat,
+        gps_lon=lon,
+        phash=phash,
+    )
 
 
 def _describe(error: Exception) -> str:
@@ -173,8 +181,7 @@ def _exif_gps(exif: Image.Exif) -> tuple[float | None, float | None]:
     return lat, lon
 
 
-def _coordinate(value: Any, ref: Any, positive: str, negative: str,
-                limit: float) -> float | None:
+def _coordinate(value: Any, ref: Any, positive: str, negative: str, limit: float) -> float | None:
     """Degrees/minutes/seconds rationals and an N/S or E/W reference to signed decimal degrees."""
     if isinstance(ref, bytes):
         ref = ref.decode("ascii", "replace")
@@ -187,7 +194,7 @@ def _coordinate(value: Any, ref: Any, positive: str, negative: str,
         return None
     if not 1 <= len(parts) <= 3 or any(not math.isfinite(p) or p < 0 for p in parts):
         return None
-    degrees = sum(p / 60 ** i for i, p in enumerate(parts))
+    degrees = sum(p / 60**i for i, p in enumerate(parts))
     if degrees > limit:
         return None
     return -degrees if ref == negative else degrees
@@ -203,8 +210,10 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 # ---- cached facts ------------------------------------------------------------------------------
 
-def ensure_analyzed(db: Database, blobs: BlobStore, sha256s: Iterable[str], *,
-                    limit: int | None = None) -> dict[str, PhotoMeta]:
+
+def ensure_analyzed(
+    db: Database, blobs: BlobStore, sha256s: Iterable[str], *, limit: int | None = None
+) -> dict[str, PhotoMeta]:
     """The `photo_meta` row of each blob, analysing (and caching) those not seen before.
 
     Blobs without a `blob` row are left out, and so are blobs missing from the store (not cached:
@@ -219,10 +228,12 @@ def ensure_analyzed(db: Database, blobs: BlobStore, sha256s: Iterable[str], *,
     known: set[str] = set()
     with db.read() as tx:
         for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start:start + _CHUNK]
-            rows = tx.exec(select(Blob.sha256, PhotoMeta)
-                           .outerjoin(PhotoMeta, PhotoMeta.sha256 == Blob.sha256)
-                           .where(Blob.sha256.in_(chunk))).all()
+            chunk = wanted[start : start + _CHUNK]
+            rows = tx.exec(
+                select(Blob.sha256, PhotoMeta)
+                .outerjoin(PhotoMeta, PhotoMeta.sha256 == Blob.sha256)
+                .where(Blob.sha256.in_(chunk))
+            ).all()
             for sha256, meta in rows:
                 if meta is not None:
                     found[sha256] = meta
@@ -230,7 +241,7 @@ def ensure_analyzed(db: Database, blobs: BlobStore, sha256s: Iterable[str], *,
                     known.add(sha256)
     todo = [sha256 for sha256 in wanted if sha256 in known]  # in the caller's order
     fresh: list[PhotoMeta] = []
-    for sha256 in todo if limit is None else todo[:max(limit, 0)]:
+    for sha256 in todo if limit is None else todo[: max(limit, 0)]:
         try:
             data = blobs.read_bytes(blob_key(sha256))
         except KeyError:
@@ -239,20 +250,29 @@ def ensure_analyzed(db: Database, blobs: BlobStore, sha256s: Iterable[str], *,
             raise BlobUnavailable(f"The file store is unavailable: {error}") from error
         facts = analyze_image(data)
         del data
-        fresh.append(PhotoMeta(sha256=sha256, taken_date=facts.taken_date,
-                               **{f.name: getattr(facts, f.name) for f in fields(facts)}))
+        fresh.append(
+            PhotoMeta(
+                sha256=sha256,
+                taken_date=facts.taken_date,
+                **{f.name: getattr(facts, f.name) for f in fields(facts)},
+            )
+        )
     if fresh:
         with db.transaction() as tx:
-            insert = postgresql.insert if tx.get_bind().dialect.name == "postgresql" \
-                else sqlite.insert
+            insert = (
+                postgresql.insert if tx.get_bind().dialect.name == "postgresql" else sqlite.insert
+            )
             columns = [c.name for c in PhotoMeta.__table__.columns]
-            tx.execute(insert(PhotoMeta).on_conflict_do_nothing(index_elements=["sha256"]),
-                       [{c: getattr(meta, c) for c in columns} for meta in fresh])
+            tx.execute(
+                insert(PhotoMeta).on_conflict_do_nothing(index_elements=["sha256"]),
+                [{c: getattr(meta, c) for c in columns} for meta in fresh],
+            )
         found.update((meta.sha256, meta) for meta in fresh)
     return {sha256: found[sha256] for sha256 in wanted if sha256 in found}
 
 
 # ---- the photos of a form ----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class PhotoRow:
@@ -283,8 +303,9 @@ class _Paths:
     other_binaries: tuple[tuple[str, ...], ...]  # signatures, drawings, files: not photos
 
 
-def list_form_photos(db: Database, form_id: int,
-                     submission_ids: Collection[int] | None = None) -> list[PhotoRow]:
+def list_form_photos(
+    db: Database, form_id: int, submission_ids: Collection[int] | None = None
+) -> list[PhotoRow]:
     """The stored photos of every current, non-deleted submission of a form (or of the given
     submissions only: a page of the evidence board).
 
@@ -297,47 +318,87 @@ def list_form_photos(db: Database, form_id: int,
     """
     with db.read() as tx:
         attachments = tx.exec(
-            select(Submission.id, Submission.instance_id, Submission.created_at,
-                   SubmissionVersion.id, SubmissionVersion.form_version_id,
-                   SubmissionAttachment.name, SubmissionAttachment.blob_sha256,
-                   SubmissionAttachment.content_type)
+            select(
+                Submission.id,
+                Submission.instance_id,
+                Submission.created_at,
+                SubmissionVersion.id,
+                SubmissionVersion.form_version_id,
+                SubmissionAttachment.name,
+                SubmissionAttachment.blob_sha256,
+                SubmissionAttachment.content_type,
+            )
             .join(SubmissionVersion, SubmissionVersion.submission_id == Submission.id)
-            .join(SubmissionAttachment,
-                  SubmissionAttachment.submission_version_id == SubmissionVersion.id)
-            .where(Submission.form_id == form_id, Submission.deleted_at.is_(None),
-                   SubmissionVersion.is_current, SubmissionAttachment.blob_sha256.is_not(None),
-                   *_only(submission_ids))
-            .order_by(Submission.id, SubmissionAttachment.name)).all()
+            .join(
+                SubmissionAttachment,
+                SubmissionAttachment.submission_version_id == SubmissionVersion.id,
+            )
+            .where(
+                Submission.form_id == form_id,
+                Submission.deleted_at.is_(None),
+                SubmissionVersion.is_current,
+                SubmissionAttachment.blob_sha256.is_not(None),
+                *_only(submission_ids),
+            )
+            .order_by(Submission.id, SubmissionAttachment.name)
+        ).all()
         if not attachments:
             return []
-        with_files = select(SubmissionAttachment.id).where(
-            SubmissionAttachment.submission_version_id == SubmissionVersion.id,
-            SubmissionAttachment.blob_sha256.is_not(None)).exists()
-        values = dict(tx.exec(
-            select(SubmissionVersion.id, SubmissionVersion.values)
-            .join(Submission, Submission.id == SubmissionVersion.submission_id)
-            .where(Submission.form_id == form_id, Submission.deleted_at.is_(None),
-                   SubmissionVersion.is_current, with_files, *_only(submission_ids))).all())
+        with_files = (
+            select(SubmissionAttachment.id)
+            .where(
+                SubmissionAttachment.submission_version_id == SubmissionVersion.id,
+                SubmissionAttachment.blob_sha256.is_not(None),
+            )
+            .exists()
+        )
+        values = dict(
+            tx.exec(
+                select(SubmissionVersion.id, SubmissionVersion.values)
+                .join(Submission, Submission.id == SubmissionVersion.submission_id)
+                .where(
+                    Submission.form_id == form_id,
+                    Submission.deleted_at.is_(None),
+                    SubmissionVersion.is_current,
+                    with_files,
+                    *_only(submission_ids),
+                )
+            ).all()
+        )
         used = sorted({row[4] for row in attachments})  # form versions: a handful
-        paths = {version_id: _paths_of(Schema.from_json(fields_json))
-                 for version_id, fields_json in tx.exec(
-                     select(FormVersion.id, FormVersion.fields_json)
-                     .where(FormVersion.id.in_(used))).all()}
+        paths = {
+            version_id: _paths_of(Schema.from_json(fields_json))
+            for version_id, fields_json in tx.exec(
+                select(FormVersion.id, FormVersion.fields_json).where(FormVersion.id.in_(used))
+            ).all()
+        }
     photos: list[PhotoRow] = []
     answers: dict[int, tuple[dict[str, str], str | None, tuple[float, float] | None]] = {}
-    for (submission_id, instance_id, created_at, version_id, form_version_id, name, sha256,
-         content_type) in attachments:
+    for (
+        submission_id,
+        instance_id,
+        created_at,
+        version_id,
+        form_version_id,
+        name,
+        sha256,
+        content_type,
+    ) in attachments:
         if version_id not in answers:
-            answers[version_id] = _answers(paths[form_version_id], values.get(version_id) or {},
-                                           created_at)
+            answers[version_id] = _answers(
+                paths[form_version_id], values.get(version_id) or {}, created_at
+            )
         fields_by_name, visit_date, geopoint = answers[version_id]
         field = fields_by_name.get(name)
         if field == "":  # a signature, a drawing or a non-image file
             continue
         if field is None and not (content_type or "").lower().startswith("image/"):
             continue
-        photos.append(PhotoRow(submission_id, instance_id, name, sha256, content_type, field,
-                               visit_date, geopoint))
+        photos.append(
+            PhotoRow(
+                submission_id, instance_id, name, sha256, content_type, field, visit_date, geopoint
+            )
+        )
     return photos
 
 
@@ -345,8 +406,9 @@ def _only(submission_ids: Collection[int] | None) -> list[Any]:
     return [] if submission_ids is None else [Submission.id.in_(list(submission_ids))]
 
 
-def page_flags(db: Database, form_id: int, photos: Sequence[PhotoRow],
-               facts: Mapping[str, PhotoFacts]) -> dict[tuple[int, str], set[str]]:
+def page_flags(
+    db: Database, form_id: int, photos: Sequence[PhotoRow], facts: Mapping[str, PhotoFacts]
+) -> dict[tuple[int, str], set[str]]:
     """The flags of a page of photos, checked against the whole form without reading it all:
     duplicates by one indexed lookup of the page's digests, near-duplicates through the form's
     pHash index (built once per state of the form, see `_form_index`); the other flags need
@@ -357,9 +419,11 @@ def page_flags(db: Database, form_id: int, photos: Sequence[PhotoRow],
         return flags
     used_by: dict[str, set[int]] = defaultdict(set)
     with db.read() as tx:
-        for sha256, submission_id in tx.exec(_form_attachments(
-                form_id, SubmissionAttachment.blob_sha256, Submission.id)
-                .where(SubmissionAttachment.blob_sha256.in_(shas))).all():
+        for sha256, submission_id in tx.exec(
+            _form_attachments(form_id, SubmissionAttachment.blob_sha256, Submission.id).where(
+                SubmissionAttachment.blob_sha256.in_(shas)
+            )
+        ).all():
             used_by[sha256].add(submission_id)
     index = _form_index(db, form_id)
     for photo in photos:
@@ -367,19 +431,30 @@ def page_flags(db: Database, form_id: int, photos: Sequence[PhotoRow],
         if used_by[photo.sha256] - {photo.submission_id}:
             found.add("duplicate")
         meta = facts.get(photo.sha256)
-        if meta is not None and meta.error is None and meta.phash and \
-                index.near(meta.phash, photo.sha256, photo.submission_id):
+        if (
+            meta is not None
+            and meta.error is None
+            and meta.phash
+            and index.near(meta.phash, photo.sha256, photo.submission_id)
+        ):
             found.add("near_duplicate")
     return flags
 
 
 def _form_attachments(form_id: int, *columns: Any) -> Any:
     """The stored attachments of the form's current, non-deleted submissions."""
-    return (sa_select(*columns).select_from(SubmissionAttachment)
-            .join(SubmissionVersion, SubmissionVersion.id == SubmissionAttachment.submission_version_id)
-            .join(Submission, Submission.id == SubmissionVersion.submission_id)
-            .where(Submission.form_id == form_id, Submission.deleted_at.is_(None),
-                   SubmissionVersion.is_current, SubmissionAttachment.blob_sha256.is_not(None)))
+    return (
+        sa_select(*columns)
+        .select_from(SubmissionAttachment)
+        .join(SubmissionVersion, SubmissionVersion.id == SubmissionAttachment.submission_version_id)
+        .join(Submission, Submission.id == SubmissionVersion.submission_id)
+        .where(
+            Submission.form_id == form_id,
+            Submission.deleted_at.is_(None),
+            SubmissionVersion.is_current,
+            SubmissionAttachment.blob_sha256.is_not(None),
+        )
+    )
 
 
 class _PhashIndex:
@@ -393,15 +468,20 @@ class _PhashIndex:
             value = int(phash, 16)
             for band in range(_BANDS):
                 self.buckets[(band, (value >> (8 * band)) & 0xFF)].append(
-                    (value, sha256, submission_id))
+                    (value, sha256, submission_id)
+                )
 
     def near(self, phash: str, sha256: str, submission_id: int) -> bool:
         value = int(phash, 16)
         for band in range(_BANDS):
             for other, other_sha, other_submission in self.buckets.get(
-                    (band, (value >> (8 * band)) & 0xFF), ()):
-                if other_submission != submission_id and other_sha != sha256 and \
-                        bin(value ^ other).count("1") <= self.max_distance:
+                (band, (value >> (8 * band)) & 0xFF), ()
+            ):
+                if (
+                    other_submission != submission_id
+                    and other_sha != sha256
+                    and bin(value ^ other).count("1") <= self.max_distance
+                ):
                     return True
         return False
 
@@ -413,16 +493,21 @@ def _form_index(db: Database, form_id: int) -> _PhashIndex:
     """The form's pHash index, kept in memory until the form's attachments or analyses change
     (their count and newest id are the key; a cheap indexed aggregate)."""
     with db.read() as tx:
-        state = tx.exec(_form_attachments(form_id, func.count(), func.max(SubmissionAttachment.id))
-                        .join(PhotoMeta, PhotoMeta.sha256 == SubmissionAttachment.blob_sha256)
-                        ).one()
+        state = tx.exec(
+            _form_attachments(form_id, func.count(), func.max(SubmissionAttachment.id)).join(
+                PhotoMeta, PhotoMeta.sha256 == SubmissionAttachment.blob_sha256
+            )
+        ).one()
         cached = _INDEXES.get(form_id)
         if cached is not None and cached[0] == tuple(state):
             return cached[1]
-        rows = tx.exec(_form_attachments(form_id, SubmissionAttachment.blob_sha256,
-                                         PhotoMeta.phash, Submission.id)
-                       .join(PhotoMeta, PhotoMeta.sha256 == SubmissionAttachment.blob_sha256)
-                       .where(PhotoMeta.phash.is_not(None), PhotoMeta.error.is_(None))).all()
+        rows = tx.exec(
+            _form_attachments(
+                form_id, SubmissionAttachment.blob_sha256, PhotoMeta.phash, Submission.id
+            )
+            .join(PhotoMeta, PhotoMeta.sha256 == SubmissionAttachment.blob_sha256)
+            .where(PhotoMeta.phash.is_not(None), PhotoMeta.error.is_(None))
+        ).all()
     index = _PhashIndex(rows, NEAR_DUPLICATE_MAX_DISTANCE)
     _INDEXES[form_id] = (tuple(state), index)
     return index
@@ -450,12 +535,18 @@ def _paths_of(schema: Schema) -> _Paths:
             images.append((f.path, parts(f.path)))
         else:
             others.append(parts(f.path))
-    return _Paths(parts(visit.path) if visit else None, parts(stamp.path) if stamp else None,
-                  parts(point.path) if point else None, tuple(images), tuple(others))
+    return _Paths(
+        parts(visit.path) if visit else None,
+        parts(stamp.path) if stamp else None,
+        parts(point.path) if point else None,
+        tuple(images),
+        tuple(others),
+    )
 
 
-def _answers(paths: _Paths, values: dict[str, Any], created_at: datetime
-             ) -> tuple[dict[str, str], str | None, tuple[float, float] | None]:
+def _answers(
+    paths: _Paths, values: dict[str, Any], created_at: datetime
+) -> tuple[dict[str, str], str | None, tuple[float, float] | None]:
     """(file name -> image question path, or '' for a non-photo binary), visit date, geopoint."""
     by_name: dict[str, str] = {}
     for parts in paths.other_binaries:
@@ -493,13 +584,13 @@ def parse_geopoint(value: str | None) -> tuple[float, float] | None:
         lat, lon = (float(x) for x in (value or "").split()[:2])
     except ValueError:
         return None
-    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90
-            and -180 <= lon <= 180):
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
         return None
     return lat, lon
 
 
 # ---- flags -------------------------------------------------------------------------------------
+
 
 class PhotoFacts(Protocol):
     """What `compute_flags` reads of a photo: a `PhotoMeta` row or an `ImageFacts`."""
@@ -514,9 +605,13 @@ class PhotoFacts(Protocol):
     def taken_date(self) -> str | None: ...
 
 
-def compute_flags(photos: Sequence[PhotoRow], facts: Mapping[str, PhotoFacts], *,
-                  near_max_distance: int = NEAR_DUPLICATE_MAX_DISTANCE,
-                  gps_max_meters: float = GPS_MAX_METERS) -> dict[tuple[int, str], set[str]]:
+def compute_flags(
+    photos: Sequence[PhotoRow],
+    facts: Mapping[str, PhotoFacts],
+    *,
+    near_max_distance: int = NEAR_DUPLICATE_MAX_DISTANCE,
+    gps_max_meters: float = GPS_MAX_METERS,
+) -> dict[tuple[int, str], set[str]]:
     """The flags (a subset of `FLAGS`) of each photo, keyed by (submission id, file name).
 
     `facts` maps a sha256 to its analysed facts; a photo without facts can only be a
@@ -524,8 +619,11 @@ def compute_flags(photos: Sequence[PhotoRow], facts: Mapping[str, PhotoFacts], *
     submissions_of: dict[str, set[int]] = defaultdict(set)
     for photo in photos:
         submissions_of[photo.sha256].add(photo.submission_id)
-    hashes = {sha256: meta.phash for sha256 in submissions_of
-              if (meta := facts.get(sha256)) is not None and meta.error is None and meta.phash}
+    hashes = {
+        sha256: meta.phash
+        for sha256 in submissions_of
+        if (meta := facts.get(sha256)) is not None and meta.error is None and meta.phash
+    }
     near: dict[str, set[str]] = defaultdict(set)
     for a, b in near_duplicate_pairs(hashes, near_max_distance):
         near[a].add(b)
@@ -542,10 +640,12 @@ def compute_flags(photos: Sequence[PhotoRow], facts: Mapping[str, PhotoFacts], *
         if meta is not None and meta.error is None:
             if meta.taken_date and photo.visit_date and meta.taken_date != photo.visit_date:
                 found.add("date_mismatch")
-            if (photo.geopoint is not None and meta.gps_lat is not None
-                    and meta.gps_lon is not None
-                    and haversine_m(meta.gps_lat, meta.gps_lon, *photo.geopoint)
-                    > gps_max_meters):
+            if (
+                photo.geopoint is not None
+                and meta.gps_lat is not None
+                and meta.gps_lon is not None
+                and haversine_m(meta.gps_lat, meta.gps_lon, *photo.geopoint) > gps_max_meters
+            ):
                 found.add("far_from_point")
             if not meta.has_exif:
                 found.add("no_exif")
@@ -553,9 +653,9 @@ def compute_flags(photos: Sequence[PhotoRow], facts: Mapping[str, PhotoFacts], *
     return flags
 
 
-def near_duplicate_pairs(hashes: Mapping[str, str],
-                         max_distance: int = NEAR_DUPLICATE_MAX_DISTANCE
-                         ) -> set[tuple[str, str]]:
+def near_duplicate_pairs(
+    hashes: Mapping[str, str], max_distance: int = NEAR_DUPLICATE_MAX_DISTANCE
+) -> set[tuple[str, str]]:
     """Pairs (a, b), a < b, of keys whose 64-bit hex hashes differ in at most `max_distance` bits.
 
     Banding index: each distinct hash is cut into 8 bytes and filed under (byte index, byte
@@ -578,7 +678,7 @@ def near_duplicate_pairs(hashes: Mapping[str, str],
         groups = buckets.values()
     for members in groups:  # ascending, so a < b
         for i, a in enumerate(members):
-            for b in members[i + 1:]:
+            for b in members[i + 1 :]:
                 if (a ^ b).bit_count() <= max_distance:
                     close.add((a, b))
     close.update((value, value) for value in distinct)
@@ -591,8 +691,7 @@ def near_duplicate_pairs(hashes: Mapping[str, str],
     return pairs
 
 
-def photo_flags(db: Database, blobs: BlobStore,
-                form_id: int) -> dict[tuple[int, str], set[str]]:
+def photo_flags(db: Database, blobs: BlobStore, form_id: int) -> dict[tuple[int, str], set[str]]:
     """Flags of every photo of a form: `list_form_photos`, `ensure_analyzed`, `compute_flags`."""
     photos = list_form_photos(db, form_id)
     facts = ensure_analyzed(db, blobs, (photo.sha256 for photo in photos))

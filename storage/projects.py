@@ -10,8 +10,9 @@ from .errors import InvalidInput, NotFound
 from .models import Project, RoleAssignment, utcnow
 
 
-def create_project(db: Database, name: str, description: str | None = None,
-                   actor_id: int | None = None) -> Project:
+def create_project(
+    db: Database, name: str, description: str | None = None, actor_id: int | None = None
+) -> Project:
     with db.transaction() as tx:
         project = Project(name=name.strip(), description=description)
         tx.add(project)
@@ -42,15 +43,24 @@ def list_visible_projects(db: Database, actor_id: int, is_admin: bool) -> list[P
     """Admins see every project; others the projects where they hold a role."""
     query = select(Project).order_by(Project.id)
     if not is_admin:
-        query = query.where(Project.id.in_(
-            select(RoleAssignment.project_id).where(RoleAssignment.actor_id == actor_id)))
+        query = query.where(
+            Project.id.in_(
+                select(RoleAssignment.project_id).where(RoleAssignment.actor_id == actor_id)
+            )
+        )
     with db.read() as tx:
         return list(tx.exec(query))
 
 
-def update_project(db: Database, project_id: int, *, name: str | None = None,
-                   description: str | None = None, archived: bool | None = None,
-                   actor_id: int | None = None) -> Project:
+def update_project(
+    db: Database,
+    project_id: int,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    archived: bool | None = None,
+    actor_id: int | None = None,
+) -> Project:
     with db.transaction() as tx:
         project = tx.get(Project, project_id)
         if project is None:

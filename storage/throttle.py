@@ -26,9 +26,17 @@ KEEP = timedelta(days=1)  # failures older than this are deleted as new ones arr
 def wait_seconds(tx: Tx, email: str, client: str, now: datetime | None = None) -> int | None:
     """Seconds until this email and client may try again, or None when they may try now."""
     now = now or utcnow()
-    until = max((t for t in (_locked_until(tx, LoginAttempt.email == email, EMAIL_LIMIT, now),
-                             _locked_until(tx, LoginAttempt.client == client, CLIENT_LIMIT, now))
-                 if t is not None), default=None)
+    until = max(
+        (
+            t
+            for t in (
+                _locked_until(tx, LoginAttempt.email == email, EMAIL_LIMIT, now),
+                _locked_until(tx, LoginAttempt.client == client, CLIENT_LIMIT, now),
+            )
+            if t is not None
+        ),
+        default=None,
+    )
     if until is None or until <= now:
         return None
     return max(1, math.ceil((until - now).total_seconds()))
@@ -42,6 +50,11 @@ def record_failure(tx: Tx, email: str, client: str, now: datetime | None = None)
 
 def _locked_until(tx: Tx, match: object, limit: int, now: datetime) -> datetime | None:
     """The lock lasts until the limit-th newest failure in the window leaves the window."""
-    at = tx.exec(select(LoginAttempt.at).where(match, col(LoginAttempt.at) > now - WINDOW)
-                 .order_by(col(LoginAttempt.at).desc()).offset(limit - 1).limit(1)).first()
+    at = tx.exec(
+        select(LoginAttempt.at)
+        .where(match, col(LoginAttempt.at) > now - WINDOW)
+        .order_by(col(LoginAttempt.at).desc())
+        .offset(limit - 1)
+        .limit(1)
+    ).first()
     return at + WINDOW if at is not None else None

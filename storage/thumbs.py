@@ -67,8 +67,9 @@ def render_thumbnail(data: bytes, size: int) -> bytes:
     except (OSError, SyntaxError, ValueError) as error:  # truncated or malformed image data
         raise InvalidInput(f"The image could not be decoded: {error}") from None
     out = io.BytesIO()
-    rgb.save(out, "JPEG", quality=JPEG_QUALITY, progressive=True, optimize=True,
-             icc_profile=icc_profile)
+    rgb.save(
+        out, "JPEG", quality=JPEG_QUALITY, progressive=True, optimize=True, icc_profile=icc_profile
+    )
     return out.getvalue()
 
 

@@ -44,8 +44,15 @@ class SendResult:
 
 
 class CollectClient:
-    def __init__(self, http: httpx.Client, server_url: str, *, device_id: str = "collect:test1",
-                 retries: int = 0, backoff: float = 0.2) -> None:
+    def __init__(
+        self,
+        http: httpx.Client,
+        server_url: str,
+        *,
+        device_id: str = "collect:test1",
+        retries: int = 0,
+        backoff: float = 0.2,
+    ) -> None:
         self.http = http
         self.server_url = server_url.rstrip("/")
         self.device_id = device_id
@@ -57,12 +64,17 @@ class CollectClient:
         response = self.http.get(f"{self.server_url}/formList", headers=HEADERS, params=params)
         response.raise_for_status()
         root = ElementTree.fromstring(response.content)
-        return [ListedForm(
-            form_id=x.findtext(f"{FORM_LIST_NS}formID"), name=x.findtext(f"{FORM_LIST_NS}name"),
-            version=x.findtext(f"{FORM_LIST_NS}version"), hash=x.findtext(f"{FORM_LIST_NS}hash"),
-            download_url=x.findtext(f"{FORM_LIST_NS}downloadUrl"),
-            manifest_url=x.findtext(f"{FORM_LIST_NS}manifestUrl"))
-            for x in root.findall(f"{FORM_LIST_NS}xform")]
+        return [
+            ListedForm(
+                form_id=x.findtext(f"{FORM_LIST_NS}formID"),
+                name=x.findtext(f"{FORM_LIST_NS}name"),
+                version=x.findtext(f"{FORM_LIST_NS}version"),
+                hash=x.findtext(f"{FORM_LIST_NS}hash"),
+                download_url=x.findtext(f"{FORM_LIST_NS}downloadUrl"),
+                manifest_url=x.findtext(f"{FORM_LIST_NS}manifestUrl"),
+            )
+            for x in root.findall(f"{FORM_LIST_NS}xform")
+        ]
 
     def download(self, url: str) -> httpx.Response:
         response = self.http.get(url, headers=HEADERS, follow_redirects=False)
@@ -75,9 +87,14 @@ class CollectClient:
 
     def manifest(self, url: str) -> list[tuple[str, str, str]]:
         root = ElementTree.fromstring(self.download(url).content)
-        return [(m.findtext(f"{MANIFEST_NS}filename"), m.findtext(f"{MANIFEST_NS}hash"),
-                 m.findtext(f"{MANIFEST_NS}downloadUrl"))
-                for m in root.findall(f"{MANIFEST_NS}mediaFile")]
+        return [
+            (
+                m.findtext(f"{MANIFEST_NS}filename"),
+                m.findtext(f"{MANIFEST_NS}hash"),
+                m.findtext(f"{MANIFEST_NS}downloadUrl"),
+            )
+            for m in root.findall(f"{MANIFEST_NS}mediaFile")
+        ]
 
     def accept_content_length(self) -> int:
         response = self.http.head(f"{self.server_url}/submission", headers=HEADERS)
@@ -118,15 +135,19 @@ class CollectClient:
         for attempt in range(self.retries + 1):
             result.attempts += 1
             try:
-                response = self.http.post(f"{self.server_url}/submission", headers=HEADERS,
-                                          files=parts, params={"deviceID": self.device_id})
+                response = self.http.post(
+                    f"{self.server_url}/submission",
+                    headers=HEADERS,
+                    files=parts,
+                    params={"deviceID": self.device_id},
+                )
             except httpx.TransportError:
                 if attempt == self.retries:
                     raise
             else:
                 if response.status_code < 500 or attempt == self.retries:
                     return response
-            time.sleep(self.backoff * (2 ** attempt))
+            time.sleep(self.backoff * (2**attempt))
         raise AssertionError("unreachable")
 
 
@@ -134,14 +155,22 @@ def new_instance_id() -> str:
     return f"uuid:{uuid.uuid4()}"
 
 
-def instance_xml(form_id: str, version: str, instance_id: str, body: str = "",
-                 deprecated_id: str | None = None, instance_name: str | None = None) -> bytes:
+def instance_xml(
+    form_id: str,
+    version: str,
+    instance_id: str,
+    body: str = "",
+    deprecated_id: str | None = None,
+    instance_name: str | None = None,
+) -> bytes:
     """A submission as Collect writes it; `body` is the inner XML of the answers."""
     meta = f"<instanceID>{instance_id}</instanceID>"
     if deprecated_id:
         meta += f"<deprecatedID>{deprecated_id}</deprecatedID>"
     if instance_name:
         meta += f"<instanceName>{instance_name}</instanceName>"
-    return (f'<?xml version="1.0" encoding="UTF-8"?><data xmlns:jr="http://openrosa.org/javarosa" '
-            f'xmlns:orx="http://openrosa.org/xforms" id="{form_id}" version="{version}">'
-            f"{body}<meta>{meta}</meta></data>").encode("utf-8")
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><data xmlns:jr="http://openrosa.org/javarosa" '
+        f'xmlns:orx="http://openrosa.org/xforms" id="{form_id}" version="{version}">'
+        f"{body}<meta>{meta}</meta></data>"
+    ).encode()

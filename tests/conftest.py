@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import msgspec
 import pytest
@@ -23,8 +23,11 @@ from server.settings import Settings
 from storage import accounts
 from tests.services import SeaweedS3, ThrowawayPostgres, find_weed
 
-BACKENDS = [b.strip() for b in os.environ.get("JEBOL_TEST_BACKENDS", "sqlite,postgres").split(",")
-            if b.strip()]
+BACKENDS = [
+    b.strip()
+    for b in os.environ.get("JEBOL_TEST_BACKENDS", "sqlite,postgres").split(",")
+    if b.strip()
+]
 BASE_URL = "http://testserver.local"
 
 
@@ -34,8 +37,9 @@ def cheap_password_hashing() -> Iterator[None]:
     Basic-authenticated test request verifies in about a millisecond instead of a quarter
     second. Production keeps argon2-cffi's defaults (tests/storage/test_accounts.py checks)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                          parallelism=1))
+        patch.setattr(
+            accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        )
         yield
 
 
@@ -62,22 +66,31 @@ def postgres_url() -> Iterator[str]:
         database.drop()
 
 
-def backend_settings(kind: str, data_dir: Path, request: pytest.FixtureRequest,
-                     **overrides: object) -> Settings:
-    values: dict[str, object] = {"data_dir": str(data_dir), "public_url": BASE_URL,
-                                 "secret_key": "test-secret"}
+def backend_settings(
+    kind: str, data_dir: Path, request: pytest.FixtureRequest, **overrides: object
+) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": str(data_dir),
+        "public_url": BASE_URL,
+        "secret_key": "test-secret",
+    }
     if kind == "postgres":
         s3: SeaweedS3 = request.getfixturevalue("seaweed_s3")
-        values.update(database_url=request.getfixturevalue("postgres_url"),
-                      s3_endpoint=s3.endpoint, s3_access_key=s3.access_key,
-                      s3_secret_key=s3.secret_key, s3_bucket=f"jebol-{uuid.uuid4().hex[:12]}")
+        values.update(
+            database_url=request.getfixturevalue("postgres_url"),
+            s3_endpoint=s3.endpoint,
+            s3_access_key=s3.access_key,
+            s3_secret_key=s3.secret_key,
+            s3_bucket=f"jebol-{uuid.uuid4().hex[:12]}",
+        )
     values.update(overrides)
     return Settings.from_env({}, **values)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def services(request: pytest.FixtureRequest,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+def services(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Services]:
     settings = backend_settings(request.param, tmp_path_factory.mktemp(request.param), request)
     services = Services(settings)
     services.prepare()

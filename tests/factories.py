@@ -26,11 +26,16 @@ def make_app_user(services: Services, project: Project, name: str = "Petugas uji
     return accounts.create_app_user(services.db, services.box, project.id, name)
 
 
-def publish(services: Services, project: Project, name: str = "foto_sederhana",
-            media: dict[str, Path] | None = None) -> form_store.Published:
+def publish(
+    services: Services,
+    project: Project,
+    name: str = "foto_sederhana",
+    media: dict[str, Path] | None = None,
+) -> form_store.Published:
     path = DATA / f"{name}.md"
-    return form_store.publish_xlsform(services.db, services.blobs, project.id, path.read_bytes(),
-                                      path.name, media=media)
+    return form_store.publish_xlsform(
+        services.db, services.blobs, project.id, path.read_bytes(), path.name, media=media
+    )
 
 
 def key_url(project: Project, app_user: AppUserOut) -> str:
@@ -42,20 +47,26 @@ def jpeg(size: int = 64, seed: int | None = None) -> bytes:
     rng = random.Random(seed)
     image = Image.new("RGB", (size, size), tuple(rng.randrange(256) for _ in range(3)))
     for _ in range(20):
-        image.putpixel((rng.randrange(size), rng.randrange(size)),
-                       tuple(rng.randrange(256) for _ in range(3)))
+        image.putpixel(
+            (rng.randrange(size), rng.randrange(size)), tuple(rng.randrange(256) for _ in range(3))
+        )
     out = io.BytesIO()
     image.save(out, "JPEG", quality=90)
     return out.getvalue()
 
 
-def photo_body(name: str = "Budi", main: str | None = "utama.jpg",
-               evidence: list[str] | None = None) -> str:
+def photo_body(
+    name: str = "Budi", main: str | None = "utama.jpg", evidence: list[str] | None = None
+) -> str:
     """Answers for the foto_sederhana test form."""
-    rows = "".join(f"<bukti><bukti_foto>{e}</bukti_foto><bukti_catatan>c</bukti_catatan></bukti>"
-                   for e in (evidence or []))
-    return (f"<nama>{name}</nama><lokasi>-0.68 100.78 250 5</lokasi>"
-            f"<foto_utama>{main or ''}</foto_utama>{rows}")
+    rows = "".join(
+        f"<bukti><bukti_foto>{e}</bukti_foto><bukti_catatan>c</bukti_catatan></bukti>"
+        for e in (evidence or [])
+    )
+    return (
+        f"<nama>{name}</nama><lokasi>-0.68 100.78 250 5</lokasi>"
+        f"<foto_utama>{main or ''}</foto_utama>{rows}"
+    )
 
 
 def xlsx_from_md(name: str, tmp_dir: Path) -> bytes:

@@ -19,9 +19,16 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         settings = msgspec.structs.replace(services.settings, public_url=self.url, **overrides)
         app = create_app(settings, services, prepare=False)
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", lifespan="on",
-                                                    **HTTP_OPTIONS))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                lifespan="on",
+                **HTTP_OPTIONS,
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:

@@ -147,8 +147,16 @@ class SeaweedS3:
         )
         os.chmod(config_path, 0o600)
 
-        names = ["master", "master_grpc", "volume", "volume_grpc",
-                 "filer", "filer_grpc", "s3", "s3_grpc"]
+        names = [
+            "master",
+            "master_grpc",
+            "volume",
+            "volume_grpc",
+            "filer",
+            "filer_grpc",
+            "s3",
+            "s3_grpc",
+        ]
         self.ports = dict(zip(names, _free_ports(len(names))))
         p = self.ports
         self.command = [

@@ -93,9 +93,10 @@ def form_id(sheets: dict[str, list[Row]]) -> str:
 
 def write_xlsx(sheets: dict[str, list[Row]], path: Path) -> None:
     """One worksheet per sheet, every non-empty cell written as a string."""
-    workbook = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False,
-                                               "strings_to_formulas": False,
-                                               "strings_to_urls": False})
+    workbook = xlsxwriter.Workbook(
+        str(path),
+        {"strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False},
+    )
     workbook.set_properties({"created": _FIXED_CREATED})
     for name, rows in sheets.items():
         worksheet = workbook.add_worksheet(name)

@@ -24,7 +24,7 @@ from storage.db import Database
 from storage.errors import Conflict, InvalidInput
 from storage.tokens import TokenBox
 
-from ..auth import UI_LINKED, MANAGE, require_project
+from ..auth import MANAGE, UI_LINKED, require_project
 from ..deps import DB, Box, Caller, Config, PathText, ProjectId
 from ..guards import requires
 from ..settings import Settings
@@ -57,11 +57,17 @@ class AppUserOut(Wire):
     @classmethod
     def of(cls, row: AppUserRow, public_url: str) -> AppUserOut:
         token, project_id = row.token, row.app_user.project_id
-        return cls(id=row.actor.id, display_name=row.actor.display_name, token=token,
-                   project_id=project_id, created_at=row.app_user.created_at,
-                   collect_url=collect_url(public_url, token, project_id) if token else None,
-                   web_form_url=web_form_url(public_url, token) if token else None,
-                   updated_at=row.app_user.revoked_at, deleted_at=row.actor.deleted_at)
+        return cls(
+            id=row.actor.id,
+            display_name=row.actor.display_name,
+            token=token,
+            project_id=project_id,
+            created_at=row.app_user.created_at,
+            collect_url=collect_url(public_url, token, project_id) if token else None,
+            web_form_url=web_form_url(public_url, token) if token else None,
+            updated_at=row.app_user.revoked_at,
+            deleted_at=row.actor.deleted_at,
+        )
 
 
 class AppUserIn(Wire):
@@ -75,10 +81,15 @@ class CollectSettings(Wire):
 
 def collect_settings(server_url: str, project_name: str) -> dict[str, Any]:
     """What ODK Collect reads from a QR code: the server, managed-mode settings, the project."""
-    return {"general": {"server_url": server_url, "form_update_mode": "match_exactly",
-                        "autosend": "wifi_and_cellular"},
-            "project": {"name": project_name, "icon": PROJECT_ICON, "color": PROJECT_COLOR},
-            "admin": {}}
+    return {
+        "general": {
+            "server_url": server_url,
+            "form_update_mode": "match_exactly",
+            "autosend": "wifi_and_cellular",
+        },
+        "project": {"name": project_name, "icon": PROJECT_ICON, "color": PROJECT_COLOR},
+        "admin": {},
+    }
 
 
 def encode_settings(settings: dict[str, Any]) -> str:
@@ -91,77 +102,121 @@ def qr_code(payload: str) -> segno.QRCode:
     return segno.make(payload, micro=False)
 
 
-def _payload(db: Database, box: TokenBox, settings: Settings, project_id: int,
-             actor_id: int) -> CollectSettings:
+def _payload(
+    db: Database, box: TokenBox, settings: Settings, project_id: int, actor_id: int
+) -> CollectSettings:
     row = accounts.get_app_user(db, box, project_id, actor_id)
     if row.token is None:
-        raise Conflict("This app user's key was revoked (or sealed under another secret key); "
-                       "create a new app user.")
-    values = collect_settings(collect_url(settings.public_url, row.token, project_id),
-                              projects.get_project(db, project_id).name)
+        raise Conflict(
+            "This app user's key was revoked (or sealed under another secret key); "
+            "create a new app user."
+        )
+    values = collect_settings(
+        collect_url(settings.public_url, row.token, project_id),
+        projects.get_project(db, project_id).name,
+    )
     return CollectSettings(settings=values, payload=encode_settings(values))
 
 
 # ---- app users --------------------------------------------------------------------------------
 
-@get("/projects/{project_id:int}/app-users", sync_to_thread=True, tags=["App users"],
-     summary="The project's app users, with their Collect URLs (managers)")
-def list_app_users(project_id: ProjectId, db: DB, box: Box, settings: Config,
-                   caller: Caller) -> list[AppUserOut]:
+
+@get(
+    "/projects/{project_id:int}/app-users",
+    sync_to_thread=True,
+    tags=["App users"],
+    summary="The project's app users, with their Collect URLs (managers)",
+)
+def list_app_users(
+    project_id: ProjectId, db: DB, box: Box, settings: Config, caller: Caller
+) -> list[AppUserOut]:
     require_project(db, caller, project_id, MANAGE)
-    return [AppUserOut.of(row, settings.public_url)
-            for row in accounts.list_app_users(db, box, project_id)]
+    return [
+        AppUserOut.of(row, settings.public_url)
+        for row in accounts.list_app_users(db, box, project_id)
+    ]
 
 
-@post("/projects/{project_id:int}/app-users", status_code=200, sync_to_thread=True,
-      guards=[requires(MANAGE)],
-      tags=["App users"], summary="Create an app user: a key for one phone (managers)")
-def create_app_user(project_id: ProjectId, data: JSONBody[AppUserIn], db: DB, box: Box,
-                    settings: Config, caller: Caller) -> AppUserOut:
+@post(
+    "/projects/{project_id:int}/app-users",
+    status_code=200,
+    sync_to_thread=True,
+    guards=[requires(MANAGE)],
+    tags=["App users"],
+    summary="Create an app user: a key for one phone (managers)",
+)
+def create_app_user(
+    project_id: ProjectId,
+    data: JSONBody[AppUserIn],
+    db: DB,
+    box: Box,
+    settings: Config,
+    caller: Caller,
+) -> AppUserOut:
     require_project(db, caller, project_id, MANAGE)
-    row = accounts.create_app_user(db, box, project_id, data.display_name,
-                                   actor_id=caller.actor_id)
+    row = accounts.create_app_user(db, box, project_id, data.display_name, actor_id=caller.actor_id)
     return AppUserOut.of(row, settings.public_url)
 
 
-@delete("/projects/{project_id:int}/app-users/{actor_id:int}", status_code=200,
-        sync_to_thread=True, tags=["App users"],
-        summary="Revoke an app user's key: it answers 403 from now on (managers)")
-def revoke_app_user(project_id: ProjectId, actor_id: ActorId, db: DB,
-                    caller: Caller) -> Success:
+@delete(
+    "/projects/{project_id:int}/app-users/{actor_id:int}",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["App users"],
+    summary="Revoke an app user's key: it answers 403 from now on (managers)",
+)
+def revoke_app_user(project_id: ProjectId, actor_id: ActorId, db: DB, caller: Caller) -> Success:
     require_project(db, caller, project_id, MANAGE)
     accounts.revoke_app_user_by_actor(db, project_id, actor_id, actor_id=caller.actor_id)
     return Success()
 
 
-@get("/projects/{project_id:int}/app-users/{actor_id:int}/collect-settings",
-     sync_to_thread=True, tags=["App users"],
-     summary="The ODK Collect settings of an app user and their QR payload (managers)")
-def get_collect_settings(project_id: ProjectId, actor_id: ActorId, db: DB, box: Box,
-                         settings: Config, caller: Caller) -> CollectSettings:
+@get(
+    "/projects/{project_id:int}/app-users/{actor_id:int}/collect-settings",
+    sync_to_thread=True,
+    tags=["App users"],
+    summary="The ODK Collect settings of an app user and their QR payload (managers)",
+)
+def get_collect_settings(
+    project_id: ProjectId, actor_id: ActorId, db: DB, box: Box, settings: Config, caller: Caller
+) -> CollectSettings:
     require_project(db, caller, project_id, MANAGE)
     return _payload(db, box, settings, project_id, actor_id)
 
 
-@get("/projects/{project_id:int}/app-users/{actor_id:int}/qr.png", sync_to_thread=True, opt=UI_LINKED,
-     tags=["App users"], summary="QR code for ODK Collect, PNG (managers)")
-def qr_png(project_id: ProjectId, actor_id: ActorId, db: DB, box: Box, settings: Config,
-           caller: Caller) -> Response[bytes]:
+@get(
+    "/projects/{project_id:int}/app-users/{actor_id:int}/qr.png",
+    sync_to_thread=True,
+    opt=UI_LINKED,
+    tags=["App users"],
+    summary="QR code for ODK Collect, PNG (managers)",
+)
+def qr_png(
+    project_id: ProjectId, actor_id: ActorId, db: DB, box: Box, settings: Config, caller: Caller
+) -> Response[bytes]:
     require_project(db, caller, project_id, MANAGE)
     out = io.BytesIO()
     qr_code(_payload(db, box, settings, project_id, actor_id).payload).save(
-        out, kind="png", scale=QR_SCALE, border=QR_BORDER)
+        out, kind="png", scale=QR_SCALE, border=QR_BORDER
+    )
     return Response(out.getvalue(), media_type="image/png", headers=_NO_STORE)
 
 
-@get("/projects/{project_id:int}/app-users/{actor_id:int}/qr.svg", sync_to_thread=True, opt=UI_LINKED,
-     tags=["App users"], summary="QR code for ODK Collect, SVG (managers)")
-def qr_svg(project_id: ProjectId, actor_id: ActorId, db: DB, box: Box, settings: Config,
-           caller: Caller) -> Response[bytes]:
+@get(
+    "/projects/{project_id:int}/app-users/{actor_id:int}/qr.svg",
+    sync_to_thread=True,
+    opt=UI_LINKED,
+    tags=["App users"],
+    summary="QR code for ODK Collect, SVG (managers)",
+)
+def qr_svg(
+    project_id: ProjectId, actor_id: ActorId, db: DB, box: Box, settings: Config, caller: Caller
+) -> Response[bytes]:
     require_project(db, caller, project_id, MANAGE)
     out = io.BytesIO()
     qr_code(_payload(db, box, settings, project_id, actor_id).payload).save(
-        out, kind="svg", scale=QR_SCALE, border=QR_BORDER, xmldecl=False)
+        out, kind="svg", scale=QR_SCALE, border=QR_BORDER, xmldecl=False
+    )
     return Response(out.getvalue(), media_type="image/svg+xml", headers=_NO_STORE)
 
 
@@ -199,50 +254,102 @@ def _app_user_role(ref: str) -> None:
     if ref in ("app-user", CENTRAL_APP_USER_ROLE):
         return
     if accounts.role_named(ref) != "officer":
-        raise InvalidInput("Forms are assigned to app users only (role app-user, 2 as in "
-                           "Central, or officer).")
+        raise InvalidInput(
+            "Forms are assigned to app users only (role app-user, 2 as in Central, or officer)."
+        )
 
 
-@get(_FORM_ASSIGNMENT, sync_to_thread=True, tags=["App users"],
-     summary="Form assignments: [{actorId, roleId}] (managers)")
-def list_form_assignments(project_id: ProjectId, xml_form_id: PathText, db: DB,
-                          caller: Caller) -> list[AssignmentOut]:
+@get(
+    _FORM_ASSIGNMENT,
+    sync_to_thread=True,
+    tags=["App users"],
+    summary="Form assignments: [{actorId, roleId}] (managers)",
+)
+def list_form_assignments(
+    project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller
+) -> list[AssignmentOut]:
     require_project(db, caller, project_id, MANAGE)
     officer = accounts.role_id("officer")
-    return [AssignmentOut(actor_id=actor.id, role_id=officer)
-            for actor in accounts.list_form_access(db, project_id, xml_form_id)]
+    return [
+        AssignmentOut(actor_id=actor.id, role_id=officer)
+        for actor in accounts.list_form_access(db, project_id, xml_form_id)
+    ]
 
 
-@get(_FORM_ASSIGNMENT + "/{role:str}", sync_to_thread=True, tags=["App users"],
-     summary="The app users assigned to a form, as actors (managers)")
-def list_form_assignees(project_id: ProjectId, xml_form_id: PathText, role: PathText, db: DB,
-                        caller: Caller) -> list[ActorOut]:
+@get(
+    _FORM_ASSIGNMENT + "/{role:str}",
+    sync_to_thread=True,
+    tags=["App users"],
+    summary="The app users assigned to a form, as actors (managers)",
+)
+def list_form_assignees(
+    project_id: ProjectId, xml_form_id: PathText, role: PathText, db: DB, caller: Caller
+) -> list[ActorOut]:
     require_project(db, caller, project_id, MANAGE)
     _app_user_role(role)
-    return [ActorOut(id=a.id, display_name=a.display_name, created_at=a.created_at,
-                     type="field_key", deleted_at=a.deleted_at)
-            for a in accounts.list_form_access(db, project_id, xml_form_id)]
+    return [
+        ActorOut(
+            id=a.id,
+            display_name=a.display_name,
+            created_at=a.created_at,
+            type="field_key",
+            deleted_at=a.deleted_at,
+        )
+        for a in accounts.list_form_access(db, project_id, xml_form_id)
+    ]
 
 
-@post(_FORM_ASSIGNMENT + "/{role:str}/{actor_id:int}", status_code=200, sync_to_thread=True,
-      tags=["App users"], summary="Assign a form to an app user (managers)")
-def assign_form(project_id: ProjectId, xml_form_id: PathText, role: PathText, actor_id: ActorId,
-                db: DB, caller: Caller) -> Success:
+@post(
+    _FORM_ASSIGNMENT + "/{role:str}/{actor_id:int}",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["App users"],
+    summary="Assign a form to an app user (managers)",
+)
+def assign_form(
+    project_id: ProjectId,
+    xml_form_id: PathText,
+    role: PathText,
+    actor_id: ActorId,
+    db: DB,
+    caller: Caller,
+) -> Success:
     require_project(db, caller, project_id, MANAGE)
     _app_user_role(role)
     accounts.grant_form_access(db, project_id, xml_form_id, actor_id, actor_id=caller.actor_id)
     return Success()
 
 
-@delete(_FORM_ASSIGNMENT + "/{role:str}/{actor_id:int}", status_code=200, sync_to_thread=True,
-        tags=["App users"], summary="Take a form away from an app user (managers)")
-def unassign_form(project_id: ProjectId, xml_form_id: PathText, role: PathText,
-                  actor_id: ActorId, db: DB, caller: Caller) -> Success:
+@delete(
+    _FORM_ASSIGNMENT + "/{role:str}/{actor_id:int}",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["App users"],
+    summary="Take a form away from an app user (managers)",
+)
+def unassign_form(
+    project_id: ProjectId,
+    xml_form_id: PathText,
+    role: PathText,
+    actor_id: ActorId,
+    db: DB,
+    caller: Caller,
+) -> Success:
     require_project(db, caller, project_id, MANAGE)
     _app_user_role(role)
     accounts.revoke_form_access(db, project_id, xml_form_id, actor_id, actor_id=caller.actor_id)
     return Success()
 
 
-HANDLERS = [list_app_users, create_app_user, revoke_app_user, get_collect_settings, qr_png,
-            qr_svg, list_form_assignments, list_form_assignees, assign_form, unassign_form]
+HANDLERS = [
+    list_app_users,
+    create_app_user,
+    revoke_app_user,
+    get_collect_settings,
+    qr_png,
+    qr_svg,
+    list_form_assignments,
+    list_form_assignees,
+    assign_form,
+    unassign_form,
+]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from litestar import get
@@ -25,14 +25,24 @@ class AuditOut(Wire):
 
     @classmethod
     def of(cls, entry: Audit) -> AuditOut:
-        return cls(actor_id=entry.actor_id, action=entry.action, actee_id=entry.subject_id,
-                   details=entry.details or {}, logged_at=entry.logged_at)
+        return cls(
+            actor_id=entry.actor_id,
+            action=entry.action,
+            actee_id=entry.subject_id,
+            details=entry.details or {},
+            logged_at=entry.logged_at,
+        )
 
 
-@get("/audits", sync_to_thread=True, tags=["Audits"],
-     summary="The audit log (admins); filter by action or category, start and end dates")
+@get(
+    "/audits",
+    sync_to_thread=True,
+    tags=["Audits"],
+    summary="The audit log (admins); filter by action or category, start and end dates",
+)
 def list_audits(
-    db: DB, caller: Caller,
+    db: DB,
+    caller: Caller,
     action: Annotated[str | None, QueryParameter(name="action")] = None,
     start: Annotated[str | None, QueryParameter(name="start")] = None,
     end: Annotated[str | None, QueryParameter(name="end")] = None,
@@ -40,8 +50,14 @@ def list_audits(
     offset: Annotated[int, QueryParameter(name="offset")] = 0,
 ) -> list[AuditOut]:
     require_admin(caller)
-    entries = accounts.list_audits(db, action=action, start=_moment(start, "start"),
-                                   end=_moment(end, "end"), limit=limit, offset=offset)
+    entries = accounts.list_audits(
+        db,
+        action=action,
+        start=_moment(start, "start"),
+        end=_moment(end, "end"),
+        limit=limit,
+        offset=offset,
+    )
     return [AuditOut.of(entry) for entry in entries]
 
 
@@ -55,7 +71,7 @@ def _moment(text: str | None, which: str) -> datetime | None:
     except ValueError:
         raise InvalidInput(f"{which} must be an ISO date or date-time, like 2024-05-31.") from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     if which == "end" and len(text.strip()) == 10:
         when += timedelta(days=1)
     return when

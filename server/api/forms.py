@@ -18,7 +18,7 @@ from forms.compile import MAX_XLSFORM_BYTES
 from storage import forms as form_store
 from storage.blobs import BlobStore
 
-from ..auth import UI_LINKED, MANAGE, REVIEW, SUBMIT, require_project
+from ..auth import MANAGE, REVIEW, SUBMIT, UI_LINKED, require_project
 from ..deps import DB, Blobs, Caller, Config, JSONBody, PathText, ProjectId, QueryParameter
 from ..errors import ApiError
 from ..files import file_response
@@ -52,9 +52,14 @@ class AttachmentOut(Wire):
     @classmethod
     def of(cls, media: form_store.MediaFile) -> AttachmentOut:
         blob = media.blob
-        return cls(name=media.attachment.name, type=media.attachment.kind,
-                   exists=blob is not None, blob_exists=blob is not None,
-                   hash=blob.md5 if blob else None, updated_at=media.attachment.updated_at)
+        return cls(
+            name=media.attachment.name,
+            type=media.attachment.kind,
+            exists=blob is not None,
+            blob_exists=blob is not None,
+            hash=blob.md5 if blob else None,
+            updated_at=media.attachment.updated_at,
+        )
 
 
 def _not_found() -> ApiError:
@@ -63,24 +68,41 @@ def _not_found() -> ApiError:
 
 # ---- create and list ---------------------------------------------------------------------------
 
-@post("/projects/{project_id:int}/forms", status_code=200, guards=[requires(MANAGE)],
-      request_max_body_size=MAX_XLSFORM_BYTES, tags=["Forms"],
-      summary="Create a form from an XLSForm (.xlsx/.xls) or an XForm (.xml) body")
+
+@post(
+    "/projects/{project_id:int}/forms",
+    status_code=200,
+    guards=[requires(MANAGE)],
+    request_max_body_size=MAX_XLSFORM_BYTES,
+    tags=["Forms"],
+    summary="Create a form from an XLSForm (.xlsx/.xls) or an XForm (.xml) body",
+)
 async def create_form(
-    request: Request[Any, Any, Any], project_id: ProjectId, db: DB, blobs: Blobs,
+    request: Request[Any, Any, Any],
+    project_id: ProjectId,
+    db: DB,
+    blobs: Blobs,
     caller: Caller,
     ignore_warnings: Annotated[bool, QueryParameter(name="ignoreWarnings")] = False,
     publish: Annotated[bool, QueryParameter(name="publish")] = False,
 ) -> FormOut:
     await anyio.to_thread.run_sync(require_project, db, caller, project_id, MANAGE)
-    result = await _store_definition(request, db, blobs, caller, project_id, None,
-                                     ignore_warnings, publish)
+    result = await _store_definition(
+        request, db, blobs, caller, project_id, None, ignore_warnings, publish
+    )
     return FormOut.of(result.form, result.version)
 
 
-async def _store_definition(request: Request[Any, Any, Any], db: Any, blobs: BlobStore,
-                            caller: Any, project_id: int, xml_form_id: str | None,
-                            ignore_warnings: bool, publish: bool) -> form_store.Published:
+async def _store_definition(
+    request: Request[Any, Any, Any],
+    db: Any,
+    blobs: BlobStore,
+    caller: Any,
+    project_id: int,
+    xml_form_id: str | None,
+    ignore_warnings: bool,
+    publish: bool,
+) -> form_store.Published:
     body = await request.body()
     if not body:
         raise ApiError(400, 400.2, "The request body is empty: send the XLSForm or XForm file.")
@@ -89,31 +111,61 @@ async def _store_definition(request: Request[Any, Any, Any], db: Any, blobs: Blo
 
     def store() -> form_store.Published:
         if content_type in XML_TYPES:
-            return form_store.publish_xform(db, blobs, project_id, body, publish=publish,
-                                            expect_form_id=xml_form_id,
-                                            actor_id=caller.actor_id)
+            return form_store.publish_xform(
+                db,
+                blobs,
+                project_id,
+                body,
+                publish=publish,
+                expect_form_id=xml_form_id,
+                actor_id=caller.actor_id,
+            )
         return form_store.publish_xlsform(
-            db, blobs, project_id, body, f"{fallback or 'form'}.xlsx", form_id_fallback=fallback,
-            ignore_warnings=ignore_warnings, publish=publish, expect_form_id=xml_form_id,
-            actor_id=caller.actor_id)
+            db,
+            blobs,
+            project_id,
+            body,
+            f"{fallback or 'form'}.xlsx",
+            form_id_fallback=fallback,
+            ignore_warnings=ignore_warnings,
+            publish=publish,
+            expect_form_id=xml_form_id,
+            actor_id=caller.actor_id,
+        )
 
     return await anyio.to_thread.run_sync(store)
 
 
-@get("/projects/{project_id:int}/forms", sync_to_thread=True, tags=["Forms"],
-     summary="Forms of a project")
+@get(
+    "/projects/{project_id:int}/forms",
+    sync_to_thread=True,
+    tags=["Forms"],
+    summary="Forms of a project",
+)
 def list_forms(project_id: ProjectId, db: DB, caller: Caller) -> list[FormOut]:
     require_project(db, caller, project_id, SUBMIT)
-    return [FormOut.of(form, version)
-            for form, version in form_store.list_forms(db, project_id, include_drafts=True)]
+    return [
+        FormOut.of(form, version)
+        for form, version in form_store.list_forms(db, project_id, include_drafts=True)
+    ]
 
 
-@get("/projects/{project_id:int}/forms/{form_file:str}", sync_to_thread=True, tags=["Forms"], opt=UI_LINKED,
-     summary="A form as JSON, or its XForm (`{xmlFormId}.xml`), XLSForm (`.xlsx`) or OData "
-             "service document (`.svc`)")
-def get_form(request: Request[Any, Any, Any], project_id: ProjectId, form_file: PathText,
-             db: DB, blobs: Blobs, caller: Caller
-             ) -> FormOut | Response[Any] | Stream | Redirect:
+@get(
+    "/projects/{project_id:int}/forms/{form_file:str}",
+    sync_to_thread=True,
+    tags=["Forms"],
+    opt=UI_LINKED,
+    summary="A form as JSON, or its XForm (`{xmlFormId}.xml`), XLSForm (`.xlsx`) or OData "
+    "service document (`.svc`)",
+)
+def get_form(
+    request: Request[Any, Any, Any],
+    project_id: ProjectId,
+    form_file: PathText,
+    db: DB,
+    blobs: Blobs,
+    caller: Caller,
+) -> FormOut | Response[Any] | Stream | Redirect:
     require_project(db, caller, project_id, SUBMIT)
     stem, _, suffix = form_file.rpartition(".")
     if stem and suffix == "xml":
@@ -131,8 +183,13 @@ def get_form(request: Request[Any, Any, Any], project_id: ProjectId, form_file: 
     return FormOut.of(form, versions[0][1] if versions else None)
 
 
-def _xlsform_file(request: Request[Any, Any, Any], db: Any, blobs: BlobStore,
-                  version: form_store.FormVersion, stem: str) -> Response[Any] | Stream | Redirect:
+def _xlsform_file(
+    request: Request[Any, Any, Any],
+    db: Any,
+    blobs: BlobStore,
+    version: form_store.FormVersion,
+    stem: str,
+) -> Response[Any] | Stream | Redirect:
     if version.xlsform_sha256 is None:
         raise ApiError(404, 404.1, "This form version was not uploaded as an XLSForm.")
     blob = form_store.get_blob(db, version.xlsform_sha256)
@@ -140,11 +197,16 @@ def _xlsform_file(request: Request[Any, Any, Any], db: Any, blobs: BlobStore,
     return file_response(request, blobs, blob, f"{stem}.{extension}")
 
 
-@patch(FORM, sync_to_thread=True, tags=["Forms"], guards=[requires(MANAGE)],
-      
-       summary="Open, close or set closing")
-def update_form(project_id: ProjectId, xml_form_id: PathText, data: JSONBody[FormState], db: DB,
-                caller: Caller) -> FormOut:
+@patch(
+    FORM,
+    sync_to_thread=True,
+    tags=["Forms"],
+    guards=[requires(MANAGE)],
+    summary="Open, close or set closing",
+)
+def update_form(
+    project_id: ProjectId, xml_form_id: PathText, data: JSONBody[FormState], db: DB, caller: Caller
+) -> FormOut:
     require_project(db, caller, project_id, MANAGE)
     form = form_store.set_state(db, project_id, xml_form_id, data.state, caller.actor_id)
     versions = form_store.list_forms(db, project_id, include_drafts=True, xml_form_id=xml_form_id)
@@ -160,23 +222,36 @@ def delete_form(project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Ca
 
 # ---- drafts ------------------------------------------------------------------------------------
 
-@post(f"{FORM}/draft", status_code=200, guards=[requires(MANAGE)],
-      request_max_body_size=MAX_XLSFORM_BYTES, tags=["Forms"],
-      summary="Start a draft: a new definition in the body, or a copy of the published one")
+
+@post(
+    f"{FORM}/draft",
+    status_code=200,
+    guards=[requires(MANAGE)],
+    request_max_body_size=MAX_XLSFORM_BYTES,
+    tags=["Forms"],
+    summary="Start a draft: a new definition in the body, or a copy of the published one",
+)
 async def create_draft(
-    request: Request[Any, Any, Any], project_id: ProjectId, xml_form_id: PathText, db: DB,
-    blobs: Blobs, caller: Caller,
+    request: Request[Any, Any, Any],
+    project_id: ProjectId,
+    xml_form_id: PathText,
+    db: DB,
+    blobs: Blobs,
+    caller: Caller,
     ignore_warnings: Annotated[bool, QueryParameter(name="ignoreWarnings")] = False,
 ) -> Success:
     await anyio.to_thread.run_sync(require_project, db, caller, project_id, MANAGE)
-    if request.headers.get("content-length", "0") == "0" and \
-            "chunked" not in request.headers.get("transfer-encoding", ""):
-        await anyio.to_thread.run_sync(lambda: form_store.draft_from_published(
-            db, project_id, xml_form_id, caller.actor_id))
+    if request.headers.get("content-length", "0") == "0" and "chunked" not in request.headers.get(
+        "transfer-encoding", ""
+    ):
+        await anyio.to_thread.run_sync(
+            lambda: form_store.draft_from_published(db, project_id, xml_form_id, caller.actor_id)
+        )
         return Success()
     await anyio.to_thread.run_sync(form_store.get_form, db, project_id, xml_form_id)
-    await _store_definition(request, db, blobs, caller, project_id, xml_form_id,
-                            ignore_warnings, publish=False)
+    await _store_definition(
+        request, db, blobs, caller, project_id, xml_form_id, ignore_warnings, publish=False
+    )
     return Success()
 
 
@@ -188,59 +263,106 @@ def get_draft(project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Call
 
 
 @get(f"{FORM}/draft.xml", sync_to_thread=True, tags=["Forms"], summary="The draft's XForm")
-def get_draft_xml(project_id: ProjectId, xml_form_id: PathText, db: DB,
-                  caller: Caller) -> Response[bytes]:
+def get_draft_xml(
+    project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller
+) -> Response[bytes]:
     require_project(db, caller, project_id, MANAGE)
     _, draft = form_store.get_draft(db, project_id, xml_form_id)
     return Response(draft.xml, media_type="text/xml")
 
 
-@delete(f"{FORM}/draft", status_code=200, sync_to_thread=True, tags=["Forms"],
-        summary="Abandon the draft")
+@delete(
+    f"{FORM}/draft",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["Forms"],
+    summary="Abandon the draft",
+)
 def delete_draft(project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller) -> Success:
     require_project(db, caller, project_id, MANAGE)
     form_store.delete_draft(db, project_id, xml_form_id, caller.actor_id)
     return Success()
 
 
-@post(f"{FORM}/draft/publish", status_code=200, sync_to_thread=True, tags=["Forms"],
-      summary="Publish the draft (optionally as ?version=)")
-def publish_draft(project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller,
-                  version: Annotated[str | None, QueryParameter(name="version")] = None
-                  ) -> Success:
+@post(
+    f"{FORM}/draft/publish",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["Forms"],
+    summary="Publish the draft (optionally as ?version=)",
+)
+def publish_draft(
+    project_id: ProjectId,
+    xml_form_id: PathText,
+    db: DB,
+    caller: Caller,
+    version: Annotated[str | None, QueryParameter(name="version")] = None,
+) -> Success:
     require_project(db, caller, project_id, MANAGE)
     form_store.publish_draft(db, project_id, xml_form_id, version, caller.actor_id)
     return Success()
 
 
-@get(f"{FORM}/draft/attachments", sync_to_thread=True, tags=["Forms"],
-     summary="Media files the draft expects")
-def list_draft_attachments(project_id: ProjectId, xml_form_id: PathText, db: DB,
-                           caller: Caller) -> list[AttachmentOut]:
+@get(
+    f"{FORM}/draft/attachments",
+    sync_to_thread=True,
+    tags=["Forms"],
+    summary="Media files the draft expects",
+)
+def list_draft_attachments(
+    project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller
+) -> list[AttachmentOut]:
     require_project(db, caller, project_id, MANAGE)
     _, draft = form_store.get_draft(db, project_id, xml_form_id)
     return [AttachmentOut.of(m) for m in form_store.list_media(db, draft)]
 
 
-@post(f"{FORM}/draft/attachments/{{name:str}}", status_code=200, tags=["Forms"],
-      guards=[requires(MANAGE)],
-      request_max_body_size=None,
-      summary="Upload a media file of the draft (raw body; chunked is fine)")
-async def upload_draft_attachment(request: Request[Any, Any, Any], project_id: ProjectId,
-                                  xml_form_id: PathText, name: PathText, db: DB, blobs: Blobs,
-                                  caller: Caller, settings: Config) -> AttachmentOut:
+@post(
+    f"{FORM}/draft/attachments/{{name:str}}",
+    status_code=200,
+    tags=["Forms"],
+    guards=[requires(MANAGE)],
+    request_max_body_size=None,
+    summary="Upload a media file of the draft (raw body; chunked is fine)",
+)
+async def upload_draft_attachment(
+    request: Request[Any, Any, Any],
+    project_id: ProjectId,
+    xml_form_id: PathText,
+    name: PathText,
+    db: DB,
+    blobs: Blobs,
+    caller: Caller,
+    settings: Config,
+) -> AttachmentOut:
     await anyio.to_thread.run_sync(require_project, db, caller, project_id, MANAGE)
     async with receive_body(request, Path(settings.tmp_dir)) as body:
-        media = await anyio.to_thread.run_sync(lambda: form_store.set_draft_attachment(
-            db, blobs, project_id, xml_form_id, name, body.path, sha256=body.sha256,
-            size=body.size, actor_id=caller.actor_id))
+        media = await anyio.to_thread.run_sync(
+            lambda: form_store.set_draft_attachment(
+                db,
+                blobs,
+                project_id,
+                xml_form_id,
+                name,
+                body.path,
+                sha256=body.sha256,
+                size=body.size,
+                actor_id=caller.actor_id,
+            )
+        )
     return AttachmentOut.of(media)
 
 
-@delete(f"{FORM}/draft/attachments/{{name:str}}", status_code=200, sync_to_thread=True,
-        tags=["Forms"], summary="Clear a media file of the draft")
-def clear_draft_attachment(project_id: ProjectId, xml_form_id: PathText, name: PathText, db: DB,
-                           caller: Caller) -> Success:
+@delete(
+    f"{FORM}/draft/attachments/{{name:str}}",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["Forms"],
+    summary="Clear a media file of the draft",
+)
+def clear_draft_attachment(
+    project_id: ProjectId, xml_form_id: PathText, name: PathText, db: DB, caller: Caller
+) -> Success:
     require_project(db, caller, project_id, MANAGE)
     form_store.clear_draft_attachment(db, project_id, xml_form_id, name, caller.actor_id)
     return Success()
@@ -248,30 +370,52 @@ def clear_draft_attachment(project_id: ProjectId, xml_form_id: PathText, name: P
 
 # ---- published media and versions ----------------------------------------------------------
 
-@get(f"{FORM}/attachments", sync_to_thread=True, tags=["Forms"],
-     summary="Media files of the published version")
-def list_attachments(project_id: ProjectId, xml_form_id: PathText, db: DB,
-                     caller: Caller) -> list[AttachmentOut]:
+
+@get(
+    f"{FORM}/attachments",
+    sync_to_thread=True,
+    tags=["Forms"],
+    summary="Media files of the published version",
+)
+def list_attachments(
+    project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller
+) -> list[AttachmentOut]:
     require_project(db, caller, project_id, SUBMIT)
     form = form_store.get_form(db, project_id, xml_form_id)
-    return [AttachmentOut.of(m)
-            for m in form_store.list_media(db, form_store.current_version(db, form))]
+    return [
+        AttachmentOut.of(m) for m in form_store.list_media(db, form_store.current_version(db, form))
+    ]
 
 
-@get(f"{FORM}/versions", sync_to_thread=True, tags=["Forms"],
-     summary="Published versions, newest first")
-def list_versions(project_id: ProjectId, xml_form_id: PathText, db: DB,
-                  caller: Caller) -> list[FormOut]:
+@get(
+    f"{FORM}/versions",
+    sync_to_thread=True,
+    tags=["Forms"],
+    summary="Published versions, newest first",
+)
+def list_versions(
+    project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller
+) -> list[FormOut]:
     require_project(db, caller, project_id, REVIEW)
     form = form_store.get_form(db, project_id, xml_form_id)
     return [FormOut.of(form, v) for v in form_store.list_versions(db, project_id, xml_form_id)]
 
 
-@get(f"{FORM}/versions/{{version_file:str}}", sync_to_thread=True, tags=["Forms"],
-     summary="One published version as JSON, or its XForm (`{version}.xml`) or XLSForm")
-def get_version(request: Request[Any, Any, Any], project_id: ProjectId, xml_form_id: PathText,
-                version_file: PathText, db: DB, blobs: Blobs,
-                caller: Caller) -> FormOut | Response[Any] | Stream | Redirect:
+@get(
+    f"{FORM}/versions/{{version_file:str}}",
+    sync_to_thread=True,
+    tags=["Forms"],
+    summary="One published version as JSON, or its XForm (`{version}.xml`) or XLSForm",
+)
+def get_version(
+    request: Request[Any, Any, Any],
+    project_id: ProjectId,
+    xml_form_id: PathText,
+    version_file: PathText,
+    db: DB,
+    blobs: Blobs,
+    caller: Caller,
+) -> FormOut | Response[Any] | Stream | Redirect:
     require_project(db, caller, project_id, REVIEW)
     form = form_store.get_form(db, project_id, xml_form_id)
     versions = {v.version: v for v in form_store.list_versions(db, project_id, xml_form_id)}
@@ -285,7 +429,21 @@ def get_version(request: Request[Any, Any, Any], project_id: ProjectId, xml_form
     raise _not_found()
 
 
-HANDLERS = [create_form, list_forms, get_form, update_form, delete_form, create_draft,
-            get_draft, get_draft_xml, delete_draft, publish_draft, list_draft_attachments,
-            upload_draft_attachment, clear_draft_attachment, list_attachments, list_versions,
-            get_version]
+HANDLERS = [
+    create_form,
+    list_forms,
+    get_form,
+    update_form,
+    delete_form,
+    create_draft,
+    get_draft,
+    get_draft_xml,
+    delete_draft,
+    publish_draft,
+    list_draft_attachments,
+    upload_draft_attachment,
+    clear_draft_attachment,
+    list_attachments,
+    list_versions,
+    get_version,
+]

@@ -21,9 +21,10 @@ count and the first batch of rows) happens before the first byte; the rows then 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from itertools import chain
-from typing import Annotated, Any, Iterator
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from litestar import Request, Response, get
@@ -50,21 +51,37 @@ XML_TYPE = "application/xml"
 HEADERS = {"OData-Version": "4.0"}
 
 
-def service_document(request: Request[Any, Any, Any], db: Database, caller: Identity,
-                     project_id: int, xml_form_id: str) -> Response[Any]:
+def service_document(
+    request: Request[Any, Any, Any],
+    db: Database,
+    caller: Identity,
+    project_id: int,
+    xml_form_id: str,
+) -> Response[Any]:
     """`GET …/forms/{xmlFormId}.svc`: the tables of the form (called by forms.get_form)."""
     require_project(db, caller, project_id, REVIEW)
     form = odata_store.get_form(db, project_id, xml_form_id)
     model = odata.model_of(form.schema, form.xml_form_id)
-    return Response(odata.service_document(model, _service_url(request, project_id, xml_form_id)),
-                    media_type=JSON_TYPE, headers=HEADERS)
+    return Response(
+        odata.service_document(model, _service_url(request, project_id, xml_form_id)),
+        media_type=JSON_TYPE,
+        headers=HEADERS,
+    )
 
 
-@get(RESOURCE, guards=[requires(REVIEW)], sync_to_thread=True, tags=TAGS,
-     summary="OData below `{xmlFormId}.svc`: `$metadata`, `Submissions`, "
-             "`Submissions.<repeat>`, `Submissions('<instanceId>')[/<repeat>…]`")
+@get(
+    RESOURCE,
+    guards=[requires(REVIEW)],
+    sync_to_thread=True,
+    tags=TAGS,
+    summary="OData below `{xmlFormId}.svc`: `$metadata`, `Submissions`, "
+    "`Submissions.<repeat>`, `Submissions('<instanceId>')[/<repeat>…]`",
+)
 def get_resource(
-    request: Request[Any, Any, Any], project_id: ProjectId, form_svc: PathText, table: PathText,
+    request: Request[Any, Any, Any],
+    project_id: ProjectId,
+    form_svc: PathText,
+    table: PathText,
     db: DB,
     top: Annotated[str | None, QueryParameter(name="$top", description="rows per page")] = None,
     skip: Annotated[str | None, QueryParameter(name="$skip")] = None,
@@ -91,7 +108,8 @@ def get_resource(
     query = dict(request.query_params.items())
     options = _parse(lambda: odata.parse_options(model, target.table, query))
     if target.instance_id is not None and not odata_store.count(
-            db, odata_store.scope(db, form, instance_id=target.instance_id)):
+        db, odata_store.scope(db, form, instance_id=target.instance_id)
+    ):
         raise _not_found()
     where = odata_store.scope(db, form, options.filter, instance_id=target.instance_id)
     total = _count(db, model, where, target, options) if options.count else None
@@ -102,10 +120,15 @@ def get_resource(
     rows = pager.rows(chain([first] if first else [], records))
     carried = None if target.table.is_root else total
     return Stream(
-        odata.feed(f"{service_url}/$metadata#{target.table.name}", rows, count=total,
-                   next_link=lambda: _next_link(request, service_url, path, pager.next_cursor,
-                                                carried)),
-        media_type=JSON_TYPE, headers=HEADERS)
+        odata.feed(
+            f"{service_url}/$metadata#{target.table.name}",
+            rows,
+            count=total,
+            next_link=lambda: _next_link(request, service_url, path, pager.next_cursor, carried),
+        ),
+        media_type=JSON_TYPE,
+        headers=HEADERS,
+    )
 
 
 def _parse(step: Any) -> Any:
@@ -119,20 +142,28 @@ def _parse(step: Any) -> Any:
         raise ApiError(error.status, error.code, str(error)) from None
 
 
-def _count(db: Database, model: odata.Model, where: odata_store.Scope, target: odata.Target,
-           options: Options) -> int:
+def _count(
+    db: Database,
+    model: odata.Model,
+    where: odata_store.Scope,
+    target: odata.Target,
+    options: Options,
+) -> int:
     """Submissions are counted by the database on every page. A repeat table's rows are
     counted by reading every submission, once: the next links carry the number."""
     if target.table.is_root:
         return odata_store.count(db, where)
     if options.cursor is not None and options.cursor.count is not None:
         return options.cursor.count
-    return sum(odata.count_rows(model, target.table, instance_id, values, target.match)
-               for instance_id, values in odata_store.iter_values(db, where))
+    return sum(
+        odata.count_rows(model, target.table, instance_id, values, target.match)
+        for instance_id, values in odata_store.iter_values(db, where)
+    )
 
 
-def _records(db: Database, where: odata_store.Scope, table: Table,
-             options: Options) -> Iterator[Record]:
+def _records(
+    db: Database, where: odata_store.Scope, table: Table, options: Options
+) -> Iterator[Record]:
     """The submissions the page is made from, newest first from the cursor on. On Submissions
     the database applies $skip and reads one row past $top (to know whether a next page
     exists); repeat tables read on until the Pager has its rows."""
@@ -142,9 +173,14 @@ def _records(db: Database, where: odata_store.Scope, table: Table,
     through = cursor.submission_id if cursor else None
     if table.is_root:
         limit = None if options.top is None else options.top + 1 + (1 if cursor else 0)
-        batches = odata_store.iter_batches(db, where, through_id=through,
-                                           offset=0 if cursor else options.skip, limit=limit,
-                                           system=bool(options.system_fields()))
+        batches = odata_store.iter_batches(
+            db,
+            where,
+            through_id=through,
+            offset=0 if cursor else options.skip,
+            limit=limit,
+            system=bool(options.system_fields()),
+        )
     else:
         batches = odata_store.iter_batches(db, where, through_id=through, system=False)
     return chain.from_iterable(batches)
@@ -155,13 +191,19 @@ def _service_url(request: Request[Any, Any, Any], project_id: int, xml_form_id: 
     return f"{base}/v1/projects/{project_id}/forms/{quote(xml_form_id, safe='')}{SVC_SUFFIX}"
 
 
-def _next_link(request: Request[Any, Any, Any], service_url: str, path: str,
-               cursor: Cursor | None, count: int | None) -> str | None:
+def _next_link(
+    request: Request[Any, Any, Any],
+    service_url: str,
+    path: str,
+    cursor: Cursor | None,
+    count: int | None,
+) -> str | None:
     """The request's URL without `$skip`, with the `$skiptoken` of where this page ended."""
     if cursor is None:
         return None
-    params = [(k, v) for k, v in request.query_params.multi_items()
-              if k not in ("$skip", "$skiptoken")]
+    params = [
+        (k, v) for k, v in request.query_params.multi_items() if k not in ("$skip", "$skiptoken")
+    ]
     params.append(("$skiptoken", odata.encode_skiptoken(replace(cursor, count=count))))
     query = urlencode(params, quote_via=quote, safe="$/:'(),*")
     return f"{service_url}/{quote(path, safe=_PATH_SAFE)}?{query}"

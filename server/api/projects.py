@@ -25,9 +25,14 @@ class ProjectOut(Wire):
 
     @classmethod
     def of(cls, project: projects.Project) -> ProjectOut:
-        return cls(id=project.id, name=project.name, description=project.description,
-                   archived=project.archived, created_at=project.created_at,
-                   updated_at=project.updated_at)
+        return cls(
+            id=project.id,
+            name=project.name,
+            description=project.description,
+            archived=project.archived,
+            created_at=project.created_at,
+            updated_at=project.updated_at,
+        )
 
 
 class ProjectIn(Wire):
@@ -43,17 +48,25 @@ class ProjectPatch(Wire):
 
 @get("/projects", sync_to_thread=True, tags=["Projects"], summary="Projects the caller can see")
 def list_projects(db: DB, caller: Caller) -> list[ProjectOut]:
-    return [ProjectOut.of(p) for p in projects.list_visible_projects(db, caller.actor_id,
-                                                                      caller.is_admin)]
+    return [
+        ProjectOut.of(p)
+        for p in projects.list_visible_projects(db, caller.actor_id, caller.is_admin)
+    ]
 
 
-@post("/projects", status_code=200, sync_to_thread=True, tags=["Projects"],
-      guards=[requires(admin=True)],
-      summary="Create a project (admins)")
+@post(
+    "/projects",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["Projects"],
+    guards=[requires(admin=True)],
+    summary="Create a project (admins)",
+)
 def create_project(data: JSONBody[ProjectIn], db: DB, caller: Caller) -> ProjectOut:
     require_admin(caller)
-    return ProjectOut.of(projects.create_project(db, data.name, data.description,
-                                                 actor_id=caller.actor_id))
+    return ProjectOut.of(
+        projects.create_project(db, data.name, data.description, actor_id=caller.actor_id)
+    )
 
 
 @get("/projects/{project_id:int}", sync_to_thread=True, tags=["Projects"], summary="One project")
@@ -62,15 +75,27 @@ def get_project(project_id: ProjectId, db: DB, caller: Caller) -> ProjectOut:
     return ProjectOut.of(projects.get_project(db, project_id))
 
 
-@patch("/projects/{project_id:int}", sync_to_thread=True, tags=["Projects"],
-       guards=[requires(MANAGE)],
-       summary="Rename, describe or archive a project (managers)")
-def update_project(project_id: ProjectId, data: JSONBody[ProjectPatch], db: DB,
-                   caller: Caller) -> ProjectOut:
+@patch(
+    "/projects/{project_id:int}",
+    sync_to_thread=True,
+    tags=["Projects"],
+    guards=[requires(MANAGE)],
+    summary="Rename, describe or archive a project (managers)",
+)
+def update_project(
+    project_id: ProjectId, data: JSONBody[ProjectPatch], db: DB, caller: Caller
+) -> ProjectOut:
     require_project(db, caller, project_id, MANAGE)
-    return ProjectOut.of(projects.update_project(
-        db, project_id, name=data.name, description=data.description, archived=data.archived,
-        actor_id=caller.actor_id))
+    return ProjectOut.of(
+        projects.update_project(
+            db,
+            project_id,
+            name=data.name,
+            description=data.description,
+            archived=data.archived,
+            actor_id=caller.actor_id,
+        )
+    )
 
 
 HANDLERS = [list_projects, create_project, get_project, update_project]

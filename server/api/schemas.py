@@ -28,11 +28,17 @@ class FormOut(Wire):
 
     @classmethod
     def of(cls, form: Form, version: FormVersion | None) -> FormOut:
-        return cls(project_id=form.project_id, xml_form_id=form.xml_form_id, state=form.state,
-                   created_at=form.created_at, version=version.version if version else None,
-                   hash=version.md5 if version else None, name=version.title if version else None,
-                   updated_at=form.updated_at,
-                   published_at=version.published_at if version else None)
+        return cls(
+            project_id=form.project_id,
+            xml_form_id=form.xml_form_id,
+            state=form.state,
+            created_at=form.created_at,
+            version=version.version if version else None,
+            hash=version.md5 if version else None,
+            name=version.title if version else None,
+            updated_at=form.updated_at,
+            published_at=version.published_at if version else None,
+        )
 
 
 class Problem(Wire):

@@ -31,21 +31,33 @@ class Success(Wire):
     success: bool = True
 
 
-@post("/sessions", status_code=200, sync_to_thread=True, tags=["Sessions"],
-      summary="Log in: a Bearer token for the email and password")
-def create_session(request: Request[Any, Any, Any], data: JSONBody[SessionIn], db: DB,
-                   settings: Config) -> SessionOut:
-    login = accounts.log_in(db, data.email, data.password,
-                            client=client_address(request),
-                            hours=settings.session_hours)
+@post(
+    "/sessions",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["Sessions"],
+    summary="Log in: a Bearer token for the email and password",
+)
+def create_session(
+    request: Request[Any, Any, Any], data: JSONBody[SessionIn], db: DB, settings: Config
+) -> SessionOut:
+    login = accounts.log_in(
+        db, data.email, data.password, client=client_address(request), hours=settings.session_hours
+    )
     if login is None:
         raise unauthorized("Could not authenticate with the provided credentials.")
-    return SessionOut(token=login.token, created_at=login.session.created_at,
-                      expires_at=login.session.expires_at)
+    return SessionOut(
+        token=login.token, created_at=login.session.created_at, expires_at=login.session.expires_at
+    )
 
 
-@delete("/sessions/{token:str}", status_code=200, sync_to_thread=True, tags=["Sessions"],
-        summary="Log out: end a session (its own user, or an administrator)")
+@delete(
+    "/sessions/{token:str}",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["Sessions"],
+    summary="Log out: end a session (its own user, or an administrator)",
+)
 def delete_session(token: PathText, db: DB, caller: Caller) -> Success:
     accounts.end_session(db, token, actor_id=caller.actor_id, is_admin=caller.is_admin)
     return Success()

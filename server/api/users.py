@@ -38,8 +38,13 @@ class UserOut(Wire):
 
     @classmethod
     def of(cls, view: accounts.UserView) -> UserOut:
-        return cls(id=view.actor.id, display_name=view.actor.display_name, email=view.user.email,
-                   created_at=view.actor.created_at, deleted_at=view.actor.deleted_at)
+        return cls(
+            id=view.actor.id,
+            display_name=view.actor.display_name,
+            email=view.user.email,
+            created_at=view.actor.created_at,
+            deleted_at=view.actor.deleted_at,
+        )
 
 
 class UserIn(Wire):
@@ -76,6 +81,7 @@ def _self_or_admin(caller: Identity, actor_id: int) -> None:
 
 # ---- users ------------------------------------------------------------------------------------
 
+
 @get("/users/current", sync_to_thread=True, tags=["Users"], summary="The logged-in user")
 def current_user(db: DB, caller: Caller) -> UserOut:
     if caller.kind != "user":
@@ -89,50 +95,77 @@ def list_users(db: DB, caller: Caller) -> list[UserOut]:
     return [UserOut.of(view) for view in accounts.list_users(db)]
 
 
-@post("/users", status_code=200, sync_to_thread=True, tags=["Users"],
-      guards=[requires(admin=True)],
-      summary="Create a user (admins); without a password it cannot log in yet")
+@post(
+    "/users",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["Users"],
+    guards=[requires(admin=True)],
+    summary="Create a user (admins); without a password it cannot log in yet",
+)
 def create_user(data: JSONBody[UserIn], db: DB, caller: Caller) -> UserOut:
     require_admin(caller)
-    user = accounts.create_user(db, data.email, data.password, display_name=data.display_name,
-                                actor_id=caller.actor_id)
+    user = accounts.create_user(
+        db, data.email, data.password, display_name=data.display_name, actor_id=caller.actor_id
+    )
     return UserOut.of(accounts.get_user(db, user.actor_id))
 
 
-@get("/users/{actor_id:int}", sync_to_thread=True, tags=["Users"],
-     summary="One user (admins, or the user itself)")
+@get(
+    "/users/{actor_id:int}",
+    sync_to_thread=True,
+    tags=["Users"],
+    summary="One user (admins, or the user itself)",
+)
 def get_user(actor_id: ActorId, db: DB, caller: Caller) -> UserOut:
     _self_or_admin(caller, actor_id)
     return UserOut.of(accounts.get_user(db, actor_id))
 
 
-@patch("/users/{actor_id:int}", sync_to_thread=True, tags=["Users"],
-       guards=[requires(self_or_admin="actor_id")],
-       summary="Change a user's display name or email (admins, or the user itself)")
+@patch(
+    "/users/{actor_id:int}",
+    sync_to_thread=True,
+    tags=["Users"],
+    guards=[requires(self_or_admin="actor_id")],
+    summary="Change a user's display name or email (admins, or the user itself)",
+)
 def update_user(actor_id: ActorId, data: JSONBody[UserPatch], db: DB, caller: Caller) -> UserOut:
     _self_or_admin(caller, actor_id)
-    return UserOut.of(accounts.update_user(db, actor_id, display_name=data.display_name,
-                                           email=data.email, actor_id=caller.actor_id))
+    return UserOut.of(
+        accounts.update_user(
+            db, actor_id, display_name=data.display_name, email=data.email, actor_id=caller.actor_id
+        )
+    )
 
 
-@put("/users/{actor_id:int}/password", sync_to_thread=True, tags=["Users"],
-     guards=[requires(self_only="actor_id")],
-     summary="Change one's own password (the old one must match); the user's other sessions "
-             "end")
-def change_password(actor_id: ActorId, data: JSONBody[PasswordChange], db: DB,
-                    caller: Caller) -> Success:
+@put(
+    "/users/{actor_id:int}/password",
+    sync_to_thread=True,
+    tags=["Users"],
+    guards=[requires(self_only="actor_id")],
+    summary="Change one's own password (the old one must match); the user's other sessions end",
+)
+def change_password(
+    actor_id: ActorId, data: JSONBody[PasswordChange], db: DB, caller: Caller
+) -> Success:
     """As in Central, every other session of the user ends; the one this request came with
     (its Bearer token) stays. Over HTTP Basic there is no such session: all of them end."""
     if caller.actor_id != actor_id:
         raise forbidden("Only the user itself may change its password.")
-    if not accounts.change_password(db, actor_id, data.old, data.new,
-                                    keep_session_id=caller.session_id):
+    if not accounts.change_password(
+        db, actor_id, data.old, data.new, keep_session_id=caller.session_id
+    ):
         raise unauthorized("The old password is not correct.")
     return Success()
 
 
-@delete("/users/{actor_id:int}", status_code=200, sync_to_thread=True, tags=["Users"],
-        summary="Delete a user (admins): it can no longer log in; its sessions end")
+@delete(
+    "/users/{actor_id:int}",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["Users"],
+    summary="Delete a user (admins): it can no longer log in; its sessions end",
+)
 def delete_user(actor_id: ActorId, db: DB, caller: Caller) -> Success:
     require_admin(caller)
     accounts.delete_user(db, actor_id, actor_id=caller.actor_id)
@@ -141,42 +174,67 @@ def delete_user(actor_id: ActorId, db: DB, caller: Caller) -> Success:
 
 # ---- roles and assignments ----------------------------------------------------------------------
 
+
 @get("/roles", sync_to_thread=False, tags=["Roles"], summary="The roles and their stable ids")
 def list_roles(caller: Caller) -> list[RoleOut]:
     return [RoleOut(id=r.id, name=r.name, system=r.system) for r in accounts.list_roles()]
 
 
-@get("/projects/{project_id:int}/assignments", sync_to_thread=True, tags=["Roles"],
-     summary="Who holds which role in the project (managers)")
+@get(
+    "/projects/{project_id:int}/assignments",
+    sync_to_thread=True,
+    tags=["Roles"],
+    summary="Who holds which role in the project (managers)",
+)
 def list_assignments(project_id: ProjectId, db: DB, caller: Caller) -> list[AssignmentOut]:
     require_project(db, caller, project_id, MANAGE)
-    return [AssignmentOut(actor_id=actor, role_id=accounts.role_id(role))
-            for actor, role in accounts.list_assignments(db, project_id)]
+    return [
+        AssignmentOut(actor_id=actor, role_id=accounts.role_id(role))
+        for actor, role in accounts.list_assignments(db, project_id)
+    ]
 
 
-@post("/projects/{project_id:int}/assignments/{role:str}/{actor_id:int}", status_code=200,
-      sync_to_thread=True, tags=["Roles"],
-      summary="Give a user a project role (role id or name; managers)")
-def assign_role(project_id: ProjectId, role: PathText, actor_id: ActorId, db: DB,
-                caller: Caller) -> Success:
+@post(
+    "/projects/{project_id:int}/assignments/{role:str}/{actor_id:int}",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["Roles"],
+    summary="Give a user a project role (role id or name; managers)",
+)
+def assign_role(
+    project_id: ProjectId, role: PathText, actor_id: ActorId, db: DB, caller: Caller
+) -> Success:
     require_project(db, caller, project_id, MANAGE)
-    accounts.assign_role(db, project_id, accounts.role_named(role), actor_id,
-                         actor_id=caller.actor_id)
+    accounts.assign_role(
+        db, project_id, accounts.role_named(role), actor_id, actor_id=caller.actor_id
+    )
     return Success()
 
 
-@delete("/projects/{project_id:int}/assignments/{role:str}/{actor_id:int}", status_code=200,
-        sync_to_thread=True, tags=["Roles"], summary="Take a project role away (managers)")
-def unassign_role(project_id: ProjectId, role: PathText, actor_id: ActorId, db: DB,
-                  caller: Caller) -> Success:
+@delete(
+    "/projects/{project_id:int}/assignments/{role:str}/{actor_id:int}",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["Roles"],
+    summary="Take a project role away (managers)",
+)
+def unassign_role(
+    project_id: ProjectId, role: PathText, actor_id: ActorId, db: DB, caller: Caller
+) -> Success:
     require_project(db, caller, project_id, MANAGE)
-    accounts.unassign_role(db, project_id, accounts.role_named(role), actor_id,
-                           actor_id=caller.actor_id)
+    accounts.unassign_role(
+        db, project_id, accounts.role_named(role), actor_id, actor_id=caller.actor_id
+    )
     return Success()
 
 
-@post("/assignments/{role:str}/{actor_id:int}", status_code=200, sync_to_thread=True,
-      tags=["Roles"], summary="Make a user a server administrator (admins; role admin or 1)")
+@post(
+    "/assignments/{role:str}/{actor_id:int}",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["Roles"],
+    summary="Make a user a server administrator (admins; role admin or 1)",
+)
 def assign_admin(role: PathText, actor_id: ActorId, db: DB, caller: Caller) -> Success:
     require_admin(caller)
     _only_admin_role(role)
@@ -184,8 +242,13 @@ def assign_admin(role: PathText, actor_id: ActorId, db: DB, caller: Caller) -> S
     return Success()
 
 
-@delete("/assignments/{role:str}/{actor_id:int}", status_code=200, sync_to_thread=True,
-        tags=["Roles"], summary="Withdraw the administrator role (admins)")
+@delete(
+    "/assignments/{role:str}/{actor_id:int}",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["Roles"],
+    summary="Withdraw the administrator role (admins)",
+)
 def unassign_admin(role: PathText, actor_id: ActorId, db: DB, caller: Caller) -> Success:
     require_admin(caller)
     _only_admin_role(role)
@@ -196,10 +259,24 @@ def unassign_admin(role: PathText, actor_id: ActorId, db: DB, caller: Caller) ->
 def _only_admin_role(ref: str) -> None:
     """Only `admin` is server-wide; any other role here is a client error."""
     if accounts.role_named(ref) != "admin":
-        raise InvalidInput("Only the admin role is server-wide; grant project roles under "
-                           "/v1/projects/{id}/assignments.")
+        raise InvalidInput(
+            "Only the admin role is server-wide; grant project roles under "
+            "/v1/projects/{id}/assignments."
+        )
 
 
-HANDLERS = [current_user, list_users, create_user, get_user, update_user, change_password,
-            delete_user, list_roles, list_assignments, assign_role, unassign_role, assign_admin,
-            unassign_admin]
+HANDLERS = [
+    current_user,
+    list_users,
+    create_user,
+    get_user,
+    update_user,
+    change_password,
+    delete_user,
+    list_roles,
+    list_assignments,
+    assign_role,
+    unassign_role,
+    assign_admin,
+    unassign_admin,
+]

@@ -30,29 +30,44 @@ async def set_language(request: Request[Any, Any, Any]) -> None:
 
 
 def ui_router() -> Router:
-    return Router("/", route_handlers=HANDLERS, before_request=set_language,
-                  include_in_schema=False, opt={"ui": True})
+    return Router(
+        "/",
+        route_handlers=HANDLERS,
+        before_request=set_language,
+        include_in_schema=False,
+        opt={"ui": True},
+    )
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     def configure(engine: JinjaTemplateEngine) -> None:
         env = engine.engine
-        env.globals.update(_=i18n.gettext, ngettext=i18n.ngettext, label=i18n.label,
-                           number=i18n.number, languages=i18n.LANGUAGES,
-                           lang=lambda: i18n.current.get())
+        env.globals.update(
+            _=i18n.gettext,
+            ngettext=i18n.ngettext,
+            label=i18n.label,
+            number=i18n.number,
+            languages=i18n.LANGUAGES,
+            lang=lambda: i18n.current.get(),
+        )
         env.autoescape = True
         env.trim_blocks = True
         env.lstrip_blocks = True
 
-    return TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine,
-                          engine_callback=configure)
+    return TemplateConfig(
+        directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=configure
+    )
 
 
 def _csrf_config(settings: Settings, secret: str) -> CSRFConfig:
-    return CSRFConfig(secret=secret, cookie_name="jebol_csrf", header_name="x-csrftoken",
-                      cookie_secure=settings.public_url.startswith("https://"),
-                      cookie_samesite="lax",
-                      exclude=["^/v1/", "^/health", "^/schema", "^/f/", "^/static/"])
+    return CSRFConfig(
+        secret=secret,
+        cookie_name="jebol_csrf",
+        header_name="x-csrftoken",
+        cookie_secure=settings.public_url.startswith("https://"),
+        cookie_samesite="lax",
+        exclude=["^/v1/", "^/health", "^/schema", "^/f/", "^/static/"],
+    )
 
 
 class SafeCSRF(CSRFMiddleware):

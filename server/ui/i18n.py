@@ -8,7 +8,7 @@ shows the ids themselves. The .po files are read with Babel at start: no compile
 from __future__ import annotations
 
 from contextvars import ContextVar
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from babel.core import Locale
@@ -21,7 +21,7 @@ DEFAULT = "id"
 current: ContextVar[str] = ContextVar("jebol_lang", default=DEFAULT)
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog(lang: str) -> dict[str, str]:
     path = LOCALE_DIR / f"{lang}.po"
     if not path.exists():
@@ -53,7 +53,8 @@ def label(labels: dict[str, str], fallback: str) -> str:
     """A form label in the interface language: XLSForm languages look like 'Indonesian (id)'."""
     lang = current.get()
     for key, text in labels.items():
-        if key.endswith(f"({lang})") or key.lower().startswith({"id": "indonesia",
-                                                                 "en": "english"}[lang]):
+        if key.endswith(f"({lang})") or key.lower().startswith(
+            {"id": "indonesia", "en": "english"}[lang]
+        ):
             return text
     return labels.get("") or next(iter(labels.values()), fallback)

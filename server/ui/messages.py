@@ -16,8 +16,9 @@ _PLURAL = re.compile(r"""\bngettext\(\s*"([^"]+)"\s*,\s*"([^"]+)\"""")
 
 def message_ids() -> set[str]:
     found: set[str] = set()
-    sources = list((HERE / "templates").glob("*.html")) + [p for p in HERE.glob("*.py")
-                                                           if p.name != "messages.py"]
+    sources = list((HERE / "templates").glob("*.html")) + [
+        p for p in HERE.glob("*.py") if p.name != "messages.py"
+    ]
     # The officer's web form (server/webform/) shares this catalogue.
     webform = HERE.parent / "webform"
     sources += list((webform / "templates").glob("*.html")) + list(webform.glob("*.py"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
@@ -51,10 +50,12 @@ NEEDS_COMMENT = ("hasIssues", "rejected")
 FORM_PATH = "/p/{project_id:int}/f/{xml_form_id:str}"
 
 
-def render(name: str, request: Request[Any, Any, Any], status_code: int = 200,
-           **context: Any) -> Template:
-    return Template(template_name=name, status_code=status_code,
-                    context={"request": request, **context})
+def render(
+    name: str, request: Request[Any, Any, Any], status_code: int = 200, **context: Any
+) -> Template:
+    return Template(
+        template_name=name, status_code=status_code, context={"request": request, **context}
+    )
 
 
 def _is_id(value: str) -> bool:
@@ -64,13 +65,18 @@ def _is_id(value: str) -> bool:
 
 def _safe_next(target: str | None) -> str:
     """Only same-site paths: never an open redirect."""
-    if not target or not target.startswith("/") or target.startswith("//") or \
-            urlparse(target).netloc:
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or urlparse(target).netloc
+    ):
         return "/"
     return target
 
 
 # ---- login, logout, language -----------------------------------------------------------------
+
 
 @get("/login", sync_to_thread=False)
 def login_page(request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Template:
@@ -85,17 +91,30 @@ class LoginForm:
 
 
 @post("/login", sync_to_thread=True, status_code=303)
-def login(request: Request[Any, Any, Any], data: Annotated[LoginForm, FormBody], db: DB,
-          settings: Config) -> Redirect | Template:
-    login_ = accounts.log_in(db, data.email, data.password, client=client_address(request),
-                             hours=settings.session_hours)
+def login(
+    request: Request[Any, Any, Any], data: Annotated[LoginForm, FormBody], db: DB, settings: Config
+) -> Redirect | Template:
+    login_ = accounts.log_in(
+        db, data.email, data.password, client=client_address(request), hours=settings.session_hours
+    )
     if login_ is None:
-        return render("login.html", request, status_code=401, next=_safe_next(data.next),
-                      error=i18n.gettext("Wrong email or password."))
+        return render(
+            "login.html",
+            request,
+            status_code=401,
+            next=_safe_next(data.next),
+            error=i18n.gettext("Wrong email or password."),
+        )
     response = Redirect(_safe_next(data.next), status_code=303)
-    response.set_cookie(SESSION_COOKIE, login_.token, httponly=True, samesite="lax",
-                        secure=settings.public_url.startswith("https://"),
-                        max_age=int(settings.session_hours * 3600), path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        login_.token,
+        httponly=True,
+        samesite="lax",
+        secure=settings.public_url.startswith("https://"),
+        max_age=int(settings.session_hours * 3600),
+        path="/",
+    )
     return response
 
 
@@ -113,12 +132,14 @@ def logout(request: Request[Any, Any, Any], db: DB) -> Redirect:
 def choose_language(request: Request[Any, Any, Any], code: PathText) -> Redirect:
     back = request.headers.get("referer") or "/"
     response = Redirect(_safe_next(urlparse(back).path or "/"))
-    response.set_cookie("jebol_lang", i18n.pick(code), max_age=365 * 86400, samesite="lax",
-                        path="/")
+    response.set_cookie(
+        "jebol_lang", i18n.pick(code), max_age=365 * 86400, samesite="lax", path="/"
+    )
     return response
 
 
 # ---- projects --------------------------------------------------------------------------------
+
 
 @get("/", sync_to_thread=True, guards=[requires()])
 def home(request: Request[Any, Any, Any], db: DB, caller: Caller) -> Template | Redirect:
@@ -129,17 +150,27 @@ def home(request: Request[Any, Any, Any], db: DB, caller: Caller) -> Template | 
 
 
 @get("/p/{project_id:int}", sync_to_thread=True, guards=[requires(SUBMIT)])
-def project_home(request: Request[Any, Any, Any], project_id: ProjectId, db: DB,
-                 caller: Caller) -> Template:
+def project_home(
+    request: Request[Any, Any, Any], project_id: ProjectId, db: DB, caller: Caller
+) -> Template:
     project = projects.get_project(db, project_id)
     stats = browse.form_stats(db, project_id)
     coverage = browse.opd_coverage(db, project_id, i18n.label, date.today())
     roles = require_project(db, caller, project_id, SUBMIT)
-    return render("project.html", request, caller=caller, project=project, stats=stats,
-                  coverage=coverage, roles=roles, today=date.today().isoformat())
+    return render(
+        "project.html",
+        request,
+        caller=caller,
+        project=project,
+        stats=stats,
+        coverage=coverage,
+        roles=roles,
+        today=date.today().isoformat(),
+    )
 
 
 # ---- submissions table -----------------------------------------------------------------------
+
 
 def _filters(request: Request[Any, Any, Any], caller: Any, roles: frozenset[str]) -> Filters:
     query = request.query_params
@@ -154,10 +185,15 @@ def _filters(request: Request[Any, Any, Any], caller: Any, roles: frozenset[str]
             return None
 
     submitter = query.get("submitter", "")
-    return Filters(since=day("since"), until=day("until"), state=query.get("state") or None,
-                   submitter_id=int(submitter) if _is_id(submitter) else None,
-                   opd=query.get("opd") or None, text=query.get("q") or None,
-                   only_actor=None if sees_all_submissions(roles) else caller.actor_id)
+    return Filters(
+        since=day("since"),
+        until=day("until"),
+        state=query.get("state") or None,
+        submitter_id=int(submitter) if _is_id(submitter) else None,
+        opd=query.get("opd") or None,
+        text=query.get("q") or None,
+        only_actor=None if sees_all_submissions(roles) else caller.actor_id,
+    )
 
 
 def columns(schema: Schema, limit: int = 8) -> list[Field]:
@@ -166,8 +202,11 @@ def columns(schema: Schema, limit: int = 8) -> list[Field]:
     picked = []
     for candidate in schema.fields:
         parts = candidate.path.strip("/").split("/")
-        if candidate.type in ("structure", "repeat") or parts[0] == "meta" or \
-                any(f"/{'/'.join(parts[:i])}" in skip for i in range(1, len(parts))):
+        if (
+            candidate.type in ("structure", "repeat")
+            or parts[0] == "meta"
+            or any(f"/{'/'.join(parts[:i])}" in skip for i in range(1, len(parts)))
+        ):
             continue
         if not candidate.labels or candidate.type == "binary":
             continue
@@ -205,23 +244,42 @@ def _form_context(db: Any, project_id: int, xml_form_id: str) -> tuple[Any, Any,
 
 
 @get(FORM_PATH, sync_to_thread=True, guards=[requires(SUBMIT)])
-def submission_table(request: Request[Any, Any, Any], project_id: ProjectId,
-                     xml_form_id: PathText, db: DB, caller: Caller,
-                     cursor: Annotated[str | None, QueryParameter(name="after")] = None,
-                     sort: FromQuery[str] = "newest") -> Template:
+def submission_table(
+    request: Request[Any, Any, Any],
+    project_id: ProjectId,
+    xml_form_id: PathText,
+    db: DB,
+    caller: Caller,
+    cursor: Annotated[str | None, QueryParameter(name="after")] = None,
+    sort: FromQuery[str] = "newest",
+) -> Template:
     roles = require_project(db, caller, project_id, SUBMIT)
     form, version, schema = _form_context(db, project_id, xml_form_id)
     filters = _filters(request, caller, roles)
-    page = browse.page_submissions(db, form, filters, sort=sort, cursor=cursor, schema=schema,
-                                   count=cursor is None)
+    page = browse.page_submissions(
+        db, form, filters, sort=sort, cursor=cursor, schema=schema, count=cursor is None
+    )
     partial = request.headers.get("hx-request") == "true" and cursor is not None
-    return render("_rows.html" if partial else "submissions.html", request, caller=caller,
-                  project=projects.get_project(db, project_id), form=form, version=version,
-                  schema=schema, columns=columns(schema), page=page, filters=filters, sort=sort,
-                  roles=roles, value_at=value_at, show=show, opd_field=browse.opd_field(schema),
-                  can_review=bool(roles & (REVIEW | {"admin"})), states=browse.REVIEW_STATES,
-                  query=urlencode([(k, v) for k, v in request.query_params.multi_items()
-                                   if k != "after"]))
+    return render(
+        "_rows.html" if partial else "submissions.html",
+        request,
+        caller=caller,
+        project=projects.get_project(db, project_id),
+        form=form,
+        version=version,
+        schema=schema,
+        columns=columns(schema),
+        page=page,
+        filters=filters,
+        sort=sort,
+        roles=roles,
+        value_at=value_at,
+        show=show,
+        opd_field=browse.opd_field(schema),
+        can_review=bool(roles & (REVIEW | {"admin"})),
+        states=browse.REVIEW_STATES,
+        query=urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "after"]),
+    )
 
 
 @dataclass
@@ -232,13 +290,18 @@ class BulkReview:
 
 
 @post(f"{FORM_PATH}/review", sync_to_thread=True, status_code=303, guards=[requires(REVIEW)])
-def bulk_review(request: Request[Any, Any, Any], project_id: ProjectId, xml_form_id: PathText,
-                data: Annotated[BulkReview, FormBody], db: DB, caller: Caller) -> Redirect:
+def bulk_review(
+    request: Request[Any, Any, Any],
+    project_id: ProjectId,
+    xml_form_id: PathText,
+    data: Annotated[BulkReview, FormBody],
+    db: DB,
+    caller: Caller,
+) -> Redirect:
     ids = [data.ids] if isinstance(data.ids, str) else data.ids
     _check_review(data.state, data.comment)
     for instance_id in [i for i in ids if i]:
-        _review(db, project_id, xml_form_id, instance_id, data.state, data.comment,
-                caller.actor_id)
+        _review(db, project_id, xml_form_id, instance_id, data.state, data.comment, caller.actor_id)
     back = request.headers.get("referer") or f"/p/{project_id}/f/{quote(xml_form_id)}"
     return Redirect(_safe_next(_path_and_query(back)), status_code=303)
 
@@ -256,16 +319,24 @@ def _check_review(state: str, comment: str) -> None:
         raise ApiError(400, 400.8, text)
 
 
-def _review(db: Any, project_id: int, xml_form_id: str, instance_id: str, state: str,
-            comment: str, actor_id: int) -> None:
-    submissions.set_review_state(db, project_id, xml_form_id, instance_id, state,
-                                 actor_id=actor_id)
+def _review(
+    db: Any,
+    project_id: int,
+    xml_form_id: str,
+    instance_id: str,
+    state: str,
+    comment: str,
+    actor_id: int,
+) -> None:
+    submissions.set_review_state(db, project_id, xml_form_id, instance_id, state, actor_id=actor_id)
     if comment.strip():
-        submissions.add_comment(db, project_id, xml_form_id, instance_id, comment.strip(),
-                                actor_id=actor_id)
+        submissions.add_comment(
+            db, project_id, xml_form_id, instance_id, comment.strip(), actor_id=actor_id
+        )
 
 
 # ---- one submission --------------------------------------------------------------------------
+
 
 @dataclass
 class Answer:
@@ -289,8 +360,9 @@ def answers(schema: Schema, values: dict[str, Any]) -> list[Answer]:
             raw = scope.get(item.name) if isinstance(scope, dict) else None
             if item.type == "repeat":
                 rows = raw if isinstance(raw, list) else ([raw] if isinstance(raw, dict) else [])
-                out.append(Answer(item, depth, rows=[walk(item.path, row, depth + 1)
-                                                     for row in rows]))
+                out.append(
+                    Answer(item, depth, rows=[walk(item.path, row, depth + 1) for row in rows])
+                )
             elif item.type == "structure":
                 if item.name == "meta":
                     continue
@@ -305,6 +377,7 @@ def answers(schema: Schema, values: dict[str, Any]) -> list[Answer]:
 
 def changes(older: dict[str, Any], newer: dict[str, Any]) -> list[tuple[str, str, str]]:
     """Fields whose answers differ between two versions: (path, before, after)."""
+
     def flat(values: Any, prefix: str = "") -> dict[str, str]:
         out: dict[str, str] = {}
         if isinstance(values, dict):
@@ -318,15 +391,23 @@ def changes(older: dict[str, Any], newer: dict[str, Any]) -> list[tuple[str, str
         return out
 
     before, after = flat(older), flat(newer)
-    return [(path, before.get(path, ""), after.get(path, ""))
-            for path in sorted(set(before) | set(after))
-            if before.get(path, "") != after.get(path, "") and not path.startswith("/meta/")]
+    return [
+        (path, before.get(path, ""), after.get(path, ""))
+        for path in sorted(set(before) | set(after))
+        if before.get(path, "") != after.get(path, "") and not path.startswith("/meta/")
+    ]
 
 
 @get(f"{FORM_PATH}/s/{{instance_id:str}}", sync_to_thread=True, guards=[requires(SUBMIT)])
-def submission_page(request: Request[Any, Any, Any], project_id: ProjectId,
-                    xml_form_id: PathText, instance_id: PathText, db: DB, settings: Config,
-                    caller: Caller) -> Template:
+def submission_page(
+    request: Request[Any, Any, Any],
+    project_id: ProjectId,
+    xml_form_id: PathText,
+    instance_id: PathText,
+    db: DB,
+    settings: Config,
+    caller: Caller,
+) -> Template:
     roles = require_project(db, caller, project_id, SUBMIT)
     only = None if sees_all_submissions(roles) else caller.actor_id
     form, _, _ = _form_context(db, project_id, xml_form_id)
@@ -342,18 +423,33 @@ def submission_page(request: Request[Any, Any, Any], project_id: ProjectId,
         diffs.append((newer[0], changes(older[1], newer[1])))
     can_review = bool(roles & (REVIEW | {"admin"}))
     return render(
-        "submission.html", request, caller=caller, project=projects.get_project(db, project_id),
-        form=form, schema=schema, view=view, answers=answers(schema, view.current.values),
-        photos=[a for a in view.attachments if (a.content_type or "").startswith("image/")
-                and a.blob_sha256],
+        "submission.html",
+        request,
+        caller=caller,
+        project=projects.get_project(db, project_id),
+        form=form,
+        schema=schema,
+        view=view,
+        answers=answers(schema, view.current.values),
+        photos=[
+            a
+            for a in view.attachments
+            if (a.content_type or "").startswith("image/") and a.blob_sha256
+        ],
         files=[a for a in view.attachments if not (a.content_type or "").startswith("image/")],
-        history=history, diffs=diffs, can_review=can_review,
+        history=history,
+        diffs=diffs,
+        can_review=can_review,
         comments=submissions.list_comments(db, project_id, xml_form_id, instance_id)
-        if can_review else [],
+        if can_review
+        else [],
         audits=submissions.list_audits(db, project_id, xml_form_id, instance_id)
-        if can_review else [],
+        if can_review
+        else [],
         neighbors=browse.neighbors(db, form, view.submission, only_actor=only),
-        geopoints=_geopoints(schema, view.current.values), map_tiles=settings.map_tiles)
+        geopoints=_geopoints(schema, view.current.values),
+        map_tiles=settings.map_tiles,
+    )
 
 
 def _geopoints(schema: Schema, values: dict[str, Any]) -> list[tuple[str, float, float]]:
@@ -376,18 +472,29 @@ class ReviewForm:
     comment: str = ""
 
 
-@post(f"{FORM_PATH}/s/{{instance_id:str}}/review", sync_to_thread=True, status_code=200,
-      guards=[requires(REVIEW)])
-def review_one(request: Request[Any, Any, Any], project_id: ProjectId, xml_form_id: PathText,
-               instance_id: PathText, data: Annotated[ReviewForm, FormBody], db: DB,
-               caller: Caller) -> Template | Redirect:
+@post(
+    f"{FORM_PATH}/s/{{instance_id:str}}/review",
+    sync_to_thread=True,
+    status_code=200,
+    guards=[requires(REVIEW)],
+)
+def review_one(
+    request: Request[Any, Any, Any],
+    project_id: ProjectId,
+    xml_form_id: PathText,
+    instance_id: PathText,
+    data: Annotated[ReviewForm, FormBody],
+    db: DB,
+    caller: Caller,
+) -> Template | Redirect:
     _check_review(data.state, data.comment)
     _review(db, project_id, xml_form_id, instance_id, data.state, data.comment, caller.actor_id)
     if request.headers.get("hx-request") == "true":
         summary = submissions.get_summary(db, project_id, xml_form_id, instance_id)
         return render("_state.html", request, state=summary.submission.review_state)
-    return Redirect(f"/p/{project_id}/f/{quote(xml_form_id)}/s/{quote(instance_id)}",
-                    status_code=303)
+    return Redirect(
+        f"/p/{project_id}/f/{quote(xml_form_id)}/s/{quote(instance_id)}", status_code=303
+    )
 
 
 @dataclass
@@ -395,36 +502,62 @@ class CommentForm:
     body: str
 
 
-@post(f"{FORM_PATH}/s/{{instance_id:str}}/comment", sync_to_thread=True, status_code=303,
-      guards=[requires(REVIEW)])
-def comment(project_id: ProjectId, xml_form_id: PathText, instance_id: PathText,
-            data: Annotated[CommentForm, FormBody], db: DB, caller: Caller) -> Redirect:
+@post(
+    f"{FORM_PATH}/s/{{instance_id:str}}/comment",
+    sync_to_thread=True,
+    status_code=303,
+    guards=[requires(REVIEW)],
+)
+def comment(
+    project_id: ProjectId,
+    xml_form_id: PathText,
+    instance_id: PathText,
+    data: Annotated[CommentForm, FormBody],
+    db: DB,
+    caller: Caller,
+) -> Redirect:
     if data.body.strip():
-        submissions.add_comment(db, project_id, xml_form_id, instance_id, data.body.strip(),
-                                actor_id=caller.actor_id)
-    return Redirect(f"/p/{project_id}/f/{quote(xml_form_id)}/s/{quote(instance_id)}#comments",
-                    status_code=303)
+        submissions.add_comment(
+            db, project_id, xml_form_id, instance_id, data.body.strip(), actor_id=caller.actor_id
+        )
+    return Redirect(
+        f"/p/{project_id}/f/{quote(xml_form_id)}/s/{quote(instance_id)}#comments", status_code=303
+    )
 
 
-@get(f"{FORM_PATH}/s/{{instance_id:str}}/thumb/{{size:int}}/{{name:str}}", sync_to_thread=True,
-     guards=[requires(SUBMIT)])
-def thumbnail(project_id: ProjectId, xml_form_id: PathText, instance_id: PathText,
-              size: Annotated[int, PathParameter()], name: PathText, db: DB, blobs: Blobs,
-              caller: Caller) -> Response[bytes]:
+@get(
+    f"{FORM_PATH}/s/{{instance_id:str}}/thumb/{{size:int}}/{{name:str}}",
+    sync_to_thread=True,
+    guards=[requires(SUBMIT)],
+)
+def thumbnail(
+    project_id: ProjectId,
+    xml_form_id: PathText,
+    instance_id: PathText,
+    size: Annotated[int, PathParameter()],
+    name: PathText,
+    db: DB,
+    blobs: Blobs,
+    caller: Caller,
+) -> Response[bytes]:
     """A photo's thumbnail (EXIF orientation applied), made once and kept in the blob store.
     The URL carries the photo's digest (?v=), so browsers may keep it for a year."""
     if size not in thumbs.SIZES:
         raise ApiError(404, 404.1, i18n.gettext("No such thumbnail size."))
     roles = require_project(db, caller, project_id, SUBMIT)
     only = None if sees_all_submissions(roles) else caller.actor_id
-    attachment = submissions.get_attachment(db, project_id, xml_form_id, instance_id, name,
-                                            submitter_id=only)
+    attachment = submissions.get_attachment(
+        db, project_id, xml_form_id, instance_id, name, submitter_id=only
+    )
     try:
         key = thumbs.ensure_thumbnail(blobs, attachment.blob.sha256, size)
     except InvalidInput:
         raise ApiError(415, 415.1, i18n.gettext("This file is not an image.")) from None
-    return Response(blobs.read_bytes(key), media_type=thumbs.CONTENT_TYPE,
-                    headers={"Cache-Control": "private, max-age=31536000, immutable"})
+    return Response(
+        blobs.read_bytes(key),
+        media_type=thumbs.CONTENT_TYPE,
+        headers={"Cache-Control": "private, max-age=31536000, immutable"},
+    )
 
 
 # ---- evidence board ------------------------------------------------------------------------
@@ -461,17 +594,25 @@ def row_answer(values: Any, name: str, key: str) -> str | None:
 
 
 @get(f"{FORM_PATH}/board", sync_to_thread=True, guards=[requires(SUBMIT)])
-def board(request: Request[Any, Any, Any], project_id: ProjectId, xml_form_id: PathText,
-          db: DB, blobs: Blobs, caller: Caller,
-          cursor: Annotated[str | None, QueryParameter(name="after")] = None,
-          group: FromQuery[str] = "submission", question: FromQuery[str | None] = None,
-          flag: FromQuery[str | None] = None,
-          indicator: FromQuery[str | None] = None) -> Template:
+def board(
+    request: Request[Any, Any, Any],
+    project_id: ProjectId,
+    xml_form_id: PathText,
+    db: DB,
+    blobs: Blobs,
+    caller: Caller,
+    cursor: Annotated[str | None, QueryParameter(name="after")] = None,
+    group: FromQuery[str] = "submission",
+    question: FromQuery[str | None] = None,
+    flag: FromQuery[str | None] = None,
+    indicator: FromQuery[str | None] = None,
+) -> Template:
     roles = require_project(db, caller, project_id, SUBMIT)
     form, version, schema = _form_context(db, project_id, xml_form_id)
     filters = _filters(request, caller, roles)
-    page = browse.page_submissions(db, form, filters, cursor=cursor, limit=BOARD_PAGE,
-                                   schema=schema, count=False)
+    page = browse.page_submissions(
+        db, form, filters, cursor=cursor, limit=BOARD_PAGE, schema=schema, count=False
+    )
     rows = {row.submission.id: row for row in page.rows}
     shown = photos.list_form_photos(db, form.id, submission_ids=list(rows))
     facts = photos.ensure_analyzed(db, blobs, [p.sha256 for p in shown])
@@ -480,9 +621,13 @@ def board(request: Request[Any, Any, Any], project_id: ProjectId, xml_form_id: P
     tiles = []
     for photo in shown:
         row = rows[photo.submission_id]
-        tile = Tile(photo, row, flags.get(photo.key, set()),
-                    questions.get(photo.field or "", photo.name),
-                    row_answer(row.version.values, photo.name, "bukti_indikator"))
+        tile = Tile(
+            photo,
+            row,
+            flags.get(photo.key, set()),
+            questions.get(photo.field or "", photo.name),
+            row_answer(row.version.values, photo.name, "bukti_indikator"),
+        )
         if question and photo.field != question:
             continue
         if flag and flag not in tile.flags:
@@ -492,27 +637,45 @@ def board(request: Request[Any, Any, Any], project_id: ProjectId, xml_form_id: P
         tiles.append(tile)
     groups: dict[str, list[Tile]] = {}
     for tile in tiles:
-        title = tile.question if group == "question" else (
-            tile.row.version.instance_name or tile.row.submission.instance_id)
+        title = (
+            tile.question
+            if group == "question"
+            else (tile.row.version.instance_name or tile.row.submission.instance_id)
+        )
         groups.setdefault(title, []).append(tile)
     indicator_field = next((f for f in schema.fields if f.name == "bukti_indikator"), None)
-    return render("board.html", request, caller=caller,
-                  project=projects.get_project(db, project_id), form=form, version=version,
-                  groups=groups, page=page, filters=filters, group=group, question=question,
-                  flag=flag, indicator=indicator, questions=questions, flag_names=FLAG_NAMES,
-                  indicator_field=indicator_field,
-                  opd_field=browse.opd_field(schema),
-                  states=browse.REVIEW_STATES, roles=roles,
-                  can_review=bool(roles & (REVIEW | {"admin"})),
-                  query=urlencode([(k, v) for k, v in request.query_params.multi_items()
-                                   if k != "after"]))
+    return render(
+        "board.html",
+        request,
+        caller=caller,
+        project=projects.get_project(db, project_id),
+        form=form,
+        version=version,
+        groups=groups,
+        page=page,
+        filters=filters,
+        group=group,
+        question=question,
+        flag=flag,
+        indicator=indicator,
+        questions=questions,
+        flag_names=FLAG_NAMES,
+        indicator_field=indicator_field,
+        opd_field=browse.opd_field(schema),
+        states=browse.REVIEW_STATES,
+        roles=roles,
+        can_review=bool(roles & (REVIEW | {"admin"})),
+        query=urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "after"]),
+    )
 
 
 # ---- forms, app users, users (managers and admins) -----------------------------------------
 
+
 @get("/p/{project_id:int}/forms", sync_to_thread=True, guards=[requires(MANAGE)])
-def forms_admin(request: Request[Any, Any, Any], project_id: ProjectId, db: DB,
-                caller: Caller) -> Template:
+def forms_admin(
+    request: Request[Any, Any, Any], project_id: ProjectId, db: DB, caller: Caller
+) -> Template:
     listed = form_store.list_forms(db, project_id, include_drafts=True)
     drafts = {}
     for form, _ in listed:
@@ -520,14 +683,24 @@ def forms_admin(request: Request[Any, Any, Any], project_id: ProjectId, db: DB,
             drafts[form.id] = form_store.get_draft(db, project_id, form.xml_form_id)[1]
         except NotFound:
             pass
-    return render("forms_admin.html", request, caller=caller,
-                  project=projects.get_project(db, project_id), forms=listed, drafts=drafts)
+    return render(
+        "forms_admin.html",
+        request,
+        caller=caller,
+        project=projects.get_project(db, project_id),
+        forms=listed,
+        drafts=drafts,
+    )
 
 
-@post("/p/{project_id:int}/forms/upload", guards=[requires(MANAGE)],
-      request_max_body_size=20 * 1024 * 1024)
-async def upload_form(request: Request[Any, Any, Any], project_id: ProjectId, db: DB,
-                      blobs: Blobs, caller: Caller) -> Template | Redirect:
+@post(
+    "/p/{project_id:int}/forms/upload",
+    guards=[requires(MANAGE)],
+    request_max_body_size=20 * 1024 * 1024,
+)
+async def upload_form(
+    request: Request[Any, Any, Any], project_id: ProjectId, db: DB, blobs: Blobs, caller: Caller
+) -> Template | Redirect:
     import anyio
 
     form_data = await request.form()
@@ -539,22 +712,34 @@ async def upload_form(request: Request[Any, Any, Any], project_id: ProjectId, db
 
     def store() -> Any:
         if name.lower().endswith(".xml"):
-            return form_store.publish_xform(db, blobs, project_id, data, publish=False,
-                                            actor_id=caller.actor_id)
-        return form_store.publish_xlsform(db, blobs, project_id, data, name, publish=False,
-                                          actor_id=caller.actor_id)
+            return form_store.publish_xform(
+                db, blobs, project_id, data, publish=False, actor_id=caller.actor_id
+            )
+        return form_store.publish_xlsform(
+            db, blobs, project_id, data, name, publish=False, actor_id=caller.actor_id
+        )
 
     try:
         result = await anyio.to_thread.run_sync(store)
     except (FormsError, StorageError) as error:
         listed = await anyio.to_thread.run_sync(
-            lambda: form_store.list_forms(db, project_id, include_drafts=True))
+            lambda: form_store.list_forms(db, project_id, include_drafts=True)
+        )
         project = await anyio.to_thread.run_sync(projects.get_project, db, project_id)
-        return render("forms_admin.html", request, status_code=400, caller=caller,
-                      project=project, forms=listed, drafts={}, upload_error=str(error),
-                      upload_name=name)
-    return Redirect(f"/p/{project_id}/forms?draft={quote(result.form.xml_form_id)}",
-                    status_code=303)
+        return render(
+            "forms_admin.html",
+            request,
+            status_code=400,
+            caller=caller,
+            project=project,
+            forms=listed,
+            drafts={},
+            upload_error=str(error),
+            upload_name=name,
+        )
+    return Redirect(
+        f"/p/{project_id}/forms?draft={quote(result.form.xml_form_id)}", status_code=303
+    )
 
 
 @dataclass
@@ -562,19 +747,32 @@ class PublishForm:
     version: str = ""
 
 
-@post("/p/{project_id:int}/forms/{xml_form_id:str}/publish", sync_to_thread=True,
-      status_code=303, guards=[requires(MANAGE)])
-def publish_form(project_id: ProjectId, xml_form_id: PathText,
-                 data: Annotated[PublishForm, FormBody], db: DB, caller: Caller) -> Redirect:
-    form_store.publish_draft(db, project_id, xml_form_id, data.version.strip() or None,
-                             caller.actor_id)
+@post(
+    "/p/{project_id:int}/forms/{xml_form_id:str}/publish",
+    sync_to_thread=True,
+    status_code=303,
+    guards=[requires(MANAGE)],
+)
+def publish_form(
+    project_id: ProjectId,
+    xml_form_id: PathText,
+    data: Annotated[PublishForm, FormBody],
+    db: DB,
+    caller: Caller,
+) -> Redirect:
+    form_store.publish_draft(
+        db, project_id, xml_form_id, data.version.strip() or None, caller.actor_id
+    )
     return Redirect(f"/p/{project_id}/forms", status_code=303)
 
 
-@post("/p/{project_id:int}/forms/{xml_form_id:str}/discard", sync_to_thread=True,
-      status_code=303, guards=[requires(MANAGE)])
-def discard_draft(project_id: ProjectId, xml_form_id: PathText, db: DB,
-                  caller: Caller) -> Redirect:
+@post(
+    "/p/{project_id:int}/forms/{xml_form_id:str}/discard",
+    sync_to_thread=True,
+    status_code=303,
+    guards=[requires(MANAGE)],
+)
+def discard_draft(project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller) -> Redirect:
     form_store.delete_draft(db, project_id, xml_form_id, caller.actor_id)
     return Redirect(f"/p/{project_id}/forms", status_code=303)
 
@@ -584,23 +782,49 @@ class StateForm:
     state: str
 
 
-@post("/p/{project_id:int}/forms/{xml_form_id:str}/state", sync_to_thread=True,
-      status_code=303, guards=[requires(MANAGE)])
-def form_state(project_id: ProjectId, xml_form_id: PathText,
-               data: Annotated[StateForm, FormBody], db: DB, caller: Caller) -> Redirect:
+@post(
+    "/p/{project_id:int}/forms/{xml_form_id:str}/state",
+    sync_to_thread=True,
+    status_code=303,
+    guards=[requires(MANAGE)],
+)
+def form_state(
+    project_id: ProjectId,
+    xml_form_id: PathText,
+    data: Annotated[StateForm, FormBody],
+    db: DB,
+    caller: Caller,
+) -> Redirect:
     form_store.set_state(db, project_id, xml_form_id, data.state, caller.actor_id)
     return Redirect(f"/p/{project_id}/forms", status_code=303)
 
 
 @get("/p/{project_id:int}/app-users", sync_to_thread=True, guards=[requires(MANAGE)])
-def app_users_page(request: Request[Any, Any, Any], project_id: ProjectId, db: DB, box: Box,
-                   settings: Config, caller: Caller) -> Template:
+def app_users_page(
+    request: Request[Any, Any, Any],
+    project_id: ProjectId,
+    db: DB,
+    box: Box,
+    settings: Config,
+    caller: Caller,
+) -> Template:
     rows = accounts.list_app_users(db, box, project_id)
-    links = {row.actor.id: (collect_url(settings.public_url, row.token, project_id),
-                            web_form_url(settings.public_url, row.token))
-             for row in rows if row.token and row.app_user.revoked_at is None}
-    return render("app_users.html", request, caller=caller,
-                  project=projects.get_project(db, project_id), rows=rows, links=links)
+    links = {
+        row.actor.id: (
+            collect_url(settings.public_url, row.token, project_id),
+            web_form_url(settings.public_url, row.token),
+        )
+        for row in rows
+        if row.token and row.app_user.revoked_at is None
+    }
+    return render(
+        "app_users.html",
+        request,
+        caller=caller,
+        project=projects.get_project(db, project_id),
+        rows=rows,
+        links=links,
+    )
 
 
 @dataclass
@@ -608,29 +832,40 @@ class NameForm:
     display_name: str
 
 
-@post("/p/{project_id:int}/app-users", sync_to_thread=True, status_code=303,
-      guards=[requires(MANAGE)])
-def create_app_user(project_id: ProjectId, data: Annotated[NameForm, FormBody], db: DB,
-                    box: Box, caller: Caller) -> Redirect:
+@post(
+    "/p/{project_id:int}/app-users", sync_to_thread=True, status_code=303, guards=[requires(MANAGE)]
+)
+def create_app_user(
+    project_id: ProjectId, data: Annotated[NameForm, FormBody], db: DB, box: Box, caller: Caller
+) -> Redirect:
     accounts.create_app_user(db, box, project_id, data.display_name, actor_id=caller.actor_id)
     return Redirect(f"/p/{project_id}/app-users", status_code=303)
 
 
-@post("/p/{project_id:int}/app-users/{actor_id:int}/revoke", sync_to_thread=True,
-      status_code=303, guards=[requires(MANAGE)])
-def revoke_app_user(project_id: ProjectId, actor_id: Annotated[int, PathParameter()], db: DB,
-                    caller: Caller) -> Redirect:
+@post(
+    "/p/{project_id:int}/app-users/{actor_id:int}/revoke",
+    sync_to_thread=True,
+    status_code=303,
+    guards=[requires(MANAGE)],
+)
+def revoke_app_user(
+    project_id: ProjectId, actor_id: Annotated[int, PathParameter()], db: DB, caller: Caller
+) -> Redirect:
     accounts.revoke_app_user_by_actor(db, project_id, actor_id, actor_id=caller.actor_id)
     return Redirect(f"/p/{project_id}/app-users", status_code=303)
 
 
 @get("/users", sync_to_thread=True, guards=[requires(admin=True)])
 def users_page(request: Request[Any, Any, Any], db: DB, caller: Caller) -> Template:
-    return render("users.html", request, caller=caller, users=accounts.list_users(db),
-                  projects=projects.list_projects(db),
-                  assignments={p.id: accounts.list_assignments(db, p.id)
-                               for p in projects.list_projects(db)},
-                  roles=accounts.ROLES)
+    return render(
+        "users.html",
+        request,
+        caller=caller,
+        users=accounts.list_users(db),
+        projects=projects.list_projects(db),
+        assignments={p.id: accounts.list_assignments(db, p.id) for p in projects.list_projects(db)},
+        roles=accounts.ROLES,
+    )
 
 
 @dataclass
@@ -642,8 +877,13 @@ class NewUser:
 
 @post("/users", sync_to_thread=True, status_code=303, guards=[requires(admin=True)])
 def create_user(data: Annotated[NewUser, FormBody], db: DB, caller: Caller) -> Redirect:
-    accounts.create_user(db, data.email, data.password, display_name=data.display_name or None,
-                         actor_id=caller.actor_id)
+    accounts.create_user(
+        db,
+        data.email,
+        data.password,
+        display_name=data.display_name or None,
+        actor_id=caller.actor_id,
+    )
     return Redirect("/users", status_code=303)
 
 
@@ -658,15 +898,39 @@ class RoleForm:
 @post("/users/roles", sync_to_thread=True, status_code=303, guards=[requires(admin=True)])
 def change_role(data: Annotated[RoleForm, FormBody], db: DB, caller: Caller) -> Redirect:
     if data.action == "revoke":
-        accounts.unassign_role(db, data.project_id, data.role, data.actor_id,
-                               actor_id=caller.actor_id)
+        accounts.unassign_role(
+            db, data.project_id, data.role, data.actor_id, actor_id=caller.actor_id
+        )
     else:
-        accounts.assign_role(db, data.project_id, data.role, data.actor_id,
-                             actor_id=caller.actor_id)
+        accounts.assign_role(
+            db, data.project_id, data.role, data.actor_id, actor_id=caller.actor_id
+        )
     return Redirect("/users", status_code=303)
 
 
-HANDLERS = [login_page, login, logout, choose_language, home, project_home, submission_table,
-            bulk_review, submission_page, thumbnail, board, review_one, comment, forms_admin, upload_form,
-            publish_form, discard_draft, form_state, app_users_page, create_app_user,
-            revoke_app_user, users_page, create_user, change_role]
+HANDLERS = [
+    login_page,
+    login,
+    logout,
+    choose_language,
+    home,
+    project_home,
+    submission_table,
+    bulk_review,
+    submission_page,
+    thumbnail,
+    board,
+    review_one,
+    comment,
+    forms_admin,
+    upload_form,
+    publish_form,
+    discard_draft,
+    form_state,
+    app_users_page,
+    create_app_user,
+    revoke_app_user,
+    users_page,
+    create_user,
+    change_role,
+]

@@ -12,7 +12,13 @@ from .pages import PAGES, static_file
 
 
 def router() -> Router:
-    return Router("/", route_handlers=[
-        Router("/f", route_handlers=PAGES, before_request=set_language, include_in_schema=False),
-        static_file,
-    ], include_in_schema=False)
+    return Router(
+        "/",
+        route_handlers=[
+            Router(
+                "/f", route_handlers=PAGES, before_request=set_language, include_in_schema=False
+            ),
+            static_file,
+        ],
+        include_in_schema=False,
+    )

@@ -24,10 +24,16 @@ VENDOR = HERE.parent / "static" / "vendor"
 VENDOR_FOLDERS = ("web-forms", "vue", "idb-keyval")
 REQUIRED = ("web-forms/index.js", "vue/vue.esm-browser.prod.js", "idb-keyval/index.js")
 SKIP = {"package.json"}
-TYPES = {".js": "text/javascript", ".mjs": "text/javascript",
-         ".css": "text/css", ".json": "application/json",
-         ".webmanifest": "application/manifest+json", ".png": "image/png",
-         ".ico": "image/x-icon", ".svg": "image/svg+xml"}
+TYPES = {
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".css": "text/css",
+    ".json": "application/json",
+    ".webmanifest": "application/manifest+json",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".svg": "image/svg+xml",
+}
 COMPRESSIBLE = (".js", ".css", ".json", ".svg", ".ico", ".webmanifest")
 MIN_COMPRESS = 1024
 
@@ -67,8 +73,11 @@ class Assets:
             asset = self._loaded.get(name)
             if asset is None:
                 body = path.read_bytes()
-                media_type = TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or \
-                    "application/octet-stream"
+                media_type = (
+                    TYPES.get(path.suffix)
+                    or mimetypes.guess_type(path.name)[0]
+                    or "application/octet-stream"
+                )
                 asset = Asset(path, media_type, f'"{hashlib.md5(body).hexdigest()}"', body)
                 if path.suffix in COMPRESSIBLE and len(body) >= MIN_COMPRESS:
                     asset.gzipped = gzip.compress(body, compresslevel=6, mtime=0)

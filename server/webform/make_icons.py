@@ -28,8 +28,11 @@ def draw(size: int, *, maskable: bool = False, rounded: bool = True) -> Image.Im
     left, top, right, bottom = inset * 1.1, inset, big - inset * 1.1, big - inset * 0.85
     pen.rounded_rectangle((left, top, right, bottom), radius=big // 22, fill=WHITE)
     clip_w = (right - left) * 0.42
-    pen.rounded_rectangle(((big - clip_w) / 2, top - big * 0.035, (big + clip_w) / 2,
-                           top + big * 0.07), radius=big // 40, fill=YELLOW)
+    pen.rounded_rectangle(
+        ((big - clip_w) / 2, top - big * 0.035, (big + clip_w) / 2, top + big * 0.07),
+        radius=big // 40,
+        fill=YELLOW,
+    )
     width = max(1, int(big * 0.055))
     cx, cy = big / 2, (top + bottom) / 2 + big * 0.03
     unit = (right - left) * 0.2

@@ -45,8 +45,12 @@ PAGE_CACHE = "no-cache"  # always revalidated online; the service worker answers
 # keep the sandbox every foreign response gets.
 OWN = {"own": True}
 
-_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
-                   trim_blocks=True, lstrip_blocks=True)
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 _env.globals.update(_=i18n.gettext, lang=lambda: i18n.current.get())
 
 
@@ -118,18 +122,30 @@ def _q(text: str) -> str:
 
 def _urls(key: str, project_id: int) -> dict[str, str]:
     base = f"/f/{key}"
-    return {"list": f"{base}/", "queue": f"{base}/-/antrian",
-            "manifest": f"{base}/-/manifest.webmanifest",
-            "submission": f"/v1/key/{key}/projects/{project_id}/submission"}
+    return {
+        "list": f"{base}/",
+        "queue": f"{base}/-/antrian",
+        "manifest": f"{base}/-/manifest.webmanifest",
+        "submission": f"/v1/key/{key}/projects/{project_id}/submission",
+    }
 
 
 def _form_entry(db: Database, key: str, version: FormVersion, xml_form_id: str) -> dict[str, Any]:
     base = f"/f/{key}/{_q(xml_form_id)}"
-    media = {m.attachment.name: f"{base}/media/{_q(m.attachment.name)}?v={m.blob.md5 or ''}"
-             for m in form_store.list_media(db, version) if m.blob is not None}
-    return {"id": xml_form_id, "title": version.title or xml_form_id, "version": version.version,
-            "hash": version.md5, "page": base, "xml": f"{base}/form.xml?v={version.md5}",
-            "media": media}
+    media = {
+        m.attachment.name: f"{base}/media/{_q(m.attachment.name)}?v={m.blob.md5 or ''}"
+        for m in form_store.list_media(db, version)
+        if m.blob is not None
+    }
+    return {
+        "id": xml_form_id,
+        "title": version.title or xml_form_id,
+        "version": version.version,
+        "hash": version.md5,
+        "page": base,
+        "xml": f"{base}/form.xml?v={version.md5}",
+        "media": media,
+    }
 
 
 def _csp(import_map: str | None, settings: Settings) -> str:
@@ -138,20 +154,38 @@ def _csp(import_map: str | None, settings: Settings) -> str:
     if import_map is not None:
         digest = base64.b64encode(hashlib.sha256(import_map.encode()).digest()).decode()
         script += f" 'sha256-{digest}'"
-    return ("default-src 'self'; " f"script-src {script}; "
-            "style-src 'self' 'unsafe-inline'; " f"img-src 'self' data: blob:{tiles}; "
-            "font-src 'self' data:; worker-src 'self' blob: data:; " f"connect-src 'self'{tiles}; "
-            "manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; "
-            "object-src 'none'")
+    return (
+        "default-src 'self'; "
+        f"script-src {script}; "
+        "style-src 'self' 'unsafe-inline'; "
+        f"img-src 'self' data: blob:{tiles}; "
+        "font-src 'self' data:; worker-src 'self' blob: data:; "
+        f"connect-src 'self'{tiles}; "
+        "manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; "
+        "object-src 'none'"
+    )
 
 
-def _page(template: str, settings: Settings, status: int = 200, *,
-          import_map: str | None = None, **context: Any) -> Response[Any]:
+def _page(
+    template: str,
+    settings: Settings,
+    status: int = 200,
+    *,
+    import_map: str | None = None,
+    **context: Any,
+) -> Response[Any]:
     built = assets.current()
     html = _env.get_template(template).render(assets=built, import_map=import_map, **context)
-    return Response(html, status_code=status, media_type="text/html", headers={
-        "Cache-Control": PAGE_CACHE, "Referrer-Policy": "no-referrer",
-        "Content-Security-Policy": _csp(import_map, settings)})
+    return Response(
+        html,
+        status_code=status,
+        media_type="text/html",
+        headers={
+            "Cache-Control": PAGE_CACHE,
+            "Referrer-Policy": "no-referrer",
+            "Content-Security-Policy": _csp(import_map, settings),
+        },
+    )
 
 
 def _problem(problem: KeyProblem, settings: Settings) -> Response[Any]:
@@ -166,18 +200,31 @@ def _island(data: dict[str, Any]) -> str:
 
 
 def _import_map(built: assets.Assets) -> str:
-    return json.dumps({"imports": {"vue": built.url("vue/vue.esm-browser.prod.js"),
-                                   "idb-keyval": built.url("idb-keyval/index.js")}})
+    return json.dumps(
+        {
+            "imports": {
+                "vue": built.url("vue/vue.esm-browser.prod.js"),
+                "idb-keyval": built.url("idb-keyval/index.js"),
+            }
+        }
+    )
 
 
 def _common(key: str, project_id: int, settings: Settings) -> dict[str, Any]:
     built = assets.current()
-    return {"key": key, "projectId": project_id, "urls": _urls(key, project_id),
-            "maxBytes": settings.max_submission_bytes, "build": built.build, "ready": built.ready,
-            "text": texts()}
+    return {
+        "key": key,
+        "projectId": project_id,
+        "urls": _urls(key, project_id),
+        "maxBytes": settings.max_submission_bytes,
+        "build": built.build,
+        "ready": built.ready,
+        "text": texts(),
+    }
 
 
 # ---- pages -------------------------------------------------------------------------------------
+
 
 @get("/{key:str}", sync_to_thread=True, opt=OWN)
 def form_list_page(key: PathText, db: DB, settings: Config) -> Response[Any]:
@@ -186,13 +233,22 @@ def form_list_page(key: PathText, db: DB, settings: Config) -> Response[Any]:
     except KeyProblem as problem:
         return _problem(problem, settings)
     project_id = identity.project_id or 0
-    forms = [_form_entry(db, key, version, form.xml_form_id)
-             for form, version in form_store.list_forms(db, project_id, for_phones=True)]
+    forms = [
+        _form_entry(db, key, version, form.xml_form_id)
+        for form, version in form_store.list_forms(db, project_id, for_phones=True)
+    ]
     config = {**_common(key, project_id, settings), "page": "list", "forms": forms}
     built = assets.current()
-    return _page("wf_list.html", settings, import_map=_import_map(built), script="list.js",
-                 forms=forms,
-                 urls=config["urls"], officer=identity.display_name, config=_island(config))
+    return _page(
+        "wf_list.html",
+        settings,
+        import_map=_import_map(built),
+        script="list.js",
+        forms=forms,
+        urls=config["urls"],
+        officer=identity.display_name,
+        config=_island(config),
+    )
 
 
 @get("/{key:str}/-/antrian", sync_to_thread=True, opt=OWN)
@@ -204,9 +260,14 @@ def queue_page(key: PathText, db: DB, settings: Config) -> Response[Any]:
     project_id = identity.project_id or 0
     config = {**_common(key, project_id, settings), "page": "queue"}
     built = assets.current()
-    return _page("wf_queue.html", settings, import_map=_import_map(built), script="queue.js",
-                 urls=config["urls"],
-                 config=_island(config))
+    return _page(
+        "wf_queue.html",
+        settings,
+        import_map=_import_map(built),
+        script="queue.js",
+        urls=config["urls"],
+        config=_island(config),
+    )
 
 
 @get("/{key:str}/{xml_form_id:str}", sync_to_thread=True, opt=OWN)
@@ -220,9 +281,15 @@ def form_page(key: PathText, xml_form_id: PathText, db: DB, settings: Config) ->
     entry = _form_entry(db, key, version, xml_form_id)
     config = {**_common(key, project_id, settings), "page": "form", "form": entry}
     built = assets.current()
-    return _page("wf_form.html", settings, import_map=_import_map(built), script="form.js",
-                 form=entry,
-                 urls=config["urls"], config=_island(config))
+    return _page(
+        "wf_form.html",
+        settings,
+        import_map=_import_map(built),
+        script="form.js",
+        form=entry,
+        urls=config["urls"],
+        config=_island(config),
+    )
 
 
 @get("/{key:str}/-/manifest.webmanifest", sync_to_thread=True, opt=OWN)
@@ -232,17 +299,35 @@ def web_manifest(key: PathText, db: DB, settings: Config) -> Response[Any]:
     except KeyProblem as problem:
         return Response({"message": problem.message}, status_code=problem.status)
     built = assets.current()
-    icons = [{"src": built.url("app/icon-192.png"), "sizes": "192x192", "type": "image/png"},
-             {"src": built.url("app/icon-512.png"), "sizes": "512x512", "type": "image/png"},
-             {"src": built.url("app/icon-maskable-512.png"), "sizes": "512x512",
-              "type": "image/png", "purpose": "maskable"}]
-    body = {"name": "JEBOL SIPERA", "short_name": "JEBOL",
-            "description": gettext("Fill the visit forms, online or offline."),
-            "lang": i18n.current.get(), "start_url": f"/f/{key}/", "scope": f"/f/{key}/",
-            "id": f"/f/{key}/", "display": "standalone", "orientation": "portrait",
-            "background_color": "#ffffff", "theme_color": "#0b5d3b", "icons": icons}
-    return Response(json.dumps(body, ensure_ascii=False), media_type="application/manifest+json",
-                    headers={"Cache-Control": PAGE_CACHE})
+    icons = [
+        {"src": built.url("app/icon-192.png"), "sizes": "192x192", "type": "image/png"},
+        {"src": built.url("app/icon-512.png"), "sizes": "512x512", "type": "image/png"},
+        {
+            "src": built.url("app/icon-maskable-512.png"),
+            "sizes": "512x512",
+            "type": "image/png",
+            "purpose": "maskable",
+        },
+    ]
+    body = {
+        "name": "JEBOL SIPERA",
+        "short_name": "JEBOL",
+        "description": gettext("Fill the visit forms, online or offline."),
+        "lang": i18n.current.get(),
+        "start_url": f"/f/{key}/",
+        "scope": f"/f/{key}/",
+        "id": f"/f/{key}/",
+        "display": "standalone",
+        "orientation": "portrait",
+        "background_color": "#ffffff",
+        "theme_color": "#0b5d3b",
+        "icons": icons,
+    }
+    return Response(
+        json.dumps(body, ensure_ascii=False),
+        media_type="application/manifest+json",
+        headers={"Cache-Control": PAGE_CACHE},
+    )
 
 
 @get("/{key:str}/-/qr.svg", sync_to_thread=True, opt=OWN)
@@ -254,12 +339,17 @@ def web_form_qr(key: PathText, db: DB, settings: Config) -> Response[Any]:
         return Response(problem.message, status_code=problem.status, media_type="text/plain")
     out = io.BytesIO()
     segno.make(web_form_url(settings.public_url, key), micro=False).save(
-        out, kind="svg", scale=6, border=2, xmldecl=False)
-    return Response(out.getvalue(), media_type="image/svg+xml",
-                    headers={"Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer"})
+        out, kind="svg", scale=6, border=2, xmldecl=False
+    )
+    return Response(
+        out.getvalue(),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer"},
+    )
 
 
 # ---- what the renderer fetches -------------------------------------------------------------------
+
 
 @get("/{key:str}/{xml_form_id:str}/form.xml", sync_to_thread=True)
 def form_xml(key: PathText, xml_form_id: PathText, db: DB, settings: Config) -> Response[Any]:
@@ -269,13 +359,17 @@ def form_xml(key: PathText, xml_form_id: PathText, db: DB, settings: Config) -> 
         version = _form_version(db, identity.project_id or 0, xml_form_id)
     except KeyProblem as problem:
         return Response(problem.message, status_code=problem.status, media_type="text/plain")
-    return Response(version.xml, media_type="text/xml",
-                    headers={"ETag": f'"{version.md5}"', "Cache-Control": PAGE_CACHE})
+    return Response(
+        version.xml,
+        media_type="text/xml",
+        headers={"ETag": f'"{version.md5}"', "Cache-Control": PAGE_CACHE},
+    )
 
 
 @get("/{key:str}/{xml_form_id:str}/media/{name:str}", sync_to_thread=True)
-def form_media(key: PathText, xml_form_id: PathText, name: PathText, db: DB,
-               blobs: Blobs, settings: Config) -> Response[Any] | Stream:
+def form_media(
+    key: PathText, xml_form_id: PathText, name: PathText, db: DB, blobs: Blobs, settings: Config
+) -> Response[Any] | Stream:
     """A form media file, always through this server (never a redirect to the object store:
     the service worker caches it, and the store's origin would need CORS)."""
     try:
@@ -288,27 +382,40 @@ def form_media(key: PathText, xml_form_id: PathText, name: PathText, db: DB,
         return Response("not found", status_code=404, media_type="text/plain")
     blob = media.blob
     assert blob is not None
-    return Stream(blobs.iter_chunks(blob_key(blob.sha256)), media_type=blob.content_type,
-                  headers={"ETag": f'"{blob.md5 or blob.sha256}"', "Content-Length": str(blob.size),
-                           "Cache-Control": PAGE_CACHE})
+    return Stream(
+        blobs.iter_chunks(blob_key(blob.sha256)),
+        media_type=blob.content_type,
+        headers={
+            "ETag": f'"{blob.md5 or blob.sha256}"',
+            "Content-Length": str(blob.size),
+            "Cache-Control": PAGE_CACHE,
+        },
+    )
 
 
 # ---- the service worker and the browser files ---------------------------------------------------
+
 
 @get("/sw.js", sync_to_thread=False, opt=OWN)
 def service_worker() -> Response[Any]:
     """The service worker, scope /f/: the shell list and build digest are written in front of
     server/webform/static/sw.js. Never cached by the browser (it checks for updates)."""
     built = assets.current()
-    prelude = (f"const BUILD = {json.dumps(built.build)};\n"
-               f"const SHELL = {json.dumps(built.precache() if built.ready else [])};\n")
+    prelude = (
+        f"const BUILD = {json.dumps(built.build)};\n"
+        f"const SHELL = {json.dumps(built.precache() if built.ready else [])};\n"
+    )
     body = prelude + (OWN_STATIC / "sw.js").read_text(encoding="utf-8")
-    return Response(body, media_type="text/javascript",
-                    headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/f/"})
+    return Response(
+        body,
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/f/"},
+    )
 
 
-@get("/static/webform/{build:str}/{name:path}", sync_to_thread=True, include_in_schema=False,
-     opt=OWN)
+@get(
+    "/static/webform/{build:str}/{name:path}", sync_to_thread=True, include_in_schema=False, opt=OWN
+)
 def static_file(request: Request[Any, Any, Any], build: PathText, name: PathText) -> Response[Any]:
     built = assets.current()
     asset = built.get(name.lstrip("/"))
@@ -322,10 +429,21 @@ def static_file(request: Request[Any, Any, Any], build: PathText, name: PathText
         return Response(b"", status_code=304, headers=headers)
     accepts = request.headers.get("accept-encoding", "")
     if asset.gzipped is not None and "gzip" in accepts:
-        return Response(asset.gzipped, media_type=asset.media_type,
-                        headers={**headers, "Content-Encoding": "gzip"})
+        return Response(
+            asset.gzipped,
+            media_type=asset.media_type,
+            headers={**headers, "Content-Encoding": "gzip"},
+        )
     return Response(asset.body, media_type=asset.media_type, headers=headers)
 
 
-PAGES = [service_worker, form_list_page, queue_page, web_manifest, web_form_qr, form_page,
-         form_xml, form_media]
+PAGES = [
+    service_worker,
+    form_list_page,
+    queue_page,
+    web_manifest,
+    web_form_qr,
+    form_page,
+    form_xml,
+    form_media,
+]

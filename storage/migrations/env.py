@@ -9,7 +9,10 @@ config = context.config
 connection = config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("Run migrations through storage.db.Database.migrate()")
-context.configure(connection=connection, target_metadata=SQLModel.metadata,
-                  render_as_batch=connection.dialect.name == "sqlite")
+context.configure(
+    connection=connection,
+    target_metadata=SQLModel.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+)
 with context.begin_transaction():
     context.run_migrations()

@@ -21,10 +21,22 @@ from tests.conftest import backend_settings
 from tests.live import LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 2,
-         "is_mobile": True, "has_touch": True, "locale": "id-ID"}
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PHONE = {
+    "viewport": {"width": 360, "height": 740},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "id-ID",
+}
 ALLOWED_HOSTS = {"127.0.0.1"}
 
 _timings: dict[str, float] = {}
@@ -33,8 +45,9 @@ _timings: dict[str, float] = {}
 def unavailable(reason: str) -> None:
     """Skip on a developer machine; fail under CI (a skipped browser suite proves nothing)."""
     if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so the browser tests fail rather than skip)",
-                    pytrace=False)
+        pytest.fail(
+            f"{reason} (CI is set, so the browser tests fail rather than skip)", pytrace=False
+        )
     pytest.skip(reason)
 
 
@@ -45,14 +58,17 @@ def browser() -> Iterator[object]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        unavailable("the playwright package is missing: pip install -e '.[test]' "
-                    "(do not run `playwright install`: the tests use Debian's chromium)")
+        unavailable(
+            "the playwright package is missing: pip install -e '.[test]' "
+            "(do not run `playwright install`: the tests use Debian's chromium)"
+        )
     started = time.perf_counter()
     with sync_playwright() as playwright:
         _timings["playwright driver start"] = time.perf_counter() - started
         started = time.perf_counter()
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                             args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
         _timings["chromium launch"] = time.perf_counter() - started
         _timings["chromium version"] = browser.version  # type: ignore[assignment]
         try:
@@ -87,11 +103,13 @@ def page(browser) -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def services_sqlite(request: pytest.FixtureRequest,
-                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+def services_sqlite(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Services]:
     """The browser tests need one backend only: SQLite + a local blob folder."""
-    settings = backend_settings("sqlite", tmp_path_factory.mktemp("browser"), request,
-                                map_tiles="")  # tiles would leave 127.0.0.1
+    settings = backend_settings(
+        "sqlite", tmp_path_factory.mktemp("browser"), request, map_tiles=""
+    )  # tiles would leave 127.0.0.1
     services = Services(settings)
     services.prepare()
     yield services
@@ -108,5 +126,8 @@ def live(services_sqlite: Services) -> Iterator[LiveServer]:
 def pytest_terminal_summary(terminalreporter) -> None:
     if _timings:
         terminalreporter.write_line(
-            "browser: " + ", ".join(f"{k} {v:.2f}s" if isinstance(v, float) else f"{k} {v}"
-                                    for k, v in _timings.items()))
+            "browser: "
+            + ", ".join(
+                f"{k} {v:.2f}s" if isinstance(v, float) else f"{k} {v}" for k, v in _timings.items()
+            )
+        )

@@ -17,8 +17,14 @@ import pytest
 from tests.conftest import make_client
 from tests.security.documents import FORM_ID, LABEL, HostileWorld, make_hostile_world
 
-INLINE_CAPABLE = ("form xml", "submission xml", "attachment svg", "web form media svg",
-                  "web form media html", "openrosa media html")
+INLINE_CAPABLE = (
+    "form xml",
+    "submission xml",
+    "attachment svg",
+    "web form media svg",
+    "web form media html",
+    "openrosa media html",
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +35,12 @@ def hostile(services_sqlite, tmp_path_factory) -> Iterator[HostileWorld]:
 
 def _watch(page) -> list[str]:
     ran: list[str] = []
-    page.on("console", lambda message: ran.append(message.text) if "PWNED" in message.text
-            else None)
-    page.on("request", lambda request: ran.append(request.url) if "__pwned__" in request.url
-            else None)
+    page.on(
+        "console", lambda message: ran.append(message.text) if "PWNED" in message.text else None
+    )
+    page.on(
+        "request", lambda request: ran.append(request.url) if "__pwned__" in request.url else None
+    )
     return ran
 
 
@@ -77,8 +85,9 @@ def test_hostile_documents_run_no_script(page, live, hostile: HostileWorld) -> N
         assert not ran, (name, ran)
 
 
-def test_the_sandbox_alone_stops_script_when_rendered_inline(page, live,
-                                                             hostile: HostileWorld) -> None:
+def test_the_sandbox_alone_stops_script_when_rendered_inline(
+    page, live, hostile: HostileWorld
+) -> None:
     _login(page, live, hostile)
     ran = _watch(page)
     for name in INLINE_CAPABLE:
@@ -88,8 +97,7 @@ def test_the_sandbox_alone_stops_script_when_rendered_inline(page, live,
         assert not ran, (name, ran)
 
 
-def test_control_without_the_headers_the_payload_runs(page, live,
-                                                      hostile: HostileWorld) -> None:
+def test_control_without_the_headers_the_payload_runs(page, live, hostile: HostileWorld) -> None:
     _login(page, live, hostile)
     ran = _watch(page)
     for name in ("submission xml", "attachment svg", "web form media html"):

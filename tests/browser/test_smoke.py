@@ -20,8 +20,10 @@ def test_health_page_opens_on_a_phone(live, page):
     assert '"status":"ok"' in page.inner_text("body").replace(" ", "")
     # A page without <meta name="viewport"> gets a phone's 980 px layout viewport, so the
     # phone itself is checked through the screen.
-    assert page.evaluate("[screen.width, screen.height, devicePixelRatio, navigator.language,"
-                         " navigator.maxTouchPoints > 0]") == [360, 740, 2, "id-ID", True]
+    assert page.evaluate(
+        "[screen.width, screen.height, devicePixelRatio, navigator.language,"
+        " navigator.maxTouchPoints > 0]"
+    ) == [360, 740, 2, "id-ID", True]
 
     png = screenshot(page, "smoke-health-live", full_page=False)
     width, height = struct.unpack(">II", png.read_bytes()[16:24])  # the IHDR chunk
@@ -40,9 +42,14 @@ def test_vendor_libraries_are_served_and_run(live, page):
     assert "javascript" in htmx.headers["content-type"]
     assert htmx.body() == (VENDOR / "htmx.min.js").read_bytes()
 
-    for name in ["photoswipe/photoswipe.css", "leaflet/leaflet.css",
-                 "leaflet/images/marker-icon.png", "leaflet/images/marker-icon-2x.png",
-                 "leaflet/images/marker-shadow.png", "leaflet/images/layers.png"]:
+    for name in [
+        "photoswipe/photoswipe.css",
+        "leaflet/leaflet.css",
+        "leaflet/images/marker-icon.png",
+        "leaflet/images/marker-icon-2x.png",
+        "leaflet/images/marker-shadow.png",
+        "leaflet/images/layers.png",
+    ]:
         assert page.request.get(f"{live.url}/static/vendor/{name}").status == 200, name
 
     page.add_script_tag(url="/static/vendor/htmx.min.js")

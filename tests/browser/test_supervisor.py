@@ -29,12 +29,14 @@ def _photo(seed: int) -> bytes:
     return out.getvalue()
 
 
-VISIT = ("<g_kunjungan><tgl_kunjungan>2026-11-20</tgl_kunjungan><opd>{opd}</opd>"
-         "<cp_nama>Ani</cp_nama><lokasi>-0.6812 100.7766 250 5</lokasi></g_kunjungan>"
-         "<inovasi><inv_nama>{name}</inv_nama><bukti><bukti_indikator>ind16</bukti_indikator>"
-         "<bukti_foto>{evidence}</bukti_foto></bukti></inovasi><g_penutup>"
-         "<foto_daftar_hadir>hadir.jpg</foto_daftar_hadir>"
-         "<tgl_tindak_lanjut>2026-12-01</tgl_tindak_lanjut></g_penutup>")
+VISIT = (
+    "<g_kunjungan><tgl_kunjungan>2026-11-20</tgl_kunjungan><opd>{opd}</opd>"
+    "<cp_nama>Ani</cp_nama><lokasi>-0.6812 100.7766 250 5</lokasi></g_kunjungan>"
+    "<inovasi><inv_nama>{name}</inv_nama><bukti><bukti_indikator>ind16</bukti_indikator>"
+    "<bukti_foto>{evidence}</bukti_foto></bukti></inovasi><g_penutup>"
+    "<foto_daftar_hadir>hadir.jpg</foto_daftar_hadir>"
+    "<tgl_tindak_lanjut>2026-12-01</tgl_tindak_lanjut></g_penutup>"
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +44,9 @@ def world(services_sqlite, tmp_path_factory):
     services = services_sqlite
     project = projects.create_project(services.db, "Jemput Bola (uji peramban)")
     kunjungan = next(p for p in library_forms() if "kunjungan" in p.name)
-    form_store.publish_xlsform(services.db, services.blobs, project.id, kunjungan.read_bytes(),
-                               kunjungan.name)
+    form_store.publish_xlsform(
+        services.db, services.blobs, project.id, kunjungan.read_bytes(), kunjungan.name
+    )
     user = accounts.create_user(services.db, f"pengawas-{project.id}@example.org", PASSWORD)
     accounts.grant_role(services.db, user.actor_id, project.id, "supervisor")
     folder = tmp_path_factory.mktemp("photos")
@@ -57,10 +60,16 @@ def world(services_sqlite, tmp_path_factory):
             files.append(IncomingFile(part_name, path, len(data), hashlib.sha256(data).hexdigest()))
         iid = new_instance_id()
         body = VISIT.format(opd=opd, name=name, evidence="bukti.jpg")
-        submissions.ingest(services.db, services.blobs, project.id,
-                           instance_xml("jebol_sipera_kunjungan", "2025010101", iid, body,
-                                        instance_name=f"{opd} 2026-11-20"),
-                           files, sender=Sender(actor_id=None))
+        submissions.ingest(
+            services.db,
+            services.blobs,
+            project.id,
+            instance_xml(
+                "jebol_sipera_kunjungan", "2025010101", iid, body, instance_name=f"{opd} 2026-11-20"
+            ),
+            files,
+            sender=Sender(actor_id=None),
+        )
         ids.append(iid)
     return project, user.email, ids
 
@@ -98,8 +107,12 @@ def test_review_flow_on_a_phone(page, live, world, services_sqlite):
     # Rejecting without a comment is refused in the page and the state stays.
     page.click("form.review button[value=rejected]")
     assert page.evaluate("document.querySelector('form.review textarea').validationMessage")
-    assert submissions.get_summary(services_sqlite.db, project.id, "jebol_sipera_kunjungan",
-                                   ids[0]).submission.review_state is None
+    assert (
+        submissions.get_summary(
+            services_sqlite.db, project.id, "jebol_sipera_kunjungan", ids[0]
+        ).submission.review_state
+        is None
+    )
 
     # The board, filtered by a flag, then approve from the lightbox.
     page.goto(f"{live.url}/p/{project.id}/f/jebol_sipera_kunjungan/board?flag=duplicate")
@@ -113,8 +126,12 @@ def test_review_flow_on_a_phone(page, live, world, services_sqlite):
     screenshot(page, "lightbox", full_page=False)
     page.click(".pswp .pswp__custom-caption button[value=approved]")
     page.wait_for_selector(".pswp .pswp__custom-caption .state-approved")
-    states = {submissions.get_summary(services_sqlite.db, project.id, "jebol_sipera_kunjungan",
-                                      iid).submission.review_state for iid in ids}
+    states = {
+        submissions.get_summary(
+            services_sqlite.db, project.id, "jebol_sipera_kunjungan", iid
+        ).submission.review_state
+        for iid in ids
+    }
     assert "approved" in states
 
     # Switch the interface to English.
@@ -126,16 +143,20 @@ def test_review_flow_on_a_phone(page, live, world, services_sqlite):
 
 def test_admin_pages_fit_a_phone(page, live, world, services_sqlite):
     project, _, _ = world
-    admin = accounts.create_user(services_sqlite.db, f"admin-{project.id}@example.org", PASSWORD,
-                                 is_admin=True)
+    admin = accounts.create_user(
+        services_sqlite.db, f"admin-{project.id}@example.org", PASSWORD, is_admin=True
+    )
     accounts.create_app_user(services_sqlite.db, services_sqlite.box, project.id, "Petugas Uji")
     page.goto(f"{live.url}/login?next=/p/{project.id}/forms")
     page.fill("input[name=email]", admin.email)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{live.url}/p/{project.id}/forms")
-    for name, path in (("forms-admin", f"/p/{project.id}/forms"),
-                       ("app-users", f"/p/{project.id}/app-users"), ("users", "/users")):
+    for name, path in (
+        ("forms-admin", f"/p/{project.id}/forms"),
+        ("app-users", f"/p/{project.id}/app-users"),
+        ("users", "/users"),
+    ):
         page.goto(f"{live.url}{path}")
         page.wait_for_load_state("networkidle")
         _fits_the_phone(page)

@@ -34,23 +34,29 @@ READY = ".form-initialization-status.ready"
 VISIT = "jebol_sipera_kunjungan"
 SMALL = "webform_kecil"
 
-pytestmark = pytest.mark.skipif(not assets.current().ready and not os.environ.get("CI"),
-                                reason="browser files missing: run `make assets` (needs npm)")
+pytestmark = pytest.mark.skipif(
+    not assets.current().ready and not os.environ.get("CI"),
+    reason="browser files missing: run `make assets` (needs npm)",
+)
 
 
 @pytest.fixture
 def phone(browser) -> Iterator[object]:
     """Like conftest's `page`, but service workers run (the offline tests need them) and the
     phone has a location to give."""
-    context = browser.new_context(**PHONE, service_workers="allow", geolocation=GEO,
-                                  permissions=["geolocation"])
+    context = browser.new_context(
+        **PHONE, service_workers="allow", geolocation=GEO, permissions=["geolocation"]
+    )
     context.set_default_timeout(15_000)
     offsite: list[str] = []
 
     def loopback_only(route) -> None:
         parts = urlsplit(route.request.url)
-        if parts.scheme in ("http", "https") and parts.hostname in ALLOWED_HOSTS or \
-                parts.scheme in ("data", "blob"):
+        if (
+            parts.scheme in ("http", "https")
+            and parts.hostname in ALLOWED_HOSTS
+            or parts.scheme in ("data", "blob")
+        ):
             route.continue_()
         else:
             offsite.append(route.request.url)
@@ -72,8 +78,9 @@ def phone(browser) -> Iterator[object]:
 def _noisy_jpeg(size: int, seed: int) -> bytes:
     """A photo that does not compress away (about 30 KB at 160 px)."""
     rng = random.Random(seed)
-    image = Image.frombytes("RGB", (size, size), bytes(rng.randrange(256)
-                                                       for _ in range(size * size * 3)))
+    image = Image.frombytes(
+        "RGB", (size, size), bytes(rng.randrange(256) for _ in range(size * size * 3))
+    )
     out = io.BytesIO()
     image.save(out, "JPEG", quality=90)
     return out.getvalue()
@@ -84,14 +91,20 @@ def _world(services, tmp_path: Path, *forms: str):
     for name in forms:
         if name == VISIT:
             path = next(p for p in library_forms() if VISIT in p.name)
-            form_store.publish_xlsform(services.db, services.blobs, project.id, path.read_bytes(),
-                                       path.name)
+            form_store.publish_xlsform(
+                services.db, services.blobs, project.id, path.read_bytes(), path.name
+            )
         else:
             logo = tmp_path / "logo.png"
             logo.write_bytes(jpeg(size=48, seed=1))
-            form_store.publish_xlsform(services.db, services.blobs, project.id,
-                                       (DATA / f"{name}.md").read_bytes(), f"{name}.md",
-                                       media={"logo.png": logo})
+            form_store.publish_xlsform(
+                services.db,
+                services.blobs,
+                project.id,
+                (DATA / f"{name}.md").read_bytes(),
+                f"{name}.md",
+                media={"logo.png": logo},
+            )
     app_user = accounts.create_app_user(services.db, services.box, project.id, "Petugas web")
     return project, app_user.token
 
@@ -103,8 +116,9 @@ def _photo(tmp_path: Path, name: str, seed: int, size: int = 160) -> Path:
 
 
 def _question(page, label: str):
-    return page.locator(".question-container").filter(
-        has=page.locator("label", has_text=label)).first
+    return (
+        page.locator(".question-container").filter(has=page.locator("label", has_text=label)).first
+    )
 
 
 def _open_list_online(page, base: str, form_id: str) -> None:
@@ -126,7 +140,8 @@ def _fill_small(page, tmp_path: Path, name: str, photos: int = 1) -> None:
     _question(page, "Nama OPD").locator("input").fill(name)
     for index, label in enumerate(["Foto kegiatan", "Foto lain"][:photos]):
         _question(page, label).locator("input[type=file]").set_input_files(
-            _photo(tmp_path, f"{name}-{index}.jpg", seed=index + 11))
+            _photo(tmp_path, f"{name}-{index}.jpg", seed=index + 11)
+        )
         _question(page, label).locator("img").first.wait_for()
 
 
@@ -206,7 +221,8 @@ def test_visit_form_offline_queued_reloaded_and_synced(phone, live, services_sql
 
 
 def test_a_server_error_keeps_the_record_and_a_lost_answer_is_not_a_second_submission(
-        phone, services_sqlite, tmp_path):
+    phone, services_sqlite, tmp_path
+):
     """A 500 keeps the record and it is retried; then the server stores it but the answer is
     lost (the connection drops): the retry is answered 201 for the same instanceID, and the
     server holds one submission. The server's small limit splits each upload in two POSTs."""
@@ -222,10 +238,13 @@ def test_a_server_error_keeps_the_record_and_a_lost_answer_is_not_a_second_submi
         last = b"*isIncomplete*" not in (route.request.post_data_buffer or b"")
         posts.append("last" if last else "incomplete")
         if len(posts) == 1:
-            route.fulfill(status=500, content_type="text/xml",
-                          body="<OpenRosaResponse xmlns=\"http://openrosa.org/http/response\">"
-                               "<message nature=\"error\">Database down</message>"
-                               "</OpenRosaResponse>")
+            route.fulfill(
+                status=500,
+                content_type="text/xml",
+                body='<OpenRosaResponse xmlns="http://openrosa.org/http/response">'
+                '<message nature="error">Database down</message>'
+                "</OpenRosaResponse>",
+            )
         elif last and not lost:
             lost.append(True)
             route.fetch()  # the server stores the whole submission…
@@ -244,10 +263,12 @@ def test_a_server_error_keeps_the_record_and_a_lost_answer_is_not_a_second_submi
         page.click("[data-wf-queue-link]")
         record = page.locator("[data-wf-record]").first
         record.wait_for()
-        page.locator("[data-wf-pending] [data-wf-error]").filter(
-            has_text="500").wait_for(timeout=10_000)  # kept, with the error shown
+        page.locator("[data-wf-pending] [data-wf-error]").filter(has_text="500").wait_for(
+            timeout=10_000
+        )  # kept, with the error shown
         page.locator("[data-wf-sent] [data-wf-record][data-status=sent]").wait_for(
-            timeout=30_000)  # retried by itself (backoff), twice
+            timeout=30_000
+        )  # retried by itself (backoff), twice
 
     [stored] = _submissions(services_sqlite, project.id, SMALL)
     assert len(stored.attachments) == 2 and all(a.blob_sha256 for a in stored.attachments)
@@ -256,16 +277,25 @@ def test_a_server_error_keeps_the_record_and_a_lost_answer_is_not_a_second_submi
 
 
 def test_a_refused_record_stays_marked_downloads_as_zip_and_drafts_reopen(
-        phone, live, services_sqlite, tmp_path):
+    phone, live, services_sqlite, tmp_path
+):
     page = phone
     project, key = _world(services_sqlite, tmp_path, SMALL)
     base = f"{live.url}/f/{key}/"
     _open_list_online(page, base, SMALL)
-    page.route("**/submission", lambda route: route.fulfill(
-        status=403, content_type="text/xml",
-        body="<OpenRosaResponse xmlns=\"http://openrosa.org/http/response\"><message "
-             "nature=\"error\">Kunci ditolak</message></OpenRosaResponse>")
-        if route.request.method == "POST" else route.continue_())
+    page.route(
+        "**/submission",
+        lambda route: (
+            route.fulfill(
+                status=403,
+                content_type="text/xml",
+                body='<OpenRosaResponse xmlns="http://openrosa.org/http/response"><message '
+                'nature="error">Kunci ditolak</message></OpenRosaResponse>',
+            )
+            if route.request.method == "POST"
+            else route.continue_()
+        ),
+    )
     page.click(f'[data-wf-form="{SMALL}"] a')
     _fill_small(page, tmp_path, "Dinas Pariwisata")
     page.get_by_role("button", name="Send").click()
@@ -305,8 +335,11 @@ def test_a_refused_record_stays_marked_downloads_as_zip_and_drafts_reopen(
     deadline = time.monotonic() + 15
     while len(_submissions(services_sqlite, project.id, SMALL)) < 2 and time.monotonic() < deadline:
         page.wait_for_timeout(200)  # (not time.sleep: the route handlers must keep running)
-    drafted = [s for s in _submissions(services_sqlite, project.id, SMALL)
-               if b"Draf Dinas PUPR" in s.current.xml]
+    drafted = [
+        s
+        for s in _submissions(services_sqlite, project.id, SMALL)
+        if b"Draf Dinas PUPR" in s.current.xml
+    ]
     assert len(drafted) == 1 and b"deprecatedID" not in drafted[0].current.xml
     page.goto(base)
     page.locator("[data-wf-drafts] .wf-muted").wait_for()  # "no drafts"
@@ -315,8 +348,9 @@ def test_a_refused_record_stays_marked_downloads_as_zip_and_drafts_reopen(
     # A new version published online replaces the cached copy when the list is opened.
     source = (DATA / f"{SMALL}.md").read_text(encoding="utf-8")
     newer = re.sub(r"\| Formulir kecil \| 1 \|", "| Formulir kecil | 2 |", source)
-    published = form_store.publish_xlsform(services_sqlite.db, services_sqlite.blobs, project.id,
-                                           newer.encode(), f"{SMALL}.md")
+    published = form_store.publish_xlsform(
+        services_sqlite.db, services_sqlite.blobs, project.id, newer.encode(), f"{SMALL}.md"
+    )
     new_hash = hashlib.md5(published.version.xml).hexdigest()
     page.goto(base)
     page.locator(f'[data-wf-offline="{SMALL}"][data-state="ready"]').wait_for()

@@ -33,6 +33,7 @@ def _example_env() -> dict[str, str]:
 
 def _resolve(value: object, env: dict[str, str]) -> str:
     """Compose's interpolation of ${VAR}, ${VAR:-default} and ${VAR:?error}."""
+
     def one(match: re.Match[str]) -> str:
         name, kind, rest = match.groups()
         if env.get(name):
@@ -40,6 +41,7 @@ def _resolve(value: object, env: dict[str, str]) -> str:
         if kind == "?":
             raise KeyError(f"{name}: {rest}")
         return rest if kind == "-" else ""
+
     return _VARIABLE.sub(one, str(value))
 
 
@@ -64,7 +66,8 @@ def test_services_volumes_and_health_checks():
     assert services["server"]["depends_on"] == {
         "postgres": {"condition": "service_healthy"},
         "minio": {"condition": "service_healthy"},
-        "minio-init": {"condition": "service_completed_successfully"}}
+        "minio-init": {"condition": "service_completed_successfully"},
+    }
     init = " ".join(services["minio-init"]["command"])
     assert "mc mb --ignore-existing" in init and "$$JEBOL_S3_BUCKET" in init
 
@@ -77,10 +80,15 @@ def test_server_environment_points_at_postgres_and_minio():
     database = make_url(server["JEBOL_DATABASE_URL"])
     assert (database.host, database.port) == ("postgres", 5432)
     assert (database.username, database.password, database.database) == (
-        postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"], postgres["POSTGRES_DB"])
+        postgres["POSTGRES_USER"],
+        postgres["POSTGRES_PASSWORD"],
+        postgres["POSTGRES_DB"],
+    )
     assert server["JEBOL_S3_ENDPOINT"] == "minio:9000"
     assert (server["JEBOL_S3_ACCESS_KEY"], server["JEBOL_S3_SECRET_KEY"]) == (
-        minio["MINIO_ROOT_USER"], minio["MINIO_ROOT_PASSWORD"])
+        minio["MINIO_ROOT_USER"],
+        minio["MINIO_ROOT_PASSWORD"],
+    )
     assert server["JEBOL_S3_BUCKET"] == _environment("minio-init", env)["JEBOL_S3_BUCKET"]
     settings = Settings.from_env(server)  # the server reads this environment as it is
     assert settings.s3_secure is False and settings.log_format == "json"
@@ -93,8 +101,13 @@ def test_every_variable_is_in_env_example_and_secrets_are_required():
     used = {m.group(1) for m in _VARIABLE.finditer(text)}
     assert used <= set(env), sorted(used - set(env))
     required = {m.group(1) for m in _VARIABLE.finditer(text) if m.group(2) == "?"}
-    assert {"POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD", "JEBOL_SECRET_KEY",
-            "JEBOL_ADMIN_PASSWORD", "JEBOL_PUBLIC_URL"} <= required
+    assert {
+        "POSTGRES_PASSWORD",
+        "MINIO_ROOT_PASSWORD",
+        "JEBOL_SECRET_KEY",
+        "JEBOL_ADMIN_PASSWORD",
+        "JEBOL_PUBLIC_URL",
+    } <= required
     with pytest.raises(KeyError, match="POSTGRES_PASSWORD"):
         _environment("server", {k: v for k, v in env.items() if k != "POSTGRES_PASSWORD"})
 
@@ -117,8 +130,10 @@ def test_dockerfile_builds_assets_with_node_and_runs_as_a_user():
 
 
 def _compose_client() -> list[str] | None:
-    if shutil.which("docker") and subprocess.run(
-            ["docker", "compose", "version"], capture_output=True).returncode == 0:
+    if (
+        shutil.which("docker")
+        and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+    ):
         return ["docker", "compose"]
     if shutil.which("docker-compose"):
         return ["docker-compose"]
@@ -131,12 +146,14 @@ def test_docker_compose_config_accepts_the_file(tmp_path):
         pytest.skip("no Compose client (docker compose / docker-compose) installed")
     shutil.copy(ROOT / "docker-compose.yml", tmp_path / "docker-compose.yml")
     clean = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
-    missing = subprocess.run([*client, "config"], cwd=tmp_path, env=clean, capture_output=True,
-                             text=True, timeout=60)
+    missing = subprocess.run(
+        [*client, "config"], cwd=tmp_path, env=clean, capture_output=True, text=True, timeout=60
+    )
     assert missing.returncode != 0 and "POSTGRES_PASSWORD" in missing.stderr + missing.stdout
     shutil.copy(ROOT / ".env.example", tmp_path / ".env")
-    result = subprocess.run([*client, "config"], cwd=tmp_path, env=clean, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [*client, "config"], cwd=tmp_path, env=clean, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     assert set(config["services"]) == {"server", "postgres", "minio", "minio-init"}

@@ -52,12 +52,20 @@ class Field:
 
 def settings_env(s: Settings) -> dict[str, str]:
     """The JEBOL_* variables that point a `jebol` process at the same data as `s`."""
-    env = {"JEBOL_DATA_DIR": s.data_dir, "JEBOL_DATABASE_URL": s.database_url,
-           "JEBOL_BLOB_DIR": s.blob_dir, "JEBOL_TMP_DIR": s.tmp_dir,
-           "JEBOL_SECRET_KEY": s.load_secret()}
+    env = {
+        "JEBOL_DATA_DIR": s.data_dir,
+        "JEBOL_DATABASE_URL": s.database_url,
+        "JEBOL_BLOB_DIR": s.blob_dir,
+        "JEBOL_TMP_DIR": s.tmp_dir,
+        "JEBOL_SECRET_KEY": s.load_secret(),
+    }
     if s.s3_endpoint:
-        env.update(JEBOL_S3_ENDPOINT=s.s3_endpoint, JEBOL_S3_ACCESS_KEY=s.s3_access_key or "",
-                   JEBOL_S3_SECRET_KEY=s.s3_secret_key or "", JEBOL_S3_BUCKET=s.s3_bucket)
+        env.update(
+            JEBOL_S3_ENDPOINT=s.s3_endpoint,
+            JEBOL_S3_ACCESS_KEY=s.s3_access_key or "",
+            JEBOL_S3_SECRET_KEY=s.s3_secret_key or "",
+            JEBOL_S3_BUCKET=s.s3_bucket,
+        )
     return env
 
 
@@ -68,8 +76,9 @@ def prepare_field(settings: Settings) -> Field:
         project = make_project(services)
         app_user = make_app_user(services, project)
         publish(services, project)
-        admin = accounts.create_user(services.db, f"admin-{uuid.uuid4().hex[:8]}@faults.test",
-                                     ADMIN_PASSWORD, is_admin=True)
+        admin = accounts.create_user(
+            services.db, f"admin-{uuid.uuid4().hex[:8]}@faults.test", ADMIN_PASSWORD, is_admin=True
+        )
     finally:
         services.db.dispose()
     return Field(settings, project.id, app_user.token, admin.email)
@@ -89,8 +98,9 @@ def make_items(count: int, *, photos: int = 2, size: int = 3000) -> list[Item]:
     items = []
     for _ in range(count):
         instance_id = f"uuid:{uuid.uuid4()}"
-        xml = instance_xml(FORM_ID, FORM_VERSION, instance_id,
-                           photo_body(main=names[0], evidence=names[1:]))
+        xml = instance_xml(
+            FORM_ID, FORM_VERSION, instance_id, photo_body(main=names[0], evidence=names[1:])
+        )
         items.append(Item(instance_id, xml, {name: os.urandom(size) for name in names}))
     return items
 
@@ -121,8 +131,10 @@ class Load:
         for item in self.items:
             self._todo.put(item)
         self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._client, args=(n,), daemon=True)
-                         for n in range(self.clients)]
+        self._threads = [
+            threading.Thread(target=self._client, args=(n,), daemon=True)
+            for n in range(self.clients)
+        ]
 
     def start(self) -> Load:
         for thread in self._threads:
@@ -134,16 +146,20 @@ class Load:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         if any(thread.is_alive() for thread in self._threads):
-            raise TimeoutError(f"load not done after {timeout:.0f} s: "
-                               f"{len(self.acknowledged)}/{len(self.items)} acknowledged; "
-                               f"answers {dict(self.answers)}")
+            raise TimeoutError(
+                f"load not done after {timeout:.0f} s: "
+                f"{len(self.acknowledged)}/{len(self.items)} acknowledged; "
+                f"answers {dict(self.answers)}"
+            )
 
     def wait_for(self, acknowledged: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while len(self.acknowledged) < acknowledged:
             if time.monotonic() > deadline or not any(t.is_alive() for t in self._threads):
-                raise TimeoutError(f"only {len(self.acknowledged)} acknowledged; answers "
-                                   f"{dict(self.answers)}; refused {self.failures[:3]}")
+                raise TimeoutError(
+                    f"only {len(self.acknowledged)} acknowledged; answers "
+                    f"{dict(self.answers)}; refused {self.failures[:3]}"
+                )
             time.sleep(0.01)
 
     def _client(self, number: int) -> None:
@@ -193,33 +209,50 @@ class Tally:
 def tally(db: Database, blobs: BlobStore, items: list[Item], acknowledged: set[str]) -> Tally:
     ids = [item.instance_id for item in items]
     with db.read() as tx:
-        counts = Counter(tx.exec(select(Submission.instance_id)
-                                 .where(Submission.instance_id.in_(ids))).all())
+        counts = Counter(
+            tx.exec(select(Submission.instance_id).where(Submission.instance_id.in_(ids))).all()
+        )
         stored: dict[str, dict[str, str | None]] = {}
         for instance_id, name, sha256 in tx.exec(
-                select(Submission.instance_id, SubmissionAttachment.name,
-                       SubmissionAttachment.blob_sha256)
-                .join(SubmissionVersion, SubmissionVersion.submission_id == Submission.id)
-                .join(SubmissionAttachment,
-                      SubmissionAttachment.submission_version_id == SubmissionVersion.id)
-                .where(Submission.instance_id.in_(ids), SubmissionVersion.is_current)):
+            select(
+                Submission.instance_id, SubmissionAttachment.name, SubmissionAttachment.blob_sha256
+            )
+            .join(SubmissionVersion, SubmissionVersion.submission_id == Submission.id)
+            .join(
+                SubmissionAttachment,
+                SubmissionAttachment.submission_version_id == SubmissionVersion.id,
+            )
+            .where(Submission.instance_id.in_(ids), SubmissionVersion.is_current)
+        ):
             stored.setdefault(instance_id, {})[name] = sha256
-    intact = _intact_blobs(blobs, {sha for names in stored.values() for sha in names.values()
-                                   if sha})
+    intact = _intact_blobs(
+        blobs, {sha for names in stored.values() for sha in names.values() if sha}
+    )
     present = lost = incomplete = 0
     for item in items:
         expected = {name: hashlib.sha256(data).hexdigest() for name, data in item.files.items()}
-        ok = (counts[item.instance_id] == 1 and stored.get(item.instance_id) == expected
-              and all(sha in intact for sha in expected.values()))
+        ok = (
+            counts[item.instance_id] == 1
+            and stored.get(item.instance_id) == expected
+            and all(sha in intact for sha in expected.values())
+        )
         present += ok
         lost += item.instance_id in acknowledged and not ok
         incomplete += counts[item.instance_id] > 0 and not ok
-    return Tally(len(items), len(acknowledged), present, lost,
-                 sum(n - 1 for n in counts.values()), incomplete, sum(counts.values()))
+    return Tally(
+        len(items),
+        len(acknowledged),
+        present,
+        lost,
+        sum(n - 1 for n in counts.values()),
+        incomplete,
+        sum(counts.values()),
+    )
 
 
 def _intact_blobs(blobs: BlobStore, digests: set[str]) -> set[str]:
     """The digests whose blob is in the store and hashes to its name."""
+
     def check(sha256: str) -> str | None:
         try:
             data = blobs.read_bytes(blob_key(sha256))

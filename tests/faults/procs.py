@@ -25,14 +25,20 @@ class ServerProcess:
     """`jebol serve --no-setup` in its own session (so kill -9 reaches every worker), configured
     by JEBOL_* variables only. The data must have been prepared (`prepare_field`)."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, *, workers: int = 1,
-                 port: int | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, *, workers: int = 1, port: int | None = None
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("JEBOL_")},
-                    **env, "JEBOL_HOST": "127.0.0.1", "JEBOL_PORT": str(self.port),
-                    "JEBOL_PUBLIC_URL": self.url, "JEBOL_WORKERS": str(workers),
-                    "PYTHONUNBUFFERED": "1"}
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("JEBOL_")},
+            **env,
+            "JEBOL_HOST": "127.0.0.1",
+            "JEBOL_PORT": str(self.port),
+            "JEBOL_PUBLIC_URL": self.url,
+            "JEBOL_WORKERS": str(workers),
+            "PYTHONUNBUFFERED": "1",
+        }
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 
@@ -47,9 +53,14 @@ class ServerProcess:
 
     def launch(self) -> ServerProcess:
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([str(JEBOL), "serve", "--no-setup"], env=self.env,
-                                         stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [str(JEBOL), "serve", "--no-setup"],
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         return self
 
     def wait_ready(self, timeout: float = 90.0) -> ServerProcess:
@@ -58,14 +69,16 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"jebol serve exited with {self.proc.returncode}\n"
-                                   f"{self.log_tail()}")
+                raise RuntimeError(
+                    f"jebol serve exited with {self.proc.returncode}\n{self.log_tail()}"
+                )
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.url}/health/live", timeout=2).status_code == 200:
                     return self
             if time.monotonic() > deadline:
-                raise RuntimeError(f"jebol serve not answering after {timeout:.0f} s\n"
-                                   f"{self.log_tail()}")
+                raise RuntimeError(
+                    f"jebol serve not answering after {timeout:.0f} s\n{self.log_tail()}"
+                )
             time.sleep(0.05)
 
     def kill9(self) -> None:
@@ -117,8 +130,7 @@ class RestartableS3(SeaweedS3):
         with contextlib.ExitStack() as patches:
             patches.enter_context(mock.patch.dict(os.environ, {"JEBOL_WEED_BIN": str(wrapper)}))
             if ports:  # a restart: the same ports (SeaweedS3 has no parameter for them)
-                patches.enter_context(mock.patch.object(services, "_free_ports",
-                                                        lambda n: ports))
+                patches.enter_context(mock.patch.object(services, "_free_ports", lambda n: ports))
             super().start()
         return self
 

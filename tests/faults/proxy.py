@@ -28,8 +28,9 @@ class TcpProxy:
         self.port = free_port()
         self.mode = "up"
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="tcp-proxy", daemon=True
+        )
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -63,8 +64,9 @@ class TcpProxy:
 
     async def _listen(self) -> None:
         if self._server is None:
-            self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port,
-                                                      reuse_address=True)
+            self._server = await asyncio.start_server(
+                self._accept, "127.0.0.1", self.port, reuse_address=True
+            )
 
     async def _close_all(self, *, stop_listening: bool) -> None:
         if stop_listening and self._server is not None:
@@ -86,8 +88,10 @@ class TcpProxy:
             except OSError:
                 return  # nothing behind us: the client sees its connection closed
             self._writers.add(upstream)
-            pipes = [asyncio.ensure_future(self._pipe(reader, upstream)),
-                     asyncio.ensure_future(self._pipe(up_reader, writer))]
+            pipes = [
+                asyncio.ensure_future(self._pipe(reader, upstream)),
+                asyncio.ensure_future(self._pipe(up_reader, writer)),
+            ]
             _, pending = await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()

@@ -97,8 +97,9 @@ def test_jebol_gc_command(fresh):
 
     kept = runner.invoke(main, ["gc"], env=env, catch_exceptions=False)  # default grace: 1 h
     assert kept.exit_code == 0 and "orphan blobs removed: 0 (0 bytes)" in kept.output
-    dry = runner.invoke(main, ["gc", "--grace-hours", "0", "--dry-run"], env=env,
-                        catch_exceptions=False)
+    dry = runner.invoke(
+        main, ["gc", "--grace-hours", "0", "--dry-run"], env=env, catch_exceptions=False
+    )
     assert "orphan blobs would remove: 1 (400 bytes)" in dry.output
     assert fresh.blobs.exists(orphan)
     done = runner.invoke(main, ["gc", "--grace-hours", "0"], env=env, catch_exceptions=False)
@@ -135,9 +136,13 @@ def test_ingest_puts_again_a_file_gc_removed_before_its_commit(fresh, tmp_path):
     path.write_bytes(photo)
     racing = GcInTheWindow(fresh.blobs, key)
     xml = instance_xml("foto_sederhana", "1", new_instance_id(), photo_body(main="utama.jpg"))
-    ingested = ingest(fresh.db, racing, project.id, xml,
-                      [IncomingFile("utama.jpg", path, len(photo),
-                                    hashlib.sha256(photo).hexdigest())],
-                      sender=Sender(actor_id=None))
+    ingested = ingest(
+        fresh.db,
+        racing,
+        project.id,
+        xml,
+        [IncomingFile("utama.jpg", path, len(photo), hashlib.sha256(photo).hexdigest())],
+        sender=Sender(actor_id=None),
+    )
     assert racing.fired and ingested.outcome == "created" and not ingested.missing
     assert fresh.blobs.read_bytes(key) == photo

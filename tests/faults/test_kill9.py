@@ -36,12 +36,18 @@ def test_kill9_mid_load_loses_and_duplicates_nothing(field, tmp_path):
     services = Services(field.settings)
     try:
         result = tally(services.db, services.blobs, items, load.acknowledged)
-        assert (result.acknowledged, result.present, result.lost, result.duplicated,
-                result.incomplete, result.rows) == (SUBMISSIONS, SUBMISSIONS, 0, 0, 0,
-                                                    SUBMISSIONS)
+        assert (
+            result.acknowledged,
+            result.present,
+            result.lost,
+            result.duplicated,
+            result.incomplete,
+            result.rows,
+        ) == (SUBMISSIONS, SUBMISSIONS, 0, 0, 0, SUBMISSIONS)
         # What the kill left behind (spooled parts, files without rows) goes; nothing else.
-        report = gc.collect(services.db, services.blobs, grace=timedelta(0),
-                            spool_dir=Path(field.settings.tmp_dir))
+        report = gc.collect(
+            services.db, services.blobs, grace=timedelta(0), spool_dir=Path(field.settings.tmp_dir)
+        )
         assert report.referenced == report.scanned - report.removed >= SUBMISSIONS
         assert tally(services.db, services.blobs, items, load.acknowledged) == result
     finally:

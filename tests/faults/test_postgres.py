@@ -27,22 +27,32 @@ from tests.faults.load import (
 from tests.faults.procs import ServerProcess
 from tests.faults.proxy import TcpProxy
 
-pytestmark = [pytest.mark.faults,
-              pytest.mark.skipif("postgres" not in BACKENDS, reason="PostgreSQL backend")]
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.skipif("postgres" not in BACKENDS, reason="PostgreSQL backend"),
+]
 
 
 @pytest.fixture(scope="module")
-def cut_off(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[tuple[Field, TcpProxy, ServerProcess]]:
+def cut_off(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Field, TcpProxy, ServerProcess]]:
     """A server whose PostgreSQL (the run's database) is behind a proxy, with its blobs in a
     local folder (only the database fails); one for the module: a start costs seconds."""
     workdir = tmp_path_factory.mktemp("pg-faults")
     database_url = request.getfixturevalue("postgres_url")
-    field = prepare_field(Settings.from_env({}, data_dir=str(workdir / "data"),
-                                            secret_key="faults", database_url=database_url))
-    with TcpProxy(urlsplit(database_url).port) as proxy, ServerProcess(
+    field = prepare_field(
+        Settings.from_env(
+            {}, data_dir=str(workdir / "data"), secret_key="faults", database_url=database_url
+        )
+    )
+    with (
+        TcpProxy(urlsplit(database_url).port) as proxy,
+        ServerProcess(
             {**field.env(), "JEBOL_DATABASE_URL": _through(database_url, proxy.port)},
-            workdir / "server.log") as server:
+            workdir / "server.log",
+        ) as server,
+    ):
         yield field, proxy, server
 
 
@@ -76,8 +86,9 @@ def test_postgres_stopped_then_back(cut_off):
         proxy.up()
     # The first requests succeed: the pool replaces the connections the outage broke.
     for _ in range(4):
-        assert httpx.get(f"{server.url}/v1/users/current", auth=admin,
-                         timeout=30).status_code == 200
+        assert (
+            httpx.get(f"{server.url}/v1/users/current", auth=admin, timeout=30).status_code == 200
+        )
     for item in items[2:]:
         assert post_once(url, item)[0].status_code == 201
     _assert_all_stored(field, items)

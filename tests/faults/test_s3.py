@@ -19,8 +19,10 @@ from tests.conftest import BACKENDS
 from tests.faults.load import Field, Load, make_items, post_once, prepare_field, tally
 from tests.faults.procs import RestartableS3, ServerProcess
 
-pytestmark = [pytest.mark.faults,
-              pytest.mark.skipif("postgres" not in BACKENDS, reason="PostgreSQL + S3 backend")]
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.skipif("postgres" not in BACKENDS, reason="PostgreSQL + S3 backend"),
+]
 
 # Short S3 timeouts, so a hung S3 costs seconds (storage/blobs.py has the defaults).
 S3_ENV = {"JEBOL_S3_CONNECT_TIMEOUT": "2", "JEBOL_S3_READ_TIMEOUT": "2", "JEBOL_S3_RETRIES": "0"}
@@ -35,13 +37,22 @@ def weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestartableS3]:
 
 
 @pytest.fixture(scope="module")
-def s3_server(weed: RestartableS3, request: pytest.FixtureRequest,
-              tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Field, ServerProcess]]:
+def s3_server(
+    weed: RestartableS3, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Field, ServerProcess]]:
     workdir = tmp_path_factory.mktemp("s3-faults")
-    field = prepare_field(Settings.from_env(
-        {}, data_dir=str(workdir / "data"), secret_key="faults",
-        database_url=request.getfixturevalue("postgres_url"), s3_endpoint=weed.endpoint,
-        s3_access_key=weed.access_key, s3_secret_key=weed.secret_key, s3_bucket="faults"))
+    field = prepare_field(
+        Settings.from_env(
+            {},
+            data_dir=str(workdir / "data"),
+            secret_key="faults",
+            database_url=request.getfixturevalue("postgres_url"),
+            s3_endpoint=weed.endpoint,
+            s3_access_key=weed.access_key,
+            s3_secret_key=weed.secret_key,
+            s3_bucket="faults",
+        )
+    )
     with ServerProcess({**field.env(), **S3_ENV}, workdir / "server.log") as server:
         yield field, server
 
@@ -77,13 +88,19 @@ def test_s3_stopped_during_uploads(weed, s3_server, stored):
     assert before.rows == before.present >= before.acknowledged
 
     # The server was not restarted: it takes the phones' retries as soon as S3 is back.
-    again = Load(url, [i for i in items if i.instance_id not in load.acknowledged],
-                 clients=4).start()
+    again = Load(
+        url, [i for i in items if i.instance_id not in load.acknowledged], clients=4
+    ).start()
     again.join(timeout=60)
     acknowledged = load.acknowledged | again.acknowledged
     after = tally(stored.db, stored.blobs, items, acknowledged)
-    assert (after.acknowledged, after.present, after.lost, after.duplicated,
-            after.incomplete) == (60, 60, 0, 0, 0)
+    assert (after.acknowledged, after.present, after.lost, after.duplicated, after.incomplete) == (
+        60,
+        60,
+        0,
+        0,
+        0,
+    )
 
     # Orphans (files of refused uploads) go; everything a row names stays.
     report = gc.collect(stored.db, stored.blobs, grace=timedelta(0))
@@ -107,6 +124,5 @@ def test_s3_hung_answers_503_in_bounded_time(weed, s3_server, stored):
     assert seconds < bound
     for sent in (item, later):  # recovered by itself: the retry and a new one land
         assert post_once(url, sent)[0].status_code == 201
-    result = tally(stored.db, stored.blobs, [item, later],
-                   {item.instance_id, later.instance_id})
+    result = tally(stored.db, stored.blobs, [item, later], {item.instance_id, later.instance_id})
     assert (result.present, result.duplicated) == (2, 0)

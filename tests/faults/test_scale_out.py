@@ -14,8 +14,10 @@ from tests.conftest import BACKENDS, backend_settings
 from tests.faults.load import ADMIN_PASSWORD, Load, make_items, prepare_field, tally
 from tests.faults.procs import ServerProcess
 
-pytestmark = [pytest.mark.faults,
-              pytest.mark.skipif("postgres" not in BACKENDS, reason="PostgreSQL + S3 backend")]
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.skipif("postgres" not in BACKENDS, reason="PostgreSQL + S3 backend"),
+]
 
 SUBMISSIONS = 100
 
@@ -28,22 +30,24 @@ def test_two_servers_share_everything_and_store_each_submission_once(request, tm
     try:
         a.wait_ready()
         b.wait_ready()
-        loads = [Load(field.collect_url(server.url), items, clients=4).start()
-                 for server in (a, b)]
+        loads = [Load(field.collect_url(server.url), items, clients=4).start() for server in (a, b)]
         for load in loads:
             load.join(timeout=120)
 
-        login = httpx.post(f"{a.url}/v1/sessions", timeout=30,
-                           json={"email": field.admin_email, "password": ADMIN_PASSWORD})
+        login = httpx.post(
+            f"{a.url}/v1/sessions",
+            timeout=30,
+            json={"email": field.admin_email, "password": ADMIN_PASSWORD},
+        )
         assert login.status_code == 200
         bearer = {"Authorization": f"Bearer {login.json()['token']}"}
         current = httpx.get(f"{b.url}/v1/users/current", headers=bearer, timeout=30)
         assert current.status_code == 200 and current.json()["email"] == field.admin_email
-        ended = httpx.delete(f"{b.url}/v1/sessions/{login.json()['token']}", headers=bearer,
-                             timeout=30)
+        ended = httpx.delete(
+            f"{b.url}/v1/sessions/{login.json()['token']}", headers=bearer, timeout=30
+        )
         assert ended.status_code == 200
-        assert httpx.get(f"{a.url}/v1/users/current", headers=bearer,
-                         timeout=30).status_code == 401
+        assert httpx.get(f"{a.url}/v1/users/current", headers=bearer, timeout=30).status_code == 401
     finally:
         a.stop()
         b.stop()
@@ -57,4 +61,8 @@ def test_two_servers_share_everything_and_store_each_submission_once(request, tm
     finally:
         services.db.dispose()
     assert (result.present, result.lost, result.duplicated, result.rows) == (
-        SUBMISSIONS, 0, 0, SUBMISSIONS)
+        SUBMISSIONS,
+        0,
+        0,
+        SUBMISSIONS,
+    )

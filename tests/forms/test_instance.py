@@ -6,14 +6,17 @@ from forms.errors import SubmissionInvalid
 from forms.instance import is_safe_attachment_name, read_instance
 from tests.collect import instance_xml
 
-BODY = ("<nama>Budi</nama><foto_utama>a.jpg</foto_utama>"
-        "<bukti><bukti_foto>b.jpg</bukti_foto></bukti><bukti><bukti_foto>c.jpg</bukti_foto></bukti>"
-        "<bukti><bukti_foto/></bukti>")
+BODY = (
+    "<nama>Budi</nama><foto_utama>a.jpg</foto_utama>"
+    "<bukti><bukti_foto>b.jpg</bukti_foto></bukti><bukti><bukti_foto>c.jpg</bukti_foto></bukti>"
+    "<bukti><bukti_foto/></bukti>"
+)
 
 
 def test_reads_ids_name_and_values_with_repeats_as_lists():
-    instance = read_instance(instance_xml("f", "3", "uuid:1", BODY, deprecated_id="uuid:0",
-                                          instance_name="Budi"))
+    instance = read_instance(
+        instance_xml("f", "3", "uuid:1", BODY, deprecated_id="uuid:0", instance_name="Budi")
+    )
     assert (instance.form_id, instance.version, instance.instance_id) == ("f", "3", "uuid:1")
     assert (instance.deprecated_id, instance.instance_name) == ("uuid:0", "Budi")
     assert instance.values["nama"] == "Budi"
@@ -28,20 +31,25 @@ def test_attachment_names_follow_binary_paths_into_repeats():
 
 
 def test_orx_meta_namespace_is_read():
-    xml = (b'<data xmlns:orx="http://openrosa.org/xforms" id="f"><orx:meta>'
-           b"<orx:instanceID>uuid:9</orx:instanceID></orx:meta></data>")
+    xml = (
+        b'<data xmlns:orx="http://openrosa.org/xforms" id="f"><orx:meta>'
+        b"<orx:instanceID>uuid:9</orx:instanceID></orx:meta></data>"
+    )
     assert read_instance(xml).instance_id == "uuid:9"
 
 
-@pytest.mark.parametrize("xml, message", [
-    (b"", "empty"),
-    (b"<data id='f'><a></data>", "not well-formed"),
-    (b"<data><meta><instanceID>uuid:1</instanceID></meta></data>", "no id attribute"),
-    (b"<data id='f'><meta/></data>", "no meta/instanceID"),
-    (b'<!DOCTYPE data [<!ENTITY e "x">]><data id="f"/>', "DOCTYPE"),
-    (b"<data id='f'>" + b"<a>" * 100 + b"</a>" * 100 + b"</data>", "nested deeper"),
-    ("<data id='f'><n>\u00e9</n></data>".encode("latin-1"), "not well-formed"),
-])
+@pytest.mark.parametrize(
+    "xml, message",
+    [
+        (b"", "empty"),
+        (b"<data id='f'><a></data>", "not well-formed"),
+        (b"<data><meta><instanceID>uuid:1</instanceID></meta></data>", "no id attribute"),
+        (b"<data id='f'><meta/></data>", "no meta/instanceID"),
+        (b'<!DOCTYPE data [<!ENTITY e "x">]><data id="f"/>', "DOCTYPE"),
+        (b"<data id='f'>" + b"<a>" * 100 + b"</a>" * 100 + b"</data>", "nested deeper"),
+        ("<data id='f'><n>\u00e9</n></data>".encode("latin-1"), "not well-formed"),
+    ],
+)
 def test_bad_xml_is_refused_with_a_reason(xml, message):
     with pytest.raises(SubmissionInvalid, match=message):
         read_instance(xml)
@@ -52,8 +60,18 @@ def test_size_limit_is_checked_before_parsing():
         read_instance(instance_xml("f", "1", "uuid:1", "<a>x</a>" * 1000), max_bytes=1000)
 
 
-@pytest.mark.parametrize("name, safe", [("foto.jpg", True), ("1712345678901.jpg", True),
-                                        ("a/b.jpg", False), ("..", False), ("a\\b", False),
-                                        ("a\x00b", False), ("", False), ("x" * 300, False)])
+@pytest.mark.parametrize(
+    "name, safe",
+    [
+        ("foto.jpg", True),
+        ("1712345678901.jpg", True),
+        ("a/b.jpg", False),
+        ("..", False),
+        ("a\\b", False),
+        ("a\x00b", False),
+        ("", False),
+        ("x" * 300, False),
+    ],
+)
 def test_safe_attachment_names(name, safe):
     assert is_safe_attachment_name(name) is safe

@@ -30,8 +30,9 @@ EXPECTED = {  # form_id -> version
     "jebol_sipera_data_dukung": "2025010101",
 }
 XF = "{http://www.w3.org/2002/xforms}"
-ODK_VALIDATE_JAR = (Path(pyxform.__file__).parent / "validators" / "odk_validate" / "bin"
-                    / "ODK_Validate.jar")
+ODK_VALIDATE_JAR = (
+    Path(pyxform.__file__).parent / "validators" / "odk_validate" / "bin" / "ODK_Validate.jar"
+)
 
 
 def _rows(workbook_path: Path) -> dict[str, list[tuple]]:
@@ -61,11 +62,14 @@ def _choices(form_id: str, list_name: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def compiled():
-    return {path.stem: compile_xlsform(path.read_bytes(), path.name)
-            for path in sorted(LIBRARY.glob("*.xlsx"))}
+    return {
+        path.stem: compile_xlsform(path.read_bytes(), path.name)
+        for path in sorted(LIBRARY.glob("*.xlsx"))
+    }
 
 
 # --- the instruments ---------------------------------------------------------------------
+
 
 def test_library_holds_exactly_the_expected_forms():
     assert {p.stem for p in LIBRARY.glob("*.xlsx")} == set(EXPECTED)
@@ -97,8 +101,12 @@ def test_odk_validate_accepts_every_form(compiled, tmp_path):
         path.write_bytes(result.xml)
         paths.append(str(path))
     # ODK Validate takes several files in one run (one JVM start) and exits 1 if any fails.
-    run = subprocess.run(["java", "-Djava.awt.headless=true", "-jar", str(ODK_VALIDATE_JAR),
-                          *paths], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        ["java", "-Djava.awt.headless=true", "-jar", str(ODK_VALIDATE_JAR), *paths],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, f"ODK Validate failed:\n{run.stdout}\n{run.stderr}"
     assert run.stdout.count("Xform is valid!") == len(paths), run.stdout
     assert run.stderr.strip() == "", f"ODK Validate warnings:\n{run.stderr}"
@@ -111,7 +119,8 @@ def test_shipped_xlsx_match_markdown_sources(tmp_path):
         shipped = LIBRARY / rebuilt.name
         assert _rows(shipped) == _rows(rebuilt), (
             f"{shipped.name} differs from src/{rebuilt.stem}.md: edit the markdown and run "
-            "python forms/library/build_xlsx.py")
+            "python forms/library/build_xlsx.py"
+        )
 
 
 def test_build_is_deterministic(tmp_path):
@@ -132,10 +141,13 @@ def test_markdown_parser_cells():
         "| | text | a | regex(., '^(x\\|y)$') |  |\n"
         "| |  |  |  |  |\n"
         "| | 3 | b |  | 2025010101 |\n"
-        "| settings |\n| | form_id |\n| | f1 |\n")
-    assert sheets["survey"] == [["type", "name", "constraint", "label"],
-                                ["text", "a", "regex(., '^(x|y)$')"],
-                                ["3", "b", None, "2025010101"]]
+        "| settings |\n| | form_id |\n| | f1 |\n"
+    )
+    assert sheets["survey"] == [
+        ["type", "name", "constraint", "label"],
+        ["text", "a", "regex(., '^(x|y)$')"],
+        ["3", "b", None, "2025010101"],
+    ]
     assert build_xlsx.form_id(sheets) == "f1"
 
 
@@ -146,11 +158,17 @@ def test_workbook_cells_are_strings():
     cp_hp = next(dict(zip(header, row)) for row in rows if row[1] == "cp_hp")
     assert cp_hp["constraint"] == "regex(., '^(\\+62|0)8[0-9]{8,12}$')"
     assert sheets["settings"][1][2] == "2025010101"
-    assert all(isinstance(v, str) for rows_ in sheets.values() for row in rows_
-               for v in row if v is not None)
+    assert all(
+        isinstance(v, str)
+        for rows_ in sheets.values()
+        for row in rows_
+        for v in row
+        if v is not None
+    )
 
 
 # --- the IID catalogue -------------------------------------------------------------------
+
 
 def test_catalogue_has_the_20_sid_indicators():
     indicators = catalogue.load_indicators(2023)
@@ -190,7 +208,11 @@ def test_method_2023():
     assert method["sid_divisor_min"] == 10
     assert (method["spd_max"], method["max_total"]) == (63, 250)
     assert [b["label"] for b in method["bands"]] == [
-        "Sangat Inovatif", "Inovatif", "Kurang Inovatif", "Tidak Dapat Dinilai"]
+        "Sangat Inovatif",
+        "Inovatif",
+        "Kurang Inovatif",
+        "Tidak Dapat Dinilai",
+    ]
     assert method["portal_limits"] == {"pdf_max_bytes": 2 * 1024 * 1024, "video_max_minutes": 5}
 
 
@@ -210,13 +232,16 @@ def test_catalogue_agrees_with_the_forms():
     for choice, indicator in zip(choices, indicators):
         assert choice["label::Indonesian (id)"] == f"{indicator.number}. {indicator.name}"
         assert int(choice["bobot"]) == indicator.bobot
-    parameters = {(c["indikator"], int(c["nilai"])): c["label::Indonesian (id)"]
-                  for c in _choices("jebol_sipera_kunjungan", "parameter")}
-    assert parameters == {(i.code, lv.level): f"P{lv.level}: {lv.parameter}"
-                          for i in indicators for lv in i.levels}
+    parameters = {
+        (c["indikator"], int(c["nilai"])): c["label::Indonesian (id)"]
+        for c in _choices("jebol_sipera_kunjungan", "parameter")
+    }
+    assert parameters == {
+        (i.code, lv.level): f"P{lv.level}: {lv.parameter}" for i in indicators for lv in i.levels
+    }
     for form_id in EXPECTED:
         for list_name in ("indikator", "parameter"):
             if form_id != "jebol_sipera_kunjungan" and _choices(form_id, list_name):
-                assert (_choices(form_id, list_name)
-                        == _choices("jebol_sipera_kunjungan", list_name)), (form_id, list_name)
-
+                assert _choices(form_id, list_name) == _choices(
+                    "jebol_sipera_kunjungan", list_name
+                ), (form_id, list_name)

@@ -9,7 +9,7 @@ import json
 import re
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -44,13 +44,31 @@ FIELDS = [
     Field("/meta/instanceID", "instanceID", "string"),
 ]
 SCHEMA = Schema("f", "1", "F", "data", [], FIELDS, [])
-VALUES = {"nama": 'Budi, "B"',
-          "g": {"tanggal": "2026-01-05", "lokasi": "-0.68 100.78 250 5", "pilihan": "a c",
-                "r": [{"x": "1", "h": {"z": "zz"}, "s": [{"y": "p"}, {"y": "q", "foto": "q.jpg"}]},
-                      {"x": "2", "s": {"y": "only"}}]},
-          "meta": {"instanceID": "uuid:2"}}
-META = RowMeta("uuid:1", datetime(2026, 1, 5, 3, 4, 5, 678901, tzinfo=timezone.utc), 7,
-               "Petugas 1", 1, 2, "approved", "collect:abc", 1, "2026010101")
+VALUES = {
+    "nama": 'Budi, "B"',
+    "g": {
+        "tanggal": "2026-01-05",
+        "lokasi": "-0.68 100.78 250 5",
+        "pilihan": "a c",
+        "r": [
+            {"x": "1", "h": {"z": "zz"}, "s": [{"y": "p"}, {"y": "q", "foto": "q.jpg"}]},
+            {"x": "2", "s": {"y": "only"}},
+        ],
+    },
+    "meta": {"instanceID": "uuid:2"},
+}
+META = RowMeta(
+    "uuid:1",
+    datetime(2026, 1, 5, 3, 4, 5, 678901, tzinfo=UTC),
+    7,
+    "Petugas 1",
+    1,
+    2,
+    "approved",
+    "collect:abc",
+    1,
+    "2026010101",
+)
 
 ROOT_CSV = '''\
 SubmissionDate,nama,g-tanggal,g-lokasi-Latitude,g-lokasi-Longitude,g-lokasi-Altitude,g-lokasi-Accuracy,g-pilihan,meta-instanceID,KEY,SubmitterID,SubmitterName,AttachmentsPresent,AttachmentsExpected,Status,ReviewState,DeviceID,Edits,FormVersion
@@ -83,16 +101,28 @@ def as_csv(layout: Layout, *submissions: tuple[RowMeta, Any]) -> dict[str, str]:
 
 # ---- tabular -----------------------------------------------------------------------------------
 
+
 def test_tables_columns_and_keys_are_centrals():
     assert as_csv(Layout(SCHEMA), (META, VALUES)) == {
-        "f.csv": ROOT_CSV, "f-r.csv": R_CSV, "f-s.csv": S_CSV}
+        "f.csv": ROOT_CSV,
+        "f-r.csv": R_CSV,
+        "f-s.csv": S_CSV,
+    }
 
 
 def test_without_group_paths_columns_are_field_names():
     header = Layout(SCHEMA, group_paths=False).root.header
-    assert header[:9] == ["SubmissionDate", "nama", "tanggal", "lokasi-Latitude",
-                          "lokasi-Longitude", "lokasi-Altitude", "lokasi-Accuracy", "pilihan",
-                          "instanceID"]
+    assert header[:9] == [
+        "SubmissionDate",
+        "nama",
+        "tanggal",
+        "lokasi-Latitude",
+        "lokasi-Longitude",
+        "lokasi-Altitude",
+        "lokasi-Accuracy",
+        "pilihan",
+        "instanceID",
+    ]
     assert Layout(SCHEMA, group_paths=False).tables[1].header == ["x", "z", "PARENT_KEY", "KEY"]
 
 
@@ -100,9 +130,11 @@ def test_split_select_multiples_adds_a_0_or_1_column_per_choice():
     layout = Layout(SCHEMA, split_select_multiples=True)
     empty = {"g": {"lokasi": "-0.5 100.5"}}
     text = as_csv(layout, (META, VALUES), (META, empty))["f.csv"].splitlines()
-    assert text[0].startswith("SubmissionDate,nama,g-tanggal,g-lokasi-Latitude,"
-                              "g-lokasi-Longitude,g-lokasi-Altitude,g-lokasi-Accuracy,g-pilihan,"
-                              "g-pilihan/a,g-pilihan/b,g-pilihan/c,meta-instanceID,KEY,")
+    assert text[0].startswith(
+        "SubmissionDate,nama,g-tanggal,g-lokasi-Latitude,"
+        "g-lokasi-Longitude,g-lokasi-Altitude,g-lokasi-Accuracy,g-pilihan,"
+        "g-pilihan/a,g-pilihan/b,g-pilihan/c,meta-instanceID,KEY,"
+    )
     assert ",a c,1,0,1,uuid:2,uuid:1," in text[1]
     # Missing answers leave the split columns at 0 (Central's default); a short geopoint
     # fills the columns it has.
@@ -110,15 +142,31 @@ def test_split_select_multiples_adds_a_0_or_1_column_per_choice():
 
 
 def test_repeats_with_the_same_name_get_numbered_files():
-    fields = [Field("/a", "a", "repeat"), Field("/a/foto", "foto", "string"),
-              Field("/b", "b", "structure"), Field("/b/foto", "foto", "repeat"),
-              Field("/b/foto/c", "c", "string"), Field("/c", "c", "repeat"),
-              Field("/c/foto", "foto", "repeat"), Field("/c/foto/d", "d", "string")]
+    fields = [
+        Field("/a", "a", "repeat"),
+        Field("/a/foto", "foto", "string"),
+        Field("/b", "b", "structure"),
+        Field("/b/foto", "foto", "repeat"),
+        Field("/b/foto/c", "c", "string"),
+        Field("/c", "c", "repeat"),
+        Field("/c/foto", "foto", "repeat"),
+        Field("/c/foto/d", "d", "string"),
+    ]
     layout = Layout(Schema("f", "1", "F", "data", [], fields, []))
     assert [t.name for t in layout.tables] == ["f", "f-a", "f-foto~1", "f-c", "f-foto~2"]
-    assert layout.root.header == ["SubmissionDate", "KEY", "SubmitterID", "SubmitterName",
-                                  "AttachmentsPresent", "AttachmentsExpected", "Status",
-                                  "ReviewState", "DeviceID", "Edits", "FormVersion"]
+    assert layout.root.header == [
+        "SubmissionDate",
+        "KEY",
+        "SubmitterID",
+        "SubmitterName",
+        "AttachmentsPresent",
+        "AttachmentsExpected",
+        "Status",
+        "ReviewState",
+        "DeviceID",
+        "Edits",
+        "FormVersion",
+    ]
     assert layout.tables[3].header == ["PARENT_KEY", "KEY"]
 
 
@@ -136,8 +184,10 @@ def test_root_only_layout_has_no_repeat_tables():
 
 
 def test_submission_date_is_javascripts_iso_string():
-    assert iso_timestamp(datetime(2026, 3, 1, 23, 59, 59, 999999, tzinfo=timezone.utc)) == \
-        "2026-03-01T23:59:59.999Z"
+    assert (
+        iso_timestamp(datetime(2026, 3, 1, 23, 59, 59, 999999, tzinfo=UTC))
+        == "2026-03-01T23:59:59.999Z"
+    )
 
 
 def test_unreviewed_submission_without_submitter_leaves_those_columns_empty():
@@ -147,6 +197,7 @@ def test_unreviewed_submission_without_submitter_leaves_those_columns_empty():
 
 
 # ---- writers -----------------------------------------------------------------------------------
+
 
 @dataclass
 class Rec:
@@ -188,8 +239,14 @@ def _many(count: int) -> list[Rec]:
     for i in range(count):
         noise = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz ") for _ in range(200))
         values = {**VALUES, "nama": noise}
-        records.append(Rec(RowMeta(f"uuid:{i}", META.created_at), values,
-                           (MediaRef("q.jpg", "ab" * 32, 100_000),), f"Budi {i}"))
+        records.append(
+            Rec(
+                RowMeta(f"uuid:{i}", META.created_at),
+                values,
+                (MediaRef("q.jpg", "ab" * 32, 100_000),),
+                f"Budi {i}",
+            )
+        )
     return records
 
 
@@ -213,8 +270,10 @@ def test_first_chunk_leaves_before_the_records_are_exhausted(writer):
 
 
 def test_csv_zip_holds_every_table_and_the_media_once():
-    records = [Rec(META, VALUES, (MediaRef("q.jpg", "aa" * 32, 3),)),
-               Rec(RowMeta("uuid:3", META.created_at), {}, (MediaRef("q.jpg", "aa" * 32, 3),))]
+    records = [
+        Rec(META, VALUES, (MediaRef("q.jpg", "aa" * 32, 3),)),
+        Rec(RowMeta("uuid:3", META.created_at), {}, (MediaRef("q.jpg", "aa" * 32, 3),)),
+    ]
     blobs = {"aa" * 32: b"JPG"}
     data = b"".join(write_csv_zip(Layout(SCHEMA), records, open_blob=lambda sha: [blobs[sha]]))
     archive = zipfile.ZipFile(io.BytesIO(data))
@@ -230,15 +289,24 @@ def test_a_lost_blob_is_listed_not_fatal():
             raise KeyError(sha)
         return [b"JPG"]
 
-    records = [Rec(META, VALUES, (MediaRef("q.jpg", "aa" * 32, 3), MediaRef("lost.jpg",
-                                                                            "bb" * 32, 3)))]
-    csv_zip = zipfile.ZipFile(io.BytesIO(b"".join(write_csv_zip(Layout(SCHEMA), records,
-                                                                open_blob=open_blob))))
+    records = [
+        Rec(META, VALUES, (MediaRef("q.jpg", "aa" * 32, 3), MediaRef("lost.jpg", "bb" * 32, 3)))
+    ]
+    csv_zip = zipfile.ZipFile(
+        io.BytesIO(b"".join(write_csv_zip(Layout(SCHEMA), records, open_blob=open_blob)))
+    )
     assert csv_zip.namelist()[-2:] == ["media/q.jpg", "missing-files.txt"]
     assert csv_zip.read("missing-files.txt") == f"lost.jpg\t{'bb' * 32}\n".encode()
     values = {"g": {"r": {"s": [{"foto": "lost.jpg"}, {"foto": "q.jpg"}]}}}
-    photos = zipfile.ZipFile(io.BytesIO(b"".join(write_media_zip(
-        SCHEMA, [Rec(META, values, records[0].attachments)], open_blob=open_blob))))
+    photos = zipfile.ZipFile(
+        io.BytesIO(
+            b"".join(
+                write_media_zip(
+                    SCHEMA, [Rec(META, values, records[0].attachments)], open_blob=open_blob
+                )
+            )
+        )
+    )
     assert photos.namelist() == ["tanpa_opd/2026-01-05_1_foto_2.jpg", "missing-files.txt"]
 
 
@@ -254,13 +322,30 @@ def test_geojson_has_a_point_feature_per_located_submission():
 
 
 def test_media_names_are_safe_and_unique():
-    hostile = ["../../etc/passwd", "..", "C:\\Windows\\x", "Dinas Kesehatan — Ä", "", None,
-               "a" * 400, "Budi", "Budi"]
-    records = [Rec(RowMeta(f"uuid:../{i}", META.created_at),
-                   {"g": {"r": {"s": [{"foto": "1.jpg"}, {"foto": "2.jpg"}]}}},
-                   (MediaRef("1.jpg", "aa" * 32, 1), MediaRef("2.jpg", "aa" * 32, 1),
-                    MediaRef("unrelated.jpg", "aa" * 32, 1)), name)
-               for i, name in enumerate(hostile)]
+    hostile = [
+        "../../etc/passwd",
+        "..",
+        "C:\\Windows\\x",
+        "Dinas Kesehatan — Ä",
+        "",
+        None,
+        "a" * 400,
+        "Budi",
+        "Budi",
+    ]
+    records = [
+        Rec(
+            RowMeta(f"uuid:../{i}", META.created_at),
+            {"g": {"r": {"s": [{"foto": "1.jpg"}, {"foto": "2.jpg"}]}}},
+            (
+                MediaRef("1.jpg", "aa" * 32, 1),
+                MediaRef("2.jpg", "aa" * 32, 1),
+                MediaRef("unrelated.jpg", "aa" * 32, 1),
+            ),
+            name,
+        )
+        for i, name in enumerate(hostile)
+    ]
     data = b"".join(write_media_zip(SCHEMA, records, open_blob=lambda sha: [b"x"]))
     names = zipfile.ZipFile(io.BytesIO(data)).namelist()
     assert len(names) == len(set(names)) == 2 * len(hostile)
@@ -280,8 +365,16 @@ def test_name_helpers_never_make_a_path():
 def test_xlsx_has_typed_cells_and_a_sheet_per_table():
     import openpyxl
 
-    book = openpyxl.load_workbook(io.BytesIO(b"".join(write_xlsx(Layout(SCHEMA), [
-        Rec(META, VALUES), Rec(RowMeta("uuid:3", META.created_at), {"nama": "=1+1"})]))))
+    book = openpyxl.load_workbook(
+        io.BytesIO(
+            b"".join(
+                write_xlsx(
+                    Layout(SCHEMA),
+                    [Rec(META, VALUES), Rec(RowMeta("uuid:3", META.created_at), {"nama": "=1+1"})],
+                )
+            )
+        )
+    )
     assert book.sheetnames == ["f", "r", "s"]
     header, first, second = book["f"].iter_rows(values_only=True)
     row = dict(zip(header, first))
@@ -294,7 +387,10 @@ def test_xlsx_has_typed_cells_and_a_sheet_per_table():
     assert dict(zip(header, second))["ReviewState"] == "received"
     assert book["f"].freeze_panes == "A2"
     assert [r[:2] for r in book["r"].iter_rows(values_only=True)] == [
-        ("x", "h-z"), (1, "zz"), (2, None)]
+        ("x", "h-z"),
+        (1, "zz"),
+        (2, None),
+    ]
     assert len(list(book["s"].iter_rows())) == 4
 
 
@@ -302,14 +398,37 @@ def test_xlsx_tables_past_the_row_limit_go_on_in_another_sheet():
     import openpyxl
 
     records = [Rec(RowMeta(f"uuid:{i}", META.created_at), VALUES) for i in range(5)]
-    book = openpyxl.load_workbook(io.BytesIO(b"".join(write_xlsx(Layout(SCHEMA), records,
-                                                                 max_rows=3))))
+    book = openpyxl.load_workbook(
+        io.BytesIO(b"".join(write_xlsx(Layout(SCHEMA), records, max_rows=3)))
+    )
     # 5 root rows at 2 a sheet; 10 rows of `r` and 15 of `s` likewise.
-    assert book.sheetnames == ["f", "f (2)", "f (3)", "r", "r (2)", "r (3)", "r (4)", "r (5)",
-                               "s", "s (2)", "s (3)", "s (4)", "s (5)", "s (6)", "s (7)", "s (8)"]
-    keys = [row[-10] for name in ("f", "f (2)", "f (3)")
-            for row in list(book[name].iter_rows(values_only=True))[1:]]
+    assert book.sheetnames == [
+        "f",
+        "f (2)",
+        "f (3)",
+        "r",
+        "r (2)",
+        "r (3)",
+        "r (4)",
+        "r (5)",
+        "s",
+        "s (2)",
+        "s (3)",
+        "s (4)",
+        "s (5)",
+        "s (6)",
+        "s (7)",
+        "s (8)",
+    ]
+    keys = [
+        row[-10]
+        for name in ("f", "f (2)", "f (3)")
+        for row in list(book[name].iter_rows(values_only=True))[1:]
+    ]
     assert keys == [f"uuid:{i}" for i in range(5)]
     exact = list(write_xlsx(Layout(SCHEMA), records[:4], max_rows=3))
-    assert openpyxl.load_workbook(io.BytesIO(b"".join(exact))).sheetnames[:3] == \
-        ["f", "f (2)", "r"]  # a full last sheet: no empty one after it
+    assert openpyxl.load_workbook(io.BytesIO(b"".join(exact))).sheetnames[:3] == [
+        "f",
+        "f (2)",
+        "r",
+    ]  # a full last sheet: no empty one after it

@@ -14,8 +14,11 @@ def _schema(name: str) -> Schema:
 
 def test_fields_types_labels_and_repeats():
     schema = _schema("foto_sederhana")
-    assert (schema.form_id, schema.version, schema.title) == ("foto_sederhana", "1",
-                                                              "Foto sederhana")
+    assert (schema.form_id, schema.version, schema.title) == (
+        "foto_sederhana",
+        "1",
+        "Foto sederhana",
+    )
     types = {f.path: f.type for f in schema.fields}
     assert types["/nama"] == "string" and types["/lokasi"] == "geopoint"
     assert types["/bukti"] == "repeat" and types["/bukti/bukti_foto"] == "binary"
@@ -44,11 +47,14 @@ def test_schema_round_trips_through_json():
     assert Schema.from_json(schema.to_json()) == schema
 
 
-@pytest.mark.parametrize("xml, message", [
-    (b"<html/>", "root element must be h:html"),
-    (b'<h:html xmlns:h="http://www.w3.org/1999/xhtml"><h:head/></h:html>', "no h:head/model"),
-    (b"<!DOCTYPE x><h:html/>", "DOCTYPE"),
-])
+@pytest.mark.parametrize(
+    "xml, message",
+    [
+        (b"<html/>", "root element must be h:html"),
+        (b'<h:html xmlns:h="http://www.w3.org/1999/xhtml"><h:head/></h:html>', "no h:head/model"),
+        (b"<!DOCTYPE x><h:html/>", "DOCTYPE"),
+    ],
+)
 def test_bad_xforms_are_refused(xml, message):
     with pytest.raises(XFormInvalid, match=message):
         read_xform(xml)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -31,8 +31,16 @@ from tests.factories import make_app_user, make_project, photo_body, publish
 
 PASSWORD = "kata-sandi-panjang"
 FORM_ID = "foto_sederhana"
-STORED_TABLES = (Submission, SubmissionVersion, SubmissionAttachment, Comment, Form, FormVersion,
-                 FormAttachment, Blob)
+STORED_TABLES = (
+    Submission,
+    SubmissionVersion,
+    SubmissionAttachment,
+    Comment,
+    Form,
+    FormVersion,
+    FormAttachment,
+    Blob,
+)
 
 
 @dataclass
@@ -75,8 +83,7 @@ def make_world(services: Services) -> World:
         accounts.grant_role(services.db, user.actor_id, project.id, role)
         people[role] = (email, PASSWORD, user.actor_id)
     token, _ = accounts.create_session(services.db, people["manager"][2], 1)
-    return World(project.id, app_user.token, people["manager"][:2], people["supervisor"][:2],
-                 token)
+    return World(project.id, app_user.token, people["manager"][:2], people["supervisor"][:2], token)
 
 
 def stored_state(services: Services, blobs: bool = True) -> dict[str, int]:
@@ -87,7 +94,8 @@ def stored_state(services: Services, blobs: bool = True) -> dict[str, int]:
     with services.db.read() as session:
         for table in STORED_TABLES:
             state[table.__tablename__] = session.execute(
-                sa.select(sa.func.count()).select_from(table)).scalar_one()
+                sa.select(sa.func.count()).select_from(table)
+            ).scalar_one()
     if blobs:
         state["blob keys"] = sum(1 for _ in services.blobs.iter_keys())
     tmp = Path(services.settings.tmp_dir)
@@ -125,8 +133,11 @@ def assert_alive(client: TestClient, world: World) -> None:
     assert listed.status_code == 200 and FORM_ID.encode() in listed.content
     iid = new_instance_id()
     xml = instance_xml(FORM_ID, "1", iid, photo_body(main=None))
-    sent = client.post(f"{world.openrosa}/submission", headers=HEADERS,
-                       files=[("xml_submission_file", ("s.xml", xml, "text/xml"))])
+    sent = client.post(
+        f"{world.openrosa}/submission",
+        headers=HEADERS,
+        files=[("xml_submission_file", ("s.xml", xml, "text/xml"))],
+    )
     assert sent.status_code == 201, sent.text
 
 
@@ -134,6 +145,31 @@ def ui_login(client: TestClient, email: str, password: str = PASSWORD) -> None:
     """Log the client in to the supervisor UI (which also gives it the CSRF cookie)."""
     page = client.get("/login")
     token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
-    response = client.post("/login", data={"email": email, "password": password, "next": "/",
-                                           "_csrf_token": token}, follow_redirects=False)
+    response = client.post(
+        "/login",
+        data={"email": email, "password": password, "next": "/", "_csrf_token": token},
+        follow_redirects=False,
+    )
     assert response.status_code == 303, response.text[:300]
+
+
+MULTIPART_BOUNDARY = "jebolsecurity"
+
+
+def multipart_submission(xml: bytes, photo: bytes) -> bytes:
+    """A Collect-style multipart body (the XML, then one photo) as raw bytes, for tests that
+    speak HTTP on a socket; its Content-Type boundary is MULTIPART_BOUNDARY."""
+    b = MULTIPART_BOUNDARY
+    return (
+        (
+            f'--{b}\r\nContent-Disposition: form-data; name="xml_submission_file"; '
+            f'filename="s.xml"\r\nContent-Type: text/xml\r\n\r\n'
+        ).encode()
+        + xml
+        + (
+            f'\r\n--{b}\r\nContent-Disposition: form-data; name="utama.jpg"; '
+            f'filename="utama.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+        ).encode()
+        + photo
+        + f"\r\n--{b}--\r\n".encode()
+    )

@@ -24,8 +24,9 @@ JS = "console.log('PWNED');fetch('/__pwned__');"
 
 # A question label that is markup: shown as these characters, never parsed (the map popup).
 LABEL = '<img src="x" onerror="console.log(\'PWNED\')">Lokasi'
-MARKUP_LABEL = LABEL.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace(
-    '"', "&quot;")
+MARKUP_LABEL = (
+    LABEL.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+)
 
 XFORM = f"""<?xml version="1.0"?>
 <h:html xmlns="http://www.w3.org/2002/xforms" xmlns:h="http://www.w3.org/1999/xhtml"
@@ -53,17 +54,21 @@ XFORM = f"""<?xml version="1.0"?>
 </h:body></h:html>
 """.encode()
 
-SVG = (f'<svg xmlns="http://www.w3.org/2000/svg" onload="{JS}"><script>{JS}</script>'
-       '<rect width="10" height="10"/></svg>').encode()
-HTML = f"<!doctype html><title>x</title><script>{JS}</script><img src=x onerror=\"{JS}\">".encode()
+SVG = (
+    f'<svg xmlns="http://www.w3.org/2000/svg" onload="{JS}"><script>{JS}</script>'
+    '<rect width="10" height="10"/></svg>'
+).encode()
+HTML = f'<!doctype html><title>x</title><script>{JS}</script><img src=x onerror="{JS}">'.encode()
 
 
 def submission_xml(instance_id: str) -> bytes:
     """An XHTML script inside a text answer: stored as sent, served back byte for byte."""
-    return (f'<?xml version="1.0"?><data xmlns:h="http://www.w3.org/1999/xhtml" id="{FORM_ID}" '
-            f'version="1"><nama>Budi<h:script>{JS}</h:script></nama><lokasi>-0.68 100.78 250 5</lokasi><foto>evil.svg</foto>'
-            f"<dok>evil.html</dok><meta><instanceID>{instance_id}</instanceID></meta>"
-            f"</data>").encode()
+    return (
+        f'<?xml version="1.0"?><data xmlns:h="http://www.w3.org/1999/xhtml" id="{FORM_ID}" '
+        f'version="1"><nama>Budi<h:script>{JS}</h:script></nama><lokasi>-0.68 100.78 250 5</lokasi><foto>evil.svg</foto>'
+        f"<dok>evil.html</dok><meta><instanceID>{instance_id}</instanceID></meta>"
+        f"</data>"
+    ).encode()
 
 
 @dataclass
@@ -88,10 +93,14 @@ def make_hostile_world(services: Services, client: TestClient, folder: Path) -> 
     app_user = make_app_user(services, project)
     instance_id = new_instance_id()
     sent = client.post(
-        f"/v1/key/{app_user.token}/projects/{project.id}/submission", headers=HEADERS,
-        files=[("xml_submission_file", ("s.xml", submission_xml(instance_id), "text/xml")),
-               ("evil.svg", ("evil.svg", SVG, "image/svg+xml")),
-               ("evil.html", ("evil.html", HTML, "text/html"))])
+        f"/v1/key/{app_user.token}/projects/{project.id}/submission",
+        headers=HEADERS,
+        files=[
+            ("xml_submission_file", ("s.xml", submission_xml(instance_id), "text/xml")),
+            ("evil.svg", ("evil.svg", SVG, "image/svg+xml")),
+            ("evil.html", ("evil.html", HTML, "text/html")),
+        ],
+    )
     assert sent.status_code == 201, sent.text
     email, password = f"admin-{uuid.uuid4().hex[:8]}@example.org", "kata-sandi-panjang"
     admin = accounts.create_user(services.db, email, password, is_admin=True)

@@ -27,10 +27,16 @@ from server import logs
 from tests.collect import HEADERS, instance_xml, new_instance_id
 from tests.factories import jpeg, photo_body
 from tests.live import LiveServer
-from tests.security.conftest import FORM_ID, make_world, nothing_stored, stored_state
+from tests.security.conftest import (
+    FORM_ID,
+    MULTIPART_BOUNDARY,
+    make_world,
+    multipart_submission,
+    nothing_stored,
+    stored_state,
+)
 
 LIMIT = 2_000_000
-BOUNDARY = "jebolabort"
 KINDS = ("vanish", "vanish-chunked", "bad-chunk-mid", "bad-chunk-first")
 
 
@@ -48,14 +54,6 @@ def world(services, live):
     return make_world(services)
 
 
-def _multipart(xml: bytes, photo: bytes) -> bytes:
-    return (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"xml_submission_file\"; "
-            f"filename=\"s.xml\"\r\nContent-Type: text/xml\r\n\r\n").encode() + xml + \
-        (f"\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"utama.jpg\"; "
-         f"filename=\"utama.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").encode() + photo + \
-        f"\r\n--{BOUNDARY}--\r\n".encode()
-
-
 @dataclass(frozen=True)
 class Route:
     name: str
@@ -68,40 +66,80 @@ def _bearer(world, content_type: str) -> dict[str, str]:
 
 
 ROUTES = [
-    Route("openrosa-submission", lambda w: ("POST", f"{w.openrosa}/submission", {
-        **HEADERS, "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}),
-        lambda: _multipart(instance_xml(FORM_ID, "1", new_instance_id(), photo_body()),
-                           jpeg(seed=90))),
-    Route("rest-submission", lambda w: ("POST", f"{w.form}/submissions",
-                                        _bearer(w, "application/xml")),
-          lambda: instance_xml(FORM_ID, "1", new_instance_id(), photo_body(main=None))),
-    Route("form-upload", lambda w: ("POST", f"/v1/projects/{w.project_id}/forms",
-                                    _bearer(w, "application/vnd.openxmlformats-officedocument."
-                                               "spreadsheetml.sheet")),
-          lambda: b"PK\x03\x04" + bytes(range(256)) * 40),
-    Route("draft-attachment", lambda w: ("POST", f"{w.form}/draft/attachments/logo.png",
-                                         _bearer(w, "image/png")),
-          lambda: jpeg(size=200, seed=91)),
-    Route("submission-attachment", lambda w: (
-        "POST", f"{w.form}/submissions/uuid:{uuid.uuid4()}/attachments/utama.jpg",
-        _bearer(w, "image/jpeg")), lambda: jpeg(size=200, seed=92)),
-    Route("json-comment", lambda w: (
-        "POST", f"{w.form}/submissions/uuid:{uuid.uuid4()}/comments",
-        _bearer(w, "application/json")), lambda: b'{"body": "' + b"k" * 8000 + b'"}'),
-    Route("ui-login", lambda w: ("POST", "/login",
-                                 {"Content-Type": "application/x-www-form-urlencoded"}),
-          lambda: b"email=a%40b.c&password=kata-sandi-panjang&next=%2F&x=" + b"y" * 8000),
+    Route(
+        "openrosa-submission",
+        lambda w: (
+            "POST",
+            f"{w.openrosa}/submission",
+            {**HEADERS, "Content-Type": f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"},
+        ),
+        lambda: multipart_submission(
+            instance_xml(FORM_ID, "1", new_instance_id(), photo_body()), jpeg(seed=90)
+        ),
+    ),
+    Route(
+        "rest-submission",
+        lambda w: ("POST", f"{w.form}/submissions", _bearer(w, "application/xml")),
+        lambda: instance_xml(FORM_ID, "1", new_instance_id(), photo_body(main=None)),
+    ),
+    Route(
+        "form-upload",
+        lambda w: (
+            "POST",
+            f"/v1/projects/{w.project_id}/forms",
+            _bearer(w, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        ),
+        lambda: b"PK\x03\x04" + bytes(range(256)) * 40,
+    ),
+    Route(
+        "draft-attachment",
+        lambda w: ("POST", f"{w.form}/draft/attachments/logo.png", _bearer(w, "image/png")),
+        lambda: jpeg(size=200, seed=91),
+    ),
+    Route(
+        "submission-attachment",
+        lambda w: (
+            "POST",
+            f"{w.form}/submissions/uuid:{uuid.uuid4()}/attachments/utama.jpg",
+            _bearer(w, "image/jpeg"),
+        ),
+        lambda: jpeg(size=200, seed=92),
+    ),
+    Route(
+        "json-comment",
+        lambda w: (
+            "POST",
+            f"{w.form}/submissions/uuid:{uuid.uuid4()}/comments",
+            _bearer(w, "application/json"),
+        ),
+        lambda: b'{"body": "' + b"k" * 8000 + b'"}',
+    ),
+    Route(
+        "ui-login",
+        lambda w: ("POST", "/login", {"Content-Type": "application/x-www-form-urlencoded"}),
+        lambda: b"email=a%40b.c&password=kata-sandi-panjang&next=%2F&x=" + b"y" * 8000,
+    ),
 ]
 
 
-def _send_head(live: LiveServer, method: str, path: str, headers: dict[str, str],
-               length: int | None, request_id: str) -> socket.socket:
+def _send_head(
+    live: LiveServer,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    length: int | None,
+    request_id: str,
+) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", live.port), timeout=15)
-    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{live.port}",
-             f"X-Request-ID: {request_id}"]
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        f"Host: 127.0.0.1:{live.port}",
+        f"X-Request-ID: {request_id}",
+    ]
     lines += [f"{k}: {v}" for k, v in headers.items()]
-    lines.append(f"Content-Length: {length}" if length is not None else
-                 "Transfer-Encoding: chunked")
+    lines.append(
+        f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked"
+    )
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
     return sock
 
@@ -144,7 +182,7 @@ def _abort(live: LiveServer, world, route: Route, kind: str, request_id: str) ->
         if kind == "bad-chunk-mid":
             sock.sendall(_chunk(part))
             time.sleep(0.3)
-            sock.sendall(b"zz\r\n" + body[len(part):] + b"\r\n0\r\n\r\n")
+            sock.sendall(b"zz\r\n" + body[len(part) :] + b"\r\n0\r\n\r\n")
         else:  # bad-chunk-first
             sock.sendall(b"-1\r\n" + body + b"\r\n0\r\n\r\n")
         return _reply(sock, 5)
@@ -183,8 +221,12 @@ def _alive(live: LiveServer, world) -> None:
     import httpx
 
     xml = instance_xml(FORM_ID, "1", new_instance_id(), photo_body(main=None))
-    sent = httpx.post(f"{live.url}{world.openrosa}/submission", headers=HEADERS, timeout=10,
-                      files=[("xml_submission_file", ("s.xml", xml, "text/xml"))])
+    sent = httpx.post(
+        f"{live.url}{world.openrosa}/submission",
+        headers=HEADERS,
+        timeout=10,
+        files=[("xml_submission_file", ("s.xml", xml, "text/xml"))],
+    )
     assert sent.status_code == 201, sent.text
 
 
@@ -209,8 +251,9 @@ def transport_only(services):
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("route", ROUTES, ids=[r.name for r in ROUTES])
-def test_a_cut_body_is_one_info_line_not_an_error(services, transport_only, live, world,
-                                                  capsys, route, kind):
+def test_a_cut_body_is_one_info_line_not_an_error(
+    services, transport_only, live, world, capsys, route, kind
+):
     log = Log(capsys)
     request_id = f"abort-{route.name}-{kind}"
     reply = _abort(live, world, route, kind, request_id)
@@ -242,8 +285,9 @@ def test_nothing_is_stored_of_a_cut_submission(services, live, world, capsys, ki
 
 
 @pytest.mark.parametrize("target", ["no-route", "no-credentials"])
-def test_a_refusal_after_h11_answered_is_not_an_error(services, transport_only, live, world,
-                                                      capsys, target):
+def test_a_refusal_after_h11_answered_is_not_an_error(
+    services, transport_only, live, world, capsys, target
+):
     """Head and a bad first chunk in one packet, to a route that answers without reading the
     body (no such route: 404; no credentials: 401): h11 has answered 400 and closed before the
     handler's answer is written, which uvicorn then refuses (h11's LocalProtocolError, logged
@@ -255,9 +299,13 @@ def test_a_refusal_after_h11_answered_is_not_an_error(services, transport_only, 
     path = "/v1/nowhere" if target == "no-route" else f"{world.form}/submissions"
     sock = socket.create_connection(("127.0.0.1", live.port), timeout=15)
     try:
-        sock.sendall((f"POST {path} HTTP/1.1\r\nHost: x\r\nX-Request-ID: {request_id}\r\n"
-                      "Content-Type: application/xml\r\nTransfer-Encoding: chunked\r\n\r\n"
-                      "zz\r\n<data/>\r\n0\r\n\r\n").encode())
+        sock.sendall(
+            (
+                f"POST {path} HTTP/1.1\r\nHost: x\r\nX-Request-ID: {request_id}\r\n"
+                "Content-Type: application/xml\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "zz\r\n<data/>\r\n0\r\n\r\n"
+            ).encode()
+        )
         reply = _reply(sock, 5)
     finally:
         sock.close()

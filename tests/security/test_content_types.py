@@ -5,8 +5,8 @@ path (ids far past 64 bits)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 
@@ -45,56 +45,99 @@ class Case:
 
 
 def _openrosa(content_type: str, body: bytes) -> Callable:
-    return lambda client, world: client.post(f"{world.openrosa}/submission", content=body,
-                                             headers={**HEADERS, "Content-Type": content_type})
+    return lambda client, world: client.post(
+        f"{world.openrosa}/submission",
+        content=body,
+        headers={**HEADERS, "Content-Type": content_type},
+    )
 
 
 def _rest_create(content_type: str, body: bytes) -> Callable:
-    return lambda client, world: client.post(f"{world.form}/submissions", content=body,
-                                             headers={**world.bearer,
-                                                      "Content-Type": content_type})
+    return lambda client, world: client.post(
+        f"{world.form}/submissions",
+        content=body,
+        headers={**world.bearer, "Content-Type": content_type},
+    )
 
 
 def _comment(content_type: str, body: bytes) -> Callable:
     # The body is read (and refused) before the submission is looked up.
-    return lambda client, world: client.post(f"{world.form}/submissions/uuid:none/comments",
-                                             content=body, headers={
-                                                 **world.bearer, "Content-Type": content_type})
+    return lambda client, world: client.post(
+        f"{world.form}/submissions/uuid:none/comments",
+        content=body,
+        headers={**world.bearer, "Content-Type": content_type},
+    )
 
 
 CASES = [
-    Case("openrosa-json", _openrosa("application/json", b'{"xml_submission_file": "x"}'),
-         "multipart"),
-    Case("openrosa-urlencoded", _openrosa("application/x-www-form-urlencoded",
-                                          b"xml_submission_file=%3Cx%2F%3E"), "multipart"),
-    Case("openrosa-multipart-without-boundary", _openrosa("multipart/form-data", _xml()),
-         "boundary"),
-    Case("openrosa-multipart-mixed", _openrosa("multipart/mixed; boundary=b", b"--b--\r\n"),
-         "multipart"),
+    Case(
+        "openrosa-json", _openrosa("application/json", b'{"xml_submission_file": "x"}'), "multipart"
+    ),
+    Case(
+        "openrosa-urlencoded",
+        _openrosa("application/x-www-form-urlencoded", b"xml_submission_file=%3Cx%2F%3E"),
+        "multipart",
+    ),
+    Case(
+        "openrosa-multipart-without-boundary", _openrosa("multipart/form-data", _xml()), "boundary"
+    ),
+    Case(
+        "openrosa-multipart-mixed",
+        _openrosa("multipart/mixed; boundary=b", b"--b--\r\n"),
+        "multipart",
+    ),
     Case("openrosa-xml-body", _openrosa("text/xml", _xml()), "multipart"),
     Case("openrosa-no-content-type", _openrosa("", _xml()), "multipart"),
-    Case("rest-create-json", _rest_create("application/json", b'{"instanceId": "x"}'),
-         "XML"),
-    Case("rest-create-urlencoded", _rest_create("application/x-www-form-urlencoded",
-                                                b"a=b"), "XML"),
-    Case("rest-create-multipart", _rest_create("multipart/form-data; boundary=b",
-                                               b"--b\r\nContent-Disposition: form-data; "
-                                               b'name="x"\r\n\r\n<x/>\r\n--b--\r\n'), "XML"),
-    Case("rest-form-json", lambda client, world: client.post(
-        f"/v1/projects/{world.project_id}/forms", content=b'{"name": "form"}',
-        headers={**world.bearer, "Content-Type": "application/json"}), "spreadsheet"),
-    Case("rest-form-image", lambda client, world: client.post(
-        f"/v1/projects/{world.project_id}/forms", content=b"\x89PNG\r\n\x1a\n" + bytes(64),
-        headers={**world.bearer, "Content-Type": "image/png"}), "spreadsheet"),
+    Case("rest-create-json", _rest_create("application/json", b'{"instanceId": "x"}'), "XML"),
+    Case(
+        "rest-create-urlencoded", _rest_create("application/x-www-form-urlencoded", b"a=b"), "XML"
+    ),
+    Case(
+        "rest-create-multipart",
+        _rest_create(
+            "multipart/form-data; boundary=b",
+            b'--b\r\nContent-Disposition: form-data; name="x"\r\n\r\n<x/>\r\n--b--\r\n',
+        ),
+        "XML",
+    ),
+    Case(
+        "rest-form-json",
+        lambda client, world: client.post(
+            f"/v1/projects/{world.project_id}/forms",
+            content=b'{"name": "form"}',
+            headers={**world.bearer, "Content-Type": "application/json"},
+        ),
+        "spreadsheet",
+    ),
+    Case(
+        "rest-form-image",
+        lambda client, world: client.post(
+            f"/v1/projects/{world.project_id}/forms",
+            content=b"\x89PNG\r\n\x1a\n" + bytes(64),
+            headers={**world.bearer, "Content-Type": "image/png"},
+        ),
+        "spreadsheet",
+    ),
     Case("rest-comment-xml", _comment("application/xml", b"<body>x</body>"), ""),
-    Case("rest-comment-urlencoded", _comment("application/x-www-form-urlencoded",
-                                             b"body=x"), ""),
-    Case("rest-review-text", lambda client, world: client.patch(
-        f"{world.form}/submissions/uuid:none", content=b"approved",
-        headers={**world.bearer, "Content-Type": "text/plain"}), ""),
-    Case("session-urlencoded", lambda client, world: client.post(
-        "/v1/sessions", content=b"email=a%40b.c&password=x",
-        headers={"Content-Type": "application/x-www-form-urlencoded"}), ""),
+    Case("rest-comment-urlencoded", _comment("application/x-www-form-urlencoded", b"body=x"), ""),
+    Case(
+        "rest-review-text",
+        lambda client, world: client.patch(
+            f"{world.form}/submissions/uuid:none",
+            content=b"approved",
+            headers={**world.bearer, "Content-Type": "text/plain"},
+        ),
+        "",
+    ),
+    Case(
+        "session-urlencoded",
+        lambda client, world: client.post(
+            "/v1/sessions",
+            content=b"email=a%40b.c&password=x",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ),
+        "",
+    ),
 ]
 
 
@@ -113,14 +156,27 @@ def test_a_ui_post_with_a_json_body_is_a_4xx(services, site):
     world, client = site
     ui_login(client, world.manager[0])
     iid = new_instance_id()
-    assert client.post(f"{world.form}/submissions", content=instance_xml(
-        FORM_ID, "1", iid, photo_body(main=None)),
-        headers={**world.bearer, "Content-Type": "application/xml"}).status_code == 200
-    for path, body in ((f"/p/{world.project_id}/f/{FORM_ID}/s/{iid}/comment", {"body": "x"}),
-                       (f"/p/{world.project_id}/app-users", {"display_name": "x"})):
-        response = client.post(path, content=json.dumps(body).encode(), headers={
-            "Content-Type": "application/json", "x-csrftoken": client.cookies["jebol_csrf"]},
-            follow_redirects=False)
+    assert (
+        client.post(
+            f"{world.form}/submissions",
+            content=instance_xml(FORM_ID, "1", iid, photo_body(main=None)),
+            headers={**world.bearer, "Content-Type": "application/xml"},
+        ).status_code
+        == 200
+    )
+    for path, body in (
+        (f"/p/{world.project_id}/f/{FORM_ID}/s/{iid}/comment", {"body": "x"}),
+        (f"/p/{world.project_id}/app-users", {"display_name": "x"}),
+    ):
+        response = client.post(
+            path,
+            content=json.dumps(body).encode(),
+            headers={
+                "Content-Type": "application/json",
+                "x-csrftoken": client.cookies["jebol_csrf"],
+            },
+            follow_redirects=False,
+        )
         assert 400 <= response.status_code < 500, (path, response.status_code)
 
 
@@ -131,15 +187,26 @@ HUGE = "9" * 30
 
 @pytest.fixture(scope="module")
 def admin_token(services) -> str:
-    admin = accounts.create_user(services.db, f"admin-{new_instance_id()[5:13]}@example.org",
-                                 PASSWORD, is_admin=True)
+    admin = accounts.create_user(
+        services.db, f"admin-{new_instance_id()[5:13]}@example.org", PASSWORD, is_admin=True
+    )
     return accounts.create_session(services.db, admin.actor_id, 1)[0]
-@pytest.mark.parametrize("path", [
-    f"/v1/projects/{HUGE}", f"/v1/projects/{HUGE}/forms", f"/v1/users/{HUGE}",
-    f"/p/{HUGE}", f"/v1/projects/{HUGE}/app-users",
-], ids=["project", "forms", "user", "ui-project", "app-users"])
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/v1/projects/{HUGE}",
+        f"/v1/projects/{HUGE}/forms",
+        f"/v1/users/{HUGE}",
+        f"/p/{HUGE}",
+        f"/v1/projects/{HUGE}/app-users",
+    ],
+    ids=["project", "forms", "user", "ui-project", "app-users"],
+)
 def test_ids_past_64_bits_are_a_4xx(services, site, admin_token, path):
     _, client = site
-    response = client.get(path, headers={"Authorization": f"Bearer {admin_token}"},
-                          follow_redirects=False)
+    response = client.get(
+        path, headers={"Authorization": f"Bearer {admin_token}"}, follow_redirects=False
+    )
     assert 400 <= response.status_code < 500, response.status_code

@@ -23,20 +23,27 @@ EXEMPT = ("/v1/", "/f/", "/static/", "/schema", "/health")  # not the UI (CSRFCo
 
 
 def _ui_posts(app) -> set[str]:
-    return {route.path for route in app.routes if "POST" in getattr(route, "methods", ())
-            and not route.path.startswith(EXEMPT)}
+    return {
+        route.path
+        for route in app.routes
+        if "POST" in getattr(route, "methods", ()) and not route.path.startswith(EXEMPT)
+    }
 
 
 def _everything(services) -> tuple:
     """Row counts of every table, and the states a forged post would change."""
     with services.db.read() as session:
-        counts = tuple(session.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
-                       for t in SQLModel.metadata.sorted_tables)
-        states = tuple(session.execute(sa.select(Submission.review_state)
-                                       .order_by(Submission.id)).scalars())
+        counts = tuple(
+            session.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+            for t in SQLModel.metadata.sorted_tables
+        )
+        states = tuple(
+            session.execute(sa.select(Submission.review_state).order_by(Submission.id)).scalars()
+        )
         forms = tuple(session.execute(sa.select(Form.state).order_by(Form.id)).scalars())
-        revoked = tuple(session.execute(sa.select(AppUser.revoked_at)
-                                        .order_by(AppUser.id)).scalars())
+        revoked = tuple(
+            session.execute(sa.select(AppUser.revoked_at).order_by(AppUser.id)).scalars()
+        )
     return counts, states, forms, revoked
 
 
@@ -51,9 +58,13 @@ def scene(services, tmp_path):
     from storage import submissions
     from storage.submissions import Sender
 
-    submissions.ingest(services.db, services.blobs, project.id,
-                       instance_xml("foto_sederhana", "1", iid, photo_body(main=None)),
-                       sender=Sender(actor_id=None))
+    submissions.ingest(
+        services.db,
+        services.blobs,
+        project.id,
+        instance_xml("foto_sederhana", "1", iid, photo_body(main=None)),
+        sender=Sender(actor_id=None),
+    )
     app_user = make_app_user(services, project)
     email = f"admin-csrf-{uuid.uuid4().hex[:8]}@example.org"
     accounts.create_user(services.db, email, PASSWORD, is_admin=True)
@@ -66,16 +77,26 @@ def scene(services, tmp_path):
         f"{form}/s/{iid}/review": ({"state": "approved"}, None),
         f"{form}/s/{iid}/comment": ({"body": "catatan"}, None),
         f"/p/{project.id}/forms/upload": (
-            {}, {"file": ("tanpa_media.xlsx", xlsx_from_md("tanpa_media", tmp_path))}),
+            {},
+            {"file": ("tanpa_media.xlsx", xlsx_from_md("tanpa_media", tmp_path))},
+        ),
         f"/p/{project.id}/forms/foto_sederhana/publish": ({"version": "2"}, None),
         f"/p/{project.id}/forms/tanpa_media/discard": ({}, None),  # the upload's draft
         f"/p/{project.id}/forms/foto_sederhana/state": ({"state": "closing"}, None),
         f"/p/{project.id}/app-users": ({"display_name": "Petugas CSRF"}, None),
         f"/p/{project.id}/app-users/{app_user.actor.id}/revoke": ({}, None),
-        "/users": ({"email": f"new-{uuid.uuid4().hex[:8]}@example.org", "password": PASSWORD,
-                    "display_name": "Baru"}, None),
-        "/users/roles": ({"project_id": project.id, "role": "supervisor",
-                          "actor_id": other.actor_id}, None),
+        "/users": (
+            {
+                "email": f"new-{uuid.uuid4().hex[:8]}@example.org",
+                "password": PASSWORD,
+                "display_name": "Baru",
+            },
+            None,
+        ),
+        "/users/roles": (
+            {"project_id": project.id, "role": "supervisor", "actor_id": other.actor_id},
+            None,
+        ),
     }
     return project, email, posts
 
@@ -100,15 +121,22 @@ def test_ui_posts_without_the_csrf_token_are_403_and_change_nothing(services, sc
     ui_login(client, email)
     with make_client(services) as stranger:
         stranger.get("/login")
-        forgeries = {"no token": None, "forged": "A" * 64,
-                     "another browser's": stranger.cookies["jebol_csrf"]}
+        forgeries = {
+            "no token": None,
+            "forged": "A" * 64,
+            "another browser's": stranger.cookies["jebol_csrf"],
+        }
     before = _everything(services)
     for forgery, token in forgeries.items():
         for path, (data, files) in posts.items():
             form = dict(data, **({"_csrf_token": token} if token else {}))
             response = client.post(path, data=form, files=files, follow_redirects=False)
-            assert response.status_code == 403, (forgery, path, response.status_code,
-                                                 response.text[:200])
+            assert response.status_code == 403, (
+                forgery,
+                path,
+                response.status_code,
+                response.text[:200],
+            )
     assert _everything(services) == before
     assert client.get(f"/p/{project.id}").status_code == 200  # still logged in
 
@@ -121,23 +149,32 @@ def test_ui_posts_with_the_csrf_token_work(services, scene):
             if path in ("/login", "/logout"):
                 continue
             token = client.cookies["jebol_csrf"]
-            response = client.post(path, data={**data, "_csrf_token": token}, files=files,
-                                   follow_redirects=False)
-            assert response.status_code == 303, (path, response.status_code,
-                                                 response.text[:300])
-        header = client.post(f"/p/{project.id}/app-users", data={"display_name": "Lewat header"},
-                             headers={"x-csrftoken": client.cookies["jebol_csrf"]},
-                             follow_redirects=False)
+            response = client.post(
+                path, data={**data, "_csrf_token": token}, files=files, follow_redirects=False
+            )
+            assert response.status_code == 303, (path, response.status_code, response.text[:300])
+        header = client.post(
+            f"/p/{project.id}/app-users",
+            data={"display_name": "Lewat header"},
+            headers={"x-csrftoken": client.cookies["jebol_csrf"]},
+            follow_redirects=False,
+        )
         assert header.status_code == 303  # htmx sends the token as a header
-        out = client.post("/logout", data={"_csrf_token": client.cookies["jebol_csrf"]},
-                          follow_redirects=False)
+        out = client.post(
+            "/logout", data={"_csrf_token": client.cookies["jebol_csrf"]}, follow_redirects=False
+        )
         assert out.status_code == 303
     with make_client(services) as fresh:
         fresh.get("/login")
         data, _ = posts["/login"]
-        response = fresh.post("/login", data={**data, "_csrf_token": fresh.cookies["jebol_csrf"]},
-                              follow_redirects=False)
+        response = fresh.post(
+            "/login",
+            data={**data, "_csrf_token": fresh.cookies["jebol_csrf"]},
+            follow_redirects=False,
+        )
         assert response.status_code == 303 and "jebol_session" in response.headers["set-cookie"]
-    names = [row.actor.display_name
-             for row in accounts.list_app_users(services.db, services.box, project.id)]
+    names = [
+        row.actor.display_name
+        for row in accounts.list_app_users(services.db, services.box, project.id)
+    ]
     assert "Petugas CSRF" in names and "Lewat header" in names

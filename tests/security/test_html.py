@@ -25,8 +25,12 @@ SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
 COMMENT = "<!--<script>x</script>"  # also tries to put a JSON island's parser off
 RAW = ("<script>alert(1)", "<img src=x onerror", "<!--<script>")
-ESCAPED = ("&lt;script&gt;alert(1)", "&lt;img src=x onerror=alert(1)&gt;",
-           "\\u003cscript>alert(1)", "\\u003cimg src=x onerror")
+ESCAPED = (
+    "&lt;script&gt;alert(1)",
+    "&lt;img src=x onerror=alert(1)&gt;",
+    "\\u003cscript>alert(1)",
+    "\\u003cimg src=x onerror",
+)
 HOSTILE_FORM = f"""| survey |
 | | type | name | label |
 | | text | jawab | {IMG} |
@@ -49,12 +53,12 @@ def page_site(services, tmp_path_factory):
     project = make_project(services, f"{SCRIPT} {uuid.uuid4().hex[:6]}")
     make_project(services)  # two projects: the admin's home page lists them
     publish(services, project)
-    form_store.publish_xlsform(services.db, services.blobs, project.id, HOSTILE_FORM.encode(),
-                               "bahaya.md")
+    form_store.publish_xlsform(
+        services.db, services.blobs, project.id, HOSTILE_FORM.encode(), "bahaya.md"
+    )
     app_user = make_app_user(services, project, name=IMG)
     email = f"admin-html-{uuid.uuid4().hex[:8]}@example.org"
-    admin = accounts.create_user(services.db, email, PASSWORD, display_name=SCRIPT,
-                                 is_admin=True)
+    admin = accounts.create_user(services.db, email, PASSWORD, display_name=SCRIPT, is_admin=True)
     photo_name = f"{IMG}.jpg"
     instance_id = f"uuid:{IMG}{uuid.uuid4().hex[:6]}"
     photo = jpeg(seed=70)
@@ -62,20 +66,34 @@ def page_site(services, tmp_path_factory):
     part.write_bytes(photo)
     body = photo_body(_xml_text(SCRIPT), main=_xml_text(photo_name), evidence=[])
     body += f"<bukti><bukti_foto/><bukti_catatan>{_xml_text(IMG)}</bukti_catatan></bukti>"
-    submissions.ingest(services.db, services.blobs, project.id,
-                       instance_xml("foto_sederhana", "1", _xml_text(instance_id), body,
-                                    instance_name=_xml_text(IMG)),
-                       [IncomingFile(photo_name, part, len(photo),
-                                     hashlib.sha256(photo).hexdigest(), "image/jpeg")],
-                       sender=Sender(actor_id=app_user.actor.id))
+    submissions.ingest(
+        services.db,
+        services.blobs,
+        project.id,
+        instance_xml(
+            "foto_sederhana", "1", _xml_text(instance_id), body, instance_name=_xml_text(IMG)
+        ),
+        [
+            IncomingFile(
+                photo_name, part, len(photo), hashlib.sha256(photo).hexdigest(), "image/jpeg"
+            )
+        ],
+        sender=Sender(actor_id=app_user.actor.id),
+    )
     answers = f"<jawab>{_xml_text(SCRIPT)}</jawab><pilih>a</pilih>"
-    submissions.ingest(services.db, services.blobs, project.id,
-                       instance_xml("bahaya", "1", f"uuid:{uuid.uuid4()}", answers),
-                       sender=Sender(actor_id=None))
-    submissions.set_review_state(services.db, project.id, "foto_sederhana", instance_id,
-                                 "hasIssues", actor_id=admin.actor_id)
-    submissions.add_comment(services.db, project.id, "foto_sederhana", instance_id, COMMENT,
-                            actor_id=admin.actor_id)
+    submissions.ingest(
+        services.db,
+        services.blobs,
+        project.id,
+        instance_xml("bahaya", "1", f"uuid:{uuid.uuid4()}", answers),
+        sender=Sender(actor_id=None),
+    )
+    submissions.set_review_state(
+        services.db, project.id, "foto_sederhana", instance_id, "hasIssues", actor_id=admin.actor_id
+    )
+    submissions.add_comment(
+        services.db, project.id, "foto_sederhana", instance_id, COMMENT, actor_id=admin.actor_id
+    )
     with make_client(services) as client:
         ui_login(client, email)
         yield project, instance_id, app_user, photo_name, client
@@ -83,18 +101,36 @@ def page_site(services, tmp_path_factory):
 
 def _pages(project, instance_id, app_user):
     form = f"/p/{project.id}/f/foto_sederhana"
-    return {"projects": "/", "project-home": f"/p/{project.id}",
-            "submission-table": form, "submission-page": f"{form}/s/{quote(instance_id)}",
-            "board": f"{form}/board", "board-by-question": f"{form}/board?group=question",
-            "hostile-form-table": f"/p/{project.id}/f/bahaya",
-            "forms-list": f"/p/{project.id}/forms", "app-users": f"/p/{project.id}/app-users",
-            "users": "/users", "web-form-list": f"/f/{app_user.token}/",
-            "web-form": f"/f/{app_user.token}/bahaya"}
+    return {
+        "projects": "/",
+        "project-home": f"/p/{project.id}",
+        "submission-table": form,
+        "submission-page": f"{form}/s/{quote(instance_id)}",
+        "board": f"{form}/board",
+        "board-by-question": f"{form}/board?group=question",
+        "hostile-form-table": f"/p/{project.id}/f/bahaya",
+        "forms-list": f"/p/{project.id}/forms",
+        "app-users": f"/p/{project.id}/app-users",
+        "users": "/users",
+        "web-form-list": f"/f/{app_user.token}/",
+        "web-form": f"/f/{app_user.token}/bahaya",
+    }
 
 
-PAGES = ["projects", "project-home", "submission-table", "submission-page", "board",
-         "board-by-question", "hostile-form-table", "forms-list", "app-users", "users",
-         "web-form-list", "web-form"]
+PAGES = [
+    "projects",
+    "project-home",
+    "submission-table",
+    "submission-page",
+    "board",
+    "board-by-question",
+    "hostile-form-table",
+    "forms-list",
+    "app-users",
+    "users",
+    "web-form-list",
+    "web-form",
+]
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -104,7 +140,7 @@ def test_hostile_text_is_shown_escaped(page_site, page):
     assert response.status_code == 200, response.text[:300]
     html = response.text
     for raw in RAW:
-        assert raw not in html, (raw, html[max(0, html.find(raw) - 200):html.find(raw) + 100])
+        assert raw not in html, (raw, html[max(0, html.find(raw) - 200) : html.find(raw) + 100])
     assert any(escaped in html for escaped in ESCAPED), "the hostile text is not on the page"
 
 
@@ -119,25 +155,28 @@ def test_the_comment_and_the_history_are_escaped(page_site):
 def test_the_web_forms_json_island_has_no_angle_bracket(page_site, page):
     project, instance_id, app_user, _, client = page_site
     html = client.get(_pages(project, instance_id, app_user)[page]).text
-    island = re.search(r'<script type="application/json" id="wf-config">(.*?)</script>', html,
-                       re.S).group(1)
+    island = re.search(
+        r'<script type="application/json" id="wf-config">(.*?)</script>', html, re.S
+    ).group(1)
     assert "<" not in island
-    assert SCRIPT in json.dumps(json.loads(island), ensure_ascii=False) or \
-        IMG in json.dumps(json.loads(island), ensure_ascii=False)
+    assert SCRIPT in json.dumps(json.loads(island), ensure_ascii=False) or IMG in json.dumps(
+        json.loads(island), ensure_ascii=False
+    )
 
 
 def test_a_hostile_file_name_cannot_break_the_download_header(services, page_site):
     project, instance_id, _, photo_name, client = page_site
-    response = client.get(f"/v1/projects/{project.id}/forms/foto_sederhana/submissions/"
-                          f"{quote(instance_id, safe='')}/attachments/{quote(photo_name)}",
-                          follow_redirects=False)
+    response = client.get(
+        f"/v1/projects/{project.id}/forms/foto_sederhana/submissions/"
+        f"{quote(instance_id, safe='')}/attachments/{quote(photo_name)}",
+        follow_redirects=False,
+    )
     if response.status_code == 307:  # S3: the presigned URL carries the header, quoted
         assert "response-content-disposition" in response.headers["location"]
         return
     assert response.status_code == 200
     disposition = response.headers["content-disposition"]
-    plain = re.fullmatch(r'attachment; filename="([^"]*)"; filename\*=UTF-8\'\'(\S+)',
-                         disposition)
+    plain = re.fullmatch(r'attachment; filename="([^"]*)"; filename\*=UTF-8\'\'(\S+)', disposition)
     assert plain, disposition  # one quoted ASCII name (no quote, backslash or ; in it)
     assert not set(plain.group(1)) & set('"\\;/\r\n')
 

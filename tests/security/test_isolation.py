@@ -33,12 +33,26 @@ def _sandboxed(response) -> None:
     assert response.headers.get("x-content-type-options") == "nosniff"
 
 
-@pytest.mark.parametrize("name", [
-    "form xml", "form version xml", "submission xml", "submission version xml",
-    "attachment svg", "attachment html", "openrosa form xml", "openrosa media svg",
-    "openrosa media html", "web form xml", "web form media svg", "web form media html"])
-def test_hostile_document_is_sandboxed_and_downloaded(client: TestClient, hostile: HostileWorld,
-                                                      name: str) -> None:
+@pytest.mark.parametrize(
+    "name",
+    [
+        "form xml",
+        "form version xml",
+        "submission xml",
+        "submission version xml",
+        "attachment svg",
+        "attachment html",
+        "openrosa form xml",
+        "openrosa media svg",
+        "openrosa media html",
+        "web form xml",
+        "web form media svg",
+        "web form media html",
+    ],
+)
+def test_hostile_document_is_sandboxed_and_downloaded(
+    client: TestClient, hostile: HostileWorld, name: str
+) -> None:
     response = client.get(hostile.urls[name], headers=_bearer(hostile), follow_redirects=False)
     _sandboxed(response)
     if response.status_code == 307:  # S3: the store's own origin, still as a download
@@ -50,17 +64,22 @@ def test_hostile_document_is_sandboxed_and_downloaded(client: TestClient, hostil
     assert b"PWNED" in response.content  # served as stored, byte for byte: not rewritten
 
 
-def test_the_sandbox_cannot_be_loosened_by_the_document(client: TestClient,
-                                                        hostile: HostileWorld) -> None:
+def test_the_sandbox_cannot_be_loosened_by_the_document(
+    client: TestClient, hostile: HostileWorld
+) -> None:
     """Stored bytes are never headers; and a foreign route's own CSP would be replaced."""
     response = client.get(hostile.urls["submission xml"], headers=_bearer(hostile))
     assert response.headers.get_list("content-security-policy") == [
-        response.headers["content-security-policy"]]
+        response.headers["content-security-policy"]
+    ]
 
 
 def test_json_errors_and_unknown_paths_are_sandboxed(client: TestClient) -> None:
-    for response in (client.get("/v1/users/current"), client.get("/nowhere/<svg>"),
-                     client.get("/v1/projects/999999999/forms")):
+    for response in (
+        client.get("/v1/users/current"),
+        client.get("/nowhere/<svg>"),
+        client.get("/v1/projects/999999999/forms"),
+    ):
         assert response.status_code in (401, 404), response.status_code
         _sandboxed(response)
 
@@ -82,33 +101,50 @@ def test_ui_error_page_carries_the_page_policy(client: TestClient, hostile: Host
     assert "script-src 'self'" in missing.headers["content-security-policy"]
 
 
-def test_ui_cookie_counts_only_for_ui_and_its_downloads(client: TestClient,
-                                                         hostile: HostileWorld) -> None:
+def test_ui_cookie_counts_only_for_ui_and_its_downloads(
+    client: TestClient, hostile: HostileWorld
+) -> None:
     ui_login(client, hostile.admin_email, hostile.password)
     assert client.get("/").status_code == 200
     # The JSON API and the raw documents: the cookie is nobody there.
-    for url in ("/v1/users/current", f"/v1/projects/{hostile.project_id}/app-users",
-                hostile.urls["submission xml"], hostile.urls["submission version xml"],
-                hostile.urls["form version xml"]):
+    for url in (
+        "/v1/users/current",
+        f"/v1/projects/{hostile.project_id}/app-users",
+        hostile.urls["submission xml"],
+        hostile.urls["submission version xml"],
+        hostile.urls["form version xml"],
+    ):
         assert client.get(url).status_code == 401, url
     # What the UI links to for download.
     form = f"/v1/projects/{hostile.project_id}/forms/jahat"
-    for url in (hostile.urls["attachment svg"], hostile.urls["form xml"],
-                f"{form}/submissions.csv.zip?attachments=false",
-                f"/v1/projects/{hostile.project_id}/iid-report.zip"):
+    for url in (
+        hostile.urls["attachment svg"],
+        hostile.urls["form xml"],
+        f"{form}/submissions.csv.zip?attachments=false",
+        f"/v1/projects/{hostile.project_id}/iid-report.zip",
+    ):
         response = client.get(url, follow_redirects=False)
         assert response.status_code in (200, 307), (url, response.status_code)
     # Never for writes outside the UI (no CSRF token there).
-    assert client.post(f"/v1/projects/{hostile.project_id}/app-users",
-                       json={"displayName": "x"}).status_code == 401
+    assert (
+        client.post(
+            f"/v1/projects/{hostile.project_id}/app-users", json={"displayName": "x"}
+        ).status_code
+        == 401
+    )
 
 
 # Every route whose body is not sandboxed, by kind. A new route lands here only deliberately:
 # its body must be entirely ours (templates, our scripts, generated images).
 OWN_ROUTES = {
-    "/f/sw.js", "/f/{key:str}", "/f/{key:str}/-/antrian", "/f/{key:str}/{xml_form_id:str}",
-    "/f/{key:str}/-/manifest.webmanifest", "/f/{key:str}/-/qr.svg",
-    "/static/webform/{build:str}/{name:path}", "/static/{file_path:path}",
+    "/f/sw.js",
+    "/f/{key:str}",
+    "/f/{key:str}/-/antrian",
+    "/f/{key:str}/{xml_form_id:str}",
+    "/f/{key:str}/-/manifest.webmanifest",
+    "/f/{key:str}/-/qr.svg",
+    "/static/webform/{build:str}/{name:path}",
+    "/static/{file_path:path}",
 }
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -32,10 +33,18 @@ from tests.conftest import backend_settings
 from tests.factories import jpeg, make_app_user, make_project, photo_body, publish
 
 # 15 examples per operation: 30-40 s for the 77 operations on the 2-core machine.
-BUDGET = settings(max_examples=15, derandomize=True, deadline=None, database=None,
-                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                         HealthCheck.function_scoped_fixture,
-                                         HealthCheck.differing_executors])
+BUDGET = settings(
+    max_examples=15,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.differing_executors,
+    ],
+)
 
 
 @dataclass
@@ -47,15 +56,18 @@ class Api:
 
 
 @pytest.fixture(scope="module")
-def api(request: pytest.FixtureRequest,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """SQLite only: the schema and the handlers do not depend on the backend, and the
     other backend's checks are the battery's (tests/security/test_*.py)."""
     data = tmp_path_factory.mktemp("schemathesis")
     services = Services(backend_settings("sqlite", data, request))
     services.prepare()
-    admin = accounts.create_user(services.db, f"admin-{uuid.uuid4().hex[:8]}@example.org",
-                                 "kata-sandi-panjang", is_admin=True)
+    admin = accounts.create_user(
+        services.db,
+        f"admin-{uuid.uuid4().hex[:8]}@example.org",
+        "kata-sandi-panjang",
+        is_admin=True,
+    )
     token, _ = accounts.create_session(services.db, admin.actor_id, 24)
     project = make_project(services)
     publish(services, project)
@@ -64,17 +76,32 @@ def api(request: pytest.FixtureRequest,
     part = data / "photo"
     part.write_bytes(photo)
     instance_id = new_instance_id()
-    submissions.ingest(services.db, services.blobs, project.id,
-                       instance_xml("foto_sederhana", "1", instance_id, photo_body()),
-                       [IncomingFile("utama.jpg", part, len(photo),
-                                     hashlib.sha256(photo).hexdigest())],
-                       sender=Sender(actor_id=None))
-    real = {"project_id": project.id, "xml_form_id": "foto_sederhana",
-            "form_file": "foto_sederhana", "form_svc": "foto_sederhana.svc",
-            "table": "Submissions", "instance_id": instance_id, "version_id": instance_id,
-            "name": "utama.jpg", "version_file": "1", "actor_id": app_user.actor.id}
-    yield Api(create_app(services.settings, services, prepare=False),
-              {"Authorization": f"Bearer {token}"}, real, admin.actor_id)
+    submissions.ingest(
+        services.db,
+        services.blobs,
+        project.id,
+        instance_xml("foto_sederhana", "1", instance_id, photo_body()),
+        [IncomingFile("utama.jpg", part, len(photo), hashlib.sha256(photo).hexdigest())],
+        sender=Sender(actor_id=None),
+    )
+    real = {
+        "project_id": project.id,
+        "xml_form_id": "foto_sederhana",
+        "form_file": "foto_sederhana",
+        "form_svc": "foto_sederhana.svc",
+        "table": "Submissions",
+        "instance_id": instance_id,
+        "version_id": instance_id,
+        "name": "utama.jpg",
+        "version_file": "1",
+        "actor_id": app_user.actor.id,
+    }
+    yield Api(
+        create_app(services.settings, services, prepare=False),
+        {"Authorization": f"Bearer {token}"},
+        real,
+        admin.actor_id,
+    )
     services.db.dispose()
 
 
@@ -91,17 +118,25 @@ def _operations() -> list[tuple[str, str]]:
         services = Services(config)
         paths = create_app(config, services, prepare=False).openapi_schema.to_schema()["paths"]
         services.db.dispose()
-    return [(method.upper(), path) for path, item in paths.items() for method in item
-            if method in ("get", "put", "post", "delete", "patch", "head")]
+    return [
+        (method.upper(), path)
+        for path, item in paths.items()
+        for method in item
+        if method in ("get", "put", "post", "delete", "patch", "head")
+    ]
 
 
 @pytest.mark.parametrize("method, path", _operations())
-def test_no_operation_answers_a_server_error(api: Api, api_schema: Any, method: str,
-                                             path: str) -> None:
+def test_no_operation_answers_a_server_error(
+    api: Api, api_schema: Any, method: str, path: str
+) -> None:
     operation = api_schema[path][method]
     real = {p.name: api.real[p.name] for p in operation.path_parameters if p.name in api.real}
-    cases = st.one_of(operation.as_strategy(), operation.as_strategy(path_parameters=real),
-                      operation.as_strategy(GenerationMode.NEGATIVE, path_parameters=real))
+    cases = st.one_of(
+        operation.as_strategy(),
+        operation.as_strategy(path_parameters=real),
+        operation.as_strategy(GenerationMode.NEGATIVE, path_parameters=real),
+    )
 
     @given(case=cases)
     @BUDGET

@@ -9,8 +9,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import httpx
 import pytest
@@ -19,17 +19,23 @@ from forms.instance import MAX_SUBMISSION_XML_BYTES
 from tests.collect import HEADERS, instance_xml, new_instance_id
 from tests.factories import jpeg, photo_body
 from tests.live import LiveServer
-from tests.security.conftest import FORM_ID, nothing_stored, stored_state
+from tests.security.conftest import (
+    FORM_ID,
+    MULTIPART_BOUNDARY,
+    multipart_submission,
+    nothing_stored,
+    stored_state,
+)
 
 BODY_TIMEOUT = 2.0
 LIMIT = 200_000  # max_submission_bytes for these servers: oversize bodies stay small
-BOUNDARY = "jebolsocket"
 
 
 @pytest.fixture(scope="module")
 def live(services):
-    with LiveServer(services, body_timeout_seconds=BODY_TIMEOUT,
-                    max_submission_bytes=LIMIT) as server:
+    with LiveServer(
+        services, body_timeout_seconds=BODY_TIMEOUT, max_submission_bytes=LIMIT
+    ) as server:
         yield server
 
 
@@ -48,14 +54,6 @@ def site(services, world, live):
     return world, live
 
 
-def _multipart(xml: bytes, photo: bytes) -> bytes:
-    return (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"xml_submission_file\"; "
-            f"filename=\"s.xml\"\r\nContent-Type: text/xml\r\n\r\n").encode() + xml + \
-        (f"\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"utama.jpg\"; "
-         f"filename=\"utama.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").encode() + photo + \
-        f"\r\n--{BOUNDARY}--\r\n".encode()
-
-
 @dataclass(frozen=True)
 class Upload:
     """A request whose head is sent at once and whose body can then be dribbled."""
@@ -66,18 +64,23 @@ class Upload:
 
 
 def _openrosa(world):
-    return "POST", f"{world.openrosa}/submission", {
-        **HEADERS, "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+    return (
+        "POST",
+        f"{world.openrosa}/submission",
+        {**HEADERS, "Content-Type": f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"},
+    )
 
 
 def _rest_xml(world):
-    return "POST", f"{world.form}/submissions", {**world.bearer,
-                                                 "Content-Type": "application/xml"}
+    return "POST", f"{world.form}/submissions", {**world.bearer, "Content-Type": "application/xml"}
 
 
 def _draft_media(world):
-    return "POST", f"{world.form}/draft/attachments/logo.png", {**world.bearer,
-                                                                "Content-Type": "image/png"}
+    return (
+        "POST",
+        f"{world.form}/draft/attachments/logo.png",
+        {**world.bearer, "Content-Type": "image/png"},
+    )
 
 
 def _ui_login(world):
@@ -85,23 +88,40 @@ def _ui_login(world):
 
 
 UPLOADS = [
-    Upload("openrosa-submission", _openrosa, lambda: _multipart(
-        instance_xml(FORM_ID, "1", new_instance_id(), photo_body()), jpeg(seed=80))),
-    Upload("rest-submission", _rest_xml,
-           lambda: instance_xml(FORM_ID, "1", new_instance_id(), photo_body(main=None))),
+    Upload(
+        "openrosa-submission",
+        _openrosa,
+        lambda: multipart_submission(
+            instance_xml(FORM_ID, "1", new_instance_id(), photo_body()), jpeg(seed=80)
+        ),
+    ),
+    Upload(
+        "rest-submission",
+        _rest_xml,
+        lambda: instance_xml(FORM_ID, "1", new_instance_id(), photo_body(main=None)),
+    ),
     Upload("draft-media", _draft_media, lambda: jpeg(size=200, seed=81)),
-    Upload("ui-login", _ui_login, lambda: b"email=a%40b.c&password=kata-sandi-panjang&next=%2F"
-           + b"&x=" + b"y" * 2000),
+    Upload(
+        "ui-login",
+        _ui_login,
+        lambda: b"email=a%40b.c&password=kata-sandi-panjang&next=%2F" + b"&x=" + b"y" * 2000,
+    ),
 ]
 
 
-def _head(live: LiveServer, method: str, path: str, headers: dict[str, str], length: int | None,
-          ) -> socket.socket:
+def _head(
+    live: LiveServer,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    length: int | None,
+) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", live.port), timeout=15)
     lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{live.port}", "Connection: close"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
-    lines.append(f"Content-Length: {length}" if length is not None else
-                 "Transfer-Encoding: chunked")
+    lines.append(
+        f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked"
+    )
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
     return sock
 
@@ -113,7 +133,7 @@ def _read_reply(sock: socket.socket, deadline: float) -> bytes:
         sock.settimeout(max(0.05, deadline - time.monotonic()))
         try:
             chunk = sock.recv(65536)
-        except (socket.timeout, ConnectionResetError):
+        except (TimeoutError, ConnectionResetError):
             break
         if not chunk:
             break
@@ -134,7 +154,7 @@ def _dribble(sock: socket.socket, body: bytes, every: float, until: float) -> st
         sock.settimeout(every)
         try:
             reply = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             continue
         except ConnectionResetError:
             return "closed"
@@ -156,8 +176,12 @@ def _eventually_no_tmp_files(services, before: int) -> None:
 def _alive(live: LiveServer, world) -> None:
     assert httpx.get(f"{live.url}/health/live", timeout=5).status_code == 200
     xml = instance_xml(FORM_ID, "1", new_instance_id(), photo_body(main=None))
-    sent = httpx.post(f"{live.url}{world.openrosa}/submission", headers=HEADERS, timeout=10,
-                      files=[("xml_submission_file", ("s.xml", xml, "text/xml"))])
+    sent = httpx.post(
+        f"{live.url}{world.openrosa}/submission",
+        headers=HEADERS,
+        timeout=10,
+        files=[("xml_submission_file", ("s.xml", xml, "text/xml"))],
+    )
     assert sent.status_code == 201, sent.text
 
 
@@ -245,12 +269,13 @@ def test_a_body_that_arrives_steadily_is_not_cut(services, transport_only, site)
     timeout, faster than the minimum rate) is stored."""
     world, live = site
     iid = new_instance_id()
-    body = _multipart(instance_xml(FORM_ID, "1", iid, photo_body()),
-                      jpeg(seed=82) + bytes(150_000))
+    body = multipart_submission(
+        instance_xml(FORM_ID, "1", iid, photo_body()), jpeg(seed=82) + bytes(150_000)
+    )
     sock = _head(live, *_openrosa(world), len(body))
     try:
         for start in range(0, len(body), 16384):
-            sock.sendall(body[start:start + 16384])
+            sock.sendall(body[start : start + 16384])
             time.sleep(3 / (len(body) / 16384))
         reply = _read_reply(sock, time.monotonic() + 10)
     finally:
@@ -282,6 +307,7 @@ def test_stalled_clients_hold_no_worker(services, transport_only, site):
 
 # ---- bodies over the limit -----------------------------------------------------------------
 
+
 def test_a_declared_oversize_body_is_413_before_it_is_sent(services, site):
     world, live = site
     with nothing_stored(services):
@@ -294,9 +320,11 @@ def test_a_declared_oversize_body_is_413_before_it_is_sent(services, site):
     _alive(live, world)
 
 
-@pytest.mark.parametrize("upload, limit", [(UPLOADS[0], LIMIT),
-                                           (UPLOADS[1], MAX_SUBMISSION_XML_BYTES)],
-                         ids=[UPLOADS[0].name, UPLOADS[1].name])
+@pytest.mark.parametrize(
+    "upload, limit",
+    [(UPLOADS[0], LIMIT), (UPLOADS[1], MAX_SUBMISSION_XML_BYTES)],
+    ids=[UPLOADS[0].name, UPLOADS[1].name],
+)
 def test_a_chunked_body_over_the_limit_is_cut_mid_stream(services, site, upload, limit):
     """No Content-Length to refuse up front: the server counts as it reads and answers 413
     once past the route's limit, without reading the rest."""
@@ -331,17 +359,18 @@ RAW = {
     "bad-request-line": b"GET  /health/live  HTTP/1.1 extra\r\nHost: x\r\n\r\n",
     "header-without-colon": b"GET /health/live HTTP/1.1\r\nHost x\r\n\r\n",
     "nul-in-header": b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
-    "huge-header": b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000
-                   + b"\r\n\r\n",
+    "huge-header": b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: "
+    + b"a" * 200_000
+    + b"\r\n\r\n",
     "negative-length": b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
     "two-lengths": b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
-                   b"Content-Length: 7\r\n\r\nabcde",
+    b"Content-Length: 7\r\n\r\nabcde",
     "length-and-chunked": b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
-                          b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /x HTTP/1.1\r\n\r\n",
+    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /x HTTP/1.1\r\n\r\n",
     "bad-chunk-size": b"POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                      b"zz\r\nabc\r\n0\r\n\r\n",
+    b"zz\r\nabc\r\n0\r\n\r\n",
     "unknown-transfer-encoding": b"POST /login HTTP/1.1\r\nHost: x\r\n"
-                                 b"Transfer-Encoding: gzip, identity\r\n\r\n",
+    b"Transfer-Encoding: gzip, identity\r\n\r\n",
     "non-ascii-method": b"G\xc3\x89T /health/live HTTP/1.1\r\nHost: x\r\n\r\n",
     "http-2-preface": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
 }

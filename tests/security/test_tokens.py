@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -66,41 +66,45 @@ COMMON = {
     "very-long": "A" * 60_000,
     "just-over-the-limit": "A" * (MAX_TOKEN_CHARS + 4),
 }
-ODATA = {**COMMON,
-         "nested-in-a-field": b64(b'{"id":' + NESTED + b',"rows":0}'),
-         "nested-unknown-field": b64(b'{"id":1,"rows":0,"x":' + NESTED + b"}"),
-         "unknown-field": b64(b'{"id":1,"rows":0,"x":1}'),
-         "array": b64(b"[1,0]"),
-         "id-string": b64(b'{"id":"1","rows":0}'),
-         "id-float": b64(b'{"id":1.5,"rows":0}'),
-         "id-bool": b64(b'{"id":true,"rows":0}'),
-         "id-null": b64(b'{"id":null,"rows":0}'),
-         "rows-missing": b64(b'{"id":1}'),
-         "empty-object": b64(b"{}"),
-         "id-huge": b64(b'{"id":' + b"9" * 400 + b',"rows":0}'),
-         "id-2^63": b64(b'{"id":9223372036854775808,"rows":0}'),
-         "id-negative": b64(b'{"id":-1,"rows":0}'),
-         "rows-negative": b64(b'{"id":1,"rows":-1}'),
-         "count-string": b64(b'{"id":1,"rows":0,"count":"3"}'),
-         "nested-utf8-junk": b64(b'{"id":1,"rows":0,"count":"\xff"}')}
-UI = {**COMMON,
-      "nested-in-the-time": b64(b"[" + NESTED + b",1]"),
-      "nested-after-a-valid-pair": b64(f"[{AT},1,".encode() + NESTED + b"]"),
-      "object": b64(f'{{"at":{AT},"id":1}}'.encode()),
-      "one-item": b64(f"[{AT}]".encode()),
-      "three-items": b64(f"[{AT},1,2]".encode()),
-      "empty-array": b64(b"[]"),
-      "swapped": b64(f"[1,{AT}]".encode()),
-      "id-string": b64(f'[{AT},"1"]'.encode()),
-      "id-float": b64(f"[{AT},1.5]".encode()),
-      "id-huge": b64(f"[{AT},".encode() + b"9" * 400 + b"]"),
-      "id-2^63": b64(f"[{AT},9223372036854775808]".encode()),
-      "id-negative": b64(f"[{AT},-1]".encode()),
-      "time-naive": b64(b'["2024-05-01T08:00:00",1]'),
-      "time-not-a-time": b64(b'["kemarin",1]'),
-      "time-past-9999-in-utc": b64(b'["9999-12-31T23:59:59-23:59",1]'),
-      "time-before-year-1-in-utc": b64(b'["0001-01-01T00:00:00+23:59",1]'),
-      "time-not-utf8": b64(b'["\xff\xfe",1]')}
+ODATA = {
+    **COMMON,
+    "nested-in-a-field": b64(b'{"id":' + NESTED + b',"rows":0}'),
+    "nested-unknown-field": b64(b'{"id":1,"rows":0,"x":' + NESTED + b"}"),
+    "unknown-field": b64(b'{"id":1,"rows":0,"x":1}'),
+    "array": b64(b"[1,0]"),
+    "id-string": b64(b'{"id":"1","rows":0}'),
+    "id-float": b64(b'{"id":1.5,"rows":0}'),
+    "id-bool": b64(b'{"id":true,"rows":0}'),
+    "id-null": b64(b'{"id":null,"rows":0}'),
+    "rows-missing": b64(b'{"id":1}'),
+    "empty-object": b64(b"{}"),
+    "id-huge": b64(b'{"id":' + b"9" * 400 + b',"rows":0}'),
+    "id-2^63": b64(b'{"id":9223372036854775808,"rows":0}'),
+    "id-negative": b64(b'{"id":-1,"rows":0}'),
+    "rows-negative": b64(b'{"id":1,"rows":-1}'),
+    "count-string": b64(b'{"id":1,"rows":0,"count":"3"}'),
+    "nested-utf8-junk": b64(b'{"id":1,"rows":0,"count":"\xff"}'),
+}
+UI = {
+    **COMMON,
+    "nested-in-the-time": b64(b"[" + NESTED + b",1]"),
+    "nested-after-a-valid-pair": b64(f"[{AT},1,".encode() + NESTED + b"]"),
+    "object": b64(f'{{"at":{AT},"id":1}}'.encode()),
+    "one-item": b64(f"[{AT}]".encode()),
+    "three-items": b64(f"[{AT},1,2]".encode()),
+    "empty-array": b64(b"[]"),
+    "swapped": b64(f"[1,{AT}]".encode()),
+    "id-string": b64(f'[{AT},"1"]'.encode()),
+    "id-float": b64(f"[{AT},1.5]".encode()),
+    "id-huge": b64(f"[{AT},".encode() + b"9" * 400 + b"]"),
+    "id-2^63": b64(f"[{AT},9223372036854775808]".encode()),
+    "id-negative": b64(f"[{AT},-1]".encode()),
+    "time-naive": b64(b'["2024-05-01T08:00:00",1]'),
+    "time-not-a-time": b64(b'["kemarin",1]'),
+    "time-past-9999-in-utc": b64(b'["9999-12-31T23:59:59-23:59",1]'),
+    "time-before-year-1-in-utc": b64(b'["0001-01-01T00:00:00+23:59",1]'),
+    "time-not-utf8": b64(b'["\xff\xfe",1]'),
+}
 
 
 @pytest.fixture(autouse=True)
@@ -119,12 +123,23 @@ def site(services, tmp_path_factory):
     part = tmp_path_factory.mktemp("tokens") / "photo"
     for i in range(3):
         part.write_bytes(photo)
-        submissions.ingest(services.db, services.blobs, world.project_id,
-                           instance_xml(FORM_ID, "1", new_instance_id(),
-                                        photo_body(f"Orang {i}", evidence=["a.jpg", "b.jpg"])),
-                           [IncomingFile("utama.jpg", part, len(photo),
-                                         hashlib.sha256(photo).hexdigest(), "image/jpeg")],
-                           sender=Sender(actor_id=None))
+        submissions.ingest(
+            services.db,
+            services.blobs,
+            world.project_id,
+            instance_xml(
+                FORM_ID,
+                "1",
+                new_instance_id(),
+                photo_body(f"Orang {i}", evidence=["a.jpg", "b.jpg"]),
+            ),
+            [
+                IncomingFile(
+                    "utama.jpg", part, len(photo), hashlib.sha256(photo).hexdigest(), "image/jpeg"
+                )
+            ],
+            sender=Sender(actor_id=None),
+        )
     with make_client(services) as client:
         ui_login(client, world.supervisor[0])
         yield world, client
@@ -164,8 +179,11 @@ def test_odata_pages_normally_after_the_bad_tokens(site, table):
     link = first.json()["@odata.nextLink"]
     token = parse_qs(urlsplit(link).query)["$skiptoken"][0]
     body = token[2:]
-    variants = {token, "01" + body + "=" * (-len(body) % 4),
-                "01" + body.replace("-", "+").replace("_", "/")}
+    variants = {
+        token,
+        "01" + body + "=" * (-len(body) % 4),
+        "01" + body.replace("-", "+").replace("_", "/"),
+    }
     pages = []
     for variant in variants:
         page = _odata(site, table, **{"$top": "1", "$skiptoken": variant})
@@ -206,18 +224,17 @@ def test_the_pages_work_after_the_bad_cursors(site, page):
     before every row, none."""
     world, client = site
     names = [f"Orang {i}" for i in range(3)]
-    past = encode_token((datetime.now(timezone.utc).replace(year=2999), 2**62))
+    past = encode_token((datetime.now(UTC).replace(year=2999), 2**62))
     shown = _ui(site, page, past)
     assert shown.status_code == 200, shown.text[:300]
     if page == "table":
         assert all(name in shown.text for name in names)
-        before = encode_token((datetime(2000, 1, 1, tzinfo=timezone.utc), 1))
+        before = encode_token((datetime(2000, 1, 1, tzinfo=UTC), 1))
         none = _ui(site, page, before)
         assert none.status_code == 200 and not any(name in none.text for name in names)
     else:
         assert shown.text.count("/thumb/320/") >= 3
-    first = client.get(f"/p/{world.project_id}/f/{FORM_ID}" + ("/board" if page == "board"
-                                                                else ""))
+    first = client.get(f"/p/{world.project_id}/f/{FORM_ID}" + ("/board" if page == "board" else ""))
     assert first.status_code == 200
 
 
@@ -229,8 +246,9 @@ def test_the_cursors_the_server_writes_page_through_every_row(services, site, so
     form = form_store.get_form(services.db, world.project_id, FORM_ID)
     seen, cursor = [], None
     for _ in range(10):
-        page = browse.page_submissions(services.db, form, browse.Filters(), sort=sort,
-                                       cursor=cursor, limit=1, count=False)
+        page = browse.page_submissions(
+            services.db, form, browse.Filters(), sort=sort, cursor=cursor, limit=1, count=False
+        )
         seen += [row.submission.id for row in page.rows]
         cursor = page.next_cursor
         if cursor is None:
@@ -239,6 +257,7 @@ def test_the_cursors_the_server_writes_page_through_every_row(services, site, so
 
 
 # ---- other input that nested without bound ----------------------------------------------
+
 
 def test_a_filter_of_many_nots_is_a_400(site):
     """`not not … true` nested one level a word with no parenthesis to count: 999 of them fit
@@ -253,8 +272,9 @@ def test_a_filter_of_many_nots_is_a_400(site):
 
 def test_a_filter_time_past_the_calendar_in_utc_is_a_400(site):
     for literal in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+14:00"):
-        response = _odata(site, "Submissions",
-                          **{"$filter": f"__system/submissionDate gt {literal}"})
+        response = _odata(
+            site, "Submissions", **{"$filter": f"__system/submissionDate gt {literal}"}
+        )
         assert response.status_code == 400, (literal, response.status_code, response.text[:300])
         assert "out of range" in readable_error(response)
 
@@ -262,26 +282,36 @@ def test_a_filter_time_past_the_calendar_in_utc_is_a_400(site):
 @pytest.mark.parametrize("where", ["unknown-field", "known-field", "top-level"])
 def test_a_json_body_of_nested_junk_is_a_400(services, site, where):
     _, client = site
-    admin = accounts.create_user(services.db, f"admin-tok-{uuid.uuid4().hex[:8]}@example.org",
-                                 PASSWORD, is_admin=True)
+    admin = accounts.create_user(
+        services.db, f"admin-tok-{uuid.uuid4().hex[:8]}@example.org", PASSWORD, is_admin=True
+    )
     token, _ = accounts.create_session(services.db, admin.actor_id, 1)
     deep = b"[" * 20_000 + b"]" * 20_000
-    body = {"unknown-field": b'{"name":"x","junk":' + deep + b"}",
-            "known-field": b'{"name":' + deep + b"}", "top-level": deep}[where]
-    response = client.post("/v1/projects", content=body,
-                           headers={"Authorization": f"Bearer {token}",
-                                    "Content-Type": "application/json"})
+    body = {
+        "unknown-field": b'{"name":"x","junk":' + deep + b"}",
+        "known-field": b'{"name":' + deep + b"}",
+        "top-level": deep,
+    }[where]
+    response = client.post(
+        "/v1/projects",
+        content=body,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     assert response.status_code == 400, (response.status_code, response.text[:300])
     assert "nested too deeply" in readable_error(response)
-    made = client.post("/v1/projects", json={"name": f"Proyek {uuid.uuid4().hex[:6]}"},
-                       headers={"Authorization": f"Bearer {token}"})
+    made = client.post(
+        "/v1/projects",
+        json={"name": f"Proyek {uuid.uuid4().hex[:6]}"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert made.status_code == 200, made.text
 
 
 def test_basic_credentials_that_are_not_ascii_are_a_401(site):
     world, client = site
-    response = client.get(f"{world.form}.svc/Submissions",
-                          headers=[(b"Authorization", b"Basic \xe9\xe9\xe9\xe9")])
+    response = client.get(
+        f"{world.form}.svc/Submissions", headers=[(b"Authorization", b"Basic \xe9\xe9\xe9\xe9")]
+    )
     assert response.status_code == 401, (response.status_code, response.text[:300])
 
 

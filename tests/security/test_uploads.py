@@ -11,9 +11,9 @@ import random
 import re
 import struct
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 from urllib.parse import quote
 
 import pytest
@@ -36,9 +36,13 @@ from tests.security.conftest import (
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SHEET = "xl/worksheets/sheet1.xml"
-LAUGHS = (b'<!DOCTYPE d [<!ENTITY a "lol">'
-          + b"".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">'.encode()
-                     for i in range(9)) + b"]>")
+LAUGHS = (
+    b'<!DOCTYPE d [<!ENTITY a "lol">'
+    + b"".join(
+        f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">'.encode() for i in range(9)
+    )
+    + b"]>"
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +52,10 @@ def workbook(tmp_path_factory) -> bytes:
 
 def _rewritten(xlsx: bytes, change: Callable[[str, bytes], bytes]) -> bytes:
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(xlsx)) as source, \
-            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+    with (
+        zipfile.ZipFile(io.BytesIO(xlsx)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
         for info in source.infolist():
             target.writestr(info.filename, change(info.filename, source.read(info.filename)))
     return out.getvalue()
@@ -59,8 +65,10 @@ def _rewritten(xlsx: bytes, change: Callable[[str, bytes], bytes]) -> bytes:
 def zip_bomb(xlsx: bytes) -> bytes:
     """The workbook with its sheet replaced by 300 MB of zeros (about 300 KB deflated)."""
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(xlsx)) as source, \
-            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as target:
+    with (
+        zipfile.ZipFile(io.BytesIO(xlsx)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as target,
+    ):
         for info in source.infolist():
             if info.filename != SHEET:
                 target.writestr(info.filename, source.read(info.filename))
@@ -88,7 +96,9 @@ def _in_shared_strings(prolog: bytes, reference: bytes) -> Callable[[bytes], byt
             if name != "xl/sharedStrings.xml":
                 return data
             return data.replace(b"?>", b"?>" + prolog, 1).replace(b"<t>", b"<t>" + reference, 1)
+
         return _rewritten(xlsx, change)
+
     return attack
 
 
@@ -118,13 +128,21 @@ class Upload:
 UPLOADS = [
     Upload("zip-bomb", zip_bomb, "200 MB"),
     Upload("zip-bomb-with-lying-sizes", lying_zip_bomb, "read"),
-    Upload("xxe-in-shared-strings", _in_shared_strings(
-        b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>', b"&e;"), "read"),
+    Upload(
+        "xxe-in-shared-strings",
+        _in_shared_strings(b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>', b"&e;"),
+        "read",
+    ),
     Upload("billion-laughs-in-shared-strings", _in_shared_strings(LAUGHS, b"&j;"), "read"),
     Upload("truncated-xlsx", lambda x: x[: len(x) // 2], "damaged"),
     Upload("zip-without-a-workbook", lambda x: _zip_of({"notes.txt": b"hello"}), "read"),
-    Upload("zip-with-traversal-entries", lambda x: _zip_of(
-        {"../../../../tmp/jebol-owned": b"owned", "/tmp/jebol-owned-2": b"owned"}), "read"),
+    Upload(
+        "zip-with-traversal-entries",
+        lambda x: _zip_of(
+            {"../../../../tmp/jebol-owned": b"owned", "/tmp/jebol-owned-2": b"owned"}
+        ),
+        "read",
+    ),
     Upload("five-thousand-entries", _many_entries, "read"),
     Upload("ole2-magic-then-junk", lambda x: XLS_MAGIC + bytes(4096), "read"),
     Upload("empty-body", lambda x: b"", "empty|not a spreadsheet"),
@@ -147,26 +165,33 @@ def site(services):
 
 
 def rest_form(client, world, body):
-    return client.post(f"/v1/projects/{world.project_id}/forms", content=body,
-                       params={"publish": "true", "ignoreWarnings": "true"},
-                       headers={**world.bearer, "Content-Type": XLSX})
+    return client.post(
+        f"/v1/projects/{world.project_id}/forms",
+        content=body,
+        params={"publish": "true", "ignoreWarnings": "true"},
+        headers={**world.bearer, "Content-Type": XLSX},
+    )
 
 
 def rest_draft(client, world, body):
     # An empty body means "copy the published version" here: send one byte then.
-    return client.post(f"{world.form}/draft", content=body or b"\0",
-                       params={"ignoreWarnings": "true"},
-                       headers={**world.bearer, "Content-Type": XLSX})
+    return client.post(
+        f"{world.form}/draft",
+        content=body or b"\0",
+        params={"ignoreWarnings": "true"},
+        headers={**world.bearer, "Content-Type": XLSX},
+    )
 
 
 def ui_form_upload(client, world, body):
-    return client.post(f"/p/{world.project_id}/forms/upload",
-                       data={"_csrf_token": client.cookies["jebol_csrf"]},
-                       files={"file": ("form.xlsx", body, XLSX)})
+    return client.post(
+        f"/p/{world.project_id}/forms/upload",
+        data={"_csrf_token": client.cookies["jebol_csrf"]},
+        files={"file": ("form.xlsx", body, XLSX)},
+    )
 
 
-FORM_UPLOADS = {"rest-form": rest_form, "rest-draft": rest_draft,
-                "ui-form-upload": ui_form_upload}
+FORM_UPLOADS = {"rest-form": rest_form, "rest-draft": rest_draft, "ui-form-upload": ui_form_upload}
 
 
 @pytest.mark.parametrize("entry", FORM_UPLOADS)
@@ -218,8 +243,15 @@ def test_the_untouched_workbooks_are_accepted_everywhere(site, workbook, tmp_pat
 
 # ---- names that try to be paths ----------------------------------------------------------
 
-HOSTILE_NAMES = ["a\x00b.jpg", "a\nb.jpg", "a\r\nX-Injected: 1.jpg", "/etc/passwd",
-                 ".", "x" * 300 + ".jpg", "foto\x1b[2J.jpg"]
+HOSTILE_NAMES = [
+    "a\x00b.jpg",
+    "a\nb.jpg",
+    "a\r\nX-Injected: 1.jpg",
+    "/etc/passwd",
+    ".",
+    "x" * 300 + ".jpg",
+    "foto\x1b[2J.jpg",
+]
 # "../../etc/passwd", "a/b.jpg", "c\\d.jpg" and ".." are in tests/server/test_openrosa.py
 
 
@@ -237,16 +269,27 @@ def test_submission_naming_a_hostile_file_is_a_400(services, site, name):
     if "\x00" in name or "\x1b" in name:  # not even XML: refused by the parser
         xml = xml.replace(b"&lt;", b"<")
     with nothing_stored(services):
-        response = client.post(f"{world.openrosa}/submission", headers=HEADERS, files=[
-            ("xml_submission_file", ("s.xml", xml, "text/xml")),
-            ("photo", (name, jpeg(seed=40), "image/jpeg"))])
+        response = client.post(
+            f"{world.openrosa}/submission",
+            headers=HEADERS,
+            files=[
+                ("xml_submission_file", ("s.xml", xml, "text/xml")),
+                ("photo", (name, jpeg(seed=40), "image/jpeg")),
+            ],
+        )
         readable_error(response)
         assert response.status_code == 400
     assert_alive(client, world)
 
 
-RAW_PATH_NAMES = ["..%2F..%2Fetc%2Fpasswd", "%2e%2e", "a%00b.jpg", "%2Fetc%2Fpasswd",
-                  "a%0D%0AX-Injected:%201.jpg", "..%5C..%5Cwin.ini"]
+RAW_PATH_NAMES = [
+    "..%2F..%2Fetc%2Fpasswd",
+    "%2e%2e",
+    "a%00b.jpg",
+    "%2Fetc%2Fpasswd",
+    "a%0D%0AX-Injected:%201.jpg",
+    "..%5C..%5Cwin.ini",
+]
 
 
 @pytest.mark.parametrize("raw", RAW_PATH_NAMES)
@@ -255,32 +298,53 @@ def test_hostile_names_in_upload_paths_store_nothing(services, site, raw):
     server expects: a 4xx, and no file anywhere."""
     world, client = site
     instance_id = new_instance_id()
-    created = client.post(f"{world.form}/submissions", content=instance_xml(
-        FORM_ID, "1", instance_id, photo_body(main="utama.jpg")),
-        headers={**world.bearer, "Content-Type": "application/xml"})
+    created = client.post(
+        f"{world.form}/submissions",
+        content=instance_xml(FORM_ID, "1", instance_id, photo_body(main="utama.jpg")),
+        headers={**world.bearer, "Content-Type": "application/xml"},
+    )
     assert created.status_code == 200
     assert client.post(f"{world.form}/draft", headers=world.bearer).status_code == 200
-    for url in (f"{world.form}/submissions/{quote(instance_id)}/attachments/{raw}",
-                f"{world.form}/draft/attachments/{raw}"):
+    for url in (
+        f"{world.form}/submissions/{quote(instance_id)}/attachments/{raw}",
+        f"{world.form}/draft/attachments/{raw}",
+    ):
         with nothing_stored(services):
-            response = client.post(url, content=jpeg(seed=41),
-                                   headers={**world.bearer, "Content-Type": "image/jpeg"})
+            response = client.post(
+                url, content=jpeg(seed=41), headers={**world.bearer, "Content-Type": "image/jpeg"}
+            )
             readable_error(response)
     assert_alive(client, world)
 
 
 def _multipart(parts: list[tuple[bytes, bytes]], boundary: bytes = b"jebolboundary") -> bytes:
-    return b"".join(b"--" + boundary + b"\r\nContent-Disposition: form-data; " + header
-                    + b"\r\nContent-Type: application/octet-stream\r\n\r\n" + data + b"\r\n"
-                    for header, data in parts) + b"--" + boundary + b"--\r\n"
+    return (
+        b"".join(
+            b"--"
+            + boundary
+            + b"\r\nContent-Disposition: form-data; "
+            + header
+            + b"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            + data
+            + b"\r\n"
+            for header, data in parts
+        )
+        + b"--"
+        + boundary
+        + b"--\r\n"
+    )
 
 
-@pytest.mark.parametrize("header, status", [
-    (b'name="a\x00b"; filename="a\x00b.jpg"', 201),
-    (b'name="q\\"x"; filename="/etc/passwd"', 201),
-    (b'name="' + b"n" * 5000 + b'"; filename="f.jpg"', 400),
-    (b'name="x"; filename="../\r.jpg"', 400),
-], ids=["nul", "quote-and-absolute-path", "5000-byte-name", "bare-cr"])
+@pytest.mark.parametrize(
+    "header, status",
+    [
+        (b'name="a\x00b"; filename="a\x00b.jpg"', 201),
+        (b'name="q\\"x"; filename="/etc/passwd"', 201),
+        (b'name="' + b"n" * 5000 + b'"; filename="f.jpg"', 400),
+        (b'name="x"; filename="../\r.jpg"', 400),
+    ],
+    ids=["nul", "quote-and-absolute-path", "5000-byte-name", "bare-cr"],
+)
 def test_hostile_multipart_part_headers(services, site, header, status):
     """Raw multipart parts with NUL, quotes, absolute paths, bare CR or huge names next to a
     good XML: a part the XML does not name is ignored (201, no attachment kept); a part
@@ -288,17 +352,22 @@ def test_hostile_multipart_part_headers(services, site, header, status):
     world, client = site
     instance_id = new_instance_id()
     xml = instance_xml(FORM_ID, "1", instance_id, photo_body(main=None))
-    body = _multipart([(b'name="xml_submission_file"; filename="s.xml"', xml),
-                       (header, jpeg(seed=42))])
+    body = _multipart(
+        [(b'name="xml_submission_file"; filename="s.xml"', xml), (header, jpeg(seed=42))]
+    )
     with nothing_stored(services) if status == 400 else contextlib.nullcontext():
-        response = client.post(f"{world.openrosa}/submission", content=body, headers={
-            **HEADERS, "Content-Type": "multipart/form-data; boundary=jebolboundary"})
+        response = client.post(
+            f"{world.openrosa}/submission",
+            content=body,
+            headers={**HEADERS, "Content-Type": "multipart/form-data; boundary=jebolboundary"},
+        )
         assert response.status_code == status, response.text[:300]
     if status == 400:
         readable_error(response)
     else:
-        listed = client.get(f"{world.form}/submissions/{quote(instance_id)}/attachments",
-                            headers=world.bearer)
+        listed = client.get(
+            f"{world.form}/submissions/{quote(instance_id)}/attachments", headers=world.bearer
+        )
         assert listed.status_code == 200 and listed.json() == []
     assert_alive(client, world)
 
@@ -310,10 +379,17 @@ def test_part_and_xml_names_are_compared_after_the_same_trim(services, site):
     instance_id = new_instance_id()
     photo = jpeg(seed=43)
     xml = instance_xml(FORM_ID, "1", instance_id, photo_body(main=" photo 1.jpg "))
-    body = _multipart([(b'name="xml_submission_file"; filename="s.xml"', xml),
-                       (b'name=" photo 1.jpg "; filename=" photo 1.jpg "', photo)])
-    response = client.post(f"{world.openrosa}/submission", content=body, headers={
-        **HEADERS, "Content-Type": "multipart/form-data; boundary=jebolboundary"})
+    body = _multipart(
+        [
+            (b'name="xml_submission_file"; filename="s.xml"', xml),
+            (b'name=" photo 1.jpg "; filename=" photo 1.jpg "', photo),
+        ]
+    )
+    response = client.post(
+        f"{world.openrosa}/submission",
+        content=body,
+        headers={**HEADERS, "Content-Type": "multipart/form-data; boundary=jebolboundary"},
+    )
     assert response.status_code == 201, response.text[:300]
     one = f"{world.form}/submissions/{quote(instance_id)}/attachments"
     listed = client.get(one, headers=world.bearer)
@@ -323,15 +399,19 @@ def test_part_and_xml_names_are_compared_after_the_same_trim(services, site):
         assert got.status_code in (200, 307)
 
     def stored() -> bytes:
-        found = submissions.get_attachment(services.db, world.project_id, FORM_ID, instance_id,
-                                           "photo 1.jpg")
+        found = submissions.get_attachment(
+            services.db, world.project_id, FORM_ID, instance_id, "photo 1.jpg"
+        )
         return services.blobs.read_bytes(blob_key(found.blob.sha256))
 
     assert stored() == photo
     # A REST upload's name goes through the same rule (it replaces the file).
     other = jpeg(seed=44)
-    replaced = client.post(f"{one}/%20photo%201.jpg", content=other,
-                           headers={**world.bearer, "Content-Type": "image/jpeg"})
+    replaced = client.post(
+        f"{one}/%20photo%201.jpg",
+        content=other,
+        headers={**world.bearer, "Content-Type": "image/jpeg"},
+    )
     assert replaced.status_code == 200, replaced.text
     assert stored() == other
 
@@ -339,11 +419,18 @@ def test_part_and_xml_names_are_compared_after_the_same_trim(services, site):
 def test_two_different_files_under_one_name_are_a_400_that_stores_nothing(services, site):
     world, client = site
     xml = instance_xml(FORM_ID, "1", new_instance_id(), photo_body(main="a.jpg"))
-    body = _multipart([(b'name="xml_submission_file"; filename="s.xml"', xml),
-                       (b'name="a.jpg"; filename="a.jpg"', jpeg(seed=45)),
-                       (b'name="a.jpg "; filename="a.jpg "', jpeg(seed=46))])
+    body = _multipart(
+        [
+            (b'name="xml_submission_file"; filename="s.xml"', xml),
+            (b'name="a.jpg"; filename="a.jpg"', jpeg(seed=45)),
+            (b'name="a.jpg "; filename="a.jpg "', jpeg(seed=46)),
+        ]
+    )
     with nothing_stored(services):
-        response = client.post(f"{world.openrosa}/submission", content=body, headers={
-            **HEADERS, "Content-Type": "multipart/form-data; boundary=jebolboundary"})
+        response = client.post(
+            f"{world.openrosa}/submission",
+            content=body,
+            headers={**HEADERS, "Content-Type": "multipart/form-data; boundary=jebolboundary"},
+        )
         assert response.status_code == 400 and "a.jpg" in readable_error(response)
     assert_alive(client, world)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 
@@ -47,14 +47,17 @@ def _with_doctype(doctype: bytes, reference: bytes = b"") -> Callable[[bytes], b
         body = re.sub(rb"^<\?xml[^>]*\?>", b"", xml)
         body = body.replace(b"</", reference + b"</", 1)  # use the entity in the first text
         return b'<?xml version="1.0"?>' + doctype + body
+
     return attack
 
 
 def _in_root(extra: bytes) -> Callable[[bytes], bytes]:
     """`extra` as the root element's last children."""
+
     def attack(xml: bytes) -> bytes:
         cut = xml.rindex(b"</")
         return xml[:cut] + extra + xml[cut:]
+
     return attack
 
 
@@ -62,6 +65,7 @@ def _root_attributes(attributes: bytes) -> Callable[[bytes], bytes]:
     def attack(xml: bytes) -> bytes:
         end = _ROOT_START.search(xml).end()
         return xml[:end] + b" " + attributes + xml[end:]
+
     return attack
 
 
@@ -69,9 +73,13 @@ def _in_first_text(raw: bytes) -> Callable[[bytes], bytes]:
     return lambda xml: xml.replace(b"</", raw + b"</", 1)
 
 
-LAUGHS = (b'<!DOCTYPE d [<!ENTITY a "lol">'
-          + b"".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">'.encode()
-                     for i in range(9)) + b"]>")
+LAUGHS = (
+    b'<!DOCTYPE d [<!ENTITY a "lol">'
+    + b"".join(
+        f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">'.encode() for i in range(9)
+    )
+    + b"]>"
+)
 QUADRATIC = b'<!DOCTYPE d [<!ENTITY big "' + b"x" * 50_000 + b'">]>'
 
 
@@ -83,38 +91,54 @@ class Attack:
 
 
 ATTACKS = [
-    Attack("xxe-file", _with_doctype(b'<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>',
-                                     b"&x;"), "DOCTYPE"),
-    Attack("xxe-network", _with_doctype(b'<!DOCTYPE d [<!ENTITY x SYSTEM '
-                                        b'"http://127.0.0.1:9/x">]>', b"&x;"), "DOCTYPE"),
-    Attack("xxe-parameter-entity", _with_doctype(b'<!DOCTYPE d [<!ENTITY % p SYSTEM '
-                                                 b'"http://127.0.0.1:9/p.dtd"> %p;]>'),
-           "DOCTYPE"),
-    Attack("external-dtd", _with_doctype(b'<!DOCTYPE d SYSTEM "http://127.0.0.1:9/d.dtd">'),
-           "DOCTYPE"),
+    Attack(
+        "xxe-file",
+        _with_doctype(b'<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>', b"&x;"),
+        "DOCTYPE",
+    ),
+    Attack(
+        "xxe-network",
+        _with_doctype(b'<!DOCTYPE d [<!ENTITY x SYSTEM "http://127.0.0.1:9/x">]>', b"&x;"),
+        "DOCTYPE",
+    ),
+    Attack(
+        "xxe-parameter-entity",
+        _with_doctype(b'<!DOCTYPE d [<!ENTITY % p SYSTEM "http://127.0.0.1:9/p.dtd"> %p;]>'),
+        "DOCTYPE",
+    ),
+    Attack(
+        "external-dtd", _with_doctype(b'<!DOCTYPE d SYSTEM "http://127.0.0.1:9/d.dtd">'), "DOCTYPE"
+    ),
     Attack("billion-laughs", _with_doctype(LAUGHS, b"&j;"), "DOCTYPE"),
     Attack("quadratic-blowup", _with_doctype(QUADRATIC, b"&big;" * 2000), "DOCTYPE"),
-    Attack("many-elements", lambda xml: _in_root(b"<x/>" * xml_limits.MAX_ELEMENTS)(xml),
-           "elements"),
+    Attack(
+        "many-elements", lambda xml: _in_root(b"<x/>" * xml_limits.MAX_ELEMENTS)(xml), "elements"
+    ),
     Attack("deep-nesting", _in_root(b"<x>" * MAX_DEPTH + b"</x>" * MAX_DEPTH), "deeper"),
-    Attack("many-attributes", _root_attributes(b" ".join(
-        b'a%d="1"' % i for i in range(MAX_ATTRIBUTES + 1))), "attributes"),
-    Attack("huge-start-tag", _root_attributes(b'a="' + b"x" * (1024 * 1024 + 1) + b'"'),
-           "start tag"),
+    Attack(
+        "many-attributes",
+        _root_attributes(b" ".join(b'a%d="1"' % i for i in range(MAX_ATTRIBUTES + 1))),
+        "attributes",
+    ),
+    Attack(
+        "huge-start-tag", _root_attributes(b'a="' + b"x" * (1024 * 1024 + 1) + b'"'), "start tag"
+    ),
     Attack("unknown-encoding", lambda xml: _declared(xml, "x-no-such-codec"), "encoding"),
     Attack("utf-7", lambda xml: _declared(xml, "UTF-7"), "encoding"),
     Attack("shift-jis", lambda xml: _declared(xml, "Shift_JIS"), "encoding"),
     Attack("utf-16-declared-utf-8-sent", lambda xml: _declared(xml, "UTF-16"), "well-formed"),
     Attack("invalid-utf-8", _in_first_text(b"\xff\xfe\xc3"), "well-formed"),
     Attack("nul-byte", _in_first_text(b"\x00"), "well-formed"),
-    Attack("latin-1-bytes-declared-utf-8", _in_first_text("Jos\u00e9".encode("latin-1")),
-           "well-formed"),
+    Attack(
+        "latin-1-bytes-declared-utf-8", _in_first_text("Jos\u00e9".encode("latin-1")), "well-formed"
+    ),
 ]
 # Already covered by tests/server/test_openrosa.py on the OpenRosa submission.
 COVERED = {("openrosa-submission", n) for n in ("xxe-file", "xxe-network", "billion-laughs")}
 
 
 # ---- the entry points --------------------------------------------------------------------
+
 
 @pytest.fixture(autouse=True)
 def fewer_elements(monkeypatch):
@@ -131,9 +155,13 @@ def site(services):
 
     world = make_world(services)
     edited = new_instance_id()
-    submissions.ingest(services.db, services.blobs, world.project_id,
-                       instance_xml(FORM_ID, "1", edited, photo_body(main=None)),
-                       sender=Sender(actor_id=None))
+    submissions.ingest(
+        services.db,
+        services.blobs,
+        world.project_id,
+        instance_xml(FORM_ID, "1", edited, photo_body(main=None)),
+        sender=Sender(actor_id=None),
+    )
     xform = compile_xlsform((DATA / "tanpa_media.md").read_bytes(), "tanpa_media.md").xml
     draft_of = compile_xlsform((DATA / "foto_sederhana.md").read_bytes(), "f.md").xml
     with make_client(services) as client:
@@ -142,46 +170,68 @@ def site(services):
 
 
 def _submission(world, *, deprecated: str | None = None) -> bytes:
-    return instance_xml(FORM_ID, "1", new_instance_id(), photo_body("Budi", main=None),
-                        deprecated_id=deprecated)
+    return instance_xml(
+        FORM_ID, "1", new_instance_id(), photo_body("Budi", main=None), deprecated_id=deprecated
+    )
 
 
 def openrosa_submission(client, world, edited, xform, draft_of, attack):
-    return client.post(f"{world.openrosa}/submission", headers=HEADERS, files=[
-        ("xml_submission_file", ("s.xml", attack(_submission(world)), "text/xml"))])
+    return client.post(
+        f"{world.openrosa}/submission",
+        headers=HEADERS,
+        files=[("xml_submission_file", ("s.xml", attack(_submission(world)), "text/xml"))],
+    )
 
 
 def rest_create(client, world, edited, xform, draft_of, attack):
-    return client.post(f"{world.form}/submissions", content=attack(_submission(world)),
-                       headers={**world.bearer, "Content-Type": "application/xml"})
+    return client.post(
+        f"{world.form}/submissions",
+        content=attack(_submission(world)),
+        headers={**world.bearer, "Content-Type": "application/xml"},
+    )
 
 
 def rest_edit(client, world, edited, xform, draft_of, attack):
-    return client.put(f"{world.form}/submissions/{edited}",
-                      content=attack(_submission(world, deprecated=edited)),
-                      headers={**world.bearer, "Content-Type": "application/xml"})
+    return client.put(
+        f"{world.form}/submissions/{edited}",
+        content=attack(_submission(world, deprecated=edited)),
+        headers={**world.bearer, "Content-Type": "application/xml"},
+    )
 
 
 def rest_form(client, world, edited, xform, draft_of, attack):
-    return client.post(f"/v1/projects/{world.project_id}/forms", content=attack(xform),
-                       params={"publish": "true"},
-                       headers={**world.bearer, "Content-Type": "application/xml"})
+    return client.post(
+        f"/v1/projects/{world.project_id}/forms",
+        content=attack(xform),
+        params={"publish": "true"},
+        headers={**world.bearer, "Content-Type": "application/xml"},
+    )
 
 
 def rest_draft(client, world, edited, xform, draft_of, attack):
-    return client.post(f"{world.form}/draft", content=attack(draft_of),
-                       headers={**world.bearer, "Content-Type": "application/xml"})
+    return client.post(
+        f"{world.form}/draft",
+        content=attack(draft_of),
+        headers={**world.bearer, "Content-Type": "application/xml"},
+    )
 
 
 def ui_form_upload(client, world, edited, xform, draft_of, attack):
-    return client.post(f"/p/{world.project_id}/forms/upload",
-                       data={"_csrf_token": client.cookies["jebol_csrf"]},
-                       files={"file": ("form.xml", attack(xform), "text/xml")})
+    return client.post(
+        f"/p/{world.project_id}/forms/upload",
+        data={"_csrf_token": client.cookies["jebol_csrf"]},
+        files={"file": ("form.xml", attack(xform), "text/xml")},
+    )
 
 
-ENTRY_POINTS = {"openrosa-submission": openrosa_submission, "rest-create": rest_create,
-                "rest-edit": rest_edit, "rest-form": rest_form, "rest-draft": rest_draft,
-                "ui-form-upload": ui_form_upload}
+ENTRY_POINTS = {
+    "openrosa-submission": openrosa_submission,
+    "rest-create": rest_create,
+    "rest-edit": rest_edit,
+    "rest-form": rest_form,
+    "rest-draft": rest_draft,
+    "ui-form-upload": ui_form_upload,
+}
 
 
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
@@ -208,11 +258,16 @@ def test_every_entry_point_accepts_the_untouched_document(services, site):
 
 # ---- the parser's limits are enforced while parsing --------------------------------------
 
-@pytest.mark.parametrize("xml", [
-    b"<d>" + b"<a/>" * 1_000_000 + b"</d>",
-    b"<a>" * 500_000 + b"</a>" * 500_000,
-    b"<d " + b" ".join(b'a%d=""' % i for i in range(1_000_000)) + b"/>",
-], ids=["a-million-elements", "half-a-million-levels", "10MB-start-tag"])
+
+@pytest.mark.parametrize(
+    "xml",
+    [
+        b"<d>" + b"<a/>" * 1_000_000 + b"</d>",
+        b"<a>" * 500_000 + b"</a>" * 500_000,
+        b"<d " + b" ".join(b'a%d=""' % i for i in range(1_000_000)) + b"/>",
+    ],
+    ids=["a-million-elements", "half-a-million-levels", "10MB-start-tag"],
+)
 def test_a_limit_stops_the_parse_before_the_tree_is_built(xml):
     """Little memory: the limits are checked as the parser goes, not on the finished tree
     (which took ~170 MB for a million elements). The element limit is the small one of

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import delete
@@ -38,9 +38,11 @@ def _bearer(token: str) -> dict[str, str]:
 def fresh_client_record(services):
     """Forget the test client's failed logins before and after: its per-client limit is shared
     by every test of the run."""
+
     def forget() -> None:
         with services.db.transaction() as tx:
             tx.exec(delete(LoginAttempt).where(LoginAttempt.client == TEST_CLIENT))
+
     forget()
     yield
     forget()
@@ -48,21 +50,27 @@ def fresh_client_record(services):
 
 # ---- sessions ---------------------------------------------------------------------------------
 
+
 def test_login_gives_a_token_for_users_current(services, client, fresh_client_record):
     user = accounts.create_user(services.db, _email("login"), PASSWORD, display_name="Rina")
     response = client.post("/v1/sessions", json={"email": user.email, "password": PASSWORD})
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"token", "createdAt", "expiresAt"} and len(body["token"]) == 64
-    lifetime = (datetime.fromisoformat(body["expiresAt"]) -
-                datetime.fromisoformat(body["createdAt"]))
+    lifetime = datetime.fromisoformat(body["expiresAt"]) - datetime.fromisoformat(body["createdAt"])
     assert abs(lifetime - timedelta(hours=services.settings.session_hours)) < timedelta(minutes=1)
     current = client.get("/v1/users/current", headers=_bearer(body["token"]))
     assert current.status_code == 200
     me = current.json()
-    assert me == {"id": user.actor_id, "type": "user", "displayName": "Rina",
-                  "email": user.email, "createdAt": me["createdAt"], "updatedAt": None,
-                  "deletedAt": None}
+    assert me == {
+        "id": user.actor_id,
+        "type": "user",
+        "displayName": "Rina",
+        "email": user.email,
+        "createdAt": me["createdAt"],
+        "updatedAt": None,
+        "deletedAt": None,
+    }
 
 
 def test_wrong_password_or_unknown_email_is_401(services, client, fresh_client_record):
@@ -72,8 +80,9 @@ def test_wrong_password_or_unknown_email_is_401(services, client, fresh_client_r
         assert response.status_code == 401 and response.json()["code"] == 401.2
 
 
-def test_five_failures_for_one_email_answer_429_even_after_a_success(services, client,
-                                                                     fresh_client_record):
+def test_five_failures_for_one_email_answer_429_even_after_a_success(
+    services, client, fresh_client_record
+):
     user = accounts.create_user(services.db, _email("locked"), PASSWORD)
     wrong = {"email": user.email, "password": "bukan-sandinya"}
     for _ in range(throttle.EMAIL_LIMIT - 1):
@@ -85,14 +94,17 @@ def test_five_failures_for_one_email_answer_429_even_after_a_success(services, c
     assert refused.status_code == 429 and refused.json()["code"] == 429.1
     assert 0 < int(refused.headers["Retry-After"]) <= throttle.WINDOW.total_seconds()
     other = accounts.create_user(services.db, _email("other"), PASSWORD)
-    assert client.post("/v1/sessions", json={"email": other.email,
-                                             "password": PASSWORD}).status_code == 200
+    assert (
+        client.post("/v1/sessions", json={"email": other.email, "password": PASSWORD}).status_code
+        == 200
+    )
 
 
 def test_twenty_failures_from_one_client_answer_429(services, client, fresh_client_record):
     for _ in range(throttle.CLIENT_LIMIT):
-        response = client.post("/v1/sessions", json={"email": _email("spray"),
-                                                     "password": "bukan-sandinya"})
+        response = client.post(
+            "/v1/sessions", json={"email": _email("spray"), "password": "bukan-sandinya"}
+        )
         assert response.status_code == 401
     user = accounts.create_user(services.db, _email("innocent"), PASSWORD)
     refused = client.post("/v1/sessions", json={"email": user.email, "password": PASSWORD})
@@ -128,11 +140,15 @@ def test_expired_session_answers_401(services, client):
 
 # ---- users ------------------------------------------------------------------------------------
 
+
 def test_admin_creates_reads_updates_and_deletes_a_user(services, client):
     _, admin = _user(services, admin=True, password=None)
     email = _email("new")
-    created = client.post("/v1/users", headers=admin,
-                          json={"email": email, "password": PASSWORD, "displayName": "Budi"})
+    created = client.post(
+        "/v1/users",
+        headers=admin,
+        json={"email": email, "password": PASSWORD, "displayName": "Budi"},
+    )
     assert created.status_code == 200
     user = created.json()
     assert (user["type"], user["email"], user["displayName"]) == ("user", email, "Budi")
@@ -140,8 +156,11 @@ def test_admin_creates_reads_updates_and_deletes_a_user(services, client):
     assert actor_id in [u["id"] for u in client.get("/v1/users", headers=admin).json()]
     assert client.get(f"/v1/users/{actor_id}", headers=admin).json() == user
     new_email = _email("renamed")
-    patched = client.patch(f"/v1/users/{actor_id}", headers=admin,
-                           json={"displayName": "Budi S.", "email": new_email.upper()})
+    patched = client.patch(
+        f"/v1/users/{actor_id}",
+        headers=admin,
+        json={"displayName": "Budi S.", "email": new_email.upper()},
+    )
     assert patched.status_code == 200
     assert (patched.json()["displayName"], patched.json()["email"]) == ("Budi S.", new_email)
     token, _ = accounts.create_session(services.db, actor_id, 1)
@@ -156,15 +175,19 @@ def test_non_admin_reads_and_updates_only_itself(services, client):
     me, headers = _user(services, password=None)
     other, _ = _user(services, password=None)
     assert client.get("/v1/users", headers=headers).status_code == 403
-    assert client.post("/v1/users", headers=headers,
-                       json={"email": _email("x")}).status_code == 403
+    assert client.post("/v1/users", headers=headers, json={"email": _email("x")}).status_code == 403
     assert client.get(f"/v1/users/{other.actor_id}", headers=headers).status_code == 403
-    assert client.patch(f"/v1/users/{other.actor_id}", headers=headers,
-                        json={"displayName": "hijacked"}).status_code == 403
+    assert (
+        client.patch(
+            f"/v1/users/{other.actor_id}", headers=headers, json={"displayName": "hijacked"}
+        ).status_code
+        == 403
+    )
     assert client.delete(f"/v1/users/{me.actor_id}", headers=headers).status_code == 403
     assert client.get(f"/v1/users/{me.actor_id}", headers=headers).status_code == 200
-    renamed = client.patch(f"/v1/users/{me.actor_id}", headers=headers,
-                           json={"displayName": "Nama Baru"})
+    renamed = client.patch(
+        f"/v1/users/{me.actor_id}", headers=headers, json={"displayName": "Nama Baru"}
+    )
     assert renamed.status_code == 200 and renamed.json()["displayName"] == "Nama Baru"
     assert client.get("/v1/users").status_code == 401
 
@@ -175,8 +198,12 @@ def test_duplicate_email_is_409(services, client):
     response = client.post("/v1/users", headers=admin, json={"email": taken.email})
     assert response.status_code == 409
     mine, headers = _user(services, password=None)
-    assert client.patch(f"/v1/users/{mine.actor_id}", headers=headers,
-                        json={"email": taken.email}).status_code == 409
+    assert (
+        client.patch(
+            f"/v1/users/{mine.actor_id}", headers=headers, json={"email": taken.email}
+        ).status_code
+        == 409
+    )
 
 
 def test_password_change_needs_the_old_password(services, client):
@@ -187,8 +214,14 @@ def test_password_change_needs_the_old_password(services, client):
     assert client.put(url, headers=headers, json=wrong_old).status_code == 401
     too_short = {"old": PASSWORD, "new": "pendek"}
     assert client.put(url, headers=headers, json=too_short).status_code == 400
-    assert client.put(f"/v1/users/{other.actor_id}/password", headers=headers,
-                      json={"old": PASSWORD, "new": "sandi-baru-panjang"}).status_code == 403
+    assert (
+        client.put(
+            f"/v1/users/{other.actor_id}/password",
+            headers=headers,
+            json={"old": PASSWORD, "new": "sandi-baru-panjang"},
+        ).status_code
+        == 403
+    )
     changed = client.put(url, headers=headers, json={"old": PASSWORD, "new": "sandi-baru-panjang"})
     assert changed.status_code == 200 and changed.json() == {"success": True}
     assert accounts.verify_password(services.db, me.email, "sandi-baru-panjang") is not None
@@ -214,8 +247,11 @@ def _ui_log_in(ui, email: str) -> None:
     """The supervisor UI's login form, CSRF token and all; the client keeps the cookie."""
     page = ui.get("/login")
     csrf = re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
-    response = ui.post("/login", data={"email": email, "password": PASSWORD, "next": "/",
-                                       "_csrf_token": csrf}, follow_redirects=False)
+    response = ui.post(
+        "/login",
+        data={"email": email, "password": PASSWORD, "next": "/", "_csrf_token": csrf},
+        follow_redirects=False,
+    )
     assert response.status_code == 303 and "jebol_session" in ui.cookies
     assert ui.get("/", follow_redirects=False).status_code == 200
 
@@ -224,31 +260,41 @@ def _ui_logged_out(ui) -> bool:
     """The UI's cookie no longer lets it in: a page sends it to the login form."""
     response = ui.get("/", follow_redirects=False)
     return response.status_code == 401 or (
-        response.status_code == 303 and response.headers["location"].startswith("/login"))
+        response.status_code == 303 and response.headers["location"].startswith("/login")
+    )
 
 
 def _current(client, headers: dict[str, str]) -> int:
     return client.get("/v1/users/current", headers=headers).status_code
 
 
-def test_changing_ones_password_ends_the_other_sessions_but_not_its_own(services, client,
-                                                                        fresh_client_record):
+def test_changing_ones_password_ends_the_other_sessions_but_not_its_own(
+    services, client, fresh_client_record
+):
     user = accounts.create_user(services.db, _email("ganti"), PASSWORD)
     changer, other = _log_in(client, user.email), _log_in(client, user.email)
     with make_client(services) as ui:
         _ui_log_in(ui, user.email)
-        changed = client.put(f"/v1/users/{user.actor_id}/password", headers=_bearer(changer),
-                             json={"old": PASSWORD, "new": NEW_PASSWORD})
+        changed = client.put(
+            f"/v1/users/{user.actor_id}/password",
+            headers=_bearer(changer),
+            json={"old": PASSWORD, "new": NEW_PASSWORD},
+        )
         assert changed.status_code == 200 and changed.json() == {"success": True}
         assert _current(client, _bearer(other)) == 401
         assert _ui_logged_out(ui)
     assert _current(client, _bearer(changer)) == 200  # the session that made the change
     assert _current(client, _basic(user.email, PASSWORD)) == 401
     assert _current(client, _basic(user.email, NEW_PASSWORD)) == 200
-    [ended] = [a for a in accounts.list_audits(services.db, action="user.session.end", limit=1000)
-               if a.subject_id == user.actor_id]
-    assert (ended.actor_id, ended.details) == (user.actor_id,
-                                               {"sessions": 2, "reason": "user.password"})
+    [ended] = [
+        a
+        for a in accounts.list_audits(services.db, action="user.session.end", limit=1000)
+        if a.subject_id == user.actor_id
+    ]
+    assert (ended.actor_id, ended.details) == (
+        user.actor_id,
+        {"sessions": 2, "reason": "user.password"},
+    )
 
 
 def test_a_password_change_over_basic_ends_every_session(services, client, fresh_client_record):
@@ -260,8 +306,11 @@ def test_a_password_change_over_basic_ends_every_session(services, client, fresh
     assert _current(client, old) == 200 and _current(client, old) == 200  # now remembered
     with make_client(services) as ui:
         _ui_log_in(ui, user.email)
-        changed = client.put(f"/v1/users/{user.actor_id}/password", headers=old,
-                             json={"old": PASSWORD, "new": NEW_PASSWORD})
+        changed = client.put(
+            f"/v1/users/{user.actor_id}/password",
+            headers=old,
+            json={"old": PASSWORD, "new": NEW_PASSWORD},
+        )
         assert changed.status_code == 200
         assert [_current(client, _bearer(t)) for t in tokens] == [401, 401]
         assert _ui_logged_out(ui)
@@ -272,14 +321,18 @@ def test_a_password_change_over_basic_ends_every_session(services, client, fresh
 def test_a_wrong_old_password_ends_no_session(services, client, fresh_client_record):
     user = accounts.create_user(services.db, _email("salah"), PASSWORD)
     changer, other = _log_in(client, user.email), _log_in(client, user.email)
-    refused = client.put(f"/v1/users/{user.actor_id}/password", headers=_bearer(changer),
-                         json={"old": "bukan-sandinya", "new": NEW_PASSWORD})
+    refused = client.put(
+        f"/v1/users/{user.actor_id}/password",
+        headers=_bearer(changer),
+        json={"old": "bukan-sandinya", "new": NEW_PASSWORD},
+    )
     assert refused.status_code == 401
     assert _current(client, _bearer(other)) == 200 and _current(client, _bearer(changer)) == 200
 
 
-def test_an_admins_password_reset_ends_every_session_of_that_user(services, client,
-                                                                   fresh_client_record):
+def test_an_admins_password_reset_ends_every_session_of_that_user(
+    services, client, fresh_client_record
+):
     """No route resets another user's password yet (Central mails a reset link; this server
     sends no mail): an administrator's reset is `accounts.set_password`, as a command or page
     would call it. Every session of the user ends, the administrator's own stays."""
@@ -298,17 +351,28 @@ def test_an_admins_password_reset_ends_every_session_of_that_user(services, clie
     assert _current(client, _bearer(admins)) == 200
     assert _current(client, _basic(user.email, PASSWORD)) == 401
     assert _current(client, _basic(user.email, NEW_PASSWORD)) == 200
-    assert client.put(f"/v1/users/{user.actor_id}/password", headers=_bearer(admins),
-                      json={"old": NEW_PASSWORD, "new": PASSWORD}).status_code == 403
+    assert (
+        client.put(
+            f"/v1/users/{user.actor_id}/password",
+            headers=_bearer(admins),
+            json={"old": NEW_PASSWORD, "new": PASSWORD},
+        ).status_code
+        == 403
+    )
 
 
 # ---- roles and assignments ----------------------------------------------------------------------
+
 
 def test_roles_have_stable_ids(services, client):
     _, headers = _user(services, password=None)
     roles = client.get("/v1/roles", headers=headers).json()
     assert [(r["id"], r["system"]) for r in roles] == [
-        (1, "admin"), (2, "manager"), (3, "supervisor"), (4, "officer")]
+        (1, "admin"),
+        (2, "manager"),
+        (3, "supervisor"),
+        (4, "officer"),
+    ]
 
 
 def test_granted_supervisor_can_read_the_project_until_revoked(services, client):
@@ -320,8 +384,13 @@ def test_granted_supervisor_can_read_the_project_until_revoked(services, client)
     url = f"/v1/projects/{project.id}/assignments"
     granted = client.post(f"{url}/supervisor/{supervisor.actor_id}", headers=manager_headers)
     assert granted.status_code == 200 and granted.json() == {"success": True}
-    assert client.post(f"{url}/3/{supervisor.actor_id}",  # by id too; idempotent
-                       headers=manager_headers).status_code == 200
+    assert (
+        client.post(
+            f"{url}/3/{supervisor.actor_id}",  # by id too; idempotent
+            headers=manager_headers,
+        ).status_code
+        == 200
+    )
     assert client.get(f"/v1/projects/{project.id}", headers=headers).status_code == 200
     listed = client.get(url, headers=manager_headers).json()
     assert {"actorId": supervisor.actor_id, "roleId": 3} in listed
@@ -340,17 +409,22 @@ def test_only_managers_assign_and_admin_is_server_wide(services, client):
     accounts.grant_role(services.db, supervisor.actor_id, project.id, "supervisor")
     target, target_headers = _user(services, password=None)
     url = f"/v1/projects/{project.id}/assignments"
-    assert client.post(f"{url}/officer/{target.actor_id}",
-                       headers=supervisor_headers).status_code == 403
+    assert (
+        client.post(f"{url}/officer/{target.actor_id}", headers=supervisor_headers).status_code
+        == 403
+    )
     assert client.get(url, headers=supervisor_headers).status_code == 403
     assert client.post(f"{url}/admin/{target.actor_id}", headers=manager_headers).status_code == 400
     assert client.post(f"{url}/nope/{target.actor_id}", headers=manager_headers).status_code == 404
     assert client.post(f"{url}/officer/999999999", headers=manager_headers).status_code == 404
-    assert client.post(f"/v1/assignments/admin/{target.actor_id}",
-                       headers=manager_headers).status_code == 403
+    assert (
+        client.post(f"/v1/assignments/admin/{target.actor_id}", headers=manager_headers).status_code
+        == 403
+    )
     _, admin = _user(services, admin=True, password=None)
-    assert client.post(f"/v1/assignments/manager/{target.actor_id}",
-                       headers=admin).status_code == 400
+    assert (
+        client.post(f"/v1/assignments/manager/{target.actor_id}", headers=admin).status_code == 400
+    )
     assert client.post(f"/v1/assignments/admin/{target.actor_id}", headers=admin).status_code == 200
     assert client.get("/v1/users", headers=target_headers).status_code == 200
     assert client.delete(f"/v1/assignments/1/{target.actor_id}", headers=admin).status_code == 200
@@ -359,12 +433,14 @@ def test_only_managers_assign_and_admin_is_server_wide(services, client):
 
 # ---- audit log ----------------------------------------------------------------------------------
 
+
 def test_audits_filter_by_action_and_date_newest_first(services, client):
     _, admin = _user(services, admin=True, password=None)
     first = client.post("/v1/users", headers=admin, json={"email": _email("a1")}).json()
     second = client.post("/v1/users", headers=admin, json={"email": _email("a2")}).json()
-    entries = client.get("/v1/audits", headers=admin,
-                         params={"action": "user.create", "limit": 50}).json()
+    entries = client.get(
+        "/v1/audits", headers=admin, params={"action": "user.create", "limit": 50}
+    ).json()
     assert {e["action"] for e in entries} == {"user.create"}
     actees = [e["acteeId"] for e in entries]
     assert actees.index(second["id"]) < actees.index(first["id"])  # newest first
@@ -373,16 +449,33 @@ def test_audits_filter_by_action_and_date_newest_first(services, client):
     assert entry["details"]["email"] == second["email"]
     category = client.get("/v1/audits", headers=admin, params={"action": "user", "limit": 1000})
     assert {e["action"].split(".")[0] for e in category.json()} == {"user"}
-    today = datetime.now(timezone.utc).date()
-    assert client.get("/v1/audits", headers=admin,
-                      params={"action": "user.create",
-                              "start": (today + timedelta(days=1)).isoformat()}).json() == []
-    assert client.get("/v1/audits", headers=admin,
-                      params={"action": "user.create",
-                              "end": (today - timedelta(days=1)).isoformat()}).json() == []
-    todays = client.get("/v1/audits", headers=admin,
-                        params={"action": "user.create", "start": today.isoformat(),
-                                "end": today.isoformat(), "limit": 1000}).json()
+    today = datetime.now(UTC).date()
+    assert (
+        client.get(
+            "/v1/audits",
+            headers=admin,
+            params={"action": "user.create", "start": (today + timedelta(days=1)).isoformat()},
+        ).json()
+        == []
+    )
+    assert (
+        client.get(
+            "/v1/audits",
+            headers=admin,
+            params={"action": "user.create", "end": (today - timedelta(days=1)).isoformat()},
+        ).json()
+        == []
+    )
+    todays = client.get(
+        "/v1/audits",
+        headers=admin,
+        params={
+            "action": "user.create",
+            "start": today.isoformat(),
+            "end": today.isoformat(),
+            "limit": 1000,
+        },
+    ).json()
     assert second["id"] in [e["acteeId"] for e in todays]
     assert client.get("/v1/audits", headers=admin, params={"start": "kemarin"}).status_code == 400
     _, plain = _user(services, password=None)

@@ -20,8 +20,9 @@ from tests.factories import make_app_user, make_project, publish
 
 
 def _user(services, *, admin: bool = False):
-    user = accounts.create_user(services.db, f"au-{uuid.uuid4().hex[:12]}@uji.local",
-                                is_admin=admin)
+    user = accounts.create_user(
+        services.db, f"au-{uuid.uuid4().hex[:12]}@uji.local", is_admin=admin
+    )
     token, _ = accounts.create_session(services.db, user.actor_id, 1)
     return user, {"Authorization": f"Bearer {token}"}
 
@@ -36,8 +37,9 @@ def managed(services):
 
 
 def _create(client, project, headers, name="Petugas Lapangan"):
-    response = client.post(f"/v1/projects/{project.id}/app-users", headers=headers,
-                           json={"displayName": name})
+    response = client.post(
+        f"/v1/projects/{project.id}/app-users", headers=headers, json={"displayName": name}
+    )
     assert response.status_code == 200
     return response.json()
 
@@ -64,8 +66,11 @@ def test_revoked_key_answers_403_on_openrosa_at_once(client, managed):
     url = f"/v1/projects/{project.id}/app-users/{created['id']}"
     assert client.delete(url, headers=headers).json() == {"success": True}
     assert client.head(submission, headers=HEADERS).status_code == 403
-    [row] = [a for a in client.get(f"/v1/projects/{project.id}/app-users", headers=headers).json()
-             if a["id"] == created["id"]]
+    [row] = [
+        a
+        for a in client.get(f"/v1/projects/{project.id}/app-users", headers=headers).json()
+        if a["id"] == created["id"]
+    ]
     assert (row["token"], row["collectUrl"], row["webFormUrl"]) == (None, None, None)
     assert row["updatedAt"] is not None
     assert client.get(f"{url}/qr.png", headers=headers).status_code == 409
@@ -78,8 +83,9 @@ def test_app_users_need_a_manager_of_that_project(services, client, managed):
     _, stranger = _user(services)
     base = f"/v1/projects/{project.id}/app-users"
     assert client.get(base, headers=supervisor_headers).status_code == 403
-    assert client.post(base, headers=supervisor_headers,
-                       json={"displayName": "x"}).status_code == 403
+    assert (
+        client.post(base, headers=supervisor_headers, json={"displayName": "x"}).status_code == 403
+    )
     assert client.get(base, headers=stranger).status_code == 404
     assert client.get(base).status_code == 401
     elsewhere = make_app_user(services, make_project(services))
@@ -92,15 +98,18 @@ def test_app_users_need_a_manager_of_that_project(services, client, managed):
 def test_collect_settings_payload_decodes_to_the_settings(client, managed):
     project, headers = managed
     created = _create(client, project, headers)
-    response = client.get(f"/v1/projects/{project.id}/app-users/{created['id']}/collect-settings",
-                          headers=headers)
+    response = client.get(
+        f"/v1/projects/{project.id}/app-users/{created['id']}/collect-settings", headers=headers
+    )
     assert response.status_code == 200
     body = response.json()
     decoded = json.loads(zlib.decompress(base64.b64decode(body["payload"])).decode("utf-8"))
     assert decoded == body["settings"]
-    assert decoded["general"] == {"server_url": created["collectUrl"],
-                                  "form_update_mode": "match_exactly",
-                                  "autosend": "wifi_and_cellular"}
+    assert decoded["general"] == {
+        "server_url": created["collectUrl"],
+        "form_update_mode": "match_exactly",
+        "autosend": "wifi_and_cellular",
+    }
     assert decoded["project"] == {"name": project.name, "icon": "📋", "color": "#1e6b52"}
     assert decoded["admin"] == {}
 
@@ -118,9 +127,21 @@ def test_qr_png_and_svg_encode_the_payload(client, managed):
     modules = len(expected.matrix)
     assert image.size == ((modules + 2 * QR_BORDER) * QR_SCALE,) * 2
     # Read the modules back from the pixels: dark module = 1.
-    seen = [[int(image.getpixel(((QR_BORDER + x) * QR_SCALE + QR_SCALE // 2,
-                                 (QR_BORDER + y) * QR_SCALE + QR_SCALE // 2)) < 128)
-             for x in range(modules)] for y in range(modules)]
+    seen = [
+        [
+            int(
+                image.getpixel(
+                    (
+                        (QR_BORDER + x) * QR_SCALE + QR_SCALE // 2,
+                        (QR_BORDER + y) * QR_SCALE + QR_SCALE // 2,
+                    )
+                )
+                < 128
+            )
+            for x in range(modules)
+        ]
+        for y in range(modules)
+    ]
     assert seen == [[int(bool(v)) for v in row] for row in expected.matrix]
 
     svg = client.get(f"{base}/qr.svg", headers=headers)
@@ -144,7 +165,10 @@ def test_form_assignments_are_recorded_and_listed(services, client, managed):
     assert client.get(base, headers=headers).json() == [{"actorId": app_user["id"], "roleId": 4}]
     [actor] = client.get(f"{base}/app-user", headers=headers).json()
     assert (actor["id"], actor["type"], actor["displayName"]) == (
-        app_user["id"], "field_key", app_user["displayName"])
+        app_user["id"],
+        "field_key",
+        app_user["displayName"],
+    )
     assert client.delete(f"{base}/app-user/{app_user['id']}", headers=headers).status_code == 200
     assert client.get(base, headers=headers).json() == []
     assert client.delete(f"{base}/app-user/{app_user['id']}", headers=headers).status_code == 404

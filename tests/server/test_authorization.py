@@ -27,8 +27,14 @@ from tests.factories import DATA, jpeg, make_app_user, make_project, photo_body
 
 ROLES = ("admin", "manager", "supervisor", "officer", "app_user_other", "anonymous")
 RANK = {"anon": 0, "any": 1, "submit": 2, "review": 3, "manage": 4, "admin": 5, "nobody": 6}
-HOLDS = {"admin": 5, "manager": 4, "supervisor": 3, "officer": 2, "app_user_other": 0,
-         "anonymous": 0}
+HOLDS = {
+    "admin": 5,
+    "manager": 4,
+    "supervisor": 3,
+    "officer": 2,
+    "app_user_other": 0,
+    "anonymous": 0,
+}
 
 # (method, path under /v1 or the app root) -> the least a caller must be.
 RULES = {
@@ -52,44 +58,83 @@ RULES = {
     ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/draft.xml"): "manage",
     ("POST", "/projects/{project_id:int}/forms/{xml_form_id:str}/draft/publish"): "manage",
     ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/draft/attachments"): "manage",
-    ("DELETE", "/projects/{project_id:int}/forms/{xml_form_id:str}/draft/attachments/{name:str}"):
-        "manage",
-    ("POST", "/projects/{project_id:int}/forms/{xml_form_id:str}/draft/attachments/{name:str}"):
-        "manage",
+    (
+        "DELETE",
+        "/projects/{project_id:int}/forms/{xml_form_id:str}/draft/attachments/{name:str}",
+    ): "manage",
+    (
+        "POST",
+        "/projects/{project_id:int}/forms/{xml_form_id:str}/draft/attachments/{name:str}",
+    ): "manage",
     ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/attachments"): "submit",
     ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/versions"): "review",
-    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/versions/{version_file:str}"):
-        "review",
+    (
+        "GET",
+        "/projects/{project_id:int}/forms/{xml_form_id:str}/versions/{version_file:str}",
+    ): "review",
     ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions"): "submit",
     ("POST", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions"): "submit",
-    ("DELETE", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"):
-        "manage",
-    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"):
-        "submit",
-    ("PATCH", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"):
-        "review",
-    ("PUT", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"):
-        "review",
-    ("POST", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
-             "/restore"): "manage",
-    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
-            "/versions"): "submit",
-    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
-            "/versions/{version_id:str}"): "submit",
-    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
-            "/attachments"): "submit",
-    ("DELETE", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
-               "/attachments/{name:str}"): "review",
-    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
-            "/attachments/{name:str}"): "submit",
-    ("POST", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
-             "/attachments/{name:str}"): "review",
-    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
-            "/comments"): "review",
-    ("POST", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
-             "/comments"): "review",
-    ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
-            "/audits"): "review",
+    (
+        "DELETE",
+        "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}",
+    ): "manage",
+    (
+        "GET",
+        "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}",
+    ): "submit",
+    (
+        "PATCH",
+        "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}",
+    ): "review",
+    (
+        "PUT",
+        "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}",
+    ): "review",
+    (
+        "POST",
+        "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/restore",
+    ): "manage",
+    (
+        "GET",
+        "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/versions",
+    ): "submit",
+    (
+        "GET",
+        "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
+        "/versions/{version_id:str}",
+    ): "submit",
+    (
+        "GET",
+        "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
+        "/attachments",
+    ): "submit",
+    (
+        "DELETE",
+        "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
+        "/attachments/{name:str}",
+    ): "review",
+    (
+        "GET",
+        "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
+        "/attachments/{name:str}",
+    ): "submit",
+    (
+        "POST",
+        "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
+        "/attachments/{name:str}",
+    ): "review",
+    (
+        "GET",
+        "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/comments",
+    ): "review",
+    (
+        "POST",
+        "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/comments",
+    ): "review",
+    (
+        "GET",
+        "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/audits",
+    ): "review",
     ("POST", "/sessions"): "anon",
     ("DELETE", "/sessions/{token:str}"): "any",
     ("GET", "/users/current"): "any",
@@ -113,10 +158,14 @@ RULES = {
     ("GET", "/projects/{project_id:int}/app-users/{actor_id:int}/qr.svg"): "manage",
     ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/assignments"): "manage",
     ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/{role:str}"): "manage",
-    ("DELETE", "/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/{role:str}"
-               "/{actor_id:int}"): "manage",
-    ("POST", "/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/{role:str}"
-             "/{actor_id:int}"): "manage",
+    (
+        "DELETE",
+        "/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/{role:str}/{actor_id:int}",
+    ): "manage",
+    (
+        "POST",
+        "/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/{role:str}/{actor_id:int}",
+    ): "manage",
     ("GET", "/audits"): "admin",
     ("GET", "/projects/{project_id:int}/forms/{form_svc:str}/{table:path}"): "review",
     ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions.csv.zip"): "review",
@@ -135,8 +184,10 @@ UI_RULES = {
     ("GET", "/p/{project_id:int}/f/{xml_form_id:str}/board"): "submit",
     ("POST", "/p/{project_id:int}/f/{xml_form_id:str}/review"): "review",
     ("GET", "/p/{project_id:int}/f/{xml_form_id:str}/s/{instance_id:str}"): "submit",
-    ("GET", "/p/{project_id:int}/f/{xml_form_id:str}/s/{instance_id:str}/thumb/{size:int}"
-            "/{name:str}"): "submit",
+    (
+        "GET",
+        "/p/{project_id:int}/f/{xml_form_id:str}/s/{instance_id:str}/thumb/{size:int}/{name:str}",
+    ): "submit",
     ("POST", "/p/{project_id:int}/f/{xml_form_id:str}/s/{instance_id:str}/review"): "review",
     ("POST", "/p/{project_id:int}/f/{xml_form_id:str}/s/{instance_id:str}/comment"): "review",
     ("GET", "/p/{project_id:int}/forms"): "manage",
@@ -151,19 +202,37 @@ UI_RULES = {
     ("POST", "/users"): "admin",
     ("POST", "/users/roles"): "admin",
 }
-PUBLIC = {"/health/live", "/health/ready", "/schema", "/schema/scalar", "/schema/swagger", "/schema/{path:str}",
-          "/schema/openapi.json", "/schema/oauth2-redirect.html", "/login", "/logout", "/lang/{code:str}",
-          "/static/{file_path:path}",
-          # The officer web form: the app-user key in the path authorises it (tested with
-          # bad, other-project and revoked keys in tests/server/test_webform.py).
-          "/f/sw.js", "/f/{key:str}", "/f/{key:str}/-/antrian", "/f/{key:str}/-/manifest.webmanifest",
-          "/f/{key:str}/-/qr.svg", "/f/{key:str}/{xml_form_id:str}",
-          "/f/{key:str}/{xml_form_id:str}/form.xml", "/f/{key:str}/{xml_form_id:str}/media/{name:str}",
-          "/static/webform/{build:str}/{name:path}"}
-OPENROSA_FOR_KEYS = {key for key in RULES if key[1].endswith(("/formList", "/manifest",
-                                                              "/submission"))} | {
+PUBLIC = {
+    "/health/live",
+    "/health/ready",
+    "/schema",
+    "/schema/scalar",
+    "/schema/swagger",
+    "/schema/{path:str}",
+    "/schema/openapi.json",
+    "/schema/oauth2-redirect.html",
+    "/login",
+    "/logout",
+    "/lang/{code:str}",
+    "/static/{file_path:path}",
+    # The officer web form: the app-user key in the path authorises it (tested with
+    # bad, other-project and revoked keys in tests/server/test_webform.py).
+    "/f/sw.js",
+    "/f/{key:str}",
+    "/f/{key:str}/-/antrian",
+    "/f/{key:str}/-/manifest.webmanifest",
+    "/f/{key:str}/-/qr.svg",
+    "/f/{key:str}/{xml_form_id:str}",
+    "/f/{key:str}/{xml_form_id:str}/form.xml",
+    "/f/{key:str}/{xml_form_id:str}/media/{name:str}",
+    "/static/webform/{build:str}/{name:path}",
+}
+OPENROSA_FOR_KEYS = {
+    key for key in RULES if key[1].endswith(("/formList", "/manifest", "/submission"))
+} | {
     ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/attachments/{name:str}"),
-    ("GET", "/projects/{project_id:int}/forms/{form_file:str}")}
+    ("GET", "/projects/{project_id:int}/forms/{form_file:str}"),
+}
 
 
 @dataclass
@@ -182,8 +251,9 @@ def setting(services):
     tag = uuid.uuid4().hex[:8]
     people = {}
     for role in ("admin", "manager", "supervisor", "officer"):
-        user = accounts.create_user(services.db, f"{role}-{tag}@example.org", "kata-sandi-panjang",
-                                    is_admin=role == "admin")
+        user = accounts.create_user(
+            services.db, f"{role}-{tag}@example.org", "kata-sandi-panjang", is_admin=role == "admin"
+        )
         people[role] = user
     other_project = make_project(services)
     stranger = make_app_user(services, other_project)
@@ -198,18 +268,22 @@ def make_world(services, setting, tmp_path) -> World:
         accounts.grant_role(services.db, people[role].actor_id, project.id, role)
     logo = tmp_path / f"logo-{project.id}.png"
     logo.write_bytes(jpeg(seed=1))
-    form_store.publish_xform(services.db, services.blobs, project.id, setting["xml"],
-                             media={"logo.png": logo})
+    form_store.publish_xform(
+        services.db, services.blobs, project.id, setting["xml"], media={"logo.png": logo}
+    )
     form_store.draft_from_published(services.db, project.id, "foto_sederhana")
     photo = jpeg(seed=2)
     part = tmp_path / f"photo-{project.id}"
     part.write_bytes(photo)
     iid = new_instance_id()
-    submissions.ingest(services.db, services.blobs, project.id,
-                       instance_xml("foto_sederhana", "1", iid, photo_body()),
-                       [IncomingFile("utama.jpg", part, len(photo),
-                                     hashlib.sha256(photo).hexdigest())],
-                       sender=Sender(actor_id=people["officer"].actor_id))
+    submissions.ingest(
+        services.db,
+        services.blobs,
+        project.id,
+        instance_xml("foto_sederhana", "1", iid, photo_body()),
+        [IncomingFile("utama.jpg", part, len(photo), hashlib.sha256(photo).hexdigest())],
+        sender=Sender(actor_id=people["officer"].actor_id),
+    )
     app_user = make_app_user(services, project)
     accounts.grant_form_access(services.db, project.id, "foto_sederhana", app_user.actor.id)
     bystander = accounts.create_user(services.db, f"bystander-{uuid.uuid4().hex[:8]}@example.org")
@@ -219,18 +293,27 @@ def make_world(services, setting, tmp_path) -> World:
 
 
 def fill(path: str, world: World, token: str) -> str:
-    values = {"project_id": world.project_id, "xml_form_id": "foto_sederhana",
-              "form_svc": "foto_sederhana.svc", "table": "Submissions",
-              "form_file": "foto_sederhana", "version_file": "1", "instance_id": world.instance_id,
-              "version_id": world.instance_id, "token": token, "path": "openapi.yaml",
-              "key": world.app_user_token}
+    values = {
+        "project_id": world.project_id,
+        "xml_form_id": "foto_sederhana",
+        "form_svc": "foto_sederhana.svc",
+        "table": "Submissions",
+        "form_file": "foto_sederhana",
+        "version_file": "1",
+        "instance_id": world.instance_id,
+        "version_id": world.instance_id,
+        "token": token,
+        "path": "openapi.yaml",
+        "key": world.app_user_token,
+    }
     if "/app-users/" in path or "/forms/{xml_form_id:str}/assignments/" in path:
         values["actor_id"] = world.app_user_actor
     else:
         values["actor_id"] = world.bystander_actor
     if "/assignments/" in path:
-        values["role"] = ("app-user" if "/forms/" in path else
-                          "supervisor" if "/projects/" in path else "admin")
+        values["role"] = (
+            "app-user" if "/forms/" in path else "supervisor" if "/projects/" in path else "admin"
+        )
     values["name"] = "utama.jpg" if "/s" in path else "logo.png"
     values["size"] = 320
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: str(values[m.group(1)]), path)
@@ -273,12 +356,14 @@ def _routes(app) -> list[tuple[str, str]]:
 
 def test_every_route_has_a_rule(services):
     app = create_app(services.settings, services, prepare=False)
-    listed = {(m, p.removeprefix("/v1")) for m, p in _routes(app)
-              if p.startswith("/v1/") and not p.startswith("/v1/key/")}
+    listed = {
+        (m, p.removeprefix("/v1"))
+        for m, p in _routes(app)
+        if p.startswith("/v1/") and not p.startswith("/v1/key/")
+    }
     assert listed == set(RULES), (sorted(listed - set(RULES)), sorted(set(RULES) - listed))
     others = {(m, p) for m, p in _routes(app) if not p.startswith("/v1/") and p not in PUBLIC}
-    assert others == set(UI_RULES), (sorted(others - set(UI_RULES)),
-                                     sorted(set(UI_RULES) - others))
+    assert others == set(UI_RULES), (sorted(others - set(UI_RULES)), sorted(set(UI_RULES) - others))
 
 
 @pytest.mark.parametrize("prefix, rules", [("/v1", RULES), ("", UI_RULES)], ids=["v1", "ui"])
@@ -292,27 +377,43 @@ def test_matrix(services, setting, tmp_path, prefix, rules):
                 allowed = HOLDS[role] >= RANK[need]
                 world = make_world(services, setting, tmp_path) if allowed else shared
                 if allowed and path.endswith("/restore"):
-                    submissions.soft_delete(services.db, world.project_id, "foto_sederhana",
-                                            world.instance_id, actor_id=None)
-                token = caller_headers(role, services, setting)["Authorization"][7:] \
-                    if path.startswith("/sessions/{") and role not in ("anonymous",
-                                                                       "app_user_other") else "x"
-                response = call(client, method, f"{prefix}{fill(path, world, token)}",
-                                headers[role])
+                    submissions.soft_delete(
+                        services.db,
+                        world.project_id,
+                        "foto_sederhana",
+                        world.instance_id,
+                        actor_id=None,
+                    )
+                token = (
+                    caller_headers(role, services, setting)["Authorization"][7:]
+                    if path.startswith("/sessions/{")
+                    and role not in ("anonymous", "app_user_other")
+                    else "x"
+                )
+                response = call(
+                    client, method, f"{prefix}{fill(path, world, token)}", headers[role]
+                )
                 status = response.status_code
                 refused = 401 if prefix else 303  # the UI sends anonymous callers to log in
                 if not prefix and role == "anonymous":
                     ok = status == 303 and response.headers["location"].startswith("/login")
                 elif allowed:
-                    ok = (status < 400 and not (not prefix and status == 303 and
-                          response.headers["location"].startswith("/login"))) or \
-                        status in (400, 409)
+                    ok = (
+                        status < 400
+                        and not (
+                            not prefix
+                            and status == 303
+                            and response.headers["location"].startswith("/login")
+                        )
+                    ) or status in (400, 409)
                 else:
                     ok = status in (refused, 401, 403, 404)
                 if need == "anon":
                     ok = status < 500 and status not in (403, 404)
                 if not ok or status >= 500:
-                    failures.append(f"{role:15} {method:6} {path} -> {status} {response.text[:120]}")
+                    failures.append(
+                        f"{role:15} {method:6} {path} -> {status} {response.text[:120]}"
+                    )
     assert not failures, "\n" + "\n".join(failures)
 
 
@@ -321,8 +422,11 @@ def test_matrix_on_key_routes(services, setting, tmp_path):
     project's key sees nothing (404 on OpenRosa, 403 on REST); a malformed key is 401."""
     failures = []
     app = create_app(services.settings, services, prepare=False)
-    key_routes = [(m, p.removeprefix("/v1/key/{key:str}")) for m, p in _routes(app)
-                  if p.startswith("/v1/key/")]
+    key_routes = [
+        (m, p.removeprefix("/v1/key/{key:str}"))
+        for m, p in _routes(app)
+        if p.startswith("/v1/key/")
+    ]
     assert {r for r in key_routes if r in OPENROSA_FOR_KEYS} == OPENROSA_FOR_KEYS
     with make_client(services) as client:
         for method, path in key_routes:
@@ -330,8 +434,9 @@ def test_matrix_on_key_routes(services, setting, tmp_path):
             url = fill(path, world, "x")
             openrosa = (method, path) in OPENROSA_FOR_KEYS
             own = call(client, method, f"/v1/key/{world.app_user_token}{url}", {}).status_code
-            other = call(client, method, f"/v1/key/{setting['stranger'].token}{url}",
-                         {}).status_code
+            other = call(
+                client, method, f"/v1/key/{setting['stranger'].token}{url}", {}
+            ).status_code
             malformed = call(client, method, f"/v1/key/not-a-key{url}", {}).status_code
             expected_own_ok = own < 400 if openrosa else own == 403
             if path.endswith("{form_file:str}"):
@@ -340,8 +445,9 @@ def test_matrix_on_key_routes(services, setting, tmp_path):
                 expected_own_ok = expected_own_ok and xml.status_code == 200
             if not expected_own_ok:
                 failures.append(f"own key   {method} {path} -> {own}")
-            if other != (404 if openrosa and not path.endswith("{form_file:str}") else 403) \
-                    and not (path.endswith("{form_file:str}") and other == 404):
+            if other != (
+                404 if openrosa and not path.endswith("{form_file:str}") else 403
+            ) and not (path.endswith("{form_file:str}") and other == 404):
                 failures.append(f"other key {method} {path} -> {other}")
             if malformed != 401:
                 failures.append(f"malformed {method} {path} -> {malformed}")

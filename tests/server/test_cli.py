@@ -18,8 +18,11 @@ from tests.factories import DATA
 
 @pytest.fixture
 def env(tmp_path):
-    return {"JEBOL_DATA_DIR": str(tmp_path / "data"), "JEBOL_SECRET_KEY": "cli-test",
-            "JEBOL_PUBLIC_URL": "https://jebol.example.org"}
+    return {
+        "JEBOL_DATA_DIR": str(tmp_path / "data"),
+        "JEBOL_SECRET_KEY": "cli-test",
+        "JEBOL_PUBLIC_URL": "https://jebol.example.org",
+    }
 
 
 def _run(env, *args, input=None):
@@ -39,26 +42,40 @@ def test_second_start_reuses_everything(env):
     first = bootstrap.run(_prepared(env))
     assert first.admin_password and len(first.admin_password) >= 12
     assert sorted(f for f, outcome in first.forms if outcome == "created") == [
-        "jebol_sipera_data_dukung", "jebol_sipera_kunjungan", "jebol_sipera_profil_inovasi"]
+        "jebol_sipera_data_dukung",
+        "jebol_sipera_kunjungan",
+        "jebol_sipera_profil_inovasi",
+    ]
     second = bootstrap.run(_prepared(env))
     assert second.admin_password is None  # never printed twice
     assert {outcome for _, outcome in second.forms} == {"unchanged"}
     assert second.collect_url is None  # the key is printed once, not into every start's log
-    assert re.fullmatch(r"https://jebol\.example\.org/v1/key/[A-Za-z0-9!$]{64}/projects/1",
-                        first.collect_url)
+    assert re.fullmatch(
+        r"https://jebol\.example\.org/v1/key/[A-Za-z0-9!$]{64}/projects/1", first.collect_url
+    )
     services = _services(env)
-    assert (_count(services, User), _count(services, Project), _count(services, Form),
-            _count(services, AppUser)) == (1, 1, 3, 1)
+    assert (
+        _count(services, User),
+        _count(services, Project),
+        _count(services, Form),
+        _count(services, AppUser),
+    ) == (1, 1, 3, 1)
 
 
 def test_admin_password_from_environment_is_used(env):
-    env = {**env, "JEBOL_ADMIN_EMAIL": "kepala@sawahlunto.go.id",
-           "JEBOL_ADMIN_PASSWORD": "rahasia-sekali-123"}
+    env = {
+        **env,
+        "JEBOL_ADMIN_EMAIL": "kepala@sawahlunto.go.id",
+        "JEBOL_ADMIN_PASSWORD": "rahasia-sekali-123",
+    }
     setup = bootstrap.run(_prepared(env))
     assert setup.admin_password is None and setup.admin_email == "kepala@sawahlunto.go.id"
     from storage import accounts
-    assert accounts.verify_password(_services(env).db, "kepala@sawahlunto.go.id",
-                                    "rahasia-sekali-123") is not None
+
+    assert (
+        accounts.verify_password(_services(env).db, "kepala@sawahlunto.go.id", "rahasia-sekali-123")
+        is not None
+    )
 
 
 def _prepared(env) -> Services:
@@ -78,8 +95,9 @@ def test_form_publish_new_version_and_errors(env, tmp_path):
     assert "updated" in _run(env, "form", "publish", str(bumped)).output
     broken = _run(env, "form", "publish", str(DATA / "rusak.md"))
     assert broken.exit_code == 1 and "choices sheet" in broken.output
-    assert _run(env, "form", "publish", str(DATA / "tanpa_media.md"), "--project", "99"
-                ).exit_code == 1
+    assert (
+        _run(env, "form", "publish", str(DATA / "tanpa_media.md"), "--project", "99").exit_code == 1
+    )
 
 
 def test_form_publish_with_media(env, tmp_path):
@@ -90,8 +108,7 @@ def test_form_publish_with_media(env, tmp_path):
     assert result.exit_code == 0, result.output
     other = tmp_path / "other.png"
     other.write_bytes(b"x")
-    refused = _run(env, "form", "publish", str(DATA / "foto_sederhana.md"), "--attach",
-                   str(other))
+    refused = _run(env, "form", "publish", str(DATA / "foto_sederhana.md"), "--attach", str(other))
     assert refused.exit_code == 1 and "does not use the media file" in refused.output
 
 
@@ -99,8 +116,9 @@ def test_appuser_create_prints_the_collect_url(env):
     bootstrap.run(_prepared(env))
     result = _run(env, "appuser", "create", "Petugas 2")
     assert result.exit_code == 0
-    assert re.search(r"https://jebol\.example\.org/v1/key/[A-Za-z0-9!$]{64}/projects/1",
-                     result.output)
+    assert re.search(
+        r"https://jebol\.example\.org/v1/key/[A-Za-z0-9!$]{64}/projects/1", result.output
+    )
     assert _run(env, "appuser", "create", "X", "--project", "42").exit_code == 1
 
 
@@ -122,12 +140,17 @@ def test_user_password_resets_and_ends_every_session(env):
     user = accounts.create_user(services.db, "pengawas@example.org", "kata-sandi-lama-1")
     token, _ = accounts.create_session(services.db, user.actor_id, 1)
     assert accounts.identity_for_session(services.db, token) is not None
-    result = _run({**env, "JEBOL_NEW_PASSWORD": "kata-sandi-baru-2"}, "user", "password",
-                  "Pengawas@example.org")
+    result = _run(
+        {**env, "JEBOL_NEW_PASSWORD": "kata-sandi-baru-2"},
+        "user",
+        "password",
+        "Pengawas@example.org",
+    )
     assert result.exit_code == 0, result.output
     assert accounts.identity_for_session(services.db, token) is None
     assert accounts.verify_password(services.db, "pengawas@example.org", "kata-sandi-baru-2")
     assert not accounts.verify_password(services.db, "pengawas@example.org", "kata-sandi-lama-1")
-    missing = _run({**env, "JEBOL_NEW_PASSWORD": "kata-sandi-baru-2"}, "user", "password",
-                   "nobody@example.org")
+    missing = _run(
+        {**env, "JEBOL_NEW_PASSWORD": "kata-sandi-baru-2"}, "user", "password", "nobody@example.org"
+    )
     assert missing.exit_code != 0 and "nobody@example.org" in missing.output

@@ -33,12 +33,30 @@ from tests.factories import jpeg, make_project, photo_body, publish
 PASSWORD = "kata-sandi-panjang"
 VISIT = "jebol_sipera_kunjungan"
 LIBRARY = Path(__file__).parents[2] / "forms" / "library"
-SIMPLE_ROOT = ["SubmissionDate", "nama", "lokasi-Latitude", "lokasi-Longitude", "lokasi-Altitude",
-               "lokasi-Accuracy", "foto_utama", "meta-instanceID", "KEY", "SubmitterID",
-               "SubmitterName", "AttachmentsPresent", "AttachmentsExpected", "Status",
-               "ReviewState", "DeviceID", "Edits", "FormVersion"]
-SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,60}/\d{4}-\d\d-\d\d_[A-Za-z0-9_-]{1,60}_[A-Za-z0-9_-]+"
-                       r"_\d+(~\d+)?\.[a-z0-9]{1,8}")
+SIMPLE_ROOT = [
+    "SubmissionDate",
+    "nama",
+    "lokasi-Latitude",
+    "lokasi-Longitude",
+    "lokasi-Altitude",
+    "lokasi-Accuracy",
+    "foto_utama",
+    "meta-instanceID",
+    "KEY",
+    "SubmitterID",
+    "SubmitterName",
+    "AttachmentsPresent",
+    "AttachmentsExpected",
+    "Status",
+    "ReviewState",
+    "DeviceID",
+    "Edits",
+    "FormVersion",
+]
+SAFE_NAME = re.compile(
+    r"[A-Za-z0-9_-]{1,60}/\d{4}-\d\d-\d\d_[A-Za-z0-9_-]{1,60}_[A-Za-z0-9_-]+"
+    r"_\d+(~\d+)?\.[a-z0-9]{1,8}"
+)
 
 
 @dataclass
@@ -54,9 +72,20 @@ class World:
         return f"/v1/projects/{self.project_id}/forms/{form}/{tail}"
 
 
-def _ingest(services, world: World, tmp: Path, form: str, version: str, body: str, *,
-            who: str = "officer", name: str | None = None, photos: tuple[str, ...] = (),
-            instance_id: str | None = None, deprecated_id: str | None = None) -> str:
+def _ingest(
+    services,
+    world: World,
+    tmp: Path,
+    form: str,
+    version: str,
+    body: str,
+    *,
+    who: str = "officer",
+    name: str | None = None,
+    photos: tuple[str, ...] = (),
+    instance_id: str | None = None,
+    deprecated_id: str | None = None,
+) -> str:
     instance_id = instance_id or new_instance_id()
     parts = []
     for photo in photos:
@@ -64,33 +93,48 @@ def _ingest(services, world: World, tmp: Path, form: str, version: str, body: st
         path = tmp / f"{uuid.uuid4().hex}-{photo}"
         path.write_bytes(data)
         parts.append(IncomingFile(photo, path, len(data), hashlib.sha256(data).hexdigest()))
-    xml = instance_xml(form, version, instance_id, body, deprecated_id=deprecated_id,
-                       instance_name=name)
-    submissions.ingest(services.db, services.blobs, world.project_id, xml, parts,
-                       sender=Sender(actor_id=world.actors[who], device_id="collect:uji"))
+    xml = instance_xml(
+        form, version, instance_id, body, deprecated_id=deprecated_id, instance_name=name
+    )
+    submissions.ingest(
+        services.db,
+        services.blobs,
+        world.project_id,
+        xml,
+        parts,
+        sender=Sender(actor_id=world.actors[who], device_id="collect:uji"),
+    )
     return instance_id
 
 
 def _visit_body(opd: str, photos: list[str], attendance: str) -> str:
-    evidence = "".join(f"<bukti><bukti_indikator>ind16</bukti_indikator><bukti_jenis>sk"
-                       f"</bukti_jenis><bukti_status>lengkap</bukti_status>"
-                       f"<bukti_foto>{p}</bukti_foto></bukti>" for p in photos)
-    return (f"<mulai>2026-01-05T09:00:00.000+07:00</mulai><perangkat>collect:uji</perangkat>"
-            f"<g_kunjungan><tgl_kunjungan>2026-01-05</tgl_kunjungan><opd>{opd}</opd>"
-            f"<petugas>petugas_1 petugas_3</petugas><cp_nama>Ani</cp_nama>"
-            f"<lokasi>-0.68 100.78 250 5</lokasi></g_kunjungan>"
-            f"<inovasi><inv_nama>SiCepat</inv_nama><inv_masalah>anggaran video</inv_masalah>"
-            f"{evidence}</inovasi><inovasi><inv_nama>Dua</inv_nama></inovasi>"
-            f"<g_penutup><foto_daftar_hadir>{attendance}</foto_daftar_hadir>"
-            f"<ttd_cp>ttd-{attendance}</ttd_cp><tgl_tindak_lanjut>2026-02-01</tgl_tindak_lanjut>"
-            f"</g_penutup>")
+    evidence = "".join(
+        f"<bukti><bukti_indikator>ind16</bukti_indikator><bukti_jenis>sk"
+        f"</bukti_jenis><bukti_status>lengkap</bukti_status>"
+        f"<bukti_foto>{p}</bukti_foto></bukti>"
+        for p in photos
+    )
+    return (
+        f"<mulai>2026-01-05T09:00:00.000+07:00</mulai><perangkat>collect:uji</perangkat>"
+        f"<g_kunjungan><tgl_kunjungan>2026-01-05</tgl_kunjungan><opd>{opd}</opd>"
+        f"<petugas>petugas_1 petugas_3</petugas><cp_nama>Ani</cp_nama>"
+        f"<lokasi>-0.68 100.78 250 5</lokasi></g_kunjungan>"
+        f"<inovasi><inv_nama>SiCepat</inv_nama><inv_masalah>anggaran video</inv_masalah>"
+        f"{evidence}</inovasi><inovasi><inv_nama>Dua</inv_nama></inovasi>"
+        f"<g_penutup><foto_daftar_hadir>{attendance}</foto_daftar_hadir>"
+        f"<ttd_cp>ttd-{attendance}</ttd_cp><tgl_tindak_lanjut>2026-02-01</tgl_tindak_lanjut>"
+        f"</g_penutup>"
+    )
 
 
 def _set_dates(services, dates: dict[str, str]) -> None:
     with services.db.transaction() as tx:
         for instance_id, when in dates.items():
-            tx.execute(sa.update(Submission).where(Submission.instance_id == instance_id)
-                       .values(created_at=datetime.fromisoformat(when)))
+            tx.execute(
+                sa.update(Submission)
+                .where(Submission.instance_id == instance_id)
+                .values(created_at=datetime.fromisoformat(when))
+            )
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +142,13 @@ def world(services, tmp_path_factory) -> World:
     tmp = tmp_path_factory.mktemp("exports")
     project = make_project(services)
     publish(services, project)
-    form_store.publish_xlsform(services.db, services.blobs, project.id,
-                               (LIBRARY / f"{VISIT}.xlsx").read_bytes(), f"{VISIT}.xlsx")
+    form_store.publish_xlsform(
+        services.db,
+        services.blobs,
+        project.id,
+        (LIBRARY / f"{VISIT}.xlsx").read_bytes(),
+        f"{VISIT}.xlsx",
+    )
     tag = uuid.uuid4().hex[:8]
     auth, actors = {}, {}
     for role in ("manager", "supervisor", "officer"):
@@ -110,38 +159,69 @@ def world(services, tmp_path_factory) -> World:
 
     def simple(name: str, main: str | None, evidence: list[str], **kw) -> str:
         photos = tuple(p for p in [main, *evidence] if p)
-        return _ingest(services, world, tmp, "foto_sederhana", "1",
-                       photo_body(name, main=main, evidence=evidence), name=name, photos=photos,
-                       **kw)
+        return _ingest(
+            services,
+            world,
+            tmp,
+            "foto_sederhana",
+            "1",
+            photo_body(name, main=main, evidence=evidence),
+            name=name,
+            photos=photos,
+            **kw,
+        )
 
     approved = simple("../../etc/passwd", "u0.jpg", ["e0a.jpg", "e0b.jpg"])
     edited = simple("Budi", "u1.jpg", [], who="supervisor")
-    issues = _ingest(services, world, tmp, "foto_sederhana", "1",
-                     photo_body("Budi", main="u2-missing.jpg"), name="Budi")
+    issues = _ingest(
+        services,
+        world,
+        tmp,
+        "foto_sederhana",
+        "1",
+        photo_body("Budi", main="u2-missing.jpg"),
+        name="Budi",
+    )
     deleted = simple("Hapus", "u3.jpg", [])
     simple("Budi baru", "u1.jpg", [], deprecated_id=edited)  # carries u1.jpg over
     for instance_id, state in ((approved, "approved"), (issues, "hasIssues")):
-        submissions.set_review_state(services.db, project.id, "foto_sederhana", instance_id,
-                                     state, actor_id=None)
+        submissions.set_review_state(
+            services.db, project.id, "foto_sederhana", instance_id, state, actor_id=None
+        )
     submissions.soft_delete(services.db, project.id, "foto_sederhana", deleted, actor_id=None)
     world.simple = [approved, edited, issues]
 
     def visit(opd: str, name: str, photos: list[str], attendance: str) -> str:
-        return _ingest(services, world, tmp, VISIT, "2025010101",
-                       _visit_body(opd, photos, attendance), name=name,
-                       photos=(*photos, attendance, f"ttd-{attendance}"))
+        return _ingest(
+            services,
+            world,
+            tmp,
+            VISIT,
+            "2025010101",
+            _visit_body(opd, photos, attendance),
+            name=name,
+            photos=(*photos, attendance, f"ttd-{attendance}"),
+        )
 
-    world.visit = [visit("dinkes", "dinkes 2026-01-05", ["b1.jpg", "b2.jpg"], "h0.jpg"),
-                   visit("../../x", "../..", [], "h1.jpg"),
-                   visit("dinkes", "dinkes 2026-01-05", [], "h2.jpg")]
-    submissions.set_review_state(services.db, project.id, VISIT, world.visit[0], "approved",
-                                 actor_id=None)
-    _set_dates(services, {approved: "2026-01-01T10:00:00+00:00",
-                          edited: "2026-02-01T10:00:00+00:00",
-                          issues: "2026-03-01T10:00:00+00:00",
-                          world.visit[0]: "2026-01-05T02:00:00+00:00",
-                          world.visit[1]: "2026-01-06T02:00:00+00:00",
-                          world.visit[2]: "2026-01-05T03:00:00+00:00"})
+    world.visit = [
+        visit("dinkes", "dinkes 2026-01-05", ["b1.jpg", "b2.jpg"], "h0.jpg"),
+        visit("../../x", "../..", [], "h1.jpg"),
+        visit("dinkes", "dinkes 2026-01-05", [], "h2.jpg"),
+    ]
+    submissions.set_review_state(
+        services.db, project.id, VISIT, world.visit[0], "approved", actor_id=None
+    )
+    _set_dates(
+        services,
+        {
+            approved: "2026-01-01T10:00:00+00:00",
+            edited: "2026-02-01T10:00:00+00:00",
+            issues: "2026-03-01T10:00:00+00:00",
+            world.visit[0]: "2026-01-05T02:00:00+00:00",
+            world.visit[1]: "2026-01-06T02:00:00+00:00",
+            world.visit[2]: "2026-01-05T03:00:00+00:00",
+        },
+    )
     return world
 
 
@@ -169,6 +249,7 @@ def _table(text: bytes | str) -> list[list[str]]:
 
 # ---- CSV -----------------------------------------------------------------------------------------
 
+
 def test_csv_zip_is_briefcase_layout_with_media_byte_identical(client, world):
     response = _get(client, world, "supervisor", "foto_sederhana", "submissions.csv.zip")
     archive = _zip(response)
@@ -185,50 +266,83 @@ def test_csv_zip_is_briefcase_layout_with_media_byte_identical(client, world):
     assert list(rows) == world.simple  # oldest id first; the deleted one is left out
     approved, edited, issues = (rows[i] for i in world.simple)
     assert approved["SubmissionDate"] == "2026-01-01T10:00:00.000Z"
-    assert (approved["nama"], approved["lokasi-Latitude"], approved["lokasi-Accuracy"]) == \
-        ("../../etc/passwd", "-0.68", "5")
-    assert (approved["ReviewState"], approved["AttachmentsPresent"],
-            approved["AttachmentsExpected"], approved["SubmitterID"]) == \
-        ("approved", "3", "3", str(world.actors["officer"]))
+    assert (approved["nama"], approved["lokasi-Latitude"], approved["lokasi-Accuracy"]) == (
+        "../../etc/passwd",
+        "-0.68",
+        "5",
+    )
+    assert (
+        approved["ReviewState"],
+        approved["AttachmentsPresent"],
+        approved["AttachmentsExpected"],
+        approved["SubmitterID"],
+    ) == ("approved", "3", "3", str(world.actors["officer"]))
     assert approved["SubmitterName"] == world.auth["officer"][0]
-    assert (edited["nama"], edited["Edits"], edited["ReviewState"], edited["FormVersion"]) == \
-        ("Budi baru", "1", "edited", "1")
+    assert (edited["nama"], edited["Edits"], edited["ReviewState"], edited["FormVersion"]) == (
+        "Budi baru",
+        "1",
+        "edited",
+        "1",
+    )
     assert edited["meta-instanceID"] != edited["KEY"] == world.simple[1]
     assert (issues["AttachmentsPresent"], issues["AttachmentsExpected"]) == ("0", "1")
     assert _table(archive.read("foto_sederhana-bukti.csv")) == [
         ["bukti_foto", "bukti_catatan", "PARENT_KEY", "KEY"],
         ["e0a.jpg", "c", world.simple[0], f"{world.simple[0]}/bukti[1]"],
-        ["e0b.jpg", "c", world.simple[0], f"{world.simple[0]}/bukti[2]"]]
+        ["e0b.jpg", "c", world.simple[0], f"{world.simple[0]}/bukti[2]"],
+    ]
 
 
 def test_csv_zip_of_the_visit_form_has_a_table_per_repeat(client, world):
-    archive = _zip(_get(client, world, "manager", VISIT, "submissions.csv.zip",
-                        attachments="false", splitSelectMultiples="true"))
+    archive = _zip(
+        _get(
+            client,
+            world,
+            "manager",
+            VISIT,
+            "submissions.csv.zip",
+            attachments="false",
+            splitSelectMultiples="true",
+        )
+    )
     assert archive.namelist() == [f"{VISIT}.csv", f"{VISIT}-inovasi.csv", f"{VISIT}-bukti.csv"]
     root = _table(archive.read(f"{VISIT}.csv"))
     header = root[0]
-    assert header[:6] == ["SubmissionDate", "mulai", "selesai", "perangkat", "petugas_login",
-                          "g_kunjungan-tgl_kunjungan"]
+    assert header[:6] == [
+        "SubmissionDate",
+        "mulai",
+        "selesai",
+        "perangkat",
+        "petugas_login",
+        "g_kunjungan-tgl_kunjungan",
+    ]
     first = dict(zip(header, root[1]))
-    assert (first["g_kunjungan-opd"], first["g_kunjungan-lokasi-Longitude"],
-            first["g_kunjungan-petugas"], first["g_kunjungan-petugas/petugas_1"],
-            first["g_kunjungan-petugas/petugas_2"]) == \
-        ("dinkes", "100.78", "petugas_1 petugas_3", "1", "0")
+    assert (
+        first["g_kunjungan-opd"],
+        first["g_kunjungan-lokasi-Longitude"],
+        first["g_kunjungan-petugas"],
+        first["g_kunjungan-petugas/petugas_1"],
+        first["g_kunjungan-petugas/petugas_2"],
+    ) == ("dinkes", "100.78", "petugas_1 petugas_3", "1", "0")
     assert first["meta-instanceName"] == "dinkes 2026-01-05"
     inovasi = _table(archive.read(f"{VISIT}-inovasi.csv"))
     assert inovasi[0][-2:] == ["PARENT_KEY", "KEY"]
     assert "inv_masalah/anggaran" in inovasi[0]
-    assert [r[-1] for r in inovasi[1:3]] == [f"{world.visit[0]}/inovasi[1]",
-                                             f"{world.visit[0]}/inovasi[2]"]
+    assert [r[-1] for r in inovasi[1:3]] == [
+        f"{world.visit[0]}/inovasi[1]",
+        f"{world.visit[0]}/inovasi[2]",
+    ]
     bukti = _table(archive.read(f"{VISIT}-bukti.csv"))
     assert [r[-2:] for r in bukti[1:]] == [
         [f"{world.visit[0]}/inovasi[1]", f"{world.visit[0]}/inovasi[1]/bukti[1]"],
-        [f"{world.visit[0]}/inovasi[1]", f"{world.visit[0]}/inovasi[1]/bukti[2]"]]
+        [f"{world.visit[0]}/inovasi[1]", f"{world.visit[0]}/inovasi[1]/bukti[2]"],
+    ]
 
 
 def test_attachments_false_and_plain_csv(client, world):
-    response = _get(client, world, "supervisor", "foto_sederhana", "submissions.csv.zip",
-                    attachments="false")
+    response = _get(
+        client, world, "supervisor", "foto_sederhana", "submissions.csv.zip", attachments="false"
+    )
     archive = _zip(response)
     assert 'filename="foto_sederhana.csv.zip"' in response.headers["content-disposition"]
     assert archive.namelist() == ["foto_sederhana.csv", "foto_sederhana-bukti.csv"]
@@ -237,17 +351,30 @@ def test_attachments_false_and_plain_csv(client, world):
     assert plain.content == archive.read("foto_sederhana.csv")
 
 
-@pytest.mark.parametrize("params, expected", [
-    ({"$filter": "__system/reviewState eq 'approved'"}, [0]),
-    ({"approvedOnly": "true"}, [0]),
-    ({"$filter": "__system/reviewState eq null"}, []),
-    ({"$filter": "__system/submissionDate ge 2026-02-01 and __system/submissionDate lt "
-                 "2026-03-01T10:00:00Z"}, [1]),
-    ({"$filter": "(__system/submissionDate gt 2026-01-01T10:00:00.000Z) and "
-                 "(__system/submissionDate le 2026-03-01T10:00:00Z)"}, [1, 2]),
-    ({"$filter": "__system/submitterId eq {officer}"}, [0, 2]),
-    ({"$filter": "__system/submitterId eq {officer}", "approvedOnly": "true"}, [0]),
-])
+@pytest.mark.parametrize(
+    "params, expected",
+    [
+        ({"$filter": "__system/reviewState eq 'approved'"}, [0]),
+        ({"approvedOnly": "true"}, [0]),
+        ({"$filter": "__system/reviewState eq null"}, []),
+        (
+            {
+                "$filter": "__system/submissionDate ge 2026-02-01 and __system/submissionDate lt "
+                "2026-03-01T10:00:00Z"
+            },
+            [1],
+        ),
+        (
+            {
+                "$filter": "(__system/submissionDate gt 2026-01-01T10:00:00.000Z) and "
+                "(__system/submissionDate le 2026-03-01T10:00:00Z)"
+            },
+            [1, 2],
+        ),
+        ({"$filter": "__system/submitterId eq {officer}"}, [0, 2]),
+        ({"$filter": "__system/submitterId eq {officer}", "approvedOnly": "true"}, [0]),
+    ],
+)
 def test_filters(client, world, params, expected):
     params = {k: v.format(officer=world.actors["officer"]) for k, v in params.items()}
     response = _get(client, world, "supervisor", "foto_sederhana", "submissions.csv", **params)
@@ -255,34 +382,54 @@ def test_filters(client, world, params, expected):
     assert [r[8] for r in _table(response.content)[1:]] == [world.simple[i] for i in expected]
 
 
-@pytest.mark.parametrize("bad", [
-    "__system/deletedAt eq null", "__system/submissionDate ge yesterday",
-    "__system/reviewState eq 'approved' or __system/reviewState eq null",
-    "__system/reviewState eq 'done'", "__system/submitterId eq 5 and",
-    "nama eq 'Budi'", "(__system/submitterId eq 5",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "__system/deletedAt eq null",
+        "__system/submissionDate ge yesterday",
+        "__system/reviewState eq 'approved' or __system/reviewState eq null",
+        "__system/reviewState eq 'done'",
+        "__system/submitterId eq 5 and",
+        "nama eq 'Budi'",
+        "(__system/submitterId eq 5",
+    ],
+)
 def test_unsupported_filter_is_400_before_any_byte(client, world, bad):
-    response = _get(client, world, "manager", "foto_sederhana", "submissions.csv.zip",
-                    **{"$filter": bad})
+    response = _get(
+        client, world, "manager", "foto_sederhana", "submissions.csv.zip", **{"$filter": bad}
+    )
     assert response.status_code == 400, response.text
     assert response.headers["content-type"].startswith("application/json")
-    assert "__system" in response.json()["message"] or "review state" in \
-        response.json()["message"]
+    assert "__system" in response.json()["message"] or "review state" in response.json()["message"]
 
 
 def test_unknown_form_is_404_and_officer_is_403(client, world):
     assert _get(client, world, "manager", "nope", "submissions.csv.zip").status_code == 404
-    for tail in ("submissions.csv.zip", "submissions.csv", "submissions.xlsx",
-                 "submissions.geojson", "media.zip"):
+    for tail in (
+        "submissions.csv.zip",
+        "submissions.csv",
+        "submissions.xlsx",
+        "submissions.geojson",
+        "media.zip",
+    ):
         response = _get(client, world, "officer", "foto_sederhana", tail)
         assert response.status_code == 403, (tail, response.status_code)
 
 
 # ---- XLSX, GeoJSON -----------------------------------------------------------------------------
 
+
 def test_xlsx_has_one_sheet_per_table_with_labels_or_names(client, world):
-    response = _get(client, world, "supervisor", VISIT, "submissions.xlsx", labels="true",
-                    choiceLabels="true", lang="en")
+    response = _get(
+        client,
+        world,
+        "supervisor",
+        VISIT,
+        "submissions.xlsx",
+        labels="true",
+        choiceLabels="true",
+        lang="en",
+    )
     assert response.status_code == 200, response.text
     book = openpyxl.load_workbook(io.BytesIO(response.content), read_only=True)
     assert book.sheetnames == [VISIT, "inovasi", "bukti"]
@@ -292,13 +439,20 @@ def test_xlsx_has_one_sheet_per_table_with_labels_or_names(client, world):
     assert "Visit date" in header and "Regional agency visited" in header
     first = dict(zip(header, root[1]))
     assert first["Regional agency visited"] == "Dinas Kesehatan"
-    assert first["ReviewState"] == "approved" and dict(zip(header, root[2]))["ReviewState"] == \
-        "received"
+    assert (
+        first["ReviewState"] == "approved"
+        and dict(zip(header, root[2]))["ReviewState"] == "received"
+    )
     assert isinstance(first["Visit location (latitude)"], float)
     assert len(list(book["bukti"].iter_rows())) == 3
-    plain = openpyxl.load_workbook(io.BytesIO(_get(
-        client, world, "supervisor", VISIT, "submissions.xlsx", approvedOnly="true").content),
-        read_only=True)
+    plain = openpyxl.load_workbook(
+        io.BytesIO(
+            _get(
+                client, world, "supervisor", VISIT, "submissions.xlsx", approvedOnly="true"
+            ).content
+        ),
+        read_only=True,
+    )
     rows = list(plain[VISIT].iter_rows(values_only=True))
     assert len(rows) == 2 and dict(zip(rows[0], rows[1]))["g_kunjungan-opd"] == "dinkes"
 
@@ -309,12 +463,15 @@ def test_geojson_has_a_feature_per_located_submission(client, world):
     assert response.headers["content-type"].startswith("application/geo+json")
     body = json.loads(response.content)
     assert [f["id"] for f in body["features"]] == world.simple
-    assert body["features"][0]["geometry"] == {"type": "Point",
-                                               "coordinates": [100.78, -0.68, 250.0]}
+    assert body["features"][0]["geometry"] == {
+        "type": "Point",
+        "coordinates": [100.78, -0.68, 250.0],
+    }
     assert body["features"][1]["properties"]["nama"] == "Budi baru"
 
 
 # ---- media ZIP ---------------------------------------------------------------------------------
+
 
 def test_media_zip_names_are_safe_unique_and_photos_only(client, world):
     response = _get(client, world, "supervisor", VISIT, "media.zip")
@@ -327,53 +484,103 @@ def test_media_zip_names_are_safe_unique_and_photos_only(client, world):
         "dinkes/2026-01-05_dinkes_2026-01-05_bukti_foto_2.jpg",
         "dinkes/2026-01-05_dinkes_2026-01-05_foto_daftar_hadir_1.jpg",
         "dinkes/2026-01-05_dinkes_2026-01-05_foto_daftar_hadir_1~2.jpg",
-        f"x/2026-01-06_{world.visit[1][5:13]}_foto_daftar_hadir_1.jpg"]
-    assert archive.read("dinkes/2026-01-05_dinkes_2026-01-05_bukti_foto_2.jpg") == \
-        world.files["b2.jpg"]
+        f"x/2026-01-06_{world.visit[1][5:13]}_foto_daftar_hadir_1.jpg",
+    ]
+    assert (
+        archive.read("dinkes/2026-01-05_dinkes_2026-01-05_bukti_foto_2.jpg")
+        == world.files["b2.jpg"]
+    )
     hostile = _zip(_get(client, world, "supervisor", "foto_sederhana", "media.zip")).namelist()
     assert "tanpa_opd/2026-01-01_etc_passwd_foto_utama_1.jpg" in hostile
     assert all(SAFE_NAME.fullmatch(n) and ".." not in n for n in hostile), hostile
 
 
-@pytest.mark.parametrize("params, count", [
-    ({"question": "bukti_foto"}, 2), ({"question": "/g_penutup/foto_daftar_hadir"}, 3),
-    ({"opd": "dinkes"}, 4), ({"state": "approved"}, 3), ({"approvedOnly": "true"}, 3),
-    ({"state": "received"}, 2), ({"since": "2026-01-06"}, 1),
-    ({"until": "2026-01-05", "opd": "dinkes"}, 4), ({"since": "2027-01-01"}, 0),
-])
+@pytest.mark.parametrize(
+    "params, count",
+    [
+        ({"question": "bukti_foto"}, 2),
+        ({"question": "/g_penutup/foto_daftar_hadir"}, 3),
+        ({"opd": "dinkes"}, 4),
+        ({"state": "approved"}, 3),
+        ({"approvedOnly": "true"}, 3),
+        ({"state": "received"}, 2),
+        ({"since": "2026-01-06"}, 1),
+        ({"until": "2026-01-05", "opd": "dinkes"}, 4),
+        ({"since": "2027-01-01"}, 0),
+    ],
+)
 def test_media_zip_filters(client, world, params, count):
-    assert len(_zip(_get(client, world, "manager", VISIT, "media.zip", **params))
-               .namelist()) == count
+    assert (
+        len(_zip(_get(client, world, "manager", VISIT, "media.zip", **params)).namelist()) == count
+    )
 
 
-@pytest.mark.parametrize("params", [{"question": "ttd_cp"}, {"state": "selesai"},
-                                    {"since": "kemarin"}])
+@pytest.mark.parametrize(
+    "params", [{"question": "ttd_cp"}, {"state": "selesai"}, {"since": "kemarin"}]
+)
 def test_media_zip_bad_parameters_are_400(client, world, params):
     assert _get(client, world, "manager", VISIT, "media.zip", **params).status_code == 400
 
 
 # ---- CLI ---------------------------------------------------------------------------------------
 
+
 def test_cli_export_writes_the_same_bytes_as_the_route(client, services, world, tmp_path):
-    env = {f"JEBOL_{name.upper()}": (str(value).lower() if isinstance(value, bool) else str(value))
-           for name, value in msgspec.structs.asdict(services.settings).items()
-           if value not in (None, "")}
+    env = {
+        f"JEBOL_{name.upper()}": (str(value).lower() if isinstance(value, bool) else str(value))
+        for name, value in msgspec.structs.asdict(services.settings).items()
+        if value not in (None, "")
+    }
     target = tmp_path / "out.csv"
-    result = CliRunner().invoke(main, ["export", "foto_sederhana", "--format", "csv",
-                                       "--project", str(world.project_id), "-o", str(target)],
-                                env=env, catch_exceptions=False)
+    result = CliRunner().invoke(
+        main,
+        [
+            "export",
+            "foto_sederhana",
+            "--format",
+            "csv",
+            "--project",
+            str(world.project_id),
+            "-o",
+            str(target),
+        ],
+        env=env,
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert "3 submission(s)" in result.output
     route = _get(client, world, "manager", "foto_sederhana", "submissions.csv")
     assert target.read_bytes() == route.content
-    zipped = CliRunner().invoke(main, ["export", "foto_sederhana", "--format", "media",
-                                       "--approved-only", "--project", str(world.project_id),
-                                       "-o", str(tmp_path / "m.zip")], env=env)
+    zipped = CliRunner().invoke(
+        main,
+        [
+            "export",
+            "foto_sederhana",
+            "--format",
+            "media",
+            "--approved-only",
+            "--project",
+            str(world.project_id),
+            "-o",
+            str(tmp_path / "m.zip"),
+        ],
+        env=env,
+    )
     assert zipped.exit_code == 0, zipped.output
     assert len(zipfile.ZipFile(tmp_path / "m.zip").namelist()) == 3
-    missing = CliRunner().invoke(main, ["export", "nope", "--format", "xlsx", "--project",
-                                        str(world.project_id), "-o", str(tmp_path / "x.xlsx")],
-                                 env=env)
+    missing = CliRunner().invoke(
+        main,
+        [
+            "export",
+            "nope",
+            "--format",
+            "xlsx",
+            "--project",
+            str(world.project_id),
+            "-o",
+            str(tmp_path / "x.xlsx"),
+        ],
+        env=env,
+    )
     assert missing.exit_code == 1 and "form" in missing.output
     assert not (tmp_path / "x.xlsx").exists()
-

@@ -24,14 +24,25 @@ def manager(services):
 
 
 def _upload(client, project, auth, body, content_type=XLSX, **params):
-    return client.post(f"/v1/projects/{project.id}/forms", content=body, auth=auth,
-                       headers={"Content-Type": content_type}, params=params)
+    return client.post(
+        f"/v1/projects/{project.id}/forms",
+        content=body,
+        auth=auth,
+        headers={"Content-Type": content_type},
+        params=params,
+    )
 
 
 def test_xlsform_upload_publishes_and_answers_centrals_shape(services, client, manager, tmp_path):
     project, auth = manager
-    response = _upload(client, project, auth, xlsx_from_md("tanpa_media", tmp_path),
-                       ignoreWarnings="true", publish="true")
+    response = _upload(
+        client,
+        project,
+        auth,
+        xlsx_from_md("tanpa_media", tmp_path),
+        ignoreWarnings="true",
+        publish="true",
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["xmlFormId"] == "tanpa_media" and body["version"] == "2024010101"
@@ -42,11 +53,11 @@ def test_xlsform_upload_publishes_and_answers_centrals_shape(services, client, m
     assert body["hash"] == version.md5
 
 
-def test_warnings_without_ignore_warnings_are_400_and_nothing_is_stored(services, client,
-                                                                       manager, tmp_path):
+def test_warnings_without_ignore_warnings_are_400_and_nothing_is_stored(
+    services, client, manager, tmp_path
+):
     project, auth = manager
-    response = _upload(client, project, auth, xlsx_from_md("tanpa_media", tmp_path),
-                       publish="true")
+    response = _upload(client, project, auth, xlsx_from_md("tanpa_media", tmp_path), publish="true")
     assert response.status_code == 400
     assert "max-pixels" in response.json()["message"]
     assert form_store.list_forms(services.db, project.id) == []
@@ -59,8 +70,11 @@ def test_xlsform_with_errors_is_400_with_pyxforms_message(client, manager, tmp_p
     assert "choices sheet" in response.json()["message"]
 
 
-@pytest.mark.parametrize("body", [b"just some text", b"%PDF-1.4 not a spreadsheet",
-                                  b"PK\x03\x04 truncated zip"], ids=["text", "pdf", "bad-zip"])
+@pytest.mark.parametrize(
+    "body",
+    [b"just some text", b"%PDF-1.4 not a spreadsheet", b"PK\x03\x04 truncated zip"],
+    ids=["text", "pdf", "bad-zip"],
+)
 def test_not_a_spreadsheet_is_400(client, manager, body):
     project, auth = manager
     response = _upload(client, project, auth, body, publish="true")

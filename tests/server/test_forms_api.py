@@ -40,27 +40,37 @@ def test_list_and_get_in_centrals_shape(services, client, project, manager):
 
 def test_xlsform_download_is_the_uploaded_file(services, client, project, manager, tmp_path):
     body = xlsx_from_md("tanpa_media", tmp_path)
-    client.post(f"/v1/projects/{project.id}/forms?ignoreWarnings=true&publish=true",
-                content=body, auth=manager,
-                headers={"Content-Type": "application/vnd.openxmlformats-officedocument."
-                         "spreadsheetml.sheet"})
-    response = client.get(f"/v1/projects/{project.id}/forms/tanpa_media.xlsx", auth=manager,
-                          follow_redirects=False)
+    client.post(
+        f"/v1/projects/{project.id}/forms?ignoreWarnings=true&publish=true",
+        content=body,
+        auth=manager,
+        headers={
+            "Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        },
+    )
+    response = client.get(
+        f"/v1/projects/{project.id}/forms/tanpa_media.xlsx", auth=manager, follow_redirects=False
+    )
     if response.status_code == 307:  # S3: a presigned URL
         import httpx
+
         response = httpx.get(response.headers["Location"])
     assert response.status_code == 200 and response.content == body
 
 
 def test_state_closing_hides_form_from_phones(services, client, project, manager):
     publish(services, project, "tanpa_media")
-    response = client.patch(f"/v1/projects/{project.id}/forms/tanpa_media",
-                            json={"state": "closing"}, auth=manager)
+    response = client.patch(
+        f"/v1/projects/{project.id}/forms/tanpa_media", json={"state": "closing"}, auth=manager
+    )
     assert response.status_code == 200 and response.json()["state"] == "closing"
-    phone = CollectClient(client, f"{client.base_url}{key_url(project, make_app_user(services, project))}")
+    phone = CollectClient(
+        client, f"{client.base_url}{key_url(project, make_app_user(services, project))}"
+    )
     assert phone.form_list() == []
-    bad = client.patch(f"/v1/projects/{project.id}/forms/tanpa_media", json={"state": "gone"},
-                       auth=manager)
+    bad = client.patch(
+        f"/v1/projects/{project.id}/forms/tanpa_media", json={"state": "gone"}, auth=manager
+    )
     assert bad.status_code == 400
 
 
@@ -74,10 +84,11 @@ def test_draft_with_media_then_publish_with_version(services, client, project, m
     uploaded = client.post(f"{base}/draft/attachments/logo.png", content=logo, auth=manager)
     assert uploaded.status_code == 200 and uploaded.json()["exists"] is True
     assert uploaded.json()["hash"] == hashlib.md5(logo).hexdigest()
-    assert client.post(f"{base}/draft/attachments/nope.png", content=b"x",
-                       auth=manager).status_code == 404
-    published = client.post(f"{base}/draft/publish", params={"version": "2026-11-27"},
-                            auth=manager)
+    assert (
+        client.post(f"{base}/draft/attachments/nope.png", content=b"x", auth=manager).status_code
+        == 404
+    )
+    published = client.post(f"{base}/draft/publish", params={"version": "2026-11-27"}, auth=manager)
     assert published.json() == {"success": True}
     form = client.get(base, auth=manager).json()
     assert form["version"] == "2026-11-27"
@@ -87,7 +98,9 @@ def test_draft_with_media_then_publish_with_version(services, client, project, m
     assert [v["version"] for v in versions] == ["2026-11-27", "1"]
     old = client.get(f"{base}/versions/1.xml", auth=manager)
     assert b'version="1"' in old.content
-    phone = CollectClient(client, f"{client.base_url}{key_url(project, make_app_user(services, project))}")
+    phone = CollectClient(
+        client, f"{client.base_url}{key_url(project, make_app_user(services, project))}"
+    )
     [listed] = phone.form_list()
     [(name, digest, url)] = phone.manifest(listed.manifest_url)
     assert phone.download(url).content == logo
@@ -107,20 +120,33 @@ def test_draft_with_a_new_definition_must_keep_the_form_id(services, client, pro
     publish(services, project, "tanpa_media")
     other = (DATA / "foto_sederhana.md").read_bytes()
     from forms.compile import compile_xlsform
+
     xml = compile_xlsform(other, "f.md").xml
-    response = client.post(f"/v1/projects/{project.id}/forms/tanpa_media/draft", content=xml,
-                           headers={"Content-Type": "application/xml"}, auth=manager)
+    response = client.post(
+        f"/v1/projects/{project.id}/forms/tanpa_media/draft",
+        content=xml,
+        headers={"Content-Type": "application/xml"},
+        auth=manager,
+    )
     assert response.status_code == 400 and "foto_sederhana" in response.json()["message"]
 
 
-def test_created_as_draft_is_listed_unpublished_and_hidden_from_phones(services, client, project,
-                                                                      manager):
+def test_created_as_draft_is_listed_unpublished_and_hidden_from_phones(
+    services, client, project, manager
+):
     from forms.compile import compile_xlsform
+
     xml = compile_xlsform((DATA / "tanpa_media.md").read_bytes(), "t.md").xml
-    created = client.post(f"/v1/projects/{project.id}/forms", content=xml, auth=manager,
-                          headers={"Content-Type": "application/xml"})
+    created = client.post(
+        f"/v1/projects/{project.id}/forms",
+        content=xml,
+        auth=manager,
+        headers={"Content-Type": "application/xml"},
+    )
     assert created.json()["publishedAt"] is None
-    phone = CollectClient(client, f"{client.base_url}{key_url(project, make_app_user(services, project))}")
+    phone = CollectClient(
+        client, f"{client.base_url}{key_url(project, make_app_user(services, project))}"
+    )
     assert phone.form_list() == []
     client.post(f"/v1/projects/{project.id}/forms/tanpa_media/draft/publish", auth=manager)
     assert [f.form_id for f in phone.form_list()] == ["tanpa_media"]
@@ -150,7 +176,7 @@ def test_draft_attachment_upload_may_be_chunked(services, client, project, manag
 
     def chunks():  # no Content-Length: the body goes as Transfer-Encoding: chunked
         for start in range(0, len(logo), 1000):
-            yield logo[start:start + 1000]
+            yield logo[start : start + 1000]
 
     response = client.post(f"{base}/draft/attachments/logo.png", content=chunks(), auth=manager)
     assert response.status_code == 200

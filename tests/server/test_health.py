@@ -44,10 +44,16 @@ def test_not_ready_names_the_part_that_failed(services, tmp_path):
         broken_blobs: BlobStore = LocalBlobStore(not_a_folder)
     else:
         broken_db = Database(settings.database_url.rsplit("/", 1)[0] + "/jebol_no_such_db")
-        broken_blobs = S3BlobStore(settings.s3_endpoint, settings.s3_access_key,
-                                   settings.s3_secret_key, bucket=f"missing-{uuid.uuid4().hex}")
-    cases = [(broken_db, services.blobs, {"database": "error", "blobs": "ok"}),
-             (services.db, broken_blobs, {"database": "ok", "blobs": "error"})]
+        broken_blobs = S3BlobStore(
+            settings.s3_endpoint,
+            settings.s3_access_key,
+            settings.s3_secret_key,
+            bucket=f"missing-{uuid.uuid4().hex}",
+        )
+    cases = [
+        (broken_db, services.blobs, {"database": "error", "blobs": "ok"}),
+        (services.db, broken_blobs, {"database": "ok", "blobs": "error"}),
+    ]
     for db, blobs, expected in cases:
         with _client(settings, db, blobs) as client:
             response = client.get("/health/ready")
@@ -80,8 +86,11 @@ def test_hung_stores_answer_503_within_the_timeout(silent_peer, tmp_path: Path, 
             response = client.get("/health/ready")
             elapsed = time.monotonic() - start
             assert response.status_code == 503 and elapsed < 2.0, (attempt, elapsed)
-            assert response.json() == {"status": "unavailable", "database": "timeout",
-                                       "blobs": "timeout"}
+            assert response.json() == {
+                "status": "unavailable",
+                "database": "timeout",
+                "blobs": "timeout",
+            }
             running = (health._RUNNING[db], health._RUNNING[blobs])
             if attempt == 0:
                 first = running

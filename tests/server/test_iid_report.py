@@ -26,50 +26,109 @@ def _send(services, project, form_id, body, files, tmp_path):
         path = tmp_path / f"{new_instance_id()[5:]}-{name}"
         path.write_bytes(data)
         parts.append(IncomingFile(name, path, len(data), hashlib.sha256(data).hexdigest()))
-    submissions.ingest(services.db, services.blobs, project.id,
-                       instance_xml(form_id, VERSION, new_instance_id(), body), parts,
-                       sender=Sender(actor_id=None))
+    submissions.ingest(
+        services.db,
+        services.blobs,
+        project.id,
+        instance_xml(form_id, VERSION, new_instance_id(), body),
+        parts,
+        sender=Sender(actor_id=None),
+    )
 
 
 def _evidence(opd, name, indicator, parameter, berkas="", photo="", link=""):
     photos = f"<foto_bukti><foto_bukti_file>{photo}</foto_bukti_file></foto_bukti>" if photo else ""
-    return (f"<opd>{opd}</opd><nama_inovasi>{name}</nama_inovasi><indikator>{indicator}"
-            f"</indikator><parameter>{parameter}</parameter><nomor_dokumen>1/2026</nomor_dokumen>"
-            f"<tanggal_dokumen>2026-01-05</tanggal_dokumen><tentang>Penetapan</tentang>"
-            f"<berkas>{berkas}</berkas>{photos}<tautan>{link}</tautan>")
+    return (
+        f"<opd>{opd}</opd><nama_inovasi>{name}</nama_inovasi><indikator>{indicator}"
+        f"</indikator><parameter>{parameter}</parameter><nomor_dokumen>1/2026</nomor_dokumen>"
+        f"<tanggal_dokumen>2026-01-05</tanggal_dokumen><tentang>Penetapan</tentang>"
+        f"<berkas>{berkas}</berkas>{photos}<tautan>{link}</tautan>"
+    )
 
 
 @pytest.fixture
 def dataset(services, tmp_path):
     project = make_project(services)
     for path in library_forms():
-        form_store.publish_xlsform(services.db, services.blobs, project.id, path.read_bytes(),
-                                   path.name)
+        form_store.publish_xlsform(
+            services.db, services.blobs, project.id, path.read_bytes(), path.name
+        )
     profile = "jebol_sipera_profil_inovasi"
-    for opd, name in (("dinkes", "Sehat Bersama"), ("dinkes", "Posyandu Digital"),
-                      ("disdik", "Sekolah Ceria")):
-        _send(services, project, profile, f"<opd>{opd}</opd><nama_inovasi>{name}</nama_inovasi>"
-              "<tahapan>penerapan</tahapan><jenis>digital</jenis>", {}, tmp_path)
+    for opd, name in (
+        ("dinkes", "Sehat Bersama"),
+        ("dinkes", "Posyandu Digital"),
+        ("disdik", "Sekolah Ceria"),
+    ):
+        _send(
+            services,
+            project,
+            profile,
+            f"<opd>{opd}</opd><nama_inovasi>{name}</nama_inovasi>"
+            "<tahapan>penerapan</tahapan><jenis>digital</jenis>",
+            {},
+            tmp_path,
+        )
     dd = "jebol_sipera_data_dukung"
     small_pdf, big_pdf = b"%PDF-1.4 small", b"%PDF-1.4 " + b"x" * (3 * 1024 * 1024)
-    _send(services, project, dd, _evidence("dinkes", "Sehat Bersama", "ind16", "ind16_p3",
-                                           berkas="sk.pdf"), {"sk.pdf": small_pdf}, tmp_path)
-    _send(services, project, dd, _evidence("dinkes", "Sehat Bersama", "ind17", "ind17_p1",
-                                           photo="tim.jpg"), {"tim.jpg": jpeg(seed=1)}, tmp_path)
-    _send(services, project, dd, _evidence("dinkes", "sehat  bersama", "ind17", "ind17_p2",
-                                           photo="tim2.jpg"), {"tim2.jpg": jpeg(seed=2)}, tmp_path)
-    _send(services, project, dd, _evidence("dinkes", "Posyandu Digital", "ind35", "ind35_p1",
-                                           link="https://youtu.be/x"), {}, tmp_path)
-    _send(services, project, dd, _evidence("disdik", "Sekolah Ceria", "ind31", "ind31_p2"), {},
-          tmp_path)
-    _send(services, project, dd, _evidence("disdik", "Sekolah Ceria", "ind33", "ind33_p3",
-                                           berkas="penerima.pdf"), {"penerima.pdf": big_pdf},
-          tmp_path)
+    _send(
+        services,
+        project,
+        dd,
+        _evidence("dinkes", "Sehat Bersama", "ind16", "ind16_p3", berkas="sk.pdf"),
+        {"sk.pdf": small_pdf},
+        tmp_path,
+    )
+    _send(
+        services,
+        project,
+        dd,
+        _evidence("dinkes", "Sehat Bersama", "ind17", "ind17_p1", photo="tim.jpg"),
+        {"tim.jpg": jpeg(seed=1)},
+        tmp_path,
+    )
+    _send(
+        services,
+        project,
+        dd,
+        _evidence("dinkes", "sehat  bersama", "ind17", "ind17_p2", photo="tim2.jpg"),
+        {"tim2.jpg": jpeg(seed=2)},
+        tmp_path,
+    )
+    _send(
+        services,
+        project,
+        dd,
+        _evidence("dinkes", "Posyandu Digital", "ind35", "ind35_p1", link="https://youtu.be/x"),
+        {},
+        tmp_path,
+    )
+    _send(
+        services,
+        project,
+        dd,
+        _evidence("disdik", "Sekolah Ceria", "ind31", "ind31_p2"),
+        {},
+        tmp_path,
+    )
+    _send(
+        services,
+        project,
+        dd,
+        _evidence("disdik", "Sekolah Ceria", "ind33", "ind33_p3", berkas="penerima.pdf"),
+        {"penerima.pdf": big_pdf},
+        tmp_path,
+    )
     # The latest visit to Dinkes says the video evidence of Posyandu Digital needs completing.
-    _send(services, project, "jebol_sipera_kunjungan",
-          "<g_kunjungan><tgl_kunjungan>2026-11-20</tgl_kunjungan><opd>dinkes</opd></g_kunjungan>"
-          "<inovasi><inv_nama>Posyandu Digital</inv_nama><inv_dd_kurang>ind35</inv_dd_kurang>"
-          "</inovasi>", {}, tmp_path)
+    _send(
+        services,
+        project,
+        "jebol_sipera_kunjungan",
+        "<g_kunjungan><tgl_kunjungan>2026-11-20</tgl_kunjungan><opd>dinkes</opd></g_kunjungan>"
+        "<inovasi><inv_nama>Posyandu Digital</inv_nama><inv_dd_kurang>ind35</inv_dd_kurang>"
+        "</inovasi>",
+        {},
+        tmp_path,
+    )
     return project
 
 
@@ -86,7 +145,9 @@ def test_score_matches_the_hand_computation(services, dataset):
     assert report.sid == 2.2 and report.index == 16.88 and report.band == "Kurang Inovatif"
     rows = {(i.name, r.indicator.code): r for i in report.innovations for r in i.indicators}
     assert rows[("Sehat Bersama", "ind16")].status == "available"
-    assert rows[("Sehat Bersama", "ind17")].level == 2 and rows[("Sehat Bersama", "ind17")].photos == 2
+    assert (
+        rows[("Sehat Bersama", "ind17")].level == 2 and rows[("Sehat Bersama", "ind17")].photos == 2
+    )
     assert rows[("Sehat Bersama", "ind18")].status == "missing"
     assert rows[("Posyandu Digital", "ind35")].status == "needs completion"
     assert rows[("Sekolah Ceria", "ind31")].status == "needs completion"
@@ -101,9 +162,12 @@ def test_workbook_and_csv_shapes(services, dataset, client):
     book = client.get(f"/v1/projects/{dataset.id}/iid-report.xlsx", auth=auth)
     assert book.status_code == 200
     sheets = load_workbook(io.BytesIO(book.content), read_only=True).sheetnames
-    assert sheets[0] == "Ringkasan" and {"dinkes", "disdik", "data_dukung", "peringatan"} <= set(sheets)
-    archive = zipfile.ZipFile(io.BytesIO(client.get(f"/v1/projects/{dataset.id}/iid-report.zip",
-                                                    auth=auth).content))
+    assert sheets[0] == "Ringkasan" and {"dinkes", "disdik", "data_dukung", "peringatan"} <= set(
+        sheets
+    )
+    archive = zipfile.ZipFile(
+        io.BytesIO(client.get(f"/v1/projects/{dataset.id}/iid-report.zip", auth=auth).content)
+    )
     docs = archive.read("data_dukung.csv").decode().splitlines()
     assert docs[0] == "opd,inovasi,indikator,parameter,nomor,tanggal,tentang,file,link"
     assert len(docs) == 1 + 6

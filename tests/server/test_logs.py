@@ -53,23 +53,33 @@ def test_text_logs_tag_access_and_error_lines_with_the_id(services, capsys, monk
 
     monkeypatch.setattr(form_store, "list_forms", explode)
     with make_client(services, log_format="text") as client:  # logging is set up here
-        response = client.get(f"/v1/key/{app_user.token}/projects/{project.id}/formList",
-                              headers={**HEADERS, "X-Request-ID": "req-text-1"})
+        response = client.get(
+            f"/v1/key/{app_user.token}/projects/{project.id}/formList",
+            headers={**HEADERS, "X-Request-ID": "req-text-1"},
+        )
     assert response.status_code == 500 and response.headers["x-request-id"] == "req-text-1"
     lines = [line for line in capsys.readouterr().err.splitlines() if "[req-text-1]" in line]
-    assert any(" ERROR jebol.errors [req-text-1] GET /v1/key/<key>/projects/" in line
-               for line in lines), lines
-    assert any(" INFO jebol.access [req-text-1] " in line and
-               f'"GET /v1/key/<key>/projects/{project.id}/formList" 500 ' in line
-               for line in lines), lines
+    assert any(
+        " ERROR jebol.errors [req-text-1] GET /v1/key/<key>/projects/" in line for line in lines
+    ), lines
+    assert any(
+        " INFO jebol.access [req-text-1] " in line
+        and f'"GET /v1/key/<key>/projects/{project.id}/formList" 500 ' in line
+        for line in lines
+    ), lines
     assert app_user.token not in capsys.readouterr().err + "\n".join(lines)
 
 
 @pytest.fixture
 def world(tmp_path):
     """A data folder with a project, a form, an app user and an admin with two sessions."""
-    env = {"JEBOL_DATA_DIR": str(tmp_path / "data"), "JEBOL_SECRET_KEY": "logs-test",
-           "JEBOL_HOST": "127.0.0.1", "JEBOL_PORT": str(free_port()), "JEBOL_LOG_FORMAT": "json"}
+    env = {
+        "JEBOL_DATA_DIR": str(tmp_path / "data"),
+        "JEBOL_SECRET_KEY": "logs-test",
+        "JEBOL_HOST": "127.0.0.1",
+        "JEBOL_PORT": str(free_port()),
+        "JEBOL_LOG_FORMAT": "json",
+    }
     services = Services(Settings.from_env(env))
     services.prepare()
     project = make_project(services)
@@ -81,15 +91,27 @@ def world(tmp_path):
     token, _ = accounts.create_session(services.db, admin.actor_id, 1)
     other_token, _ = accounts.create_session(services.db, admin.actor_id, 1)
     services.db.dispose()
-    return {"env": env, "project": project.id, "key": app_user.token, "email": email,
-            "password": password, "token": token, "other_token": other_token}
+    return {
+        "env": env,
+        "project": project.id,
+        "key": app_user.token,
+        "email": email,
+        "password": password,
+        "token": token,
+        "other_token": other_token,
+    }
 
 
 def _serve(env: dict[str, str], log: Path) -> subprocess.Popen:
     with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--no-setup"],
-                                cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=out,
-                                stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--no-setup"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+        )
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -123,10 +145,20 @@ def test_json_logs_of_a_real_server(world, tmp_path):
                 assert time.monotonic() < deadline, log.read_text()
                 time.sleep(0.1)
             calls = [
-                ("GET", "/v1/users/current", {**bearer, "X-Request-ID": "req-bearer-1",
-                                              "Cookie": "jebol_session=COOKIE-SECRET-1"}),
-                ("GET", "/v1/projects?access_token=QUERY-SECRET-1",
-                 {"Authorization": f"Basic {basic}"}),
+                (
+                    "GET",
+                    "/v1/users/current",
+                    {
+                        **bearer,
+                        "X-Request-ID": "req-bearer-1",
+                        "Cookie": "jebol_session=COOKIE-SECRET-1",
+                    },
+                ),
+                (
+                    "GET",
+                    "/v1/projects?access_token=QUERY-SECRET-1",
+                    {"Authorization": f"Basic {basic}"},
+                ),
                 ("GET", f"/v1/key/{key}/projects/{project}/formList", HEADERS),
                 ("GET", f"/f/{key}/", {}),
                 ("DELETE", f"/v1/sessions/{world['other_token']}", bearer),
@@ -139,8 +171,15 @@ def test_json_logs_of_a_real_server(world, tmp_path):
     finally:
         _stop(process)
     output = log.read_text()
-    for secret in (world["token"], world["other_token"], world["password"], basic, key,
-                   "COOKIE-SECRET-1", "QUERY-SECRET-1"):
+    for secret in (
+        world["token"],
+        world["other_token"],
+        world["password"],
+        basic,
+        key,
+        "COOKIE-SECRET-1",
+        "QUERY-SECRET-1",
+    ):
         assert secret not in output
     entries = [json.loads(line) for line in output.splitlines() if line.strip()]
     assert all({"time", "level", "logger", "message", "request_id"} <= set(e) for e in entries)
@@ -151,11 +190,12 @@ def test_json_logs_of_a_real_server(world, tmp_path):
     assert access["req-bearer-1"]["client"] == "127.0.0.1"
     assert access["req-bearer-1"]["duration_ms"] >= 0
     assert access[ids["/v1/projects"]]["path"] == "/v1/projects"
-    assert access[ids[f"/v1/key/{key}/projects/{project}/formList"]]["path"] == \
-        f"/v1/key/<key>/projects/{project}/formList"
+    assert (
+        access[ids[f"/v1/key/{key}/projects/{project}/formList"]]["path"]
+        == f"/v1/key/<key>/projects/{project}/formList"
+    )
     assert access[ids[f"/f/{key}/"]]["path"] == "/f/<key>/"
-    assert access[ids[f"/v1/sessions/{world['other_token']}"]]["path"] == \
-        "/v1/sessions/<token>"
+    assert access[ids[f"/v1/sessions/{world['other_token']}"]]["path"] == "/v1/sessions/<token>"
     assert any(e["logger"].startswith("uvicorn") for e in entries)  # uvicorn's lines too
 
 
@@ -183,28 +223,51 @@ def test_cut_bodies_are_info_lines_of_a_real_server(world, tmp_path):
     400 for the bad framing is one INFO line of uvicorn's; the next submission is stored."""
     port = int(world["env"]["JEBOL_PORT"])
     path = f"/v1/key/{world['key']}/projects/{world['project']}/submission"
-    xml = instance_xml("tanpa_media", "2024010101", new_instance_id(),
-                       "<catatan>" + "x" * 20_000 + "</catatan><foto/>")
-    part = (b'--b\r\nContent-Disposition: form-data; name="xml_submission_file"; '
-            b'filename="s.xml"\r\nContent-Type: text/xml\r\n\r\n' + xml + b"\r\n--b--\r\n")
-    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nX-OpenRosa-Version: 1.0\r\n"
-            "Content-Type: multipart/form-data; boundary=b\r\nX-Request-ID: {id}\r\n{length}\r\n")
+    xml = instance_xml(
+        "tanpa_media",
+        "2024010101",
+        new_instance_id(),
+        "<catatan>" + "x" * 20_000 + "</catatan><foto/>",
+    )
+    part = (
+        b'--b\r\nContent-Disposition: form-data; name="xml_submission_file"; '
+        b'filename="s.xml"\r\nContent-Type: text/xml\r\n\r\n' + xml + b"\r\n--b--\r\n"
+    )
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nX-OpenRosa-Version: 1.0\r\n"
+        "Content-Type: multipart/form-data; boundary=b\r\nX-Request-ID: {id}\r\n{length}\r\n"
+    )
     half = part[: len(part) // 2]
     log = tmp_path / "server.log"
     process = _serve(world["env"], log)
     try:
         _wait_until_up(process, port, log)
-        assert _raw(port, head.format(id="cut-gone", length=f"Content-Length: {len(part)}\r\n"),
-                    half, close_early=True) == b""
+        assert (
+            _raw(
+                port,
+                head.format(id="cut-gone", length=f"Content-Length: {len(part)}\r\n"),
+                half,
+                close_early=True,
+            )
+            == b""
+        )
         chunked = head.format(id="{id}", length="Transfer-Encoding: chunked\r\n")
-        bad_mid = _raw(port, chunked.format(id="cut-bad-mid"),
-                       f"{len(half):x}\r\n".encode() + half + b"\r\nzz\r\n", close_early=False)
-        bad_first = _raw(port, chunked.format(id="cut-bad-first"), b"-5\r\n" + part,
-                         close_early=False)
+        bad_mid = _raw(
+            port,
+            chunked.format(id="cut-bad-mid"),
+            f"{len(half):x}\r\n".encode() + half + b"\r\nzz\r\n",
+            close_early=False,
+        )
+        bad_first = _raw(
+            port, chunked.format(id="cut-bad-first"), b"-5\r\n" + part, close_early=False
+        )
         assert bad_mid.startswith(b"HTTP/1.1 400 ") and bad_first.startswith(b"HTTP/1.1 400 ")
-        sent = httpx.post(f"http://127.0.0.1:{port}{path}", timeout=10,
-                          headers={**HEADERS, "X-Request-ID": "cut-after"},
-                          files=[("xml_submission_file", ("s.xml", xml, "text/xml"))])
+        sent = httpx.post(
+            f"http://127.0.0.1:{port}{path}",
+            timeout=10,
+            headers={**HEADERS, "X-Request-ID": "cut-after"},
+            files=[("xml_submission_file", ("s.xml", xml, "text/xml"))],
+        )
         assert sent.status_code == 201, sent.text
         time.sleep(0.5)
     finally:

@@ -37,11 +37,15 @@ def _post_raw(client, url, parts, headers=HEADERS):
 
 # ---- formList, form, manifest, media -----------------------------------------------------------
 
+
 def test_form_list_hash_is_md5_of_the_served_form(field):
     project, published, _, collect = field
     [listed] = collect.form_list()
-    assert (listed.form_id, listed.version, listed.name) == ("foto_sederhana", "1",
-                                                              "Foto sederhana")
+    assert (listed.form_id, listed.version, listed.name) == (
+        "foto_sederhana",
+        "1",
+        "Foto sederhana",
+    )
     served = collect.download(listed.download_url)
     assert listed.hash == "md5:" + hashlib.md5(served.content).hexdigest()
     assert served.content == published.version.xml
@@ -52,10 +56,12 @@ def test_form_list_hash_is_md5_of_the_served_form(field):
 def test_every_openrosa_reply_has_the_headers(field, client):
     project, _, app_user, collect = field
     base = key_url(project, app_user)
-    for response in (client.get(f"{base}/formList", headers=HEADERS),
-                     client.get(f"{base}/formList"),  # no version header: 400, headers anyway
-                     client.head(f"{base}/submission", headers=HEADERS),
-                     client.get(f"{base}/forms/nope/manifest", headers=HEADERS)):
+    for response in (
+        client.get(f"{base}/formList", headers=HEADERS),
+        client.get(f"{base}/formList"),  # no version header: 400, headers anyway
+        client.head(f"{base}/submission", headers=HEADERS),
+        client.get(f"{base}/forms/nope/manifest", headers=HEADERS),
+    ):
         assert response.headers["X-OpenRosa-Version"] == "1.0"
         assert int(response.headers["X-OpenRosa-Accept-Content-Length"]) == 100 * 1024 * 1024
 
@@ -88,6 +94,7 @@ def test_unknown_form_is_404_with_an_openrosa_envelope(field, client):
 
 # ---- submissions -------------------------------------------------------------------------------
 
+
 def test_head_submission_is_204_with_accept_content_length(field, client):
     project, _, app_user, _ = field
     response = client.head(f"{key_url(project, app_user)}/submission", headers=HEADERS)
@@ -98,8 +105,9 @@ def test_submission_with_photos_lands_in_database_and_blob_store(services, field
     project, _, _, collect = field
     iid = new_instance_id()
     photos = {"utama.jpg": jpeg(seed=1), "b1.jpg": jpeg(seed=2), "b2.jpg": jpeg(seed=3)}
-    xml = instance_xml("foto_sederhana", "1", iid, photo_body(evidence=["b1.jpg", "b2.jpg"]),
-                       instance_name="Budi")
+    xml = instance_xml(
+        "foto_sederhana", "1", iid, photo_body(evidence=["b1.jpg", "b2.jpg"]), instance_name="Budi"
+    )
     result = collect.submit(xml, photos)
     assert result.statuses == [201], result.bodies
     assert "<OpenRosaResponse" in result.bodies[0]
@@ -120,8 +128,7 @@ def test_split_upload_completes_across_posts(services, field):
         collect = CollectClient(small, f"{small.base_url}{key_url(project, app_user)}")
         photos = {f"b{i}.jpg": jpeg(size=220, seed=i) + b"\0" * 60_000 for i in range(4)}
         iid = new_instance_id()
-        xml = instance_xml("foto_sederhana", "1", iid,
-                           photo_body(main=None, evidence=list(photos)))
+        xml = instance_xml("foto_sederhana", "1", iid, photo_body(main=None, evidence=list(photos)))
         assert len(collect.batches(xml, photos, 150_000)) > 1
         result = collect.submit(xml, photos)
     assert result.statuses == [201] * len(result.statuses) and len(result.statuses) > 1
@@ -133,13 +140,19 @@ def test_partial_upload_then_resend_adds_the_missing_attachment(services, field,
     project, _, app_user, collect = field
     iid = new_instance_id()
     xml = instance_xml("foto_sederhana", "1", iid, photo_body(evidence=["b1.jpg"]))
-    first = _post_raw(client, key_url(project, app_user), [
-        ("xml_submission_file", ("s.xml", xml, "text/xml")),
-        ("utama.jpg", ("utama.jpg", jpeg(seed=5), "image/jpeg")),
-        ("*isIncomplete*", ("", b"yes", "text/plain"))])
+    first = _post_raw(
+        client,
+        key_url(project, app_user),
+        [
+            ("xml_submission_file", ("s.xml", xml, "text/xml")),
+            ("utama.jpg", ("utama.jpg", jpeg(seed=5), "image/jpeg")),
+            ("*isIncomplete*", ("", b"yes", "text/plain")),
+        ],
+    )
     assert first.status_code == 201
-    assert [a.name for a in _stored(services, project, iid).attachments
-            if a.blob_sha256 is None] == ["b1.jpg"]
+    assert [
+        a.name for a in _stored(services, project, iid).attachments if a.blob_sha256 is None
+    ] == ["b1.jpg"]
     second = collect.submit(xml, {"b1.jpg": jpeg(seed=6)})
     assert second.statuses == [201]
     assert all(a.blob_sha256 for a in _stored(services, project, iid).attachments)
@@ -148,8 +161,10 @@ def test_partial_upload_then_resend_adds_the_missing_attachment(services, field,
 def test_same_instance_id_other_xml_is_409(field):
     _, _, _, collect = field
     iid = new_instance_id()
-    assert collect.submit(instance_xml("foto_sederhana", "1", iid, photo_body(main=None))
-                          ).status == 201
+    assert (
+        collect.submit(instance_xml("foto_sederhana", "1", iid, photo_body(main=None))).status
+        == 201
+    )
     other = collect.submit(instance_xml("foto_sederhana", "1", iid, photo_body("Lain", main=None)))
     assert other.status == 409 and "instanceID" in other.bodies[0]
 
@@ -158,10 +173,15 @@ def test_edit_with_deprecated_id_carries_attachments_and_marks_edited(services, 
     project, _, _, collect = field
     first_id, second_id = new_instance_id(), new_instance_id()
     photo = jpeg(seed=7)
-    assert collect.submit(instance_xml("foto_sederhana", "1", first_id, photo_body()),
-                          {"utama.jpg": photo}).status == 201
-    edited = instance_xml("foto_sederhana", "1", second_id, photo_body("Budi Baru"),
-                          deprecated_id=first_id)
+    assert (
+        collect.submit(
+            instance_xml("foto_sederhana", "1", first_id, photo_body()), {"utama.jpg": photo}
+        ).status
+        == 201
+    )
+    edited = instance_xml(
+        "foto_sederhana", "1", second_id, photo_body("Budi Baru"), deprecated_id=first_id
+    )
     assert collect.submit(edited).status == 201  # the photo is not sent again
     view = _stored(services, project, first_id)
     assert view.submission.review_state == "edited"
@@ -181,32 +201,47 @@ def test_older_published_version_is_still_accepted(services, field, tmp_path):
     newer = (DATA / "foto_sederhana.md").read_text().replace("| 1 | Indonesian", "| 2 | Indonesian")
     form_store.publish_xlsform(services.db, services.blobs, project.id, newer.encode(), "f.md")
     assert collect.form_list()[0].version == "2"
-    assert collect.submit(instance_xml("foto_sederhana", "1", new_instance_id(),
-                                       photo_body(main=None))).status == 201
+    assert (
+        collect.submit(
+            instance_xml("foto_sederhana", "1", new_instance_id(), photo_body(main=None))
+        ).status
+        == 201
+    )
 
 
 def test_closed_form_is_409_and_closing_still_accepts(services, field):
     project, _, _, collect = field
     form_store.set_state(services.db, project.id, "foto_sederhana", "closing")
-    assert collect.submit(instance_xml("foto_sederhana", "1", new_instance_id(),
-                                       photo_body(main=None))).status == 201
+    assert (
+        collect.submit(
+            instance_xml("foto_sederhana", "1", new_instance_id(), photo_body(main=None))
+        ).status
+        == 201
+    )
     form_store.set_state(services.db, project.id, "foto_sederhana", "closed")
-    assert collect.submit(instance_xml("foto_sederhana", "1", new_instance_id(),
-                                       photo_body(main=None))).status == 409
+    assert (
+        collect.submit(
+            instance_xml("foto_sederhana", "1", new_instance_id(), photo_body(main=None))
+        ).status
+        == 409
+    )
 
 
 def test_missing_xml_part_is_400(field, client):
     project, _, app_user, _ = field
-    response = _post_raw(client, key_url(project, app_user),
-                         [("utama.jpg", ("utama.jpg", jpeg(), "image/jpeg"))])
+    response = _post_raw(
+        client, key_url(project, app_user), [("utama.jpg", ("utama.jpg", jpeg(), "image/jpeg"))]
+    )
     assert response.status_code == 400 and b"xml_submission_file" in response.content
 
 
 def test_malformed_xml_is_400(field, client):
     project, _, app_user, _ = field
-    response = _post_raw(client, key_url(project, app_user),
-                         [("xml_submission_file", ("s.xml", b"<data id='x'><oops></data>",
-                                                   "text/xml"))])
+    response = _post_raw(
+        client,
+        key_url(project, app_user),
+        [("xml_submission_file", ("s.xml", b"<data id='x'><oops></data>", "text/xml"))],
+    )
     assert response.status_code == 400 and b"not well-formed" in response.content
 
 
@@ -222,9 +257,14 @@ def test_concurrent_posts_of_one_instance_id_make_one_submission(services, field
     def send(own) -> None:
         with own:
             barrier.wait()
-            response = _post_raw(own, key_url(project, app_user), [
-                ("xml_submission_file", ("s.xml", xml, "text/xml")),
-                ("utama.jpg", ("utama.jpg", photo, "image/jpeg"))])
+            response = _post_raw(
+                own,
+                key_url(project, app_user),
+                [
+                    ("xml_submission_file", ("s.xml", xml, "text/xml")),
+                    ("utama.jpg", ("utama.jpg", photo, "image/jpeg")),
+                ],
+            )
             statuses.append(response.status_code)
 
     threads = [threading.Thread(target=send, args=(own,)) for own in clients]
@@ -251,18 +291,22 @@ XXE_FILE = b"""<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/
 <data id="foto_sederhana" version="1"><nama>&x;</nama><meta><instanceID>uuid:xxe1</instanceID></meta></data>"""
 XXE_NET = b"""<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "http://127.0.0.1:9/x">]>
 <data id="foto_sederhana" version="1"><nama>&x;</nama><meta><instanceID>uuid:xxe2</instanceID></meta></data>"""
-BOMB = (b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa">'
-        + b"".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">'.encode()
-                   for i in range(8))
-        + b']><data id="foto_sederhana" version="1"><nama>&i;</nama>'
-          b"<meta><instanceID>uuid:bomb</instanceID></meta></data>")
+BOMB = (
+    b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa">'
+    + b"".join(
+        f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">'.encode() for i in range(8)
+    )
+    + b']><data id="foto_sederhana" version="1"><nama>&i;</nama>'
+    b"<meta><instanceID>uuid:bomb</instanceID></meta></data>"
+)
 
 
 @pytest.mark.parametrize("xml", [XXE_FILE, XXE_NET, BOMB], ids=["xxe-file", "xxe-net", "bomb"])
 def test_doctype_and_entities_are_400_and_nothing_stored(services, field, client, xml):
     project, _, app_user, _ = field
-    response = _post_raw(client, key_url(project, app_user),
-                         [("xml_submission_file", ("s.xml", xml, "text/xml"))])
+    response = _post_raw(
+        client, key_url(project, app_user), [("xml_submission_file", ("s.xml", xml, "text/xml"))]
+    )
     assert response.status_code == 400 and b"DOCTYPE" in response.content
     assert submissions.list_submissions(services.db, project.id, "foto_sederhana") == []
 
@@ -270,11 +314,14 @@ def test_doctype_and_entities_are_400_and_nothing_stored(services, field, client
 @pytest.mark.parametrize("name", ["../../etc/passwd", "a/b.jpg", "c\\d.jpg", ".."])
 def test_attachment_names_that_look_like_paths_are_refused(services, field, client, name):
     project, _, app_user, _ = field
-    xml = instance_xml("foto_sederhana", "1", new_instance_id(),
-                       photo_body(main=name.replace("\\", "\\")))
-    response = _post_raw(client, key_url(project, app_user), [
-        ("xml_submission_file", ("s.xml", xml, "text/xml")),
-        (name, (name, jpeg(), "image/jpeg"))])
+    xml = instance_xml(
+        "foto_sederhana", "1", new_instance_id(), photo_body(main=name.replace("\\", "\\"))
+    )
+    response = _post_raw(
+        client,
+        key_url(project, app_user),
+        [("xml_submission_file", ("s.xml", xml, "text/xml")), (name, (name, jpeg(), "image/jpeg"))],
+    )
     assert response.status_code == 400 and b"plain file name" in response.content
     assert submissions.list_submissions(services.db, project.id, "foto_sederhana") == []
 
@@ -284,9 +331,14 @@ def test_part_names_are_never_paths(services, field, client, tmp_path):
     project, _, app_user, _ = field
     iid = new_instance_id()
     xml = instance_xml("foto_sederhana", "1", iid, photo_body(main=None))
-    response = _post_raw(client, key_url(project, app_user), [
-        ("xml_submission_file", ("s.xml", xml, "text/xml")),
-        ("../../../../tmp/owned.txt", ("../../../../tmp/owned.txt", b"owned", "text/plain"))])
+    response = _post_raw(
+        client,
+        key_url(project, app_user),
+        [
+            ("xml_submission_file", ("s.xml", xml, "text/xml")),
+            ("../../../../tmp/owned.txt", ("../../../../tmp/owned.txt", b"owned", "text/plain")),
+        ],
+    )
     assert response.status_code == 201
     assert _stored(services, project, iid).attachments == []
     assert not list(tmp_path.parent.glob("owned.txt"))
@@ -295,9 +347,14 @@ def test_part_names_are_never_paths(services, field, client, tmp_path):
 def test_body_over_the_limit_is_413_before_reading(services, field):
     project, _, app_user, _ = field
     with make_client(services, max_submission_bytes=50_000) as small:
-        response = small.post(f"{key_url(project, app_user)}/submission", headers=HEADERS,
-                              files=[("xml_submission_file", ("s.xml", b"<x/>", "text/xml")),
-                                     ("big.jpg", ("big.jpg", b"\xff" * 80_000, "image/jpeg"))])
+        response = small.post(
+            f"{key_url(project, app_user)}/submission",
+            headers=HEADERS,
+            files=[
+                ("xml_submission_file", ("s.xml", b"<x/>", "text/xml")),
+                ("big.jpg", ("big.jpg", b"\xff" * 80_000, "image/jpeg")),
+            ],
+        )
     assert response.status_code == 413
     assert response.headers["X-OpenRosa-Version"] == "1.0"
 
@@ -306,18 +363,26 @@ def test_body_over_the_limit_is_413_before_reading(services, field):
 def test_missing_or_wrong_openrosa_version_is_400(field, client, headers):
     project, _, app_user, _ = field
     xml = instance_xml("foto_sederhana", "1", new_instance_id(), photo_body(main=None))
-    response = _post_raw(client, key_url(project, app_user),
-                         [("xml_submission_file", ("s.xml", xml, "text/xml"))], headers=headers)
+    response = _post_raw(
+        client,
+        key_url(project, app_user),
+        [("xml_submission_file", ("s.xml", xml, "text/xml"))],
+        headers=headers,
+    )
     assert response.status_code == 400 and b"X-OpenRosa-Version" in response.content
 
 
 def test_unknown_key_is_403_and_malformed_key_is_401(field, client):
     project, *_ = field
     unknown = "A" * 64
-    assert client.get(f"/v1/key/{unknown}/projects/{project.id}/formList",
-                      headers=HEADERS).status_code == 403
-    assert client.get(f"/v1/key/short/projects/{project.id}/formList",
-                      headers=HEADERS).status_code == 401
+    assert (
+        client.get(f"/v1/key/{unknown}/projects/{project.id}/formList", headers=HEADERS).status_code
+        == 403
+    )
+    assert (
+        client.get(f"/v1/key/short/projects/{project.id}/formList", headers=HEADERS).status_code
+        == 401
+    )
 
 
 def test_revoked_key_is_403_at_once(services, field, client):
@@ -332,8 +397,9 @@ def test_app_user_of_another_project_cannot_see_this_one(services, field, client
     project, *_ = field
     other = make_project(services)
     stranger = make_app_user(services, other)
-    response = client.get(f"/v1/key/{stranger.token}/projects/{project.id}/formList",
-                          headers=HEADERS)
+    response = client.get(
+        f"/v1/key/{stranger.token}/projects/{project.id}/formList", headers=HEADERS
+    )
     assert response.status_code == 404
 
 
@@ -348,48 +414,64 @@ def test_web_user_with_basic_auth_can_list_forms(services, field, client):
     email = f"manager-{project.id}@example.org"
     user = accounts.create_user(services.db, email, "kata-sandi-panjang")
     accounts.grant_role(services.db, user.actor_id, project.id, "manager")
-    response = client.get(f"/v1/projects/{project.id}/formList", headers=HEADERS,
-                          auth=(email, "kata-sandi-panjang"))
+    response = client.get(
+        f"/v1/projects/{project.id}/formList", headers=HEADERS, auth=(email, "kata-sandi-panjang")
+    )
     assert response.status_code == 200 and b"foto_sederhana" in response.content
-    assert client.get(f"/v1/projects/{project.id}/formList", headers=HEADERS,
-                      auth=(email, "salah-sandi-panjang")).status_code == 401
+    assert (
+        client.get(
+            f"/v1/projects/{project.id}/formList",
+            headers=HEADERS,
+            auth=(email, "salah-sandi-panjang"),
+        ).status_code
+        == 401
+    )
 
 
-def test_a_later_part_after_an_edit_is_kept_in_the_current_version_or_refused(services, field,
-                                                                             client):
+def test_a_later_part_after_an_edit_is_kept_in_the_current_version_or_refused(
+    services, field, client
+):
     """Split upload, then an edit, then the later parts with the original XML (issue #11): a
     file the current version references and lacks is kept there (201); one it no longer
     references is a 409 that says why, and the phone keeps it."""
     project, _, app_user, collect = field
     base = key_url(project, app_user)
     first_id = new_instance_id()
-    xml = instance_xml("foto_sederhana", "1", first_id,
-                       photo_body(evidence=["b1.jpg", "b2.jpg"]))
+    xml = instance_xml("foto_sederhana", "1", first_id, photo_body(evidence=["b1.jpg", "b2.jpg"]))
     photos = {name: jpeg(seed=80 + i) for i, name in enumerate(["utama.jpg", "b1.jpg", "b2.jpg"])}
 
     def part(name, last=False):
-        parts = [("xml_submission_file", ("s.xml", xml, "text/xml")),
-                 (name, (name, photos[name], "image/jpeg"))]
+        parts = [
+            ("xml_submission_file", ("s.xml", xml, "text/xml")),
+            (name, (name, photos[name], "image/jpeg")),
+        ]
         if not last:
             parts.append(("*isIncomplete*", ("", b"yes", "text/plain")))
         return _post_raw(client, base, parts)
 
     assert part("utama.jpg").status_code == 201
-    edited = instance_xml("foto_sederhana", "1", new_instance_id(),
-                          photo_body("Diubah", evidence=["b1.jpg"]), deprecated_id=first_id)
+    edited = instance_xml(
+        "foto_sederhana",
+        "1",
+        new_instance_id(),
+        photo_body("Diubah", evidence=["b1.jpg"]),
+        deprecated_id=first_id,
+    )
     assert collect.submit(edited).status == 201  # keeps b1.jpg, drops b2.jpg
     assert part("b1.jpg").status_code == 201
     view = _stored(services, project, first_id)
     assert view.current.values["nama"] == "Diubah"
-    assert {a.name: services.blobs.read_bytes(blob_key(a.blob_sha256))
-            for a in view.attachments} == {"utama.jpg": photos["utama.jpg"],
-                                           "b1.jpg": photos["b1.jpg"]}
+    assert {
+        a.name: services.blobs.read_bytes(blob_key(a.blob_sha256)) for a in view.attachments
+    } == {"utama.jpg": photos["utama.jpg"], "b1.jpg": photos["b1.jpg"]}
     refused = part("b2.jpg", last=True)
     assert refused.status_code == 409, refused.text
     assert "<OpenRosaResponse" in refused.text and "has been edited" in refused.text
     assert "b2.jpg" in refused.text
-    assert [a.name for a in _stored(services, project, first_id).attachments] == ["b1.jpg",
-                                                                                   "utama.jpg"]
+    assert [a.name for a in _stored(services, project, first_id).attachments] == [
+        "b1.jpg",
+        "utama.jpg",
+    ]
 
 
 def test_long_instance_name_and_device_id_are_201_on_every_database(services, field, client):
@@ -398,15 +480,28 @@ def test_long_instance_name_and_device_id_are_201_on_every_database(services, fi
     iid = new_instance_id()
     name, device = "Kunjungan " + "n" * 2000, "collect:" + "d" * 400
     xml = instance_xml("foto_sederhana", "1", iid, photo_body(main=None), instance_name=name)
-    response = client.post(f"{key_url(project, app_user)}/submission", headers=HEADERS,
-                           params={"deviceID": device},
-                           files=[("xml_submission_file", ("s.xml", xml, "text/xml"))])
+    response = client.post(
+        f"{key_url(project, app_user)}/submission",
+        headers=HEADERS,
+        params={"deviceID": device},
+        files=[("xml_submission_file", ("s.xml", xml, "text/xml"))],
+    )
     assert response.status_code == 201, response.text
     view = _stored(services, project, iid)
     assert (view.current.instance_name, view.current.device_id) == (name, device)
-    refused = client.post(f"{key_url(project, app_user)}/submission", headers=HEADERS,
-                          params={"deviceID": "collect:\x00"},
-                          files=[("xml_submission_file", ("s.xml", instance_xml(
-                              "foto_sederhana", "1", new_instance_id(), photo_body(main=None)),
-                              "text/xml"))])
+    refused = client.post(
+        f"{key_url(project, app_user)}/submission",
+        headers=HEADERS,
+        params={"deviceID": "collect:\x00"},
+        files=[
+            (
+                "xml_submission_file",
+                (
+                    "s.xml",
+                    instance_xml("foto_sederhana", "1", new_instance_id(), photo_body(main=None)),
+                    "text/xml",
+                ),
+            )
+        ],
+    )
     assert refused.status_code == 400 and "NUL" in refused.text

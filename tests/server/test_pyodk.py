@@ -20,8 +20,10 @@ def pyodk_client(services, tmp_path):
     accounts.grant_role(services.db, user.actor_id, project.id, "manager")
     with LiveServer(services) as live:
         config = tmp_path / "pyodk_config.toml"
-        config.write_text(f'[central]\nbase_url = "{live.url}"\nusername = "{email}"\n'
-                          f'password = "kata-sandi-panjang"\ndefault_project_id = {project.id}\n')
+        config.write_text(
+            f'[central]\nbase_url = "{live.url}"\nusername = "{email}"\n'
+            f'password = "kata-sandi-panjang"\ndefault_project_id = {project.id}\n'
+        )
         with Client(config_path=str(config), cache_path=str(tmp_path / "cache.toml")) as client:
             yield client, project
 
@@ -43,8 +45,9 @@ def test_projects_and_forms(pyodk_client, tmp_path):
     newer = tmp_path / "v2" / "foto_sederhana.xlsx"
     newer.parent.mkdir()
     source = tmp_path / "foto_sederhana_v2.md"
-    source.write_text((DATA / "foto_sederhana.md").read_text().replace("| 1 | Indonesian",
-                                                                        "| 2 | Indonesian"))
+    source.write_text(
+        (DATA / "foto_sederhana.md").read_text().replace("| 1 | Indonesian", "| 2 | Indonesian")
+    )
     write_xlsx(parse_markdown(source.read_text()), newer)
     client.forms.update("foto_sederhana", definition=newer)
     assert client.forms.get("foto_sederhana").version == "2"
@@ -55,19 +58,31 @@ def test_projects_and_forms(pyodk_client, tmp_path):
 def test_submissions_review_edit_and_comments(pyodk_client, services, tmp_path):
     client, project = pyodk_client
     from storage import forms as form_store
-    form_store.publish_xlsform(services.db, services.blobs, project.id,
-                               (DATA / "tanpa_media.md").read_bytes(), "tanpa_media.md")
+
+    form_store.publish_xlsform(
+        services.db,
+        services.blobs,
+        project.id,
+        (DATA / "tanpa_media.md").read_bytes(),
+        "tanpa_media.md",
+    )
     iid = new_instance_id()
     xml = instance_xml("tanpa_media", "2024010101", iid, "<catatan>pertama</catatan><foto/>")
     created = client.submissions.create(xml=xml.decode(), form_id="tanpa_media")
     assert created.instanceId == iid
     assert [s.instanceId for s in client.submissions.list(form_id="tanpa_media")] == [iid]
     assert client.submissions.get(iid, form_id="tanpa_media").reviewState is None
-    client.submissions.review(iid, review_state="hasIssues", form_id="tanpa_media",
-                              comment="Foto kurang jelas")
+    client.submissions.review(
+        iid, review_state="hasIssues", form_id="tanpa_media", comment="Foto kurang jelas"
+    )
     assert client.submissions.get(iid, form_id="tanpa_media").reviewState == "hasIssues"
-    edited = instance_xml("tanpa_media", "2024010101", new_instance_id(),
-                          "<catatan>kedua</catatan><foto/>", deprecated_id=iid)
+    edited = instance_xml(
+        "tanpa_media",
+        "2024010101",
+        new_instance_id(),
+        "<catatan>kedua</catatan><foto/>",
+        deprecated_id=iid,
+    )
     client.submissions.edit(iid, xml=edited.decode(), form_id="tanpa_media", comment="Diperbaiki")
     assert client.submissions.get(iid, form_id="tanpa_media").reviewState == "edited"
     bodies = [c.body for c in client.submissions.list_comments(iid, form_id="tanpa_media")]

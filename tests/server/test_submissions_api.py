@@ -17,10 +17,26 @@ from tests.factories import jpeg, make_project, photo_body, publish
 
 PASSWORD = "kata-sandi-panjang"
 XML = {"Content-Type": "application/xml"}
-SUBMISSION_KEYS = {"instanceId", "submitterId", "deviceId", "createdAt", "updatedAt",
-                   "deletedAt", "reviewState", "userAgent", "currentVersion"}
-VERSION_KEYS = {"instanceId", "instanceName", "submitterId", "deviceId", "userAgent",
-                "createdAt", "current"}
+SUBMISSION_KEYS = {
+    "instanceId",
+    "submitterId",
+    "deviceId",
+    "createdAt",
+    "updatedAt",
+    "deletedAt",
+    "reviewState",
+    "userAgent",
+    "currentVersion",
+}
+VERSION_KEYS = {
+    "instanceId",
+    "instanceName",
+    "submitterId",
+    "deviceId",
+    "userAgent",
+    "createdAt",
+    "current",
+}
 
 
 @dataclass(frozen=True)
@@ -41,9 +57,7 @@ class Site:
 
 @pytest.fixture(scope="module")
 def people(services) -> dict[str, Person]:
-    """One manager, one supervisor and two officers per backend (roles granted per project).
-
-    """
+    """One manager, one supervisor and two officers per backend (roles granted per project)."""
     tag = uuid.uuid4().hex[:8]
     made = {}
     for who in ("manager", "supervisor", "officer", "officer2"):
@@ -58,33 +72,54 @@ def site(services, people) -> Site:
     project = make_project(services)
     publish(services, project)
     for who, person in people.items():
-        accounts.grant_role(services.db, person.actor_id, project.id,
-                            "officer" if who.startswith("officer") else who)
-    return Site(project.id, f"/v1/projects/{project.id}/forms/foto_sederhana/submissions",
-                people)
+        accounts.grant_role(
+            services.db,
+            person.actor_id,
+            project.id,
+            "officer" if who.startswith("officer") else who,
+        )
+    return Site(project.id, f"/v1/projects/{project.id}/forms/foto_sederhana/submissions", people)
 
 
-def _xml(instance_id: str, name: str = "Budi", deprecated_id: str | None = None,
-         main: str | None = "utama.jpg") -> bytes:
-    return instance_xml("foto_sederhana", "1", instance_id, photo_body(name, main=main),
-                        deprecated_id=deprecated_id, instance_name=name)
+def _xml(
+    instance_id: str,
+    name: str = "Budi",
+    deprecated_id: str | None = None,
+    main: str | None = "utama.jpg",
+) -> bytes:
+    return instance_xml(
+        "foto_sederhana",
+        "1",
+        instance_id,
+        photo_body(name, main=main),
+        deprecated_id=deprecated_id,
+        instance_name=name,
+    )
 
 
-def _create(client, site: Site, who: str = "officer", xml: bytes | None = None,
-            **params: str) -> str:
+def _create(
+    client, site: Site, who: str = "officer", xml: bytes | None = None, **params: str
+) -> str:
     instance_id = new_instance_id()
-    response = client.post(site.url, content=xml or _xml(instance_id), headers=XML,
-                           auth=site.auth(who), params=params)
+    response = client.post(
+        site.url, content=xml or _xml(instance_id), headers=XML, auth=site.auth(who), params=params
+    )
     assert response.status_code == 200, response.text
     return response.json()["instanceId"]
 
 
 # ---- create, read ------------------------------------------------------------------------------
 
+
 def test_create_answers_200_with_centrals_shape_and_reads_back(client, site):
     iid = new_instance_id()
-    created = client.post(site.url, content=_xml(iid), params={"deviceID": "collect:abc"},
-                          headers={**XML, "User-Agent": "pyodk/1.0"}, auth=site.auth("officer"))
+    created = client.post(
+        site.url,
+        content=_xml(iid),
+        params={"deviceID": "collect:abc"},
+        headers={**XML, "User-Agent": "pyodk/1.0"},
+        auth=site.auth("officer"),
+    )
     assert created.status_code == 200, created.text
     body = created.json()
     assert set(body) == SUBMISSION_KEYS and set(body["currentVersion"]) == VERSION_KEYS
@@ -117,8 +152,12 @@ def test_list_is_newest_first_with_limit_offset_and_total(client, site):
 
 def test_create_with_deprecated_id_is_400(client, site):
     iid = _create(client, site)
-    response = client.post(site.url, content=_xml(new_instance_id(), deprecated_id=iid),
-                           headers=XML, auth=site.auth("manager"))
+    response = client.post(
+        site.url,
+        content=_xml(new_instance_id(), deprecated_id=iid),
+        headers=XML,
+        auth=site.auth("manager"),
+    )
     assert response.status_code == 400 and "PUT" in response.json()["message"]
 
 
@@ -132,8 +171,9 @@ def test_anonymous_is_401_and_another_project_is_404(services, client, site):
     assert client.get(site.url).status_code == 401
     elsewhere = make_project(services)
     publish(services, elsewhere)
-    response = client.get(f"/v1/projects/{elsewhere.id}/forms/foto_sederhana/submissions",
-                          auth=site.auth("manager"))
+    response = client.get(
+        f"/v1/projects/{elsewhere.id}/forms/foto_sederhana/submissions", auth=site.auth("manager")
+    )
     assert response.status_code == 404 and response.json()["code"] == 404.1
 
 
@@ -152,10 +192,12 @@ def test_officer_sees_only_own_submissions(client, site):
 
 # ---- review, comments, audits ------------------------------------------------------------------
 
+
 def test_review_state_is_set_and_audited(client, site):
     iid = _create(client, site)
-    response = client.patch(f"{site.url}/{iid}", json={"reviewState": "approved"},
-                            auth=site.auth("supervisor"))
+    response = client.patch(
+        f"{site.url}/{iid}", json={"reviewState": "approved"}, auth=site.auth("supervisor")
+    )
     assert response.status_code == 200 and response.json()["reviewState"] == "approved"
     assert response.json()["updatedAt"] is not None
     audits = client.get(f"{site.url}/{iid}/audits", auth=site.auth("manager")).json()
@@ -168,75 +210,100 @@ def test_review_state_is_set_and_audited(client, site):
 def test_invalid_review_state_is_400(client, site):
     iid = _create(client, site)
     for state in ("done", None):
-        response = client.patch(f"{site.url}/{iid}", json={"reviewState": state},
-                                auth=site.auth("manager"))
+        response = client.patch(
+            f"{site.url}/{iid}", json={"reviewState": state}, auth=site.auth("manager")
+        )
         assert response.status_code == 400 and "hasIssues" in response.json()["message"]
 
 
 def test_officer_may_not_review_comment_or_read_audits(client, site):
     iid = _create(client, site)
     auth = site.auth("officer")
-    assert client.patch(f"{site.url}/{iid}", json={"reviewState": "approved"},
-                        auth=auth).status_code == 403
-    assert client.post(f"{site.url}/{iid}/comments", json={"body": "x"},
-                       auth=auth).status_code == 403
+    assert (
+        client.patch(f"{site.url}/{iid}", json={"reviewState": "approved"}, auth=auth).status_code
+        == 403
+    )
+    assert (
+        client.post(f"{site.url}/{iid}/comments", json={"body": "x"}, auth=auth).status_code == 403
+    )
     assert client.get(f"{site.url}/{iid}/audits", auth=auth).status_code == 403
 
 
 def test_comments_round_trip(client, site):
     iid = _create(client, site)
     for text in ("Foto buram", "Sudah diganti"):
-        posted = client.post(f"{site.url}/{iid}/comments", json={"body": text},
-                             auth=site.auth("supervisor"))
+        posted = client.post(
+            f"{site.url}/{iid}/comments", json={"body": text}, auth=site.auth("supervisor")
+        )
         assert posted.status_code == 200, posted.text
     assert posted.json()["actorId"] == site.people["supervisor"].actor_id
     listed = client.get(f"{site.url}/{iid}/comments", auth=site.auth("manager")).json()
     assert [c["body"] for c in listed] == ["Sudah diganti", "Foto buram"]
     assert set(listed[0]) == {"body", "actorId", "createdAt"}
-    empty = client.post(f"{site.url}/{iid}/comments", json={"body": "  "},
-                        auth=site.auth("manager"))
+    empty = client.post(
+        f"{site.url}/{iid}/comments", json={"body": "  "}, auth=site.auth("manager")
+    )
     assert empty.status_code == 400
 
 
 # ---- edits and versions ------------------------------------------------------------------------
 
+
 def test_put_makes_a_new_version_listed_newest_first(client, site):
     first = _create(client, site)
     second = new_instance_id()
     edited_xml = _xml(second, name="Budi Baru", deprecated_id=first)
-    response = client.put(f"{site.url}/{first}", content=edited_xml, headers=XML,
-                          auth=site.auth("supervisor"))
+    response = client.put(
+        f"{site.url}/{first}", content=edited_xml, headers=XML, auth=site.auth("supervisor")
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["instanceId"] == first and body["reviewState"] == "edited"
     assert body["currentVersion"]["instanceId"] == second
     assert body["currentVersion"]["instanceName"] == "Budi Baru"
     versions = client.get(f"{site.url}/{first}/versions", auth=site.auth("officer")).json()
-    assert [(v["instanceId"], v["current"]) for v in versions] == [(second, True),
-                                                                   (first, False)]
+    assert [(v["instanceId"], v["current"]) for v in versions] == [(second, True), (first, False)]
     old = client.get(f"{site.url}/{first}/versions/{first}", auth=site.auth("manager"))
     assert set(old.json()) == VERSION_KEYS and old.json()["current"] is False
     old_xml = client.get(f"{site.url}/{first}/versions/{first}.xml", auth=site.auth("manager"))
     assert old_xml.content == _xml(first)
     assert client.get(f"{site.url}/{first}.xml", auth=site.auth("manager")).content == edited_xml
-    assert client.get(f"{site.url}/{first}/versions/uuid:nope",
-                      auth=site.auth("manager")).status_code == 404
+    assert (
+        client.get(f"{site.url}/{first}/versions/uuid:nope", auth=site.auth("manager")).status_code
+        == 404
+    )
 
 
 def test_put_without_deprecated_id_is_400_and_a_stale_one_409(client, site):
     first = _create(client, site)
-    plain = client.put(f"{site.url}/{first}", content=_xml(new_instance_id()), headers=XML,
-                       auth=site.auth("manager"))
+    plain = client.put(
+        f"{site.url}/{first}",
+        content=_xml(new_instance_id()),
+        headers=XML,
+        auth=site.auth("manager"),
+    )
     assert plain.status_code == 400 and "deprecatedID" in plain.json()["message"]
     second = new_instance_id()
-    assert client.put(f"{site.url}/{first}", content=_xml(second, deprecated_id=first),
-                      headers=XML, auth=site.auth("manager")).status_code == 200
-    stale = client.put(f"{site.url}/{first}", content=_xml(new_instance_id(), deprecated_id=first),
-                       headers=XML, auth=site.auth("manager"))
+    assert (
+        client.put(
+            f"{site.url}/{first}",
+            content=_xml(second, deprecated_id=first),
+            headers=XML,
+            auth=site.auth("manager"),
+        ).status_code
+        == 200
+    )
+    stale = client.put(
+        f"{site.url}/{first}",
+        content=_xml(new_instance_id(), deprecated_id=first),
+        headers=XML,
+        auth=site.auth("manager"),
+    )
     assert stale.status_code == 409
 
 
 # ---- attachments -------------------------------------------------------------------------------
+
 
 def test_attachment_upload_then_download_is_byte_identical(services, client, site):
     name = 'bukti "Ä";1.jpg'  # a plain file name, yet unsafe in a header as it is
@@ -246,8 +313,12 @@ def test_attachment_upload_then_download_is_byte_identical(services, client, sit
     assert client.get(url, auth=site.auth("officer")).json() == [{"name": name, "exists": False}]
     assert client.get(file_url, auth=site.auth("manager")).status_code == 404
     photo = jpeg(seed=31) + bytes(1_500_000)  # more than one spooling buffer
-    uploaded = client.post(file_url, content=photo, auth=site.auth("supervisor"),
-                           headers={"Content-Type": "image/jpeg"})
+    uploaded = client.post(
+        file_url,
+        content=photo,
+        auth=site.auth("supervisor"),
+        headers={"Content-Type": "image/jpeg"},
+    )
     assert uploaded.status_code == 200 and uploaded.json() == {"success": True}
     assert client.get(url, auth=site.auth("officer")).json() == [{"name": name, "exists": True}]
     response = client.get(file_url, auth=site.auth("officer"), follow_redirects=False)
@@ -257,10 +328,12 @@ def test_attachment_upload_then_download_is_byte_identical(services, client, sit
     else:
         assert response.headers["ETag"] == f'"{hashlib.sha256(photo).hexdigest()}"'
         assert response.headers["Content-Disposition"] == (
-            "attachment; filename=\"bukti ____1.jpg\"; "
-            "filename*=UTF-8''bukti%20%22%C3%84%22%3B1.jpg")
-        again = client.get(file_url, auth=site.auth("officer"),
-                           headers={"If-None-Match": response.headers["ETag"]})
+            'attachment; filename="bukti ____1.jpg"; '
+            "filename*=UTF-8''bukti%20%22%C3%84%22%3B1.jpg"
+        )
+        again = client.get(
+            file_url, auth=site.auth("officer"), headers={"If-None-Match": response.headers["ETag"]}
+        )
         assert again.status_code == 304
     assert response.status_code == 200 and response.content == photo
     assert response.headers["content-type"] == "image/jpeg"
@@ -271,11 +344,13 @@ def test_attachment_upload_then_download_is_byte_identical(services, client, sit
 
 def test_attachment_the_xml_does_not_reference_is_404(client, site):
     iid = _create(client, site)
-    response = client.post(f"{site.url}/{iid}/attachments/lain.jpg", content=jpeg(),
-                           auth=site.auth("manager"))
+    response = client.post(
+        f"{site.url}/{iid}/attachments/lain.jpg", content=jpeg(), auth=site.auth("manager")
+    )
     assert response.status_code == 404
-    officer = client.post(f"{site.url}/{iid}/attachments/utama.jpg", content=jpeg(),
-                          auth=site.auth("officer"))
+    officer = client.post(
+        f"{site.url}/{iid}/attachments/utama.jpg", content=jpeg(), auth=site.auth("officer")
+    )
     assert officer.status_code == 403
 
 
@@ -286,7 +361,8 @@ def test_attachment_delete_unlinks_it(client, site):
     response = client.delete(f"{url}/utama.jpg", auth=site.auth("manager"))
     assert response.status_code == 200 and response.json() == {"success": True}
     assert client.get(url, auth=site.auth("manager")).json() == [
-        {"name": "utama.jpg", "exists": False}]
+        {"name": "utama.jpg", "exists": False}
+    ]
     assert client.get(f"{url}/utama.jpg", auth=site.auth("manager")).status_code == 404
 
 
@@ -299,20 +375,31 @@ def test_edits_between_the_parts_of_a_split_upload(client, site):
     photo = jpeg(seed=34)
 
     def post(name: str, data: bytes, last: bool = True) -> httpx.Response:
-        parts = [("xml_submission_file", ("s.xml", xml, "text/xml")),
-                 (name, (name, data, "image/jpeg"))]
+        parts = [
+            ("xml_submission_file", ("s.xml", xml, "text/xml")),
+            (name, (name, data, "image/jpeg")),
+        ]
         if not last:
             parts.append(("*isIncomplete*", ("", b"yes", "text/plain")))
-        return client.post(f"/v1/projects/{site.project_id}/submission", files=parts,
-                           headers=HEADERS, auth=site.auth("officer"))
+        return client.post(
+            f"/v1/projects/{site.project_id}/submission",
+            files=parts,
+            headers=HEADERS,
+            auth=site.auth("officer"),
+        )
 
     def edit(evidence: list[str]) -> None:
         current = client.get(f"{site.url}/{first}", auth=site.auth("supervisor")).json()
-        body = instance_xml("foto_sederhana", "1", new_instance_id(),
-                            photo_body("Budi Baru", evidence=evidence),
-                            deprecated_id=current["currentVersion"]["instanceId"])
-        response = client.put(f"{site.url}/{first}", content=body, headers=XML,
-                              auth=site.auth("supervisor"))
+        body = instance_xml(
+            "foto_sederhana",
+            "1",
+            new_instance_id(),
+            photo_body("Budi Baru", evidence=evidence),
+            deprecated_id=current["currentVersion"]["instanceId"],
+        )
+        response = client.put(
+            f"{site.url}/{first}", content=body, headers=XML, auth=site.auth("supervisor")
+        )
         assert response.status_code == 200, response.text
 
     assert post("utama.jpg", jpeg(seed=33), last=False).status_code == 201
@@ -320,19 +407,27 @@ def test_edits_between_the_parts_of_a_split_upload(client, site):
     assert post("b1.jpg", photo).status_code == 201
     url = f"{site.url}/{first}/attachments"
     assert client.get(url, auth=site.auth("manager")).json() == [
-        {"name": "b1.jpg", "exists": True}, {"name": "utama.jpg", "exists": True}]
+        {"name": "b1.jpg", "exists": True},
+        {"name": "utama.jpg", "exists": True},
+    ]
     edit([])
     assert post("b1.jpg", photo).status_code == 201  # stored before the edit: a retry
     refused = post("b1.jpg", jpeg(seed=35))
     assert refused.status_code == 409 and "has been edited" in refused.text
-    by_rest = client.post(f"{url}/b1.jpg", content=jpeg(seed=35), auth=site.auth("manager"),
-                          headers={"Content-Type": "image/jpeg"})
+    by_rest = client.post(
+        f"{url}/b1.jpg",
+        content=jpeg(seed=35),
+        auth=site.auth("manager"),
+        headers={"Content-Type": "image/jpeg"},
+    )
     assert by_rest.status_code == 404 and "current version" in by_rest.json()["message"]
     assert client.get(url, auth=site.auth("manager")).json() == [
-        {"name": "utama.jpg", "exists": True}]
+        {"name": "utama.jpg", "exists": True}
+    ]
 
 
 # ---- soft delete -------------------------------------------------------------------------------
+
 
 def test_soft_delete_hides_and_restore_shows(client, site):
     iid = _create(client, site)

@@ -34,20 +34,25 @@ def world(services, tmp_path):
     photo = jpeg(seed=3)
     part = tmp_path / "p"
     part.write_bytes(photo)
-    submissions.ingest(services.db, services.blobs, project.id,
-                       instance_xml("foto_sederhana", "1", iid, photo_body("Siti"),
-                                    instance_name="Siti"),
-                       [IncomingFile("utama.jpg", part, len(photo),
-                                     hashlib.sha256(photo).hexdigest())],
-                       sender=Sender(actor_id=None))
+    submissions.ingest(
+        services.db,
+        services.blobs,
+        project.id,
+        instance_xml("foto_sederhana", "1", iid, photo_body("Siti"), instance_name="Siti"),
+        [IncomingFile("utama.jpg", part, len(photo), hashlib.sha256(photo).hexdigest())],
+        sender=Sender(actor_id=None),
+    )
     return project, email, iid
 
 
 def login(client, email, password="kata-sandi-panjang"):
     page = client.get("/login")
     token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
-    return client.post("/login", data={"email": email, "password": password, "next": "/",
-                                       "_csrf_token": token}, follow_redirects=False)
+    return client.post(
+        "/login",
+        data={"email": email, "password": password, "next": "/", "_csrf_token": token},
+        follow_redirects=False,
+    )
 
 
 def test_login_sets_a_safe_cookie_and_pages_render(services, world):
@@ -85,11 +90,18 @@ def test_post_without_csrf_token_is_refused(services, world):
     project, email, iid = world
     with make_client(services) as client:
         login(client, email)
-        response = client.post(f"/p/{project.id}/f/foto_sederhana/s/{iid}/review",
-                               data={"state": "approved"}, follow_redirects=False)
+        response = client.post(
+            f"/p/{project.id}/f/foto_sederhana/s/{iid}/review",
+            data={"state": "approved"},
+            follow_redirects=False,
+        )
         assert response.status_code == 403
-        assert submissions.get_summary(services.db, project.id, "foto_sederhana",
-                                       iid).submission.review_state is None
+        assert (
+            submissions.get_summary(
+                services.db, project.id, "foto_sederhana", iid
+            ).submission.review_state
+            is None
+        )
 
 
 def test_reject_needs_a_comment_and_approve_works(services, world):
@@ -98,14 +110,22 @@ def test_reject_needs_a_comment_and_approve_works(services, world):
         login(client, email)
         token = client.cookies["jebol_csrf"]
         url = f"/p/{project.id}/f/foto_sederhana/s/{iid}/review"
-        refused = client.post(url, data={"state": "rejected", "comment": " ",
-                                         "_csrf_token": token}, follow_redirects=False)
+        refused = client.post(
+            url,
+            data={"state": "rejected", "comment": " ", "_csrf_token": token},
+            follow_redirects=False,
+        )
         assert refused.status_code == 400
-        approved = client.post(url, data={"state": "approved", "_csrf_token": token},
-                               headers={"hx-request": "true"})
+        approved = client.post(
+            url, data={"state": "approved", "_csrf_token": token}, headers={"hx-request": "true"}
+        )
         assert approved.status_code == 200 and "Disetujui" in approved.text
-    assert submissions.get_summary(services.db, project.id, "foto_sederhana",
-                                   iid).submission.review_state == "approved"
+    assert (
+        submissions.get_summary(
+            services.db, project.id, "foto_sederhana", iid
+        ).submission.review_state
+        == "approved"
+    )
 
 
 def _admin_client(services, tag):
@@ -125,16 +145,24 @@ def test_form_upload_shows_pyxform_errors_then_publishes_a_draft(services, tmp_p
     try:
         token = client.cookies["jebol_csrf"]
         url = f"/p/{project.id}/forms/upload"
-        broken = client.post(url, data={"_csrf_token": token},
-                             files={"file": ("rusak.xlsx", xlsx_from_md("rusak", tmp_path))})
+        broken = client.post(
+            url,
+            data={"_csrf_token": token},
+            files={"file": ("rusak.xlsx", xlsx_from_md("rusak", tmp_path))},
+        )
         assert broken.status_code == 400 and "choices sheet" in broken.text
-        ok = client.post(url, data={"_csrf_token": token},
-                         files={"file": ("tanpa_media.xlsx", xlsx_from_md("tanpa_media", tmp_path))})
+        ok = client.post(
+            url,
+            data={"_csrf_token": token},
+            files={"file": ("tanpa_media.xlsx", xlsx_from_md("tanpa_media", tmp_path))},
+        )
         assert ok.status_code == 200 and "max-pixels" in ok.text  # the draft's warnings
-        published = client.post(f"/p/{project.id}/forms/tanpa_media/publish",
-                                data={"_csrf_token": token, "version": ""})
+        published = client.post(
+            f"/p/{project.id}/forms/tanpa_media/publish", data={"_csrf_token": token, "version": ""}
+        )
         assert published.status_code == 200
         from storage import forms as form_store
+
         [(form, version)] = form_store.list_forms(services.db, project.id)
         assert version.published_at is not None and version.version == "2024010101"
     finally:
@@ -146,8 +174,10 @@ def test_app_user_create_show_qr_and_revoke(services):
     client = _admin_client(services, f"a{project.id}")
     try:
         token = client.cookies["jebol_csrf"]
-        client.post(f"/p/{project.id}/app-users", data={"_csrf_token": token,
-                                                        "display_name": "Petugas Talawi"})
+        client.post(
+            f"/p/{project.id}/app-users",
+            data={"_csrf_token": token, "display_name": "Petugas Talawi"},
+        )
         page = client.get(f"/p/{project.id}/app-users")
         assert "Petugas Talawi" in page.text and "/v1/key/" in page.text and "/f/" in page.text
         qr = re.search(r'src="(/v1/projects/\d+/app-users/\d+/qr\.svg)"', page.text).group(1)
@@ -165,12 +195,26 @@ def test_admin_creates_a_user_and_gives_a_role(services):
     try:
         token = client.cookies["jebol_csrf"]
         email = f"baru-{project.id}@example.org"
-        client.post("/users", data={"_csrf_token": token, "email": email,
-                                    "password": "kata-sandi-panjang", "display_name": "Baru"})
+        client.post(
+            "/users",
+            data={
+                "_csrf_token": token,
+                "email": email,
+                "password": "kata-sandi-panjang",
+                "display_name": "Baru",
+            },
+        )
         user = accounts.find_user_by_email(services.db, email)
         assert user is not None
-        client.post("/users/roles", data={"_csrf_token": token, "project_id": project.id,
-                                          "role": "supervisor", "actor_id": user.actor_id})
+        client.post(
+            "/users/roles",
+            data={
+                "_csrf_token": token,
+                "project_id": project.id,
+                "role": "supervisor",
+                "actor_id": user.actor_id,
+            },
+        )
         assert (user.actor_id, "supervisor") in accounts.list_assignments(services.db, project.id)
     finally:
         client.__exit__(None, None, None)
@@ -185,22 +229,34 @@ def test_opd_coverage_counts_visits_innovations_and_overdue_follow_ups(services,
 
     project = make_project(services)
     visit_form = next(p for p in library_forms() if "kunjungan" in p.name)
-    form_store.publish_xlsform(services.db, services.blobs, project.id, visit_form.read_bytes(),
-                               visit_form.name)
+    form_store.publish_xlsform(
+        services.db, services.blobs, project.id, visit_form.read_bytes(), visit_form.name
+    )
 
     def visit(opd, day, follow_up, innovations):
         rows = "".join(f"<inovasi><inv_nama>I{n}</inv_nama></inovasi>" for n in range(innovations))
-        body = (f"<g_kunjungan><tgl_kunjungan>{day}</tgl_kunjungan><opd>{opd}</opd></g_kunjungan>"
-                f"{rows}<g_penutup><tgl_tindak_lanjut>{follow_up}</tgl_tindak_lanjut></g_penutup>")
-        submissions.ingest(services.db, services.blobs, project.id,
-                           instance_xml("jebol_sipera_kunjungan", "2025010101", new_instance_id(),
-                                        body), [], sender=Sender(actor_id=None))
+        body = (
+            f"<g_kunjungan><tgl_kunjungan>{day}</tgl_kunjungan><opd>{opd}</opd></g_kunjungan>"
+            f"{rows}<g_penutup><tgl_tindak_lanjut>{follow_up}</tgl_tindak_lanjut></g_penutup>"
+        )
+        submissions.ingest(
+            services.db,
+            services.blobs,
+            project.id,
+            instance_xml("jebol_sipera_kunjungan", "2025010101", new_instance_id(), body),
+            [],
+            sender=Sender(actor_id=None),
+        )
 
     visit("dinkes", "2026-10-01", "2026-10-15", 2)
     visit("dinkes", "2026-11-01", "2026-11-10", 1)  # one innovation: a single object, not a list
     visit("disdik", "2026-11-20", "2026-12-20", 3)
-    coverage = {c.opd: c for c in browse.opd_coverage(services.db, project.id,
-                                                      lambda labels, v: v, date(2026, 11, 27))}
+    coverage = {
+        c.opd: c
+        for c in browse.opd_coverage(
+            services.db, project.id, lambda labels, v: v, date(2026, 11, 27)
+        )
+    }
     dinkes, disdik = coverage["dinkes"], coverage["disdik"]
     assert (dinkes.visits, dinkes.innovations, dinkes.last_visit) == (2, 3, "2026-11-01")
     assert dinkes.follow_up == "2026-11-10" and dinkes.overdue

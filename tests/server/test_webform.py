@@ -26,16 +26,24 @@ def field(services, tmp_path):
     project = make_project(services)
     logo = tmp_path / "logo.png"
     logo.write_bytes(jpeg(seed=5))
-    published = form_store.publish_xlsform(services.db, services.blobs, project.id,
-                                           (DATA / f"{SMALL}.md").read_bytes(), f"{SMALL}.md",
-                                           media={"logo.png": logo})
+    published = form_store.publish_xlsform(
+        services.db,
+        services.blobs,
+        project.id,
+        (DATA / f"{SMALL}.md").read_bytes(),
+        f"{SMALL}.md",
+        media={"logo.png": logo},
+    )
     app_user = make_app_user(services, project)
     return project, published, app_user, logo.read_bytes()
 
 
 def _island(html: str) -> dict:
-    return json.loads(re.search(r'<script type="application/json" id="wf-config">(.*?)</script>',
-                                html, re.DOTALL).group(1))
+    return json.loads(
+        re.search(
+            r'<script type="application/json" id="wf-config">(.*?)</script>', html, re.DOTALL
+        ).group(1)
+    )
 
 
 def test_the_list_and_form_pages_carry_what_works_offline(services, field):
@@ -124,8 +132,14 @@ def test_service_worker_and_browser_files(services):
         shell = json.loads(re.search(r"^const SHELL = (.*);$", worker.text, re.MULTILINE).group(1))
         assert f'const BUILD = "{built.build}";' in worker.text
         names = {url.split(f"/{built.build}/", 1)[1] for url in shell}
-        assert {"web-forms/index.js", "vue/vue.esm-browser.prod.js", "idb-keyval/index.js",
-                "app/form.js", "app/outbox.js", "app/icon-192.png"} <= names
+        assert {
+            "web-forms/index.js",
+            "vue/vue.esm-browser.prod.js",
+            "idb-keyval/index.js",
+            "app/form.js",
+            "app/outbox.js",
+            "app/icon-192.png",
+        } <= names
         assert "app/sw.js" not in names  # the worker itself is served at /f/sw.js
         assert any(re.fullmatch(r"web-forms/index-[\w-]+\.js", n) for n in names)
 
@@ -148,8 +162,9 @@ def test_service_worker_and_browser_files(services):
         assert client.get(built.url("../../app.py")).status_code == 404
 
 
-def test_without_the_browser_files_the_page_says_how_to_build_them(services, field, tmp_path,
-                                                                    monkeypatch):
+def test_without_the_browser_files_the_page_says_how_to_build_them(
+    services, field, tmp_path, monkeypatch
+):
     _, _, app_user, _ = field
     bare = assets.scan(vendor=tmp_path / "no-vendor")
     monkeypatch.setattr(assets, "current", lambda: bare)

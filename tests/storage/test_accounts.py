@@ -39,13 +39,14 @@ def test_session_tokens_are_384_random_bits_stored_hashed(services):
 def test_log_in_opens_a_session_or_records_a_failure(services):
     user = accounts.create_user(services.db, _email(), PASSWORD)
     client = _client()
-    assert accounts.log_in(services.db, user.email, "salah-sandi-ya", client=client,
-                           hours=1) is None
+    assert (
+        accounts.log_in(services.db, user.email, "salah-sandi-ya", client=client, hours=1) is None
+    )
     ok = accounts.log_in(services.db, user.email.upper(), PASSWORD, client=client, hours=1)
-    assert ok.token and accounts.identity_for_session(services.db, ok.token).actor_id == \
-        user.actor_id
-    assert accounts.log_in(services.db, "bukan email", PASSWORD, client=client,
-                           hours=1) is None
+    assert (
+        ok.token and accounts.identity_for_session(services.db, ok.token).actor_id == user.actor_id
+    )
+    assert accounts.log_in(services.db, "bukan email", PASSWORD, client=client, hours=1) is None
 
 
 def test_email_lock_lasts_until_the_limit_th_newest_failure_leaves_the_window(services):
@@ -58,8 +59,12 @@ def test_email_lock_lasts_until_the_limit_th_newest_failure_leaves_the_window(se
     with services.db.read() as tx:
         wait = throttle.wait_seconds(tx, email, _client(), now=now)
         assert wait == (throttle.WINDOW - timedelta(minutes=throttle.EMAIL_LIMIT)).total_seconds()
-        assert throttle.wait_seconds(tx, email, client, now=start + throttle.WINDOW +
-                                     timedelta(seconds=1)) is None
+        assert (
+            throttle.wait_seconds(
+                tx, email, client, now=start + throttle.WINDOW + timedelta(seconds=1)
+            )
+            is None
+        )
         assert throttle.wait_seconds(tx, _email(), _client(), now=now) is None
     with pytest.raises(Throttled) as refused:
         accounts.log_in(services.db, email, PASSWORD, client=_client(), hours=1)
@@ -74,8 +79,9 @@ def test_one_client_is_locked_after_its_limit_of_failures(services):
     with services.db.read() as tx:
         assert throttle.wait_seconds(tx, _email(), client) is None
     user = accounts.create_user(services.db, _email(), PASSWORD)
-    assert accounts.log_in(services.db, user.email, "salah-sandi-ya", client=client,
-                           hours=1) is None  # the limit-th failure
+    assert (
+        accounts.log_in(services.db, user.email, "salah-sandi-ya", client=client, hours=1) is None
+    )  # the limit-th failure
     with pytest.raises(Throttled) as locked:
         accounts.log_in(services.db, user.email, PASSWORD, client=client, hours=1)
     assert 0 < locked.value.retry_after <= throttle.WINDOW.total_seconds()
@@ -113,8 +119,10 @@ def test_update_user_rules(services):
 
 def test_change_password_needs_the_old_one(services):
     user = accounts.create_user(services.db, _email(), PASSWORD)
-    assert accounts.change_password(services.db, user.actor_id, "salah-sandi-ya",
-                                    "sandi-baru-panjang") is False
+    assert (
+        accounts.change_password(services.db, user.actor_id, "salah-sandi-ya", "sandi-baru-panjang")
+        is False
+    )
     with pytest.raises(InvalidInput):
         accounts.change_password(services.db, user.actor_id, PASSWORD, "pendek")
     assert accounts.change_password(services.db, user.actor_id, PASSWORD, "sandi-baru-panjang")
@@ -146,8 +154,9 @@ def test_form_access_is_recorded_for_app_users_of_the_project(services):
     phone = make_app_user(services, project)
     accounts.grant_form_access(services.db, project.id, "tanpa_media", phone.actor.id)
     accounts.grant_form_access(services.db, project.id, "tanpa_media", phone.actor.id)
-    assert [a.id for a in accounts.list_form_access(services.db, project.id, "tanpa_media")] == \
-        [phone.actor.id]
+    assert [a.id for a in accounts.list_form_access(services.db, project.id, "tanpa_media")] == [
+        phone.actor.id
+    ]
     # Form rows are not project roles.
     assert accounts.list_assignments(services.db, project.id) == [(phone.actor.id, "officer")]
     other = make_app_user(services, make_project(services))
@@ -161,13 +170,18 @@ def test_list_audits_by_action_category_and_page(services):
     project = make_project(services)
     user = accounts.create_user(services.db, _email(), None)
     accounts.assign_role(services.db, project.id, "supervisor", user.actor_id, actor_id=None)
-    [entry] = [a for a in accounts.list_audits(services.db, action="user.assignment.create",
-                                               limit=1000) if a.subject_id == user.actor_id]
+    [entry] = [
+        a
+        for a in accounts.list_audits(services.db, action="user.assignment.create", limit=1000)
+        if a.subject_id == user.actor_id
+    ]
     assert entry.details == {"projectId": project.id, "role": "supervisor"}
     newest = accounts.list_audits(services.db, action="user", limit=1)
     assert newest[0].action == "user.assignment.create"
-    assert all(a.action.startswith("user.") for a in
-               accounts.list_audits(services.db, action="user", limit=200))
+    assert all(
+        a.action.startswith("user.")
+        for a in accounts.list_audits(services.db, action="user", limit=200)
+    )
     assert accounts.list_audits(services.db, action="use", limit=5) == []  # not a prefix match
     with pytest.raises(InvalidInput):
         accounts.list_audits(services.db, limit=0)
@@ -215,13 +229,18 @@ NEW_PASSWORD = "sandi-baru-panjang"
 
 def _logged_in(services, email: str, times: int) -> list[str]:
     """`times` sessions of one user, each from a password login."""
-    return [accounts.log_in(services.db, email, PASSWORD, client=_client(), hours=1).token
-            for _ in range(times)]
+    return [
+        accounts.log_in(services.db, email, PASSWORD, client=_client(), hours=1).token
+        for _ in range(times)
+    ]
 
 
 def _session_ends(services, user_actor_id: int) -> list:
-    return [a for a in accounts.list_audits(services.db, action="user.session.end", limit=1000)
-            if a.subject_id == user_actor_id]
+    return [
+        a
+        for a in accounts.list_audits(services.db, action="user.session.end", limit=1000)
+        if a.subject_id == user_actor_id
+    ]
 
 
 def test_changing_ones_password_ends_every_session_but_the_one_that_changed_it(services):
@@ -229,14 +248,17 @@ def test_changing_ones_password_ends_every_session_but_the_one_that_changed_it(s
     current, other, third = _logged_in(services, user.email, 3)
     caller = accounts.identity_for_session(services.db, current)
     assert caller.session_id is not None
-    assert accounts.change_password(services.db, user.actor_id, PASSWORD, NEW_PASSWORD,
-                                    keep_session_id=caller.session_id)
+    assert accounts.change_password(
+        services.db, user.actor_id, PASSWORD, NEW_PASSWORD, keep_session_id=caller.session_id
+    )
     assert accounts.identity_for_session(services.db, other) is None
     assert accounts.identity_for_session(services.db, third) is None
     assert accounts.identity_for_session(services.db, current).actor_id == user.actor_id
     [ended] = _session_ends(services, user.actor_id)
-    assert (ended.actor_id, ended.details) == (user.actor_id,
-                                               {"sessions": 2, "reason": "user.password"})
+    assert (ended.actor_id, ended.details) == (
+        user.actor_id,
+        {"sessions": 2, "reason": "user.password"},
+    )
 
 
 def test_a_password_change_without_a_session_ends_them_all(services):
@@ -249,11 +271,14 @@ def test_a_password_change_without_a_session_ends_them_all(services):
     assert [accounts.identity_for_session(services.db, t) for t in tokens] == [None, None]
     assert accounts.identity_for_session(services.db, theirs).actor_id == stranger.actor_id
     # Keeping a session of another user keeps nothing of this one.
-    again = accounts.log_in(services.db, user.email, NEW_PASSWORD, client=_client(),
-                            hours=1).token
+    again = accounts.log_in(services.db, user.email, NEW_PASSWORD, client=_client(), hours=1).token
     assert accounts.change_password(
-        services.db, user.actor_id, NEW_PASSWORD, PASSWORD,
-        keep_session_id=accounts.identity_for_session(services.db, theirs).session_id)
+        services.db,
+        user.actor_id,
+        NEW_PASSWORD,
+        PASSWORD,
+        keep_session_id=accounts.identity_for_session(services.db, theirs).session_id,
+    )
     assert accounts.identity_for_session(services.db, again) is None
     assert accounts.identity_for_session(services.db, theirs) is not None
 
@@ -261,8 +286,10 @@ def test_a_password_change_without_a_session_ends_them_all(services):
 def test_a_wrong_old_password_ends_nothing(services):
     user = accounts.create_user(services.db, _email("salah"), PASSWORD)
     [token] = _logged_in(services, user.email, 1)
-    assert accounts.change_password(services.db, user.actor_id, "salah-sandi-ya",
-                                    NEW_PASSWORD) is False
+    assert (
+        accounts.change_password(services.db, user.actor_id, "salah-sandi-ya", NEW_PASSWORD)
+        is False
+    )
     assert accounts.identity_for_session(services.db, token) is not None
     assert _session_ends(services, user.actor_id) == []
 
@@ -276,8 +303,10 @@ def test_an_admins_password_reset_ends_every_session_of_that_user(services):
     assert [accounts.identity_for_session(services.db, t) for t in tokens] == [None, None]
     assert accounts.identity_for_session(services.db, admins).actor_id == admin.actor_id
     [ended] = _session_ends(services, user.actor_id)
-    assert (ended.actor_id, ended.details) == (admin.actor_id,
-                                               {"sessions": 2, "reason": "user.password"})
+    assert (ended.actor_id, ended.details) == (
+        admin.actor_id,
+        {"sessions": 2, "reason": "user.password"},
+    )
     assert accounts.verify_password(services.db, user.email, PASSWORD) is None
     assert accounts.verify_password(services.db, user.email, NEW_PASSWORD) is not None
 
@@ -301,7 +330,8 @@ def test_the_remembered_basic_password_is_void_after_a_change(services):
 
 
 def test_a_login_checked_against_the_old_password_opens_no_session_after_a_change(
-        services, monkeypatch):
+    services, monkeypatch
+):
     """A login whose argon2 check passed just before the password changed must not open a
     session after the change ended the others: the write checks the hash it verified."""
     user = accounts.create_user(services.db, _email("balapan"), PASSWORD)

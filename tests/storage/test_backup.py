@@ -25,8 +25,12 @@ from tests.factories import jpeg, make_project, photo_body, publish
 
 
 def _env(data: Path) -> dict[str, str]:
-    return {"JEBOL_DATA_DIR": str(data), "JEBOL_DATABASE_URL": "", "JEBOL_BLOB_DIR": "",
-            "JEBOL_S3_ENDPOINT": ""}
+    return {
+        "JEBOL_DATA_DIR": str(data),
+        "JEBOL_DATABASE_URL": "",
+        "JEBOL_BLOB_DIR": "",
+        "JEBOL_S3_ENDPOINT": "",
+    }
 
 
 def _run(env: dict[str, str], *args: str):
@@ -36,15 +40,17 @@ def _run(env: dict[str, str], *args: str):
 def _submit(services: Services, project_id: int, tmp: Path, photos: dict[str, bytes]) -> str:
     instance_id = new_instance_id()
     names = list(photos)
-    xml = instance_xml("foto_sederhana", "1", instance_id,
-                       photo_body(main=names[0], evidence=names[1:]))
+    xml = instance_xml(
+        "foto_sederhana", "1", instance_id, photo_body(main=names[0], evidence=names[1:])
+    )
     files = []
     for name, data in photos.items():
         part = tmp / f"{instance_id[5:]}-{name}"
         part.write_bytes(data)
         files.append(IncomingFile(name, part, len(data), hashlib.sha256(data).hexdigest()))
-    submissions.ingest(services.db, services.blobs, project_id, xml, files,
-                       sender=Sender(actor_id=None))
+    submissions.ingest(
+        services.db, services.blobs, project_id, xml, files, sender=Sender(actor_id=None)
+    )
     return instance_id
 
 
@@ -108,13 +114,16 @@ def test_backup_while_writing_then_restore_into_a_new_folder(tmp_path, monkeypat
     for instance_id, photos in kept.items():
         submissions.get_submission(restored.db, project_id, "foto_sederhana", instance_id)
         for name, data in photos.items():
-            stored = submissions.get_attachment(restored.db, project_id, "foto_sederhana",
-                                                instance_id, name)
+            stored = submissions.get_attachment(
+                restored.db, project_id, "foto_sederhana", instance_id, name
+            )
             assert restored.blobs.read_bytes(blob_key(stored.blob.sha256)) == data
     # Whatever the writer had committed when the database was copied came with its photos.
     with restored.db.read() as tx:
-        shas = tx.exec(select(SubmissionAttachment.blob_sha256)).all() + \
-            tx.exec(select(Blob.sha256)).all()
+        shas = (
+            tx.exec(select(SubmissionAttachment.blob_sha256)).all()
+            + tx.exec(select(Blob.sha256)).all()
+        )
     assert len(shas) >= 2 * 3 + 1
     for sha in shas:
         assert hashlib.sha256(restored.blobs.read_bytes(blob_key(sha))).hexdigest() == sha
@@ -137,8 +146,9 @@ def test_a_damaged_backup_is_refused_and_replaces_nothing(tmp_path):
     result = _run(_env(tmp_path / "a"), "restore", "--force", str(folder))
     assert result.exit_code == 1 and "damaged" in result.output, result.output
     instance_id, photos = next(iter(kept.items()))
-    stored = submissions.get_attachment(source.db, project_id, "foto_sederhana", instance_id,
-                                        "utama.jpg")
+    stored = submissions.get_attachment(
+        source.db, project_id, "foto_sederhana", instance_id, "utama.jpg"
+    )
     assert source.blobs.read_bytes(blob_key(stored.blob.sha256)) == photos["utama.jpg"]
     (folder / "manifest.json").unlink()
     result = _run(_env(tmp_path / "c"), "restore", str(folder))
@@ -148,11 +158,14 @@ def test_a_damaged_backup_is_refused_and_replaces_nothing(tmp_path):
 
 def test_postgresql_and_s3_are_refused_with_a_pointer_to_the_docs(tmp_path):
     postgres = {**_env(tmp_path), "JEBOL_DATABASE_URL": "postgresql://jebol@127.0.0.1/jebol"}
-    s3 = {**_env(tmp_path), "JEBOL_S3_ENDPOINT": "127.0.0.1:9000", "JEBOL_S3_ACCESS_KEY": "k",
-          "JEBOL_S3_SECRET_KEY": "secret-key"}
+    s3 = {
+        **_env(tmp_path),
+        "JEBOL_S3_ENDPOINT": "127.0.0.1:9000",
+        "JEBOL_S3_ACCESS_KEY": "k",
+        "JEBOL_S3_SECRET_KEY": "secret-key",
+    }
     for env in (postgres, s3):
-        for args in (("backup", "-o", str(tmp_path / "x.tar")),
-                     ("restore", str(tmp_path))):
+        for args in (("backup", "-o", str(tmp_path / "x.tar")), ("restore", str(tmp_path))):
             result = _run(env, *args)
             assert result.exit_code == 1 and "Backups" in result.output, result.output
     assert not (tmp_path / "x.tar").exists()

@@ -83,8 +83,19 @@ def test_blob_key_layout_and_validation():
 
 @pytest.mark.parametrize(
     "key",
-    ["../escape", "a/../../escape", "a/..", "/etc/passwd", "a\\b", "..\\escape",
-     "a\x00b", "", "a//b", "./a", "a/"],
+    [
+        "../escape",
+        "a/../../escape",
+        "a/..",
+        "/etc/passwd",
+        "a\\b",
+        "..\\escape",
+        "a\x00b",
+        "",
+        "a//b",
+        "./a",
+        "a/",
+    ],
 )
 def test_local_store_rejects_bad_keys(tmp_path, key):
     s = LocalBlobStore(tmp_path / "root")
@@ -109,8 +120,11 @@ def test_open_blob_store_selects_backend(tmp_path):
     )
     assert isinstance(local, LocalBlobStore) and isinstance(local, BlobStore)
     s3 = open_blob_store(
-        blob_dir=tmp_path, s3_endpoint="http://127.0.0.1:9", s3_access_key="a",
-        s3_secret_key="b", s3_bucket="other",
+        blob_dir=tmp_path,
+        s3_endpoint="http://127.0.0.1:9",
+        s3_access_key="a",
+        s3_secret_key="b",
+        s3_bucket="other",
     )
     assert isinstance(s3, S3BlobStore) and isinstance(s3, BlobStore)
     assert (s3.endpoint, s3.bucket, s3.secure) == ("127.0.0.1:9", "other", False)
@@ -119,8 +133,9 @@ def test_open_blob_store_selects_backend(tmp_path):
     with pytest.raises(ValueError):  # invalid bucket name: a config error, found early
         S3BlobStore("127.0.0.1:9", "a", "b", bucket="x")
     with pytest.raises(ValueError):
-        open_blob_store(blob_dir=None, s3_endpoint="127.0.0.1:9", s3_access_key=None,
-                        s3_secret_key=None)
+        open_blob_store(
+            blob_dir=None, s3_endpoint="127.0.0.1:9", s3_access_key=None, s3_secret_key=None
+        )
 
 
 # -- both stores -------------------------------------------------------------
@@ -259,8 +274,9 @@ def test_s3_ensure_ready_creates_bucket(seaweed_s3):
     bucket = f"jebol-new-{secrets.token_hex(4)}"
     client = seaweed_s3.client()
     assert not client.bucket_exists(bucket)
-    s = S3BlobStore(seaweed_s3.endpoint, seaweed_s3.access_key, seaweed_s3.secret_key,
-                    bucket=bucket)
+    s = S3BlobStore(
+        seaweed_s3.endpoint, seaweed_s3.access_key, seaweed_s3.secret_key, bucket=bucket
+    )
     s.ensure_ready()
     assert client.bucket_exists(bucket)
     s.ensure_ready()  # idempotent
@@ -290,8 +306,9 @@ def test_s3_dead_endpoint_fails_fast():
 
 
 def test_s3_wrong_credentials_is_store_error(seaweed_s3):
-    s = S3BlobStore(seaweed_s3.endpoint, seaweed_s3.access_key, "wrong-secret",
-                    bucket=SESSION_BUCKET)
+    s = S3BlobStore(
+        seaweed_s3.endpoint, seaweed_s3.access_key, "wrong-secret", bucket=SESSION_BUCKET
+    )
     with pytest.raises(BlobStoreError):
         s.put_bytes("k", b"v")
     with pytest.raises(BlobStoreError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import select
@@ -41,22 +41,31 @@ def data(services, tmp_path_factory) -> Data:
         for name, content in photos.items():
             path = tmp / f"{instance_id[5:]}-{name}"
             path.write_bytes(content)
-            parts.append(IncomingFile(name, path, len(content),
-                                      hashlib.sha256(content).hexdigest()))
-        submissions.ingest(services.db, services.blobs, project.id,
-                           instance_xml("foto_sederhana", "1", instance_id, body,
-                                        deprecated_id=deprecated_id), parts, sender=sender)
+            parts.append(
+                IncomingFile(name, path, len(content), hashlib.sha256(content).hexdigest())
+            )
+        submissions.ingest(
+            services.db,
+            services.blobs,
+            project.id,
+            instance_xml("foto_sederhana", "1", instance_id, body, deprecated_id=deprecated_id),
+            parts,
+            sender=sender,
+        )
         return instance_id
 
     first = send(photo_body("Asli", main="a.jpg"), {"a.jpg": jpeg(seed=1)})
     send(photo_body("Diubah", main="a.jpg"), {}, deprecated_id=first)
-    approved = send(photo_body("Setuju", main="b.jpg", evidence=["c.jpg"]),
-                    {"b.jpg": jpeg(seed=2), "c.jpg": jpeg(seed=3)})
+    approved = send(
+        photo_body("Setuju", main="b.jpg", evidence=["c.jpg"]),
+        {"b.jpg": jpeg(seed=2), "c.jpg": jpeg(seed=3)},
+    )
     missing = send(photo_body("Kurang", main="d.jpg"), {})
     gone = send(photo_body("Hapus", main=None), {})
     plain = send(photo_body("Biasa", main=None), {})
-    submissions.set_review_state(services.db, project.id, "foto_sederhana", approved,
-                                 "approved", actor_id=None)
+    submissions.set_review_state(
+        services.db, project.id, "foto_sederhana", approved, "approved", actor_id=None
+    )
     submissions.soft_delete(services.db, project.id, "foto_sederhana", gone, actor_id=None)
     return Data(project.id, phone.actor.id, [first, approved, missing, plain])
 
@@ -89,40 +98,60 @@ def test_counting_attachments_in_the_database_gives_the_same_counts(services, da
     form = _form(services, data)
     listed = {r.instance_id: r for r in exports.iter_rows(services.db, form)}
     counted = {r.instance_id: r for r in exports.iter_rows(services.db, form, files=False)}
-    assert [(r.attachments_present, r.attachments_expected) for r in counted.values()] == \
-        [(r.attachments_present, r.attachments_expected) for r in listed.values()]
-    assert {(r.attachments_present, r.attachments_expected) for r in counted.values()} == \
-        {(1, 1), (2, 2), (0, 1), (0, 0)}
+    assert [(r.attachments_present, r.attachments_expected) for r in counted.values()] == [
+        (r.attachments_present, r.attachments_expected) for r in listed.values()
+    ]
+    assert {(r.attachments_present, r.attachments_expected) for r in counted.values()} == {
+        (1, 1),
+        (2, 2),
+        (0, 1),
+        (0, 0),
+    }
     assert all(r.attachments == () for r in counted.values())
 
 
 def test_row_facts_are_those_of_the_current_version(services, data):
     rows = {r.instance_id: r for r in exports.iter_rows(services.db, _form(services, data))}
     edited, approved, missing, plain = (rows[i] for i in data.ids)
-    assert (edited.values["nama"], edited.edits, edited.review_state, edited.form_version) == \
-        ("Diubah", 1, "edited", "1")
+    assert (edited.values["nama"], edited.edits, edited.review_state, edited.form_version) == (
+        "Diubah",
+        1,
+        "edited",
+        "1",
+    )
     assert edited.current_instance_id != edited.instance_id
     assert [a.name for a in edited.attachments] == ["a.jpg"]  # carried over by the edit
     assert (approved.attachments_present, approved.attachments_expected) == (2, 2)
     assert {a.name for a in approved.attachments} == {"b.jpg", "c.jpg"}
     assert all(a.size > 0 and len(a.sha256) == 64 for a in approved.attachments)
-    assert (missing.attachments_present, missing.attachments_expected, missing.attachments) == \
-        (0, 1, ())
-    assert (plain.submitter_id, plain.submitter_name, plain.device_id) == \
-        (data.submitter, "Petugas ekspor", "collect:1")
+    assert (missing.attachments_present, missing.attachments_expected, missing.attachments) == (
+        0,
+        1,
+        (),
+    )
+    assert (plain.submitter_id, plain.submitter_name, plain.device_id) == (
+        data.submitter,
+        "Petugas ekspor",
+        "collect:1",
+    )
     assert plain.meta.instance_id == plain.instance_id and plain.edits == 0
 
 
-@pytest.mark.parametrize("filters, expected", [
-    (ExportFilters(approved_only=True), [1]),
-    (ExportFilters(review_state="received"), [2, 3]),
-    (ExportFilters(review_state="edited"), [0]),
-    (ExportFilters(since=datetime.now(timezone.utc) + timedelta(hours=1)), []),
-    (ExportFilters(until=datetime.now(timezone.utc) + timedelta(hours=1),
-                   submitter_id="SUBMITTER"), [0, 1, 2, 3]),
-    (ExportFilters(submitter_id=-1), []),
-    (ExportFilters(opd="dinkes"), []),  # the form has no OPD question
-])
+@pytest.mark.parametrize(
+    "filters, expected",
+    [
+        (ExportFilters(approved_only=True), [1]),
+        (ExportFilters(review_state="received"), [2, 3]),
+        (ExportFilters(review_state="edited"), [0]),
+        (ExportFilters(since=datetime.now(UTC) + timedelta(hours=1)), []),
+        (
+            ExportFilters(until=datetime.now(UTC) + timedelta(hours=1), submitter_id="SUBMITTER"),
+            [0, 1, 2, 3],
+        ),
+        (ExportFilters(submitter_id=-1), []),
+        (ExportFilters(opd="dinkes"), []),  # the form has no OPD question
+    ],
+)
 def test_filters_and_count_agree(services, data, filters, expected):
     if filters.submitter_id == "SUBMITTER":
         filters = ExportFilters(until=filters.until, submitter_id=data.submitter)
@@ -132,44 +161,63 @@ def test_filters_and_count_agree(services, data, filters, expected):
     assert exports.count_rows(services.db, form, filters) == len(expected)
 
 
-@pytest.mark.parametrize("options, error", [
-    (ExportOptions("pdf"), InvalidInput),
-    (ExportOptions("csv", ExportFilters(review_state="selesai")), InvalidInput),
-    (ExportOptions("media", question="nama"), InvalidInput),
-    (ExportOptions("csv", ExportFilters(since=datetime(2026, 1, 1))), InvalidInput),
-])
+@pytest.mark.parametrize(
+    "options, error",
+    [
+        (ExportOptions("pdf"), InvalidInput),
+        (ExportOptions("csv", ExportFilters(review_state="selesai")), InvalidInput),
+        (ExportOptions("media", question="nama"), InvalidInput),
+        (ExportOptions("csv", ExportFilters(since=datetime(2026, 1, 1))), InvalidInput),
+    ],
+)
 def test_open_export_refuses_before_reading(services, data, options, error):
     with pytest.raises(error):
-        exports.open_export(services.db, services.blobs, data.project_id, "foto_sederhana",
-                            options)
+        exports.open_export(services.db, services.blobs, data.project_id, "foto_sederhana", options)
     with pytest.raises(NotFound):
-        exports.open_export(services.db, services.blobs, data.project_id, "tidak_ada",
-                            ExportOptions("csv"))
+        exports.open_export(
+            services.db, services.blobs, data.project_id, "tidak_ada", ExportOptions("csv")
+        )
 
 
 def test_open_export_is_audited_and_lazy(services, data):
-    export = exports.open_export(services.db, services.blobs, data.project_id,
-                                 "foto_sederhana", ExportOptions("csv"), actor_id=data.submitter)
+    export = exports.open_export(
+        services.db,
+        services.blobs,
+        data.project_id,
+        "foto_sederhana",
+        ExportOptions("csv"),
+        actor_id=data.submitter,
+    )
     assert export.filename == "foto_sederhana.csv"
     with services.db.read() as tx:
-        entry = tx.exec(select(Audit).where(Audit.action == "form.submission.export",
-                                            Audit.actor_id == data.submitter)).one()
+        entry = tx.exec(
+            select(Audit).where(
+                Audit.action == "form.submission.export", Audit.actor_id == data.submitter
+            )
+        ).one()
     assert entry.details == {"format": "csv", "approvedOnly": False}
     text = b"".join(export.chunks).decode()
     assert text.count("\n") == 5 and "Diubah" in text
 
 
 @pytest.mark.parametrize("attachments", [False, True])
-def test_a_csv_zip_made_by_two_processes_equals_the_one_made_by_one(services, data,
-                                                                    attachments, tmp_path):
+def test_a_csv_zip_made_by_two_processes_equals_the_one_made_by_one(
+    services, data, attachments, tmp_path
+):
     import io
     import zipfile
 
     def made(split_rows, progress=None):
         export = exports.open_export(
-            services.db, services.blobs, data.project_id, "foto_sederhana",
-            ExportOptions("csv.zip", attachments=attachments), tmp_dir=str(tmp_path),
-            split_rows=split_rows, progress=progress)
+            services.db,
+            services.blobs,
+            data.project_id,
+            "foto_sederhana",
+            ExportOptions("csv.zip", attachments=attachments),
+            tmp_dir=str(tmp_path),
+            split_rows=split_rows,
+            progress=progress,
+        )
         archive = zipfile.ZipFile(io.BytesIO(b"".join(export.chunks)))
         return {name: archive.read(name) for name in archive.namelist()}
 
@@ -184,15 +232,22 @@ def test_a_csv_zip_made_by_two_processes_equals_the_one_made_by_one(services, da
 
 
 def test_a_closed_split_export_stops_its_helper(services, data, tmp_path):
-    export = exports.open_export(services.db, services.blobs, data.project_id, "foto_sederhana",
-                                 ExportOptions("csv.zip", attachments=False),
-                                 tmp_dir=str(tmp_path), split_rows=2)
+    export = exports.open_export(
+        services.db,
+        services.blobs,
+        data.project_id,
+        "foto_sederhana",
+        ExportOptions("csv.zip", attachments=False),
+        tmp_dir=str(tmp_path),
+        split_rows=2,
+    )
     next(export.chunks)
     export.chunks.close()
     assert list(tmp_path.iterdir()) == []
 
 
 # ---- zip entry names (issue #11) ---------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def clashing(services, tmp_path_factory) -> tuple[int, dict[tuple[str, str], bytes]]:
@@ -205,23 +260,30 @@ def clashing(services, tmp_path_factory) -> tuple[int, dict[tuple[str, str], byt
     publish(services, project)
     expected: dict[tuple[str, str], bytes] = {}
     merge = jpeg(seed=101)
-    sends = [("m:erge.jpg", ["merge.jpg"], {"m:erge.jpg": jpeg(seed=100), "merge.jpg": merge}),
-             ("Merge.jpg", [], {"Merge.jpg": jpeg(seed=102)}),
-             ("merge.jpg", [], {"merge.jpg": jpeg(seed=103)}),
-             ("MERGE.jpg", ["con.jpg"], {"MERGE.jpg": merge, "con.jpg": jpeg(seed=104)})]
+    sends = [
+        ("m:erge.jpg", ["merge.jpg"], {"m:erge.jpg": jpeg(seed=100), "merge.jpg": merge}),
+        ("Merge.jpg", [], {"Merge.jpg": jpeg(seed=102)}),
+        ("merge.jpg", [], {"merge.jpg": jpeg(seed=103)}),
+        ("MERGE.jpg", ["con.jpg"], {"MERGE.jpg": merge, "con.jpg": jpeg(seed=104)}),
+    ]
     for main, evidence, photos in sends:
         iid = new_instance_id()
         parts = []
         for name, content in photos.items():
             path = tmp / f"{iid[5:]}-{len(parts)}"
             path.write_bytes(content)
-            parts.append(IncomingFile(name, path, len(content),
-                                      hashlib.sha256(content).hexdigest()))
+            parts.append(
+                IncomingFile(name, path, len(content), hashlib.sha256(content).hexdigest())
+            )
             expected[iid, name] = content
-        submissions.ingest(services.db, services.blobs, project.id,
-                           instance_xml("foto_sederhana", "1", iid,
-                                        photo_body(main=main, evidence=evidence)),
-                           parts, sender=Sender(actor_id=None))
+        submissions.ingest(
+            services.db,
+            services.blobs,
+            project.id,
+            instance_xml("foto_sederhana", "1", iid, photo_body(main=main, evidence=evidence)),
+            parts,
+            sender=Sender(actor_id=None),
+        )
     return project.id, expected
 
 
@@ -229,14 +291,20 @@ def _zip_of(services, project_id, options, tmp_path, split_rows=None):
     import io
     import zipfile
 
-    export = exports.open_export(services.db, services.blobs, project_id, "foto_sederhana",
-                                 options, tmp_dir=str(tmp_path), split_rows=split_rows)
+    export = exports.open_export(
+        services.db,
+        services.blobs,
+        project_id,
+        "foto_sederhana",
+        options,
+        tmp_dir=str(tmp_path),
+        split_rows=split_rows,
+    )
     archive = zipfile.ZipFile(io.BytesIO(b"".join(export.chunks)))
     return archive.namelist(), {name: archive.read(name) for name in archive.namelist()}
 
 
-def test_csv_zip_media_names_are_unique_and_every_cell_finds_its_file(services, clashing,
-                                                                     tmp_path):
+def test_csv_zip_media_names_are_unique_and_every_cell_finds_its_file(services, clashing, tmp_path):
     project_id, expected = clashing
     names, files = _zip_of(services, project_id, ExportOptions("csv.zip"), tmp_path)
     assert len(names) == len({n.lower() for n in names}), names
@@ -253,8 +321,9 @@ def test_csv_zip_media_names_are_unique_and_every_cell_finds_its_file(services, 
     assert "m:erge.jpg" in root and "Merge.jpg" in root  # the cells keep the names sent
     # The same bytes under one name are stored once, and the two-process zip is the same.
     assert sum(1 for content in files.values() if content == expected[keys[0], "merge.jpg"]) == 1
-    split_names, split_files = _zip_of(services, project_id, ExportOptions("csv.zip"),
-                                       tmp_path, split_rows=2)
+    split_names, split_files = _zip_of(
+        services, project_id, ExportOptions("csv.zip"), tmp_path, split_rows=2
+    )
     assert split_names == names and split_files == files
 
 
@@ -268,12 +337,18 @@ def test_media_zip_names_are_unique_case_aside(services, tmp_path):
         photos[iid] = jpeg(seed=110 + i)
         path = tmp_path / f"p{i}"
         path.write_bytes(photos[iid])
-        submissions.ingest(services.db, services.blobs, project.id,
-                           instance_xml("foto_sederhana", "1", iid, photo_body(who),
-                                        instance_name=who),
-                           [IncomingFile("utama.jpg", path, len(photos[iid]),
-                                         hashlib.sha256(photos[iid]).hexdigest())],
-                           sender=Sender(actor_id=None))
+        submissions.ingest(
+            services.db,
+            services.blobs,
+            project.id,
+            instance_xml("foto_sederhana", "1", iid, photo_body(who), instance_name=who),
+            [
+                IncomingFile(
+                    "utama.jpg", path, len(photos[iid]), hashlib.sha256(photos[iid]).hexdigest()
+                )
+            ],
+            sender=Sender(actor_id=None),
+        )
     names, files = _zip_of(services, project.id, ExportOptions("media"), tmp_path)
     assert len(names) == 3 and len({n.lower() for n in names}) == 3, names
     assert sorted(files.values()) == sorted(photos.values())
@@ -285,9 +360,13 @@ def test_csv_zip_table_files_are_unique_case_aside():
     from forms.tabular import Layout
     from forms.xform import Field, Schema
 
-    fields = [Field("/Foto", "Foto", "repeat"), Field("/Foto/a", "a", "string"),
-              Field("/foto", "foto", "repeat"), Field("/foto/b", "b", "string"),
-              Field("/meta", "meta", "structure"),
-              Field("/meta/instanceID", "instanceID", "string")]
+    fields = [
+        Field("/Foto", "Foto", "repeat"),
+        Field("/Foto/a", "a", "string"),
+        Field("/foto", "foto", "repeat"),
+        Field("/foto/b", "b", "string"),
+        Field("/meta", "meta", "structure"),
+        Field("/meta/instanceID", "instanceID", "string"),
+    ]
     files = _table_files(Layout(Schema("f", "1", "F", "data", [], fields, [])))
     assert files == ["f.csv", "f-Foto.csv", "f-foto~2.csv"]

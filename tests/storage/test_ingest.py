@@ -34,11 +34,13 @@ def test_publish_is_idempotent_and_versions_must_change(services):
     assert again.version.id == first.version.id
     changed = (DATA / "tanpa_media.md").read_text().replace("Catatan", "Catatan baru")
     with pytest.raises(Conflict, match="already published"):
-        form_store.publish_xlsform(services.db, services.blobs, project.id, changed.encode(),
-                                   "t.md")
+        form_store.publish_xlsform(
+            services.db, services.blobs, project.id, changed.encode(), "t.md"
+        )
     bumped = changed.replace("2024010101", "2024010102")
-    updated = form_store.publish_xlsform(services.db, services.blobs, project.id,
-                                         bumped.encode(), "t.md")
+    updated = form_store.publish_xlsform(
+        services.db, services.blobs, project.id, bumped.encode(), "t.md"
+    )
     assert updated.outcome == "updated"
     [(form, current)] = form_store.list_forms(services.db, project.id)
     assert current.version == "2024010102"
@@ -47,9 +49,14 @@ def test_publish_is_idempotent_and_versions_must_change(services):
 
 def test_draft_is_not_listed_for_phones(services):
     project = make_project(services)
-    result = form_store.publish_xlsform(services.db, services.blobs, project.id,
-                                       (DATA / "tanpa_media.md").read_bytes(), "t.md",
-                                       publish=False)
+    result = form_store.publish_xlsform(
+        services.db,
+        services.blobs,
+        project.id,
+        (DATA / "tanpa_media.md").read_bytes(),
+        "t.md",
+        publish=False,
+    )
     assert result.version.published_at is None
     assert form_store.list_forms(services.db, project.id, for_phones=True) == []
 
@@ -60,8 +67,14 @@ def test_same_photo_in_two_submissions_is_stored_once(services, tmp_path):
     photo = jpeg(seed=21)
     for _ in range(2):
         xml = instance_xml("foto_sederhana", "1", new_instance_id(), photo_body())
-        result = submissions.ingest(services.db, services.blobs, project.id, xml,
-                                    [_file(tmp_path, "utama.jpg", photo)], sender=SENDER)
+        result = submissions.ingest(
+            services.db,
+            services.blobs,
+            project.id,
+            xml,
+            [_file(tmp_path, "utama.jpg", photo)],
+            sender=SENDER,
+        )
         assert result.outcome == "created" and result.missing == []
     digest = hashlib.sha256(photo).hexdigest()
     with services.db.read() as tx:
@@ -76,27 +89,50 @@ def test_outcomes_created_retried_conflict_edited(services, tmp_path):
     xml = instance_xml("foto_sederhana", "1", iid, photo_body(evidence=["b.jpg"]))
     created = submissions.ingest(services.db, services.blobs, project.id, xml, [], sender=SENDER)
     assert created.outcome == "created" and sorted(created.missing) == ["b.jpg", "utama.jpg"]
-    retried = submissions.ingest(services.db, services.blobs, project.id, xml,
-                                 [_file(tmp_path, "b.jpg", jpeg(seed=1))], sender=SENDER)
+    retried = submissions.ingest(
+        services.db,
+        services.blobs,
+        project.id,
+        xml,
+        [_file(tmp_path, "b.jpg", jpeg(seed=1))],
+        sender=SENDER,
+    )
     assert retried.outcome == "retried" and retried.missing == ["utama.jpg"]
     with pytest.raises(XmlConflict):
-        submissions.ingest(services.db, services.blobs, project.id,
-                           xml.replace(b"Budi", b"Andi"), [], sender=SENDER)
-    edit = instance_xml("foto_sederhana", "1", new_instance_id(), photo_body("Andi",
-                        evidence=["b.jpg"]), deprecated_id=iid)
+        submissions.ingest(
+            services.db,
+            services.blobs,
+            project.id,
+            xml.replace(b"Budi", b"Andi"),
+            [],
+            sender=SENDER,
+        )
+    edit = instance_xml(
+        "foto_sederhana",
+        "1",
+        new_instance_id(),
+        photo_body("Andi", evidence=["b.jpg"]),
+        deprecated_id=iid,
+    )
     edited = submissions.ingest(services.db, services.blobs, project.id, edit, [], sender=SENDER)
     assert edited.outcome == "edited" and edited.missing == ["utama.jpg"]  # b.jpg carried over
     with pytest.raises(Conflict, match="not the current"):
-        submissions.ingest(services.db, services.blobs, project.id,
-                           instance_xml("foto_sederhana", "1", new_instance_id(), photo_body(),
-                                        deprecated_id=iid), [], sender=SENDER)
+        submissions.ingest(
+            services.db,
+            services.blobs,
+            project.id,
+            instance_xml("foto_sederhana", "1", new_instance_id(), photo_body(), deprecated_id=iid),
+            [],
+            sender=SENDER,
+        )
 
 
 def test_unknown_deprecated_id_is_not_found(services):
     project = make_project(services)
     publish(services, project)
-    xml = instance_xml("foto_sederhana", "1", new_instance_id(), photo_body(),
-                       deprecated_id="uuid:nowhere")
+    xml = instance_xml(
+        "foto_sederhana", "1", new_instance_id(), photo_body(), deprecated_id="uuid:nowhere"
+    )
     with pytest.raises(NotFound):
         submissions.ingest(services.db, services.blobs, project.id, xml, [], sender=SENDER)
 
@@ -109,8 +145,14 @@ def test_unreachable_blob_store_stores_nothing(services, tmp_path):
     iid = new_instance_id()
     xml = instance_xml("foto_sederhana", "1", iid, photo_body())
     with pytest.raises(BlobUnavailable):
-        submissions.ingest(services.db, dead, project.id, xml,
-                           [_file(tmp_path, "utama.jpg", jpeg(seed=3))], sender=SENDER)
+        submissions.ingest(
+            services.db,
+            dead,
+            project.id,
+            xml,
+            [_file(tmp_path, "utama.jpg", jpeg(seed=3))],
+            sender=SENDER,
+        )
     with pytest.raises(NotFound):
         submissions.get_submission(services.db, project.id, "foto_sederhana", iid)
 
@@ -134,11 +176,13 @@ def test_migrations_are_idempotent(services):
     head = ScriptDirectory.from_config(config).get_current_head()
     services.db.migrate()
     with services.db.engine.connect() as connection:
-        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version"
-                                          ).scalar() == head
+        assert (
+            connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == head
+        )
 
 
 # ---- the same text accepted or refused on every database (issue #11) ---------------------------
+
 
 def test_long_client_text_is_kept_whole_on_every_database(services):
     """PostgreSQL used to refuse (VARCHAR limits) what SQLite kept: an instanceName over 1,024
@@ -150,17 +194,27 @@ def test_long_client_text_is_kept_whole_on_every_database(services):
     name, device, agent = "Nama " + "n" * 5000, "collect:" + "d" * 400, "UA/" + "u" * 2000
     iid = new_instance_id()
     xml = instance_xml("foto_sederhana", "1", iid, photo_body(), instance_name=name)
-    submissions.ingest(services.db, services.blobs, project.id, xml, [],
-                       sender=Sender(actor_id=None, device_id=device, user_agent=agent))
+    submissions.ingest(
+        services.db,
+        services.blobs,
+        project.id,
+        xml,
+        [],
+        sender=Sender(actor_id=None, device_id=device, user_agent=agent),
+    )
     view = submissions.get_submission(services.db, project.id, "foto_sederhana", iid)
     assert (view.current.instance_name, view.current.device_id, view.current.user_agent) == (
-        name, device, agent)
+        name,
+        device,
+        agent,
+    )
     assert (view.submission.device_id, view.submission.user_agent) == (device, agent)
     assert projects.get_project(services.db, project.id).name == "Proyek " + "p" * 600
     email = "u" * 300 + "@example.org"  # a valid address, and the default display name
     user = accounts.create_user(services.db, email, "kata-sandi-panjang")
     with services.db.read() as tx:
         from storage.models import Actor
+
         assert tx.get(Actor, user.actor_id).display_name == email
 
 
@@ -171,9 +225,13 @@ def test_an_instance_id_past_its_limit_is_the_same_400_everywhere(services, meta
     project = make_project(services)
     publish(services, project)
     long_id = "uuid:" + "9" * 251
-    xml = (instance_xml("foto_sederhana", "1", long_id, photo_body()) if meta == "instance" else
-           instance_xml("foto_sederhana", "1", new_instance_id(), photo_body(),
-                        deprecated_id=long_id))
+    xml = (
+        instance_xml("foto_sederhana", "1", long_id, photo_body())
+        if meta == "instance"
+        else instance_xml(
+            "foto_sederhana", "1", new_instance_id(), photo_body(), deprecated_id=long_id
+        )
+    )
     with pytest.raises(SubmissionInvalid, match="longer than 255 characters"):
         submissions.ingest(services.db, services.blobs, project.id, xml, [], sender=SENDER)
 
@@ -185,8 +243,14 @@ def test_a_nul_in_client_text_is_the_same_400_everywhere(services):
     iid = new_instance_id()
     xml = instance_xml("foto_sederhana", "1", iid, photo_body())
     with pytest.raises(InvalidInput, match="NUL"):
-        submissions.ingest(services.db, services.blobs, project.id, xml, [],
-                           sender=Sender(actor_id=None, device_id="collect:\x00x"))
+        submissions.ingest(
+            services.db,
+            services.blobs,
+            project.id,
+            xml,
+            [],
+            sender=Sender(actor_id=None, device_id="collect:\x00x"),
+        )
     with pytest.raises(NotFound):
         submissions.get_submission(services.db, project.id, "foto_sederhana", iid)
 
@@ -200,5 +264,6 @@ def test_an_indexed_form_name_past_its_limit_is_the_same_400_everywhere(services
     old = b'id="foto_sederhana"' if attribute == "id" else b'version="1"'
     new = attribute.encode() + b'="' + b"f" * 300 + b'"'
     with pytest.raises(InvalidInput, match="longer than 255 characters"):
-        form_store.publish_xform(services.db, services.blobs, make_project(services).id,
-                                 xml.replace(old, new, 1))
+        form_store.publish_xform(
+            services.db, services.blobs, make_project(services).id, xml.replace(old, new, 1)
+        )

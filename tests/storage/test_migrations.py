@@ -46,28 +46,44 @@ def test_0005_keeps_the_rows_and_their_foreign_keys(services, tmp_path):
         photo = jpeg(seed=90)
         (tmp_path / "p").write_bytes(photo)
         iid = new_instance_id()
-        submissions.ingest(db, blobs, project.id, instance_xml(
-            "foto_sederhana", "1", iid, photo_body(), instance_name="Lama"),
-            [IncomingFile("utama.jpg", tmp_path / "p", len(photo),
-                          hashlib.sha256(photo).hexdigest())],
-            sender=Sender(actor_id=None, device_id="collect:lama", user_agent="UA"))
+        submissions.ingest(
+            db,
+            blobs,
+            project.id,
+            instance_xml("foto_sederhana", "1", iid, photo_body(), instance_name="Lama"),
+            [
+                IncomingFile(
+                    "utama.jpg", tmp_path / "p", len(photo), hashlib.sha256(photo).hexdigest()
+                )
+            ],
+            sender=Sender(actor_id=None, device_id="collect:lama", user_agent="UA"),
+        )
 
         db.migrate()
         view = submissions.get_submission(db, project.id, "foto_sederhana", iid)
         assert (view.current.instance_name, view.current.device_id) == ("Lama", "collect:lama")
         assert [a.blob_sha256 for a in view.attachments] == [hashlib.sha256(photo).hexdigest()]
         long_id = new_instance_id()
-        submissions.ingest(db, blobs, project.id, instance_xml(
-            "foto_sederhana", "1", long_id, photo_body(main=None), instance_name="n" * 3000),
-            sender=Sender(actor_id=None, device_id="d" * 700))
-        assert submissions.get_submission(db, project.id, "foto_sederhana",
-                                          long_id).current.device_id == "d" * 700
+        submissions.ingest(
+            db,
+            blobs,
+            project.id,
+            instance_xml(
+                "foto_sederhana", "1", long_id, photo_body(main=None), instance_name="n" * 3000
+            ),
+            sender=Sender(actor_id=None, device_id="d" * 700),
+        )
+        assert (
+            submissions.get_submission(db, project.id, "foto_sederhana", long_id).current.device_id
+            == "d" * 700
+        )
         with db.engine.connect() as connection:
             if db.dialect == "sqlite":
                 assert connection.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
                 assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
-            differences = compare_metadata(MigrationContext.configure(connection),
-                                           SQLModel.metadata)
+            differences = compare_metadata(
+                MigrationContext.configure(connection), SQLModel.metadata
+            )
         assert differences == []
     finally:
         db.dispose()

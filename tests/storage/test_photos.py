@@ -37,6 +37,7 @@ POINT = (-0.68, 100.78)  # Sawahlunto
 
 # ---- generated images --------------------------------------------------------------------------
 
+
 def scene(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
     """A picture with structure (a gradient and shapes), different for each seed."""
     rng = random.Random(seed)
@@ -60,8 +61,12 @@ def dms(value: float) -> tuple[float, float, float]:
     return (float(degrees), float(minutes), round((value - degrees - minutes / 60) * 3600, 4))
 
 
-def exif_of(taken: str | None = None, gps: tuple[float, float] | None = None,
-            orientation: int | None = None, plain_datetime: str | None = None) -> Image.Exif:
+def exif_of(
+    taken: str | None = None,
+    gps: tuple[float, float] | None = None,
+    orientation: int | None = None,
+    plain_datetime: str | None = None,
+) -> Image.Exif:
     exif = Image.Exif()
     exif[0x010F] = "JebolCam"  # Make: a camera always writes something
     if orientation:
@@ -77,8 +82,9 @@ def exif_of(taken: str | None = None, gps: tuple[float, float] | None = None,
     return exif
 
 
-def encode(image: Image.Image, fmt: str = "JPEG", exif: Image.Exif | None = None,
-           **options: object) -> bytes:
+def encode(
+    image: Image.Image, fmt: str = "JPEG", exif: Image.Exif | None = None, **options: object
+) -> bytes:
     out = io.BytesIO()
     if exif is not None:
         options["exif"] = exif.tobytes()
@@ -86,8 +92,12 @@ def encode(image: Image.Image, fmt: str = "JPEG", exif: Image.Exif | None = None
     return out.getvalue()
 
 
-def camera_photo(seed: int, taken: str | None = f"{VISIT.replace('-', ':')} 10:00:00",
-                 gps: tuple[float, float] | None = POINT, **options: object) -> bytes:
+def camera_photo(
+    seed: int,
+    taken: str | None = f"{VISIT.replace('-', ':')} 10:00:00",
+    gps: tuple[float, float] | None = POINT,
+    **options: object,
+) -> bytes:
     return encode(scene(seed), exif=exif_of(taken, gps), quality=90, **options)
 
 
@@ -105,6 +115,7 @@ def sideways() -> bytes:
 
 
 # ---- analyze_image ----------------------------------------------------------------------------
+
 
 def test_analyze_reads_capture_time_gps_with_sign_and_phash():
     data = encode(scene(1), exif=exif_of("2026:11:20 10:00:00", (-0.68, 100.78)))
@@ -178,10 +189,24 @@ def test_parse_geopoint():
 
 # ---- compute_flags (pure) ----------------------------------------------------------------------
 
-def row(submission_id: int, name: str, sha256: str, visit_date: str | None = VISIT,
-        geopoint: tuple[float, float] | None = POINT) -> PhotoRow:
-    return PhotoRow(submission_id, f"uuid:{submission_id}", name, sha256, "image/jpeg", None,
-                    visit_date, geopoint)
+
+def row(
+    submission_id: int,
+    name: str,
+    sha256: str,
+    visit_date: str | None = VISIT,
+    geopoint: tuple[float, float] | None = POINT,
+) -> PhotoRow:
+    return PhotoRow(
+        submission_id,
+        f"uuid:{submission_id}",
+        name,
+        sha256,
+        "image/jpeg",
+        None,
+        visit_date,
+        geopoint,
+    )
 
 
 def facts_of(**data: bytes) -> dict[str, ImageFacts]:
@@ -190,23 +215,33 @@ def facts_of(**data: bytes) -> dict[str, ImageFacts]:
 
 def test_flags_duplicate_only_across_submissions():
     facts = facts_of(a=camera_photo(10), b=camera_photo(11))
-    flags = compute_flags([row(1, "x.jpg", "a"), row(2, "y.jpg", "a"),
-                           row(3, "p.jpg", "b"), row(3, "q.jpg", "b")], facts)
-    assert flags == {(1, "x.jpg"): {"duplicate"}, (2, "y.jpg"): {"duplicate"},
-                     (3, "p.jpg"): set(), (3, "q.jpg"): set()}
+    flags = compute_flags(
+        [row(1, "x.jpg", "a"), row(2, "y.jpg", "a"), row(3, "p.jpg", "b"), row(3, "q.jpg", "b")],
+        facts,
+    )
+    assert flags == {
+        (1, "x.jpg"): {"duplicate"},
+        (2, "y.jpg"): {"duplicate"},
+        (3, "p.jpg"): set(),
+        (3, "q.jpg"): set(),
+    }
 
 
 def test_flags_near_duplicate_resized_recompressed_but_not_a_different_photo():
     original = camera_photo(12)
-    smaller = encode(scene(12).resize((320, 240)), exif=exif_of("2026:11:20 10:00:00", POINT),
-                     quality=60)
-    cropped = encode(scene(12).crop((8, 6, 632, 474)),
-                     exif=exif_of("2026:11:20 10:00:00", POINT), quality=75)
+    smaller = encode(
+        scene(12).resize((320, 240)), exif=exif_of("2026:11:20 10:00:00", POINT), quality=60
+    )
+    cropped = encode(
+        scene(12).crop((8, 6, 632, 474)), exif=exif_of("2026:11:20 10:00:00", POINT), quality=75
+    )
     facts = facts_of(a=original, b=smaller, c=cropped, d=camera_photo(13))
     distance = (int(facts["a"].phash, 16) ^ int(facts["c"].phash, 16)).bit_count()
     assert 0 < distance <= photos.NEAR_DUPLICATE_MAX_DISTANCE
-    flags = compute_flags([row(1, "a.jpg", "a"), row(2, "b.jpg", "b"), row(3, "c.jpg", "c"),
-                           row(4, "d.jpg", "d")], facts)
+    flags = compute_flags(
+        [row(1, "a.jpg", "a"), row(2, "b.jpg", "b"), row(3, "c.jpg", "c"), row(4, "d.jpg", "d")],
+        facts,
+    )
     assert flags[(1, "a.jpg")] == flags[(2, "b.jpg")] == flags[(3, "c.jpg")] == {"near_duplicate"}
     assert flags[(4, "d.jpg")] == set()
     # Near-duplicates inside one submission (two shots of one scene) are not flagged.
@@ -215,11 +250,21 @@ def test_flags_near_duplicate_resized_recompressed_but_not_a_different_photo():
 
 
 def test_flags_date_mismatch():
-    facts = facts_of(a=camera_photo(14, taken="2026:11:19 23:59:00"), b=camera_photo(15),
-                     c=camera_photo(16, taken=None),
-                     d=camera_photo(17, taken="2026:11:19 23:59:00"))
-    flags = compute_flags([row(1, "a.jpg", "a"), row(2, "b.jpg", "b"), row(3, "c.jpg", "c"),
-                           row(4, "d.jpg", "d", visit_date=None)], facts)
+    facts = facts_of(
+        a=camera_photo(14, taken="2026:11:19 23:59:00"),
+        b=camera_photo(15),
+        c=camera_photo(16, taken=None),
+        d=camera_photo(17, taken="2026:11:19 23:59:00"),
+    )
+    flags = compute_flags(
+        [
+            row(1, "a.jpg", "a"),
+            row(2, "b.jpg", "b"),
+            row(3, "c.jpg", "c"),
+            row(4, "d.jpg", "d", visit_date=None),
+        ],
+        facts,
+    )
     assert flags[(1, "a.jpg")] == {"date_mismatch"}
     assert flags[(2, "b.jpg")] == flags[(3, "c.jpg")] == flags[(4, "d.jpg")] == set()
 
@@ -227,10 +272,21 @@ def test_flags_date_mismatch():
 def test_flags_far_from_point():
     far = (POINT[0], POINT[1] + 0.02)  # ~2.2 km east
     near = (POINT[0] + 0.004, POINT[1])  # ~450 m north
-    facts = facts_of(a=camera_photo(18, gps=far), b=camera_photo(19, gps=near),
-                     c=camera_photo(20, gps=None), d=camera_photo(21, gps=far))
-    flags = compute_flags([row(1, "a.jpg", "a"), row(2, "b.jpg", "b"), row(3, "c.jpg", "c"),
-                           row(4, "a2.jpg", "d", geopoint=None)], facts)
+    facts = facts_of(
+        a=camera_photo(18, gps=far),
+        b=camera_photo(19, gps=near),
+        c=camera_photo(20, gps=None),
+        d=camera_photo(21, gps=far),
+    )
+    flags = compute_flags(
+        [
+            row(1, "a.jpg", "a"),
+            row(2, "b.jpg", "b"),
+            row(3, "c.jpg", "c"),
+            row(4, "a2.jpg", "d", geopoint=None),
+        ],
+        facts,
+    )
     assert flags[(1, "a.jpg")] == {"far_from_point"}
     assert flags[(2, "b.jpg")] == set()
     assert flags[(3, "c.jpg")] == set()
@@ -239,17 +295,25 @@ def test_flags_far_from_point():
 
 def test_flags_no_exif_only_for_decoded_images():
     facts = facts_of(png=encode(scene(22), "PNG"), bad=b"garbage", cam=camera_photo(23))
-    flags = compute_flags([row(1, "s.png", "png"), row(2, "x.jpg", "bad"),
-                           row(3, "y.jpg", "bad"), row(4, "c.jpg", "cam"),
-                           row(5, "unknown.jpg", "not-analysed")], facts)
+    flags = compute_flags(
+        [
+            row(1, "s.png", "png"),
+            row(2, "x.jpg", "bad"),
+            row(3, "y.jpg", "bad"),
+            row(4, "c.jpg", "cam"),
+            row(5, "unknown.jpg", "not-analysed"),
+        ],
+        facts,
+    )
     assert flags[(1, "s.png")] == {"no_exif"}
     assert flags[(2, "x.jpg")] == flags[(3, "y.jpg")] == {"duplicate"}
     assert flags[(4, "c.jpg")] == set() and flags[(5, "unknown.jpg")] == set()
 
 
 def test_flags_by_submission_merges_photos():
-    merged = photos.flags_by_submission({(1, "a"): {"no_exif"}, (1, "b"): {"duplicate"},
-                                         (2, "c"): set()})
+    merged = photos.flags_by_submission(
+        {(1, "a"): {"no_exif"}, (1, "b"): {"duplicate"}, (2, "c"): set()}
+    )
     assert merged == {1: {"no_exif", "duplicate"}, 2: set()}
 
 
@@ -268,8 +332,12 @@ def test_banding_index_matches_brute_force():
         hashes[f"z{i}"] = f"{(0x8000000000000000 | rng.getrandbits(12)):016x}"
     keys = sorted(hashes)
     values = {k: int(v, 16) for k, v in hashes.items()}
-    close = {(a, b): distance for i, a in enumerate(keys) for b in keys[i + 1:]
-             if (distance := (values[a] ^ values[b]).bit_count()) <= 9}
+    close = {
+        (a, b): distance
+        for i, a in enumerate(keys)
+        for b in keys[i + 1 :]
+        if (distance := (values[a] ^ values[b]).bit_count()) <= 9
+    }
     for max_distance in (0, 3, 6, 7, 9):
         brute = {pair for pair, distance in close.items() if distance <= max_distance}
         assert photos.near_duplicate_pairs(hashes, max_distance) == brute
@@ -277,6 +345,7 @@ def test_banding_index_matches_brute_force():
 
 
 # ---- thumbnails ------------------------------------------------------------------------------
+
 
 class CountingBlobs:
     """A real blob store that counts reads and writes (no behaviour of its own)."""
@@ -363,19 +432,22 @@ def test_thumbnail_of_non_image_or_missing_file(services):
         thumbs.ensure_thumbnail(services.blobs, sha, 320)
     assert not services.blobs.exists(thumbs.thumbnail_key(320, sha))
     with pytest.raises(NotFound):
-        thumbs.ensure_thumbnail(services.blobs, hashlib.sha256(uuid.uuid4().bytes).hexdigest(),
-                                320)
+        thumbs.ensure_thumbnail(services.blobs, hashlib.sha256(uuid.uuid4().bytes).hexdigest(), 320)
 
 
 # ---- cached facts and the photos of a form (each backend) -------------------------------------
+
 
 def test_photo_meta_table_is_migrated(services):
     assert "photo_meta" in sa.inspect(services.db.engine).get_table_names()
 
 
 def test_ensure_analyzed_caches_rows(services):
-    good, png, bad = (camera_photo(unique_seed()), encode(scene(unique_seed()), "PNG"),
-                      b"junk " + uuid.uuid4().bytes)
+    good, png, bad = (
+        camera_photo(unique_seed()),
+        encode(scene(unique_seed()), "PNG"),
+        b"junk " + uuid.uuid4().bytes,
+    )
     shas = []
     for data in (good, png, bad):
         blob = content.put_data(services.blobs, data, "image/jpeg")
@@ -398,7 +470,10 @@ def test_ensure_analyzed_caches_rows(services):
     assert again.reads == [] and list(cached) == shas[::-1]
     for sha in shas:
         assert (cached[sha].phash, cached[sha].taken_local, cached[sha].error) == (
-            metas[sha].phash, metas[sha].taken_local, metas[sha].error)
+            metas[sha].phash,
+            metas[sha].taken_local,
+            metas[sha].error,
+        )
         assert cached[sha].analyzed_at.tzinfo is not None
     with services.db.read() as tx:
         assert tx.get(PhotoMeta, shas[0]).phash == metas[shas[0]].phash
@@ -411,46 +486,80 @@ def _file(tmp_path: Path, name: str, data: bytes, content_type: str = "image/jpe
     return IncomingFile(name, path, len(data), hashlib.sha256(data).hexdigest(), content_type)
 
 
-def _visit(services, project, tmp_path, files: dict[str, bytes], *, visit: str = VISIT,
-           point: str = "-0.68 100.78 250 5", evidence: tuple[str, ...] = (),
-           started: str = "2026-11-20T08:00:00.000+07:00", deprecated_id: str | None = None):
-    body = (f"<mulai>{started}</mulai><g_kunjungan><tgl_kunjungan>{visit}</tgl_kunjungan>"
-            f"<lokasi>{point}</lokasi></g_kunjungan>"
-            f"<foto_kegiatan>{'kegiatan.jpg' if 'kegiatan.jpg' in files else ''}</foto_kegiatan>"
-            + "".join(f"<bukti><bukti_foto>{e}</bukti_foto></bukti>" for e in evidence)
-            + f"<ttd>{'ttd.png' if 'ttd.png' in files else ''}</ttd>")
-    xml = instance_xml("kunjungan_foto", "1", new_instance_id(), body,
-                       deprecated_id=deprecated_id)
-    parts = [_file(tmp_path, name, data, "image/png" if name.endswith(".png") else "image/jpeg")
-             for name, data in files.items()]
-    return submissions.ingest(services.db, services.blobs, project.id, xml, parts,
-                              sender=SENDER)
+def _visit(
+    services,
+    project,
+    tmp_path,
+    files: dict[str, bytes],
+    *,
+    visit: str = VISIT,
+    point: str = "-0.68 100.78 250 5",
+    evidence: tuple[str, ...] = (),
+    started: str = "2026-11-20T08:00:00.000+07:00",
+    deprecated_id: str | None = None,
+):
+    body = (
+        f"<mulai>{started}</mulai><g_kunjungan><tgl_kunjungan>{visit}</tgl_kunjungan>"
+        f"<lokasi>{point}</lokasi></g_kunjungan>"
+        f"<foto_kegiatan>{'kegiatan.jpg' if 'kegiatan.jpg' in files else ''}</foto_kegiatan>"
+        + "".join(f"<bukti><bukti_foto>{e}</bukti_foto></bukti>" for e in evidence)
+        + f"<ttd>{'ttd.png' if 'ttd.png' in files else ''}</ttd>"
+    )
+    xml = instance_xml("kunjungan_foto", "1", new_instance_id(), body, deprecated_id=deprecated_id)
+    parts = [
+        _file(tmp_path, name, data, "image/png" if name.endswith(".png") else "image/jpeg")
+        for name, data in files.items()
+    ]
+    return submissions.ingest(services.db, services.blobs, project.id, xml, parts, sender=SENDER)
 
 
 def _publish_visit_form(services):
     project = make_project(services)
-    published = form_store.publish_xlsform(services.db, services.blobs, project.id,
-                                           FORM.read_bytes(), FORM.name)
+    published = form_store.publish_xlsform(
+        services.db, services.blobs, project.id, FORM.read_bytes(), FORM.name
+    )
     return project, published.form
 
 
 def test_list_form_photos_reads_answers_and_skips_signatures(services, tmp_path):
     project, form = _publish_visit_form(services)
     signature = encode(Image.new("RGB", (30, 10), (255, 255, 255)), "PNG")
-    first = _visit(services, project, tmp_path,
-                   {"kegiatan.jpg": camera_photo(unique_seed()), "b1.jpg": camera_photo(31),
-                    "b2.jpg": camera_photo(32), "ttd.png": signature},
-                   evidence=("b1.jpg", "b2.jpg"))
-    no_date = _visit(services, project, tmp_path, {"kegiatan.jpg": camera_photo(33)}, visit="",
-                     point="", started="2026-11-18T23:30:00.000+07:00")
+    first = _visit(
+        services,
+        project,
+        tmp_path,
+        {
+            "kegiatan.jpg": camera_photo(unique_seed()),
+            "b1.jpg": camera_photo(31),
+            "b2.jpg": camera_photo(32),
+            "ttd.png": signature,
+        },
+        evidence=("b1.jpg", "b2.jpg"),
+    )
+    no_date = _visit(
+        services,
+        project,
+        tmp_path,
+        {"kegiatan.jpg": camera_photo(33)},
+        visit="",
+        point="",
+        started="2026-11-18T23:30:00.000+07:00",
+    )
     deleted = _visit(services, project, tmp_path, {"kegiatan.jpg": camera_photo(34)})
-    submissions.soft_delete(services.db, project.id, "kunjungan_foto",
-                            deleted.submission.instance_id, actor_id=None)
+    submissions.soft_delete(
+        services.db, project.id, "kunjungan_foto", deleted.submission.instance_id, actor_id=None
+    )
     rows = photos.list_form_photos(services.db, form.id)
     by_key = {r.key: r for r in rows}
     sid = first.submission.id
-    assert sorted(by_key) == sorted([(sid, "b1.jpg"), (sid, "b2.jpg"), (sid, "kegiatan.jpg"),
-                                     (no_date.submission.id, "kegiatan.jpg")])
+    assert sorted(by_key) == sorted(
+        [
+            (sid, "b1.jpg"),
+            (sid, "b2.jpg"),
+            (sid, "kegiatan.jpg"),
+            (no_date.submission.id, "kegiatan.jpg"),
+        ]
+    )
     main = by_key[(sid, "kegiatan.jpg")]
     assert (main.field, main.visit_date, main.geopoint) == ("/foto_kegiatan", VISIT, POINT)
     assert main.instance_id == first.submission.instance_id
@@ -463,20 +572,38 @@ def test_list_form_photos_reads_answers_and_skips_signatures(services, tmp_path)
 def test_list_form_photos_follows_edits_and_falls_back_to_received_date(services, tmp_path):
     project = make_project(services)
     published = publish(services, project)  # foto_sederhana: no date question, no start
-    xml = instance_xml("foto_sederhana", "1", new_instance_id(),
-                       "<nama>Budi</nama><lokasi>-0.68 100.78 250 5</lokasi>"
-                       "<foto_utama>utama.jpg</foto_utama>")
-    created = submissions.ingest(services.db, services.blobs, project.id, xml,
-                                 [_file(tmp_path, "utama.jpg", camera_photo(40))], sender=SENDER)
+    xml = instance_xml(
+        "foto_sederhana",
+        "1",
+        new_instance_id(),
+        "<nama>Budi</nama><lokasi>-0.68 100.78 250 5</lokasi><foto_utama>utama.jpg</foto_utama>",
+    )
+    created = submissions.ingest(
+        services.db,
+        services.blobs,
+        project.id,
+        xml,
+        [_file(tmp_path, "utama.jpg", camera_photo(40))],
+        sender=SENDER,
+    )
     [only] = photos.list_form_photos(services.db, published.form.id)
     received = created.submission.created_at.astimezone(UTC).date().isoformat()
     assert (only.field, only.visit_date, only.geopoint) == ("/foto_utama", received, POINT)
-    edit = instance_xml("foto_sederhana", "1", new_instance_id(),
-                        "<nama>Budi</nama><lokasi>-0.70 100.70 250 5</lokasi>"
-                        "<foto_utama>baru.jpg</foto_utama>",
-                        deprecated_id=created.version.instance_id)
-    submissions.ingest(services.db, services.blobs, project.id, edit,
-                       [_file(tmp_path, "baru.jpg", camera_photo(41))], sender=SENDER)
+    edit = instance_xml(
+        "foto_sederhana",
+        "1",
+        new_instance_id(),
+        "<nama>Budi</nama><lokasi>-0.70 100.70 250 5</lokasi><foto_utama>baru.jpg</foto_utama>",
+        deprecated_id=created.version.instance_id,
+    )
+    submissions.ingest(
+        services.db,
+        services.blobs,
+        project.id,
+        edit,
+        [_file(tmp_path, "baru.jpg", camera_photo(41))],
+        sender=SENDER,
+    )
     [current] = photos.list_form_photos(services.db, published.form.id)
     assert (current.name, current.geopoint) == ("baru.jpg", (-0.70, 100.70))
 
@@ -485,22 +612,42 @@ def test_photo_flags_end_to_end(services, tmp_path):
     project, form = _publish_visit_form(services)
     seed = unique_seed()
     shared = camera_photo(seed)
-    resized = encode(scene(seed).resize((320, 240)), exif=exif_of("2026:11:20 11:00:00", POINT),
-                     quality=70)
+    resized = encode(
+        scene(seed).resize((320, 240)), exif=exif_of("2026:11:20 11:00:00", POINT), quality=70
+    )
     screenshot = encode(scene(unique_seed()), "PNG")
-    a = _visit(services, project, tmp_path, {"kegiatan.jpg": shared,
-                                             "b1.jpg": camera_photo(seed + 1)},
-               evidence=("b1.jpg",))
-    b = _visit(services, project, tmp_path, {"kegiatan.jpg": shared}, visit="2026-11-21",
-               point="-0.70 100.78 250 5")  # ~2.2 km south of where the photo was taken
-    c = _visit(services, project, tmp_path, {"kegiatan.jpg": resized, "b1.jpg": screenshot},
-               evidence=("b1.jpg",))
+    a = _visit(
+        services,
+        project,
+        tmp_path,
+        {"kegiatan.jpg": shared, "b1.jpg": camera_photo(seed + 1)},
+        evidence=("b1.jpg",),
+    )
+    b = _visit(
+        services,
+        project,
+        tmp_path,
+        {"kegiatan.jpg": shared},
+        visit="2026-11-21",
+        point="-0.70 100.78 250 5",
+    )  # ~2.2 km south of where the photo was taken
+    c = _visit(
+        services,
+        project,
+        tmp_path,
+        {"kegiatan.jpg": resized, "b1.jpg": screenshot},
+        evidence=("b1.jpg",),
+    )
     flags = photos.photo_flags(services.db, services.blobs, form.id)
     assert flags == {
         (a.submission.id, "kegiatan.jpg"): {"duplicate", "near_duplicate"},
         (a.submission.id, "b1.jpg"): set(),
-        (b.submission.id, "kegiatan.jpg"): {"duplicate", "near_duplicate", "date_mismatch",
-                                            "far_from_point"},
+        (b.submission.id, "kegiatan.jpg"): {
+            "duplicate",
+            "near_duplicate",
+            "date_mismatch",
+            "far_from_point",
+        },
         (c.submission.id, "kegiatan.jpg"): {"near_duplicate"},
         (c.submission.id, "b1.jpg"): {"no_exif"},
     }
@@ -533,17 +680,21 @@ def test_page_flags_agree_with_flags_over_the_whole_form(services, tmp_path):
     for index, data in enumerate([shared, shared, near_a, near_b, jpeg(size=128, seed=72)]):
         path = tmp_path / f"photo{index}"
         path.write_bytes(data)
-        result = ingest(services.db, services.blobs, project.id,
-                        instance_xml("foto_sederhana", "1", new_instance_id(), photo_body()),
-                        [IncomingFile("utama.jpg", path, len(data),
-                                      hashlib.sha256(data).hexdigest())],
-                        sender=Sender(actor_id=None))
+        result = ingest(
+            services.db,
+            services.blobs,
+            project.id,
+            instance_xml("foto_sederhana", "1", new_instance_id(), photo_body()),
+            [IncomingFile("utama.jpg", path, len(data), hashlib.sha256(data).hexdigest())],
+            sender=Sender(actor_id=None),
+        )
         ids.append(result.submission.id)
     every = photo_store.list_form_photos(services.db, form.id)
     facts = photo_store.ensure_analyzed(services.db, services.blobs, [p.sha256 for p in every])
     whole = photo_store.compute_flags(every, facts)
-    page = photo_store.list_form_photos(services.db, form.id, submission_ids=[ids[0], ids[2],
-                                                                           ids[4]])
+    page = photo_store.list_form_photos(
+        services.db, form.id, submission_ids=[ids[0], ids[2], ids[4]]
+    )
     assert {p.submission_id for p in page} == {ids[0], ids[2], ids[4]}
     flags = photo_store.page_flags(services.db, form.id, page, facts)
     assert {key: flags[key] for key in flags} == {p.key: whole[p.key] for p in page}

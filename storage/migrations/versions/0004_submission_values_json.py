@@ -23,11 +23,21 @@ depends_on = None
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.alter_column("submission_version", "values", type_=sa.JSON(),
-                        existing_type=postgresql.JSONB(), postgresql_using='"values"::json')
+        op.alter_column(
+            "submission_version",
+            "values",
+            type_=sa.JSON(),
+            existing_type=postgresql.JSONB(),
+            postgresql_using='"values"::json',
+        )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.alter_column("submission_version", "values", type_=postgresql.JSONB(),
-                        existing_type=sa.JSON(), postgresql_using='"values"::jsonb')
+        op.alter_column(
+            "submission_version",
+            "values",
+            type_=postgresql.JSONB(),
+            existing_type=sa.JSON(),
+            postgresql_using='"values"::jsonb',
+        )

@@ -35,35 +35,54 @@ CHANGES = {
     "blob": [("content_type", 255, False)],
     "form_version": [("title", 1024, False), ("xlsform_name", 255, True)],
     "submission": [("device_id", 255, True), ("user_agent", 512, True)],
-    "submission_version": [("instance_name", 1024, True), ("device_id", 255, True),
-                           ("user_agent", 512, True)],
+    "submission_version": [
+        ("instance_name", 1024, True),
+        ("device_id", 255, True),
+        ("user_agent", 512, True),
+    ],
     "submission_attachment": [("content_type", 255, True)],
 }
 
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
-        _sqlite_declare({table: [(column, f"VARCHAR({length})", "TEXT")
-                                 for column, length, _ in columns]
-                         for table, columns in CHANGES.items()})
+        _sqlite_declare(
+            {
+                table: [(column, f"VARCHAR({length})", "TEXT") for column, length, _ in columns]
+                for table, columns in CHANGES.items()
+            }
+        )
         return
     for table, columns in CHANGES.items():
         for column, length, nullable in columns:
-            op.alter_column(table, column, type_=sa.Text(), existing_type=sa.String(length),
-                            existing_nullable=nullable)
+            op.alter_column(
+                table,
+                column,
+                type_=sa.Text(),
+                existing_type=sa.String(length),
+                existing_nullable=nullable,
+            )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
-        _sqlite_declare({table: [(column, "TEXT", f"VARCHAR({length})")
-                                 for column, length, _ in columns]
-                         for table, columns in CHANGES.items()})
+        _sqlite_declare(
+            {
+                table: [(column, "TEXT", f"VARCHAR({length})") for column, length, _ in columns]
+                for table, columns in CHANGES.items()
+            }
+        )
         return
     for table, columns in CHANGES.items():
         for column, length, nullable in columns:
             # Fails (and changes nothing) if a longer value has been stored since.
-            op.alter_column(table, column, type_=sa.String(length), existing_type=sa.Text(),
-                            existing_nullable=nullable)
+            op.alter_column(
+                table,
+                column,
+                type_=sa.String(length),
+                existing_type=sa.Text(),
+                existing_nullable=nullable,
+            )
 
 
 def _sqlite_declare(changes: dict[str, list[tuple[str, str, str]]]) -> None:
@@ -73,26 +92,30 @@ def _sqlite_declare(changes: dict[str, list[tuple[str, str, str]]]) -> None:
     values do not change. Each declaration must be found exactly once, else nothing is
     changed (the migration's transaction rolls back)."""
     bind = op.get_bind()
-    schema = dict(bind.exec_driver_sql(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'table'").all())
+    schema = dict(
+        bind.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'").all()
+    )
     rewritten = {}
     for table, columns in changes.items():
         sql = schema[table]
         for column, old, new in columns:
             old_type = re.escape(old).replace(r"\(", r"\s*\(\s*")  # VARCHAR ( 255 ) too
-            declared = re.compile(rf'([(,]\s*"?{re.escape(column)}"?\s+){old_type}(?=[\s,)])',
-                                  re.IGNORECASE)
+            declared = re.compile(
+                rf'([(,]\s*"?{re.escape(column)}"?\s+){old_type}(?=[\s,)])', re.IGNORECASE
+            )
             sql, found = declared.subn(rf"\g<1>{new}", sql)
             if found != 1:
-                raise RuntimeError(f"{table}.{column}: expected one declaration {old}, "
-                                   f"found {found}")
+                raise RuntimeError(
+                    f"{table}.{column}: expected one declaration {old}, found {found}"
+                )
         rewritten[table] = sql
     version = bind.exec_driver_sql("PRAGMA schema_version").scalar_one()
     bind.exec_driver_sql("PRAGMA writable_schema = ON")
     try:
         for table, sql in rewritten.items():
-            bind.exec_driver_sql("UPDATE sqlite_master SET sql = ? WHERE type = 'table' "
-                                 "AND name = ?", (sql, table))
+            bind.exec_driver_sql(
+                "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?", (sql, table)
+            )
         # A new schema version makes every connection read the schema again.
         bind.exec_driver_sql(f"PRAGMA schema_version = {int(version) + 1}")
     finally:
@@ -101,5 +124,4 @@ def _sqlite_declare(changes: dict[str, list[tuple[str, str, str]]]) -> None:
         types = {row[1]: row[2] for row in bind.exec_driver_sql(f'PRAGMA table_info("{table}")')}
         for column, _, new in columns:
             if types.get(column, "").upper() != new.upper():
-                raise RuntimeError(f"{table}.{column} is declared {types.get(column)!r}, "
-                                   f"not {new}")
+                raise RuntimeError(f"{table}.{column} is declared {types.get(column)!r}, not {new}")
