@@ -34,7 +34,15 @@ from xml.sax.saxutils import escape, quoteattr
 
 import msgspec
 
-from .errors import FormsError
+from .errors import (
+    ExpandUnsupported,
+    InvalidSkipToken,
+    ODataInvalid,
+    ODataUnsupported,
+    SelectUnsupported,
+    SelectWithExpand,
+    UnknownProperty,
+)
 from .odata_filter import Expr, parse_filter
 from .tokens import InvalidToken, decode_token, encode_token
 from .xform import Schema
@@ -81,18 +89,6 @@ CHUNK_BYTES = 64 * 1024
 _SKIPTOKEN_VERSION = "01"
 # A skiptoken's numbers: ids and row counts, never negative, within the database's integers.
 _TokenInt = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
-
-
-class ODataInvalid(FormsError):
-    """A query option this server cannot answer; `code` is Central's problem code."""
-
-    def __init__(self, code: float, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-    @property
-    def status(self) -> int:
-        return int(self.code)
 
 
 def sanitize(name: str) -> str:
@@ -406,21 +402,16 @@ def parse_options(model: Model, table: Table, query: Mapping[str, str]) -> Optio
     Other `$` options are refused; parameters without `$` are not OData's and are ignored."""
     for key in query:
         if key.startswith("$") and key not in QUERY_OPTIONS:
-            raise ODataInvalid(
-                501.1, f"The requested feature {key} is not supported by this server."
-            )
+            raise ODataUnsupported(f"The requested feature {key} is not supported by this server.")
     expand = query.get("$expand")
     if expand is not None and expand.strip() != "*":
-        raise ODataInvalid(
-            501.6,
+        raise ExpandUnsupported(
             f"The given OData expand expression is not supported by this "
             f'server: "{expand}". Currently, only "$expand=*" is supported.',
         )
     select = query.get("$select")
     if expand is not None and select is not None:
-        raise ODataInvalid(
-            501.11, "This server doesn't support $select query parameter with $expand."
-        )
+        raise SelectWithExpand("This server doesn't support $select query parameter with $expand.")
     selected, meta = _selection(model, table, select)
     text = query.get("$filter")
     token = query.get("$skiptoken")
@@ -442,7 +433,7 @@ def _whole(query: Mapping[str, str], key: str) -> int | None:
     if value is None or value == "":
         return None
     if not re.fullmatch(r"\s*\d{1,12}\s*", value):
-        raise ODataInvalid(400.8, f"{key} must be a whole number of 0 or more, not {value!r}.")
+        raise ODataInvalid(f"{key} must be a whole number of 0 or more, not {value!r}.")
     return int(value)
 
 
@@ -451,7 +442,7 @@ def _flag(query: Mapping[str, str], key: str) -> bool:
     if value is None or value == "":
         return False
     if value.strip().lower() not in ("true", "false"):
-        raise ODataInvalid(400.8, f"{key} must be true or false, not {value!r}.")
+        raise ODataInvalid(f"{key} must be true or false, not {value!r}.")
     return value.strip().lower() == "true"
 
 
@@ -474,13 +465,12 @@ def _selection(
             continue
         node = model.by_key_path.get(f"{base}/{prop}")
         if node is None:
-            raise ODataInvalid(400.23, f"Could not find a property named '{prop}'")
+            raise UnknownProperty(f"Could not find a property named '{prop}'")
         paths.add(node.path)
         parent = model.parents.get(node.path)
         while parent is not None and parent is not table.node and parent.path not in paths:
             if parent.kind == "repeat":
-                raise ODataInvalid(
-                    400.24,
+                raise SelectUnsupported(
                     f"The given OData select property '{prop}' uses "
                     "features not supported by this server.",
                 )
@@ -513,14 +503,14 @@ def encode_skiptoken(cursor: Cursor) -> str:
 
 
 def decode_skiptoken(token: str) -> Cursor:
-    """The cursor a `$skiptoken` holds; anything else (not ours, damaged, hostile) is a 400."""
+    """The cursor a `$skiptoken` holds; anything else (not ours, damaged, hostile) is
+    InvalidSkipToken."""
     try:
         if not token.startswith(_SKIPTOKEN_VERSION):
             raise InvalidToken("not a version 01 token")
         data = decode_token(token[len(_SKIPTOKEN_VERSION) :], _SkipToken)
     except InvalidToken:
-        raise ODataInvalid(
-            400.35,
+        raise InvalidSkipToken(
             "Invalid $skiptoken: it is not one this server wrote (it "
             "may be damaged). Start again from the first page.",
         ) from None

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-from .errors import FormsError
+from .errors import FilterInvalid
 
 # OData name -> the kind of value the column holds.
 FIELDS = {
@@ -44,16 +44,6 @@ FUNCTIONS = (*PARTS, "now")
 _UNSUPPORTED_OPERATORS = ("add", "sub", "mul", "div", "divby", "mod", "has", "in")
 MAX_FILTER_CHARS = 4000
 MAX_DEPTH = 50
-
-
-class FilterInvalid(FormsError):
-    """A `$filter` that cannot be parsed or uses what this server does not support."""
-
-    code = 400.18
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"The OData filter expression you provided could not be used: {reason}")
-        self.reason = reason
 
 
 # ---- the tree ------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from storage.errors import Forbidden, NotFound
 from storage.tokens import is_well_formed
 
 from .deps import DB
-from .errors import ApiError, unauthorized
+from .errors import ActionForbidden, forbidden, unauthorized
 
 SESSION_COOKIE = "jebol_session"
 
@@ -39,7 +39,7 @@ def identify(request: Request[Any, Any, Any], db: Database) -> Identity | None:
         try:
             return accounts.identity_for_key(db, key)
         except Forbidden as error:
-            raise ApiError(403, 403.1, str(error)) from None
+            raise forbidden(str(error)) from None
     header = request.headers.get("authorization", "")
     if not header and SESSION_COOKIE in request.cookies and _cookie_allowed(request):
         identity = accounts.identity_for_session(db, request.cookies[SESSION_COOKIE])
@@ -91,9 +91,7 @@ def require_project(
     if not roles or ("admin" in roles and not projects.project_exists(db, project_id)):
         raise NotFound("project")
     if not (roles & allowed) and "admin" not in roles:
-        raise ApiError(
-            403, 403.1, "The authenticated actor does not have rights to perform that action."
-        )
+        raise forbidden()
     return roles
 
 
@@ -120,15 +118,15 @@ def resolve_caller(request: Request[Any, Any, Any], db: DB) -> Identity:
     return identity_of(request)
 
 
-def refuse_key() -> ApiError:
-    return ApiError(
-        403, 403.1, "An app user key may be used only for OpenRosa (ODK Collect) and the web form."
+def refuse_key() -> ActionForbidden:
+    return forbidden(
+        "An app user key may be used only for OpenRosa (ODK Collect) and the web form."
     )
 
 
 def require_admin(identity: Identity) -> None:
     if not identity.is_admin:
-        raise ApiError(403, 403.1, "Only a server administrator may do this.")
+        raise forbidden("Only a server administrator may do this.")
 
 
 def sees_all_submissions(roles: frozenset[str]) -> bool:

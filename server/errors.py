@@ -1,20 +1,38 @@
 """One table from error class to HTTP status and Central-style code, rendered in one place.
 
+forms/ and storage/ raise plain error classes (a message, maybe fields; no HTTP); the HTTP
+layer's own problems (auth, headers, limits) are the HttpError classes below. TABLE gives
+each class its status and code: handlers raise a named class, never a status or a code.
 REST routes answer JSON `{"code", "message"}`; OpenRosa routes answer the OpenRosaResponse XML
-envelope with the OpenRosa headers. No stack trace ever reaches a client.
+envelope with the OpenRosa headers; the supervisor UI an error page (or the login page). No
+stack trace ever reaches a client.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from forms.errors import FormsError
+from forms.errors import (
+    ExpandUnsupported,
+    FilterInvalid,
+    FormsError,
+    InvalidSkipToken,
+    ODataInvalid,
+    ODataUnsupported,
+    SelectUnsupported,
+    SelectWithExpand,
+    SubmissionInvalid,
+    UnknownProperty,
+    XFormInvalid,
+    XLSFormInvalid,
+    XLSFormWarnings,
+)
 from storage.blobs import BlobStoreError
 from storage.errors import (
     BlobUnavailable,
@@ -23,20 +41,78 @@ from storage.errors import (
     FormClosed,
     InvalidInput,
     NotFound,
+    StorageError,
     SubmissionDeleted,
     Throttled,
     XmlConflict,
 )
 
 from . import formats
+from .logs import CLIENT_GONE
 
 log = logging.getLogger("jebol.errors")
 
 RETRY_AFTER_SECONDS = 30
 
 
+# ---- the HTTP layer's own errors (auth, headers, limits): each has its row in TABLE ---------
+
+
+class HttpError(Exception):
+    """An error of the HTTP layer itself; its class's row in TABLE gives status and code.
+    `headers` go out with the response."""
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message, self.headers = message, headers or {}
+
+
+class Unauthorized(HttpError):
+    """No credentials, or credentials that do not authenticate anyone."""
+
+
+class ActionForbidden(HttpError):
+    """The caller is authenticated but may not do this here (role, admin, a key on REST)."""
+
+
+class BadRequest(HttpError):
+    """A request this server cannot read: a missing header, broken multipart framing."""
+
+
+class MissingInput(HttpError):
+    """The request lacks what the route needs: an empty body, no submission part."""
+
+
+class UnexpectedValue(HttpError):
+    """A query parameter this route cannot use (an export's `$filter`)."""
+
+
+class UnsupportedMedia(HttpError):
+    """A file that is not of the kind the route works on (a thumbnail of a non-image)."""
+
+
+class BodyTooSlow(HttpError):
+    """The request body arrived too slowly or stopped; the connection is closed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, {"Connection": "close"})
+
+
+class ClientGone(HttpError):
+    """The connection closed before the request body was complete. No response can reach the
+    client; the status (nginx's 499, "client closed request") is for the access line, and as
+    a 4xx it is not logged as an error. Nothing was stored: nothing is ingested before the
+    whole body is in, and the handlers' cleanup removes the temporary files."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The connection closed before the request body was complete; nothing was stored."
+        )
+
+
 class ApiError(Exception):
-    """An error raised by the HTTP layer itself (auth, headers, limits)."""
+    """Legacy: an error with its status and code written where it is raised. Only
+    server/ui/pages.py still raises one; new code raises a class that has a row in TABLE."""
 
     def __init__(
         self, status: int, code: float, message: str, headers: dict[str, str] | None = None
@@ -47,44 +123,99 @@ class ApiError(Exception):
 
 def unauthorized(
     message: str = "Could not authenticate with the provided credentials.", challenge: bool = False
-) -> ApiError:
+) -> Unauthorized:
     headers = (
         {"WWW-Authenticate": 'Basic realm="JEBOL SIPERA", charset="UTF-8"'} if challenge else {}
     )
-    return ApiError(401, 401.2, message, headers)
+    return Unauthorized(message, headers)
 
 
 def forbidden(
     message: str = "The authenticated actor does not have rights to perform that action.",
-) -> ApiError:
-    return ApiError(403, 403.1, message)
+) -> ActionForbidden:
+    return ActionForbidden(message)
 
 
-# class -> (status, code); the first matching entry wins, so subclasses come first.
-_TABLE: list[tuple[type[BaseException], int, float]] = [
-    (XmlConflict, 409, 409.1),
-    (SubmissionDeleted, 409, 409.2),
-    (FormClosed, 409, 409.3),
-    (Conflict, 409, 409.4),
-    (NotFound, 404, 404.1),
-    (Forbidden, 403, 403.1),
-    (InvalidInput, 400, 400.8),
-    (FormsError, 400, 400.1),
-    # A value the database cannot hold or compare: an id past its integer range (SQLite:
-    # OverflowError), text with NUL or out of range (PostgreSQL: DataError). Input, not a bug.
-    (DataError, 400, 400.2),
-    (OverflowError, 400, 400.2),
-    (BlobUnavailable, 503, 503.1),
-    (BlobStoreError, 503, 503.1),
-    (OperationalError, 503, 503.2),
-    (PoolTimeout, 503, 503.2),
-]
+# ---- the table -------------------------------------------------------------------------------
+
+
+class Row(NamedTuple):
+    status: int
+    code: float
+    message: str | None = None  # shown instead of str(error) (which may hold internals)
+
+
+_INTERNAL = "An internal error occurred; it has been logged."
+_UNAVAILABLE = (
+    "The server cannot store data right now (database or file store "
+    "unavailable). Nothing was stored; please retry."
+)
+# A value the database cannot hold or compare: an id past its integer range (SQLite:
+# OverflowError), text with NUL or out of range (PostgreSQL: DataError). Input, not a bug;
+# the database's own text would name tables and statements.
+_DB_VALUE = "A value in the request is out of range or holds a character that cannot be stored (such as NUL)."
+
+# Error class -> (status, Central code[, fixed message]). An error takes the row of the
+# nearest class in its MRO that has one; every class of forms/errors.py, storage/errors.py and
+# the HTTP layer's own has its row (tests/server/test_errors.py walks them).
+TABLE: dict[type[BaseException], Row] = {
+    # server: the HTTP layer
+    Unauthorized: Row(401, 401.2),
+    ActionForbidden: Row(403, 403.1),
+    BadRequest: Row(400, 400.1),
+    MissingInput: Row(400, 400.2),
+    UnexpectedValue: Row(400, 400.8),
+    UnsupportedMedia: Row(415, 415.1),
+    BodyTooSlow: Row(408, 408.1),
+    ClientGone: Row(CLIENT_GONE, 499.1),
+    HttpError: Row(400, 400.1),
+    # storage/errors.py
+    StorageError: Row(500, 500.1, _INTERNAL),
+    NotFound: Row(404, 404.1),
+    Forbidden: Row(403, 403.1),
+    Conflict: Row(409, 409.4),
+    XmlConflict: Row(409, 409.1),
+    SubmissionDeleted: Row(409, 409.2),
+    FormClosed: Row(409, 409.3),
+    InvalidInput: Row(400, 400.8),
+    BlobUnavailable: Row(503, 503.1, _UNAVAILABLE),
+    Throttled: Row(429, 429.1),  # with Retry-After: its retry_after
+    # forms/errors.py
+    FormsError: Row(400, 400.1),
+    XLSFormInvalid: Row(400, 400.1),
+    XLSFormWarnings: Row(400, 400.1),
+    XFormInvalid: Row(400, 400.1),
+    SubmissionInvalid: Row(400, 400.1),
+    ODataInvalid: Row(400, 400.8),
+    UnknownProperty: Row(400, 400.23),
+    SelectUnsupported: Row(400, 400.24),
+    InvalidSkipToken: Row(400, 400.35),
+    FilterInvalid: Row(400, 400.18),
+    ODataUnsupported: Row(501, 501.1),
+    ExpandUnsupported: Row(501, 501.6),
+    SelectWithExpand: Row(501, 501.11),
+    # the database, the object store, the interpreter
+    DataError: Row(400, 400.2, _DB_VALUE),
+    OverflowError: Row(400, 400.2, _DB_VALUE),
+    # Only a client's data nests without bound here: a JSON body of `[[[[…` (Litestar
+    # decodes bodies untyped before converting them, recursing per level). Input, not a bug.
+    RecursionError: Row(400, 400.1, "The request holds data nested too deeply to be read."),
+    BlobStoreError: Row(503, 503.1, _UNAVAILABLE),
+    OperationalError: Row(503, 503.2, _UNAVAILABLE),
+    PoolTimeout: Row(503, 503.2, _UNAVAILABLE),
+}
+
+
+def row_of(error: BaseException) -> Row | None:
+    return next((TABLE[cls] for cls in type(error).__mro__ if cls in TABLE), None)
 
 
 def classify(error: BaseException) -> tuple[int, float, str, dict[str, str]]:
+    """(status, code, message, headers) for any error: the one place a client's view of an
+    error is decided."""
     if isinstance(error, ApiError):
         return error.status, error.code, error.message, error.headers
-    if isinstance(error, HTTPException):
+    if isinstance(error, HTTPException):  # Litestar's own (routing, limits, validation)
         status = error.status_code
         detail = error.detail if isinstance(error.detail, str) else str(error.detail)
         if status == 413:
@@ -99,28 +230,15 @@ def classify(error: BaseException) -> tuple[int, float, str, dict[str, str]]:
         if status == 404:
             return 404, 404.1, "Could not find the resource you were looking for.", {}
         return status, float(f"{status}.1"), detail, dict(error.headers or {})
-    if isinstance(error, RecursionError):
-        # Only a client's data nests without bound here: a JSON body of `[[[[…` (Litestar
-        # decodes bodies untyped before converting them, recursing per level). Input, not a bug.
-        return 400, 400.1, "The request holds data nested too deeply to be read.", {}
-    if isinstance(error, Throttled):
-        return 429, 429.1, str(error), {"Retry-After": str(error.retry_after)}
-    for cls, status, code in _TABLE:
-        if isinstance(error, cls):
-            message = str(error) or "Error."
-            if code == 400.2:  # the database's text would name tables and statements
-                message = (
-                    "A value in the request is out of range or holds a character that "
-                    "cannot be stored (such as NUL)."
-                )
-            headers: dict[str, str] = {}
-            if status == 503:
-                message = (
-                    "The server cannot store data right now (database or file store "
-                    "unavailable). Nothing was stored; please retry."
-                )
-                headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-            return status, code, message, headers
+    row = row_of(error)
+    if row is not None:
+        message = row.message or str(error) or "Error."
+        headers = dict(error.headers) if isinstance(error, HttpError) else {}
+        if isinstance(error, Throttled):
+            headers["Retry-After"] = str(error.retry_after)
+        elif row.status == 503:
+            headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return row.status, row.code, message, headers
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return (
             503,
@@ -128,7 +246,7 @@ def classify(error: BaseException) -> tuple[int, float, str, dict[str, str]]:
             "The database connection was lost; please retry.",
             {"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
-    return 500, 500.1, "An internal error occurred; it has been logged.", {}
+    return 500, 500.1, _INTERNAL, {}
 
 
 def handle(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:

@@ -17,7 +17,7 @@ from litestar.handlers.base import BaseRouteHandler
 from storage.accounts import Identity
 
 from .auth import refuse_key, require_admin, require_identity, require_project
-from .errors import ApiError
+from .errors import forbidden
 
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Coroutine[Any, Any, None]]
 _STATE_KEY = "jebol_identity"
@@ -53,7 +53,7 @@ def requires(
         if self_or_admin and params.get(self_or_admin) != identity.actor_id:
             require_admin(identity)
         if self_only and params.get(self_only) != identity.actor_id:
-            raise ApiError(403, 403.1, "Only the user themself may do this.")
+            raise forbidden("Only the user themself may do this.")
         if allowed is not None:
             require_project(
                 connection.app.state.services.db, identity, int(params["project_id"]), allowed

@@ -23,7 +23,7 @@ from storage.submissions import IncomingFile, Sender
 from . import formats
 from .auth import SUBMIT, refuse_key, require_identity, require_project
 from .deps import DB, Blobs, Config, PathText, ProjectId, QueryParameter
-from .errors import ApiError
+from .errors import BadRequest, MissingInput
 from .files import file_response
 from .settings import Settings
 from .uploads import receive_multipart
@@ -35,9 +35,7 @@ OPENROSA = {"openrosa": True}
 
 def check_openrosa_version(request: Request[Any, Any, Any]) -> None:
     if request.headers.get("x-openrosa-version", "").strip() != formats.OPENROSA_VERSION:
-        raise ApiError(
-            400, 400.1, "This OpenRosa endpoint needs the header X-OpenRosa-Version: 1.0."
-        )
+        raise BadRequest("This OpenRosa endpoint needs the header X-OpenRosa-Version: 1.0.")
 
 
 def _base(request: Request[Any, Any, Any], settings: Settings, project_id: int) -> str:
@@ -80,7 +78,7 @@ def form_list(
 ) -> Response[Any]:
     _caller(request, db, project_id)
     if form_id is not None and "\x00" in form_id:  # PostgreSQL refuses text with NUL in it
-        raise ApiError(400, 400.1, "formID cannot contain a NUL character.")
+        raise BadRequest("formID cannot contain a NUL character.")
     base = _base(request, settings, project_id)
     items = []
     for form, version in form_store.list_forms(
@@ -210,7 +208,7 @@ async def submission_post(
     ) as parts:
         xml_part = next((p for p in parts if p.name == XML_PART), None)
         if xml_part is None:
-            raise ApiError(400, 400.2, f"The request has no {XML_PART} part.")
+            raise MissingInput(f"The request has no {XML_PART} part.")
         xml = await anyio.Path(xml_part.path).read_bytes()
         files = [
             IncomingFile(p.name, p.path, p.size, p.sha256, p.content_type)

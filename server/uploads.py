@@ -32,8 +32,8 @@ from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 
-from .errors import ApiError
-from .logs import CLIENT_GONE, note_client_gone
+from .errors import BadRequest, BodyTooSlow, ClientGone
+from .logs import note_client_gone
 
 FLUSH_BYTES = 1024 * 1024
 MAX_PARTS = 1000
@@ -41,20 +41,6 @@ MAX_NAME_BYTES = 1024
 # After the first JEBOL_BODY_TIMEOUT_SECONDS a body must average at least this much: far below
 # a phone on a 2G network (~10 KB/s), far above a client that trickles to hold a connection.
 MIN_BODY_BYTES_PER_SECOND = 1024
-
-
-class ClientGone(ApiError):
-    """The connection closed before the request body was complete. No response can reach the
-    client; the status (nginx's 499, "client closed request") is for the access line, and as
-    a 4xx it is not logged as an error. Nothing was stored: nothing is ingested before the
-    whole body is in, and the handlers' cleanup removes the temporary files."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            CLIENT_GONE,
-            499.1,
-            "The connection closed before the request body was complete; nothing was stored.",
-        )
 
 
 class BodyTimeout:
@@ -93,12 +79,9 @@ class BodyTimeout:
                 raise ClientGone()
             elapsed = time.monotonic() - started
             if wait.cancelled_caught or received < MIN_BODY_BYTES_PER_SECOND * (elapsed - limit):
-                raise ApiError(
-                    408,
-                    408.1,
+                raise BodyTooSlow(
                     "The request body arrived too slowly (or stopped); "
-                    "nothing was stored. Please send it again.",
-                    {"Connection": "close"},
+                    "nothing was stored. Please send it again."
                 )
             received += len(message.get("body", b""))
             body_done = message["type"] != "http.request" or not message.get("more_body")
@@ -166,11 +149,11 @@ class _Receiver:
 
     def on_headers_finished(self) -> None:
         if len(self.parts) >= MAX_PARTS:
-            raise ApiError(400, 400.1, f"Too many parts: at most {MAX_PARTS} files per request.")
+            raise BadRequest(f"Too many parts: at most {MAX_PARTS} files per request.")
         _, options = parse_options_header(self.headers.get("content-disposition", b""))
         name = _text(options.get(b"name"))
         if name is None:
-            raise ApiError(400, 400.1, "A multipart part has no name.")
+            raise BadRequest("A multipart part has no name.")
         fd, path = tempfile.mkstemp(prefix="part-", dir=self.tmp_dir)
         part = ReceivedPart(
             name=name,
@@ -187,9 +170,7 @@ class _Receiver:
         writer.buffer += data[start:end]
         limit = self.part_limits.get(writer.part.name)
         if limit is not None and writer.part.size + len(writer.buffer) > limit:
-            raise ApiError(
-                400, 400.1, f"The part {writer.part.name!r} is larger than {limit} bytes."
-            )
+            raise BadRequest(f"The part {writer.part.name!r} is larger than {limit} bytes.")
 
     def on_part_end(self) -> None:
         if self.current is not None:
@@ -216,7 +197,7 @@ async def receive_multipart(
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
-        raise ApiError(400, 400.1, "Expected a multipart/form-data body with a boundary.")
+        raise BadRequest("Expected a multipart/form-data body with a boundary.")
     tmp_dir.mkdir(parents=True, exist_ok=True)
     receiver = _Receiver(tmp_dir, part_limits or {})
     callbacks = {
@@ -240,9 +221,9 @@ async def receive_multipart(
                 await receiver.drain()
             parser.finalize()
         except MultipartParseError as error:
-            raise ApiError(400, 400.1, f"The multipart body is malformed: {error}.") from None
+            raise BadRequest(f"The multipart body is malformed: {error}.") from None
         if not receiver.ended:
-            raise ApiError(400, 400.1, "The multipart body ended before its closing boundary.")
+            raise BadRequest("The multipart body ended before its closing boundary.")
         await receiver.drain()
         yield receiver.parts
     finally:
@@ -257,7 +238,7 @@ def _text(value: bytes | None) -> str | None:
     if value is None:
         return None
     if len(value) > MAX_NAME_BYTES:
-        raise ApiError(400, 400.1, "A multipart part name is too long.")
+        raise BadRequest("A multipart part name is too long.")
     try:
         return value.decode("utf-8")
     except UnicodeDecodeError:

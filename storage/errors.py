@@ -2,12 +2,14 @@
 
 
 class StorageError(Exception):
-    pass
+    """Base class: `str(error)` is a message fit to show the caller."""
 
 
 class NotFound(StorageError):
-    def __init__(self, what: str = "resource") -> None:
-        super().__init__(f"Could not find the {what} you were looking for.")
+    """`what` names the missing thing in the usual sentence; `message` replaces that sentence."""
+
+    def __init__(self, what: str = "resource", *, message: str | None = None) -> None:
+        super().__init__(message or f"Could not find the {what} you were looking for.")
 
 
 class Forbidden(StorageError):

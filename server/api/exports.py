@@ -19,7 +19,7 @@ from storage.exports import ExportFilters, ExportOptions
 
 from ..auth import REVIEW, UI_LINKED
 from ..deps import DB, Blobs, Caller, Config, PathText, ProjectId, QueryParameter
-from ..errors import ApiError
+from ..errors import UnexpectedValue
 from ..files import content_disposition
 from ..guards import requires
 
@@ -266,11 +266,11 @@ def parse_filter(text: str | None, approved_only: bool = False) -> ExportFilters
         elif field == "__system/reviewState" and op == "eq":
             wanted = "received" if value == "null" else _string(value, text)
             if state is not None and state != wanted:
-                raise ApiError(400, 400.8, "The $filter asks for two different review states.")
+                raise UnexpectedValue("The $filter asks for two different review states.")
             state = wanted
         elif field == "__system/submitterId" and op == "eq" and _is_id(value):
             if submitter is not None and submitter != int(value):
-                raise ApiError(400, 400.8, "The $filter asks for two different submitters.")
+                raise UnexpectedValue("The $filter asks for two different submitters.")
             submitter = int(value)
         else:
             raise _bad_filter(text)
@@ -313,10 +313,8 @@ def _string(value: str, text: str) -> str:
     return value[1:-1].replace("''", "'")
 
 
-def _bad_filter(text: str) -> ApiError:
-    return ApiError(
-        400,
-        400.8,
+def _bad_filter(text: str) -> UnexpectedValue:
+    return UnexpectedValue(
         f"The $filter {text!r} is not supported by exports; they understand {SUPPORTED}.",
     )
 

@@ -17,10 +17,11 @@ from litestar.response import Redirect, Stream
 from forms.compile import MAX_XLSFORM_BYTES
 from storage import forms as form_store
 from storage.blobs import BlobStore
+from storage.errors import NotFound
 
 from ..auth import MANAGE, REVIEW, SUBMIT, UI_LINKED, require_project
 from ..deps import DB, Blobs, Caller, Config, JSONBody, PathText, ProjectId, QueryParameter
-from ..errors import ApiError
+from ..errors import MissingInput
 from ..files import file_response
 from ..guards import requires
 from ..uploads import receive_body
@@ -62,10 +63,6 @@ class AttachmentOut(Wire):
         )
 
 
-def _not_found() -> ApiError:
-    return ApiError(404, 404.1, "Could not find the resource you were looking for.")
-
-
 # ---- create and list ---------------------------------------------------------------------------
 
 
@@ -105,7 +102,7 @@ async def _store_definition(
 ) -> form_store.Published:
     body = await request.body()
     if not body:
-        raise ApiError(400, 400.2, "The request body is empty: send the XLSForm or XForm file.")
+        raise MissingInput("The request body is empty: send the XLSForm or XForm file.")
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     fallback = xml_form_id or request.headers.get("x-xlsform-formid-fallback")
 
@@ -191,7 +188,7 @@ def _xlsform_file(
     stem: str,
 ) -> Response[Any] | Stream | Redirect:
     if version.xlsform_sha256 is None:
-        raise ApiError(404, 404.1, "This form version was not uploaded as an XLSForm.")
+        raise NotFound(message="This form version was not uploaded as an XLSForm.")
     blob = form_store.get_blob(db, version.xlsform_sha256)
     extension = "xls" if blob.content_type == "application/vnd.ms-excel" else "xlsx"
     return file_response(request, blobs, blob, f"{stem}.{extension}")
@@ -426,7 +423,7 @@ def get_version(
         return Response(versions[stem].xml, media_type="text/xml")
     if stem in versions and suffix in ("xlsx", "xls"):
         return _xlsform_file(request, db, blobs, versions[stem], xml_form_id)
-    raise _not_found()
+    raise NotFound()
 
 
 HANDLERS = [

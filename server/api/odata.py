@@ -31,15 +31,14 @@ from litestar import Request, Response, get
 from litestar.response import Stream
 
 from forms import odata
-from forms.odata import Cursor, ODataInvalid, Options, Record, Table
-from forms.odata_filter import FilterInvalid
+from forms.odata import Cursor, Options, Record, Table
 from storage import odata as odata_store
 from storage.accounts import Identity
 from storage.db import Database
+from storage.errors import NotFound
 
 from ..auth import REVIEW, require_project
 from ..deps import DB, PathText, ProjectId, QueryParameter
-from ..errors import ApiError
 from ..guards import requires
 
 RESOURCE = "/projects/{project_id:int}/forms/{form_svc:str}/{table:path}"
@@ -93,7 +92,7 @@ def get_resource(
     skiptoken: Annotated[str | None, QueryParameter(name="$skiptoken")] = None,
 ) -> Response[Any] | Stream:
     if not form_svc.endswith(SVC_SUFFIX) or form_svc == SVC_SUFFIX:
-        raise _not_found()
+        raise NotFound()
     xml_form_id = form_svc[: -len(SVC_SUFFIX)]
     form = odata_store.get_form(db, project_id, xml_form_id)
     model = odata.model_of(form.schema, form.xml_form_id)
@@ -102,15 +101,15 @@ def get_resource(
         return Response(odata.edmx(model), media_type=XML_TYPE, headers=HEADERS)
     target = odata.resolve(model, path)
     if target is None:
-        raise _not_found()
+        raise NotFound()
     # The options are declared above for the API schema, and read here as the text they came
     # as, with every other `$` option the client sent, so problems answer with Central's codes.
     query = dict(request.query_params.items())
-    options = _parse(lambda: odata.parse_options(model, target.table, query))
+    options = odata.parse_options(model, target.table, query)  # 400/501: server.errors
     if target.instance_id is not None and not odata_store.count(
         db, odata_store.scope(db, form, instance_id=target.instance_id)
     ):
-        raise _not_found()
+        raise NotFound()
     where = odata_store.scope(db, form, options.filter, instance_id=target.instance_id)
     total = _count(db, model, where, target, options) if options.count else None
     records = _records(db, where, target.table, options)
@@ -129,17 +128,6 @@ def get_resource(
         media_type=JSON_TYPE,
         headers=HEADERS,
     )
-
-
-def _parse(step: Any) -> Any:
-    """Run a step that reads the query options; their problems answer 400 (or 501 for what
-    Central does not implement either), with Central's code."""
-    try:
-        return step()
-    except FilterInvalid as error:
-        raise ApiError(400, error.code, str(error)) from None
-    except ODataInvalid as error:
-        raise ApiError(error.status, error.code, str(error)) from None
 
 
 def _count(
@@ -210,10 +198,6 @@ def _next_link(
 
 
 _PATH_SAFE = "/'()$.:"
-
-
-def _not_found() -> ApiError:
-    return ApiError(404, 404.1, "Could not find the resource you were looking for.")
 
 
 HANDLERS = [get_resource]
