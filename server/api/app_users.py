@@ -24,7 +24,7 @@ from storage.db import Database
 from storage.errors import Conflict, InvalidInput
 from storage.tokens import TokenBox
 
-from ..auth import MANAGE, UI_LINKED, require_project
+from ..auth import MANAGE, UI_LINKED
 from ..deps import DB, Box, Caller, Config, PathText, ProjectId
 from ..guards import requires
 from ..settings import Settings
@@ -123,6 +123,7 @@ def _payload(
 
 @get(
     "/projects/{project_id:int}/app-users",
+    guards=[requires(MANAGE)],
     sync_to_thread=True,
     tags=["App users"],
     summary="The project's app users, with their Collect URLs (managers)",
@@ -130,7 +131,6 @@ def _payload(
 def list_app_users(
     project_id: ProjectId, db: DB, box: Box, settings: Config, caller: Caller
 ) -> list[AppUserOut]:
-    require_project(db, caller, project_id, MANAGE)
     return [
         AppUserOut.of(row, settings.public_url)
         for row in accounts.list_app_users(db, box, project_id)
@@ -153,26 +153,26 @@ def create_app_user(
     settings: Config,
     caller: Caller,
 ) -> AppUserOut:
-    require_project(db, caller, project_id, MANAGE)
     row = accounts.create_app_user(db, box, project_id, data.display_name, actor_id=caller.actor_id)
     return AppUserOut.of(row, settings.public_url)
 
 
 @delete(
     "/projects/{project_id:int}/app-users/{actor_id:int}",
+    guards=[requires(MANAGE)],
     status_code=200,
     sync_to_thread=True,
     tags=["App users"],
     summary="Revoke an app user's key: it answers 403 from now on (managers)",
 )
 def revoke_app_user(project_id: ProjectId, actor_id: ActorId, db: DB, caller: Caller) -> Success:
-    require_project(db, caller, project_id, MANAGE)
     accounts.revoke_app_user_by_actor(db, project_id, actor_id, actor_id=caller.actor_id)
     return Success()
 
 
 @get(
     "/projects/{project_id:int}/app-users/{actor_id:int}/collect-settings",
+    guards=[requires(MANAGE)],
     sync_to_thread=True,
     tags=["App users"],
     summary="The ODK Collect settings of an app user and their QR payload (managers)",
@@ -180,12 +180,12 @@ def revoke_app_user(project_id: ProjectId, actor_id: ActorId, db: DB, caller: Ca
 def get_collect_settings(
     project_id: ProjectId, actor_id: ActorId, db: DB, box: Box, settings: Config, caller: Caller
 ) -> CollectSettings:
-    require_project(db, caller, project_id, MANAGE)
     return _payload(db, box, settings, project_id, actor_id)
 
 
 @get(
     "/projects/{project_id:int}/app-users/{actor_id:int}/qr.png",
+    guards=[requires(MANAGE)],
     sync_to_thread=True,
     opt=UI_LINKED,
     tags=["App users"],
@@ -194,7 +194,6 @@ def get_collect_settings(
 def qr_png(
     project_id: ProjectId, actor_id: ActorId, db: DB, box: Box, settings: Config, caller: Caller
 ) -> Response[bytes]:
-    require_project(db, caller, project_id, MANAGE)
     out = io.BytesIO()
     qr_code(_payload(db, box, settings, project_id, actor_id).payload).save(
         out, kind="png", scale=QR_SCALE, border=QR_BORDER
@@ -204,6 +203,7 @@ def qr_png(
 
 @get(
     "/projects/{project_id:int}/app-users/{actor_id:int}/qr.svg",
+    guards=[requires(MANAGE)],
     sync_to_thread=True,
     opt=UI_LINKED,
     tags=["App users"],
@@ -212,7 +212,6 @@ def qr_png(
 def qr_svg(
     project_id: ProjectId, actor_id: ActorId, db: DB, box: Box, settings: Config, caller: Caller
 ) -> Response[bytes]:
-    require_project(db, caller, project_id, MANAGE)
     out = io.BytesIO()
     qr_code(_payload(db, box, settings, project_id, actor_id).payload).save(
         out, kind="svg", scale=QR_SCALE, border=QR_BORDER, xmldecl=False
@@ -261,6 +260,7 @@ def _app_user_role(ref: str) -> None:
 
 @get(
     _FORM_ASSIGNMENT,
+    guards=[requires(MANAGE)],
     sync_to_thread=True,
     tags=["App users"],
     summary="Form assignments: [{actorId, roleId}] (managers)",
@@ -268,7 +268,6 @@ def _app_user_role(ref: str) -> None:
 def list_form_assignments(
     project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller
 ) -> list[AssignmentOut]:
-    require_project(db, caller, project_id, MANAGE)
     officer = accounts.role_id("officer")
     return [
         AssignmentOut(actor_id=actor.id, role_id=officer)
@@ -278,6 +277,7 @@ def list_form_assignments(
 
 @get(
     _FORM_ASSIGNMENT + "/{role:str}",
+    guards=[requires(MANAGE)],
     sync_to_thread=True,
     tags=["App users"],
     summary="The app users assigned to a form, as actors (managers)",
@@ -285,7 +285,6 @@ def list_form_assignments(
 def list_form_assignees(
     project_id: ProjectId, xml_form_id: PathText, role: PathText, db: DB, caller: Caller
 ) -> list[ActorOut]:
-    require_project(db, caller, project_id, MANAGE)
     _app_user_role(role)
     return [
         ActorOut(
@@ -301,6 +300,7 @@ def list_form_assignees(
 
 @post(
     _FORM_ASSIGNMENT + "/{role:str}/{actor_id:int}",
+    guards=[requires(MANAGE)],
     status_code=200,
     sync_to_thread=True,
     tags=["App users"],
@@ -314,7 +314,6 @@ def assign_form(
     db: DB,
     caller: Caller,
 ) -> Success:
-    require_project(db, caller, project_id, MANAGE)
     _app_user_role(role)
     accounts.grant_form_access(db, project_id, xml_form_id, actor_id, actor_id=caller.actor_id)
     return Success()
@@ -322,6 +321,7 @@ def assign_form(
 
 @delete(
     _FORM_ASSIGNMENT + "/{role:str}/{actor_id:int}",
+    guards=[requires(MANAGE)],
     status_code=200,
     sync_to_thread=True,
     tags=["App users"],
@@ -335,7 +335,6 @@ def unassign_form(
     db: DB,
     caller: Caller,
 ) -> Success:
-    require_project(db, caller, project_id, MANAGE)
     _app_user_role(role)
     accounts.revoke_form_access(db, project_id, xml_form_id, actor_id, actor_id=caller.actor_id)
     return Success()

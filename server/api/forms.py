@@ -135,12 +135,12 @@ async def _store_definition(
 
 @get(
     "/projects/{project_id:int}/forms",
+    guards=[requires(SUBMIT)],
     sync_to_thread=True,
     tags=["Forms"],
     summary="Forms of a project",
 )
 def list_forms(project_id: ProjectId, db: DB, caller: Caller) -> list[FormOut]:
-    require_project(db, caller, project_id, SUBMIT)
     return [
         FormOut.of(form, version)
         for form, version in form_store.list_forms(db, project_id, include_drafts=True)
@@ -149,6 +149,7 @@ def list_forms(project_id: ProjectId, db: DB, caller: Caller) -> list[FormOut]:
 
 @get(
     "/projects/{project_id:int}/forms/{form_file:str}",
+    guards=[requires(SUBMIT)],
     sync_to_thread=True,
     tags=["Forms"],
     opt=UI_LINKED,
@@ -163,7 +164,6 @@ def get_form(
     blobs: Blobs,
     caller: Caller,
 ) -> FormOut | Response[Any] | Stream | Redirect:
-    require_project(db, caller, project_id, SUBMIT)
     stem, _, suffix = form_file.rpartition(".")
     if stem and suffix == "xml":
         form = form_store.get_form(db, project_id, stem)
@@ -204,15 +204,20 @@ def _xlsform_file(
 def update_form(
     project_id: ProjectId, xml_form_id: PathText, data: JSONBody[FormState], db: DB, caller: Caller
 ) -> FormOut:
-    require_project(db, caller, project_id, MANAGE)
     form = form_store.set_state(db, project_id, xml_form_id, data.state, caller.actor_id)
     versions = form_store.list_forms(db, project_id, include_drafts=True, xml_form_id=xml_form_id)
     return FormOut.of(form, versions[0][1] if versions else None)
 
 
-@delete(FORM, status_code=200, sync_to_thread=True, tags=["Forms"], summary="Delete a form")
+@delete(
+    FORM,
+    guards=[requires(MANAGE)],
+    status_code=200,
+    sync_to_thread=True,
+    tags=["Forms"],
+    summary="Delete a form",
+)
 def delete_form(project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller) -> Success:
-    require_project(db, caller, project_id, MANAGE)
     form_store.delete_form(db, project_id, xml_form_id, caller.actor_id)
     return Success()
 
@@ -252,37 +257,48 @@ async def create_draft(
     return Success()
 
 
-@get(f"{FORM}/draft", sync_to_thread=True, tags=["Forms"], summary="The draft, as JSON")
+@get(
+    f"{FORM}/draft",
+    guards=[requires(MANAGE)],
+    sync_to_thread=True,
+    tags=["Forms"],
+    summary="The draft, as JSON",
+)
 def get_draft(project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller) -> FormOut:
-    require_project(db, caller, project_id, MANAGE)
     form, draft = form_store.get_draft(db, project_id, xml_form_id)
     return FormOut.of(form, draft)
 
 
-@get(f"{FORM}/draft.xml", sync_to_thread=True, tags=["Forms"], summary="The draft's XForm")
+@get(
+    f"{FORM}/draft.xml",
+    guards=[requires(MANAGE)],
+    sync_to_thread=True,
+    tags=["Forms"],
+    summary="The draft's XForm",
+)
 def get_draft_xml(
     project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller
 ) -> Response[bytes]:
-    require_project(db, caller, project_id, MANAGE)
     _, draft = form_store.get_draft(db, project_id, xml_form_id)
     return Response(draft.xml, media_type="text/xml")
 
 
 @delete(
     f"{FORM}/draft",
+    guards=[requires(MANAGE)],
     status_code=200,
     sync_to_thread=True,
     tags=["Forms"],
     summary="Abandon the draft",
 )
 def delete_draft(project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller) -> Success:
-    require_project(db, caller, project_id, MANAGE)
     form_store.delete_draft(db, project_id, xml_form_id, caller.actor_id)
     return Success()
 
 
 @post(
     f"{FORM}/draft/publish",
+    guards=[requires(MANAGE)],
     status_code=200,
     sync_to_thread=True,
     tags=["Forms"],
@@ -295,13 +311,13 @@ def publish_draft(
     caller: Caller,
     version: Annotated[str | None, QueryParameter(name="version")] = None,
 ) -> Success:
-    require_project(db, caller, project_id, MANAGE)
     form_store.publish_draft(db, project_id, xml_form_id, version, caller.actor_id)
     return Success()
 
 
 @get(
     f"{FORM}/draft/attachments",
+    guards=[requires(MANAGE)],
     sync_to_thread=True,
     tags=["Forms"],
     summary="Media files the draft expects",
@@ -309,7 +325,6 @@ def publish_draft(
 def list_draft_attachments(
     project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller
 ) -> list[AttachmentOut]:
-    require_project(db, caller, project_id, MANAGE)
     _, draft = form_store.get_draft(db, project_id, xml_form_id)
     return [AttachmentOut.of(m) for m in form_store.list_media(db, draft)]
 
@@ -352,6 +367,7 @@ async def upload_draft_attachment(
 
 @delete(
     f"{FORM}/draft/attachments/{{name:str}}",
+    guards=[requires(MANAGE)],
     status_code=200,
     sync_to_thread=True,
     tags=["Forms"],
@@ -360,7 +376,6 @@ async def upload_draft_attachment(
 def clear_draft_attachment(
     project_id: ProjectId, xml_form_id: PathText, name: PathText, db: DB, caller: Caller
 ) -> Success:
-    require_project(db, caller, project_id, MANAGE)
     form_store.clear_draft_attachment(db, project_id, xml_form_id, name, caller.actor_id)
     return Success()
 
@@ -370,6 +385,7 @@ def clear_draft_attachment(
 
 @get(
     f"{FORM}/attachments",
+    guards=[requires(SUBMIT)],
     sync_to_thread=True,
     tags=["Forms"],
     summary="Media files of the published version",
@@ -377,7 +393,6 @@ def clear_draft_attachment(
 def list_attachments(
     project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller
 ) -> list[AttachmentOut]:
-    require_project(db, caller, project_id, SUBMIT)
     form = form_store.get_form(db, project_id, xml_form_id)
     return [
         AttachmentOut.of(m) for m in form_store.list_media(db, form_store.current_version(db, form))
@@ -386,6 +401,7 @@ def list_attachments(
 
 @get(
     f"{FORM}/versions",
+    guards=[requires(REVIEW)],
     sync_to_thread=True,
     tags=["Forms"],
     summary="Published versions, newest first",
@@ -393,13 +409,13 @@ def list_attachments(
 def list_versions(
     project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller
 ) -> list[FormOut]:
-    require_project(db, caller, project_id, REVIEW)
     form = form_store.get_form(db, project_id, xml_form_id)
     return [FormOut.of(form, v) for v in form_store.list_versions(db, project_id, xml_form_id)]
 
 
 @get(
     f"{FORM}/versions/{{version_file:str}}",
+    guards=[requires(REVIEW)],
     sync_to_thread=True,
     tags=["Forms"],
     summary="One published version as JSON, or its XForm (`{version}.xml`) or XLSForm",
@@ -413,7 +429,6 @@ def get_version(
     blobs: Blobs,
     caller: Caller,
 ) -> FormOut | Response[Any] | Stream | Redirect:
-    require_project(db, caller, project_id, REVIEW)
     form = form_store.get_form(db, project_id, xml_form_id)
     versions = {v.version: v for v in form_store.list_versions(db, project_id, xml_form_id)}
     if version_file in versions:

@@ -8,7 +8,7 @@ from litestar import get, patch, post
 
 from storage import projects
 
-from ..auth import MANAGE, SUBMIT, require_admin, require_project
+from ..auth import MANAGE, SUBMIT, require_admin
 from ..deps import DB, Caller, JSONBody, ProjectId
 from ..guards import requires
 from .schemas import Wire
@@ -69,9 +69,14 @@ def create_project(data: JSONBody[ProjectIn], db: DB, caller: Caller) -> Project
     )
 
 
-@get("/projects/{project_id:int}", sync_to_thread=True, tags=["Projects"], summary="One project")
+@get(
+    "/projects/{project_id:int}",
+    guards=[requires(SUBMIT)],
+    sync_to_thread=True,
+    tags=["Projects"],
+    summary="One project",
+)
 def get_project(project_id: ProjectId, db: DB, caller: Caller) -> ProjectOut:
-    require_project(db, caller, project_id, SUBMIT)
     return ProjectOut.of(projects.get_project(db, project_id))
 
 
@@ -85,7 +90,6 @@ def get_project(project_id: ProjectId, db: DB, caller: Caller) -> ProjectOut:
 def update_project(
     project_id: ProjectId, data: JSONBody[ProjectPatch], db: DB, caller: Caller
 ) -> ProjectOut:
-    require_project(db, caller, project_id, MANAGE)
     return ProjectOut.of(
         projects.update_project(
             db,

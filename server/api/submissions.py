@@ -280,11 +280,16 @@ def download_attachment(
     return file_response(request, blobs, blob, name)
 
 
-@get(ONE + "/comments", sync_to_thread=True, tags=TAGS, summary="Comments, newest first")
+@get(
+    ONE + "/comments",
+    guards=[requires(REVIEW)],
+    sync_to_thread=True,
+    tags=TAGS,
+    summary="Comments, newest first",
+)
 def list_comments(
     project_id: ProjectId, xml_form_id: PathText, instance_id: PathText, db: DB, caller: Caller
 ) -> list[CommentOut]:
-    require_project(db, caller, project_id, REVIEW)
     return [
         CommentOut.of(c)
         for c in submissions.list_comments(db, project_id, xml_form_id, instance_id)
@@ -293,6 +298,7 @@ def list_comments(
 
 @get(
     ONE + "/audits",
+    guards=[requires(REVIEW)],
     sync_to_thread=True,
     tags=TAGS,
     summary="The audit entries of a submission, newest first",
@@ -300,7 +306,6 @@ def list_comments(
 def list_audits(
     project_id: ProjectId, xml_form_id: PathText, instance_id: PathText, db: DB, caller: Caller
 ) -> list[AuditOut]:
-    require_project(db, caller, project_id, REVIEW)
     return [
         AuditOut.of(a) for a in submissions.list_audits(db, project_id, xml_form_id, instance_id)
     ]
@@ -328,7 +333,6 @@ def create_submission(
     user_agent: UserAgent = None,
     device_id: Annotated[str | None, QueryParameter(name="deviceID")] = None,
 ) -> SubmissionOut:
-    require_project(db, caller, project_id, SUBMIT)
     result = submissions.ingest(
         db,
         blobs,
@@ -360,7 +364,6 @@ def edit_submission(
     user_agent: UserAgent = None,
     device_id: Annotated[str | None, QueryParameter(name="deviceID")] = None,
 ) -> SubmissionOut:
-    require_project(db, caller, project_id, REVIEW)
     result = submissions.ingest(
         db,
         blobs,
@@ -388,7 +391,6 @@ def review_submission(
     db: DB,
     caller: Caller,
 ) -> SubmissionOut:
-    require_project(db, caller, project_id, REVIEW)
     return SubmissionOut.of(
         submissions.set_review_state(
             db, project_id, xml_form_id, instance_id, data.review_state, actor_id=caller.actor_id
@@ -398,6 +400,7 @@ def review_submission(
 
 @delete(
     ONE,
+    guards=[requires(MANAGE)],
     status_code=200,
     sync_to_thread=True,
     tags=TAGS,
@@ -406,13 +409,13 @@ def review_submission(
 def delete_submission(
     project_id: ProjectId, xml_form_id: PathText, instance_id: PathText, db: DB, caller: Caller
 ) -> SuccessOut:
-    require_project(db, caller, project_id, MANAGE)
     submissions.soft_delete(db, project_id, xml_form_id, instance_id, actor_id=caller.actor_id)
     return SuccessOut()
 
 
 @post(
     ONE + "/restore",
+    guards=[requires(MANAGE)],
     status_code=200,
     sync_to_thread=True,
     tags=TAGS,
@@ -421,7 +424,6 @@ def delete_submission(
 def restore_submission(
     project_id: ProjectId, xml_form_id: PathText, instance_id: PathText, db: DB, caller: Caller
 ) -> SuccessOut:
-    require_project(db, caller, project_id, MANAGE)
     submissions.restore(db, project_id, xml_form_id, instance_id, actor_id=caller.actor_id)
     return SuccessOut()
 
@@ -459,6 +461,7 @@ async def upload_attachment(
 
 @delete(
     ONE + "/attachments/{name:str}",
+    guards=[requires(REVIEW)],
     status_code=200,
     sync_to_thread=True,
     tags=TAGS,
@@ -472,7 +475,6 @@ def clear_attachment(
     db: DB,
     caller: Caller,
 ) -> SuccessOut:
-    require_project(db, caller, project_id, REVIEW)
     submissions.clear_attachment(
         db, project_id, xml_form_id, instance_id, name, actor_id=caller.actor_id
     )
@@ -495,7 +497,6 @@ def add_comment(
     db: DB,
     caller: Caller,
 ) -> CommentOut:
-    require_project(db, caller, project_id, REVIEW)
     return CommentOut.of(
         submissions.add_comment(
             db, project_id, xml_form_id, instance_id, data.body, actor_id=caller.actor_id

@@ -17,7 +17,7 @@ from storage import accounts
 from storage.accounts import Identity
 from storage.errors import InvalidInput
 
-from ..auth import MANAGE, require_admin, require_project
+from ..auth import MANAGE, require_admin
 from ..deps import DB, Caller, PathText, ProjectId
 from ..errors import forbidden, unauthorized
 from ..guards import requires
@@ -182,12 +182,12 @@ def list_roles(caller: Caller) -> list[RoleOut]:
 
 @get(
     "/projects/{project_id:int}/assignments",
+    guards=[requires(MANAGE)],
     sync_to_thread=True,
     tags=["Roles"],
     summary="Who holds which role in the project (managers)",
 )
 def list_assignments(project_id: ProjectId, db: DB, caller: Caller) -> list[AssignmentOut]:
-    require_project(db, caller, project_id, MANAGE)
     return [
         AssignmentOut(actor_id=actor, role_id=accounts.role_id(role))
         for actor, role in accounts.list_assignments(db, project_id)
@@ -196,6 +196,7 @@ def list_assignments(project_id: ProjectId, db: DB, caller: Caller) -> list[Assi
 
 @post(
     "/projects/{project_id:int}/assignments/{role:str}/{actor_id:int}",
+    guards=[requires(MANAGE)],
     status_code=200,
     sync_to_thread=True,
     tags=["Roles"],
@@ -204,7 +205,6 @@ def list_assignments(project_id: ProjectId, db: DB, caller: Caller) -> list[Assi
 def assign_role(
     project_id: ProjectId, role: PathText, actor_id: ActorId, db: DB, caller: Caller
 ) -> Success:
-    require_project(db, caller, project_id, MANAGE)
     accounts.assign_role(
         db, project_id, accounts.role_named(role), actor_id, actor_id=caller.actor_id
     )
@@ -213,6 +213,7 @@ def assign_role(
 
 @delete(
     "/projects/{project_id:int}/assignments/{role:str}/{actor_id:int}",
+    guards=[requires(MANAGE)],
     status_code=200,
     sync_to_thread=True,
     tags=["Roles"],
@@ -221,7 +222,6 @@ def assign_role(
 def unassign_role(
     project_id: ProjectId, role: PathText, actor_id: ActorId, db: DB, caller: Caller
 ) -> Success:
-    require_project(db, caller, project_id, MANAGE)
     accounts.unassign_role(
         db, project_id, accounts.role_named(role), actor_id, actor_id=caller.actor_id
     )
