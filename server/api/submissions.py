@@ -446,7 +446,6 @@ async def upload_attachment(
     settings: Config,
     caller: Caller,
 ) -> SuccessOut:
-    await anyio.to_thread.run_sync(require_project, db, caller, project_id, REVIEW)
     async with receive_body(request, Path(settings.tmp_dir)) as body:
         upload = IncomingFile(
             name, body.path, body.size, body.sha256, request.headers.get("content-type")
