@@ -23,15 +23,23 @@ Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Corouti
 _STATE_KEY = "jebol_identity"
 
 
-def identity_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Identity:
-    """The caller, resolved once per request (blocking: call from a worker thread)."""
+def identity_of(
+    connection: ASGIConnection[Any, Any, Any, Any], *, keys: bool = False, challenge: bool = False
+) -> Identity:
+    """The caller, resolved once per request (blocking: call from a worker thread). App-user
+    keys count only where `keys` (OpenRosa); `challenge` asks a client for Basic credentials
+    on a 401, as ODK Collect expects."""
     state = connection.scope.setdefault("state", {})
     identity = state.get(_STATE_KEY)
     if identity is None:
-        identity = require_identity(connection, connection.app.state.services.db)  # type: ignore[arg-type]
-        if identity.kind == "app_user":
-            raise refuse_key()
+        identity = require_identity(
+            connection,  # type: ignore[arg-type]
+            connection.app.state.services.db,
+            challenge=challenge,
+        )
         state[_STATE_KEY] = identity
+    if identity.kind == "app_user" and not keys:
+        raise refuse_key()
     return identity
 
 
@@ -41,12 +49,14 @@ def requires(
     admin: bool = False,
     self_or_admin: str | None = None,
     self_only: str | None = None,
+    keys: bool = False,
 ) -> Guard:
     """A guard: `allowed` roles on the route's project, or admin, or the user named in a path
-    parameter (`self_or_admin` / `self_only`)."""
+    parameter (`self_or_admin` / `self_only`). `keys`: an OpenRosa route, where an app user's
+    key counts (as a role on its one project) and a 401 challenges for Basic credentials."""
 
     def check(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
-        identity = identity_of(connection)
+        identity = identity_of(connection, keys=keys, challenge=keys)
         params = connection.path_params
         if admin:
             require_admin(identity)

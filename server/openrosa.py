@@ -16,21 +16,23 @@ from litestar.response import Redirect, Stream
 
 from storage import forms as form_store
 from storage import submissions
-from storage.accounts import Identity
-from storage.db import Database
 from storage.submissions import IncomingFile, Sender
 
 from . import formats
-from .auth import SUBMIT, refuse_key, require_identity, require_project
+from .auth import SUBMIT, refuse_key
 from .deps import DB, Blobs, Config, PathText, ProjectId, QueryParameter
 from .errors import BadRequest, MissingInput
 from .files import file_response
+from .guards import identity_of, requires
 from .settings import Settings
 from .uploads import receive_multipart
 
 XML_PART = "xml_submission_file"
 MAX_XML_PART_BYTES = 10 * 1024 * 1024
 OPENROSA = {"openrosa": True}
+# Who may call every route here: an app user's key, or a web user, with a role on the project
+# that lets them fill its forms; a 401 asks for Basic credentials.
+PHONES = requires(SUBMIT, keys=True)
 
 
 def check_openrosa_version(request: Request[Any, Any, Any]) -> None:
@@ -55,15 +57,10 @@ def _reply(
     )
 
 
-def _caller(request: Request[Any, Any, Any], db: Database, project_id: int) -> Identity:
-    identity = require_identity(request, db, challenge=True)
-    require_project(db, identity, project_id, SUBMIT)
-    return identity
-
-
 @get(
     "/projects/{project_id:int}/formList",
     opt=OPENROSA,
+    guards=[PHONES],
     before_request=check_openrosa_version,
     sync_to_thread=True,
     summary="OpenRosa form list",
@@ -76,7 +73,6 @@ def form_list(
     settings: Config,
     form_id: Annotated[str | None, QueryParameter(name="formID")] = None,
 ) -> Response[Any]:
-    _caller(request, db, project_id)
     if form_id is not None and "\x00" in form_id:  # PostgreSQL refuses text with NUL in it
         raise BadRequest("formID cannot contain a NUL character.")
     base = _base(request, settings, project_id)
@@ -102,6 +98,7 @@ def form_list(
 @get(
     "/projects/{project_id:int}/forms/{form_file:str}",
     opt=OPENROSA,
+    guards=[PHONES],
     sync_to_thread=True,
     summary="Form XML (the XForm) for phones",
     tags=["OpenRosa"],
@@ -113,7 +110,6 @@ def form_xml(
     db: DB,
     settings: Config,
 ) -> Response[Any]:
-    _caller(request, db, project_id)
     if not form_file.endswith(".xml"):
         raise refuse_key()  # the REST form resource is not for app users
     form = form_store.get_form(db, project_id, form_file[: -len(".xml")])
@@ -124,6 +120,7 @@ def form_xml(
 @get(
     "/projects/{project_id:int}/forms/{xml_form_id:str}/manifest",
     opt=OPENROSA,
+    guards=[PHONES],
     before_request=check_openrosa_version,
     sync_to_thread=True,
     summary="OpenRosa manifest of a form's media",
@@ -136,7 +133,6 @@ def manifest(
     db: DB,
     settings: Config,
 ) -> Response[Any]:
-    _caller(request, db, project_id)
     form = form_store.get_form(db, project_id, xml_form_id)
     version = form_store.current_version(db, form)
     base = f"{_base(request, settings, project_id)}/forms/{quote(xml_form_id, safe='')}"
@@ -154,6 +150,7 @@ def manifest(
 
 @get(
     "/projects/{project_id:int}/forms/{xml_form_id:str}/attachments/{name:str}",
+    guards=[PHONES],
     sync_to_thread=True,
     summary="Download a form media file",
     tags=["OpenRosa"],
@@ -166,7 +163,6 @@ def form_media(
     db: DB,
     blobs: Blobs,
 ) -> Response[Any] | Stream | Redirect:
-    _caller(request, db, project_id)
     form = form_store.get_form(db, project_id, xml_form_id)
     media = form_store.get_media(db, form_store.current_version(db, form), name)
     assert media.blob is not None
@@ -176,6 +172,7 @@ def form_media(
 @head(
     "/projects/{project_id:int}/submission",
     opt=OPENROSA,
+    guards=[PHONES],
     before_request=check_openrosa_version,
     sync_to_thread=True,
     status_code=204,
@@ -185,7 +182,6 @@ def form_media(
 def submission_head(
     request: Request[Any, Any, Any], project_id: ProjectId, db: DB, settings: Config
 ) -> Response[None]:
-    _caller(request, db, project_id)
     return Response(
         None, status_code=204, headers=formats.openrosa_headers(settings.max_submission_bytes)
     )
@@ -194,6 +190,7 @@ def submission_head(
 @post(
     "/projects/{project_id:int}/submission",
     opt=OPENROSA,
+    guards=[PHONES],
     before_request=check_openrosa_version,
     status_code=201,
     summary="OpenRosa submission (multipart: xml_submission_file + attachments)",
@@ -202,7 +199,7 @@ def submission_head(
 async def submission_post(
     request: Request[Any, Any, Any], project_id: ProjectId, db: DB, blobs: Blobs, settings: Config
 ) -> Response[Any]:
-    identity = await anyio.to_thread.run_sync(_caller, request, db, project_id)
+    identity = identity_of(request, keys=True)  # found by the guard
     async with receive_multipart(
         request, Path(settings.tmp_dir), {XML_PART: MAX_XML_PART_BYTES}
     ) as parts:
