@@ -13,7 +13,8 @@ leave while later records are still being read:
 - `write_xlsx`: one sheet per table, streamed by `forms.xlsx` (the root sheet as its rows
   arrive, repeat sheets spooled to temporary files meanwhile, as for the CSV zip);
 - `write_geojson`: a FeatureCollection of the submissions that have a point;
-- `write_media_zip`: photos named `{OPD}/{date}_{instanceName or short id}_{question}_{n}.{ext}`,
+- `write_media_zip`: photos named `{OPD}/{date}_{instanceName or short id}_{question}_{n}.{ext}`
+  (the OPD question and the folder for none are the caller's: see forms.instruments),
   each streamed from the blob store into the zip (stored without compression).
 
 A file the blob store has lost is left out of a zip and listed in its `missing-files.txt`;
@@ -50,14 +51,13 @@ import msgspec
 from stream_zip import ZIP_64, ZIP_AUTO, stream_zip
 
 from . import tabular, xlsx
-from .instance import attachment_name
+from .instance import attachment_name, parse_geopoint, value_at
 from .tabular import Layout, RowMeta, Table, geopoint_field, iter_values, typed
 from .xform import Field, Schema
 
 CHUNK = 64 * 1024
 CSV_LEVEL = 3  # zlib level for CSV members: ~2x faster than the default 6, ~10% larger
 FILE_MODE = stat.S_IFREG | 0o644
-NO_OPD = "tanpa_opd"
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9-]+")
 _SANITIZE = re.compile(r'[/\?<>\\:\*\|"\x00-\x1f\x80-\x9f]')
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
@@ -598,16 +598,13 @@ def write_geojson(layout: Layout, records: Iterable[Record]) -> Iterator[bytes]:
 
 
 def _coordinates(parts: Sequence[Any]) -> list[float] | None:
-    try:
-        lat, lon = float(parts[0]), float(parts[1])
-    except (TypeError, ValueError):
+    """GeoJSON's [lon, lat(, altitude)] of a geopoint's split columns (lat, lon, altitude)."""
+    point = parse_geopoint(" ".join(p for p in parts if isinstance(p, str)))
+    if point is None:
         return None
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        return None
-    try:
-        return [lon, lat, float(parts[2])]
-    except (TypeError, ValueError):
-        return [lon, lat]
+    if point.altitude is None:
+        return [point.lon, point.lat]
+    return [point.lon, point.lat, point.altitude]
 
 
 # ---- media ZIP -------------------------------------------------------------------------------
@@ -638,11 +635,13 @@ def write_media_zip(
     open_blob: OpenBlob,
     questions: Sequence[Field] | None = None,
     opd_path: Sequence[str] | None = None,
+    no_opd_folder: str,
 ) -> Iterator[bytes]:
     """The photos of the records, each named
     `{OPD}/{date}_{instanceName or short id}_{question}_{n}.{ext}` (n counts the question's
     photos in one submission), made safe (ASCII letters, digits, `-`, `_`) and unique
-    (`~2` before the extension on a clash). Files are stored uncompressed (photos are)."""
+    (`~2` before the extension on a clash). Files are stored uncompressed (photos are).
+    The OPD is the answer at `opd_path` (outside repeats); without one, `no_opd_folder`."""
     wanted = list(questions) if questions is not None else photo_fields(schema)
     used = UsedNames()
     missing = _Missing(open_blob)
@@ -654,7 +653,7 @@ def write_media_zip(
             places = _photo_places(record.values, wanted)
             if not places:
                 continue
-            folder = safe_part(_opd_of(record.values, opd_path), 60) or NO_OPD
+            folder = safe_part(_opd_of(record.values, opd_path), 60) or no_opd_folder
             day = record.created_at.astimezone(UTC).date().isoformat()
             who = safe_part(record.instance_name or "", 60) or short_id(record.instance_id)
             for ref in record.attachments:
@@ -690,9 +689,7 @@ def _photo_places(values: Any, fields: Sequence[Field]) -> dict[str, tuple[Field
 
 
 def _opd_of(values: Any, path: Sequence[str] | None) -> str:
-    node = values
-    for part in path or ():
-        node = node.get(part) if isinstance(node, dict) else None
+    node = value_at(values, path) if path else None
     return node if isinstance(node, str) else ""
 
 

@@ -5,9 +5,10 @@ Pure: the caller gives the bytes and, once it knows the form, the schema's binar
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from xml.etree.ElementTree import Element
 
 from .errors import SubmissionInvalid
@@ -115,6 +116,42 @@ def values_at(values: Any, parts: Sequence[str]) -> Iterator[Any]:
         return
     if isinstance(values, dict) and parts[0] in values:
         yield from values_at(values[parts[0]], parts[1:])
+
+
+def value_at(values: Any, parts: Sequence[str]) -> Any:
+    """The first value at `parts` (`values_at`'s first): the answer of a question outside
+    repeats; None when there is none."""
+    return next(values_at(values, parts), None)
+
+
+class GeoPoint(NamedTuple):
+    lat: float
+    lon: float
+    altitude: float | None = None
+    accuracy: float | None = None
+
+
+def parse_geopoint(value: Any) -> GeoPoint | None:
+    """An ODK geopoint answer, 'lat lon [altitude [accuracy]]', as numbers; None when it is not
+    one: empty, not text, not numbers, or outside the globe (lat in [-90, 90], lon in
+    [-180, 180]). An altitude or accuracy that is not a finite number is left out (None).
+    The one parser of a geopoint's place: the photo checks, GeoJSON, the pages' map."""
+    parts = value.split() if isinstance(value, str) else []
+    try:
+        lat, lon = float(parts[0]), float(parts[1])
+    except (IndexError, ValueError):
+        return None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):  # also refuses nan and inf
+        return None
+    return GeoPoint(lat, lon, *(_finite(part) for part in parts[2:4]))
+
+
+def _finite(text: str) -> float | None:
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _meta_value(meta: Element | None, name: str) -> str:

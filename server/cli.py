@@ -19,6 +19,7 @@ from storage.errors import StorageError
 
 from . import bootstrap, logs
 from .app import Services
+from .iid_report import write_iid
 from .settings import Settings
 from .urls import collect_url
 
@@ -343,10 +344,6 @@ def export(
 def _export_iid(
     services: Services, project_id: int, output: Path | None, approved_only: bool
 ) -> None:
-    try:
-        from .iid_report import write_iid
-    except ImportError:
-        raise click.ClickException("IID report not available yet.") from None
     target = output or Path(f"iid-{project_id}.xlsx")
     write_iid(services, project_id, target, approved_only)
     click.echo(f"IID report of project {project_id} -> {target}")

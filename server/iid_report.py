@@ -17,6 +17,7 @@ from litestar import Response, get
 from xlsxwriter import Workbook
 
 from forms.iid import Report, build_report
+from forms.instruments import SIPERA
 from storage import iid as iid_store
 
 from .auth import REVIEW, UI_LINKED
@@ -57,7 +58,9 @@ STATUS_ID = {
 
 
 def report_for(db: Any, project_id: int, approved_only: bool = False, spd: float = 0.0) -> Report:
-    profiles, marks, docs = iid_store.read_inputs(db, project_id, approved_only=approved_only)
+    profiles, marks, docs = iid_store.read_inputs(
+        db, project_id, approved_only=approved_only, instruments=SIPERA
+    )
     return build_report(profiles, marks, docs, spd=spd)
 
 

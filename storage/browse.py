@@ -13,17 +13,21 @@ from typing import Annotated, Any
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, func, select
 
+from forms.instruments import SIPERA, VisitForm
 from forms.tokens import InvalidToken, decode_token, encode_token
 from forms.xform import Field, Schema
 
 from .db import Database
 from .forms import schema_of
 from .models import Actor, Form, FormVersion, Submission, SubmissionVersion, UTCDateTime
+from .submissions import RECEIVED, REVIEW_STATES
 
-REVIEW_STATES = ("received", "hasIssues", "edited", "approved", "rejected")
-VISIT_FORM = "jebol_sipera_kunjungan"
+#: The states the pages and exports filter on: RECEIVED (not reviewed), then the review states
+#: (the one list: submissions.REVIEW_STATES).
+FILTER_STATES = (RECEIVED, *REVIEW_STATES)
 SORTS = ("newest", "oldest")
 MAX_PAGE = 200
 
@@ -59,9 +63,9 @@ def form_stats(db: Database, project_id: int) -> list[FormStats]:
     for form_id, state, count, last in counts:
         entry = stats[form_id]
         entry.total += count
-        entry.by_state[state or "received"] = count
-        if last is not None and (entry.last_at is None or _aware(last) > entry.last_at):
-            entry.last_at = _aware(last)
+        entry.by_state[state or RECEIVED] = count
+        if last is not None and (entry.last_at is None or aware(last) > entry.last_at):
+            entry.last_at = aware(last)
     return list(stats.values())
 
 
@@ -76,8 +80,17 @@ class OpdCoverage:
     overdue: bool = False
 
 
-def opd_coverage(db: Database, project_id: int, lang_label: Any, today: date) -> list[OpdCoverage]:
-    """For the shipped visit form: each OPD's visits, last visit, innovations and follow-up.
+def opd_coverage(
+    db: Database,
+    project_id: int,
+    lang_label: Any,
+    today: date,
+    *,
+    visit: VisitForm = SIPERA.visit,
+    other: str = SIPERA.opd_other,
+) -> list[OpdCoverage]:
+    """For the visit form (`visit`: the shipped one's names): each OPD's visits, last visit,
+    innovations and follow-up; answers of the OPD choice `other` and unanswered ones together.
 
     Aggregated in SQL over the few JSON answers it needs, so the page does not decode every
     visit's answers (10,000 visits: ~0.5 s in Python, a few tens of ms in the database).
@@ -86,7 +99,7 @@ def opd_coverage(db: Database, project_id: int, lang_label: Any, today: date) ->
         form = tx.exec(
             select(Form).where(
                 Form.project_id == project_id,
-                Form.xml_form_id == VISIT_FORM,
+                Form.xml_form_id == visit.form_id,
                 Form.deleted_at.is_(None),
             )
         ).first()
@@ -96,15 +109,15 @@ def opd_coverage(db: Database, project_id: int, lang_label: Any, today: date) ->
             select(FormVersion).where(FormVersion.form_id == form.id, FormVersion.is_current)
         ).first()
         values = SubmissionVersion.values
-        opd = values[("g_kunjungan", "opd")].as_string()
-        visited = values[("g_kunjungan", "tgl_kunjungan")].as_string()
-        follow_up = values[("g_penutup", "tgl_tindak_lanjut")].as_string()
+        opd = values[visit.opd].as_string()
+        visited = values[visit.date].as_string()
+        follow_up = values[visit.follow_up].as_string()
         rows = tx.exec(
             select(
                 opd,
                 func.count(),
                 func.max(visited),
-                func.sum(_innovation_count(tx)),
+                func.sum(_row_count(tx, visit.innovations)),
                 func.max(follow_up),
             )
             .join(Submission, Submission.id == SubmissionVersion.submission_id)
@@ -116,15 +129,15 @@ def opd_coverage(db: Database, project_id: int, lang_label: Any, today: date) ->
             .group_by(opd)
         ).all()
     schema = schema_of(current) if current else None
-    opd_field = schema.field("/g_kunjungan/opd") if schema else None
+    opd_field = schema.field("/" + "/".join(visit.opd)) if schema else None
     labels = {
         c.value: lang_label(c.labels, c.value) for c in (opd_field.choices if opd_field else [])
     }
     coverage: dict[str, OpdCoverage] = {
-        value: OpdCoverage(value, text) for value, text in labels.items() if value != "lainnya"
+        value: OpdCoverage(value, text) for value, text in labels.items() if value != other
     }
     for value, visits, last_visit, innovations, planned in rows:
-        key = value or "lainnya"
+        key = value or other
         entry = coverage.setdefault(key, OpdCoverage(key, labels.get(key, key)))
         entry.visits += visits
         entry.innovations += int(innovations or 0)
@@ -142,19 +155,20 @@ def opd_coverage(db: Database, project_id: int, lang_label: Any, today: date) ->
     return sorted(coverage.values(), key=lambda e: (e.last_visit is not None, e.last_visit or ""))
 
 
-def _innovation_count(tx: Session) -> Any:
-    """How many innovations a visit lists: its `inovasi` repeat is a list, or one object."""
+def _row_count(tx: Session, path: tuple[str, ...]) -> Any:
+    """How many rows a repeat at `path` has in a version's answers: a list, or one object."""
     if tx.get_bind().dialect.name == "postgresql":
         return sa.text(
-            "CASE json_typeof(submission_version.\"values\" -> 'inovasi') "
-            "WHEN 'array' THEN json_array_length(submission_version.\"values\" -> "
-            "'inovasi') WHEN 'object' THEN 1 ELSE 0 END"
-        )
+            'CASE json_typeof(submission_version."values" #> :path) '
+            "WHEN 'array' THEN json_array_length(submission_version.\"values\" #> :path) "
+            "WHEN 'object' THEN 1 ELSE 0 END"
+        ).bindparams(sa.bindparam("path", list(path), type_=postgresql.ARRAY(sa.Text)))
+    where = "$" + "".join(f'."{part}"' for part in path)
     return sa.text(
-        "CASE json_type(submission_version.\"values\", '$.inovasi') "
-        "WHEN 'array' THEN json_array_length(submission_version.\"values\", "
-        "'$.inovasi') WHEN 'object' THEN 1 ELSE 0 END"
-    )
+        'CASE json_type(submission_version."values", :path) '
+        "WHEN 'array' THEN json_array_length(submission_version.\"values\", :path) "
+        "WHEN 'object' THEN 1 ELSE 0 END"
+    ).bindparams(path=where)
 
 
 @dataclass(frozen=True)
@@ -224,20 +238,20 @@ def page_submissions(
     return Page(rows, next_cursor, total)
 
 
-def opd_path(schema: Schema | None) -> tuple[str, ...] | None:
-    """Where a form keeps its OPD answer: a field named `opd`, at the top or in a group."""
+def opd_path(schema: Schema | None, name: str = SIPERA.opd_name) -> tuple[str, ...] | None:
+    """Where a form keeps its OPD answer: a field called `name`, at the top or in a group."""
     if schema is None:
         return None
     for candidate in schema.fields:
         parts = candidate.path.strip("/").split("/")
-        if parts[-1] == "opd" and not any(p in schema.repeat_paths for p in _prefixes(parts)):
+        if parts[-1] == name and not any(p in schema.repeat_paths for p in _prefixes(parts)):
             return tuple(parts)
     return None
 
 
-def opd_field(schema: Schema | None) -> Field | None:
+def opd_field(schema: Schema | None, name: str = SIPERA.opd_name) -> Field | None:
     """The field `opd_path` finds, for its choices (the pages' OPD filter)."""
-    path = opd_path(schema)
+    path = opd_path(schema, name)
     return schema.field("/" + "/".join(path)) if schema is not None and path else None
 
 
@@ -259,7 +273,7 @@ def _filtered(query: Any, filters: Filters, schema: Schema | None) -> Any:
     if filters.state:
         query = query.where(
             Submission.review_state.is_(None)
-            if filters.state == "received"
+            if filters.state == RECEIVED
             else Submission.review_state == filters.state
         )
     if filters.submitter_id:
@@ -304,7 +318,7 @@ _Cursor = tuple[
 
 
 def _encode(submission: Submission) -> str:
-    return encode_token((_aware(submission.created_at), submission.id))
+    return encode_token((aware(submission.created_at), submission.id))
 
 
 def _decode(cursor: str) -> tuple[datetime, int]:
@@ -319,7 +333,9 @@ def _decode(cursor: str) -> tuple[datetime, int]:
         raise InvalidInput("The page cursor is not valid; start from the first page.") from None
 
 
-def _aware(value: datetime) -> datetime:
+def aware(value: datetime) -> datetime:
+    """A time read from the database as UTC-aware (aggregates such as MAX lose the column's
+    type, and SQLite keeps no offset)."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 

@@ -29,12 +29,13 @@ from sqlalchemy.dialects import postgresql
 
 from forms import exports as writers
 from forms.exports import MediaRef
+from forms.instruments import SIPERA
 from forms.tabular import Layout, RowMeta
 from forms.xform import Field, Schema
 
 from . import audit
 from .blobs import BlobStore, blob_key
-from .browse import REVIEW_STATES, opd_path
+from .browse import FILTER_STATES, aware, opd_path
 from .db import Database
 from .errors import InvalidInput, NotFound
 from .forms import locate_form, schema_of
@@ -46,6 +47,7 @@ from .models import (
     SubmissionAttachment,
     SubmissionVersion,
 )
+from .submissions import RECEIVED
 
 FORMATS = ("csv.zip", "csv", "xlsx", "geojson", "media")
 ZIP_TYPE = "application/zip"
@@ -62,7 +64,7 @@ class ExportFilters:
 
     since: datetime | None = None
     until: datetime | None = None
-    review_state: str | None = None  # one of browse.REVIEW_STATES; "received" = not reviewed
+    review_state: str | None = None  # one of browse.FILTER_STATES; "received" = not reviewed
     approved_only: bool = False
     submitter_id: int | None = None
     opd: str | None = None
@@ -237,7 +239,12 @@ def open_export(
             f"{form_id}-media.zip",
             ZIP_TYPE,
             writers.write_media_zip(
-                schema, rows, open_blob=open_blob, questions=questions, opd_path=opd_path(schema)
+                schema,
+                rows,
+                open_blob=open_blob,
+                questions=questions,
+                opd_path=opd_path(schema, SIPERA.opd_name),
+                no_opd_folder=SIPERA.no_opd_folder,
             ),
         )
     layout = layout_for(schema, options)
@@ -623,8 +630,8 @@ def _rows_of(
             instance_id=instance_id,
             current_instance_id=current_id,
             instance_name=instance_name,
-            created_at=_aware(created_at),
-            updated_at=_aware(updated_at) if updated_at else None,
+            created_at=aware(created_at),
+            updated_at=aware(updated_at) if updated_at else None,
             review_state=review_state,
             submitter_id=submitter_id,
             submitter_name=submitter_name,
@@ -649,7 +656,7 @@ def _filtered(query: Any, form: Form, filters: ExportFilters, schema: Schema | N
     if filters.review_state:
         query = query.where(
             Submission.review_state.is_(None)
-            if filters.review_state == "received"
+            if filters.review_state == RECEIVED
             else Submission.review_state == filters.review_state
         )
     if filters.approved_only:
@@ -664,7 +671,7 @@ def _filtered(query: Any, form: Form, filters: ExportFilters, schema: Schema | N
             )
         )
     if filters.opd:
-        path = opd_path(schema)
+        path = opd_path(schema, SIPERA.opd_name)
         if path is None:
             return query.where(sa.false())
         query = query.where(SubmissionVersion.values[path].as_string() == filters.opd)
@@ -672,9 +679,9 @@ def _filtered(query: Any, form: Form, filters: ExportFilters, schema: Schema | N
 
 
 def _check(filters: ExportFilters) -> None:
-    if filters.review_state and filters.review_state not in REVIEW_STATES:
+    if filters.review_state and filters.review_state not in FILTER_STATES:
         raise InvalidInput(
-            f"Unknown review state {filters.review_state!r}; one of {', '.join(REVIEW_STATES)}."
+            f"Unknown review state {filters.review_state!r}; one of {', '.join(FILTER_STATES)}."
         )
     for moment in (filters.since, filters.until):
         if moment is not None and moment.tzinfo is None:
@@ -710,7 +717,3 @@ def _decode(text: str | None) -> dict[str, Any]:
 
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

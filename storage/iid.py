@@ -7,79 +7,86 @@ from typing import Any
 from sqlmodel import select
 
 from forms.iid import EvidenceDoc, Profile, VisitMark
+from forms.instance import value_at
+from forms.instruments import SIPERA, Instruments
 
 from .db import Database
 from .models import Blob, Form, Submission, SubmissionAttachment, SubmissionVersion
 
-VISIT, PROFILE, EVIDENCE = (
-    "jebol_sipera_kunjungan",
-    "jebol_sipera_profil_inovasi",
-    "jebol_sipera_data_dukung",
-)
-
 
 def read_inputs(
-    db: Database, project_id: int, *, approved_only: bool = False
+    db: Database,
+    project_id: int,
+    *,
+    approved_only: bool = False,
+    instruments: Instruments = SIPERA,
 ) -> tuple[list[Profile], list[VisitMark], list[EvidenceDoc]]:
+    """The profiles, visit marks and evidence documents of the project's current submissions
+    of the three instruments (their form and field names: `instruments`)."""
+    profile, visit, evidence = instruments.profile, instruments.visit, instruments.evidence
     profiles: list[Profile] = []
     marks: list[VisitMark] = []
     docs: list[EvidenceDoc] = []
-    for values, _files, _created in _current(db, project_id, PROFILE, approved_only):
-        if values.get("opd") and values.get("nama_inovasi"):
+    for values, _files, _created in _current(db, project_id, profile.form_id, approved_only):
+        opd, name = value_at(values, profile.opd), value_at(values, profile.name)
+        if opd and name:
             profiles.append(
                 Profile(
-                    values["opd"],
-                    values["nama_inovasi"],
-                    values.get("tahapan"),
-                    values.get("jenis"),
-                    values.get("bentuk"),
+                    opd,
+                    name,
+                    value_at(values, profile.stage),
+                    value_at(values, profile.kind),
+                    value_at(values, profile.shape),
                 )
             )
-    for values, files, created in _current(db, project_id, VISIT, approved_only):
-        visit = values.get("g_kunjungan") or {}
-        opd, day = visit.get("opd") or "", visit.get("tgl_kunjungan") or created[:10]
-        for innovation in _rows(values.get("inovasi")):
-            name = innovation.get("inv_nama") or ""
+    for values, files, created in _current(db, project_id, visit.form_id, approved_only):
+        opd, day = value_at(values, visit.opd) or "", value_at(values, visit.date) or created[:10]
+        for innovation in _rows(value_at(values, visit.innovations)):
+            name = innovation.get(visit.innovation_name) or ""
             if not (opd and name):
                 continue
-            for code in (innovation.get("inv_dd_ada") or "").split():
+            for code in (innovation.get(visit.docs_present) or "").split():
                 marks.append(VisitMark(opd, name, code, "ada", date=day))
-            for code in (innovation.get("inv_dd_kurang") or "").split():
+            for code in (innovation.get(visit.docs_lacking) or "").split():
                 marks.append(VisitMark(opd, name, code, "kurang", date=day))
-            for proof in _rows(innovation.get("bukti")):
-                if proof.get("bukti_indikator"):
-                    photo = proof.get("bukti_foto")
+            for proof in _rows(innovation.get(visit.proofs)):
+                if proof.get(visit.proof_indicator):
+                    photo = proof.get(visit.proof_photo)
                     marks.append(
                         VisitMark(
                             opd,
                             name,
-                            proof["bukti_indikator"],
-                            proof.get("bukti_status") or "ada",
+                            proof[visit.proof_indicator],
+                            proof.get(visit.proof_status) or "ada",
                             photos=1 if photo and photo in files else 0,
                             date=day,
                         )
                     )
-    for values, files, created in _current(db, project_id, EVIDENCE, approved_only):
-        if not (values.get("opd") and values.get("nama_inovasi") and values.get("indikator")):
+    for values, files, created in _current(db, project_id, evidence.form_id, approved_only):
+        opd, name = value_at(values, evidence.opd), value_at(values, evidence.innovation)
+        indicator = value_at(values, evidence.indicator)
+        if not (opd and name and indicator):
             continue
-        berkas = values.get("berkas") or None
+        berkas = value_at(values, evidence.file) or None
         blob = files.get(berkas) if berkas else None
         photos = sum(
-            1 for row in _rows(values.get("foto_bukti")) if row.get("foto_bukti_file") in files
+            1
+            for row in _rows(value_at(values, evidence.photos))
+            if row.get(evidence.photo) in files
         )
         docs.append(
             EvidenceDoc(
-                values["opd"],
-                values["nama_inovasi"],
-                values["indikator"],
-                values.get("parameter"),
-                nomor=values.get("nomor_dokumen") or "",
-                tanggal=values.get("tanggal_dokumen") or "",
-                tentang=values.get("tentang") or "",
+                opd,
+                name,
+                indicator,
+                value_at(values, evidence.parameter),
+                nomor=value_at(values, evidence.number) or "",
+                tanggal=value_at(values, evidence.date) or "",
+                tentang=value_at(values, evidence.subject) or "",
                 file_name=berkas if blob else None,
                 file_bytes=blob[0] if blob else None,
                 file_type=blob[1] if blob else None,
-                link=values.get("tautan") or "",
+                link=value_at(values, evidence.link) or "",
                 photos=photos,
                 submitted=created,
             )

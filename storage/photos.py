@@ -36,7 +36,8 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import func, select
 
-from forms.instance import values_at
+from forms.instance import parse_geopoint, value_at, values_at
+from forms.instruments import SIPERA
 from forms.xform import Schema
 
 from .blobs import BlobStore, BlobStoreError, blob_key
@@ -63,8 +64,6 @@ NEAR_DUPLICATE_MAX_DISTANCE = 6
 GPS_MAX_METERS = 1000.0
 #: Every flag, in the order a board shows them.
 FLAGS = ("duplicate", "near_duplicate", "date_mismatch", "far_from_point", "no_exif")
-#: Names of the question holding the visit date (the instruments in forms/library/).
-VISIT_DATE_FIELDS = ("tgl_kunjungan", "tanggal_kunjungan")
 
 _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825
@@ -304,14 +303,19 @@ class _Paths:
 
 
 def list_form_photos(
-    db: Database, form_id: int, submission_ids: Collection[int] | None = None
+    db: Database,
+    form_id: int,
+    submission_ids: Collection[int] | None = None,
+    *,
+    visit_date_names: Collection[str] = SIPERA.visit_date_names,
 ) -> list[PhotoRow]:
     """The stored photos of every current, non-deleted submission of a form (or of the given
     submissions only: a page of the evidence board).
 
     A photo is an attachment with a file whose question is an image question (not a signature or
     a drawing); an attachment no question names counts when its content type is `image/*`.
-    The visit date is the answer to `tgl_kunjungan` (`VISIT_DATE_FIELDS`) outside repeats; a form
+    The visit date is the answer to a date question named in `visit_date_names` (the shipped
+    instruments' `tgl_kunjungan`: forms.instruments) outside repeats; a form
     without one uses the date of its first unlabelled dateTime (the `start`/`end` metadata, which
     Collect writes in the phone's local time), then the day the server received the submission
     (UTC). The geopoint is the form's first geopoint question outside repeats.
@@ -367,7 +371,7 @@ def list_form_photos(
         )
         used = sorted({row[4] for row in attachments})  # form versions: a handful
         paths = {
-            version_id: _paths_of(Schema.from_json(fields_json))
+            version_id: _paths_of(Schema.from_json(fields_json), visit_date_names)
             for version_id, fields_json in tx.exec(
                 select(FormVersion.id, FormVersion.fields_json).where(FormVersion.id.in_(used))
             ).all()
@@ -513,7 +517,7 @@ def _form_index(db: Database, form_id: int) -> _PhashIndex:
     return index
 
 
-def _paths_of(schema: Schema) -> _Paths:
+def _paths_of(schema: Schema, visit_date_names: Collection[str]) -> _Paths:
     repeats = schema.repeat_paths
 
     def in_repeat(path: str) -> bool:
@@ -523,7 +527,7 @@ def _paths_of(schema: Schema) -> _Paths:
         return tuple(path.strip("/").split("/"))
 
     plain = [f for f in schema.fields if not in_repeat(f.path) and f.path not in repeats]
-    visit = next((f for f in plain if f.name in VISIT_DATE_FIELDS and f.type == "date"), None)
+    visit = next((f for f in plain if f.name in visit_date_names and f.type == "date"), None)
     stamp = next((f for f in plain if f.type == "dateTime" and not f.labels), None)
     point = next((f for f in plain if f.type == "geopoint"), None)
     images, others = [], []
@@ -559,34 +563,19 @@ def _answers(
                 by_name[value.strip()] = path  # a photo question wins over a signature
     visit_date = None
     for where in (paths.visit_date, paths.timestamp):
-        value = _value_at(values, where)
+        value = _text_at(values, where)
         if value and _DATE_RE.match(value):
             visit_date = value[:10]
             break
     if visit_date is None:
         visit_date = created_at.date().isoformat()
-    return by_name, visit_date, parse_geopoint(_value_at(values, paths.geopoint))
+    point = parse_geopoint(_text_at(values, paths.geopoint))
+    return by_name, visit_date, (point.lat, point.lon) if point else None
 
 
-def _value_at(values: Any, parts: Sequence[str] | None) -> str | None:
-    if parts is None:
-        return None
-    for part in parts:
-        if not isinstance(values, dict):
-            return None
-        values = values.get(part)
-    return values.strip() if isinstance(values, str) else None
-
-
-def parse_geopoint(value: str | None) -> tuple[float, float] | None:
-    """'lat lon [alt [accuracy]]' (ODK) to (lat, lon); None when empty or invalid."""
-    try:
-        lat, lon = (float(x) for x in (value or "").split()[:2])
-    except ValueError:
-        return None
-    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
-        return None
-    return lat, lon
+def _text_at(values: Any, parts: Sequence[str] | None) -> str | None:
+    value = value_at(values, parts) if parts is not None else None
+    return value.strip() if isinstance(value, str) else None
 
 
 # ---- flags -------------------------------------------------------------------------------------

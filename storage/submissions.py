@@ -57,7 +57,9 @@ from .models import (
 
 _RACE_RETRIES = 3
 # Review states a person may set (Central's); `None` is "received", `edited` also comes by itself.
+# The one list of them: browse.FILTER_STATES (the pages' and exports' filters) adds RECEIVED.
 REVIEW_STATES = ("hasIssues", "edited", "approved", "rejected")
+RECEIVED = "received"  # a submission nobody has reviewed (review_state NULL)
 MAX_COMMENT_CHARS = 10_000
 # OpenRosa's split-upload marker travels as a part but is no file: never listed as ignored.
 NOT_FILES = frozenset({"*isIncomplete*"})

@@ -13,6 +13,9 @@ from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
 from forms.errors import FormsError
+from forms.instance import parse_geopoint
+from forms.instance import value_at as answer_at
+from forms.instruments import SIPERA
 from forms.xform import Field, Schema
 from storage import accounts, browse, photos, projects, submissions, thumbs
 from storage import forms as form_store
@@ -155,7 +158,9 @@ def project_home(
 ) -> Template:
     project = projects.get_project(db, project_id)
     stats = browse.form_stats(db, project_id)
-    coverage = browse.opd_coverage(db, project_id, i18n.label, date.today())
+    coverage = browse.opd_coverage(
+        db, project_id, i18n.label, date.today(), visit=SIPERA.visit, other=SIPERA.opd_other
+    )
     roles = require_project(db, caller, project_id, SUBMIT)
     return render(
         "project.html",
@@ -176,7 +181,7 @@ def _filters(request: Request[Any, Any, Any], caller: Any, roles: frozenset[str]
     query = request.query_params
     if any("\x00" in value for _, value in query.multi_items()):
         # Filters become SQL parameters, and PostgreSQL refuses text with NUL in it.
-        raise ApiError(400, 400.8, i18n.gettext("A filter contains a NUL character."))
+        raise InvalidInput(i18n.gettext("A filter contains a NUL character."))
 
     def day(name: str) -> date | None:
         try:
@@ -215,12 +220,8 @@ def columns(schema: Schema, limit: int = 8) -> list[Field]:
 
 
 def value_at(values: dict[str, Any], path: str) -> Any:
-    current: Any = values
-    for part in path.strip("/").split("/"):
-        if not isinstance(current, dict):
-            return None
-        current = current.get(part)
-    return current
+    """The answer at a schema path outside repeats (for the table's cells)."""
+    return answer_at(values, path.strip("/").split("/"))
 
 
 def show(schema_field: Field, raw: Any) -> str:
@@ -275,9 +276,9 @@ def submission_table(
         roles=roles,
         value_at=value_at,
         show=show,
-        opd_field=browse.opd_field(schema),
+        opd_field=browse.opd_field(schema, SIPERA.opd_name),
         can_review=bool(roles & (REVIEW | {"admin"})),
-        states=browse.REVIEW_STATES,
+        states=browse.FILTER_STATES,
         query=urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "after"]),
     )
 
@@ -313,10 +314,10 @@ def _path_and_query(url: str) -> str:
 
 def _check_review(state: str, comment: str) -> None:
     if state not in REVIEW_ACTIONS:
-        raise ApiError(400, 400.8, i18n.gettext("Unknown review state."))
+        raise InvalidInput(i18n.gettext("Unknown review state."))
     if state in NEEDS_COMMENT and not comment.strip():
         text = i18n.gettext("A comment is required for has issues and reject.")
-        raise ApiError(400, 400.8, text)
+        raise InvalidInput(text)
 
 
 def _review(
@@ -413,7 +414,7 @@ def submission_page(
     form, _, _ = _form_context(db, project_id, xml_form_id)
     view = submissions.get_submission(db, project_id, xml_form_id, instance_id)
     if only is not None and view.submission.submitter_id != only:
-        raise ApiError(404, 404.1, i18n.gettext("Submission not found."))
+        raise NotFound(message=i18n.gettext("Submission not found."))
     version_row = form_store.get_version_by_id(db, view.current.form_version_id)
     schema = form_store.schema_of(version_row)
     history = submissions.list_versions(db, project_id, xml_form_id, instance_id)
@@ -457,12 +458,9 @@ def _geopoints(schema: Schema, values: dict[str, Any]) -> list[tuple[str, float,
     for item in schema.fields:
         if item.type != "geopoint":
             continue
-        raw = value_at(values, item.path)
-        try:
-            lat, lon = (float(x) for x in str(raw).split()[:2])
-        except (TypeError, ValueError):
-            continue
-        points.append((i18n.label(item.labels, item.name), lat, lon))
+        point = parse_geopoint(value_at(values, item.path))
+        if point is not None:  # only places on the globe reach the map
+            points.append((i18n.label(item.labels, item.name), point.lat, point.lon))
     return points
 
 
@@ -543,7 +541,7 @@ def thumbnail(
     """A photo's thumbnail (EXIF orientation applied), made once and kept in the blob store.
     The URL carries the photo's digest (?v=), so browsers may keep it for a year."""
     if size not in thumbs.SIZES:
-        raise ApiError(404, 404.1, i18n.gettext("No such thumbnail size."))
+        raise NotFound(message=i18n.gettext("No such thumbnail size."))
     roles = require_project(db, caller, project_id, SUBMIT)
     only = None if sees_all_submissions(roles) else caller.actor_id
     attachment = submissions.get_attachment(
@@ -562,7 +560,7 @@ def thumbnail(
 
 # ---- evidence board ------------------------------------------------------------------------
 
-FLAG_NAMES = ("duplicate", "near_duplicate", "date_mismatch", "far_from_point", "no_exif")
+FLAG_NAMES = photos.FLAGS
 BOARD_PAGE = 30  # submissions a page (about 90 photos: the page stays light on a phone)
 
 
@@ -614,7 +612,9 @@ def board(
         db, form, filters, cursor=cursor, limit=BOARD_PAGE, schema=schema, count=False
     )
     rows = {row.submission.id: row for row in page.rows}
-    shown = photos.list_form_photos(db, form.id, submission_ids=list(rows))
+    shown = photos.list_form_photos(
+        db, form.id, submission_ids=list(rows), visit_date_names=SIPERA.visit_date_names
+    )
     facts = photos.ensure_analyzed(db, blobs, [p.sha256 for p in shown])
     flags = photos.page_flags(db, form.id, shown, facts)
     questions = {f.path: i18n.label(f.labels, f.name) for f in schema.fields if f.is_binary}
@@ -626,7 +626,7 @@ def board(
             row,
             flags.get(photo.key, set()),
             questions.get(photo.field or "", photo.name),
-            row_answer(row.version.values, photo.name, "bukti_indikator"),
+            row_answer(row.version.values, photo.name, SIPERA.indicator_name),
         )
         if question and photo.field != question:
             continue
@@ -643,7 +643,7 @@ def board(
             else (tile.row.version.instance_name or tile.row.submission.instance_id)
         )
         groups.setdefault(title, []).append(tile)
-    indicator_field = next((f for f in schema.fields if f.name == "bukti_indikator"), None)
+    indicator_field = next((f for f in schema.fields if f.name == SIPERA.indicator_name), None)
     return render(
         "board.html",
         request,
@@ -661,8 +661,8 @@ def board(
         questions=questions,
         flag_names=FLAG_NAMES,
         indicator_field=indicator_field,
-        opd_field=browse.opd_field(schema),
-        states=browse.REVIEW_STATES,
+        opd_field=browse.opd_field(schema, SIPERA.opd_name),
+        states=browse.FILTER_STATES,
         roles=roles,
         can_review=bool(roles & (REVIEW | {"admin"})),
         query=urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "after"]),
@@ -706,7 +706,7 @@ async def upload_form(
     form_data = await request.form()
     upload = form_data.get("file")
     if upload is None or not hasattr(upload, "read"):
-        raise ApiError(400, 400.2, i18n.gettext("Choose an XLSForm file to upload."))
+        raise InvalidInput(i18n.gettext("Choose an XLSForm file to upload."))
     data = await upload.read()
     name = upload.filename or "form.xlsx"
 

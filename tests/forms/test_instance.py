@@ -3,7 +3,14 @@
 import pytest
 
 from forms.errors import SubmissionInvalid
-from forms.instance import is_safe_attachment_name, read_instance
+from forms.instance import (
+    GeoPoint,
+    is_safe_attachment_name,
+    parse_geopoint,
+    read_instance,
+    value_at,
+    values_at,
+)
 from tests.collect import instance_xml
 
 BODY = (
@@ -75,3 +82,22 @@ def test_size_limit_is_checked_before_parsing():
 )
 def test_safe_attachment_names(name, safe):
     assert is_safe_attachment_name(name) is safe
+
+
+def test_parse_geopoint():
+    # moved from tests/storage/test_photos.py (photos.parse_geopoint is now this one parser)
+    assert parse_geopoint("-0.68 100.78 250 5") == GeoPoint(-0.68, 100.78, 250.0, 5.0)
+    assert parse_geopoint(" -0.68  100.78 ")[:2] == (-0.68, 100.78)
+    assert parse_geopoint("-0.68 100.78 tinggi") == GeoPoint(-0.68, 100.78)
+    assert parse_geopoint("-0.68 100.78 inf 5") == GeoPoint(-0.68, 100.78, None, 5.0)
+    for bad in ("", None, ["1 2"], "1", "abc def", "91 0", "-91 0", "0 180.5", "0 -181", "nan 0"):
+        assert parse_geopoint(bad) is None, bad
+    assert parse_geopoint("90 -180") == GeoPoint(90.0, -180.0)
+
+
+def test_value_at_is_the_first_of_values_at():
+    values = {"g": {"a": "1"}, "r": [{"b": "x"}, {"b": "y"}]}
+    assert value_at(values, ("g", "a")) == "1"
+    assert value_at(values, ("r", "b")) == "x" and list(values_at(values, ("r", "b"))) == ["x", "y"]
+    assert value_at(values, ("g", "missing")) is None
+    assert value_at(values, ("g", "a", "deeper")) is None

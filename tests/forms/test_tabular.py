@@ -260,7 +260,9 @@ def test_first_chunk_leaves_before_the_records_are_exhausted(writer):
         "csv_zip": lambda: write_csv_zip(layout, records, open_blob=lambda sha: [photo]),
         "xlsx": lambda: write_xlsx(layout, records),
         "geojson": lambda: write_geojson(layout, records),
-        "media": lambda: write_media_zip(SCHEMA, records, open_blob=lambda sha: [photo]),
+        "media": lambda: write_media_zip(
+            SCHEMA, records, open_blob=lambda sha: [photo], no_opd_folder="tanpa_opd"
+        ),
     }[writer]()
     first = next(stream)
     assert first and records.taken < len(records.items) / 2, records.taken
@@ -302,7 +304,10 @@ def test_a_lost_blob_is_listed_not_fatal():
         io.BytesIO(
             b"".join(
                 write_media_zip(
-                    SCHEMA, [Rec(META, values, records[0].attachments)], open_blob=open_blob
+                    SCHEMA,
+                    [Rec(META, values, records[0].attachments)],
+                    open_blob=open_blob,
+                    no_opd_folder="tanpa_opd",
                 )
             )
         )
@@ -346,7 +351,9 @@ def test_media_names_are_safe_and_unique():
         )
         for i, name in enumerate(hostile)
     ]
-    data = b"".join(write_media_zip(SCHEMA, records, open_blob=lambda sha: [b"x"]))
+    data = b"".join(
+        write_media_zip(SCHEMA, records, open_blob=lambda sha: [b"x"], no_opd_folder="tanpa_opd")
+    )
     names = zipfile.ZipFile(io.BytesIO(data)).namelist()
     assert len(names) == len(set(names)) == 2 * len(hostile)
     pattern = re.compile(r"tanpa_opd/2026-01-05_[A-Za-z0-9_-]{1,60}_foto_[12](~\d+)?\.jpg")

@@ -80,7 +80,7 @@ def make_world(services: Services) -> World:
     for role in ("manager", "supervisor"):
         email = f"{role}-sec-{tag}@example.org"
         user = accounts.create_user(services.db, email, PASSWORD)
-        accounts.grant_role(services.db, user.actor_id, project.id, role)
+        accounts.assign_role(services.db, project.id, role, user.actor_id)
         people[role] = (email, PASSWORD, user.actor_id)
     token, _ = accounts.create_session(services.db, people["manager"][2], 1)
     return World(project.id, app_user.token, people["manager"][:2], people["supervisor"][:2], token)

@@ -157,7 +157,7 @@ def test_score_matches_the_hand_computation(services, dataset):
 def test_workbook_and_csv_shapes(services, dataset, client):
     email = f"iid-{dataset.id}@example.org"
     user = accounts.create_user(services.db, email, "kata-sandi-panjang")
-    accounts.grant_role(services.db, user.actor_id, dataset.id, "supervisor")
+    accounts.assign_role(services.db, dataset.id, "supervisor", user.actor_id)
     auth = (email, "kata-sandi-panjang")
     book = client.get(f"/v1/projects/{dataset.id}/iid-report.xlsx", auth=auth)
     assert book.status_code == 200

@@ -29,7 +29,7 @@ def world(services, tmp_path):
     publish(services, project)
     email = f"pengawas-{project.id}@example.org"
     user = accounts.create_user(services.db, email, "kata-sandi-panjang")
-    accounts.grant_role(services.db, user.actor_id, project.id, "supervisor")
+    accounts.assign_role(services.db, project.id, "supervisor", user.actor_id)
     iid = new_instance_id()
     photo = jpeg(seed=3)
     part = tmp_path / "p"

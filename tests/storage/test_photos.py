@@ -180,13 +180,6 @@ def test_haversine():
     assert photos.haversine_m(-0.68, 100.78, -0.68, 100.79) == pytest.approx(1112, rel=1e-2)
 
 
-def test_parse_geopoint():
-    assert photos.parse_geopoint("-0.68 100.78 250 5") == (-0.68, 100.78)
-    assert photos.parse_geopoint("") is None
-    assert photos.parse_geopoint("91 0") is None
-    assert photos.parse_geopoint("abc def") is None
-
-
 # ---- compute_flags (pure) ----------------------------------------------------------------------
 
 
