@@ -110,17 +110,6 @@ class ClientGone(HttpError):
         )
 
 
-class ApiError(Exception):
-    """Legacy: an error with its status and code written where it is raised. Only
-    server/ui/pages.py still raises one; new code raises a class that has a row in TABLE."""
-
-    def __init__(
-        self, status: int, code: float, message: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
-
-
 def unauthorized(
     message: str = "Could not authenticate with the provided credentials.", challenge: bool = False
 ) -> Unauthorized:
@@ -213,8 +202,6 @@ def row_of(error: BaseException) -> Row | None:
 def classify(error: BaseException) -> tuple[int, float, str, dict[str, str]]:
     """(status, code, message, headers) for any error: the one place a client's view of an
     error is decided."""
-    if isinstance(error, ApiError):
-        return error.status, error.code, error.message, error.headers
     if isinstance(error, HTTPException):  # Litestar's own (routing, limits, validation)
         status = error.status_code
         detail = error.detail if isinstance(error.detail, str) else str(error.detail)

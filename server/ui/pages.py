@@ -42,7 +42,7 @@ from ..deps import (
     ProjectId,
     QueryParameter,
 )
-from ..errors import ApiError
+from ..errors import UnsupportedMedia
 from ..guards import requires
 from ..urls import collect_url, web_form_url
 from . import i18n
@@ -550,7 +550,7 @@ def thumbnail(
     try:
         key = thumbs.ensure_thumbnail(blobs, attachment.blob.sha256, size)
     except InvalidInput:
-        raise ApiError(415, 415.1, i18n.gettext("This file is not an image.")) from None
+        raise UnsupportedMedia(i18n.gettext("This file is not an image.")) from None
     return Response(
         blobs.read_bytes(key),
         media_type=thumbs.CONTENT_TYPE,

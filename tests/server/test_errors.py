@@ -21,9 +21,7 @@ def _error_classes() -> list[type[BaseException]]:
         cls
         for module in CATALOGUED
         for _, cls in inspect.getmembers(module, inspect.isclass)
-        if issubclass(cls, BaseException)
-        and cls.__module__ == module.__name__
-        and cls is not errors.ApiError  # the legacy class carries its status and code itself
+        if issubclass(cls, BaseException) and cls.__module__ == module.__name__
     ]
 
 
