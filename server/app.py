@@ -27,6 +27,7 @@ from .api import sessions as api_sessions
 from .api import submissions as api_submissions
 from .api import users as api_users
 from .auth import resolve_caller
+from .guards import PUBLIC, roles_of
 from .isolation import Isolation
 from .logs import RedactKeys
 from .settings import Settings
@@ -109,7 +110,7 @@ def create_app(
                 directories=[STATIC],
                 cache_control=CacheControlHeader(max_age=86400, public=True),
                 include_in_schema=False,
-                opt={"own": True},
+                opt={"own": True, **PUBLIC},
             ),
         ],
         dependencies={
@@ -118,6 +119,7 @@ def create_app(
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "box": Provide(lambda: services.box, use_cache=True, sync_to_thread=False),
             "caller": Provide(resolve_caller, sync_to_thread=True),
+            "roles": Provide(roles_of, sync_to_thread=False),
         },
         exception_handlers={Exception: errors.handle},
         # Every route that reads a body bounds how slowly it may arrive (a 408, not a
@@ -133,7 +135,7 @@ def create_app(
             path="/schema",
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
             openapi_router=Router(
-                "/schema", route_handlers=[], opt={"own": True}, include_in_schema=False
+                "/schema", route_handlers=[], opt={"own": True, **PUBLIC}, include_in_schema=False
             ),
         ),
         request_max_body_size=settings.max_submission_bytes,

@@ -19,5 +19,6 @@ Blobs = NamedDependency[BlobStore]
 Config = NamedDependency[Settings]
 Box = NamedDependency[TokenBox]
 Caller = NamedDependency[Identity]
+Roles = NamedDependency[frozenset[str]]  # the caller's roles on the project (its guard found)
 ProjectId = Annotated[int, PathParameter()]
 PathText = Annotated[str, PathParameter()]

@@ -11,6 +11,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import anyio
+from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
@@ -21,6 +22,15 @@ from .errors import forbidden
 
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Coroutine[Any, Any, None]]
 _STATE_KEY = "jebol_identity"
+_ROLES_KEY = "jebol_roles"
+# A route anyone may call (login, health, static files, the OpenAPI docs): its rule, declared
+# as `opt=PUBLIC` where other routes declare `guards=[...]`.
+PUBLIC = {"public": True}
+
+
+def roles_of(request: Request[Any, Any, Any]) -> frozenset[str]:
+    """Dependency `roles`: the caller's roles on the route's project, found by its guard."""
+    return request.scope.get("state", {}).get(_ROLES_KEY, frozenset())
 
 
 def identity_of(
@@ -65,7 +75,8 @@ def requires(
         if self_only and params.get(self_only) != identity.actor_id:
             raise forbidden("Only the user themself may do this.")
         if allowed is not None:
-            require_project(
+            state = connection.scope.setdefault("state", {})
+            state[_ROLES_KEY] = require_project(
                 connection.app.state.services.db, identity, int(params["project_id"]), allowed
             )
 

@@ -22,6 +22,7 @@ import msgspec
 from litestar import Response, get
 
 from .deps import DB, Blobs
+from .guards import PUBLIC
 
 log = logging.getLogger("jebol.health")
 
@@ -37,7 +38,7 @@ class Readiness(msgspec.Struct):
     blobs: str
 
 
-@get("/health/live", sync_to_thread=False, tags=["Health"], summary="The process is up")
+@get("/health/live", sync_to_thread=False, tags=["Health"], opt=PUBLIC, summary="The process is up")
 def health_live() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -45,6 +46,7 @@ def health_live() -> dict[str, str]:
 @get(
     "/health/ready",
     tags=["Health"],
+    opt=PUBLIC,
     summary="The database and the blob store answer",
     description="200 when both answer; 503 with Retry-After and the part that failed "
     "(`error`, or `timeout` after a few seconds) otherwise.",

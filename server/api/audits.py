@@ -11,8 +11,8 @@ from storage import accounts
 from storage.errors import InvalidInput
 from storage.models import Audit
 
-from ..auth import require_admin
 from ..deps import DB, Caller, QueryParameter
+from ..guards import requires
 from .schemas import Wire
 
 
@@ -36,6 +36,7 @@ class AuditOut(Wire):
 
 @get(
     "/audits",
+    guards=[requires(admin=True)],
     sync_to_thread=True,
     tags=["Audits"],
     summary="The audit log (admins); filter by action or category, start and end dates",
@@ -49,7 +50,6 @@ def list_audits(
     limit: Annotated[int, QueryParameter(name="limit")] = 100,
     offset: Annotated[int, QueryParameter(name="offset")] = 0,
 ) -> list[AuditOut]:
-    require_admin(caller)
     entries = accounts.list_audits(
         db,
         action=action,

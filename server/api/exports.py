@@ -1,14 +1,14 @@
 """/v1 exports: Central's CSV zip and CSV, plus XLSX, GeoJSON and a ZIP of the photos.
 
-Managers and supervisors export (REVIEW, checked by the guard); officers never do. Every
-refusal (a bad `$filter`, an unknown form or question) happens before the first byte; then
+Managers and supervisors export (REVIEW, checked by the guard); officers never do. `$filter`
+is OData's (the same parser and SQL as `.svc/Submissions`, as in Central). Every refusal
+(a bad `$filter`, an unknown form or question) happens before the first byte; then
 the body streams from `storage.exports.open_export`, the same code path `jebol export` uses.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Annotated
 
 from litestar import get
@@ -19,7 +19,6 @@ from storage.exports import ExportFilters, ExportOptions
 
 from ..auth import REVIEW, UI_LINKED
 from ..deps import DB, Blobs, Caller, Config, PathText, ProjectId, QueryParameter
-from ..errors import UnexpectedValue
 from ..files import content_disposition
 from ..guards import requires
 
@@ -31,10 +30,9 @@ Filter = Annotated[
     QueryParameter(
         name="$filter",
         required=False,
-        description="A small OData subset: "
-        "__system/submissionDate ge|gt|le|lt DATE, "
-        "__system/reviewState eq 'approved' (or null), "
-        "__system/submitterId eq N, joined by `and`",
+        description="OData $filter, as on .svc/Submissions: __id and the __system fields "
+        "(submissionDate, updatedAt, deletedAt, submitterId, reviewState), "
+        "eq ne gt ge lt le, and or not, parentheses, year() … second(), now()",
     ),
 ]
 ApprovedOnly = Annotated[
@@ -68,7 +66,7 @@ def export_csv_zip(
 ) -> Stream:
     options = ExportOptions(
         "csv.zip",
-        parse_filter(odata_filter, approved_only),
+        _filters(odata_filter, approved_only),
         attachments=attachments,
         group_paths=group_paths,
         split_select_multiples=split_select_multiples,
@@ -98,7 +96,7 @@ def export_csv(
 ) -> Stream:
     options = ExportOptions(
         "csv",
-        parse_filter(odata_filter, approved_only),
+        _filters(odata_filter, approved_only),
         group_paths=group_paths,
         split_select_multiples=split_select_multiples,
     )
@@ -131,7 +129,7 @@ def export_xlsx(
 ) -> Stream:
     options = ExportOptions(
         "xlsx",
-        parse_filter(odata_filter, approved_only),
+        _filters(odata_filter, approved_only),
         labels=labels,
         choice_labels=choice_labels,
         lang=lang,
@@ -157,7 +155,7 @@ def export_geojson(
     odata_filter: Filter = None,
     approved_only: ApprovedOnly = False,
 ) -> Stream:
-    options = ExportOptions("geojson", parse_filter(odata_filter, approved_only))
+    options = ExportOptions("geojson", _filters(odata_filter, approved_only))
     return _stream(db, blobs, settings, caller, project_id, xml_form_id, options)
 
 
@@ -221,102 +219,10 @@ def _stream(
     )
 
 
-# ---- $filter -----------------------------------------------------------------------------------
-
-_CLAUSE = re.compile(
-    r"""\s*(?P<open>\(\s*)?(?P<field>[\w/]+)\s+(?P<op>[a-z]+)\s+
-                         (?P<value>'(?:[^']|'')*'|[^\s()']+)\s*(?P<close>\))?\s*""",
-    re.X,
-)
-_AND = re.compile(r"and\b")
-_BOUNDS = {
-    "ge": ("since", timedelta(0)),
-    "gt": ("since", timedelta(microseconds=1)),
-    "lt": ("until", timedelta(0)),
-    "le": ("until", timedelta(microseconds=1)),
-}
-SUPPORTED = (
-    "__system/submissionDate ge|gt|le|lt 2026-01-01 (or a timestamp), "
-    "__system/reviewState eq 'approved' (or null), __system/submitterId eq 5, "
-    "joined by `and`"
-)
-
-
-def parse_filter(text: str | None, approved_only: bool = False) -> ExportFilters:
-    """The small part of OData `$filter` that exports understand, as ExportFilters.
-    Anything else is a 400 that says what is supported."""
-    bounds: dict[str, datetime] = {}
-    state: str | None = None
-    submitter: int | None = None
-    position, text = 0, (text or "").strip()
-    while position < len(text):
-        match = _CLAUSE.match(text, position)
-        if match is None or bool(match.group("open")) != bool(match.group("close")):
-            raise _bad_filter(text)
-        field, op, value = match.group("field", "op", "value")
-        if field == "__system/submissionDate" and op in _BOUNDS:
-            side, shift = _BOUNDS[op]
-            moment = _timestamp(value, text) + shift
-            current = bounds.get(side)
-            bounds[side] = (
-                moment
-                if current is None
-                else (max(current, moment) if side == "since" else min(current, moment))
-            )
-        elif field == "__system/reviewState" and op == "eq":
-            wanted = "received" if value == "null" else _string(value, text)
-            if state is not None and state != wanted:
-                raise UnexpectedValue("The $filter asks for two different review states.")
-            state = wanted
-        elif field == "__system/submitterId" and op == "eq" and _is_id(value):
-            if submitter is not None and submitter != int(value):
-                raise UnexpectedValue("The $filter asks for two different submitters.")
-            submitter = int(value)
-        else:
-            raise _bad_filter(text)
-        position = match.end()
-        if position < len(text):
-            joiner = _AND.match(text, position)
-            if joiner is None:
-                raise _bad_filter(text)
-            position = joiner.end()
-            if position >= len(text.rstrip()):
-                raise _bad_filter(text)
-    return ExportFilters(
-        since=bounds.get("since"),
-        until=bounds.get("until"),
-        review_state=state,
-        submitter_id=submitter,
-        approved_only=approved_only,
-    )
-
-
-def _timestamp(value: str, text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise _bad_filter(text) from None
-    try:  # an offset can carry a valid local time out of range in UTC
-        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
-    except OverflowError:
-        raise _bad_filter(text) from None
-
-
-def _is_id(value: str) -> bool:
-    """Digits that fit a database id (a 5,000-digit number is not one)."""
-    return value.isascii() and value.isdigit() and len(value) <= 18
-
-
-def _string(value: str, text: str) -> str:
-    if len(value) < 2 or not (value.startswith("'") and value.endswith("'")):
-        raise _bad_filter(text)
-    return value[1:-1].replace("''", "'")
-
-
-def _bad_filter(text: str) -> UnexpectedValue:
-    return UnexpectedValue(
-        f"The $filter {text!r} is not supported by exports; they understand {SUPPORTED}.",
-    )
+def _filters(odata_filter: str | None, approved_only: bool) -> ExportFilters:
+    """The `$filter` goes to storage as text: it is parsed there by forms.odata_filter, the
+    parser OData uses (a bad one is FilterInvalid, 400.18, before the first byte)."""
+    return ExportFilters(odata_filter=odata_filter, approved_only=approved_only)
 
 
 HANDLERS = [export_csv_zip, export_csv, export_xlsx, export_geojson, export_media]

@@ -46,7 +46,13 @@ class ProjectPatch(Wire):
     archived: bool | None = None
 
 
-@get("/projects", sync_to_thread=True, tags=["Projects"], summary="Projects the caller can see")
+@get(
+    "/projects",
+    guards=[requires()],
+    sync_to_thread=True,
+    tags=["Projects"],
+    summary="Projects the caller can see",
+)
 def list_projects(db: DB, caller: Caller) -> list[ProjectOut]:
     return [
         ProjectOut.of(p)

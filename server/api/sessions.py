@@ -13,6 +13,7 @@ from storage import accounts
 from ..auth import client_address
 from ..deps import DB, Caller, Config, PathText
 from ..errors import unauthorized
+from ..guards import PUBLIC, requires
 from .schemas import Wire
 
 
@@ -36,6 +37,7 @@ class Success(Wire):
     status_code=200,
     sync_to_thread=True,
     tags=["Sessions"],
+    opt=PUBLIC,
     summary="Log in: a Bearer token for the email and password",
 )
 def create_session(
@@ -56,6 +58,7 @@ def create_session(
     status_code=200,
     sync_to_thread=True,
     tags=["Sessions"],
+    guards=[requires()],
     summary="Log out: end a session (its own user, or an administrator)",
 )
 def delete_session(token: PathText, db: DB, caller: Caller) -> Success:

@@ -27,12 +27,11 @@ from litestar.response import Redirect, Stream
 from forms.instance import MAX_SUBMISSION_XML_BYTES
 from storage import submissions
 from storage.accounts import Identity
-from storage.db import Database
 from storage.models import Audit, Comment
 from storage.submissions import IncomingFile, Sender, SubmissionSummary, VersionSummary
 
-from ..auth import MANAGE, REVIEW, SUBMIT, UI_LINKED, require_project, sees_all_submissions
-from ..deps import DB, Blobs, Caller, Config, PathText, ProjectId, QueryParameter
+from ..auth import MANAGE, REVIEW, SUBMIT, UI_LINKED, sees_all_submissions
+from ..deps import DB, Blobs, Caller, Config, PathText, ProjectId, QueryParameter, Roles
 from ..files import file_response
 from ..guards import requires
 from ..uploads import receive_body
@@ -149,6 +148,7 @@ class SuccessOut(Wire):
 
 @get(
     SUBMISSIONS,
+    guards=[requires(SUBMIT)],
     sync_to_thread=True,
     tags=TAGS,
     summary="Submissions of a form, newest first (officers: their own)",
@@ -158,11 +158,12 @@ def list_submissions(
     xml_form_id: PathText,
     db: DB,
     caller: Caller,
+    roles: Roles,
     limit: Annotated[int | None, QueryParameter(ge=0)] = None,
     offset: Annotated[int, QueryParameter(ge=0)] = 0,
     deleted: Annotated[bool, QueryParameter()] = False,
 ) -> Response[list[SubmissionOut]]:
-    own = _readable_by(db, caller, project_id)
+    own = _readable_by(caller, roles)
     rows = submissions.list_summaries(
         db, project_id, xml_form_id, limit=limit, offset=offset, submitter_id=own, deleted=deleted
     )
@@ -174,14 +175,20 @@ def list_submissions(
 
 @get(
     ONE,
+    guards=[requires(SUBMIT)],
     sync_to_thread=True,
     tags=TAGS,
     summary="One submission; with a .xml suffix its current XML, byte for byte",
 )
 def get_submission(
-    project_id: ProjectId, xml_form_id: PathText, instance_id: PathText, db: DB, caller: Caller
+    project_id: ProjectId,
+    xml_form_id: PathText,
+    instance_id: PathText,
+    db: DB,
+    caller: Caller,
+    roles: Roles,
 ) -> SubmissionOut | Response[bytes]:
-    own = _readable_by(db, caller, project_id)
+    own = _readable_by(caller, roles)
     if instance_id.endswith(XML_SUFFIX):
         return _xml(
             submissions.get_current_xml(
@@ -195,14 +202,20 @@ def get_submission(
 
 @get(
     ONE + "/versions",
+    guards=[requires(SUBMIT)],
     sync_to_thread=True,
     tags=TAGS,
     summary="Every version of a submission, newest first",
 )
 def list_versions(
-    project_id: ProjectId, xml_form_id: PathText, instance_id: PathText, db: DB, caller: Caller
+    project_id: ProjectId,
+    xml_form_id: PathText,
+    instance_id: PathText,
+    db: DB,
+    caller: Caller,
+    roles: Roles,
 ) -> list[VersionOut]:
-    own = _readable_by(db, caller, project_id)
+    own = _readable_by(caller, roles)
     return [
         VersionOut.of(v)
         for v in submissions.list_versions(
@@ -213,6 +226,7 @@ def list_versions(
 
 @get(
     ONE + "/versions/{version_id:str}",
+    guards=[requires(SUBMIT)],
     sync_to_thread=True,
     tags=TAGS,
     summary="One version of a submission; with a .xml suffix its XML",
@@ -224,8 +238,9 @@ def get_version(
     version_id: PathText,
     db: DB,
     caller: Caller,
+    roles: Roles,
 ) -> VersionOut | Response[bytes]:
-    own = _readable_by(db, caller, project_id)
+    own = _readable_by(caller, roles)
     as_xml = version_id.endswith(XML_SUFFIX)
     version = submissions.get_version(
         db,
@@ -240,14 +255,20 @@ def get_version(
 
 @get(
     ONE + "/attachments",
+    guards=[requires(SUBMIT)],
     sync_to_thread=True,
     tags=TAGS,
     summary="Files the current version references, and whether each is stored",
 )
 def list_attachments(
-    project_id: ProjectId, xml_form_id: PathText, instance_id: PathText, db: DB, caller: Caller
+    project_id: ProjectId,
+    xml_form_id: PathText,
+    instance_id: PathText,
+    db: DB,
+    caller: Caller,
+    roles: Roles,
 ) -> list[AttachmentOut]:
-    own = _readable_by(db, caller, project_id)
+    own = _readable_by(caller, roles)
     return [
         AttachmentOut(name=a.name, exists=a.blob_sha256 is not None)
         for a in submissions.list_attachments(
@@ -258,6 +279,7 @@ def list_attachments(
 
 @get(
     ONE + "/attachments/{name:str}",
+    guards=[requires(SUBMIT)],
     sync_to_thread=True,
     tags=TAGS,
     opt=UI_LINKED,
@@ -272,8 +294,9 @@ def download_attachment(
     db: DB,
     blobs: Blobs,
     caller: Caller,
+    roles: Roles,
 ) -> Response[Any] | Stream | Redirect:
-    own = _readable_by(db, caller, project_id)
+    own = _readable_by(caller, roles)
     blob = submissions.get_attachment(
         db, project_id, xml_form_id, instance_id, name, submitter_id=own
     ).blob
@@ -506,9 +529,8 @@ def add_comment(
 # ---- helpers ---------------------------------------------------------------------------------
 
 
-def _readable_by(db: Database, caller: Identity, project_id: int) -> int | None:
+def _readable_by(caller: Identity, roles: frozenset[str]) -> int | None:
     """None when the caller reads every submission, else the actor whose own ones it reads."""
-    roles = require_project(db, caller, project_id, SUBMIT)
     return None if sees_all_submissions(roles) else caller.actor_id
 
 

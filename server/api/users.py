@@ -14,7 +14,6 @@ from litestar import delete, get, patch, post, put
 from litestar.params import JSONBody, PathParameter
 
 from storage import accounts
-from storage.accounts import Identity
 from storage.errors import InvalidInput
 
 from ..auth import MANAGE, require_admin
@@ -74,24 +73,30 @@ class AssignmentOut(Wire):
     role_id: int
 
 
-def _self_or_admin(caller: Identity, actor_id: int) -> None:
-    if caller.actor_id != actor_id:
-        require_admin(caller)
-
-
 # ---- users ------------------------------------------------------------------------------------
 
 
-@get("/users/current", sync_to_thread=True, tags=["Users"], summary="The logged-in user")
+@get(
+    "/users/current",
+    guards=[requires()],
+    sync_to_thread=True,
+    tags=["Users"],
+    summary="The logged-in user",
+)
 def current_user(db: DB, caller: Caller) -> UserOut:
     if caller.kind != "user":
         raise forbidden()
     return UserOut.of(accounts.get_user(db, caller.actor_id))
 
 
-@get("/users", sync_to_thread=True, tags=["Users"], summary="Every user (admins)")
-def list_users(db: DB, caller: Caller) -> list[UserOut]:
-    require_admin(caller)
+@get(
+    "/users",
+    guards=[requires(admin=True)],
+    sync_to_thread=True,
+    tags=["Users"],
+    summary="Every user (admins)",
+)
+def list_users(db: DB) -> list[UserOut]:
     return [UserOut.of(view) for view in accounts.list_users(db)]
 
 
@@ -115,10 +120,10 @@ def create_user(data: JSONBody[UserIn], db: DB, caller: Caller) -> UserOut:
     "/users/{actor_id:int}",
     sync_to_thread=True,
     tags=["Users"],
+    guards=[requires(self_or_admin="actor_id")],
     summary="One user (admins, or the user itself)",
 )
-def get_user(actor_id: ActorId, db: DB, caller: Caller) -> UserOut:
-    _self_or_admin(caller, actor_id)
+def get_user(actor_id: ActorId, db: DB) -> UserOut:
     return UserOut.of(accounts.get_user(db, actor_id))
 
 
@@ -130,7 +135,6 @@ def get_user(actor_id: ActorId, db: DB, caller: Caller) -> UserOut:
     summary="Change a user's display name or email (admins, or the user itself)",
 )
 def update_user(actor_id: ActorId, data: JSONBody[UserPatch], db: DB, caller: Caller) -> UserOut:
-    _self_or_admin(caller, actor_id)
     return UserOut.of(
         accounts.update_user(
             db, actor_id, display_name=data.display_name, email=data.email, actor_id=caller.actor_id
@@ -164,10 +168,10 @@ def change_password(
     status_code=200,
     sync_to_thread=True,
     tags=["Users"],
+    guards=[requires(admin=True)],
     summary="Delete a user (admins): it can no longer log in; its sessions end",
 )
 def delete_user(actor_id: ActorId, db: DB, caller: Caller) -> Success:
-    require_admin(caller)
     accounts.delete_user(db, actor_id, actor_id=caller.actor_id)
     return Success()
 
@@ -175,8 +179,14 @@ def delete_user(actor_id: ActorId, db: DB, caller: Caller) -> Success:
 # ---- roles and assignments ----------------------------------------------------------------------
 
 
-@get("/roles", sync_to_thread=False, tags=["Roles"], summary="The roles and their stable ids")
-def list_roles(caller: Caller) -> list[RoleOut]:
+@get(
+    "/roles",
+    guards=[requires()],
+    sync_to_thread=False,
+    tags=["Roles"],
+    summary="The roles and their stable ids",
+)
+def list_roles() -> list[RoleOut]:
     return [RoleOut(id=r.id, name=r.name, system=r.system) for r in accounts.list_roles()]
 
 
@@ -233,10 +243,10 @@ def unassign_role(
     status_code=200,
     sync_to_thread=True,
     tags=["Roles"],
+    guards=[requires(admin=True)],
     summary="Make a user a server administrator (admins; role admin or 1)",
 )
 def assign_admin(role: PathText, actor_id: ActorId, db: DB, caller: Caller) -> Success:
-    require_admin(caller)
     _only_admin_role(role)
     accounts.set_admin(db, actor_id, True, actor_id=caller.actor_id)
     return Success()
@@ -247,10 +257,10 @@ def assign_admin(role: PathText, actor_id: ActorId, db: DB, caller: Caller) -> S
     status_code=200,
     sync_to_thread=True,
     tags=["Roles"],
+    guards=[requires(admin=True)],
     summary="Withdraw the administrator role (admins)",
 )
 def unassign_admin(role: PathText, actor_id: ActorId, db: DB, caller: Caller) -> Success:
-    require_admin(caller)
     _only_admin_role(role)
     accounts.set_admin(db, actor_id, False, actor_id=caller.actor_id)
     return Success()

@@ -43,7 +43,7 @@ from ..deps import (
     QueryParameter,
 )
 from ..errors import UnsupportedMedia
-from ..guards import requires
+from ..guards import PUBLIC, requires
 from ..urls import collect_url, web_form_url
 from . import i18n
 
@@ -81,7 +81,7 @@ def _safe_next(target: str | None) -> str:
 # ---- login, logout, language -----------------------------------------------------------------
 
 
-@get("/login", sync_to_thread=False)
+@get("/login", sync_to_thread=False, opt=PUBLIC)
 def login_page(request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Template:
     return render("login.html", request, next=_safe_next(next), error=None)
 
@@ -93,7 +93,7 @@ class LoginForm:
     next: str = "/"
 
 
-@post("/login", sync_to_thread=True, status_code=303)
+@post("/login", sync_to_thread=True, status_code=303, opt=PUBLIC)
 def login(
     request: Request[Any, Any, Any], data: Annotated[LoginForm, FormBody], db: DB, settings: Config
 ) -> Redirect | Template:
@@ -121,7 +121,7 @@ def login(
     return response
 
 
-@post("/logout", sync_to_thread=True, status_code=303)
+@post("/logout", sync_to_thread=True, status_code=303, opt=PUBLIC)
 def logout(request: Request[Any, Any, Any], db: DB) -> Redirect:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
@@ -131,7 +131,7 @@ def logout(request: Request[Any, Any, Any], db: DB) -> Redirect:
     return response
 
 
-@get("/lang/{code:str}", sync_to_thread=False)
+@get("/lang/{code:str}", sync_to_thread=False, opt=PUBLIC)
 def choose_language(request: Request[Any, Any, Any], code: PathText) -> Redirect:
     back = request.headers.get("referer") or "/"
     response = Redirect(_safe_next(urlparse(back).path or "/"))

@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 from litestar import Router
+from litestar.di import Provide
 
 from ..ui import set_language
-from .pages import PAGES, static_file
+from .pages import PAGES, KeyProblem, key_problem, officer, static_file
 
 
 def router() -> Router:
@@ -16,7 +17,14 @@ def router() -> Router:
         "/",
         route_handlers=[
             Router(
-                "/f", route_handlers=PAGES, before_request=set_language, include_in_schema=False
+                "/f",
+                route_handlers=PAGES,
+                before_request=set_language,
+                include_in_schema=False,
+                # The /f/{key}/… routes declare the `key_holder` guard; what it refuses (and a
+                # form that is not open) is rendered here, one way.
+                exception_handlers={KeyProblem: key_problem},
+                dependencies={"officer": Provide(officer, sync_to_thread=False)},
             ),
             static_file,
         ],

@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import anyio
 import segno
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Request, Response, get
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Stream
 
 from storage import accounts
@@ -30,7 +33,8 @@ from storage.errors import Forbidden, NotFound
 from storage.models import FormVersion
 from storage.tokens import is_well_formed
 
-from ..deps import DB, Blobs, Config, PathText
+from ..deps import DB, Blobs, Caller, Config, PathText
+from ..guards import PUBLIC
 from ..settings import Settings
 from ..ui import i18n
 from ..ui.i18n import gettext
@@ -44,6 +48,7 @@ PAGE_CACHE = "no-cache"  # always revalidated online; the service worker answers
 # Our own pages and files (server/isolation.py); form.xml and media are the form author's and
 # keep the sandbox every foreign response gets.
 OWN = {"own": True}
+PAGE = {**OWN, "shown_as": "page"}  # its errors are a page of ours too (`key_problem`)
 
 _env = Environment(
     loader=FileSystemLoader(TEMPLATES),
@@ -114,6 +119,35 @@ def _form_version(db: Database, project_id: int, xml_form_id: str) -> FormVersio
     if not rows:
         raise KeyProblem(404, gettext("This form is not open for filling."))
     return rows[0][1]
+
+
+_OFFICER = "jebol_officer"
+Officer = Caller  # the app user whose key is in the path (`officer`, found by `key_holder`)
+
+
+async def key_holder(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """The guard of every /f/{key}/… route: the key in the path names a live app user, else a
+    KeyProblem (rendered by `key_problem`). The identity is kept for the `officer` dependency."""
+    db = connection.app.state.services.db
+    identity = await anyio.to_thread.run_sync(_key_identity, db, connection.path_params["key"])
+    connection.scope.setdefault("state", {})[_OFFICER] = identity
+
+
+def officer(request: Request[Any, Any, Any]) -> accounts.Identity:
+    """Dependency: the app user the guard found."""
+    return request.scope["state"][_OFFICER]
+
+
+def key_problem(request: Request[Any, Any, Any], problem: KeyProblem) -> Response[Any]:
+    """A bad or revoked link, or a form not open: a page of ours for the pages, the message as
+    JSON for the manifest, as text for what scripts fetch."""
+    handler = request.scope.get("route_handler")
+    shown_as = handler.opt.get("shown_as") if handler is not None else None
+    if shown_as == "page":
+        return _problem(problem, request.app.state.settings)
+    if shown_as == "json":
+        return Response({"message": problem.message}, status_code=problem.status)
+    return Response(problem.message, status_code=problem.status, media_type="text/plain")
 
 
 def _q(text: str) -> str:
@@ -226,12 +260,9 @@ def _common(key: str, project_id: int, settings: Settings) -> dict[str, Any]:
 # ---- pages -------------------------------------------------------------------------------------
 
 
-@get("/{key:str}", sync_to_thread=True, opt=OWN)
-def form_list_page(key: PathText, db: DB, settings: Config) -> Response[Any]:
-    try:
-        identity = _key_identity(db, key)
-    except KeyProblem as problem:
-        return _problem(problem, settings)
+@get("/{key:str}", guards=[key_holder], sync_to_thread=True, opt=PAGE)
+def form_list_page(key: PathText, db: DB, settings: Config, officer: Officer) -> Response[Any]:
+    identity = officer
     project_id = identity.project_id or 0
     forms = [
         _form_entry(db, key, version, form.xml_form_id)
@@ -251,13 +282,9 @@ def form_list_page(key: PathText, db: DB, settings: Config) -> Response[Any]:
     )
 
 
-@get("/{key:str}/-/antrian", sync_to_thread=True, opt=OWN)
-def queue_page(key: PathText, db: DB, settings: Config) -> Response[Any]:
-    try:
-        identity = _key_identity(db, key)
-    except KeyProblem as problem:
-        return _problem(problem, settings)
-    project_id = identity.project_id or 0
+@get("/{key:str}/-/antrian", guards=[key_holder], sync_to_thread=True, opt=PAGE)
+def queue_page(key: PathText, settings: Config, officer: Officer) -> Response[Any]:
+    project_id = officer.project_id or 0
     config = {**_common(key, project_id, settings), "page": "queue"}
     built = assets.current()
     return _page(
@@ -270,14 +297,12 @@ def queue_page(key: PathText, db: DB, settings: Config) -> Response[Any]:
     )
 
 
-@get("/{key:str}/{xml_form_id:str}", sync_to_thread=True, opt=OWN)
-def form_page(key: PathText, xml_form_id: PathText, db: DB, settings: Config) -> Response[Any]:
-    try:
-        identity = _key_identity(db, key)
-        project_id = identity.project_id or 0
-        version = _form_version(db, project_id, xml_form_id)
-    except KeyProblem as problem:
-        return _problem(problem, settings)
+@get("/{key:str}/{xml_form_id:str}", guards=[key_holder], sync_to_thread=True, opt=PAGE)
+def form_page(
+    key: PathText, xml_form_id: PathText, db: DB, settings: Config, officer: Officer
+) -> Response[Any]:
+    project_id = officer.project_id or 0
+    version = _form_version(db, project_id, xml_form_id)
     entry = _form_entry(db, key, version, xml_form_id)
     config = {**_common(key, project_id, settings), "page": "form", "form": entry}
     built = assets.current()
@@ -292,12 +317,13 @@ def form_page(key: PathText, xml_form_id: PathText, db: DB, settings: Config) ->
     )
 
 
-@get("/{key:str}/-/manifest.webmanifest", sync_to_thread=True, opt=OWN)
-def web_manifest(key: PathText, db: DB, settings: Config) -> Response[Any]:
-    try:
-        _key_identity(db, key)
-    except KeyProblem as problem:
-        return Response({"message": problem.message}, status_code=problem.status)
+@get(
+    "/{key:str}/-/manifest.webmanifest",
+    guards=[key_holder],
+    sync_to_thread=True,
+    opt={**OWN, "shown_as": "json"},
+)
+def web_manifest(key: PathText) -> Response[Any]:
     built = assets.current()
     icons = [
         {"src": built.url("app/icon-192.png"), "sizes": "192x192", "type": "image/png"},
@@ -330,13 +356,9 @@ def web_manifest(key: PathText, db: DB, settings: Config) -> Response[Any]:
     )
 
 
-@get("/{key:str}/-/qr.svg", sync_to_thread=True, opt=OWN)
-def web_form_qr(key: PathText, db: DB, settings: Config) -> Response[Any]:
+@get("/{key:str}/-/qr.svg", guards=[key_holder], sync_to_thread=True, opt=OWN)
+def web_form_qr(key: PathText, settings: Config) -> Response[Any]:
     """The web-form link as a QR code, for a supervisor to show an officer's phone."""
-    try:
-        _key_identity(db, key)
-    except KeyProblem as problem:
-        return Response(problem.message, status_code=problem.status, media_type="text/plain")
     out = io.BytesIO()
     segno.make(web_form_url(settings.public_url, key), micro=False).save(
         out, kind="svg", scale=6, border=2, xmldecl=False
@@ -351,14 +373,10 @@ def web_form_qr(key: PathText, db: DB, settings: Config) -> Response[Any]:
 # ---- what the renderer fetches -------------------------------------------------------------------
 
 
-@get("/{key:str}/{xml_form_id:str}/form.xml", sync_to_thread=True)
-def form_xml(key: PathText, xml_form_id: PathText, db: DB, settings: Config) -> Response[Any]:
+@get("/{key:str}/{xml_form_id:str}/form.xml", guards=[key_holder], sync_to_thread=True)
+def form_xml(key: PathText, xml_form_id: PathText, db: DB, officer: Officer) -> Response[Any]:
     """The current version's XForm (the `v` query, its md5, only names the version in caches)."""
-    try:
-        identity = _key_identity(db, key)
-        version = _form_version(db, identity.project_id or 0, xml_form_id)
-    except KeyProblem as problem:
-        return Response(problem.message, status_code=problem.status, media_type="text/plain")
+    version = _form_version(db, officer.project_id or 0, xml_form_id)
     return Response(
         version.xml,
         media_type="text/xml",
@@ -366,18 +384,15 @@ def form_xml(key: PathText, xml_form_id: PathText, db: DB, settings: Config) -> 
     )
 
 
-@get("/{key:str}/{xml_form_id:str}/media/{name:str}", sync_to_thread=True)
+@get("/{key:str}/{xml_form_id:str}/media/{name:str}", guards=[key_holder], sync_to_thread=True)
 def form_media(
-    key: PathText, xml_form_id: PathText, name: PathText, db: DB, blobs: Blobs, settings: Config
+    key: PathText, xml_form_id: PathText, name: PathText, db: DB, blobs: Blobs, officer: Officer
 ) -> Response[Any] | Stream:
     """A form media file, always through this server (never a redirect to the object store:
     the service worker caches it, and the store's origin would need CORS)."""
+    version = _form_version(db, officer.project_id or 0, xml_form_id)
     try:
-        identity = _key_identity(db, key)
-        version = _form_version(db, identity.project_id or 0, xml_form_id)
         media = form_store.get_media(db, version, name)
-    except KeyProblem as problem:
-        return Response(problem.message, status_code=problem.status, media_type="text/plain")
     except NotFound:
         return Response("not found", status_code=404, media_type="text/plain")
     blob = media.blob
@@ -396,7 +411,7 @@ def form_media(
 # ---- the service worker and the browser files ---------------------------------------------------
 
 
-@get("/sw.js", sync_to_thread=False, opt=OWN)
+@get("/sw.js", sync_to_thread=False, opt={**OWN, **PUBLIC})
 def service_worker() -> Response[Any]:
     """The service worker, scope /f/: the shell list and build digest are written in front of
     server/webform/static/sw.js. Never cached by the browser (it checks for updates)."""
@@ -414,7 +429,10 @@ def service_worker() -> Response[Any]:
 
 
 @get(
-    "/static/webform/{build:str}/{name:path}", sync_to_thread=True, include_in_schema=False, opt=OWN
+    "/static/webform/{build:str}/{name:path}",
+    sync_to_thread=True,
+    include_in_schema=False,
+    opt={**OWN, **PUBLIC},
 )
 def static_file(request: Request[Any, Any, Any], build: PathText, name: PathText) -> Response[Any]:
     built = assets.current()

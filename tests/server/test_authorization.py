@@ -366,6 +366,23 @@ def test_every_route_has_a_rule(services):
     assert others == set(UI_RULES), (sorted(others - set(UI_RULES)), sorted(set(UI_RULES) - others))
 
 
+def test_every_route_declares_who_may_call_it(services):
+    """One idiom: each route's decorator (or its router) says who may call it, as guards or as
+    `opt=PUBLIC`; no route leaves it to a check inside its body."""
+    app = create_app(services.settings, services, prepare=False)
+    undeclared = []
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            methods = set(getattr(handler, "http_methods", ())) - {"OPTIONS"}
+            if not methods:
+                continue  # Litestar's own OPTIONS answer
+            public = bool(handler.opt.get("public"))
+            guarded = bool(handler.resolve_guards())
+            if public == guarded:  # neither, or a guard on a route also called public
+                undeclared.append((sorted(methods), route.path, public, guarded))
+    assert undeclared == []
+
+
 @pytest.mark.parametrize("prefix, rules", [("/v1", RULES), ("", UI_RULES)], ids=["v1", "ui"])
 def test_matrix(services, setting, tmp_path, prefix, rules):
     shared = make_world(services, setting, tmp_path)
