@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql
 from forms import exports as writers
 from forms.exports import MediaRef
 from forms.instruments import SIPERA
+from forms.odata_filter import Expr, parse_filter
 from forms.tabular import Layout, RowMeta
 from forms.xform import Field, Schema
 
@@ -47,6 +48,7 @@ from .models import (
     SubmissionAttachment,
     SubmissionVersion,
 )
+from .odata import filter_where
 from .submissions import RECEIVED
 
 FORMATS = ("csv.zip", "csv", "xlsx", "geojson", "media")
@@ -60,8 +62,11 @@ _JSON = msgspec.json.Decoder()
 
 @dataclass(frozen=True)
 class ExportFilters:
-    """Which submissions go out. Times are UTC; `until` is exclusive."""
+    """Which submissions go out. Times are UTC; `until` is exclusive. `odata_filter`: an OData
+    `$filter` (forms.odata_filter's grammar, turned into SQL by `storage.odata.filter_where`,
+    as on `.svc/Submissions`), kept as its text so a CSV zip's helper process gets it too."""
 
+    odata_filter: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     review_state: str | None = None  # one of browse.FILTER_STATES; "received" = not reviewed
@@ -191,7 +196,7 @@ def open_export(
         raise InvalidInput(
             f"Unknown export format {options.format!r}; one of {', '.join(FORMATS)}."
         )
-    _check(options.filters)
+    _check(options.filters)  # before anything is read: a bad $filter is a 400 for any form
     source = get_source(db, project_id, xml_form_id)
     schema = source.schema
     questions: list[Field] | None = None
@@ -396,6 +401,7 @@ def _middle_id(db: Database, source: ExportSource, filters: ExportFilters, total
         source.form,
         filters,
         source.schema,
+        db.dialect,
     )
     with db.read() as tx:
         return tx.execute(
@@ -444,7 +450,7 @@ def count_rows(
         .join(SubmissionVersion, SubmissionVersion.submission_id == Submission.id)
     )
     with db.read() as tx:
-        return tx.execute(_filtered(query, form, filters, schema)).scalar_one()
+        return tx.execute(_filtered(query, form, filters, schema, db.dialect)).scalar_one()
 
 
 def iter_rows(
@@ -516,6 +522,7 @@ class _BatchReader:
             form,
             filters,
             schema,
+            db.dialect,
         )
         if through is not None:
             self.query = self.query.where(
@@ -645,9 +652,13 @@ def _rows_of(
         )
 
 
-def _filtered(query: Any, form: Form, filters: ExportFilters, schema: Schema | None) -> Any:
+def _filtered(
+    query: Any, form: Form, filters: ExportFilters, schema: Schema | None, dialect: str
+) -> Any:
     query = query.where(
-        Submission.form_id == form.id, Submission.deleted_at.is_(None), SubmissionVersion.is_current
+        Submission.form_id == form.id,
+        SubmissionVersion.is_current,
+        filter_where(_parsed(filters), dialect),
     )
     if filters.since is not None:
         query = query.where(Submission.created_at >= filters.since)
@@ -678,7 +689,14 @@ def _filtered(query: Any, form: Form, filters: ExportFilters, schema: Schema | N
     return query
 
 
+def _parsed(filters: ExportFilters) -> Expr | None:
+    """The `$filter` as a tree; FilterInvalid (400.18) says what is wrong with it."""
+    text = filters.odata_filter
+    return parse_filter(text) if text and text.strip() else None
+
+
 def _check(filters: ExportFilters) -> None:
+    _parsed(filters)
     if filters.review_state and filters.review_state not in FILTER_STATES:
         raise InvalidInput(
             f"Unknown review state {filters.review_state!r}; one of {', '.join(FILTER_STATES)}."

@@ -4,7 +4,8 @@ Batches come newest first (`ORDER BY submission.id DESC`, Central's order) and e
 batch starts below the last id seen (`id < last`), so the thousandth page costs what the first
 does; `$skip` alone uses OFFSET, as Central does, and only on the first batch. A `$filter` is
 turned from its parsed tree (forms.odata_filter) into SQLAlchemy expressions on the submission
-columns: values travel as bound parameters, never as SQL text.
+columns by `filter_where`, which exports use too: values travel as bound parameters, never as
+SQL text.
 """
 
 from __future__ import annotations
@@ -84,17 +85,24 @@ def get_form(db: Database, project_id: int, xml_form_id: str) -> ODataForm:
 def scope(
     db: Database, form: ODataForm, expr: Expr | None = None, instance_id: str | None = None
 ) -> Scope:
-    """The form's current submissions matching `expr`. Deleted ones are left out unless the
-    filter names `__system/deletedAt` (as Central does)."""
-    postgres = db.dialect == "postgresql"
-    clauses = [Submission.form_id == form.form_id]
-    if expr is None or "__system/deletedAt" not in names_in(expr):
-        clauses.append(Submission.deleted_at.is_(None))
-    if expr is not None:
-        clauses.append(_sql(expr, postgres))
+    """The form's current submissions matching `expr` (see `filter_where`)."""
+    clauses = [Submission.form_id == form.form_id, filter_where(expr, db.dialect)]
     if instance_id is not None:
         clauses.append(Submission.instance_id == instance_id)
     return Scope(sa.and_(*clauses))
+
+
+def filter_where(expr: Expr | None, dialect: str) -> Any:
+    """A parsed `$filter` (forms.odata_filter) as a SQLAlchemy condition on `submission`: the
+    one translation, used by OData and by exports. Deleted submissions are left out unless
+    the filter names `__system/deletedAt` (as Central does); None keeps every other one.
+    `dialect`: the database's (`Database.dialect`)."""
+    clauses = []
+    if expr is None or "__system/deletedAt" not in names_in(expr):
+        clauses.append(Submission.deleted_at.is_(None))
+    if expr is not None:
+        clauses.append(_sql(expr, dialect == "postgresql"))
+    return sa.and_(*clauses)
 
 
 def count(db: Database, where: Scope) -> int:

@@ -385,22 +385,118 @@ def test_filters(client, world, params, expected):
 @pytest.mark.parametrize(
     "bad",
     [
-        "__system/deletedAt eq null",
         "__system/submissionDate ge yesterday",
-        "__system/reviewState eq 'approved' or __system/reviewState eq null",
-        "__system/reviewState eq 'done'",
         "__system/submitterId eq 5 and",
         "nama eq 'Budi'",
         "(__system/submitterId eq 5",
+        "__system/reviewState eq 'approved' xor __system/submitterId eq 5",
+        "__system/submissionDate ge 0001-01-01T00:00:00+14:00",
+        "substringof('a', __id)",
+        "__system/submitterId add 1 eq 2",
     ],
 )
-def test_unsupported_filter_is_400_before_any_byte(client, world, bad):
-    response = _get(
-        client, world, "manager", "foto_sederhana", "submissions.csv.zip", **{"$filter": bad}
+def test_bad_filter_is_odatas_400_before_any_byte(client, world, bad):
+    """The exports' $filter is OData's: a bad one answers what `.svc/Submissions` answers
+    (FilterInvalid, 400.18, the same message), before the first byte."""
+    odata = _odata(client, world, bad)
+    assert odata.status_code == 400 and odata.json()["code"] == 400.18, odata.text
+    for tail in (
+        "submissions.csv.zip",
+        "submissions.csv",
+        "submissions.xlsx",
+        "submissions.geojson",
+    ):
+        response = _get(client, world, "manager", "foto_sederhana", tail, **{"$filter": bad})
+        assert response.status_code == 400, (tail, response.text)
+        assert response.headers["content-type"].startswith("application/json")
+        assert response.json() == odata.json(), tail
+
+
+def _odata(client, world: World, odata_filter: str):
+    return client.get(
+        f"/v1/projects/{world.project_id}/forms/foto_sederhana.svc/Submissions",
+        params={"$filter": odata_filter},
+        auth=world.auth["manager"],
     )
-    assert response.status_code == 400, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    assert "__system" in response.json()["message"] or "review state" in response.json()["message"]
+
+
+def _odata_ids(client, world: World, odata_filter: str) -> list[str]:
+    response = _odata(client, world, odata_filter)
+    assert response.status_code == 200, response.text
+    return sorted(row["__id"] for row in response.json()["value"])
+
+
+@pytest.mark.parametrize(
+    "odata_filter, expected",
+    [
+        ("__system/reviewState eq 'approved' or __system/reviewState eq 'hasIssues'", [0, 2]),
+        ("not (__system/reviewState eq 'approved')", [1, 2]),
+        ("not __system/reviewState eq null and __system/submitterId eq {officer}", [0, 2]),
+        (
+            "(__system/submissionDate lt 2026-01-15 or __system/submissionDate ge 2026-03-01)"
+            " and not ($root/Submissions/__system/reviewState eq 'hasIssues')",
+            [0],
+        ),
+        ("month(__system/submissionDate) eq 2 or year(__system/submissionDate) lt 2026", [1]),
+        ("__system/reviewState ne 'approved' and __system/submitterId ne {officer}", [1]),
+        ("__system/deletedAt ne null", ["deleted"]),
+        ("__id eq '{first}' or (true and __system/submitterId eq -1)", [0]),
+        ("__system/reviewState eq 'done'", []),
+    ],
+)
+def test_filter_gives_the_csv_the_submissions_odata_gives(client, world, odata_filter, expected):
+    """One filter language: the same $filter selects the same submissions in the CSV (and the
+    CSV zip) as on `.svc/Submissions`, `or`, `not`, parentheses and functions included; as in
+    Central, deleted submissions are in only when the filter names `__system/deletedAt`."""
+    odata_filter = odata_filter.format(officer=world.actors["officer"], first=world.simple[0])
+    response = _get(
+        client,
+        world,
+        "supervisor",
+        "foto_sederhana",
+        "submissions.csv",
+        **{"$filter": odata_filter},
+    )
+    assert response.status_code == 200, response.text
+    ids = sorted(r[8] for r in _table(response.content)[1:])
+    assert ids == _odata_ids(client, world, odata_filter)
+    if expected != ["deleted"]:
+        assert ids == sorted(world.simple[i] for i in expected)
+    else:
+        assert len(ids) == 1 and ids[0] not in world.simple
+    archive = _zip(
+        _get(
+            client,
+            world,
+            "supervisor",
+            "foto_sederhana",
+            "submissions.csv.zip",
+            attachments="false",
+            **{"$filter": odata_filter},
+        )
+    )
+    assert sorted(r[8] for r in _table(archive.read("foto_sederhana.csv"))[1:]) == ids
+
+
+def test_split_csv_zip_helper_reads_the_same_filter(services, world):
+    """A CSV zip made by two processes: the helper gets the $filter as text and parses it
+    with the same parser (deleted submissions included because the filter names deletedAt)."""
+    odata_filter = "__system/deletedAt ne null or (__system/reviewState eq 'approved')"
+    with make_client(services, export_split_rows=2) as split:
+        archive = _zip(
+            _get(
+                split,
+                world,
+                "manager",
+                "foto_sederhana",
+                "submissions.csv.zip",
+                attachments="false",
+                **{"$filter": odata_filter},
+            )
+        )
+        ids = [r[8] for r in _table(archive.read("foto_sederhana.csv"))[1:]]
+        assert sorted(ids) == _odata_ids(split, world, odata_filter)
+    assert len(ids) == 2 and ids[0] == world.simple[0]
 
 
 def test_unknown_form_is_404_and_officer_is_403(client, world):
