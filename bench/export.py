@@ -50,7 +50,7 @@ from procstat import reset_peak  # noqa: E402
 
 from server.app import Services  # noqa: E402
 from server.settings import Settings  # noqa: E402
-from storage import accounts, content, exports, projects  # noqa: E402
+from storage import app_users, content, exports, projects, roles, users  # noqa: E402
 from storage import forms as form_store  # noqa: E402
 from storage.models import (  # noqa: E402
     Submission,
@@ -197,9 +197,9 @@ def insert_world(
         f"{VISIT}.xlsx",
     )
     email = f"bench-{uuid.uuid4().hex[:6]}@example.org"
-    user = accounts.create_user(services.db, email, PASSWORD)
-    accounts.grant_role(services.db, user.actor_id, project.id, "manager")
-    phone = accounts.create_app_user(services.db, services.box, project.id, "Petugas bench")
+    user = users.create_user(services.db, email, PASSWORD)
+    roles.grant_role(services.db, user.actor_id, project.id, "manager")
+    phone = app_users.create_app_user(services.db, services.box, project.id, "Petugas bench")
     form = form_store.get_form(services.db, project.id, VISIT)
     version = form_store.current_version(services.db, form)
     template = b"<data id='jebol_sipera_kunjungan' version='2025010101'/>"
@@ -281,7 +281,7 @@ def insert_world(
         f"insert: {count} submissions in {time.perf_counter() - t0:.1f} s "
         f"(bulk SQL; {photo_submissions} of them with stored photos)"
     )
-    token, _ = accounts.create_session(services.db, user.actor_id, 24)
+    token, _ = users.create_session(services.db, user.actor_id, 24)
     return project.id, token
 
 

@@ -14,7 +14,7 @@ What it does
    throwaway SeaweedFS S3, tests.services helpers); `Services(settings).prepare()`.
 2. Publishes the shipped visit form `forms/library/jebol_sipera_kunjungan.xlsx` into a new
    project, makes 5 app users (the submitters) and a supervisor web user
-   (`accounts.create_user` + `grant_role(..., "supervisor")`).
+   (`users.create_user` + `grant_role(..., "supervisor")`).
 3. Writes a pool of --photo-pool (200) distinct small JPEGs with Pillow (800x600 scenes,
    20-40 KB; most with EXIF DateTimeOriginal, some with GPS near Sawahlunto or far from it, some
    without EXIF, and ~5 % resized re-compressed copies of other pool photos: near-duplicates).
@@ -90,9 +90,10 @@ if str(REPO) not in sys.path:
 import sqlalchemy as sa
 from procstat import machine_busy_seconds, own_cpu_seconds, reset_peak  # noqa: E402
 
+from forms import photos as photo_rules
 from server.app import Services
 from server.settings import Settings
-from storage import accounts, browse, photos, projects, thumbs
+from storage import app_users, browse, photos, projects, roles, thumbs, users
 from storage import forms as form_store
 from storage import submissions as subs
 from storage.models import Blob, Submission, SubmissionVersion
@@ -716,7 +717,7 @@ def storage_breakdown(
     all_facts = photos.ensure_analyzed(db, blobs, [p.sha256 for p in every])
     add(
         "board: photos.compute_flags(every)",
-        lambda: photos.compute_flags(every, all_facts),
+        lambda: photo_rules.compute_flags(every, all_facts),
         lambda r: f"{sum(1 for f in r.values() if f)} flagged of {len(r)}",
     )
     # What-if: the pool makes the form hold only ~200 distinct files. In the field every photo is
@@ -725,7 +726,7 @@ def storage_breakdown(
     distinct = {f"{i:064x}": f"{rnd.getrandbits(64):016x}" for i in range(len(every))}
     add(
         f"what-if: near_duplicate_pairs, {len(every)} distinct pHashes",
-        lambda: photos.near_duplicate_pairs(distinct),
+        lambda: photo_rules.near_duplicate_pairs(distinct),
         lambda r: f"{len(r)} pairs (random hashes)",
     )
     return lines
@@ -842,7 +843,7 @@ def run(args: argparse.Namespace, backend: Backend, workdir: Path) -> bool:
         opds = [c.value for c in opd_field.choices]
         senders = []
         for n in range(1, 6):
-            app_user = accounts.create_app_user(db, services.box, project.id, f"Petugas {n}")
+            app_user = app_users.create_app_user(db, services.box, project.id, f"Petugas {n}")
             senders.append(
                 subs.Sender(
                     app_user.actor.id,
@@ -850,10 +851,10 @@ def run(args: argparse.Namespace, backend: Backend, workdir: Path) -> bool:
                     "org.odk.collect.android/v2024.3.0 jebol-bench",
                 )
             )
-        user = accounts.create_user(
+        user = users.create_user(
             db, SUPERVISOR_EMAIL, SUPERVISOR_PASSWORD, display_name="Supervisor Bench"
         )
-        accounts.grant_role(db, user.actor_id, project.id, "supervisor")
+        roles.grant_role(db, user.actor_id, project.id, "supervisor")
         log(
             f"project {project.id}, form {FORM_ID} version {published.version.version} "
             f"({len(opds)} OPD choices), 5 app users, supervisor {SUPERVISOR_EMAIL}"

@@ -11,11 +11,12 @@ from typing import Any
 
 from litestar import Request
 
-from storage import accounts, projects
-from storage.accounts import Identity
+from storage import app_users, projects, users
+from storage import roles as role_store
 from storage.db import Database
 from storage.errors import Forbidden, NotFound
 from storage.tokens import is_well_formed
+from storage.users import Identity
 
 from .deps import DB
 from .errors import ActionForbidden, forbidden, unauthorized
@@ -37,25 +38,25 @@ def identify(request: Request[Any, Any, Any], db: Database) -> Identity | None:
         if not is_well_formed(key):
             raise unauthorized("The app user key in the URL is malformed.")
         try:
-            return accounts.identity_for_key(db, key)
+            return app_users.identity_for_key(db, key)
         except Forbidden as error:
             raise forbidden(str(error)) from None
     header = request.headers.get("authorization", "")
     if not header and SESSION_COOKIE in request.cookies and _cookie_allowed(request):
-        identity = accounts.identity_for_session(db, request.cookies[SESSION_COOKIE])
+        identity = users.identity_for_session(db, request.cookies[SESSION_COOKIE])
         if identity is None:
             raise unauthorized("Your session has ended; log in again.")
         return identity
     scheme, _, credentials = header.partition(" ")
     scheme = scheme.lower()
     if scheme == "bearer":
-        identity = accounts.identity_for_session(db, credentials.strip())
+        identity = users.identity_for_session(db, credentials.strip())
         if identity is None:
             raise unauthorized("The session token is invalid or expired.")
         return identity
     if scheme == "basic":
         email, password = _basic(credentials)
-        identity = accounts.authenticate(db, email, password, client=client_address(request))
+        identity = users.authenticate(db, email, password, client=client_address(request))
         if identity is None:
             raise unauthorized("Wrong email or password.", challenge=True)
         return identity
@@ -87,7 +88,7 @@ def require_identity(
 def require_project(
     db: Database, identity: Identity, project_id: int, allowed: frozenset[str]
 ) -> frozenset[str]:
-    roles = accounts.roles_in_project(db, identity, project_id)
+    roles = role_store.roles_in_project(db, identity, project_id)
     if not roles or ("admin" in roles and not projects.project_exists(db, project_id)):
         raise NotFound("project")
     if not (roles & allowed) and "admin" not in roles:

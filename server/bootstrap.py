@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from storage import accounts, projects
+from storage import app_users, projects, users
 from storage import forms as form_store
 
 from .app import Services
@@ -35,10 +35,10 @@ def library_forms() -> list[Path]:
 def run(services: Services) -> Setup:
     settings, db = services.settings, services.db
     admin_password = None
-    admin = accounts.find_user_by_email(db, settings.admin_email)
+    admin = users.find_user_by_email(db, settings.admin_email)
     if admin is None:
         admin_password = settings.admin_password or secrets.token_urlsafe(12)
-        admin = accounts.create_user(
+        admin = users.create_user(
             db, settings.admin_email, admin_password, is_admin=True, display_name="Administrator"
         )
         if settings.admin_password:
@@ -57,12 +57,12 @@ def run(services: Services) -> Setup:
             db, services.blobs, project.id, path.read_bytes(), path.name, actor_id=admin.actor_id
         )
         published.append((result.form.xml_form_id, result.outcome))
-    app_user = accounts.find_app_user_by_name(
+    app_user = app_users.find_app_user_by_name(
         db, services.box, project.id, settings.default_app_user
     )
     url = None
     if app_user is None:  # its key goes to the console once, never to every start's log
-        app_user = accounts.create_app_user(
+        app_user = app_users.create_app_user(
             db, services.box, project.id, settings.default_app_user, actor_id=admin.actor_id
         )
         url = (

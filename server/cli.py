@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from forms.errors import FormsError
-from storage import accounts, projects
+from storage import app_users, projects, users
 from storage import forms as form_store
 from storage.blobs import BlobStoreError
 from storage.errors import StorageError
@@ -172,7 +172,7 @@ def appuser() -> None:
 def appuser_create(name: str, project_id: int | None) -> None:
     services = _services()
     project_id = _project_id(services, project_id)
-    created = accounts.create_app_user(services.db, services.box, project_id, name)
+    created = app_users.create_app_user(services.db, services.box, project_id, name)
     assert created.token is not None
     click.echo(f"App user {name!r} (id {created.app_user.id}) in project {project_id}.")
     click.echo("ODK Collect server URL:")
@@ -200,7 +200,7 @@ def user() -> None:
 @_friendly
 def user_create(email: str, admin: bool, password: str) -> None:
     services = _services()
-    created = accounts.create_user(services.db, email, password, is_admin=admin)
+    created = users.create_user(services.db, email, password, is_admin=admin)
     click.echo(f"User {created.email} created{' (admin)' if admin else ''}.")
 
 
@@ -221,10 +221,10 @@ def user_create(email: str, admin: bool, password: str) -> None:
 @_friendly
 def user_password(email: str, password: str) -> None:
     services = _services()
-    found = accounts.find_user_by_email(services.db, email)
+    found = users.find_user_by_email(services.db, email)
     if found is None or found.id is None:
         raise click.ClickException(f"No user with the email {email!r}.")
-    accounts.set_password(services.db, found.id, password)
+    users.set_password(services.db, found.id, password)
     click.echo(f"Password of {found.email} reset; their sessions have ended.")
 
 

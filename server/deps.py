@@ -7,10 +7,10 @@ from typing import Annotated
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter  # noqa: F401
 
-from storage.accounts import Identity
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.tokens import TokenBox
+from storage.users import Identity
 
 from .settings import Settings
 

@@ -15,7 +15,7 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from storage.accounts import Identity
+from storage.users import Identity
 
 from .auth import refuse_key, require_admin, require_identity, require_project
 from .errors import forbidden

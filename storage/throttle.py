@@ -4,7 +4,7 @@ A login is refused (before its password is even checked) while the email has EMA
 more failures within WINDOW, or the client address has CLIENT_LIMIT or more. Refused attempts
 are not recorded, so the lock lifts WINDOW after the failures that caused it; a success clears
 nothing (one person's good login never wipes an attacker's record). These functions take an
-open transaction; `accounts.log_in` composes them.
+open transaction; `users.log_in` composes them.
 """
 
 from __future__ import annotations

@@ -12,9 +12,10 @@ import io
 
 from PIL import Image, ImageOps
 
+from forms.photos import open_image
+
 from .blobs import BlobStore, BlobStoreError, blob_key
 from .errors import BlobUnavailable, InvalidInput, NotFound
-from .photos import open_image
 
 SIZES = (320, 1280)
 JPEG_QUALITY = 82

@@ -20,7 +20,7 @@ from litestar.testing import TestClient
 
 from server.app import Services, create_app
 from server.settings import Settings
-from storage import accounts
+from storage import users
 from tests.services import SeaweedS3, ThrowawayPostgres, find_weed
 
 BACKENDS = [
@@ -38,7 +38,7 @@ def cheap_password_hashing() -> Iterator[None]:
     second. Production keeps argon2-cffi's defaults (tests/storage/test_accounts.py checks)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(
-            accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+            users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
         )
         yield
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from PIL import Image
 
 from server.app import Services
-from storage import accounts, projects
+from storage import app_users, projects
 from storage import forms as form_store
-from storage.accounts import AppUserOut
+from storage.app_users import AppUserOut
 from storage.models import Project
 
 DATA = Path(__file__).parent / "data"
@@ -23,7 +23,7 @@ def make_project(services: Services, name: str | None = None) -> Project:
 
 
 def make_app_user(services: Services, project: Project, name: str = "Petugas uji") -> AppUserOut:
-    return accounts.create_app_user(services.db, services.box, project.id, name)
+    return app_users.create_app_user(services.db, services.box, project.id, name)
 
 
 def publish(

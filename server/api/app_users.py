@@ -18,8 +18,8 @@ import segno
 from litestar import Response, delete, get, post
 from litestar.params import JSONBody
 
-from storage import accounts, projects
-from storage.accounts import AppUserOut as AppUserRow
+from storage import app_users, projects, roles
+from storage.app_users import AppUserOut as AppUserRow
 from storage.db import Database
 from storage.errors import Conflict, InvalidInput
 from storage.tokens import TokenBox
@@ -105,7 +105,7 @@ def qr_code(payload: str) -> segno.QRCode:
 def _payload(
     db: Database, box: TokenBox, settings: Settings, project_id: int, actor_id: int
 ) -> CollectSettings:
-    row = accounts.get_app_user(db, box, project_id, actor_id)
+    row = app_users.get_app_user(db, box, project_id, actor_id)
     if row.token is None:
         raise Conflict(
             "This app user's key was revoked (or sealed under another secret key); "
@@ -133,7 +133,7 @@ def list_app_users(
 ) -> list[AppUserOut]:
     return [
         AppUserOut.of(row, settings.public_url)
-        for row in accounts.list_app_users(db, box, project_id)
+        for row in app_users.list_app_users(db, box, project_id)
     ]
 
 
@@ -153,7 +153,9 @@ def create_app_user(
     settings: Config,
     caller: Caller,
 ) -> AppUserOut:
-    row = accounts.create_app_user(db, box, project_id, data.display_name, actor_id=caller.actor_id)
+    row = app_users.create_app_user(
+        db, box, project_id, data.display_name, actor_id=caller.actor_id
+    )
     return AppUserOut.of(row, settings.public_url)
 
 
@@ -166,7 +168,7 @@ def create_app_user(
     summary="Revoke an app user's key: it answers 403 from now on (managers)",
 )
 def revoke_app_user(project_id: ProjectId, actor_id: ActorId, db: DB, caller: Caller) -> Success:
-    accounts.revoke_app_user_by_actor(db, project_id, actor_id, actor_id=caller.actor_id)
+    app_users.revoke_app_user_by_actor(db, project_id, actor_id, actor_id=caller.actor_id)
     return Success()
 
 
@@ -227,7 +229,7 @@ _NO_STORE = {"Cache-Control": "no-store"}
 # Central: POST|DELETE /projects/{id}/forms/{xmlFormId}/assignments/{role}/{actorId}, with role
 # `app-user` or 2 (Central's names), or our officer role by id (4) or name. Recorded and listed,
 # not yet enforced: every app user of a project still sees all its open forms (see
-# storage.accounts.grant_form_access).
+# storage.roles.grant_form_access).
 
 _FORM_ASSIGNMENT = "/projects/{project_id:int}/forms/{xml_form_id:str}/assignments"
 
@@ -252,7 +254,7 @@ def _app_user_role(ref: str) -> None:
     ref = ref.strip().lower()
     if ref in ("app-user", CENTRAL_APP_USER_ROLE):
         return
-    if accounts.role_named(ref) != "officer":
+    if roles.role_named(ref) != "officer":
         raise InvalidInput(
             "Forms are assigned to app users only (role app-user, 2 as in Central, or officer)."
         )
@@ -268,10 +270,10 @@ def _app_user_role(ref: str) -> None:
 def list_form_assignments(
     project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller
 ) -> list[AssignmentOut]:
-    officer = accounts.role_id("officer")
+    officer = roles.role_id("officer")
     return [
         AssignmentOut(actor_id=actor.id, role_id=officer)
-        for actor in accounts.list_form_access(db, project_id, xml_form_id)
+        for actor in roles.list_form_access(db, project_id, xml_form_id)
     ]
 
 
@@ -294,7 +296,7 @@ def list_form_assignees(
             type="field_key",
             deleted_at=a.deleted_at,
         )
-        for a in accounts.list_form_access(db, project_id, xml_form_id)
+        for a in roles.list_form_access(db, project_id, xml_form_id)
     ]
 
 
@@ -315,7 +317,7 @@ def assign_form(
     caller: Caller,
 ) -> Success:
     _app_user_role(role)
-    accounts.grant_form_access(db, project_id, xml_form_id, actor_id, actor_id=caller.actor_id)
+    roles.grant_form_access(db, project_id, xml_form_id, actor_id, actor_id=caller.actor_id)
     return Success()
 
 
@@ -336,7 +338,7 @@ def unassign_form(
     caller: Caller,
 ) -> Success:
     _app_user_role(role)
-    accounts.revoke_form_access(db, project_id, xml_form_id, actor_id, actor_id=caller.actor_id)
+    roles.revoke_form_access(db, project_id, xml_form_id, actor_id, actor_id=caller.actor_id)
     return Success()
 
 

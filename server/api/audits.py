@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from litestar import get
 
-from storage import accounts
+from storage import audit
 from storage.errors import InvalidInput
 from storage.models import Audit
 
@@ -50,7 +50,7 @@ def list_audits(
     limit: Annotated[int, QueryParameter(name="limit")] = 100,
     offset: Annotated[int, QueryParameter(name="offset")] = 0,
 ) -> list[AuditOut]:
-    entries = accounts.list_audits(
+    entries = audit.list_audits(
         db,
         action=action,
         start=_moment(start, "start"),

@@ -33,9 +33,9 @@ from litestar.response import Stream
 from forms import odata
 from forms.odata import Cursor, Options, Record, Table
 from storage import odata as odata_store
-from storage.accounts import Identity
 from storage.db import Database
 from storage.errors import NotFound
+from storage.users import Identity
 
 from ..auth import REVIEW, require_project
 from ..deps import DB, PathText, ProjectId, QueryParameter

@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Request, delete, post
 from litestar.params import JSONBody
 
-from storage import accounts
+from storage import users
 
 from ..auth import client_address
 from ..deps import DB, Caller, Config, PathText
@@ -43,7 +43,7 @@ class Success(Wire):
 def create_session(
     request: Request[Any, Any, Any], data: JSONBody[SessionIn], db: DB, settings: Config
 ) -> SessionOut:
-    login = accounts.log_in(
+    login = users.log_in(
         db, data.email, data.password, client=client_address(request), hours=settings.session_hours
     )
     if login is None:
@@ -62,7 +62,7 @@ def create_session(
     summary="Log out: end a session (its own user, or an administrator)",
 )
 def delete_session(token: PathText, db: DB, caller: Caller) -> Success:
-    accounts.end_session(db, token, actor_id=caller.actor_id, is_admin=caller.is_admin)
+    users.end_session(db, token, actor_id=caller.actor_id, is_admin=caller.is_admin)
     return Success()
 
 

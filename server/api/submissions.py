@@ -26,9 +26,9 @@ from litestar.response import Redirect, Stream
 
 from forms.instance import MAX_SUBMISSION_XML_BYTES
 from storage import submissions
-from storage.accounts import Identity
 from storage.models import Audit, Comment
 from storage.submissions import IncomingFile, Sender, SubmissionSummary, VersionSummary
+from storage.users import Identity
 
 from ..auth import MANAGE, REVIEW, SUBMIT, UI_LINKED, sees_all_submissions
 from ..deps import DB, Blobs, Caller, Config, PathText, ProjectId, QueryParameter, Roles

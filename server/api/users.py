@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from litestar import delete, get, patch, post, put
 from litestar.params import JSONBody, PathParameter
 
-from storage import accounts
+from storage import roles, users
 from storage.errors import InvalidInput
 
 from ..auth import MANAGE, require_admin
@@ -36,7 +36,7 @@ class UserOut(Wire):
     deleted_at: datetime | None = None
 
     @classmethod
-    def of(cls, view: accounts.UserView) -> UserOut:
+    def of(cls, view: users.UserView) -> UserOut:
         return cls(
             id=view.actor.id,
             display_name=view.actor.display_name,
@@ -86,7 +86,7 @@ class AssignmentOut(Wire):
 def current_user(db: DB, caller: Caller) -> UserOut:
     if caller.kind != "user":
         raise forbidden()
-    return UserOut.of(accounts.get_user(db, caller.actor_id))
+    return UserOut.of(users.get_user(db, caller.actor_id))
 
 
 @get(
@@ -97,7 +97,7 @@ def current_user(db: DB, caller: Caller) -> UserOut:
     summary="Every user (admins)",
 )
 def list_users(db: DB) -> list[UserOut]:
-    return [UserOut.of(view) for view in accounts.list_users(db)]
+    return [UserOut.of(view) for view in users.list_users(db)]
 
 
 @post(
@@ -110,10 +110,10 @@ def list_users(db: DB) -> list[UserOut]:
 )
 def create_user(data: JSONBody[UserIn], db: DB, caller: Caller) -> UserOut:
     require_admin(caller)
-    user = accounts.create_user(
+    user = users.create_user(
         db, data.email, data.password, display_name=data.display_name, actor_id=caller.actor_id
     )
-    return UserOut.of(accounts.get_user(db, user.actor_id))
+    return UserOut.of(users.get_user(db, user.actor_id))
 
 
 @get(
@@ -124,7 +124,7 @@ def create_user(data: JSONBody[UserIn], db: DB, caller: Caller) -> UserOut:
     summary="One user (admins, or the user itself)",
 )
 def get_user(actor_id: ActorId, db: DB) -> UserOut:
-    return UserOut.of(accounts.get_user(db, actor_id))
+    return UserOut.of(users.get_user(db, actor_id))
 
 
 @patch(
@@ -136,7 +136,7 @@ def get_user(actor_id: ActorId, db: DB) -> UserOut:
 )
 def update_user(actor_id: ActorId, data: JSONBody[UserPatch], db: DB, caller: Caller) -> UserOut:
     return UserOut.of(
-        accounts.update_user(
+        users.update_user(
             db, actor_id, display_name=data.display_name, email=data.email, actor_id=caller.actor_id
         )
     )
@@ -156,7 +156,7 @@ def change_password(
     (its Bearer token) stays. Over HTTP Basic there is no such session: all of them end."""
     if caller.actor_id != actor_id:
         raise forbidden("Only the user itself may change its password.")
-    if not accounts.change_password(
+    if not users.change_password(
         db, actor_id, data.old, data.new, keep_session_id=caller.session_id
     ):
         raise unauthorized("The old password is not correct.")
@@ -172,7 +172,7 @@ def change_password(
     summary="Delete a user (admins): it can no longer log in; its sessions end",
 )
 def delete_user(actor_id: ActorId, db: DB, caller: Caller) -> Success:
-    accounts.delete_user(db, actor_id, actor_id=caller.actor_id)
+    users.delete_user(db, actor_id, actor_id=caller.actor_id)
     return Success()
 
 
@@ -187,7 +187,7 @@ def delete_user(actor_id: ActorId, db: DB, caller: Caller) -> Success:
     summary="The roles and their stable ids",
 )
 def list_roles() -> list[RoleOut]:
-    return [RoleOut(id=r.id, name=r.name, system=r.system) for r in accounts.list_roles()]
+    return [RoleOut(id=r.id, name=r.name, system=r.system) for r in roles.list_roles()]
 
 
 @get(
@@ -199,8 +199,8 @@ def list_roles() -> list[RoleOut]:
 )
 def list_assignments(project_id: ProjectId, db: DB, caller: Caller) -> list[AssignmentOut]:
     return [
-        AssignmentOut(actor_id=actor, role_id=accounts.role_id(role))
-        for actor, role in accounts.list_assignments(db, project_id)
+        AssignmentOut(actor_id=actor, role_id=roles.role_id(role))
+        for actor, role in roles.list_assignments(db, project_id)
     ]
 
 
@@ -215,9 +215,7 @@ def list_assignments(project_id: ProjectId, db: DB, caller: Caller) -> list[Assi
 def assign_role(
     project_id: ProjectId, role: PathText, actor_id: ActorId, db: DB, caller: Caller
 ) -> Success:
-    accounts.assign_role(
-        db, project_id, accounts.role_named(role), actor_id, actor_id=caller.actor_id
-    )
+    roles.assign_role(db, project_id, roles.role_named(role), actor_id, actor_id=caller.actor_id)
     return Success()
 
 
@@ -232,9 +230,7 @@ def assign_role(
 def unassign_role(
     project_id: ProjectId, role: PathText, actor_id: ActorId, db: DB, caller: Caller
 ) -> Success:
-    accounts.unassign_role(
-        db, project_id, accounts.role_named(role), actor_id, actor_id=caller.actor_id
-    )
+    roles.unassign_role(db, project_id, roles.role_named(role), actor_id, actor_id=caller.actor_id)
     return Success()
 
 
@@ -248,7 +244,7 @@ def unassign_role(
 )
 def assign_admin(role: PathText, actor_id: ActorId, db: DB, caller: Caller) -> Success:
     _only_admin_role(role)
-    accounts.set_admin(db, actor_id, True, actor_id=caller.actor_id)
+    users.set_admin(db, actor_id, True, actor_id=caller.actor_id)
     return Success()
 
 
@@ -262,13 +258,13 @@ def assign_admin(role: PathText, actor_id: ActorId, db: DB, caller: Caller) -> S
 )
 def unassign_admin(role: PathText, actor_id: ActorId, db: DB, caller: Caller) -> Success:
     _only_admin_role(role)
-    accounts.set_admin(db, actor_id, False, actor_id=caller.actor_id)
+    users.set_admin(db, actor_id, False, actor_id=caller.actor_id)
     return Success()
 
 
 def _only_admin_role(ref: str) -> None:
     """Only `admin` is server-wide; any other role here is a client error."""
-    if accounts.role_named(ref) != "admin":
+    if roles.role_named(ref) != "admin":
         raise InvalidInput(
             "Only the admin role is server-wide; grant project roles under "
             "/v1/projects/{id}/assignments."

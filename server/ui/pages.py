@@ -17,8 +17,10 @@ from forms.instance import parse_geopoint
 from forms.instance import value_at as answer_at
 from forms.instruments import SIPERA
 from forms.xform import Field, Schema
-from storage import accounts, browse, photos, projects, submissions, thumbs
+from storage import app_users, browse, photos, projects, submissions, thumbs
 from storage import forms as form_store
+from storage import roles as role_store
+from storage import users as user_store
 from storage.browse import Filters
 from storage.errors import InvalidInput, NotFound, StorageError
 
@@ -97,7 +99,7 @@ class LoginForm:
 def login(
     request: Request[Any, Any, Any], data: Annotated[LoginForm, FormBody], db: DB, settings: Config
 ) -> Redirect | Template:
-    login_ = accounts.log_in(
+    login_ = user_store.log_in(
         db, data.email, data.password, client=client_address(request), hours=settings.session_hours
     )
     if login_ is None:
@@ -125,7 +127,7 @@ def login(
 def logout(request: Request[Any, Any, Any], db: DB) -> Redirect:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        accounts.delete_session(db, token)
+        user_store.delete_session(db, token)
     response = Redirect("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -808,7 +810,7 @@ def app_users_page(
     settings: Config,
     caller: Caller,
 ) -> Template:
-    rows = accounts.list_app_users(db, box, project_id)
+    rows = app_users.list_app_users(db, box, project_id)
     links = {
         row.actor.id: (
             collect_url(settings.public_url, row.token, project_id),
@@ -838,7 +840,7 @@ class NameForm:
 def create_app_user(
     project_id: ProjectId, data: Annotated[NameForm, FormBody], db: DB, box: Box, caller: Caller
 ) -> Redirect:
-    accounts.create_app_user(db, box, project_id, data.display_name, actor_id=caller.actor_id)
+    app_users.create_app_user(db, box, project_id, data.display_name, actor_id=caller.actor_id)
     return Redirect(f"/p/{project_id}/app-users", status_code=303)
 
 
@@ -851,7 +853,7 @@ def create_app_user(
 def revoke_app_user(
     project_id: ProjectId, actor_id: Annotated[int, PathParameter()], db: DB, caller: Caller
 ) -> Redirect:
-    accounts.revoke_app_user_by_actor(db, project_id, actor_id, actor_id=caller.actor_id)
+    app_users.revoke_app_user_by_actor(db, project_id, actor_id, actor_id=caller.actor_id)
     return Redirect(f"/p/{project_id}/app-users", status_code=303)
 
 
@@ -861,10 +863,12 @@ def users_page(request: Request[Any, Any, Any], db: DB, caller: Caller) -> Templ
         "users.html",
         request,
         caller=caller,
-        users=accounts.list_users(db),
+        users=user_store.list_users(db),
         projects=projects.list_projects(db),
-        assignments={p.id: accounts.list_assignments(db, p.id) for p in projects.list_projects(db)},
-        roles=accounts.ROLES,
+        assignments={
+            p.id: role_store.list_assignments(db, p.id) for p in projects.list_projects(db)
+        },
+        roles=role_store.ROLES,
     )
 
 
@@ -877,7 +881,7 @@ class NewUser:
 
 @post("/users", sync_to_thread=True, status_code=303, guards=[requires(admin=True)])
 def create_user(data: Annotated[NewUser, FormBody], db: DB, caller: Caller) -> Redirect:
-    accounts.create_user(
+    user_store.create_user(
         db,
         data.email,
         data.password,
@@ -898,11 +902,11 @@ class RoleForm:
 @post("/users/roles", sync_to_thread=True, status_code=303, guards=[requires(admin=True)])
 def change_role(data: Annotated[RoleForm, FormBody], db: DB, caller: Caller) -> Redirect:
     if data.action == "revoke":
-        accounts.unassign_role(
+        role_store.unassign_role(
             db, data.project_id, data.role, data.actor_id, actor_id=caller.actor_id
         )
     else:
-        accounts.assign_role(
+        role_store.assign_role(
             db, data.project_id, data.role, data.actor_id, actor_id=caller.actor_id
         )
     return Redirect("/users", status_code=303)

@@ -25,7 +25,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Stream
 
-from storage import accounts
+from storage import app_users, users
 from storage import forms as form_store
 from storage.blobs import blob_key
 from storage.db import Database
@@ -101,12 +101,12 @@ def texts() -> dict[str, str]:
     return messages
 
 
-def _key_identity(db: Database, key: str) -> accounts.Identity:
+def _key_identity(db: Database, key: str) -> users.Identity:
     if not is_well_formed(key):
         raise KeyProblem(404, gettext("This link is not valid; ask your supervisor for a new one."))
     revoked = gettext("This link was revoked; ask your supervisor for a new one.")
     try:
-        identity = accounts.identity_for_key(db, key)
+        identity = app_users.identity_for_key(db, key)
     except Forbidden:
         raise KeyProblem(403, revoked) from None
     if identity.project_id is None:
@@ -133,7 +133,7 @@ async def key_holder(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
     connection.scope.setdefault("state", {})[_OFFICER] = identity
 
 
-def officer(request: Request[Any, Any, Any]) -> accounts.Identity:
+def officer(request: Request[Any, Any, Any]) -> users.Identity:
     """Dependency: the app user the guard found."""
     return request.scope["state"][_OFFICER]
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from server.bootstrap import library_forms
-from storage import accounts, projects, submissions
+from storage import app_users, projects, roles, submissions, users
 from storage import forms as form_store
 from storage.submissions import IncomingFile, Sender
 from tests.browser import screenshot
@@ -47,8 +47,8 @@ def world(services_sqlite, tmp_path_factory):
     form_store.publish_xlsform(
         services.db, services.blobs, project.id, kunjungan.read_bytes(), kunjungan.name
     )
-    user = accounts.create_user(services.db, f"pengawas-{project.id}@example.org", PASSWORD)
-    accounts.grant_role(services.db, user.actor_id, project.id, "supervisor")
+    user = users.create_user(services.db, f"pengawas-{project.id}@example.org", PASSWORD)
+    roles.grant_role(services.db, user.actor_id, project.id, "supervisor")
     folder = tmp_path_factory.mktemp("photos")
     shared = _photo(9)  # the same attendance photo in two visits: flagged "duplicate"
     ids = []
@@ -143,10 +143,10 @@ def test_review_flow_on_a_phone(page, live, world, services_sqlite):
 
 def test_admin_pages_fit_a_phone(page, live, world, services_sqlite):
     project, _, _ = world
-    admin = accounts.create_user(
+    admin = users.create_user(
         services_sqlite.db, f"admin-{project.id}@example.org", PASSWORD, is_admin=True
     )
-    accounts.create_app_user(services_sqlite.db, services_sqlite.box, project.id, "Petugas Uji")
+    app_users.create_app_user(services_sqlite.db, services_sqlite.box, project.id, "Petugas Uji")
     page.goto(f"{live.url}/login?next=/p/{project.id}/forms")
     page.fill("input[name=email]", admin.email)
     page.fill("input[name=password]", PASSWORD)

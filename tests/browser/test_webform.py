@@ -21,7 +21,7 @@ from PIL import Image
 from forms.instance import read_instance
 from server.bootstrap import library_forms
 from server.webform import assets
-from storage import accounts, projects, submissions
+from storage import app_users, projects, submissions
 from storage import forms as form_store
 from storage.blobs import blob_key
 from tests.browser import screenshot
@@ -105,7 +105,7 @@ def _world(services, tmp_path: Path, *forms: str):
                 f"{name}.md",
                 media={"logo.png": logo},
             )
-    app_user = accounts.create_app_user(services.db, services.box, project.id, "Petugas web")
+    app_user = app_users.create_app_user(services.db, services.box, project.id, "Petugas web")
     return project, app_user.token
 
 

@@ -23,7 +23,7 @@ from sqlmodel import select
 
 from server.app import Services
 from server.settings import Settings
-from storage import accounts
+from storage import users
 from storage.blobs import BlobStore, blob_key
 from storage.db import Database
 from storage.models import Submission, SubmissionAttachment, SubmissionVersion
@@ -76,7 +76,7 @@ def prepare_field(settings: Settings) -> Field:
         project = make_project(services)
         app_user = make_app_user(services, project)
         publish(services, project)
-        admin = accounts.create_user(
+        admin = users.create_user(
             services.db, f"admin-{uuid.uuid4().hex[:8]}@faults.test", ADMIN_PASSWORD, is_admin=True
         )
     finally:

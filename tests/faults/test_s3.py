@@ -24,7 +24,7 @@ pytestmark = [
     pytest.mark.skipif("postgres" not in BACKENDS, reason="PostgreSQL + S3 backend"),
 ]
 
-# Short S3 timeouts, so a hung S3 costs seconds (storage/blobs.py has the defaults).
+# Short S3 timeouts, so a hung S3 costs seconds (storage/blobs/ has the defaults).
 S3_ENV = {"JEBOL_S3_CONNECT_TIMEOUT": "2", "JEBOL_S3_READ_TIMEOUT": "2", "JEBOL_S3_RETRIES": "0"}
 
 

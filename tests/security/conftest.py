@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from litestar.testing import TestClient
 
 from server.app import Services
-from storage import accounts
+from storage import roles, users
 from storage.models import (
     Blob,
     Comment,
@@ -79,10 +79,10 @@ def make_world(services: Services) -> World:
     people = {}
     for role in ("manager", "supervisor"):
         email = f"{role}-sec-{tag}@example.org"
-        user = accounts.create_user(services.db, email, PASSWORD)
-        accounts.assign_role(services.db, project.id, role, user.actor_id)
+        user = users.create_user(services.db, email, PASSWORD)
+        roles.assign_role(services.db, project.id, role, user.actor_id)
         people[role] = (email, PASSWORD, user.actor_id)
-    token, _ = accounts.create_session(services.db, people["manager"][2], 1)
+    token, _ = users.create_session(services.db, people["manager"][2], 1)
     return World(project.id, app_user.token, people["manager"][:2], people["supervisor"][:2], token)
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from litestar.testing import TestClient
 
 from server.app import Services
-from storage import accounts
 from storage import forms as form_store
+from storage import users
 from tests.collect import HEADERS, new_instance_id
 from tests.factories import make_app_user, make_project
 
@@ -103,8 +103,8 @@ def make_hostile_world(services: Services, client: TestClient, folder: Path) -> 
     )
     assert sent.status_code == 201, sent.text
     email, password = f"admin-{uuid.uuid4().hex[:8]}@example.org", "kata-sandi-panjang"
-    admin = accounts.create_user(services.db, email, password, is_admin=True)
-    token, _ = accounts.create_session(services.db, admin.actor_id, 1)
+    admin = users.create_user(services.db, email, password, is_admin=True)
+    token, _ = users.create_session(services.db, admin.actor_id, 1)
     world = HostileWorld(project.id, app_user.token, instance_id, email, password, token)
     p, k, i = project.id, app_user.token, instance_id
     form = f"/v1/projects/{p}/forms/{FORM_ID}"

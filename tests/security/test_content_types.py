@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from storage import accounts
+from storage import users
 from tests.collect import HEADERS, instance_xml, new_instance_id
 from tests.conftest import make_client
 from tests.factories import photo_body
@@ -187,10 +187,10 @@ HUGE = "9" * 30
 
 @pytest.fixture(scope="module")
 def admin_token(services) -> str:
-    admin = accounts.create_user(
+    admin = users.create_user(
         services.db, f"admin-{new_instance_id()[5:13]}@example.org", PASSWORD, is_admin=True
     )
-    return accounts.create_session(services.db, admin.actor_id, 1)[0]
+    return users.create_session(services.db, admin.actor_id, 1)[0]
 
 
 @pytest.mark.parametrize(

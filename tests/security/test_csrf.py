@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from storage import accounts
+from storage import app_users, users
 from storage import forms as form_store
 from storage.models import AppUser, Form, Submission
 from tests.collect import instance_xml, new_instance_id
@@ -67,8 +67,8 @@ def scene(services, tmp_path):
     )
     app_user = make_app_user(services, project)
     email = f"admin-csrf-{uuid.uuid4().hex[:8]}@example.org"
-    accounts.create_user(services.db, email, PASSWORD, is_admin=True)
-    other = accounts.create_user(services.db, f"other-{uuid.uuid4().hex[:8]}@example.org")
+    users.create_user(services.db, email, PASSWORD, is_admin=True)
+    other = users.create_user(services.db, f"other-{uuid.uuid4().hex[:8]}@example.org")
     form = f"/p/{project.id}/f/foto_sederhana"
     posts = {
         "/login": ({"email": email, "password": PASSWORD, "next": "/"}, None),
@@ -175,6 +175,6 @@ def test_ui_posts_with_the_csrf_token_work(services, scene):
         assert response.status_code == 303 and "jebol_session" in response.headers["set-cookie"]
     names = [
         row.actor.display_name
-        for row in accounts.list_app_users(services.db, services.box, project.id)
+        for row in app_users.list_app_users(services.db, services.box, project.id)
     ]
     assert "Petugas CSRF" in names and "Lewat header" in names

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import pytest
 
-from storage import accounts, submissions
+from storage import submissions, users
 from storage.submissions import IncomingFile, Sender
 from tests.collect import HEADERS, instance_xml, new_instance_id
 from tests.conftest import make_client
@@ -59,8 +59,8 @@ class Site:
 def site(services, tmp_path_factory):
     world = make_world(services)
     email = f"admin-filters-{uuid.uuid4().hex[:8]}@example.org"
-    admin = accounts.create_user(services.db, email, PASSWORD, is_admin=True)
-    token, _ = accounts.create_session(services.db, admin.actor_id, 1)
+    admin = users.create_user(services.db, email, PASSWORD, is_admin=True)
+    token, _ = users.create_session(services.db, admin.actor_id, 1)
     photo = jpeg(seed=60)
     part = tmp_path_factory.mktemp("filters") / "photo"
     part.write_bytes(photo)

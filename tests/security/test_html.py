@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 import pytest
 
-from storage import accounts, submissions
 from storage import forms as form_store
+from storage import submissions, users
 from storage.submissions import IncomingFile, Sender
 from tests.collect import instance_xml
 from tests.conftest import make_client
@@ -58,7 +58,7 @@ def page_site(services, tmp_path_factory):
     )
     app_user = make_app_user(services, project, name=IMG)
     email = f"admin-html-{uuid.uuid4().hex[:8]}@example.org"
-    admin = accounts.create_user(services.db, email, PASSWORD, display_name=SCRIPT, is_admin=True)
+    admin = users.create_user(services.db, email, PASSWORD, display_name=SCRIPT, is_admin=True)
     photo_name = f"{IMG}.jpg"
     instance_id = f"uuid:{IMG}{uuid.uuid4().hex[:6]}"
     photo = jpeg(seed=70)

@@ -26,7 +26,7 @@ from schemathesis.checks import not_a_server_error
 
 from server.app import Services, create_app
 from server.settings import Settings
-from storage import accounts, submissions
+from storage import submissions, users
 from storage.submissions import IncomingFile, Sender
 from tests.collect import instance_xml, new_instance_id
 from tests.conftest import backend_settings
@@ -62,13 +62,13 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     data = tmp_path_factory.mktemp("schemathesis")
     services = Services(backend_settings("sqlite", data, request))
     services.prepare()
-    admin = accounts.create_user(
+    admin = users.create_user(
         services.db,
         f"admin-{uuid.uuid4().hex[:8]}@example.org",
         "kata-sandi-panjang",
         is_admin=True,
     )
-    token, _ = accounts.create_session(services.db, admin.actor_id, 24)
+    token, _ = users.create_session(services.db, admin.actor_id, 24)
     project = make_project(services)
     publish(services, project)
     app_user = make_app_user(services, project)

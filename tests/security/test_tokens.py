@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from forms.tokens import MAX_TOKEN_CHARS, encode_token
-from storage import accounts, browse, submissions
+from storage import browse, submissions, users
 from storage import forms as form_store
 from storage.submissions import IncomingFile, Sender
 from tests.collect import instance_xml, new_instance_id
@@ -282,10 +282,10 @@ def test_a_filter_time_past_the_calendar_in_utc_is_a_400(site):
 @pytest.mark.parametrize("where", ["unknown-field", "known-field", "top-level"])
 def test_a_json_body_of_nested_junk_is_a_400(services, site, where):
     _, client = site
-    admin = accounts.create_user(
+    admin = users.create_user(
         services.db, f"admin-tok-{uuid.uuid4().hex[:8]}@example.org", PASSWORD, is_admin=True
     )
-    token, _ = accounts.create_session(services.db, admin.actor_id, 1)
+    token, _ = users.create_session(services.db, admin.actor_id, 1)
     deep = b"[" * 20_000 + b"]" * 20_000
     body = {
         "unknown-field": b'{"name":"x","junk":' + deep + b"}",

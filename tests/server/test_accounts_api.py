@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import delete
 
-from storage import accounts, throttle
+from storage import audit, throttle, users
+from storage import roles as role_store
 from storage.models import LoginAttempt
 from tests.conftest import make_client
 from tests.factories import make_project
@@ -25,8 +26,8 @@ def _email(tag: str = "u") -> str:
 
 def _user(services, *, admin: bool = False, password: str | None = PASSWORD):
     """A user and a Bearer header for it (session made in storage: no argon2 per test)."""
-    user = accounts.create_user(services.db, _email(), password, is_admin=admin)
-    token, _ = accounts.create_session(services.db, user.actor_id, 1)
+    user = users.create_user(services.db, _email(), password, is_admin=admin)
+    token, _ = users.create_session(services.db, user.actor_id, 1)
     return user, {"Authorization": f"Bearer {token}"}
 
 
@@ -52,7 +53,7 @@ def fresh_client_record(services):
 
 
 def test_login_gives_a_token_for_users_current(services, client, fresh_client_record):
-    user = accounts.create_user(services.db, _email("login"), PASSWORD, display_name="Rina")
+    user = users.create_user(services.db, _email("login"), PASSWORD, display_name="Rina")
     response = client.post("/v1/sessions", json={"email": user.email, "password": PASSWORD})
     assert response.status_code == 200
     body = response.json()
@@ -74,7 +75,7 @@ def test_login_gives_a_token_for_users_current(services, client, fresh_client_re
 
 
 def test_wrong_password_or_unknown_email_is_401(services, client, fresh_client_record):
-    user = accounts.create_user(services.db, _email("wrong"), PASSWORD)
+    user = users.create_user(services.db, _email("wrong"), PASSWORD)
     for email, password in ((user.email, "bukan-sandinya"), (_email("nobody"), PASSWORD)):
         response = client.post("/v1/sessions", json={"email": email, "password": password})
         assert response.status_code == 401 and response.json()["code"] == 401.2
@@ -83,7 +84,7 @@ def test_wrong_password_or_unknown_email_is_401(services, client, fresh_client_r
 def test_five_failures_for_one_email_answer_429_even_after_a_success(
     services, client, fresh_client_record
 ):
-    user = accounts.create_user(services.db, _email("locked"), PASSWORD)
+    user = users.create_user(services.db, _email("locked"), PASSWORD)
     wrong = {"email": user.email, "password": "bukan-sandinya"}
     for _ in range(throttle.EMAIL_LIMIT - 1):
         assert client.post("/v1/sessions", json=wrong).status_code == 401
@@ -93,7 +94,7 @@ def test_five_failures_for_one_email_answer_429_even_after_a_success(
     refused = client.post("/v1/sessions", json=good)  # refused before the password is checked
     assert refused.status_code == 429 and refused.json()["code"] == 429.1
     assert 0 < int(refused.headers["Retry-After"]) <= throttle.WINDOW.total_seconds()
-    other = accounts.create_user(services.db, _email("other"), PASSWORD)
+    other = users.create_user(services.db, _email("other"), PASSWORD)
     assert (
         client.post("/v1/sessions", json={"email": other.email, "password": PASSWORD}).status_code
         == 200
@@ -106,14 +107,14 @@ def test_twenty_failures_from_one_client_answer_429(services, client, fresh_clie
             "/v1/sessions", json={"email": _email("spray"), "password": "bukan-sandinya"}
         )
         assert response.status_code == 401
-    user = accounts.create_user(services.db, _email("innocent"), PASSWORD)
+    user = users.create_user(services.db, _email("innocent"), PASSWORD)
     refused = client.post("/v1/sessions", json={"email": user.email, "password": PASSWORD})
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
 
 
 def test_deleted_session_answers_401_at_once(services, client):
-    user = accounts.create_user(services.db, _email("logout"), None)
-    token, _ = accounts.create_session(services.db, user.actor_id, 1)
+    user = users.create_user(services.db, _email("logout"), None)
+    token, _ = users.create_session(services.db, user.actor_id, 1)
     assert client.get("/v1/users/current", headers=_bearer(token)).status_code == 200
     response = client.delete(f"/v1/sessions/{token}", headers=_bearer(token))
     assert response.status_code == 200 and response.json() == {"success": True}
@@ -121,8 +122,8 @@ def test_deleted_session_answers_401_at_once(services, client):
 
 
 def test_only_the_owner_or_an_admin_may_end_a_session(services, client):
-    owner = accounts.create_user(services.db, _email("owner"), None)
-    token, _ = accounts.create_session(services.db, owner.actor_id, 1)
+    owner = users.create_user(services.db, _email("owner"), None)
+    token, _ = users.create_session(services.db, owner.actor_id, 1)
     _, stranger = _user(services, password=None)
     _, admin = _user(services, admin=True, password=None)
     assert client.delete(f"/v1/sessions/{token}", headers=stranger).status_code == 403
@@ -132,8 +133,8 @@ def test_only_the_owner_or_an_admin_may_end_a_session(services, client):
 
 
 def test_expired_session_answers_401(services, client):
-    user = accounts.create_user(services.db, _email("expired"), None)
-    token, _ = accounts.create_session(services.db, user.actor_id, hours=-1)
+    user = users.create_user(services.db, _email("expired"), None)
+    token, _ = users.create_session(services.db, user.actor_id, hours=-1)
     response = client.get("/v1/users/current", headers=_bearer(token))
     assert response.status_code == 401 and response.json()["code"] == 401.2
 
@@ -163,11 +164,11 @@ def test_admin_creates_reads_updates_and_deletes_a_user(services, client):
     )
     assert patched.status_code == 200
     assert (patched.json()["displayName"], patched.json()["email"]) == ("Budi S.", new_email)
-    token, _ = accounts.create_session(services.db, actor_id, 1)
+    token, _ = users.create_session(services.db, actor_id, 1)
     assert client.delete(f"/v1/users/{actor_id}", headers=admin).json() == {"success": True}
     assert client.get(f"/v1/users/{actor_id}", headers=admin).status_code == 404
     assert client.get("/v1/users/current", headers=_bearer(token)).status_code == 401
-    assert accounts.verify_password(services.db, new_email, PASSWORD) is None
+    assert users.verify_password(services.db, new_email, PASSWORD) is None
     assert actor_id not in [u["id"] for u in client.get("/v1/users", headers=admin).json()]
 
 
@@ -224,8 +225,8 @@ def test_password_change_needs_the_old_password(services, client):
     )
     changed = client.put(url, headers=headers, json={"old": PASSWORD, "new": "sandi-baru-panjang"})
     assert changed.status_code == 200 and changed.json() == {"success": True}
-    assert accounts.verify_password(services.db, me.email, "sandi-baru-panjang") is not None
-    assert accounts.verify_password(services.db, me.email, PASSWORD) is None
+    assert users.verify_password(services.db, me.email, "sandi-baru-panjang") is not None
+    assert users.verify_password(services.db, me.email, PASSWORD) is None
 
 
 # ---- a password change ends the other sessions (issue #11) -------------------------------------
@@ -271,7 +272,7 @@ def _current(client, headers: dict[str, str]) -> int:
 def test_changing_ones_password_ends_the_other_sessions_but_not_its_own(
     services, client, fresh_client_record
 ):
-    user = accounts.create_user(services.db, _email("ganti"), PASSWORD)
+    user = users.create_user(services.db, _email("ganti"), PASSWORD)
     changer, other = _log_in(client, user.email), _log_in(client, user.email)
     with make_client(services) as ui:
         _ui_log_in(ui, user.email)
@@ -288,7 +289,7 @@ def test_changing_ones_password_ends_the_other_sessions_but_not_its_own(
     assert _current(client, _basic(user.email, NEW_PASSWORD)) == 200
     [ended] = [
         a
-        for a in accounts.list_audits(services.db, action="user.session.end", limit=1000)
+        for a in audit.list_audits(services.db, action="user.session.end", limit=1000)
         if a.subject_id == user.actor_id
     ]
     assert (ended.actor_id, ended.details) == (
@@ -300,7 +301,7 @@ def test_changing_ones_password_ends_the_other_sessions_but_not_its_own(
 def test_a_password_change_over_basic_ends_every_session(services, client, fresh_client_record):
     """Basic credentials are no session to keep; the old password they were remembered with
     (5 minutes, for OData clients) lets nobody in after the change."""
-    user = accounts.create_user(services.db, _email("basic"), PASSWORD)
+    user = users.create_user(services.db, _email("basic"), PASSWORD)
     tokens = [_log_in(client, user.email), _log_in(client, user.email)]
     old = _basic(user.email, PASSWORD)
     assert _current(client, old) == 200 and _current(client, old) == 200  # now remembered
@@ -319,7 +320,7 @@ def test_a_password_change_over_basic_ends_every_session(services, client, fresh
 
 
 def test_a_wrong_old_password_ends_no_session(services, client, fresh_client_record):
-    user = accounts.create_user(services.db, _email("salah"), PASSWORD)
+    user = users.create_user(services.db, _email("salah"), PASSWORD)
     changer, other = _log_in(client, user.email), _log_in(client, user.email)
     refused = client.put(
         f"/v1/users/{user.actor_id}/password",
@@ -334,17 +335,17 @@ def test_an_admins_password_reset_ends_every_session_of_that_user(
     services, client, fresh_client_record
 ):
     """No route resets another user's password yet (Central mails a reset link; this server
-    sends no mail): an administrator's reset is `accounts.set_password`, as a command or page
+    sends no mail): an administrator's reset is `users.set_password`, as a command or page
     would call it. Every session of the user ends, the administrator's own stays."""
-    admin = accounts.create_user(services.db, _email("admin"), PASSWORD, is_admin=True)
+    admin = users.create_user(services.db, _email("admin"), PASSWORD, is_admin=True)
     admins = _log_in(client, admin.email)
-    user = accounts.create_user(services.db, _email("lupa"), PASSWORD)
+    user = users.create_user(services.db, _email("lupa"), PASSWORD)
     tokens = [_log_in(client, user.email), _log_in(client, user.email)]
     assert _current(client, _basic(user.email, PASSWORD)) == 200  # remembered
     with make_client(services) as ui, make_client(services) as admin_ui:
         _ui_log_in(ui, user.email)
         _ui_log_in(admin_ui, admin.email)
-        accounts.set_password(services.db, user.id, NEW_PASSWORD, actor_id=admin.actor_id)
+        users.set_password(services.db, user.id, NEW_PASSWORD, actor_id=admin.actor_id)
         assert [_current(client, _bearer(t)) for t in tokens] == [401, 401]
         assert _ui_logged_out(ui)
         assert not _ui_logged_out(admin_ui)
@@ -378,7 +379,7 @@ def test_roles_have_stable_ids(services, client):
 def test_granted_supervisor_can_read_the_project_until_revoked(services, client):
     project = make_project(services)
     manager, manager_headers = _user(services, password=None)
-    accounts.grant_role(services.db, manager.actor_id, project.id, "manager")
+    role_store.grant_role(services.db, manager.actor_id, project.id, "manager")
     supervisor, headers = _user(services, password=None)
     assert client.get(f"/v1/projects/{project.id}", headers=headers).status_code == 404
     url = f"/v1/projects/{project.id}/assignments"
@@ -404,9 +405,9 @@ def test_granted_supervisor_can_read_the_project_until_revoked(services, client)
 def test_only_managers_assign_and_admin_is_server_wide(services, client):
     project = make_project(services)
     manager, manager_headers = _user(services, password=None)
-    accounts.grant_role(services.db, manager.actor_id, project.id, "manager")
+    role_store.grant_role(services.db, manager.actor_id, project.id, "manager")
     supervisor, supervisor_headers = _user(services, password=None)
-    accounts.grant_role(services.db, supervisor.actor_id, project.id, "supervisor")
+    role_store.grant_role(services.db, supervisor.actor_id, project.id, "supervisor")
     target, target_headers = _user(services, password=None)
     url = f"/v1/projects/{project.id}/assignments"
     assert (

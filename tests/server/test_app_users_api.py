@@ -13,17 +13,15 @@ import segno
 from PIL import Image
 
 from server.api.app_users import QR_BORDER, QR_SCALE
-from storage import accounts
+from storage import roles, users
 from tests.collect import HEADERS
 from tests.conftest import BASE_URL
 from tests.factories import make_app_user, make_project, publish
 
 
 def _user(services, *, admin: bool = False):
-    user = accounts.create_user(
-        services.db, f"au-{uuid.uuid4().hex[:12]}@uji.local", is_admin=admin
-    )
-    token, _ = accounts.create_session(services.db, user.actor_id, 1)
+    user = users.create_user(services.db, f"au-{uuid.uuid4().hex[:12]}@uji.local", is_admin=admin)
+    token, _ = users.create_session(services.db, user.actor_id, 1)
     return user, {"Authorization": f"Bearer {token}"}
 
 
@@ -32,7 +30,7 @@ def managed(services):
     """A project and a Bearer header of its manager."""
     project = make_project(services)
     manager, headers = _user(services)
-    accounts.grant_role(services.db, manager.actor_id, project.id, "manager")
+    roles.grant_role(services.db, manager.actor_id, project.id, "manager")
     return project, headers
 
 
@@ -79,7 +77,7 @@ def test_revoked_key_answers_403_on_openrosa_at_once(client, managed):
 def test_app_users_need_a_manager_of_that_project(services, client, managed):
     project, headers = managed
     supervisor, supervisor_headers = _user(services)
-    accounts.grant_role(services.db, supervisor.actor_id, project.id, "supervisor")
+    roles.grant_role(services.db, supervisor.actor_id, project.id, "supervisor")
     _, stranger = _user(services)
     base = f"/v1/projects/{project.id}/app-users"
     assert client.get(base, headers=supervisor_headers).status_code == 403

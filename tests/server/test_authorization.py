@@ -18,8 +18,8 @@ import pytest
 
 from forms.compile import compile_xlsform
 from server.app import create_app
-from storage import accounts, submissions
 from storage import forms as form_store
+from storage import roles, submissions, users
 from storage.submissions import IncomingFile, Sender
 from tests.collect import HEADERS, instance_xml, new_instance_id
 from tests.conftest import make_client
@@ -251,7 +251,7 @@ def setting(services):
     tag = uuid.uuid4().hex[:8]
     people = {}
     for role in ("admin", "manager", "supervisor", "officer"):
-        user = accounts.create_user(
+        user = users.create_user(
             services.db, f"{role}-{tag}@example.org", "kata-sandi-panjang", is_admin=role == "admin"
         )
         people[role] = user
@@ -265,7 +265,7 @@ def make_world(services, setting, tmp_path) -> World:
     project = make_project(services)
     people = setting["people"]
     for role in ("manager", "supervisor", "officer"):
-        accounts.grant_role(services.db, people[role].actor_id, project.id, role)
+        roles.grant_role(services.db, people[role].actor_id, project.id, role)
     logo = tmp_path / f"logo-{project.id}.png"
     logo.write_bytes(jpeg(seed=1))
     form_store.publish_xform(
@@ -285,10 +285,10 @@ def make_world(services, setting, tmp_path) -> World:
         sender=Sender(actor_id=people["officer"].actor_id),
     )
     app_user = make_app_user(services, project)
-    accounts.grant_form_access(services.db, project.id, "foto_sederhana", app_user.actor.id)
-    bystander = accounts.create_user(services.db, f"bystander-{uuid.uuid4().hex[:8]}@example.org")
-    accounts.grant_role(services.db, bystander.actor_id, project.id, "supervisor")
-    accounts.set_admin(services.db, bystander.actor_id, True)  # a target for /assignments/admin
+    roles.grant_form_access(services.db, project.id, "foto_sederhana", app_user.actor.id)
+    bystander = users.create_user(services.db, f"bystander-{uuid.uuid4().hex[:8]}@example.org")
+    roles.grant_role(services.db, bystander.actor_id, project.id, "supervisor")
+    users.set_admin(services.db, bystander.actor_id, True)  # a target for /assignments/admin
     return World(project.id, iid, app_user.actor.id, app_user.token, bystander.actor_id)
 
 
@@ -342,7 +342,7 @@ def caller_headers(role: str, services, setting) -> dict[str, str]:
         return {}
     if role == "app_user_other":
         return {"Authorization": f"Bearer {setting['stranger'].token}"}
-    token, _ = accounts.create_session(services.db, setting["people"][role].actor_id, 1)
+    token, _ = users.create_session(services.db, setting["people"][role].actor_id, 1)
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -70,10 +70,10 @@ def test_admin_password_from_environment_is_used(env):
     }
     setup = bootstrap.run(_prepared(env))
     assert setup.admin_password is None and setup.admin_email == "kepala@sawahlunto.go.id"
-    from storage import accounts
+    from storage import users
 
     assert (
-        accounts.verify_password(_services(env).db, "kepala@sawahlunto.go.id", "rahasia-sekali-123")
+        users.verify_password(_services(env).db, "kepala@sawahlunto.go.id", "rahasia-sekali-123")
         is not None
     )
 
@@ -133,13 +133,13 @@ def test_user_create_and_its_errors(env):
 
 
 def test_user_password_resets_and_ends_every_session(env):
-    from storage import accounts
+    from storage import users
 
     services = _services(env)
     services.prepare()
-    user = accounts.create_user(services.db, "pengawas@example.org", "kata-sandi-lama-1")
-    token, _ = accounts.create_session(services.db, user.actor_id, 1)
-    assert accounts.identity_for_session(services.db, token) is not None
+    user = users.create_user(services.db, "pengawas@example.org", "kata-sandi-lama-1")
+    token, _ = users.create_session(services.db, user.actor_id, 1)
+    assert users.identity_for_session(services.db, token) is not None
     result = _run(
         {**env, "JEBOL_NEW_PASSWORD": "kata-sandi-baru-2"},
         "user",
@@ -147,9 +147,9 @@ def test_user_password_resets_and_ends_every_session(env):
         "Pengawas@example.org",
     )
     assert result.exit_code == 0, result.output
-    assert accounts.identity_for_session(services.db, token) is None
-    assert accounts.verify_password(services.db, "pengawas@example.org", "kata-sandi-baru-2")
-    assert not accounts.verify_password(services.db, "pengawas@example.org", "kata-sandi-lama-1")
+    assert users.identity_for_session(services.db, token) is None
+    assert users.verify_password(services.db, "pengawas@example.org", "kata-sandi-baru-2")
+    assert not users.verify_password(services.db, "pengawas@example.org", "kata-sandi-lama-1")
     missing = _run(
         {**env, "JEBOL_NEW_PASSWORD": "kata-sandi-baru-2"}, "user", "password", "nobody@example.org"
     )

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from server.cli import main
-from storage import accounts, submissions
 from storage import forms as form_store
+from storage import roles, submissions, users
 from storage.models import Submission
 from storage.submissions import IncomingFile, Sender
 from tests.collect import instance_xml, new_instance_id
@@ -152,8 +152,8 @@ def world(services, tmp_path_factory) -> World:
     tag = uuid.uuid4().hex[:8]
     auth, actors = {}, {}
     for role in ("manager", "supervisor", "officer"):
-        user = accounts.create_user(services.db, f"{role}-x-{tag}@example.org", PASSWORD)
-        accounts.grant_role(services.db, user.actor_id, project.id, role)
+        user = users.create_user(services.db, f"{role}-x-{tag}@example.org", PASSWORD)
+        roles.grant_role(services.db, user.actor_id, project.id, role)
         auth[role], actors[role] = (f"{role}-x-{tag}@example.org", PASSWORD), user.actor_id
     world = World(project.id, auth, actors, [], [])
 

@@ -7,8 +7,8 @@ import zipfile
 
 import pytest
 
-from storage import accounts
 from storage import forms as form_store
+from storage import roles, users
 from tests.factories import DATA, make_project, xlsx_from_md
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -18,8 +18,8 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def manager(services):
     project = make_project(services)
     email = f"pengelola-{project.id}@example.org"
-    user = accounts.create_user(services.db, email, "kata-sandi-panjang")
-    accounts.grant_role(services.db, user.actor_id, project.id, "manager")
+    user = users.create_user(services.db, email, "kata-sandi-panjang")
+    roles.grant_role(services.db, user.actor_id, project.id, "manager")
     return project, (email, "kata-sandi-panjang")
 
 
@@ -103,8 +103,8 @@ def test_xform_upload_is_accepted(services, client, manager):
 def test_officer_cannot_upload_and_anonymous_gets_401(services, client, manager, tmp_path):
     project, _ = manager
     email = f"petugas-{project.id}@example.org"
-    user = accounts.create_user(services.db, email, "kata-sandi-panjang")
-    accounts.grant_role(services.db, user.actor_id, project.id, "officer")
+    user = users.create_user(services.db, email, "kata-sandi-panjang")
+    roles.grant_role(services.db, user.actor_id, project.id, "officer")
     body = xlsx_from_md("tanpa_media", tmp_path)
     assert _upload(client, project, (email, "kata-sandi-panjang"), body).status_code == 403
     assert client.post(f"/v1/projects/{project.id}/forms", content=body).status_code == 401

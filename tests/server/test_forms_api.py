@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from storage import accounts
+from storage import roles, users
 from tests.collect import CollectClient
 from tests.factories import DATA, jpeg, key_url, make_app_user, make_project, publish, xlsx_from_md
 
@@ -18,8 +18,8 @@ def project(services):
 
 def _user(services, project, role):
     email = f"{role}-{project.id}@example.org"
-    user = accounts.create_user(services.db, email, "kata-sandi-panjang")
-    accounts.grant_role(services.db, user.actor_id, project.id, role)
+    user = users.create_user(services.db, email, "kata-sandi-panjang")
+    roles.grant_role(services.db, user.actor_id, project.id, role)
     return (email, "kata-sandi-panjang")
 
 

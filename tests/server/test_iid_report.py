@@ -11,8 +11,8 @@ from openpyxl import load_workbook
 
 from server import iid_report
 from server.bootstrap import library_forms
-from storage import accounts, submissions
 from storage import forms as form_store
+from storage import roles, submissions, users
 from storage.submissions import IncomingFile, Sender
 from tests.collect import instance_xml, new_instance_id
 from tests.factories import jpeg, make_project
@@ -156,8 +156,8 @@ def test_score_matches_the_hand_computation(services, dataset):
 
 def test_workbook_and_csv_shapes(services, dataset, client):
     email = f"iid-{dataset.id}@example.org"
-    user = accounts.create_user(services.db, email, "kata-sandi-panjang")
-    accounts.assign_role(services.db, dataset.id, "supervisor", user.actor_id)
+    user = users.create_user(services.db, email, "kata-sandi-panjang")
+    roles.assign_role(services.db, dataset.id, "supervisor", user.actor_id)
     auth = (email, "kata-sandi-panjang")
     book = client.get(f"/v1/projects/{dataset.id}/iid-report.xlsx", auth=auth)
     assert book.status_code == 200

@@ -23,8 +23,8 @@ import pytest
 
 from server.app import Services
 from server.settings import Settings
-from storage import accounts
 from storage import forms as form_store
+from storage import roles, users
 from tests.collect import HEADERS, instance_xml, new_instance_id
 from tests.conftest import make_client
 from tests.factories import make_app_user, make_project, publish
@@ -85,11 +85,11 @@ def world(tmp_path):
     project = make_project(services)
     publish(services, project, "tanpa_media")
     app_user = make_app_user(services, project)
-    accounts.grant_form_access(services.db, project.id, "tanpa_media", app_user.actor.id)
+    roles.grant_form_access(services.db, project.id, "tanpa_media", app_user.actor.id)
     email, password = f"admin-{uuid.uuid4().hex[:6]}@example.org", f"Sandi-{uuid.uuid4().hex}"
-    admin = accounts.create_user(services.db, email, password, is_admin=True)
-    token, _ = accounts.create_session(services.db, admin.actor_id, 1)
-    other_token, _ = accounts.create_session(services.db, admin.actor_id, 1)
+    admin = users.create_user(services.db, email, password, is_admin=True)
+    token, _ = users.create_session(services.db, admin.actor_id, 1)
+    other_token, _ = users.create_session(services.db, admin.actor_id, 1)
     services.db.dispose()
     return {
         "env": env,

@@ -13,8 +13,8 @@ from xml.etree import ElementTree
 import pytest
 from pyodk.client import Client
 
-from storage import accounts, submissions
 from storage import forms as form_store
+from storage import roles, submissions, users
 from storage.submissions import Sender
 from tests.collect import instance_xml, new_instance_id
 from tests.conftest import BASE_URL, make_client
@@ -88,8 +88,8 @@ def world(services) -> World:
     tag = uuid.uuid4().hex[:8]
     people = {}
     for role in ("manager", "officer"):
-        user = accounts.create_user(services.db, f"{role}-odata-{tag}@example.org", PASSWORD)
-        accounts.grant_role(services.db, user.actor_id, project.id, role)
+        user = users.create_user(services.db, f"{role}-odata-{tag}@example.org", PASSWORD)
+        roles.grant_role(services.db, user.actor_id, project.id, role)
         people[role] = user
     form_store.publish_xlsform(services.db, services.blobs, project.id, FORM.encode(), "odata.md")
     ids = []
@@ -368,8 +368,8 @@ def test_who_may_read_and_the_routes_around(client, world):
 
 def test_pyodk_get_table(services, world, tmp_path):
     email = f"pyodk-odata-{uuid.uuid4().hex[:8]}@example.org"
-    user = accounts.create_user(services.db, email, PASSWORD)
-    accounts.grant_role(services.db, user.actor_id, world.project_id, "supervisor")
+    user = users.create_user(services.db, email, PASSWORD)
+    roles.grant_role(services.db, user.actor_id, world.project_id, "supervisor")
     with LiveServer(services) as live:
         config = tmp_path / "pyodk_config.toml"
         config.write_text(

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from storage import accounts, submissions
+from storage import app_users, roles, submissions, users
 from storage import forms as form_store
 from storage.blobs import blob_key
 from tests.collect import HEADERS, CollectClient, instance_xml, new_instance_id
@@ -388,7 +388,7 @@ def test_unknown_key_is_403_and_malformed_key_is_401(field, client):
 def test_revoked_key_is_403_at_once(services, field, client):
     project, _, app_user, collect = field
     assert collect.accept_content_length() > 0
-    accounts.revoke_app_user(services.db, project.id, app_user.app_user.id)
+    app_users.revoke_app_user(services.db, project.id, app_user.app_user.id)
     response = client.head(f"{key_url(project, app_user)}/submission", headers=HEADERS)
     assert response.status_code == 403
 
@@ -412,8 +412,8 @@ def test_anonymous_call_without_key_is_401_with_basic_challenge(field, client):
 def test_web_user_with_basic_auth_can_list_forms(services, field, client):
     project, *_ = field
     email = f"manager-{project.id}@example.org"
-    user = accounts.create_user(services.db, email, "kata-sandi-panjang")
-    accounts.grant_role(services.db, user.actor_id, project.id, "manager")
+    user = users.create_user(services.db, email, "kata-sandi-panjang")
+    roles.grant_role(services.db, user.actor_id, project.id, "manager")
     response = client.get(
         f"/v1/projects/{project.id}/formList", headers=HEADERS, auth=(email, "kata-sandi-panjang")
     )

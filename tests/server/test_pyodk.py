@@ -6,7 +6,7 @@ import pytest
 from pyodk.client import Client
 
 from forms.library.build_xlsx import parse_markdown, write_xlsx
-from storage import accounts
+from storage import roles, users
 from tests.collect import instance_xml, new_instance_id
 from tests.factories import DATA, jpeg, make_project, xlsx_from_md
 from tests.live import LiveServer
@@ -16,8 +16,8 @@ from tests.live import LiveServer
 def pyodk_client(services, tmp_path):
     project = make_project(services)
     email = f"pyodk-{project.id}@example.org"
-    user = accounts.create_user(services.db, email, "kata-sandi-panjang")
-    accounts.grant_role(services.db, user.actor_id, project.id, "manager")
+    user = users.create_user(services.db, email, "kata-sandi-panjang")
+    roles.grant_role(services.db, user.actor_id, project.id, "manager")
     with LiveServer(services) as live:
         config = tmp_path / "pyodk_config.toml"
         config.write_text(

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from storage import accounts
+from storage import roles, users
 from storage.blobs import S3BlobStore
 from tests.collect import HEADERS, instance_xml, new_instance_id
 from tests.factories import jpeg, make_project, photo_body, publish
@@ -62,7 +62,7 @@ def people(services) -> dict[str, Person]:
     made = {}
     for who in ("manager", "supervisor", "officer", "officer2"):
         email = f"{who}-{tag}@example.org"
-        user = accounts.create_user(services.db, email, PASSWORD)
+        user = users.create_user(services.db, email, PASSWORD)
         made[who] = Person(user.actor_id, (email, PASSWORD))
     return made
 
@@ -72,7 +72,7 @@ def site(services, people) -> Site:
     project = make_project(services)
     publish(services, project)
     for who, person in people.items():
-        accounts.grant_role(
+        roles.grant_role(
             services.db,
             person.actor_id,
             project.id,

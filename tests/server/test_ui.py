@@ -9,7 +9,7 @@ import pytest
 
 from server.ui import i18n
 from server.ui.messages import message_ids
-from storage import accounts, submissions
+from storage import roles, submissions, users
 from storage.submissions import IncomingFile, Sender
 from tests.collect import instance_xml, new_instance_id
 from tests.conftest import make_client
@@ -28,8 +28,8 @@ def world(services, tmp_path):
     project = make_project(services)
     publish(services, project)
     email = f"pengawas-{project.id}@example.org"
-    user = accounts.create_user(services.db, email, "kata-sandi-panjang")
-    accounts.assign_role(services.db, project.id, "supervisor", user.actor_id)
+    user = users.create_user(services.db, email, "kata-sandi-panjang")
+    roles.assign_role(services.db, project.id, "supervisor", user.actor_id)
     iid = new_instance_id()
     photo = jpeg(seed=3)
     part = tmp_path / "p"
@@ -130,7 +130,7 @@ def test_reject_needs_a_comment_and_approve_works(services, world):
 
 def _admin_client(services, tag):
     email = f"admin-ui-{tag}@example.org"
-    accounts.create_user(services.db, email, "kata-sandi-panjang", is_admin=True)
+    users.create_user(services.db, email, "kata-sandi-panjang", is_admin=True)
     client = make_client(services)
     client.__enter__()
     login(client, email)
@@ -204,7 +204,7 @@ def test_admin_creates_a_user_and_gives_a_role(services):
                 "display_name": "Baru",
             },
         )
-        user = accounts.find_user_by_email(services.db, email)
+        user = users.find_user_by_email(services.db, email)
         assert user is not None
         client.post(
             "/users/roles",
@@ -215,7 +215,7 @@ def test_admin_creates_a_user_and_gives_a_role(services):
                 "actor_id": user.actor_id,
             },
         )
-        assert (user.actor_id, "supervisor") in accounts.list_assignments(services.db, project.id)
+        assert (user.actor_id, "supervisor") in roles.list_assignments(services.db, project.id)
     finally:
         client.__exit__(None, None, None)
 

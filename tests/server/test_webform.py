@@ -13,7 +13,7 @@ import re
 import pytest
 
 from server.webform import assets
-from storage import accounts
+from storage import app_users
 from storage import forms as form_store
 from tests.conftest import make_client
 from tests.factories import DATA, jpeg, make_app_user, make_project
@@ -114,7 +114,7 @@ def test_keys_and_forms_that_cannot_be_opened(services, field):
         form_store.set_state(services.db, project.id, SMALL, "closed")
         assert client.get(f"/f/{app_user.token}/{SMALL}").status_code == 404
         assert "Formulir kecil" not in client.get(f"/f/{app_user.token}/").text
-        accounts.revoke_app_user(services.db, project.id, app_user.app_user.id)
+        app_users.revoke_app_user(services.db, project.id, app_user.app_user.id)
         revoked = client.get(f"/f/{app_user.token}/")
         assert revoked.status_code == 403 and "dicabut" in revoked.text
         assert client.get(f"/f/{app_user.token}/-/manifest.webmanifest").status_code == 403

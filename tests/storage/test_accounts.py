@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from storage import accounts, throttle
+from storage import audit, roles, throttle, users
 from storage.db import Database
 from storage.errors import Conflict, Forbidden, InvalidInput, NotFound, Throttled
 from storage.models import utcnow
@@ -30,23 +30,19 @@ def _client() -> str:
 def test_session_tokens_are_384_random_bits_stored_hashed(services):
     assert len(_ALPHABET) == 64 and len(set(_ALPHABET)) == 64 and TOKEN_LENGTH == 64
     assert TOKEN_LENGTH * math.log2(len(_ALPHABET)) >= 256
-    user = accounts.create_user(services.db, _email(), None)
-    token, session = accounts.create_session(services.db, user.actor_id, 1)
+    user = users.create_user(services.db, _email(), None)
+    token, session = users.create_session(services.db, user.actor_id, 1)
     assert len(token) == TOKEN_LENGTH and set(token) <= set(_ALPHABET)
     assert session.token_hash == hashlib.sha256(token.encode()).hexdigest() != token
 
 
 def test_log_in_opens_a_session_or_records_a_failure(services):
-    user = accounts.create_user(services.db, _email(), PASSWORD)
+    user = users.create_user(services.db, _email(), PASSWORD)
     client = _client()
-    assert (
-        accounts.log_in(services.db, user.email, "salah-sandi-ya", client=client, hours=1) is None
-    )
-    ok = accounts.log_in(services.db, user.email.upper(), PASSWORD, client=client, hours=1)
-    assert (
-        ok.token and accounts.identity_for_session(services.db, ok.token).actor_id == user.actor_id
-    )
-    assert accounts.log_in(services.db, "bukan email", PASSWORD, client=client, hours=1) is None
+    assert users.log_in(services.db, user.email, "salah-sandi-ya", client=client, hours=1) is None
+    ok = users.log_in(services.db, user.email.upper(), PASSWORD, client=client, hours=1)
+    assert ok.token and users.identity_for_session(services.db, ok.token).actor_id == user.actor_id
+    assert users.log_in(services.db, "bukan email", PASSWORD, client=client, hours=1) is None
 
 
 def test_email_lock_lasts_until_the_limit_th_newest_failure_leaves_the_window(services):
@@ -67,7 +63,7 @@ def test_email_lock_lasts_until_the_limit_th_newest_failure_leaves_the_window(se
         )
         assert throttle.wait_seconds(tx, _email(), _client(), now=now) is None
     with pytest.raises(Throttled) as refused:
-        accounts.log_in(services.db, email, PASSWORD, client=_client(), hours=1)
+        users.log_in(services.db, email, PASSWORD, client=_client(), hours=1)
     assert refused.value.retry_after > 0
 
 
@@ -78,72 +74,72 @@ def test_one_client_is_locked_after_its_limit_of_failures(services):
             throttle.record_failure(tx, _email(), client)
     with services.db.read() as tx:
         assert throttle.wait_seconds(tx, _email(), client) is None
-    user = accounts.create_user(services.db, _email(), PASSWORD)
+    user = users.create_user(services.db, _email(), PASSWORD)
     assert (
-        accounts.log_in(services.db, user.email, "salah-sandi-ya", client=client, hours=1) is None
+        users.log_in(services.db, user.email, "salah-sandi-ya", client=client, hours=1) is None
     )  # the limit-th failure
     with pytest.raises(Throttled) as locked:
-        accounts.log_in(services.db, user.email, PASSWORD, client=client, hours=1)
+        users.log_in(services.db, user.email, PASSWORD, client=client, hours=1)
     assert 0 < locked.value.retry_after <= throttle.WINDOW.total_seconds()
-    assert accounts.log_in(services.db, user.email, PASSWORD, client=_client(), hours=1).token
+    assert users.log_in(services.db, user.email, PASSWORD, client=_client(), hours=1).token
 
 
 def test_expired_session_identifies_nobody(services):
-    user = accounts.create_user(services.db, _email(), None)
-    token, _ = accounts.create_session(services.db, user.actor_id, hours=-1)
-    assert accounts.identity_for_session(services.db, token) is None
+    user = users.create_user(services.db, _email(), None)
+    token, _ = users.create_session(services.db, user.actor_id, hours=-1)
+    assert users.identity_for_session(services.db, token) is None
 
 
 def test_end_session_by_owner_or_admin_only(services):
-    owner = accounts.create_user(services.db, _email(), None)
-    token, _ = accounts.create_session(services.db, owner.actor_id, 1)
+    owner = users.create_user(services.db, _email(), None)
+    token, _ = users.create_session(services.db, owner.actor_id, 1)
     with pytest.raises(Forbidden):
-        accounts.end_session(services.db, token, actor_id=owner.actor_id + 100_000)
-    accounts.end_session(services.db, token, actor_id=owner.actor_id)
-    assert accounts.identity_for_session(services.db, token) is None
+        users.end_session(services.db, token, actor_id=owner.actor_id + 100_000)
+    users.end_session(services.db, token, actor_id=owner.actor_id)
+    assert users.identity_for_session(services.db, token) is None
     with pytest.raises(NotFound):
-        accounts.end_session(services.db, token, actor_id=owner.actor_id, is_admin=True)
+        users.end_session(services.db, token, actor_id=owner.actor_id, is_admin=True)
 
 
 def test_update_user_rules(services):
-    user = accounts.create_user(services.db, _email(), None)
-    other = accounts.create_user(services.db, _email(), None)
+    user = users.create_user(services.db, _email(), None)
+    other = users.create_user(services.db, _email(), None)
     with pytest.raises(Conflict):
-        accounts.update_user(services.db, user.actor_id, email=other.email)
+        users.update_user(services.db, user.actor_id, email=other.email)
     with pytest.raises(InvalidInput):
-        accounts.update_user(services.db, user.actor_id, display_name=" ")
-    view = accounts.update_user(services.db, user.actor_id, display_name=" Sari ")
+        users.update_user(services.db, user.actor_id, display_name=" ")
+    view = users.update_user(services.db, user.actor_id, display_name=" Sari ")
     assert view.actor.display_name == "Sari"
-    assert accounts.get_user(services.db, user.actor_id).actor.display_name == "Sari"
+    assert users.get_user(services.db, user.actor_id).actor.display_name == "Sari"
 
 
 def test_change_password_needs_the_old_one(services):
-    user = accounts.create_user(services.db, _email(), PASSWORD)
+    user = users.create_user(services.db, _email(), PASSWORD)
     assert (
-        accounts.change_password(services.db, user.actor_id, "salah-sandi-ya", "sandi-baru-panjang")
+        users.change_password(services.db, user.actor_id, "salah-sandi-ya", "sandi-baru-panjang")
         is False
     )
     with pytest.raises(InvalidInput):
-        accounts.change_password(services.db, user.actor_id, PASSWORD, "pendek")
-    assert accounts.change_password(services.db, user.actor_id, PASSWORD, "sandi-baru-panjang")
-    assert accounts.verify_password(services.db, user.email, "sandi-baru-panjang")
+        users.change_password(services.db, user.actor_id, PASSWORD, "pendek")
+    assert users.change_password(services.db, user.actor_id, PASSWORD, "sandi-baru-panjang")
+    assert users.verify_password(services.db, user.email, "sandi-baru-panjang")
 
 
 def test_last_admin_stays(tmp_path):
     db = Database(f"sqlite:///{tmp_path / 'admins.sqlite3'}")
     db.migrate()
     try:
-        only = accounts.create_user(db, _email(), None, is_admin=True)
+        only = users.create_user(db, _email(), None, is_admin=True)
         with pytest.raises(Conflict):
-            accounts.set_admin(db, only.actor_id, False)
+            users.set_admin(db, only.actor_id, False)
         with pytest.raises(Conflict):
-            accounts.delete_user(db, only.actor_id)
-        second = accounts.create_user(db, _email(), None)
-        accounts.set_admin(db, second.actor_id, True)
-        accounts.set_admin(db, only.actor_id, False)
+            users.delete_user(db, only.actor_id)
+        second = users.create_user(db, _email(), None)
+        users.set_admin(db, second.actor_id, True)
+        users.set_admin(db, only.actor_id, False)
         with pytest.raises(NotFound):
-            accounts.set_admin(db, only.actor_id, False)
-        assert [v.user.is_admin for v in accounts.list_users(db)] == [False, True]
+            users.set_admin(db, only.actor_id, False)
+        assert [v.user.is_admin for v in users.list_users(db)] == [False, True]
     finally:
         db.dispose()
 
@@ -152,50 +148,50 @@ def test_form_access_is_recorded_for_app_users_of_the_project(services):
     project = make_project(services)
     publish(services, project, "tanpa_media")
     phone = make_app_user(services, project)
-    accounts.grant_form_access(services.db, project.id, "tanpa_media", phone.actor.id)
-    accounts.grant_form_access(services.db, project.id, "tanpa_media", phone.actor.id)
-    assert [a.id for a in accounts.list_form_access(services.db, project.id, "tanpa_media")] == [
+    roles.grant_form_access(services.db, project.id, "tanpa_media", phone.actor.id)
+    roles.grant_form_access(services.db, project.id, "tanpa_media", phone.actor.id)
+    assert [a.id for a in roles.list_form_access(services.db, project.id, "tanpa_media")] == [
         phone.actor.id
     ]
     # Form rows are not project roles.
-    assert accounts.list_assignments(services.db, project.id) == [(phone.actor.id, "officer")]
+    assert roles.list_assignments(services.db, project.id) == [(phone.actor.id, "officer")]
     other = make_app_user(services, make_project(services))
     with pytest.raises(NotFound):
-        accounts.grant_form_access(services.db, project.id, "tanpa_media", other.actor.id)
-    accounts.revoke_form_access(services.db, project.id, "tanpa_media", phone.actor.id)
-    assert accounts.list_form_access(services.db, project.id, "tanpa_media") == []
+        roles.grant_form_access(services.db, project.id, "tanpa_media", other.actor.id)
+    roles.revoke_form_access(services.db, project.id, "tanpa_media", phone.actor.id)
+    assert roles.list_form_access(services.db, project.id, "tanpa_media") == []
 
 
 def test_list_audits_by_action_category_and_page(services):
     project = make_project(services)
-    user = accounts.create_user(services.db, _email(), None)
-    accounts.assign_role(services.db, project.id, "supervisor", user.actor_id, actor_id=None)
+    user = users.create_user(services.db, _email(), None)
+    roles.assign_role(services.db, project.id, "supervisor", user.actor_id, actor_id=None)
     [entry] = [
         a
-        for a in accounts.list_audits(services.db, action="user.assignment.create", limit=1000)
+        for a in audit.list_audits(services.db, action="user.assignment.create", limit=1000)
         if a.subject_id == user.actor_id
     ]
     assert entry.details == {"projectId": project.id, "role": "supervisor"}
-    newest = accounts.list_audits(services.db, action="user", limit=1)
+    newest = audit.list_audits(services.db, action="user", limit=1)
     assert newest[0].action == "user.assignment.create"
     assert all(
         a.action.startswith("user.")
-        for a in accounts.list_audits(services.db, action="user", limit=200)
+        for a in audit.list_audits(services.db, action="user", limit=200)
     )
-    assert accounts.list_audits(services.db, action="use", limit=5) == []  # not a prefix match
+    assert audit.list_audits(services.db, action="use", limit=5) == []  # not a prefix match
     with pytest.raises(InvalidInput):
-        accounts.list_audits(services.db, limit=0)
+        audit.list_audits(services.db, limit=0)
 
 
 def test_passwords_are_stored_as_argon2id_hashes(services):
-    user = accounts.create_user(services.db, _email(), PASSWORD)
+    user = users.create_user(services.db, _email(), PASSWORD)
     assert user.password_hash.startswith("$argon2id$") and PASSWORD not in user.password_hash
 
 
 def test_a_verified_password_skips_argon2_until_it_changes(services, monkeypatch):
-    user = accounts.create_user(services.db, _email(), PASSWORD)
+    user = users.create_user(services.db, _email(), PASSWORD)
     calls = []
-    real = accounts._hasher
+    real = users._hasher
 
     class Counted:
         def verify(self, stored, password):
@@ -205,20 +201,20 @@ def test_a_verified_password_skips_argon2_until_it_changes(services, monkeypatch
         def hash(self, password):
             return real.hash(password)
 
-    monkeypatch.setattr(accounts, "_hasher", Counted())
-    assert accounts.verify_password(services.db, user.email, PASSWORD)
-    assert accounts.verify_password(services.db, user.email, PASSWORD)
+    monkeypatch.setattr(users, "_hasher", Counted())
+    assert users.verify_password(services.db, user.email, PASSWORD)
+    assert users.verify_password(services.db, user.email, PASSWORD)
     assert len(calls) == 1  # the second Basic request is remembered
-    assert not accounts.verify_password(services.db, user.email, PASSWORD + "x")
+    assert not users.verify_password(services.db, user.email, PASSWORD + "x")
     assert len(calls) == 2  # a wrong password always goes to argon2
-    accounts.set_password(services.db, user.id, "sandi-baru-panjang")
-    assert not accounts.verify_password(services.db, user.email, PASSWORD)  # old one: void
-    assert accounts.verify_password(services.db, user.email, "sandi-baru-panjang")
+    users.set_password(services.db, user.id, "sandi-baru-panjang")
+    assert not users.verify_password(services.db, user.email, PASSWORD)  # old one: void
+    assert users.verify_password(services.db, user.email, "sandi-baru-panjang")
     assert len(calls) == 4
-    remembered = accounts._verified.entries
+    remembered = users._verified.entries
     for digest in remembered:
         remembered[digest] = 0.0  # as if TTL seconds had passed
-    assert accounts.verify_password(services.db, user.email, "sandi-baru-panjang")
+    assert users.verify_password(services.db, user.email, "sandi-baru-panjang")
     assert len(calls) == 5  # expired: verified again
 
 
@@ -230,7 +226,7 @@ NEW_PASSWORD = "sandi-baru-panjang"
 def _logged_in(services, email: str, times: int) -> list[str]:
     """`times` sessions of one user, each from a password login."""
     return [
-        accounts.log_in(services.db, email, PASSWORD, client=_client(), hours=1).token
+        users.log_in(services.db, email, PASSWORD, client=_client(), hours=1).token
         for _ in range(times)
     ]
 
@@ -238,22 +234,22 @@ def _logged_in(services, email: str, times: int) -> list[str]:
 def _session_ends(services, user_actor_id: int) -> list:
     return [
         a
-        for a in accounts.list_audits(services.db, action="user.session.end", limit=1000)
+        for a in audit.list_audits(services.db, action="user.session.end", limit=1000)
         if a.subject_id == user_actor_id
     ]
 
 
 def test_changing_ones_password_ends_every_session_but_the_one_that_changed_it(services):
-    user = accounts.create_user(services.db, _email("ganti"), PASSWORD)
+    user = users.create_user(services.db, _email("ganti"), PASSWORD)
     current, other, third = _logged_in(services, user.email, 3)
-    caller = accounts.identity_for_session(services.db, current)
+    caller = users.identity_for_session(services.db, current)
     assert caller.session_id is not None
-    assert accounts.change_password(
+    assert users.change_password(
         services.db, user.actor_id, PASSWORD, NEW_PASSWORD, keep_session_id=caller.session_id
     )
-    assert accounts.identity_for_session(services.db, other) is None
-    assert accounts.identity_for_session(services.db, third) is None
-    assert accounts.identity_for_session(services.db, current).actor_id == user.actor_id
+    assert users.identity_for_session(services.db, other) is None
+    assert users.identity_for_session(services.db, third) is None
+    assert users.identity_for_session(services.db, current).actor_id == user.actor_id
     [ended] = _session_ends(services, user.actor_id)
     assert (ended.actor_id, ended.details) == (
         user.actor_id,
@@ -263,70 +259,69 @@ def test_changing_ones_password_ends_every_session_but_the_one_that_changed_it(s
 
 def test_a_password_change_without_a_session_ends_them_all(services):
     """HTTP Basic carries no session: nothing is kept."""
-    user = accounts.create_user(services.db, _email("basic"), PASSWORD)
+    user = users.create_user(services.db, _email("basic"), PASSWORD)
     tokens = _logged_in(services, user.email, 2)
-    stranger = accounts.create_user(services.db, _email("lain"), PASSWORD)
+    stranger = users.create_user(services.db, _email("lain"), PASSWORD)
     [theirs] = _logged_in(services, stranger.email, 1)
-    assert accounts.change_password(services.db, user.actor_id, PASSWORD, NEW_PASSWORD)
-    assert [accounts.identity_for_session(services.db, t) for t in tokens] == [None, None]
-    assert accounts.identity_for_session(services.db, theirs).actor_id == stranger.actor_id
+    assert users.change_password(services.db, user.actor_id, PASSWORD, NEW_PASSWORD)
+    assert [users.identity_for_session(services.db, t) for t in tokens] == [None, None]
+    assert users.identity_for_session(services.db, theirs).actor_id == stranger.actor_id
     # Keeping a session of another user keeps nothing of this one.
-    again = accounts.log_in(services.db, user.email, NEW_PASSWORD, client=_client(), hours=1).token
-    assert accounts.change_password(
+    again = users.log_in(services.db, user.email, NEW_PASSWORD, client=_client(), hours=1).token
+    assert users.change_password(
         services.db,
         user.actor_id,
         NEW_PASSWORD,
         PASSWORD,
-        keep_session_id=accounts.identity_for_session(services.db, theirs).session_id,
+        keep_session_id=users.identity_for_session(services.db, theirs).session_id,
     )
-    assert accounts.identity_for_session(services.db, again) is None
-    assert accounts.identity_for_session(services.db, theirs) is not None
+    assert users.identity_for_session(services.db, again) is None
+    assert users.identity_for_session(services.db, theirs) is not None
 
 
 def test_a_wrong_old_password_ends_nothing(services):
-    user = accounts.create_user(services.db, _email("salah"), PASSWORD)
+    user = users.create_user(services.db, _email("salah"), PASSWORD)
     [token] = _logged_in(services, user.email, 1)
     assert (
-        accounts.change_password(services.db, user.actor_id, "salah-sandi-ya", NEW_PASSWORD)
-        is False
+        users.change_password(services.db, user.actor_id, "salah-sandi-ya", NEW_PASSWORD) is False
     )
-    assert accounts.identity_for_session(services.db, token) is not None
+    assert users.identity_for_session(services.db, token) is not None
     assert _session_ends(services, user.actor_id) == []
 
 
 def test_an_admins_password_reset_ends_every_session_of_that_user(services):
-    admin = accounts.create_user(services.db, _email("admin"), PASSWORD, is_admin=True)
+    admin = users.create_user(services.db, _email("admin"), PASSWORD, is_admin=True)
     [admins] = _logged_in(services, admin.email, 1)
-    user = accounts.create_user(services.db, _email("lupa"), PASSWORD)
+    user = users.create_user(services.db, _email("lupa"), PASSWORD)
     tokens = _logged_in(services, user.email, 2)
-    accounts.set_password(services.db, user.id, NEW_PASSWORD, actor_id=admin.actor_id)
-    assert [accounts.identity_for_session(services.db, t) for t in tokens] == [None, None]
-    assert accounts.identity_for_session(services.db, admins).actor_id == admin.actor_id
+    users.set_password(services.db, user.id, NEW_PASSWORD, actor_id=admin.actor_id)
+    assert [users.identity_for_session(services.db, t) for t in tokens] == [None, None]
+    assert users.identity_for_session(services.db, admins).actor_id == admin.actor_id
     [ended] = _session_ends(services, user.actor_id)
     assert (ended.actor_id, ended.details) == (
         admin.actor_id,
         {"sessions": 2, "reason": "user.password"},
     )
-    assert accounts.verify_password(services.db, user.email, PASSWORD) is None
-    assert accounts.verify_password(services.db, user.email, NEW_PASSWORD) is not None
+    assert users.verify_password(services.db, user.email, PASSWORD) is None
+    assert users.verify_password(services.db, user.email, NEW_PASSWORD) is not None
 
 
 def test_the_remembered_basic_password_is_void_after_a_change(services):
     """The 5-minute memory of passwords argon2 accepted lets no old password in: its entry is
     keyed by the stored hash, which the change replaced."""
-    user = accounts.create_user(services.db, _email("ingat"), PASSWORD)
+    user = users.create_user(services.db, _email("ingat"), PASSWORD)
     client = _client()
-    assert accounts.authenticate(services.db, user.email, PASSWORD, client=client)
-    old_hash = accounts.find_user_by_email(services.db, user.email).password_hash
-    assert accounts._verified.seen(old_hash, PASSWORD)  # remembered
-    assert accounts.change_password(services.db, user.actor_id, PASSWORD, NEW_PASSWORD)
-    assert accounts._verified.seen(old_hash, PASSWORD)  # still there, under the old hash...
-    assert accounts.authenticate(services.db, user.email, PASSWORD, client=client) is None
-    assert accounts.verify_password(services.db, user.email, PASSWORD) is None
-    assert accounts.authenticate(services.db, user.email, NEW_PASSWORD, client=client)
-    admin = accounts.create_user(services.db, _email("admin"), None, is_admin=True)
-    accounts.set_password(services.db, user.id, PASSWORD, actor_id=admin.actor_id)
-    assert accounts.authenticate(services.db, user.email, NEW_PASSWORD, client=client) is None
+    assert users.authenticate(services.db, user.email, PASSWORD, client=client)
+    old_hash = users.find_user_by_email(services.db, user.email).password_hash
+    assert users._verified.seen(old_hash, PASSWORD)  # remembered
+    assert users.change_password(services.db, user.actor_id, PASSWORD, NEW_PASSWORD)
+    assert users._verified.seen(old_hash, PASSWORD)  # still there, under the old hash...
+    assert users.authenticate(services.db, user.email, PASSWORD, client=client) is None
+    assert users.verify_password(services.db, user.email, PASSWORD) is None
+    assert users.authenticate(services.db, user.email, NEW_PASSWORD, client=client)
+    admin = users.create_user(services.db, _email("admin"), None, is_admin=True)
+    users.set_password(services.db, user.id, PASSWORD, actor_id=admin.actor_id)
+    assert users.authenticate(services.db, user.email, NEW_PASSWORD, client=client) is None
 
 
 def test_a_login_checked_against_the_old_password_opens_no_session_after_a_change(
@@ -334,15 +329,15 @@ def test_a_login_checked_against_the_old_password_opens_no_session_after_a_chang
 ):
     """A login whose argon2 check passed just before the password changed must not open a
     session after the change ended the others: the write checks the hash it verified."""
-    user = accounts.create_user(services.db, _email("balapan"), PASSWORD)
-    real = accounts._check_password
+    user = users.create_user(services.db, _email("balapan"), PASSWORD)
+    real = users._check_password
 
     def then_changed(row, password):
         identity = real(row, password)
-        accounts.set_password(services.db, user.id, NEW_PASSWORD)
+        users.set_password(services.db, user.id, NEW_PASSWORD)
         return identity
 
-    monkeypatch.setattr(accounts, "_check_password", then_changed)
-    assert accounts.log_in(services.db, user.email, PASSWORD, client=_client(), hours=1) is None
-    monkeypatch.setattr(accounts, "_check_password", real)
-    assert accounts.log_in(services.db, user.email, NEW_PASSWORD, client=_client(), hours=1)
+    monkeypatch.setattr(users, "_check_password", then_changed)
+    assert users.log_in(services.db, user.email, PASSWORD, client=_client(), hours=1) is None
+    monkeypatch.setattr(users, "_check_password", real)
+    assert users.log_in(services.db, user.email, NEW_PASSWORD, client=_client(), hours=1)

@@ -187,7 +187,7 @@ def test_migrations_are_idempotent(services):
 def test_long_client_text_is_kept_whole_on_every_database(services):
     """PostgreSQL used to refuse (VARCHAR limits) what SQLite kept: an instanceName over 1,024
     characters, a deviceID over 255, a long user agent, project name or display name."""
-    from storage import accounts, projects
+    from storage import projects, users
 
     project = projects.create_project(services.db, "Proyek " + "p" * 600)
     publish(services, project)
@@ -211,7 +211,7 @@ def test_long_client_text_is_kept_whole_on_every_database(services):
     assert (view.submission.device_id, view.submission.user_agent) == (device, agent)
     assert projects.get_project(services.db, project.id).name == "Proyek " + "p" * 600
     email = "u" * 300 + "@example.org"  # a valid address, and the default display name
-    user = accounts.create_user(services.db, email, "kata-sandi-panjang")
+    user = users.create_user(services.db, email, "kata-sandi-panjang")
     with services.db.read() as tx:
         from storage.models import Actor
 

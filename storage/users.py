@@ -1,4 +1,5 @@
-"""Web users, app users (phones), sessions, project roles, form access and the audit log read.
+"""Web users: accounts, passwords (argon2, with a short cache of verified ones), sessions and
+password logins.
 
 Users and app users are actors (as in ODK Central): every id handed out over the API is the
 actor id. Functions that change something take `actor_id`, the actor doing it (for the audit
@@ -14,22 +15,21 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session as Tx
-from sqlmodel import col, delete, or_, select
+from sqlmodel import col, delete, select
 
 from . import audit, throttle
 from .db import Database
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, Throttled
-from .models import Actor, AppUser, Audit, Form, Project, RoleAssignment, Session, User, utcnow
-from .tokens import TokenBox, hash_token, is_well_formed, new_token
+from .models import Actor, RoleAssignment, Session, User, utcnow
+from .tokens import hash_token, is_well_formed, new_token
 
-ROLES = ("manager", "supervisor", "officer")
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a password")
 
@@ -211,7 +211,7 @@ class UserView:
 
 def get_user(db: Database, user_actor_id: int) -> UserView:
     with db.read() as tx:
-        return _user_view(tx, user_actor_id)
+        return user_view(tx, user_actor_id)
 
 
 def list_users(db: Database) -> list[UserView]:
@@ -237,7 +237,7 @@ def update_user(
     changes: dict[str, Any] = {}
     try:
         with db.transaction() as tx:
-            view = _user_view(tx, user_actor_id)
+            view = user_view(tx, user_actor_id)
             if display_name is not None:
                 view.actor.display_name = changes["displayName"] = _display_name(display_name)
             if email is not None and normalize_email(email) != view.user.email:
@@ -266,7 +266,7 @@ def change_password(
     """
     check_password_strength(new)
     with db.read() as tx:
-        view = _user_view(tx, user_actor_id)
+        view = user_view(tx, user_actor_id)
     if _check_password((view.user, view.actor), old) is None:
         return False
     new_hash = _hasher.hash(new)
@@ -312,7 +312,7 @@ def delete_user(db: Database, user_actor_id: int, *, actor_id: int | None = None
     """Soft delete: the actor stays (submissions and audits point at it); its sessions and
     project roles go. The last administrator cannot be deleted."""
     with db.transaction() as tx:
-        view = _user_view(tx, user_actor_id)
+        view = user_view(tx, user_actor_id)
         if view.user.is_admin:
             _keep_an_admin(tx, user_actor_id)
         view.actor.deleted_at = utcnow()
@@ -327,7 +327,7 @@ def set_admin(
     """Grant (idempotent) or withdraw the server-wide admin role; withdrawing a role the user
     does not hold is NotFound, and the last administrator keeps it (Conflict)."""
     with db.transaction() as tx:
-        view = _user_view(tx, user_actor_id)
+        view = user_view(tx, user_actor_id)
         if view.user.is_admin == admin:
             if admin:
                 return
@@ -345,7 +345,7 @@ def set_admin(
         )
 
 
-def _user_view(tx: Tx, user_actor_id: int) -> UserView:
+def user_view(tx: Tx, user_actor_id: int) -> UserView:
     row = tx.exec(
         select(User, Actor)
         .join(Actor, Actor.id == User.actor_id)
@@ -497,421 +497,3 @@ def end_session(db: Database, token: str, *, actor_id: int, is_admin: bool = Fal
             raise Forbidden("Only the session's own user or an administrator may end it.")
         tx.delete(session)
         audit.record(tx, actor_id, "user.session.end", "actor", session.actor_id)
-
-
-# ---- app users -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AppUserOut:
-    app_user: AppUser
-    actor: Actor
-    token: str | None  # None once revoked, or when sealed under another secret
-
-
-def create_app_user(
-    db: Database, box: TokenBox, project_id: int, display_name: str, actor_id: int | None = None
-) -> AppUserOut:
-    display_name = display_name.strip()
-    if not display_name or len(display_name) > 255:
-        raise InvalidInput("An app user needs a display name of 1 to 255 characters.")
-    token = new_token()
-    with db.transaction() as tx:
-        if tx.get(Project, project_id) is None:
-            raise NotFound("project")
-        actor = Actor(kind="app_user", display_name=display_name)
-        tx.add(actor)
-        tx.flush()
-        app_user = AppUser(
-            actor_id=actor.id,
-            project_id=project_id,
-            token_hash=hash_token(token),
-            token_sealed=box.seal(token),
-        )
-        tx.add(app_user)
-        tx.add(RoleAssignment(actor_id=actor.id, project_id=project_id, role="officer"))
-        tx.flush()
-        audit.record(
-            tx,
-            actor_id,
-            "field_key.create",
-            "actor",
-            actor.id,
-            {"displayName": display_name, "projectId": project_id},
-        )
-        return AppUserOut(app_user, actor, token)
-
-
-def list_app_users(db: Database, box: TokenBox, project_id: int) -> list[AppUserOut]:
-    with db.read() as tx:
-        rows = tx.exec(
-            select(AppUser, Actor)
-            .join(Actor, Actor.id == AppUser.actor_id)
-            .where(AppUser.project_id == project_id, Actor.deleted_at.is_(None))
-            .order_by(AppUser.id)
-        ).all()
-    return [
-        AppUserOut(app_user, actor, box.open(app_user.token_sealed)) for app_user, actor in rows
-    ]
-
-
-def find_app_user_by_name(
-    db: Database, box: TokenBox, project_id: int, display_name: str
-) -> AppUserOut | None:
-    return next(
-        (
-            a
-            for a in list_app_users(db, box, project_id)
-            if a.actor.display_name == display_name and a.app_user.revoked_at is None
-        ),
-        None,
-    )
-
-
-def revoke_app_user(
-    db: Database, project_id: int, app_user_id: int, actor_id: int | None = None
-) -> None:
-    with db.transaction() as tx:
-        app_user = tx.get(AppUser, app_user_id)
-        if app_user is None or app_user.project_id != project_id:
-            raise NotFound("app user")
-        app_user.token_hash = None
-        app_user.token_sealed = None
-        app_user.revoked_at = utcnow()
-        audit.record(tx, actor_id, "field_key.revoke", "actor", app_user.actor_id)
-
-
-def get_app_user(db: Database, box: TokenBox, project_id: int, app_actor_id: int) -> AppUserOut:
-    """One app user of the project, by its actor id (revoked ones too; token None then)."""
-    with db.read() as tx:
-        app_user, actor = _app_user_row(tx, project_id, app_actor_id)
-    return AppUserOut(app_user, actor, box.open(app_user.token_sealed))
-
-
-def revoke_app_user_by_actor(
-    db: Database, project_id: int, app_actor_id: int, *, actor_id: int | None = None
-) -> None:
-    """Revoke an app user's key (by actor id, as the API names it); idempotent.
-
-    The key answers 403 from the next request on: its hash is gone, and with it every lookup.
-    """
-    with db.transaction() as tx:
-        app_user, _ = _app_user_row(tx, project_id, app_actor_id)
-        if app_user.revoked_at is not None:
-            return
-        app_user.token_hash = None
-        app_user.token_sealed = None
-        app_user.revoked_at = utcnow()
-        audit.record(tx, actor_id, "field_key.revoke", "actor", app_actor_id)
-
-
-def _app_user_row(tx: Tx, project_id: int, app_actor_id: int) -> tuple[AppUser, Actor]:
-    row = tx.exec(
-        select(AppUser, Actor)
-        .join(Actor, Actor.id == AppUser.actor_id)
-        .where(
-            AppUser.actor_id == app_actor_id,
-            AppUser.project_id == project_id,
-            col(Actor.deleted_at).is_(None),
-        )
-    ).first()
-    if row is None:
-        raise NotFound("app user")
-    return row[0], row[1]
-
-
-def identity_for_key(db: Database, token: str) -> Identity:
-    """The app user holding this key. Raises Forbidden for an unknown or revoked key."""
-    with db.read() as tx:
-        row = tx.exec(
-            select(AppUser, Actor)
-            .join(Actor, Actor.id == AppUser.actor_id)
-            .where(
-                AppUser.token_hash == hash_token(token),
-                AppUser.revoked_at.is_(None),
-                Actor.deleted_at.is_(None),
-            )
-        ).first()
-    if row is None:
-        raise Forbidden("This app user key is not valid (unknown or revoked).")
-    app_user, actor = row
-    return Identity(
-        actor_id=actor.id,
-        kind="app_user",
-        display_name=actor.display_name,
-        app_user_id=app_user.id,
-        project_id=app_user.project_id,
-    )
-
-
-# ---- roles -----------------------------------------------------------------------------------
-
-
-def grant_role(
-    db: Database, actor_id: int, project_id: int, role: str, by_actor_id: int | None = None
-) -> None:
-    """`assign_role` with the arguments in the order older callers (tests) give them: the same
-    checks and the same one path."""
-    assign_role(db, project_id, role, actor_id, actor_id=by_actor_id)
-
-
-def roles_in_project(db: Database, identity: Identity, project_id: int) -> frozenset[str]:
-    if identity.is_admin:
-        return frozenset({"admin", *ROLES})
-    if identity.kind == "app_user":
-        return frozenset({"officer"}) if identity.project_id == project_id else frozenset()
-    with db.read() as tx:
-        return frozenset(
-            tx.exec(
-                select(RoleAssignment.role).where(
-                    RoleAssignment.actor_id == identity.actor_id,
-                    RoleAssignment.project_id == project_id,
-                )
-            ).all()
-        )
-
-
-# The roles the API names, with ids that never change (DESIGN §7). `admin` is server-wide
-# (User.is_admin); the others are held per project (role_assignment rows).
-SYSTEM_ROLES = ("admin", *ROLES)  # ids 1..4 in this order
-ROLE_TITLES = {
-    "admin": "Administrator",
-    "manager": "Project Manager",
-    "supervisor": "Supervisor",
-    "officer": "Officer",
-}
-
-
-@dataclass(frozen=True)
-class Role:
-    id: int
-    name: str
-    system: str
-
-
-def list_roles() -> list[Role]:
-    return [Role(role_id(system), ROLE_TITLES[system], system) for system in SYSTEM_ROLES]
-
-
-def role_id(system: str) -> int:
-    return SYSTEM_ROLES.index(system) + 1
-
-
-def role_named(ref: str) -> str:
-    """A role's system name from its id ("2") or its system name ("manager"); else NotFound."""
-    ref = ref.strip().lower()
-    if ref.isascii() and ref.isdigit() and 1 <= int(ref) <= len(SYSTEM_ROLES):
-        return SYSTEM_ROLES[int(ref) - 1]
-    if ref in SYSTEM_ROLES:
-        return ref
-    raise NotFound("role")
-
-
-def list_assignments(db: Database, project_id: int) -> list[tuple[int, str]]:
-    """(actor id, role) of everyone holding a role in the project, app users included."""
-    with db.read() as tx:
-        rows = tx.exec(
-            select(RoleAssignment.actor_id, RoleAssignment.role)
-            .join(Actor, Actor.id == RoleAssignment.actor_id)
-            .where(
-                RoleAssignment.project_id == project_id,
-                col(RoleAssignment.role).in_(ROLES),
-                col(Actor.deleted_at).is_(None),
-            )
-            .order_by(RoleAssignment.actor_id, RoleAssignment.role)
-        ).all()
-    return [(actor, role) for actor, role in rows]
-
-
-def assign_role(
-    db: Database, project_id: int, role: str, user_actor_id: int, *, actor_id: int | None = None
-) -> None:
-    """Give a web user a role in the project (idempotent). App users' roles are fixed."""
-    _check_project_role(role)
-    try:
-        with db.transaction() as tx:
-            if tx.get(Project, project_id) is None:
-                raise NotFound("project")
-            _user_view(tx, user_actor_id)
-            if _assignment(tx, project_id, role, user_actor_id) is not None:
-                return
-            tx.add(RoleAssignment(actor_id=user_actor_id, project_id=project_id, role=role))
-            tx.flush()
-            audit.record(
-                tx,
-                actor_id,
-                "user.assignment.create",
-                "actor",
-                user_actor_id,
-                {"projectId": project_id, "role": role},
-            )
-    except IntegrityError:
-        pass  # granted by a concurrent request
-
-
-def unassign_role(
-    db: Database, project_id: int, role: str, user_actor_id: int, *, actor_id: int | None = None
-) -> None:
-    _check_project_role(role)
-    with db.transaction() as tx:
-        _user_view(tx, user_actor_id)
-        row = _assignment(tx, project_id, role, user_actor_id)
-        if row is None:
-            raise NotFound("assignment")
-        tx.delete(row)
-        audit.record(
-            tx,
-            actor_id,
-            "user.assignment.delete",
-            "actor",
-            user_actor_id,
-            {"projectId": project_id, "role": role},
-        )
-
-
-def _check_project_role(role: str) -> None:
-    if role == "admin":
-        raise InvalidInput("admin is a server-wide role: use /v1/assignments/admin/{actorId}.")
-    if role not in ROLES:
-        raise InvalidInput(f"Unknown role {role!r}; roles are {', '.join(ROLES)}.")
-
-
-def _assignment(tx: Tx, project_id: int, role: str, actor_id: int) -> RoleAssignment | None:
-    return tx.exec(
-        select(RoleAssignment).where(
-            RoleAssignment.project_id == project_id,
-            RoleAssignment.role == role,
-            RoleAssignment.actor_id == actor_id,
-        )
-    ).first()
-
-
-# ---- form access for app users ---------------------------------------------------------------
-# Central's form assignments (`app-user` role on one form). Recorded as a role_assignment row
-# whose role is "form:{form id}" (no table of their own yet). NOT enforced yet: every app user
-# of a project lists and fills all of its open forms; these rows say who *should* see which
-# form, for formList filtering to come.
-
-FORM_ACCESS = "form:"
-
-
-def grant_form_access(
-    db: Database,
-    project_id: int,
-    xml_form_id: str,
-    app_actor_id: int,
-    *,
-    actor_id: int | None = None,
-) -> None:
-    """Assign a form to an app user of the same project (idempotent)."""
-    try:
-        with db.transaction() as tx:
-            form = _form(tx, project_id, xml_form_id)
-            _app_user_row(tx, project_id, app_actor_id)
-            role = f"{FORM_ACCESS}{form.id}"
-            if _assignment(tx, project_id, role, app_actor_id) is not None:
-                return
-            tx.add(RoleAssignment(actor_id=app_actor_id, project_id=project_id, role=role))
-            tx.flush()
-            audit.record(
-                tx,
-                actor_id,
-                "form.assignment.create",
-                "form",
-                form.id,
-                {"actorId": app_actor_id, "role": "officer"},
-            )
-    except IntegrityError:
-        pass  # assigned by a concurrent request
-
-
-def revoke_form_access(
-    db: Database,
-    project_id: int,
-    xml_form_id: str,
-    app_actor_id: int,
-    *,
-    actor_id: int | None = None,
-) -> None:
-    with db.transaction() as tx:
-        form = _form(tx, project_id, xml_form_id)
-        row = _assignment(tx, project_id, f"{FORM_ACCESS}{form.id}", app_actor_id)
-        if row is None:
-            raise NotFound("assignment")
-        tx.delete(row)
-        audit.record(
-            tx,
-            actor_id,
-            "form.assignment.delete",
-            "form",
-            form.id,
-            {"actorId": app_actor_id, "role": "officer"},
-        )
-
-
-def list_form_access(db: Database, project_id: int, xml_form_id: str) -> list[Actor]:
-    """The app users (actors) assigned to the form."""
-    with db.read() as tx:
-        form = _form(tx, project_id, xml_form_id)
-        return list(
-            tx.exec(
-                select(Actor)
-                .join(RoleAssignment, Actor.id == RoleAssignment.actor_id)
-                .where(
-                    RoleAssignment.project_id == project_id,
-                    RoleAssignment.role == f"{FORM_ACCESS}{form.id}",
-                    col(Actor.deleted_at).is_(None),
-                )
-                .order_by(RoleAssignment.actor_id)
-            ).all()
-        )
-
-
-def _form(tx: Tx, project_id: int, xml_form_id: str) -> Form:
-    form = tx.exec(
-        select(Form).where(
-            Form.project_id == project_id,
-            Form.xml_form_id == xml_form_id,
-            col(Form.deleted_at).is_(None),
-        )
-    ).first()
-    if form is None:
-        raise NotFound("form")
-    return form
-
-
-# ---- the audit log -----------------------------------------------------------------------------
-# Reading it lives here until storage/audit.py (which writes it) grows a reader.
-
-MAX_AUDIT_PAGE = 1000
-
-
-def list_audits(
-    db: Database,
-    *,
-    action: str | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> list[Audit]:
-    """Newest first. `action` is one action ("user.create") or a category ("user" matches
-    "user.*"); `start` is inclusive, `end` exclusive."""
-    if not 1 <= limit <= MAX_AUDIT_PAGE or offset < 0:
-        raise InvalidInput(f"limit must be 1 to {MAX_AUDIT_PAGE} and offset at least 0.")
-    query = select(Audit)
-    if action:
-        query = query.where(
-            or_(Audit.action == action, col(Audit.action).startswith(action + ".", autoescape=True))
-        )
-    if start is not None:
-        query = query.where(col(Audit.logged_at) >= start)
-    if end is not None:
-        query = query.where(col(Audit.logged_at) < end)
-    query = query.order_by(col(Audit.logged_at).desc(), col(Audit.id).desc())
-    with db.read() as tx:
-        return list(tx.exec(query.offset(offset).limit(limit)).all())
-
-
-def touch(tx: Tx, row: object, when: datetime | None = None) -> None:
-    row.updated_at = when or utcnow()
