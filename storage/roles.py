@@ -16,7 +16,8 @@ from . import audit
 from .app_users import app_user_row
 from .db import Database
 from .errors import InvalidInput, NotFound
-from .models import Actor, Form, Project, RoleAssignment
+from .forms import locate_form
+from .models import Actor, Project, RoleAssignment
 from .users import Identity, user_view
 
 ROLES = ("manager", "supervisor", "officer")
@@ -108,17 +109,18 @@ def assign_role(
             if tx.get(Project, project_id) is None:
                 raise NotFound("project")
             user_view(tx, user_actor_id)
-            if _assignment(tx, project_id, role, user_actor_id) is not None:
-                return
-            tx.add(RoleAssignment(actor_id=user_actor_id, project_id=project_id, role=role))
-            tx.flush()
-            audit.record(
+            _add_assignment(
                 tx,
-                actor_id,
-                "user.assignment.create",
-                "actor",
+                project_id,
+                role,
                 user_actor_id,
-                {"projectId": project_id, "role": role},
+                actor_id,
+                (
+                    "user.assignment.create",
+                    "actor",
+                    user_actor_id,
+                    {"projectId": project_id, "role": role},
+                ),
             )
     except IntegrityError:
         pass  # granted by a concurrent request
@@ -181,23 +183,40 @@ def grant_form_access(
     """Assign a form to an app user of the same project (idempotent)."""
     try:
         with db.transaction() as tx:
-            form = _form(tx, project_id, xml_form_id)
+            form = locate_form(tx, project_id, xml_form_id)
             app_user_row(tx, project_id, app_actor_id)
-            role = f"{FORM_ACCESS}{form.id}"
-            if _assignment(tx, project_id, role, app_actor_id) is not None:
-                return
-            tx.add(RoleAssignment(actor_id=app_actor_id, project_id=project_id, role=role))
-            tx.flush()
-            audit.record(
+            _add_assignment(
                 tx,
+                project_id,
+                f"{FORM_ACCESS}{form.id}",
+                app_actor_id,
                 actor_id,
-                "form.assignment.create",
-                "form",
-                form.id,
-                {"actorId": app_actor_id, "role": "officer"},
+                (
+                    "form.assignment.create",
+                    "form",
+                    form.id,
+                    {"actorId": app_actor_id, "role": "officer"},
+                ),
             )
     except IntegrityError:
         pass  # assigned by a concurrent request
+
+
+def _add_assignment(
+    tx: Tx,
+    project_id: int,
+    role: str,
+    holder_id: int,
+    actor_id: int | None,
+    entry: tuple[str, str, int | None, dict[str, object]],
+) -> None:
+    """Add the assignment unless it exists, with its audit entry (action, kind, subject,
+    details); a concurrent add of the same one raises IntegrityError for the caller."""
+    if _assignment(tx, project_id, role, holder_id) is not None:
+        return
+    tx.add(RoleAssignment(actor_id=holder_id, project_id=project_id, role=role))
+    tx.flush()
+    audit.record(tx, actor_id, *entry)
 
 
 def revoke_form_access(
@@ -209,7 +228,7 @@ def revoke_form_access(
     actor_id: int | None = None,
 ) -> None:
     with db.transaction() as tx:
-        form = _form(tx, project_id, xml_form_id)
+        form = locate_form(tx, project_id, xml_form_id)
         row = _assignment(tx, project_id, f"{FORM_ACCESS}{form.id}", app_actor_id)
         if row is None:
             raise NotFound("assignment")
@@ -227,7 +246,7 @@ def revoke_form_access(
 def list_form_access(db: Database, project_id: int, xml_form_id: str) -> list[Actor]:
     """The app users (actors) assigned to the form."""
     with db.read() as tx:
-        form = _form(tx, project_id, xml_form_id)
+        form = locate_form(tx, project_id, xml_form_id)
         return list(
             tx.exec(
                 select(Actor)
@@ -240,16 +259,3 @@ def list_form_access(db: Database, project_id: int, xml_form_id: str) -> list[Ac
                 .order_by(RoleAssignment.actor_id)
             ).all()
         )
-
-
-def _form(tx: Tx, project_id: int, xml_form_id: str) -> Form:
-    form = tx.exec(
-        select(Form).where(
-            Form.project_id == project_id,
-            Form.xml_form_id == xml_form_id,
-            col(Form.deleted_at).is_(None),
-        )
-    ).first()
-    if form is None:
-        raise NotFound("form")
-    return form
