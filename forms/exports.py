@@ -77,7 +77,7 @@ class MediaRef:
 
 
 class Record(Protocol):
-    """What the writers read from each submission (storage.exports.ExportRow is one)."""
+    """What the writers read from each submission (storage.odata.SubmissionRow is one)."""
 
     @property
     def meta(self) -> RowMeta: ...

@@ -44,6 +44,7 @@ from .errors import (
     UnknownProperty,
 )
 from .odata_filter import Expr, parse_filter
+from .tabular import RowMeta
 from .tokens import InvalidToken, decode_token, encode_token
 from .xform import Schema
 
@@ -520,37 +521,22 @@ def decode_skiptoken(token: str) -> Cursor:
 # ---- rows -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class System:
-    """What `__system` says about a submission (storage fills it from its columns)."""
-
-    submission_date: datetime
-    updated_at: datetime | None = None
-    deleted_at: datetime | None = None
-    submitter_id: int | None = None
-    submitter_name: str | None = None
-    attachments_present: int = 0
-    attachments_expected: int = 0
-    review_state: str | None = None
-    device_id: str | None = None
-    edits: int = 0
-    form_version: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "submissionDate": _timestamp(self.submission_date),
-            "updatedAt": _timestamp(self.updated_at),
-            "deletedAt": _timestamp(self.deleted_at),
-            "submitterId": str(self.submitter_id) if self.submitter_id is not None else None,
-            "submitterName": self.submitter_name or None,
-            "attachmentsPresent": self.attachments_present,
-            "attachmentsExpected": self.attachments_expected,
-            "status": None,  # encrypted submissions are not kept here
-            "reviewState": self.review_state or None,
-            "deviceId": self.device_id or None,
-            "edits": self.edits,
-            "formVersion": self.form_version,
-        }
+def system_dict(meta: RowMeta) -> dict[str, Any]:
+    """What `__system` says about a submission."""
+    return {
+        "submissionDate": _timestamp(meta.created_at),
+        "updatedAt": _timestamp(meta.updated_at),
+        "deletedAt": _timestamp(meta.deleted_at),
+        "submitterId": str(meta.submitter_id) if meta.submitter_id is not None else None,
+        "submitterName": meta.submitter_name or None,
+        "attachmentsPresent": meta.attachments_present,
+        "attachmentsExpected": meta.attachments_expected,
+        "status": None,  # encrypted submissions are not kept here
+        "reviewState": meta.review_state or None,
+        "deviceId": meta.device_id or None,
+        "edits": meta.edits,
+        "formVersion": meta.form_version,
+    }
 
 
 @dataclass(frozen=True)
@@ -560,7 +546,7 @@ class Record:
     id: int
     instance_id: str
     values: dict[str, Any]
-    system: System | None = None
+    system: RowMeta | None = None
 
 
 def entity_rows(
@@ -579,7 +565,7 @@ def entity_rows(
             row["__id"] = record.instance_id
         fields = options.system_fields()
         if fields and record.system is not None:
-            system = record.system.as_dict()
+            system = system_dict(record.system)
             row["__system"] = {name: system[name] for name in fields}
         row.update(_render(model.root.children, record.values, ctx, options))
         return [row]

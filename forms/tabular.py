@@ -51,10 +51,11 @@ Row = list[str]  # every cell is text, "" when empty (numbers too: CSV is text)
 
 @dataclass(frozen=True, slots=True)
 class RowMeta:
-    """What a root row says about its submission besides the answers."""
+    """A submission's system facts besides its answers: the one read model behind an export's
+    root row and OData's `__system` (storage fills it from its columns)."""
 
     instance_id: str  # the first instanceID: the submission's KEY
-    created_at: datetime
+    created_at: datetime  # the submission date
     submitter_id: int | None = None
     submitter_name: str | None = None
     attachments_present: int = 0
@@ -62,8 +63,12 @@ class RowMeta:
     review_state: str | None = None
     device_id: str | None = None
     edits: int = 0
-    form_version: str = ""
+    form_version: str | None = None  # of the first version
     status: str | None = None
+    updated_at: datetime | None = None
+    deleted_at: datetime | None = None
+    instance_name: str | None = None  # of the current version
+    current_instance_id: str | None = None  # the current version's instanceID
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +255,7 @@ class Layout:
             meta.review_state or "",
             meta.device_id or "",
             str(meta.edits),
-            meta.form_version,
+            meta.form_version or "",
         ]
         out.append((0, row))
         if root._children:

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -25,30 +25,27 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from forms import exports as writers
-from forms.exports import MediaRef
 from forms.instruments import SIPERA
 from forms.odata_filter import Expr, parse_filter
-from forms.tabular import Layout, RowMeta
+from forms.tabular import Layout
 from forms.xform import Field, Schema
 
 from . import audit
 from .blobs import BlobStore, blob_key
-from .browse import FILTER_STATES, aware, opd_path
+from .browse import FILTER_STATES, opd_path
 from .db import Database
 from .errors import InvalidInput, NotFound
 from .forms import locate_form, schema_of
 from .models import (
-    Actor,
     Form,
     FormVersion,
     Submission,
     SubmissionAttachment,
     SubmissionVersion,
 )
-from .odata import filter_where
+from .odata import BatchReader, SubmissionRow, filter_where
 from .submissions import RECEIVED
 
 FORMATS = ("csv.zip", "csv", "xlsx", "geojson", "media")
@@ -105,52 +102,6 @@ class Export:
     filename: str
     media_type: str
     chunks: Iterator[bytes]
-
-
-@dataclass(slots=True)
-class ExportRow:
-    """One submission as the writers need it: its facts, current values and attachments.
-    The values JSON is decoded when first asked for (a media export skips submissions
-    without photos before that)."""
-
-    submission_id: int
-    instance_id: str  # the first instanceID (Central's KEY)
-    current_instance_id: str
-    instance_name: str | None
-    created_at: datetime
-    updated_at: datetime | None
-    review_state: str | None
-    submitter_id: int | None
-    submitter_name: str | None
-    device_id: str | None
-    edits: int
-    form_version: str
-    attachments_present: int
-    attachments_expected: int
-    values_json: str | None
-    attachments: tuple[MediaRef, ...]
-    _values: dict[str, Any] | None = field(default=None, repr=False)
-
-    @property
-    def values(self) -> dict[str, Any]:
-        if self._values is None:
-            self._values = _decode(self.values_json)
-        return self._values
-
-    @property
-    def meta(self) -> RowMeta:
-        return RowMeta(
-            self.instance_id,
-            self.created_at,
-            self.submitter_id,
-            self.submitter_name,
-            self.attachments_present,
-            self.attachments_expected,
-            self.review_state,
-            self.device_id,
-            self.edits,
-            self.form_version,
-        )
 
 
 @dataclass(frozen=True)
@@ -463,219 +414,56 @@ def iter_rows(
     files: bool = True,
     after: int = 0,
     through: int | None = None,
-) -> Iterator[ExportRow]:
+) -> Iterator[SubmissionRow]:
     """The current version of every matching submission, oldest id first, read `batch` at a
-    time, each batch in its own short read transaction. The next batch is read by a helper
-    thread while this one is handed out (at most two batches in memory), so the database's
-    time overlaps the writer's. `files=False`: attachments are only counted (the database
-    counts them), `ExportRow.attachments` stays empty. `after`/`through`: only submission ids
-    above/up to these."""
-    with db.read() as tx:
-        versions = dict(
-            tx.execute(
-                sa.select(FormVersion.id, FormVersion.version).where(FormVersion.form_id == form.id)
-            ).all()
-        )
-    reader = _BatchReader(db, form, filters, schema, batch, files, through)
+    time by `storage.odata.BatchReader`, each batch in its own short read transaction. The next
+    batch is read by a helper thread while this one is handed out (at most two batches in
+    memory), so the database's time overlaps the writer's. `files=False`: attachments are only
+    counted (the database counts them), `SubmissionRow.attachments` stays empty. `after`/`through`:
+    only submission ids above/up to these."""
+    where = _where(filters, schema, db.dialect)
+    if through is not None:
+        where = sa.and_(where, Submission.id <= through, SubmissionVersion.submission_id <= through)
+    reader = BatchReader(db, form.id, where, batch=batch, files=files)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-read") as pool:
         pending = pool.submit(reader.read, after)
         while pending is not None:
-            found, history, files = pending.result()
+            found = pending.result()
             if not found:
                 return
-            pending = pool.submit(reader.read, found[-1][0]) if len(found) == batch else None
-            yield from reader.rows((found, history, files), versions)
-
-
-class _BatchReader:
-    """The three statements of one batch, run in one short read transaction."""
-
-    def __init__(
-        self,
-        db: Database,
-        form: Form,
-        filters: ExportFilters,
-        schema: Schema | None,
-        batch: int,
-        files: bool,
-        through: int | None = None,
-    ) -> None:
-        self.db, self.form_id, self.batch = db, form.id, batch
-        self.query = _filtered(
-            sa.select(
-                Submission.id,
-                Submission.instance_id,
-                Submission.created_at,
-                Submission.updated_at,
-                Submission.review_state,
-                Submission.submitter_id,
-                Submission.device_id,
-                SubmissionVersion.id,
-                SubmissionVersion.instance_id,
-                SubmissionVersion.instance_name,
-                sa.cast(SubmissionVersion.values, sa.Text),
-                Actor.display_name,
-            )
-            .select_from(Submission)
-            .join(SubmissionVersion, SubmissionVersion.submission_id == Submission.id)
-            .join(Actor, Actor.id == Submission.submitter_id, isouter=True),
-            form,
-            filters,
-            schema,
-            db.dialect,
-        )
-        if through is not None:
-            self.query = self.query.where(
-                Submission.id <= through, SubmissionVersion.submission_id <= through
-            )
-        # The batch's versions by a range of submission ids (a fixed statement, prepared once).
-        in_range = (
-            SubmissionVersion.form_id == sa.bindparam("form"),
-            SubmissionVersion.submission_id > sa.bindparam("low"),
-            SubmissionVersion.submission_id <= sa.bindparam("high"),
-        )
-        self.versions_query = sa.select(
-            SubmissionVersion.submission_id, SubmissionVersion.id, SubmissionVersion.form_version_id
-        ).where(*in_range)
-        # Its files by the current versions' ids, as one array parameter on PostgreSQL (which
-        # planned a join over the range as a scan of every attachment: 40 ms a batch at 100k,
-        # 3 ms this way); SQLite joins over the range well.
-        attached = SubmissionAttachment.submission_version_id
-        files_query = sa.select(
-            attached,
-            SubmissionAttachment.name,
-            SubmissionAttachment.blob_sha256,
-            SubmissionAttachment.size,
-            SubmissionAttachment.content_type,
-        )
-        if not files:  # (version, present, expected): a row per submission, not per file
-            files_query = sa.select(
-                attached, sa.func.count(SubmissionAttachment.blob_sha256), sa.func.count()
-            ).group_by(attached)
-        self.by_versions = db.dialect == "postgresql"
-        if self.by_versions:
-            files_query = files_query.where(
-                attached
-                == sa.func.any(sa.bindparam("versions", type_=postgresql.ARRAY(sa.Integer)))
-            )
-        else:
-            files_query = files_query.join(
-                SubmissionVersion, SubmissionVersion.id == attached
-            ).where(*in_range, SubmissionVersion.is_current)
-        self.files_query = files_query
-        if files:
-            self.files_query = self.files_query.order_by(SubmissionAttachment.id)
-        self.files = files
-
-    def read(self, last_id: int) -> tuple[list[Any], list[Any], list[Any]]:
-        with self.db.read() as tx:
-            run = tx.connection().execute  # plain rows: no ORM bookkeeping per row
-            # The bound on both sides of the join lets the planner start both index scans at
-            # the batch (PostgreSQL otherwise merge-joins every earlier version again).
-            found = run(
-                self.query.where(Submission.id > last_id, SubmissionVersion.submission_id > last_id)
-                .order_by(Submission.id)
-                .limit(self.batch)
-            ).all()
-            if not found:
-                return [], [], []
-            span = {"form": self.form_id, "low": last_id, "high": found[-1][0]}
-            which = {"versions": [row[7] for row in found]} if self.by_versions else span
-            return found, run(self.versions_query, span).all(), run(self.files_query, which).all()
-
-    def rows(
-        self, batch: tuple[list[Any], list[Any], list[Any]], versions: dict[int, str]
-    ) -> Iterator[ExportRow]:
-        found, history, files = batch
-        if self.files:
-            return _rows_of(found, history, files, versions)
-        counts = {version_id: (present, expected) for version_id, present, expected in files}
-        return _rows_of(found, history, (), versions, counts)
-
-
-def _rows_of(
-    found: list[Any],
-    history: list[Any],
-    files: Iterable[Any],
-    versions: dict[int, str],
-    counts: dict[int, tuple[int, int]] | None = None,
-) -> Iterator[ExportRow]:
-    first: dict[int, tuple[int, int]] = {}  # submission -> (first version id, its form version)
-    edits: dict[int, int] = {}
-    for submission_id, version_id, form_version_id in history:
-        edits[submission_id] = edits.get(submission_id, -1) + 1
-        if submission_id not in first or version_id < first[submission_id][0]:
-            first[submission_id] = (version_id, form_version_id)
-    attached: dict[int, list[tuple[Any, ...]]] = {}
-    for entry in files:
-        attached.setdefault(entry[0], []).append(entry)
-    for (
-        sub_id,
-        instance_id,
-        created_at,
-        updated_at,
-        review_state,
-        submitter_id,
-        device_id,
-        version_id,
-        current_id,
-        instance_name,
-        values,
-        submitter_name,
-    ) in found:
-        refs = []
-        expected = 0
-        for _, name, sha, size, content_type in attached.get(version_id, ()):
-            expected += 1
-            if sha:
-                refs.append(MediaRef(name, sha, size or 0, content_type))
-        present = len(refs)
-        if counts is not None:
-            present, expected = counts.get(version_id, (0, 0))
-        yield ExportRow(
-            submission_id=sub_id,
-            instance_id=instance_id,
-            current_instance_id=current_id,
-            instance_name=instance_name,
-            created_at=aware(created_at),
-            updated_at=aware(updated_at) if updated_at else None,
-            review_state=review_state,
-            submitter_id=submitter_id,
-            submitter_name=submitter_name,
-            device_id=device_id,
-            edits=max(edits.get(sub_id, 0), 0),
-            form_version=versions.get(first.get(sub_id, (0, 0))[1], ""),
-            attachments_present=present,
-            attachments_expected=expected,
-            values_json=values,
-            attachments=tuple(refs),
-        )
+            pending = pool.submit(reader.read, found[-1].id) if len(found) == batch else None
+            yield from found
 
 
 def _filtered(
     query: Any, form: Form, filters: ExportFilters, schema: Schema | None, dialect: str
 ) -> Any:
-    query = query.where(
+    return query.where(
         Submission.form_id == form.id,
         SubmissionVersion.is_current,
-        filter_where(_parsed(filters), dialect),
+        _where(filters, schema, dialect),
     )
+
+
+def _where(filters: ExportFilters, schema: Schema | None, dialect: str) -> Any:
+    """The filters as one condition on `submission` and its current `submission_version`."""
+    clauses = [filter_where(_parsed(filters), dialect)]
     if filters.since is not None:
-        query = query.where(Submission.created_at >= filters.since)
+        clauses.append(Submission.created_at >= filters.since)
     if filters.until is not None:
-        query = query.where(Submission.created_at < filters.until)
+        clauses.append(Submission.created_at < filters.until)
     if filters.review_state:
-        query = query.where(
+        clauses.append(
             Submission.review_state.is_(None)
             if filters.review_state == RECEIVED
             else Submission.review_state == filters.review_state
         )
     if filters.approved_only:
-        query = query.where(Submission.review_state == "approved")
+        clauses.append(Submission.review_state == "approved")
     if filters.submitter_id is not None:
-        query = query.where(Submission.submitter_id == filters.submitter_id)
+        clauses.append(Submission.submitter_id == filters.submitter_id)
     if filters.with_files:
-        query = query.where(
+        clauses.append(
             sa.exists().where(
                 SubmissionAttachment.submission_version_id == SubmissionVersion.id,
                 SubmissionAttachment.blob_sha256.is_not(None),
@@ -684,9 +472,9 @@ def _filtered(
     if filters.opd:
         path = opd_path(schema, SIPERA.opd_name)
         if path is None:
-            return query.where(sa.false())
-        query = query.where(SubmissionVersion.values[path].as_string() == filters.opd)
-    return query
+            return sa.false()
+        clauses.append(SubmissionVersion.values[path].as_string() == filters.opd)
+    return sa.and_(*clauses)
 
 
 def _parsed(filters: ExportFilters) -> Expr | None:
@@ -714,8 +502,8 @@ def _blob_opener(blobs: BlobStore) -> Callable[[str], Iterator[bytes]]:
 
 
 def _counted(
-    rows: Iterator[ExportRow], progress: Callable[[int], None], every: int = 100
-) -> Iterator[ExportRow]:
+    rows: Iterator[SubmissionRow], progress: Callable[[int], None], every: int = 100
+) -> Iterator[SubmissionRow]:
     done = 0
     for row in rows:
         yield row
@@ -725,12 +513,6 @@ def _counted(
             done = 0
     if done:
         progress(done)
-
-
-def _decode(text: str | None) -> dict[str, Any]:
-    """The values JSON, read as text and decoded by msgspec (several times json.loads' speed)."""
-    values = _JSON.decode(text) if text else None
-    return values if isinstance(values, dict) else {}
 
 
 def _midnight(day: date) -> datetime:

@@ -112,7 +112,7 @@ def get_resource(
         raise NotFound()
     where = odata_store.scope(db, form, options.filter, instance_id=target.instance_id)
     total = _count(db, model, where, target, options) if options.count else None
-    records = _records(db, where, target.table, options)
+    records = _records(db, form, where, target.table, options)
     first = next(records, None)  # the first batch is read here: its errors are still a 4xx/5xx
     pager = odata.Pager(model, target.table, options, target.match)
     service_url = _service_url(request, project_id, xml_form_id)
@@ -150,7 +150,11 @@ def _count(
 
 
 def _records(
-    db: Database, where: odata_store.Scope, table: Table, options: Options
+    db: Database,
+    form: odata_store.ODataForm,
+    where: odata_store.Scope,
+    table: Table,
+    options: Options,
 ) -> Iterator[Record]:
     """The submissions the page is made from, newest first from the cursor on. On Submissions
     the database applies $skip and reads one row past $top (to know whether a next page
@@ -163,6 +167,7 @@ def _records(
         limit = None if options.top is None else options.top + 1 + (1 if cursor else 0)
         batches = odata_store.iter_batches(
             db,
+            form,
             where,
             through_id=through,
             offset=0 if cursor else options.skip,
@@ -170,7 +175,7 @@ def _records(
             system=bool(options.system_fields()),
         )
     else:
-        batches = odata_store.iter_batches(db, where, through_id=through, system=False)
+        batches = odata_store.iter_batches(db, form, where, through_id=through, system=False)
     return chain.from_iterable(batches)
 
 

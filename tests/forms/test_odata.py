@@ -18,7 +18,7 @@ from forms.errors import (
     SelectWithExpand,
     UnknownProperty,
 )
-from forms.odata import Cursor, ODataInvalid, Record, System
+from forms.odata import Cursor, ODataInvalid, Record
 from forms.odata_filter import (
     And,
     Call,
@@ -30,6 +30,7 @@ from forms.odata_filter import (
     Or,
     parse_filter,
 )
+from forms.tabular import RowMeta
 from forms.xform import Field as SchemaField
 from forms.xform import Schema
 
@@ -91,8 +92,9 @@ RECORD = Record(
     7,
     "uuid:1",
     VALUES,
-    System(
-        submission_date=SUBMITTED,
+    RowMeta(
+        "uuid:1",
+        SUBMITTED,
         submitter_id=3,
         submitter_name="Petugas 1",
         attachments_expected=3,

@@ -201,7 +201,7 @@ def test_unreviewed_submission_without_submitter_leaves_those_columns_empty():
 
 @dataclass
 class Rec:
-    """A record as storage.exports.ExportRow gives it to the writers."""
+    """A record as storage.odata.SubmissionRow gives it to the writers."""
 
     meta: RowMeta
     values: dict[str, Any]

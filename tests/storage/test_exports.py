@@ -98,10 +98,12 @@ def test_counting_attachments_in_the_database_gives_the_same_counts(services, da
     form = _form(services, data)
     listed = {r.instance_id: r for r in exports.iter_rows(services.db, form)}
     counted = {r.instance_id: r for r in exports.iter_rows(services.db, form, files=False)}
-    assert [(r.attachments_present, r.attachments_expected) for r in counted.values()] == [
-        (r.attachments_present, r.attachments_expected) for r in listed.values()
-    ]
-    assert {(r.attachments_present, r.attachments_expected) for r in counted.values()} == {
+    assert [
+        (r.meta.attachments_present, r.meta.attachments_expected) for r in counted.values()
+    ] == [(r.meta.attachments_present, r.meta.attachments_expected) for r in listed.values()]
+    assert {
+        (r.meta.attachments_present, r.meta.attachments_expected) for r in counted.values()
+    } == {
         (1, 1),
         (2, 2),
         (0, 1),
@@ -113,28 +115,37 @@ def test_counting_attachments_in_the_database_gives_the_same_counts(services, da
 def test_row_facts_are_those_of_the_current_version(services, data):
     rows = {r.instance_id: r for r in exports.iter_rows(services.db, _form(services, data))}
     edited, approved, missing, plain = (rows[i] for i in data.ids)
-    assert (edited.values["nama"], edited.edits, edited.review_state, edited.form_version) == (
+    assert (
+        edited.values["nama"],
+        edited.meta.edits,
+        edited.meta.review_state,
+        edited.meta.form_version,
+    ) == (
         "Diubah",
         1,
         "edited",
         "1",
     )
-    assert edited.current_instance_id != edited.instance_id
+    assert edited.meta.current_instance_id != edited.instance_id
     assert [a.name for a in edited.attachments] == ["a.jpg"]  # carried over by the edit
-    assert (approved.attachments_present, approved.attachments_expected) == (2, 2)
+    assert (approved.meta.attachments_present, approved.meta.attachments_expected) == (2, 2)
     assert {a.name for a in approved.attachments} == {"b.jpg", "c.jpg"}
     assert all(a.size > 0 and len(a.sha256) == 64 for a in approved.attachments)
-    assert (missing.attachments_present, missing.attachments_expected, missing.attachments) == (
+    assert (
+        missing.meta.attachments_present,
+        missing.meta.attachments_expected,
+        missing.attachments,
+    ) == (
         0,
         1,
         (),
     )
-    assert (plain.submitter_id, plain.submitter_name, plain.device_id) == (
+    assert (plain.meta.submitter_id, plain.meta.submitter_name, plain.meta.device_id) == (
         data.submitter,
         "Petugas ekspor",
         "collect:1",
     )
-    assert plain.meta.instance_id == plain.instance_id and plain.edits == 0
+    assert plain.meta.instance_id == plain.instance_id and plain.meta.edits == 0
 
 
 @pytest.mark.parametrize(
