@@ -33,6 +33,12 @@ def roles_of(request: Request[Any, Any, Any]) -> frozenset[str]:
     return request.scope.get("state", {}).get(_ROLES_KEY, frozenset())
 
 
+def keep_identity(connection: ASGIConnection[Any, Any, Any, Any], identity: Identity) -> None:
+    """For a guard that found the caller its own way (the web form's key in the path): kept
+    where `identity_of`, and so the dependencies, read it."""
+    connection.scope.setdefault("state", {})[_STATE_KEY] = identity
+
+
 def identity_of(
     connection: ASGIConnection[Any, Any, Any, Any], *, keys: bool = False, challenge: bool = False
 ) -> Identity:

@@ -34,7 +34,7 @@ from storage.models import FormVersion
 from storage.tokens import is_well_formed
 
 from ..deps import DB, Blobs, Caller, Config, PathText
-from ..guards import PUBLIC
+from ..guards import PUBLIC, identity_of, keep_identity
 from ..settings import Settings
 from ..ui import i18n
 from ..ui.i18n import gettext
@@ -121,7 +121,6 @@ def _form_version(db: Database, project_id: int, xml_form_id: str) -> FormVersio
     return rows[0][1]
 
 
-_OFFICER = "jebol_officer"
 Officer = Caller  # the app user whose key is in the path (`officer`, found by `key_holder`)
 
 
@@ -130,12 +129,12 @@ async def key_holder(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
     KeyProblem (rendered by `key_problem`). The identity is kept for the `officer` dependency."""
     db = connection.app.state.services.db
     identity = await anyio.to_thread.run_sync(_key_identity, db, connection.path_params["key"])
-    connection.scope.setdefault("state", {})[_OFFICER] = identity
+    keep_identity(connection, identity)
 
 
 def officer(request: Request[Any, Any, Any]) -> users.Identity:
     """Dependency: the app user the guard found."""
-    return request.scope["state"][_OFFICER]
+    return identity_of(request, keys=True)
 
 
 def key_problem(request: Request[Any, Any, Any], problem: KeyProblem) -> Response[Any]:
@@ -262,8 +261,7 @@ def _common(key: str, project_id: int, settings: Settings) -> dict[str, Any]:
 
 @get("/{key:str}", guards=[key_holder], sync_to_thread=True, opt=PAGE)
 def form_list_page(key: PathText, db: DB, settings: Config, officer: Officer) -> Response[Any]:
-    identity = officer
-    project_id = identity.project_id or 0
+    project_id = officer.project_id or 0
     forms = [
         _form_entry(db, key, version, form.xml_form_id)
         for form, version in form_store.list_forms(db, project_id, for_phones=True)
@@ -277,7 +275,7 @@ def form_list_page(key: PathText, db: DB, settings: Config, officer: Officer) ->
         script="list.js",
         forms=forms,
         urls=config["urls"],
-        officer=identity.display_name,
+        officer=officer.display_name,
         config=_island(config),
     )
 
