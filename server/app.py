@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
-from litestar import Litestar, Router
+import anyio
+from litestar import Litestar, Request, Router
 from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -57,6 +60,20 @@ class Services:
         )
         self.box_secret = settings.load_secret()
         self.box = TokenBox(self.box_secret)
+
+    async def request_unit(self, request: Request[Any, Any, Any]) -> AsyncIterator[Database]:
+        """Dependency `db`: the request's unit of work (`storage.db.Unit`). Committed before
+        the response is sent (a 201 means stored), rolled back when the handler fails."""
+        unit = self.db.unit(write=request.method not in ("GET", "HEAD"))
+        try:
+            yield unit
+        except BaseException as error:
+            await anyio.to_thread.run_sync(unit.finish, error)
+            raise
+        if unit.opened:
+            await anyio.to_thread.run_sync(unit.finish)
+        else:
+            unit.finish()
 
     def prepare(self) -> None:
         """Schema migrations, the bucket and the temporary folder; safe to repeat."""
@@ -114,7 +131,7 @@ def create_app(
             ),
         ],
         dependencies={
-            "db": Provide(lambda: services.db, use_cache=True, sync_to_thread=False),
+            "db": Provide(services.request_unit),
             "blobs": Provide(lambda: services.blobs, use_cache=True, sync_to_thread=False),
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "box": Provide(lambda: services.box, use_cache=True, sync_to_thread=False),

@@ -52,6 +52,7 @@ def health_live() -> dict[str, str]:
     "(`error`, or `timeout` after a few seconds) otherwise.",
 )
 async def health_ready(db: DB, blobs: Blobs) -> Response[Readiness]:
+    db = db.detached()  # the database itself (one check per store), not this request's unit
     database, blob_store = await asyncio.gather(
         _check("database", db, db.ping), _check("blob store", blobs, blobs.check)
     )

@@ -1,15 +1,17 @@
 """Engine and transactions from a URL: SQLite by default, PostgreSQL in production.
 
-Every public storage operation opens exactly one transaction with `db.transaction()`;
-reads use `db.read()`. Sessions never expire loaded rows on commit, so a row returned
-from a transaction stays readable after it.
+Every public storage operation runs in `db.transaction()` (writes) or `db.read()`. The `db`
+it is given is either the `Database` itself (each operation its own transaction: the CLI,
+jobs, tests) or a request's `Unit` (every operation of one HTTP request in one transaction,
+see `Unit`). Sessions never expire loaded rows on commit, so a row returned from a
+transaction stays readable after it.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +64,15 @@ class Database:
                 json_deserializer=_decode_json,
                 connect_args=connect_args,
             )
-        self._reader = self.engine.execution_options(jebol_read=True)
-        self._writer = threading.Lock() if self.dialect == "sqlite" else nullcontext()
+        # A read sees one snapshot across its statements (PostgreSQL's default, READ COMMITTED,
+        # gives each statement its own); SQLite's deferred transactions already do.
+        read_options: dict[str, Any] = {"jebol_read": True}
+        if self.dialect != "sqlite":
+            read_options["isolation_level"] = "REPEATABLE READ"
+        self._reader = self.engine.execution_options(**read_options)
+        self._writer: AbstractContextManager[Any] = (
+            threading.Lock() if self.dialect == "sqlite" else nullcontext()
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -84,6 +93,15 @@ class Database:
             with session.begin():
                 yield session
 
+    def unit(self, *, write: bool) -> Unit:
+        """A request's unit of work over this database (see `Unit`)."""
+        return Unit(self, write=write)
+
+    def detached(self) -> Database:
+        """The database outside any request's unit: a transaction here commits at once, even
+        if the request then fails (a failed login must be counted although it answers 401)."""
+        return self
+
     def migrate(self) -> None:
         """Bring the schema to the newest migration (run at every start; cheap when current)."""
         from alembic import command
@@ -102,6 +120,94 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class Unit(Database):
+    """One HTTP request's unit of work: every storage operation the request runs shares it.
+
+    - A write unit (POST, PUT, PATCH, DELETE) holds one write transaction, begun at the
+      request's first write and committed by `finish` before the response is sent; each
+      operation in it is a savepoint, so one that fails leaves the others as they were, and the
+      whole request is rolled back when it fails. Reads after the first write run in it and see
+      its changes; reads before it (checks while a body still streams in) take no write lock
+      and hold no connection.
+    - A read unit (GET, HEAD) holds one read transaction: every read of the request sees one
+      snapshot. A write there (a download's audit entry) is its own transaction.
+
+    A unit serves one thread at a time: a thread that finds it in use by another (a streaming
+    response's read-ahead), and any use after `finish`, get the database's own transactions.
+    """
+
+    def __init__(self, root: Database, *, write: bool) -> None:
+        # Not Database.__init__: a unit shares the root's engine, pool and write lock.
+        self.url, self.dialect, self.engine = root.url, root.dialect, root.engine
+        self._reader, self._writer = root._reader, root._writer
+        self.root, self.write = root, write
+        self._session: Session | None = None
+        self._stack: AbstractContextManager[Any] | None = None
+        self._in_use = threading.RLock()
+        self._finished = False
+
+    @property
+    def opened(self) -> bool:
+        return self._session is not None
+
+    @contextmanager
+    def _claim(self) -> Iterator[bool]:
+        """True while this thread may use the unit (reentrant: nested operations share it)."""
+        claimed = not self._finished and self._in_use.acquire(blocking=False)
+        try:
+            yield claimed and not self._finished
+        finally:
+            if claimed:
+                self._in_use.release()
+
+    def _open(self) -> Session:
+        if self._session is None:
+            stack = self.root.transaction() if self.write else self.root.read()
+            self._session = stack.__enter__()
+            self._stack = stack
+        return self._session
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with self._claim() as mine:
+            if not (mine and self.write):
+                with self.root.transaction() as session:
+                    yield session
+                return
+            session = self._open()
+            with session.begin_nested():
+                yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._claim() as mine:
+            if not mine or (self.write and self._session is None):
+                with self.root.read() as session:
+                    yield session
+                return
+            yield self._open()
+
+    def detached(self) -> Database:
+        return self.root
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """Commit (or, after `error`, roll back) and give the connection back. Idempotent."""
+        with self._in_use:  # waits for an operation still running in another thread
+            self._finished = True
+            stack, self._stack, self._session = self._stack, None, None
+        if stack is not None:
+            if error is None:
+                stack.__exit__(None, None, None)
+            else:
+                stack.__exit__(type(error), error, error.__traceback__)
+
+    def migrate(self) -> None:  # pragma: no cover - a unit never migrates
+        raise TypeError("migrate the Database, not a request's unit")
+
+    def dispose(self) -> None:  # pragma: no cover - the pool is the root's
+        raise TypeError("dispose the Database, not a request's unit")
 
 
 def normalize_url(url: str) -> str:

@@ -433,7 +433,7 @@ def _authenticate(
         raise Throttled(wait)
     identity = _check_password(row, password)
     if identity is None:
-        with db.transaction() as tx:
+        with db.detached().transaction() as tx:  # counted even though the request fails
             throttle.record_failure(tx, email_key, client)
         return None, None
     assert row is not None
