@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import re
 import struct
 import zipfile
 import zlib
@@ -11,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 
 from pyxform.errors import PyXFormError
+from pyxform.xls2json_backends import Definition, SupportedFileTypes
 from pyxform.xls2xform import convert
 from xlrd import XLRDError
 from xlrd.compdoc import CompDocError
@@ -64,18 +64,22 @@ def spreadsheet_type(data: bytes, filename: str | None = None) -> str:
 def compile_xlsform(
     data: bytes, filename: str | None = None, form_id_fallback: str | None = None
 ) -> Compiled:
-    """Compile XLSForm bytes. Raises XLSFormInvalid with pyxform's message (row numbers kept)."""
+    """Compile XLSForm bytes. Raises XLSFormInvalid with pyxform's message (row numbers kept).
+
+    The form id is the settings sheet's `form_id`, else `form_id_fallback`, else the file
+    name's stem (as pyxform names a form read from a file, and Central one from its
+    `X-XlsForm-FormId-Fallback` header), else `data`. The root element is pyxform's.
+    """
     if len(data) > MAX_XLSFORM_BYTES:
         raise XLSFormInvalid(f"The XLSForm is larger than {MAX_XLSFORM_BYTES // 2**20} MB.")
     file_type = spreadsheet_type(data, filename)
     warnings: list[str] = []
     try:
-        result = convert(
-            xlsform=io.BytesIO(data),
-            warnings=warnings,
-            file_type=file_type,
-            form_name=_form_name(form_id_fallback),
+        stem = form_id_fallback or (PurePath(filename).stem if filename else None)
+        definition = Definition(
+            data=io.BytesIO(data), file_type=SupportedFileTypes(file_type), file_path_stem=stem
         )
+        result = convert(xlsform=definition, warnings=warnings, file_type=file_type)
     except PyXFormError as error:
         if str(error).startswith(_UNRECOGNISED):
             raise XLSFormInvalid(
@@ -89,12 +93,6 @@ def compile_xlsform(
     return Compiled(
         xml=result.xform.encode("utf-8"), warnings=list(warnings), itemsets_csv=result.itemsets
     )
-
-
-def _form_name(form_id_fallback: str | None) -> str | None:
-    if form_id_fallback and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}", form_id_fallback):
-        return form_id_fallback
-    return None
 
 
 def _check_zip(data: bytes) -> None:

@@ -33,6 +33,7 @@ from .auth import resolve_caller
 from .guards import PUBLIC, roles_of
 from .isolation import Isolation
 from .logs import RedactKeys
+from .paths import DecodedPathParams, RawPathRouting
 from .settings import Settings
 from .uploads import BodyTimeout
 
@@ -141,7 +142,11 @@ def create_app(
         exception_handlers={Exception: errors.handle},
         # Every route that reads a body bounds how slowly it may arrive (a 408, not a
         # connection and its temporary files held forever).
-        middleware=[BodyTimeout, ui.csrf_middleware(settings, services.box_secret)],
+        middleware=[
+            DecodedPathParams,
+            BodyTimeout,
+            ui.csrf_middleware(settings, services.box_secret),
+        ],
         # Every response: what a phone, a form author or an upload sent never runs here.
         before_send=[Isolation(settings)],
         template_config=ui.template_config(),
@@ -160,7 +165,7 @@ def create_app(
         logging_config=logs.logging_config(settings.log_format),
         debug=False,
     )
-    app.asgi_handler = logs.RequestLog(app.asgi_handler)
+    app.asgi_handler = logs.RequestLog(RawPathRouting(app.asgi_handler))
     app.state.settings = settings
     app.state.services = services
     return app

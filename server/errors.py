@@ -35,6 +35,7 @@ from forms.errors import (
 )
 from storage.blobs import BlobStoreError
 from storage.errors import (
+    AlreadyExists,
     BlobUnavailable,
     Conflict,
     Forbidden,
@@ -44,6 +45,7 @@ from storage.errors import (
     StorageError,
     SubmissionDeleted,
     Throttled,
+    VersionTaken,
     XmlConflict,
 )
 
@@ -163,9 +165,11 @@ TABLE: dict[type[BaseException], Row] = {
     NotFound: Row(404, 404.1),
     Forbidden: Row(403, 403.1),
     Conflict: Row(409, 409.4),
+    AlreadyExists: Row(409, 409.3),
+    VersionTaken: Row(409, 409.6),
     XmlConflict: Row(409, 409.1),
-    SubmissionDeleted: Row(409, 409.2),
-    FormClosed: Row(409, 409.3),
+    SubmissionDeleted: Row(409, 409.18),
+    FormClosed: Row(409, 409.2),
     InvalidInput: Row(400, 400.8),
     BlobUnavailable: Row(503, 503.1, _UNAVAILABLE),
     Throttled: Row(429, 429.1),  # with Retry-After: its retry_after
@@ -256,7 +260,10 @@ def handle(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
             media_type=formats.XML_TYPE,
             headers={**formats.openrosa_headers(settings.max_submission_bytes), **headers},
         )
-    return Response({"code": code, "message": message}, status_code=status, headers=headers)
+    body: dict[str, Any] = {"code": code, "message": message}
+    if isinstance(error, AlreadyExists):
+        body["details"] = error.details
+    return Response(body, status_code=status, headers=headers)
 
 
 def _ui_error(

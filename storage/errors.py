@@ -20,6 +20,22 @@ class Conflict(StorageError):
     """The request clashes with what is stored (a duplicate, a version already published)."""
 
 
+class AlreadyExists(Conflict):
+    """A unique key is taken (Central's uniquenessViolation): `details` names the key's fields,
+    their values (as text) and the table, as Central's Problem does."""
+
+    def __init__(self, table: str, key: dict[str, object]) -> None:
+        values = ["f" if v is False else "t" if v is True else str(v) for v in key.values()]
+        super().__init__(
+            f"A resource already exists with {','.join(key)} value(s) of {','.join(values)}."
+        )
+        self.details = {"fields": list(key), "values": values, "table": table}
+
+
+class VersionTaken(Conflict):
+    """A form version string already published (Central's versionUniquenessViolation)."""
+
+
 class XmlConflict(Conflict):
     def __init__(self, instance_id: str) -> None:
         super().__init__(

@@ -14,7 +14,7 @@ from forms.xform import Schema, read_xform, set_version
 from . import audit, content
 from .blobs import BlobStore
 from .db import Database
-from .errors import Conflict, InvalidInput, NotFound
+from .errors import AlreadyExists, InvalidInput, NotFound, VersionTaken
 from .models import Blob, Form, FormAttachment, FormVersion, Project, utcnow
 
 STATES = ("open", "closing", "closed")
@@ -47,11 +47,13 @@ def publish_xlsform(
     ignore_warnings: bool = True,
     publish: bool = True,
     expect_form_id: str | None = None,
+    new_form: bool = False,
     actor_id: int | None = None,
 ) -> Published:
     """Compile and publish an XLSForm: a new form, a new version of it, or nothing if unchanged.
 
     With `publish=False` the result is the form's draft (replacing any earlier draft).
+    `new_form`: the form must not exist yet (AlreadyExists), as Central's form create.
     """
     # pyxform (and the openpyxl and numpy it loads) is imported when a form is compiled, not
     # with this module: processes that never compile one (an export's helper) start faster.
@@ -75,6 +77,7 @@ def publish_xlsform(
         actor_id,
         publish,
         expect_form_id,
+        new_form=new_form,
     )
 
 
@@ -87,10 +90,22 @@ def publish_xform(
     media: dict[str, Path] | None = None,
     publish: bool = True,
     expect_form_id: str | None = None,
+    new_form: bool = False,
     actor_id: int | None = None,
 ) -> Published:
     return _publish(
-        db, blobs, project_id, xml, [], None, None, media or {}, actor_id, publish, expect_form_id
+        db,
+        blobs,
+        project_id,
+        xml,
+        [],
+        None,
+        None,
+        media or {},
+        actor_id,
+        publish,
+        expect_form_id,
+        new_form=new_form,
     )
 
 
@@ -106,6 +121,8 @@ def _publish(
     actor_id: int | None,
     publish: bool = True,
     expect_form_id: str | None = None,
+    *,
+    new_form: bool = False,
 ) -> Published:
     schema = read_xform(xml)
     if expect_form_id is not None and schema.form_id != expect_form_id:
@@ -130,6 +147,8 @@ def _publish(
         form = tx.exec(
             select(Form).where(Form.project_id == project_id, Form.xml_form_id == schema.form_id)
         ).first()
+        if new_form and form is not None and form.deleted_at is None:
+            raise AlreadyExists("forms", {"projectId": project_id, "xmlFormId": schema.form_id})
         previous = _current(tx, form.id) if form else None
         if not publish:
             return _save_draft(
@@ -164,7 +183,7 @@ def _publish(
                 )
             ).first()
             if taken is not None and (previous is None or previous.sha256 != sha256):
-                raise Conflict(
+                raise VersionTaken(
                     f"Version {schema.version!r} of form {schema.form_id!r} is already "
                     "published; change the version in the settings sheet."
                 )
@@ -571,7 +590,7 @@ def publish_draft(
             )
         ).first()
         if taken is not None:
-            raise Conflict(
+            raise VersionTaken(
                 f"Version {draft.version!r} of form {xml_form_id!r} is already "
                 "published; publish with another ?version=."
             )

@@ -41,7 +41,15 @@ from forms.instance import Instance, attachment_name, is_safe_attachment_name, r
 from . import audit, content
 from .blobs import BlobStore
 from .db import Database
-from .errors import Conflict, FormClosed, InvalidInput, NotFound, SubmissionDeleted, XmlConflict
+from .errors import (
+    AlreadyExists,
+    Conflict,
+    FormClosed,
+    InvalidInput,
+    NotFound,
+    SubmissionDeleted,
+    XmlConflict,
+)
 from .forms import binary_paths, get_form, locate_form, resolve_version
 from .models import (
     Audit,
@@ -111,19 +119,15 @@ def ingest(
 ) -> Ingested:
     """Store a submission XML and the attachments it references.
 
-    `xml_form_id`: the XML must be for this form. `allow_edit=False` refuses an XML carrying
-    meta/deprecatedID (a REST create). `edit_of`: the XML must be a new version of the
+    `xml_form_id`: the XML must be for this form. `allow_edit=False` is a REST create, as
+    Central's: an instanceID the form already holds is AlreadyExists (whatever the XML), and
+    an XML carrying meta/deprecatedID is refused (edits use PUT). `edit_of`: the XML must be a new version of the
     submission with this first instanceID, its deprecatedID that submission's current version
     (a REST PUT).
     """
     instance = read_instance(xml)
     if xml_form_id is not None and instance.form_id != xml_form_id:
         raise InvalidInput(f"The submission is for form {instance.form_id!r}, not {xml_form_id!r}.")
-    if instance.deprecated_id and not allow_edit:
-        raise InvalidInput(
-            "The submission carries meta/deprecatedID: send an edit with PUT "
-            "to the submission it changes."
-        )
     if edit_of is not None and not instance.deprecated_id:
         raise InvalidInput(
             "An edit needs meta/deprecatedID holding the instanceID of the "
@@ -145,7 +149,7 @@ def ingest(
                 if edit_of is not None:
                     _check_edit_target(tx, form, instance, edit_of)
                 if not allow_edit:
-                    _check_not_outdated(tx, form, instance)
+                    _check_new(tx, form, instance)
                 ingested = _apply(
                     tx,
                     form,
@@ -381,13 +385,17 @@ def _check_edit_target(tx: Session, form: Form, instance: Instance, edit_of: str
         )
 
 
-def _check_not_outdated(tx: Session, form: Form, instance: Instance) -> None:
-    """A REST create may repeat a current version (a retry), never a version since edited."""
-    existing = _version_by_instance(tx, form.id, instance.instance_id)
-    if existing is not None and not existing.is_current:
-        raise Conflict(
-            f"The instanceID {instance.instance_id!r} is an older version of a "
-            "submission that has since been edited."
+def _check_new(tx: Session, form: Form, instance: Instance) -> None:
+    """A REST create: the instanceID must be new to the form (Central's unique key), and the
+    XML no edit."""
+    if _version_by_instance(tx, form.id, instance.instance_id) is not None:
+        raise AlreadyExists(
+            "submissions", {"formId": form.id, "instanceId": instance.instance_id, "draft": False}
+        )
+    if instance.deprecated_id:
+        raise InvalidInput(
+            "The submission carries meta/deprecatedID: send an edit with PUT "
+            "to the submission it changes."
         )
 
 

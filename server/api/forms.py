@@ -6,13 +6,16 @@ their XForm; managers create, change, publish and delete them.
 
 from __future__ import annotations
 
+import posixpath
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 import anyio
 from litestar import Request, Response, delete, get, patch, post
 from litestar.response import Redirect, Stream
+from markupsafe import escape
 
 from forms.compile import MAX_XLSFORM_BYTES
 from storage import forms as form_store
@@ -104,7 +107,8 @@ async def _store_definition(
     if not body:
         raise MissingInput("The request body is empty: send the XLSForm or XForm file.")
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    fallback = xml_form_id or request.headers.get("x-xlsform-formid-fallback")
+    header = request.headers.get("x-xlsform-formid-fallback")
+    fallback = form_id_fallback(header) if header else xml_form_id
 
     def store() -> form_store.Published:
         if content_type in XML_TYPES:
@@ -115,6 +119,7 @@ async def _store_definition(
                 body,
                 publish=publish,
                 expect_form_id=xml_form_id,
+                new_form=xml_form_id is None,
                 actor_id=caller.actor_id,
             )
         return form_store.publish_xlsform(
@@ -122,15 +127,21 @@ async def _store_definition(
             blobs,
             project_id,
             body,
-            f"{fallback or 'form'}.xlsx",
             form_id_fallback=fallback,
             ignore_warnings=ignore_warnings,
             publish=publish,
             expect_form_id=xml_form_id,
+            new_form=xml_form_id is None,
             actor_id=caller.actor_id,
         )
 
     return await anyio.to_thread.run_sync(store)
+
+
+def form_id_fallback(header: str) -> str:
+    """`X-XlsForm-FormId-Fallback` as Central reads it (pyxform-http's `sanitize`): decoded,
+    HTML-escaped, cut after its last "/". It names the form when the XLSForm does not."""
+    return posixpath.basename(str(escape(unquote(header))))
 
 
 @get(

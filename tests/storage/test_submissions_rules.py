@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from storage import submissions
 from storage.blobs import blob_key
-from storage.errors import Conflict, InvalidInput, NotFound, SubmissionDeleted
+from storage.errors import AlreadyExists, Conflict, InvalidInput, NotFound, SubmissionDeleted
 from storage.models import Audit
 from storage.submissions import IncomingFile, Sender
 from tests.collect import instance_xml, new_instance_id
@@ -51,12 +51,15 @@ def test_rest_create_refuses_a_deprecated_id(services, project):
         _send(services, project, deprecated_id=first.submission.instance_id, allow_edit=False)
 
 
-def test_rest_create_refuses_a_version_since_edited(services, project):
+def test_rest_create_refuses_any_instance_id_the_form_holds(services, project):
+    # Central's unique key: the current version, a version since edited, the same bytes.
     first = _send(services, project)
     iid = first.submission.instance_id
-    _send(services, project, deprecated_id=iid)
-    with pytest.raises(Conflict, match="older version"):
-        _send(services, project, iid, allow_edit=False)
+    edit = _send(services, project, deprecated_id=iid)
+    for taken in (iid, edit.version.instance_id):
+        with pytest.raises(AlreadyExists, match="already exists") as raised:
+            _send(services, project, taken, allow_edit=False)
+        assert raised.value.details["values"][1] == taken
 
 
 def test_edit_must_name_its_submission_and_its_current_version(services, project):
