@@ -346,7 +346,6 @@ def direct_stream(
             VISIT,
             options,
             tmp_dir=services.settings.tmp_dir,
-            split_rows=services.settings.export_split_rows,
         ).chunks
 
     return run
@@ -405,12 +404,6 @@ def main() -> int:
     parser.add_argument("--distinct-photos", type=int, default=64)
     parser.add_argument("--direct", action="store_true", help="run the generators, no HTTP")
     parser.add_argument(
-        "--split-rows",
-        type=int,
-        default=20_000,
-        help="JEBOL_EXPORT_SPLIT_ROWS (0: the CSV zip in one process)",
-    )
-    parser.add_argument(
         "--skip",
         action="append",
         default=[],
@@ -423,11 +416,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="jebol-bench-export-"))
     pg = s3 = None
     try:
-        values: dict[str, object] = {
-            "data_dir": str(work),
-            "secret_key": "bench",
-            "export_split_rows": args.split_rows,
-        }
+        values: dict[str, object] = {"data_dir": str(work), "secret_key": "bench"}
         if args.backend == "postgres":
             pg = ThrowawayPostgres()
             values["database_url"] = pg.create()
@@ -460,8 +449,7 @@ def main() -> int:
             ("media", "media ZIP (photos)", "media.zip", {}, exports.ExportOptions("media")),
         ]
         print(
-            f"backend: {args.backend}; {args.count} submissions; CSV zip split at "
-            f"{args.split_rows or 'never'}; "
+            f"backend: {args.backend}; {args.count} submissions; "
             f"{'generators called directly' if args.direct else 'through HTTP (LiveServer)'}"
         )
         server_context = contextlib.nullcontext() if args.direct else LiveServer(services)

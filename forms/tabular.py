@@ -135,7 +135,7 @@ class Table:
 
     def fill(self, row: Row, context: dict[str, Any]) -> None:
         if self._filler is None:
-            self._filler = _compile(self._fields)
+            self._filler = _filler_for(self._fields)
         self._filler(row, context)
 
     @property
@@ -287,57 +287,41 @@ class Layout:
                     self._repeat_rows(sub, inner, row_key, out)
 
 
-def _compile(node: _Node) -> Callable[[Row, dict[str, Any]], None]:
-    """The function that copies a table's answers from its context into a row.
+def _filler_for(node: _Node) -> Callable[[Row, dict[str, Any]], None]:
+    """The function that copies a table's answers from its context into a row: each group is
+    looked up once, each field is one `get` and one type check. An element repeated where the
+    form has one counts by its first copy."""
+    leaves = [
+        (name, index, kind, {value: index + 1 + i for i, value in enumerate(choices)})
+        for name, index, kind, choices in node.leaves
+    ]
+    groups = [(name, _filler_for(child)) for name, child in node.groups.items()]
 
-    Filling rows is the hot loop of every export, so each table's field tree becomes
-    straight-line Python once (as dataclasses and attrs make their methods): a group is looked
-    up once, each field is one `get` and one type check. Field names enter the source only as
-    `repr()` literals. An element repeated where the form has one counts by its first copy.
-    """
-    lines = ["def fill(row, c0):"]
-    constants: dict[str, Any] = {}
-    _emit(node, 0, lines, constants, [0])
-    if len(lines) == 1:
-        lines.append("    pass")
-    namespace: dict[str, Any] = dict(constants)
-    exec("\n".join(lines), namespace)  # noqa: S102 - source made above from repr() literals
-    return namespace["fill"]
+    def fill(row: Row, context: dict[str, Any]) -> None:
+        for name, index, kind, flags in leaves:
+            value = context.get(name)
+            if value.__class__ is list:
+                value = value[0] if value else None
+            if value.__class__ is not str:
+                continue
+            if kind == GEOPOINT:
+                parts = value.split()[:4]
+                row[index : index + len(parts)] = parts
+                continue
+            row[index] = value
+            if kind == SPLIT:
+                for choice in value.split():
+                    flag = flags.get(choice)
+                    if flag is not None:
+                        row[flag] = "1"
+        for name, fill_group in groups:
+            inner = context.get(name)
+            if inner.__class__ is list:
+                inner = inner[0] if inner else None
+            if inner.__class__ is dict:
+                fill_group(row, inner)
 
-
-def _emit(
-    node: _Node, depth: int, lines: list[str], constants: dict[str, Any], counter: list[int]
-) -> None:
-    pad = "    " * (depth + 1)
-    ctx = f"c{depth}"
-    for name, index, kind, choices in node.leaves:
-        lines.append(f"{pad}v = {ctx}.get({name!r})")
-        lines.append(f"{pad}if v.__class__ is list: v = v[0] if v else None")
-        lines.append(f"{pad}if v.__class__ is str:")
-        if kind == PLAIN:
-            lines.append(f"{pad}    row[{index}] = v")
-        elif kind == GEOPOINT:
-            lines.append(f"{pad}    p = v.split()[:4]")
-            lines.append(f"{pad}    row[{index}:{index} + len(p)] = p")
-        else:
-            table = f"_choices{counter[0]}"
-            counter[0] += 1
-            constants[table] = {value: index + 1 + i for i, value in enumerate(choices)}
-            lines.append(f"{pad}    row[{index}] = v")
-            lines.append(f"{pad}    for x in v.split():")
-            lines.append(f"{pad}        i = {table}.get(x)")
-            lines.append(f"{pad}        if i is not None: row[i] = '1'")
-    for name, child in node.groups.items():
-        inner = f"c{depth + 1}"
-        lines.append(f"{pad}{inner} = {ctx}.get({name!r})")
-        lines.append(
-            f"{pad}if {inner}.__class__ is list: {inner} = {inner}[0] if {inner} else None"
-        )
-        lines.append(f"{pad}if {inner}.__class__ is dict:")
-        before = len(lines)
-        _emit(child, depth + 1, lines, constants, counter)
-        if len(lines) == before:
-            lines.append(f"{pad}    pass")
+    return fill
 
 
 def _first(node: Any) -> Any:

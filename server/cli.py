@@ -325,7 +325,6 @@ def export(
             options,
             tmp_dir=services.settings.tmp_dir,
             progress=lambda n: bar.advance(task, n),
-            split_rows=services.settings.export_split_rows,
         )
         target = output or Path(result.filename)
         partial = target.with_name(f".{target.name}.part")

@@ -40,7 +40,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     default_app_user: str = "Petugas 1"
     map_tiles: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"  # empty: no tiles
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per line
-    export_split_rows: int = 20_000  # a CSV zip this large is made by two processes; 0: never
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

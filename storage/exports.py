@@ -11,19 +11,12 @@ holds one huge result or one long transaction, and memory stays flat whatever th
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 
-import msgspec
 import sqlalchemy as sa
 
 from forms import exports as writers
@@ -52,16 +45,13 @@ FORMATS = ("csv.zip", "csv", "xlsx", "geojson", "media")
 ZIP_TYPE = "application/zip"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 BATCH = 1000
-SPLIT_ROWS = 20_000
-_ROOT = str(Path(__file__).resolve().parents[1])  # the folder holding `storage`
-_JSON = msgspec.json.Decoder()
 
 
 @dataclass(frozen=True)
 class ExportFilters:
     """Which submissions go out. Times are UTC; `until` is exclusive. `odata_filter`: an OData
     `$filter` (forms.odata_filter's grammar, turned into SQL by `storage.odata.filter_where`,
-    as on `.svc/Submissions`), kept as its text so a CSV zip's helper process gets it too."""
+    as on `.svc/Submissions`), kept as its text."""
 
     odata_filter: str | None = None
     since: datetime | None = None
@@ -137,12 +127,8 @@ def open_export(
     actor_id: int | None = None,
     batch: int = BATCH,
     progress: Callable[[int], None] | None = None,
-    split_rows: int | None = SPLIT_ROWS,
 ) -> Export:
-    """Check everything, then hand back the export as a lazy stream of chunks.
-
-    A CSV zip of at least `split_rows` submissions is made by two processes, one per half
-    (see `_CsvHelper`); None or 0 keeps it in this one."""
+    """Check everything, then hand back the export as a lazy stream of chunks."""
     if options.format not in FORMATS:
         raise InvalidInput(
             f"Unknown export format {options.format!r}; one of {', '.join(FORMATS)}."
@@ -170,20 +156,13 @@ def open_export(
             {"format": options.format, "approvedOnly": options.filters.approved_only},
         )
 
-    filters = filters_for(options)
-    helper = None
-    if options.format == "csv.zip" and split_rows:
-        total = count_rows(db, source.form, filters, schema)
-        if total >= split_rows:
-            helper = _CsvHelper(db, source, project_id, options, total, tmp_dir, progress)
     rows = iter_rows(
         db,
         source.form,
-        filters,
+        filters_for(options),
         batch=batch,
         schema=schema,
         files=needs_files(options),
-        through=helper.middle if helper else None,
     )
     if progress is not None:
         rows = _counted(rows, progress)
@@ -224,151 +203,20 @@ def open_export(
             ),
         )
     # csv.zip: Central names it .zip with media and .csv.zip without.
-    chunks = writers.write_csv_zip(
-        layout,
-        rows,
-        tmp_dir=tmp_dir,
-        open_blob=open_blob if options.attachments else None,
-        more=helper.result if helper else None,
-    )
     return Export(
         f"{form_id}.zip" if options.attachments else f"{form_id}.csv.zip",
         ZIP_TYPE,
-        _closing(chunks, helper.close) if helper else chunks,
+        writers.write_csv_zip(
+            layout,
+            rows,
+            tmp_dir=tmp_dir,
+            open_blob=open_blob if options.attachments else None,
+        ),
     )
-
-
-class _CsvHelper:
-    """The second half of a large CSV zip, made by another process while this one streams
-    the first.
-
-    Turning answers into rows is Python work that holds the GIL, so one process uses one
-    core however many threads it has. This one reads and writes the submissions up to the
-    middle id; a spawned process (its own interpreter and database connection) writes the
-    rest into a private folder as `forms.exports.write_csv_part`, and `write_csv_zip` appends
-    that part to each table when it gets there. Both halves run at once: a 100k export takes
-    a little more than half the time. If the helper fails, the export fails (the connection
-    drops, as for any error after the first byte); closing the export stops the helper and
-    removes its folder.
-    """
-
-    def __init__(
-        self,
-        db: Database,
-        source: ExportSource,
-        project_id: int,
-        options: ExportOptions,
-        total: int,
-        tmp_dir: str | None,
-        progress: Callable[[int], None] | None,
-    ) -> None:
-        self.middle = _middle_id(db, source, filters_for(options), total)
-        self.folder = Path(tempfile.mkdtemp(prefix="export-part-", dir=tmp_dir))
-        self.progress = progress
-        job = PartJob(
-            db.url, project_id, source.form.xml_form_id, options, self.middle, str(self.folder)
-        )
-        # A plain child interpreter running storage.export_helper (not multiprocessing: no
-        # fork of a threaded server, no re-import of whatever the main module is).
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "storage.export_helper"],
-            stdin=subprocess.PIPE,
-            cwd=_ROOT,
-            env={
-                **os.environ,
-                "PYTHONPATH": os.pathsep.join(filter(None, [_ROOT, os.environ.get("PYTHONPATH")])),
-            },
-        )
-        assert self.process.stdin is not None
-        self.process.stdin.write(msgspec.json.encode(job))
-        self.process.stdin.close()
-
-    def result(self) -> Path:
-        code = self.process.wait()
-        done = self.folder / "done"
-        if code != 0 or not done.exists():
-            raise RuntimeError(f"the export helper process failed (exit code {code})")
-        if self.progress is not None:
-            self.progress(int(done.read_text()))
-        return self.folder
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-@dataclass(frozen=True)
-class PartJob:
-    """What the helper process is asked to write (sent as JSON on its stdin)."""
-
-    database_url: str
-    project_id: int
-    xml_form_id: str
-    options: ExportOptions
-    after: int  # the submissions with ids above this one
-    folder: str
-
-
-def write_part(job: PartJob) -> None:
-    """The helper process' work: its submissions as a CSV zip part in `job.folder`, then a
-    `done` file holding how many there were."""
-    db = Database(job.database_url)
-    try:
-        source = get_source(db, job.project_id, job.xml_form_id)
-        options = job.options
-        counts: list[int] = []
-        rows = _counted(
-            iter_rows(
-                db,
-                source.form,
-                filters_for(options),
-                schema=source.schema,
-                files=needs_files(options),
-                after=job.after,
-            ),
-            counts.append,
-        )
-        folder = Path(job.folder)
-        writers.write_csv_part(
-            layout_for(source.schema, options), rows, folder, media=options.attachments
-        )
-        (folder / "done").write_text(str(sum(counts)))
-    finally:
-        db.dispose()
-
-
-def _middle_id(db: Database, source: ExportSource, filters: ExportFilters, total: int) -> int:
-    """The id with half of the `total` matching submissions at or below it."""
-    query = _filtered(
-        sa.select(Submission.id)
-        .select_from(Submission)
-        .join(SubmissionVersion, SubmissionVersion.submission_id == Submission.id),
-        source.form,
-        filters,
-        source.schema,
-        db.dialect,
-    )
-    with db.read() as tx:
-        return tx.execute(
-            query.order_by(Submission.id).offset(max(total // 2 - 1, 0)).limit(1)
-        ).scalar_one()
-
-
-def _closing(chunks: Iterator[bytes], close: Callable[[], None]) -> Iterator[bytes]:
-    try:
-        yield from chunks
-    finally:
-        close()
 
 
 def layout_for(schema: Schema, options: ExportOptions) -> Layout:
-    """The tables an export writes (the same in the server and in a CSV zip's helper)."""
+    """The tables an export writes."""
     kind = options.format
     return Layout(
         schema,
@@ -412,21 +260,15 @@ def iter_rows(
     batch: int = BATCH,
     schema: Schema | None = None,
     files: bool = True,
-    after: int = 0,
-    through: int | None = None,
 ) -> Iterator[SubmissionRow]:
     """The current version of every matching submission, oldest id first, read `batch` at a
     time by `storage.odata.BatchReader`, each batch in its own short read transaction. The next
     batch is read by a helper thread while this one is handed out (at most two batches in
     memory), so the database's time overlaps the writer's. `files=False`: attachments are only
-    counted (the database counts them), `SubmissionRow.attachments` stays empty. `after`/`through`:
-    only submission ids above/up to these."""
-    where = _where(filters, schema, db.dialect)
-    if through is not None:
-        where = sa.and_(where, Submission.id <= through, SubmissionVersion.submission_id <= through)
-    reader = BatchReader(db, form.id, where, batch=batch, files=files)
+    counted (the database counts them), `SubmissionRow.attachments` stays empty."""
+    reader = BatchReader(db, form.id, _where(filters, schema, db.dialect), batch=batch, files=files)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-read") as pool:
-        pending = pool.submit(reader.read, after)
+        pending = pool.submit(reader.read, 0)
         while pending is not None:
             found = pending.result()
             if not found:

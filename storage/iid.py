@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import select
+import sqlalchemy as sa
 
+from forms.exports import MediaRef
 from forms.iid import EvidenceDoc, Profile, VisitMark
 from forms.instance import value_at
 from forms.instruments import SIPERA, Instruments
 
 from .db import Database
-from .models import Blob, Form, Submission, SubmissionAttachment, SubmissionVersion
+from .errors import NotFound
+from .forms import locate_form
+from .models import Submission
+from .odata import BATCH, BatchReader
 
 
 def read_inputs(
@@ -84,8 +88,8 @@ def read_inputs(
                 tanggal=value_at(values, evidence.date) or "",
                 tentang=value_at(values, evidence.subject) or "",
                 file_name=berkas if blob else None,
-                file_bytes=blob[0] if blob else None,
-                file_type=blob[1] if blob else None,
+                file_bytes=blob.size if blob else None,
+                file_type=blob.content_type if blob else None,
                 link=value_at(values, evidence.link) or "",
                 photos=photos,
                 submitted=created,
@@ -102,40 +106,23 @@ def _rows(value: Any) -> list[dict[str, Any]]:
 
 def _current(
     db: Database, project_id: int, xml_form_id: str, approved_only: bool
-) -> list[tuple[dict[str, Any], dict[str, tuple[int, str]], str]]:
-    """(values, {attachment name: (size, content type)}, created ISO) of current versions."""
+) -> list[tuple[dict[str, Any], dict[str, MediaRef], str]]:
+    """(values, {attachment name: its stored file}, created ISO) of the form's current
+    submissions, oldest first (by submission date, then id), read by `BatchReader`; none when
+    the project has no such form."""
     with db.read() as tx:
-        query = (
-            select(SubmissionVersion.id, SubmissionVersion.values, Submission.created_at)
-            .join(Submission, Submission.id == SubmissionVersion.submission_id)
-            .join(Form, Form.id == Submission.form_id)
-            .where(
-                Form.project_id == project_id,
-                Form.xml_form_id == xml_form_id,
-                Form.deleted_at.is_(None),
-                Submission.deleted_at.is_(None),
-                SubmissionVersion.is_current,
-            )
-            .order_by(Submission.created_at, Submission.id)
-        )
-        if approved_only:
-            query = query.where(Submission.review_state == "approved")
-        rows = tx.exec(query).all()
-        files: dict[int, dict[str, tuple[int, str]]] = {}
-        ids = [row[0] for row in rows]
-        for start in range(0, len(ids), 500):
-            for version_id, name, size, kind in tx.exec(
-                select(
-                    SubmissionAttachment.submission_version_id,
-                    SubmissionAttachment.name,
-                    Blob.size,
-                    Blob.content_type,
-                )
-                .join(Blob, Blob.sha256 == SubmissionAttachment.blob_sha256)
-                .where(SubmissionAttachment.submission_version_id.in_(ids[start : start + 500]))
-            ):
-                files.setdefault(version_id, {})[name] = (size, kind)
+        try:
+            form_id = locate_form(tx, project_id, xml_form_id).id
+        except NotFound:
+            return []
+    where = Submission.deleted_at.is_(None)
+    if approved_only:
+        where = sa.and_(where, Submission.review_state == "approved")
+    rows = sorted(
+        BatchReader(db, form_id, where, batch=BATCH, files=True).each(),
+        key=lambda row: (row.created_at, row.id),
+    )
     return [
-        (values or {}, files.get(version_id, {}), created.isoformat())
-        for version_id, values, created in rows
+        (row.values, {ref.name: ref for ref in row.attachments}, row.created_at.isoformat())
+        for row in rows
     ]

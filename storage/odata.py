@@ -150,7 +150,8 @@ class SubmissionRow:
 
 
 class BatchReader:
-    """The one reader of a form's current submissions in keyset batches (exports and OData).
+    """The one reader of a form's current submissions in keyset batches (exports, OData and
+    the IID report).
 
     `where`: a condition on `submission` and its current `submission_version`. Oldest first
     (`id > last`), or newest first (`id < last`, Central's OData order). Each batch is three
@@ -271,6 +272,15 @@ class BatchReader:
             history = run(self.versions_query, span).all()
             files = run(self.files_query, which).all()
         return list(self._rows(found, history, files))
+
+    def each(self) -> Iterator[SubmissionRow]:
+        """Every row from the start, batch after batch (each in its own read transaction)."""
+        last: int | None = None
+        while found := self.read(last):
+            yield from found
+            if len(found) < self.batch:
+                return
+            last = found[-1].id
 
     def _rows(
         self, found: list[Any], history: Iterable[Any], files: Iterable[Any]

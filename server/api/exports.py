@@ -207,7 +207,6 @@ def _stream(
         options,
         tmp_dir=settings.tmp_dir,
         actor_id=caller.actor_id,
-        split_rows=settings.export_split_rows,
     )
     return Stream(
         export.chunks,

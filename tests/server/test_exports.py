@@ -478,27 +478,6 @@ def test_filter_gives_the_csv_the_submissions_odata_gives(client, world, odata_f
     assert sorted(r[8] for r in _table(archive.read("foto_sederhana.csv"))[1:]) == ids
 
 
-def test_split_csv_zip_helper_reads_the_same_filter(services, world):
-    """A CSV zip made by two processes: the helper gets the $filter as text and parses it
-    with the same parser (deleted submissions included because the filter names deletedAt)."""
-    odata_filter = "__system/deletedAt ne null or (__system/reviewState eq 'approved')"
-    with make_client(services, export_split_rows=2) as split:
-        archive = _zip(
-            _get(
-                split,
-                world,
-                "manager",
-                "foto_sederhana",
-                "submissions.csv.zip",
-                attachments="false",
-                **{"$filter": odata_filter},
-            )
-        )
-        ids = [r[8] for r in _table(archive.read("foto_sederhana.csv"))[1:]]
-        assert sorted(ids) == _odata_ids(split, world, odata_filter)
-    assert len(ids) == 2 and ids[0] == world.simple[0]
-
-
 def test_unknown_form_is_404_and_officer_is_403(client, world):
     assert _get(client, world, "manager", "nope", "submissions.csv.zip").status_code == 404
     for tail in (

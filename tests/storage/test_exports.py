@@ -211,38 +211,8 @@ def test_open_export_is_audited_and_lazy(services, data):
     assert text.count("\n") == 5 and "Diubah" in text
 
 
-@pytest.mark.parametrize("attachments", [False, True])
-def test_a_csv_zip_made_by_two_processes_equals_the_one_made_by_one(
-    services, data, attachments, tmp_path
-):
-    import io
-    import zipfile
-
-    def made(split_rows, progress=None):
-        export = exports.open_export(
-            services.db,
-            services.blobs,
-            data.project_id,
-            "foto_sederhana",
-            ExportOptions("csv.zip", attachments=attachments),
-            tmp_dir=str(tmp_path),
-            split_rows=split_rows,
-            progress=progress,
-        )
-        archive = zipfile.ZipFile(io.BytesIO(b"".join(export.chunks)))
-        return {name: archive.read(name) for name in archive.namelist()}
-
-    counted = []
-    alone, split = made(None), made(2, counted.append)
-    assert split == alone
-    assert sum(counted) == 4 and len(counted) >= 2  # this process' half, then the helper's
-    root = alone["foto_sederhana.csv"].decode().splitlines()
-    assert len(root) == 5 and [line.split(",")[-10] for line in root[1:]] == data.ids
-    assert ("media/a.jpg" in alone) is attachments
-    assert list(tmp_path.iterdir()) == []  # the helper's folder is gone
-
-
-def test_a_closed_split_export_stops_its_helper(services, data, tmp_path):
+def test_progress_counts_every_submission(services, data, tmp_path):
+    counted: list[int] = []
     export = exports.open_export(
         services.db,
         services.blobs,
@@ -250,11 +220,10 @@ def test_a_closed_split_export_stops_its_helper(services, data, tmp_path):
         "foto_sederhana",
         ExportOptions("csv.zip", attachments=False),
         tmp_dir=str(tmp_path),
-        split_rows=2,
+        progress=counted.append,
     )
-    next(export.chunks)
-    export.chunks.close()
-    assert list(tmp_path.iterdir()) == []
+    b"".join(export.chunks)
+    assert sum(counted) == 4
 
 
 # ---- zip entry names (issue #11) ---------------------------------------------------------------
@@ -298,7 +267,7 @@ def clashing(services, tmp_path_factory) -> tuple[int, dict[tuple[str, str], byt
     return project.id, expected
 
 
-def _zip_of(services, project_id, options, tmp_path, split_rows=None):
+def _zip_of(services, project_id, options, tmp_path):
     import io
     import zipfile
 
@@ -309,7 +278,6 @@ def _zip_of(services, project_id, options, tmp_path, split_rows=None):
         "foto_sederhana",
         options,
         tmp_dir=str(tmp_path),
-        split_rows=split_rows,
     )
     archive = zipfile.ZipFile(io.BytesIO(b"".join(export.chunks)))
     return archive.namelist(), {name: archive.read(name) for name in archive.namelist()}
@@ -330,12 +298,8 @@ def test_csv_zip_media_names_are_unique_and_every_cell_finds_its_file(services, 
     assert renamed[keys[3], "con.jpg"].endswith("/file.jpg")
     root = files["foto_sederhana.csv"].decode()
     assert "m:erge.jpg" in root and "Merge.jpg" in root  # the cells keep the names sent
-    # The same bytes under one name are stored once, and the two-process zip is the same.
+    # The same bytes under one name are stored once.
     assert sum(1 for content in files.values() if content == expected[keys[0], "merge.jpg"]) == 1
-    split_names, split_files = _zip_of(
-        services, project_id, ExportOptions("csv.zip"), tmp_path, split_rows=2
-    )
-    assert split_names == names and split_files == files
 
 
 def test_media_zip_names_are_unique_case_aside(services, tmp_path):
@@ -367,7 +331,7 @@ def test_media_zip_names_are_unique_case_aside(services, tmp_path):
 
 def test_csv_zip_table_files_are_unique_case_aside():
     """Repeats `Foto` and `foto` (XML names differ by case) would unzip to one file."""
-    from forms.exports import _table_files
+    from forms.exports.csvfiles import _table_files
     from forms.tabular import Layout
     from forms.xform import Field, Schema
 
