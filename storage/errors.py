@@ -32,6 +32,16 @@ class AlreadyExists(Conflict):
         self.details = {"fields": list(key), "values": values, "table": table}
 
 
+class ListNameClash(Conflict):
+    """An entity list whose name differs only in case (Central's datasetNameConflict)."""
+
+    def __init__(self, current: str, provided: str) -> None:
+        super().__init__(
+            f"A dataset named {current!r} exists and you provided {provided!r} with the same "
+            "name but different capitalization."
+        )
+
+
 class VersionTaken(Conflict):
     """A form version string already published (Central's versionUniquenessViolation)."""
 

@@ -258,6 +258,27 @@ class Audit(SQLModel, table=True):
     logged_at: datetime = _now()
 
 
+class Dataset(SQLModel, table=True):
+    """An entity list of a project (Central's dataset). Names are unique in a project, also
+    ignoring case (storage/datasets.py checks that; the constraint keeps exact duplicates out)."""
+
+    __table_args__ = (sa.UniqueConstraint("project_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    name: str = Field(max_length=255)
+    approval_required: bool = False
+    created_at: datetime = _now()
+
+
+class DatasetProperty(SQLModel, table=True):
+    __tablename__ = "dataset_property"
+    __table_args__ = (sa.UniqueConstraint("dataset_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="dataset.id", index=True)
+    name: str = Field(max_length=255)
+    published_at: datetime = _now()
+
+
 class LoginAttempt(SQLModel, table=True):
     """Failed logins, for throttling by email and by client address."""
 
@@ -303,6 +324,8 @@ _LABELS = {
     ("submission_version", "instance_id"): "The instanceID",
     ("submission_version", "deprecated_id"): "The deprecatedID",
     ("submission_attachment", "name"): "An attachment name",
+    ("dataset", "name"): "The entity list name",
+    ("dataset_property", "name"): "The property name",
 }
 _TEXT_COLUMNS: dict[Any, list[tuple[str, int | None, str]]] = {}
 

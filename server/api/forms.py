@@ -29,15 +29,11 @@ from ..files import file_response
 from ..guards import requires
 from ..uploads import receive_body
 from .odata import service_document as odata_service_document
-from .schemas import FormOut, Wire
+from .schemas import FormOut, Success, Wire
 
 XML_TYPES = ("application/xml", "text/xml")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORM = "/projects/{project_id:int}/forms/{xml_form_id:str}"
-
-
-class Success(Wire):
-    success: bool = True
 
 
 class FormState(Wire):

@@ -13,6 +13,12 @@ class Wire(msgspec.Struct, rename="camel"):
     pass
 
 
+class Success(Wire):
+    """Central's answer to an action that returns nothing else."""
+
+    success: bool = True
+
+
 class FormOut(Wire):
     project_id: int
     xml_form_id: str

@@ -14,7 +14,7 @@ from ..auth import client_address
 from ..deps import DB, Caller, Config, PathText
 from ..errors import unauthorized
 from ..guards import PUBLIC, requires
-from .schemas import Wire
+from .schemas import Success, Wire
 
 
 class SessionIn(Wire):
@@ -26,10 +26,6 @@ class SessionOut(Wire):
     token: str
     created_at: datetime
     expires_at: datetime
-
-
-class Success(Wire):
-    success: bool = True
 
 
 @post(

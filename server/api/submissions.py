@@ -35,7 +35,7 @@ from ..deps import DB, Blobs, Caller, Config, PathText, ProjectId, QueryParamete
 from ..files import file_response
 from ..guards import requires
 from ..uploads import receive_body
-from .schemas import Wire
+from .schemas import Success, Wire
 
 SUBMISSIONS = "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions"
 ONE = SUBMISSIONS + "/{instance_id:str}"
@@ -137,10 +137,6 @@ class AuditOut(Wire):
             details=entry.details,
             logged_at=entry.logged_at,
         )
-
-
-class SuccessOut(Wire):
-    success: bool = True
 
 
 # ---- reads -----------------------------------------------------------------------------------
@@ -431,9 +427,9 @@ def review_submission(
 )
 def delete_submission(
     project_id: ProjectId, xml_form_id: PathText, instance_id: PathText, db: DB, caller: Caller
-) -> SuccessOut:
+) -> Success:
     submissions.soft_delete(db, project_id, xml_form_id, instance_id, actor_id=caller.actor_id)
-    return SuccessOut()
+    return Success()
 
 
 @post(
@@ -446,9 +442,9 @@ def delete_submission(
 )
 def restore_submission(
     project_id: ProjectId, xml_form_id: PathText, instance_id: PathText, db: DB, caller: Caller
-) -> SuccessOut:
+) -> Success:
     submissions.restore(db, project_id, xml_form_id, instance_id, actor_id=caller.actor_id)
-    return SuccessOut()
+    return Success()
 
 
 @post(
@@ -468,7 +464,7 @@ async def upload_attachment(
     blobs: Blobs,
     settings: Config,
     caller: Caller,
-) -> SuccessOut:
+) -> Success:
     async with receive_body(request, Path(settings.tmp_dir)) as body:
         upload = IncomingFile(
             name, body.path, body.size, body.sha256, request.headers.get("content-type")
@@ -478,7 +474,7 @@ async def upload_attachment(
                 db, blobs, project_id, xml_form_id, instance_id, upload, actor_id=caller.actor_id
             )
         )
-    return SuccessOut()
+    return Success()
 
 
 @delete(
@@ -496,11 +492,11 @@ def clear_attachment(
     name: PathText,
     db: DB,
     caller: Caller,
-) -> SuccessOut:
+) -> Success:
     submissions.clear_attachment(
         db, project_id, xml_form_id, instance_id, name, actor_id=caller.actor_id
     )
-    return SuccessOut()
+    return Success()
 
 
 @post(
