@@ -46,7 +46,7 @@ class Instance:
 
 
 def read_instance(data: bytes, max_bytes: int = MAX_SUBMISSION_XML_BYTES) -> Instance:
-    root = parse_xml(data, max_bytes=max_bytes, error=SubmissionInvalid)
+    root = parse_xml(data, max_bytes=max_bytes, error=SubmissionInvalid, bare_ampersands=True)
     form_id = root.get("id")
     if not form_id:
         raise SubmissionInvalid("The submission's root element has no id attribute (the form id).")

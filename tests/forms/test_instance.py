@@ -101,3 +101,16 @@ def test_value_at_is_the_first_of_values_at():
     assert value_at(values, ("r", "b")) == "x" and list(values_at(values, ("r", "b"))) == ["x", "y"]
     assert value_at(values, ("g", "missing")) is None
     assert value_at(values, ("g", "a", "deeper")) is None
+
+
+def test_a_bare_ampersand_is_text_as_central_reads_it():
+    # pyodk's end-to-end suite submits an instanceID holding a bare "&"; Central takes it.
+    xml = (
+        '<data id="f" version="1"><meta><instanceID>scna+~!@#$%^&*()_+=-✅</instanceID>'
+        "</meta><a>x &lt; y &amp; z &#65; &nope; w</a></data>"
+    ).encode()
+    instance = read_instance(xml)
+    assert instance.instance_id == "scna+~!@#$%^&*()_+=-✅"
+    assert instance.values["a"] == "x < y & z A &nope; w"
+    with pytest.raises(SubmissionInvalid, match="not well-formed"):
+        read_instance(b'<data id="f"><meta><instanceID>a&b</instanceID></meta><b></data>')
