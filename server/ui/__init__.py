@@ -3,6 +3,11 @@
 Logged-in state is the `jebol_session` cookie (HttpOnly, SameSite=Lax, Secure behind HTTPS),
 holding a session token like the API's Bearer tokens. Every form post carries Litestar's CSRF
 token. Language: the `lang` cookie, Indonesian by default.
+
+The pages, a module each for what they show: `login` (log in and out, the language), `projects`
+(the project list and front page, a project's forms for managers), `submissions` (the table, one
+submission, review and comments), `evidence` (the evidence board, photo thumbnails) and `users`
+(app users for managers, web users and roles for administrators); `common` holds what they share.
 """
 
 from __future__ import annotations
@@ -18,11 +23,17 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from ..settings import Settings
-from . import i18n
-from .pages import HANDLERS
+from . import evidence, i18n, login, projects, submissions, users
 
 TEMPLATES = Path(__file__).parent / "templates"
 LANG_COOKIE = "jebol_lang"
+HANDLERS = [
+    *login.HANDLERS,
+    *projects.HANDLERS,
+    *submissions.HANDLERS,
+    *evidence.HANDLERS,
+    *users.HANDLERS,
+]
 
 
 async def set_language(request: Request[Any, Any, Any]) -> None:
