@@ -34,7 +34,8 @@ class RawPathRouting:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw = scope.get("raw_path") if scope["type"] in ("http", "websocket") else None
         if raw and b"%" in raw:
-            scope = {**scope, "path": routed_path(raw)}  # type: ignore[misc]
+            # In place: the app's before_send hooks hold this scope, and read the route from it.
+            scope["path"] = routed_path(raw)
         await self.app(scope, receive, send)
 
 
