@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from litestar import Request, Router
 from litestar.config.csrf import CSRFConfig
@@ -61,6 +62,8 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
             languages=i18n.LANGUAGES,
             lang=lambda: i18n.current.get(),
         )
+        # One path segment: every reserved character escaped, "/" too (form ids may hold it).
+        env.filters["seg"] = lambda value: quote(str(value), safe="")
         env.autoescape = True
         env.trim_blocks = True
         env.lstrip_blocks = True

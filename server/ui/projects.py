@@ -115,7 +115,7 @@ async def upload_form(
             upload_name=name,
         )
     return Redirect(
-        f"/p/{project_id}/forms?draft={quote(result.form.xml_form_id)}", status_code=303
+        f"/p/{project_id}/forms?draft={quote(result.form.xml_form_id, safe='')}", status_code=303
     )
 
 

@@ -134,7 +134,7 @@ def bulk_review(
     _check_review(data.state, data.comment)
     for instance_id in [i for i in ids if i]:
         _review(db, project_id, xml_form_id, instance_id, data.state, data.comment, caller.actor_id)
-    back = request.headers.get("referer") or f"/p/{project_id}/f/{quote(xml_form_id)}"
+    back = request.headers.get("referer") or f"/p/{project_id}/f/{quote(xml_form_id, safe='')}"
     return Redirect(safe_next(_path_and_query(back)), status_code=303)
 
 
@@ -323,7 +323,8 @@ def review_one(
         summary = submissions.get_summary(db, project_id, xml_form_id, instance_id)
         return render("_state.html", request, state=summary.submission.review_state)
     return Redirect(
-        f"/p/{project_id}/f/{quote(xml_form_id)}/s/{quote(instance_id)}", status_code=303
+        f"/p/{project_id}/f/{quote(xml_form_id, safe='')}/s/{quote(instance_id, safe='')}",
+        status_code=303,
     )
 
 
@@ -351,7 +352,8 @@ def comment(
             db, project_id, xml_form_id, instance_id, data.body.strip(), actor_id=caller.actor_id
         )
     return Redirect(
-        f"/p/{project_id}/f/{quote(xml_form_id)}/s/{quote(instance_id)}#comments", status_code=303
+        f"/p/{project_id}/f/{quote(xml_form_id, safe='')}/s/{quote(instance_id, safe='')}#comments",
+        status_code=303,
     )
 
 
