@@ -22,9 +22,9 @@ from storage import forms as form_store
 from storage.blobs import BlobStore
 from storage.errors import NotFound
 
-from ..auth import MANAGE, REVIEW, SUBMIT, UI_LINKED, require_project
-from ..deps import DB, Blobs, Caller, Config, JSONBody, PathText, ProjectId, QueryParameter
-from ..errors import MissingInput
+from ..auth import MANAGE, REVIEW, SUBMIT, UI_LINKED, sees_all_submissions
+from ..deps import DB, Blobs, Caller, Config, JSONBody, PathText, ProjectId, QueryParameter, Roles
+from ..errors import MissingInput, forbidden
 from ..files import file_response
 from ..guards import requires
 from ..uploads import receive_body
@@ -82,7 +82,6 @@ async def create_form(
     ignore_warnings: Annotated[bool, QueryParameter(name="ignoreWarnings")] = False,
     publish: Annotated[bool, QueryParameter(name="publish")] = False,
 ) -> FormOut:
-    await anyio.to_thread.run_sync(require_project, db, caller, project_id, MANAGE)
     result = await _store_definition(
         request, db, blobs, caller, project_id, None, ignore_warnings, publish
     )
@@ -169,7 +168,7 @@ def get_form(
     form_file: PathText,
     db: DB,
     blobs: Blobs,
-    caller: Caller,
+    roles: Roles,
 ) -> FormOut | Response[Any] | Stream | Redirect:
     stem, _, suffix = form_file.rpartition(".")
     if stem and suffix == "xml":
@@ -177,11 +176,12 @@ def get_form(
         version = form_store.current_version(db, form)
         return Response(version.xml, media_type="text/xml", headers={"ETag": f'"{version.md5}"'})
     if stem and suffix in ("xlsx", "xls"):
-        require_project(db, caller, project_id, REVIEW)
+        if not sees_all_submissions(roles):  # the XLSForm: reviewers and managers
+            raise forbidden()
         form = form_store.get_form(db, project_id, stem)
         return _xlsform_file(request, db, blobs, form_store.current_version(db, form), stem)
     if stem and suffix == "svc":  # the OData service document (server.api.odata)
-        return odata_service_document(request, db, caller, project_id, stem)
+        return odata_service_document(request, db, roles, project_id, stem)
     form = form_store.get_form(db, project_id, form_file)
     versions = form_store.list_forms(db, project_id, include_drafts=True, xml_form_id=form_file)
     return FormOut.of(form, versions[0][1] if versions else None)
@@ -249,7 +249,6 @@ async def create_draft(
     caller: Caller,
     ignore_warnings: Annotated[bool, QueryParameter(name="ignoreWarnings")] = False,
 ) -> Success:
-    await anyio.to_thread.run_sync(require_project, db, caller, project_id, MANAGE)
     if request.headers.get("content-length", "0") == "0" and "chunked" not in request.headers.get(
         "transfer-encoding", ""
     ):
@@ -354,7 +353,6 @@ async def upload_draft_attachment(
     caller: Caller,
     settings: Config,
 ) -> AttachmentOut:
-    await anyio.to_thread.run_sync(require_project, db, caller, project_id, MANAGE)
     async with receive_body(request, Path(settings.tmp_dir)) as body:
         media = await anyio.to_thread.run_sync(
             lambda: form_store.set_draft_attachment(
@@ -434,7 +432,7 @@ def get_version(
     version_file: PathText,
     db: DB,
     blobs: Blobs,
-    caller: Caller,
+    roles: Roles,
 ) -> FormOut | Response[Any] | Stream | Redirect:
     form = form_store.get_form(db, project_id, xml_form_id)
     versions = {v.version: v for v in form_store.list_versions(db, project_id, xml_form_id)}

@@ -35,10 +35,10 @@ from forms.odata import Cursor, Options, Record, Table
 from storage import odata as odata_store
 from storage.db import Database
 from storage.errors import NotFound
-from storage.users import Identity
 
-from ..auth import REVIEW, require_project
+from ..auth import REVIEW, sees_all_submissions
 from ..deps import DB, PathText, ProjectId, QueryParameter
+from ..errors import forbidden
 from ..guards import requires
 
 RESOURCE = "/projects/{project_id:int}/forms/{form_svc:str}/{table:path}"
@@ -53,12 +53,13 @@ HEADERS = {"OData-Version": "4.0"}
 def service_document(
     request: Request[Any, Any, Any],
     db: Database,
-    caller: Identity,
+    roles: frozenset[str],
     project_id: int,
     xml_form_id: str,
 ) -> Response[Any]:
     """`GET …/forms/{xmlFormId}.svc`: the tables of the form (called by forms.get_form)."""
-    require_project(db, caller, project_id, REVIEW)
+    if not sees_all_submissions(roles):
+        raise forbidden()
     form = odata_store.get_form(db, project_id, xml_form_id)
     model = odata.model_of(form.schema, form.xml_form_id)
     return Response(

@@ -20,7 +20,7 @@ from storage import forms as form_store
 from storage.browse import Filters, Page
 from storage.errors import InvalidInput
 
-from ..auth import REVIEW, SUBMIT, require_project, sees_all_submissions
+from ..auth import REVIEW, sees_all_submissions
 from . import i18n
 
 FormBody = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -120,10 +120,10 @@ class Listing:
         request: Request[Any, Any, Any],
         db: Any,
         caller: Any,
+        roles: frozenset[str],
         project_id: int,
         xml_form_id: str,
     ) -> Listing:
-        roles = require_project(db, caller, project_id, SUBMIT)
         form, version, schema = form_context(db, project_id, xml_form_id)
         return cls(roles, form, version, schema, _filters(request, caller, roles))
 

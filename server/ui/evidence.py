@@ -14,8 +14,8 @@ from forms.instruments import SIPERA
 from storage import browse, photos, submissions, thumbs
 from storage.errors import InvalidInput, NotFound
 
-from ..auth import SUBMIT, require_project
-from ..deps import DB, Blobs, Caller, PathParameter, PathText, ProjectId, QueryParameter
+from ..auth import SUBMIT
+from ..deps import DB, Blobs, Caller, PathParameter, PathText, ProjectId, QueryParameter, Roles
 from ..errors import UnsupportedMedia
 from ..guards import requires
 from . import i18n
@@ -60,13 +60,14 @@ def board(
     db: DB,
     blobs: Blobs,
     caller: Caller,
+    roles: Roles,
     cursor: Annotated[str | None, QueryParameter(name="after")] = None,
     group: FromQuery[str] = "submission",
     question: FromQuery[str | None] = None,
     flag: FromQuery[str | None] = None,
     indicator: FromQuery[str | None] = None,
 ) -> Template:
-    listing = Listing.open(request, db, caller, project_id, xml_form_id)
+    listing = Listing.open(request, db, caller, roles, project_id, xml_form_id)
     form, schema = listing.form, listing.schema
     page = browse.page_submissions(
         db, form, listing.filters, cursor=cursor, limit=BOARD_PAGE, schema=schema, count=False
@@ -136,12 +137,12 @@ def thumbnail(
     db: DB,
     blobs: Blobs,
     caller: Caller,
+    roles: Roles,
 ) -> Response[bytes]:
     """A photo's thumbnail (EXIF orientation applied), made once and kept in the blob store.
     The URL carries the photo's digest (?v=), so browsers may keep it for a year."""
     if size not in thumbs.SIZES:
         raise NotFound(message=i18n.gettext("No such thumbnail size."))
-    roles = require_project(db, caller, project_id, SUBMIT)
     only = only_actor(roles, caller)
     attachment = submissions.get_attachment(
         db, project_id, xml_form_id, instance_id, name, submitter_id=only

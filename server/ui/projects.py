@@ -17,8 +17,8 @@ from storage import browse, projects
 from storage import forms as form_store
 from storage.errors import InvalidInput, NotFound, StorageError
 
-from ..auth import MANAGE, SUBMIT, require_project
-from ..deps import DB, Blobs, Caller, PathText, ProjectId
+from ..auth import MANAGE, SUBMIT
+from ..deps import DB, Blobs, Caller, PathText, ProjectId, Roles
 from ..guards import requires
 from . import i18n
 from .common import FormBody, project_page, render
@@ -34,14 +34,13 @@ def home(request: Request[Any, Any, Any], db: DB, caller: Caller) -> Template | 
 
 @get("/p/{project_id:int}", sync_to_thread=True, guards=[requires(SUBMIT)])
 def project_home(
-    request: Request[Any, Any, Any], project_id: ProjectId, db: DB, caller: Caller
+    request: Request[Any, Any, Any], project_id: ProjectId, db: DB, caller: Caller, roles: Roles
 ) -> Template:
     project = projects.get_project(db, project_id)
     stats = browse.form_stats(db, project_id)
     coverage = browse.opd_coverage(
         db, project_id, i18n.label, date.today(), visit=SIPERA.visit, other=SIPERA.opd_other
     )
-    roles = require_project(db, caller, project_id, SUBMIT)
     return render(
         "project.html",
         request,

@@ -18,8 +18,8 @@ from storage import browse, submissions
 from storage import forms as form_store
 from storage.errors import InvalidInput, NotFound
 
-from ..auth import REVIEW, SUBMIT, require_project
-from ..deps import DB, Caller, Config, PathText, ProjectId, QueryParameter
+from ..auth import REVIEW, SUBMIT
+from ..deps import DB, Caller, Config, PathText, ProjectId, QueryParameter, Roles
 from ..guards import requires
 from . import i18n
 from .common import (
@@ -84,10 +84,11 @@ def submission_table(
     xml_form_id: PathText,
     db: DB,
     caller: Caller,
+    roles: Roles,
     cursor: Annotated[str | None, QueryParameter(name="after")] = None,
     sort: FromQuery[str] = "newest",
 ) -> Template:
-    listing = Listing.open(request, db, caller, project_id, xml_form_id)
+    listing = Listing.open(request, db, caller, roles, project_id, xml_form_id)
     schema = listing.schema
     page = browse.page_submissions(
         db,
@@ -239,8 +240,8 @@ def submission_page(
     db: DB,
     settings: Config,
     caller: Caller,
+    roles: Roles,
 ) -> Template:
-    roles = require_project(db, caller, project_id, SUBMIT)
     only = only_actor(roles, caller)
     form, _, _ = form_context(db, project_id, xml_form_id)
     view = submissions.get_submission(db, project_id, xml_form_id, instance_id)
