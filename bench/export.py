@@ -198,7 +198,7 @@ def insert_world(
     )
     email = f"bench-{uuid.uuid4().hex[:6]}@example.org"
     user = users.create_user(services.db, email, PASSWORD)
-    roles.grant_role(services.db, user.actor_id, project.id, "manager")
+    roles.assign_role(services.db, project.id, "manager", user.actor_id)
     phone = app_users.create_app_user(services.db, services.box, project.id, "Petugas bench")
     form = form_store.get_form(services.db, project.id, VISIT)
     version = form_store.current_version(services.db, form)

@@ -14,7 +14,7 @@ What it does
    throwaway SeaweedFS S3, tests.services helpers); `Services(settings).prepare()`.
 2. Publishes the shipped visit form `forms/library/jebol_sipera_kunjungan.xlsx` into a new
    project, makes 5 app users (the submitters) and a supervisor web user
-   (`users.create_user` + `grant_role(..., "supervisor")`).
+   (`users.create_user` + `assign_role(..., "supervisor", ...)`).
 3. Writes a pool of --photo-pool (200) distinct small JPEGs with Pillow (800x600 scenes,
    20-40 KB; most with EXIF DateTimeOriginal, some with GPS near Sawahlunto or far from it, some
    without EXIF, and ~5 % resized re-compressed copies of other pool photos: near-duplicates).
@@ -854,7 +854,7 @@ def run(args: argparse.Namespace, backend: Backend, workdir: Path) -> bool:
         user = users.create_user(
             db, SUPERVISOR_EMAIL, SUPERVISOR_PASSWORD, display_name="Supervisor Bench"
         )
-        roles.grant_role(db, user.actor_id, project.id, "supervisor")
+        roles.assign_role(db, project.id, "supervisor", user.actor_id)
         log(
             f"project {project.id}, form {FORM_ID} version {published.version.version} "
             f"({len(opds)} OPD choices), 5 app users, supervisor {SUPERVISOR_EMAIL}"

@@ -24,7 +24,7 @@ from .errors import ActionForbidden, forbidden, unauthorized
 SESSION_COOKIE = "jebol_session"
 
 # What each role may do on a project's routes (DESIGN §7). Admins may do everything.
-SUBMIT = frozenset({"manager", "supervisor", "officer"})  # list/download forms, submit, own data
+SUBMIT = frozenset({"manager", "supervisor", "formfill"})  # list/download forms, submit, own data
 REVIEW = frozenset({"manager", "supervisor"})  # read all submissions, review, comment, export
 MANAGE = frozenset({"manager"})  # forms, app users, roles in the project
 
@@ -131,5 +131,5 @@ def require_admin(identity: Identity) -> None:
 
 
 def sees_all_submissions(roles: frozenset[str]) -> bool:
-    """Officers see their own submissions only."""
+    """Data collectors (formfill) and app users see their own submissions only."""
     return bool(roles & (REVIEW | {"admin"}))

@@ -9,8 +9,9 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from storage import app_users, projects, users
+from storage import app_users, projects, roles, users
 from storage import forms as form_store
+from storage.errors import AlreadyExists
 
 from .app import Services
 from .urls import collect_url
@@ -61,6 +62,7 @@ def run(services: Services) -> Setup:
         db, services.box, project.id, settings.default_app_user
     )
     url = None
+    fresh = app_user is None
     if app_user is None:  # its key goes to the console once, never to every start's log
         app_user = app_users.create_app_user(
             db, services.box, project.id, settings.default_app_user, actor_id=admin.actor_id
@@ -68,6 +70,16 @@ def run(services: Services) -> Setup:
         url = (
             collect_url(settings.public_url, app_user.token, project.id) if app_user.token else None
         )
+    # The default app user fills the shipped forms: each form when it is first published, all
+    # of them when the app user is new. A form a manager took from it stays taken.
+    for xml_form_id, outcome in published:
+        if fresh or outcome == "created":
+            try:
+                roles.assign_form(
+                    db, project.id, xml_form_id, app_user.actor.id, actor_id=admin.actor_id
+                )
+            except AlreadyExists:
+                pass
     return Setup(
         settings.admin_email,
         admin_password if admin_password else None,

@@ -15,7 +15,9 @@ from litestar import Request, Response, get, head, post
 from litestar.response import Redirect, Stream
 
 from storage import forms as form_store
-from storage import submissions
+from storage import roles, submissions
+from storage.db import Database
+from storage.models import Form
 from storage.submissions import IncomingFile, Sender
 
 from . import formats
@@ -44,6 +46,16 @@ def _base(request: Request[Any, Any, Any], settings: Settings, project_id: int) 
     key = request.path_params.get("key")
     prefix = f"/v1/key/{key}" if key else "/v1"
     return f"{settings.public_url}{prefix}/projects/{project_id}"
+
+
+def _assigned_form(
+    request: Request[Any, Any, Any], db: Database, project_id: int, xml_form_id: str
+) -> Form:
+    """The form, if the caller may download it: an app user only a form assigned to it
+    (else 403); a web user, by its project role (checked by the guard)."""
+    form = form_store.get_form(db, project_id, xml_form_id)
+    roles.require_form_assigned(db, identity_of(request, keys=True), form)
+    return form
 
 
 def _reply(
@@ -76,10 +88,13 @@ def form_list(
     if form_id is not None and "\x00" in form_id:  # PostgreSQL refuses text with NUL in it
         raise BadRequest("formID cannot contain a NUL character.")
     base = _base(request, settings, project_id)
+    assigned = roles.assigned_form_ids(db, identity_of(request, keys=True))
     items = []
     for form, version in form_store.list_forms(
         db, project_id, for_phones=True, xml_form_id=form_id
     ):
+        if assigned is not None and form.id not in assigned:
+            continue  # an app user lists the forms assigned to it
         form_url = f"{base}/forms/{quote(form.xml_form_id, safe='')}"
         has_media = bool(form_store.schema_of(version).media)
         items.append(
@@ -112,7 +127,7 @@ def form_xml(
 ) -> Response[Any]:
     if not form_file.endswith(".xml"):
         raise refuse_key()  # the REST form resource is not for app users
-    form = form_store.get_form(db, project_id, form_file[: -len(".xml")])
+    form = _assigned_form(request, db, project_id, form_file[: -len(".xml")])
     version = form_store.current_version(db, form)
     return _reply(version.xml, settings, headers={"ETag": f'"{version.md5}"'})
 
@@ -133,7 +148,7 @@ def manifest(
     db: DB,
     settings: Config,
 ) -> Response[Any]:
-    form = form_store.get_form(db, project_id, xml_form_id)
+    form = _assigned_form(request, db, project_id, xml_form_id)
     version = form_store.current_version(db, form)
     base = f"{_base(request, settings, project_id)}/forms/{quote(xml_form_id, safe='')}"
     items = [
@@ -163,7 +178,7 @@ def form_media(
     db: DB,
     blobs: Blobs,
 ) -> Response[Any] | Stream | Redirect:
-    form = form_store.get_form(db, project_id, xml_form_id)
+    form = _assigned_form(request, db, project_id, xml_form_id)
     media = form_store.get_media(db, form_store.current_version(db, form), name)
     assert media.blob is not None
     return file_response(request, blobs, media.blob, name)
@@ -217,8 +232,11 @@ async def submission_post(
             device_id=request.query_params.get("deviceID"),
             user_agent=request.headers.get("user-agent", "")[:512] or None,
         )
+        app_user = identity if identity.kind == "app_user" else None
         await anyio.to_thread.run_sync(
-            lambda: submissions.ingest(db, blobs, project_id, xml, files, sender=sender)
+            lambda: submissions.ingest(
+                db, blobs, project_id, xml, files, sender=sender, app_user=app_user
+            )
         )
     return _reply(
         formats.openrosa_message("full submission upload was successful!", items=0),

@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from . import audit
 from .db import Database
 from .errors import Forbidden, InvalidInput, NotFound
-from .models import Actor, AppUser, Project, RoleAssignment, utcnow
+from .models import Actor, AppUser, Project, utcnow
 from .tokens import TokenBox, hash_token, new_token
 from .users import Identity
 
@@ -47,7 +47,6 @@ def create_app_user(
             token_sealed=box.seal(token),
         )
         tx.add(app_user)
-        tx.add(RoleAssignment(actor_id=actor.id, project_id=project_id, role="officer"))
         tx.flush()
         audit.record(
             tx,

@@ -179,7 +179,7 @@ class Filters:
     submitter_id: int | None = None
     opd: str | None = None
     text: str | None = None
-    only_actor: int | None = None  # officers see their own submissions only
+    only_actor: int | None = None  # data collectors (formfill) see their own submissions only
 
 
 @dataclass

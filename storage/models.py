@@ -109,7 +109,7 @@ class RoleAssignment(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     actor_id: int = Field(foreign_key="actor.id", index=True)
     project_id: int = Field(foreign_key="project.id", index=True)
-    role: str = Field(max_length=32)  # manager | supervisor | officer
+    role: str = Field(max_length=32)  # manager | supervisor | formfill | form:{form id}
     created_at: datetime = _now()
 
 

@@ -62,6 +62,8 @@ from .models import (
     SubmissionVersion,
     utcnow,
 )
+from .roles import require_form_assigned
+from .users import Identity
 
 _RACE_RETRIES = 3
 # Review states a person may set (Central's); `None` is "received", `edited` also comes by itself.
@@ -116,8 +118,12 @@ def ingest(
     xml_form_id: str | None = None,
     allow_edit: bool = True,
     edit_of: str | None = None,
+    app_user: Identity | None = None,
 ) -> Ingested:
     """Store a submission XML and the attachments it references.
+
+    `app_user`: the sender is this app user, so the form must be assigned to it (else
+    Forbidden, and nothing is stored).
 
     `xml_form_id`: the XML must be for this form. `allow_edit=False` is a REST create, as
     Central's: an instanceID the form already holds is AlreadyExists (whatever the XML), and
@@ -134,6 +140,8 @@ def ingest(
             "submission's current version."
         )
     form, form_version = resolve_version(db, project_id, instance.form_id, instance.version)
+    if app_user is not None:
+        require_form_assigned(db, app_user, form)
     if form.state == "closed":
         raise FormClosed(form.xml_form_id)
     names = instance.attachment_names(binary_paths(form_version))

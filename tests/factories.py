@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import random
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 from PIL import Image
 
 from server.app import Services
-from storage import app_users, projects
+from storage import app_users, projects, roles
 from storage import forms as form_store
 from storage.app_users import AppUserOut
 from storage.models import Project
@@ -22,8 +23,32 @@ def make_project(services: Services, name: str | None = None) -> Project:
     return projects.create_project(services.db, name or f"Proyek uji {uuid.uuid4().hex[:8]}")
 
 
-def make_app_user(services: Services, project: Project, name: str = "Petugas uji") -> AppUserOut:
-    return app_users.create_app_user(services.db, services.box, project.id, name)
+def make_app_user(
+    services: Services,
+    project: Project,
+    name: str = "Petugas uji",
+    forms: Iterable[str] = (),
+) -> AppUserOut:
+    """An app user of the project, assigned `forms` (xmlFormIds; `assign_forms` for later)."""
+    app_user = app_users.create_app_user(services.db, services.box, project.id, name)
+    if forms:
+        assign_forms(services, project, app_user, *forms)
+    return app_user
+
+
+def assign_forms(
+    services: Services, project: Project | int, app_user: AppUserOut, *xml_form_ids: str
+) -> None:
+    """Assign forms to an app user (Central's app-user role); every form of the project when
+    none are named."""
+    project_id = project if isinstance(project, int) else project.id
+    if not xml_form_ids:
+        xml_form_ids = tuple(
+            form.xml_form_id
+            for form, _ in form_store.list_forms(services.db, project_id, include_drafts=True)
+        )
+    for xml_form_id in xml_form_ids:
+        roles.assign_form(services.db, project_id, xml_form_id, app_user.actor.id)
 
 
 def publish(

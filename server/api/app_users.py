@@ -15,13 +15,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 import segno
-from litestar import Response, delete, get, post
+from litestar import Request, Response, delete, get, post
 from litestar.params import JSONBody
 
 from storage import app_users, projects, roles
 from storage.app_users import AppUserOut as AppUserRow
 from storage.db import Database
 from storage.errors import Conflict, InvalidInput
+from storage.models import Actor
 from storage.tokens import TokenBox
 
 from ..auth import MANAGE, UI_LINKED
@@ -226,38 +227,51 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 # ---- form assignments ---------------------------------------------------------------------------
-# Central: POST|DELETE /projects/{id}/forms/{xmlFormId}/assignments/{role}/{actorId}, with role
-# `app-user` or 2 (Central's names), or our officer role by id (4) or name. Recorded and listed,
-# not yet enforced: every app user of a project still sees all its open forms (see
-# storage.roles.grant_form_access).
+# Central's routes: GET /projects/{id}/forms/{xmlFormId}/assignments[/{role}], POST|DELETE
+# …/assignments/{role}/{actorId}, with role `app-user` or 2 (Central's id, which pyodk sends as
+# a constant in `projects.create_app_users`). Enforced: an app user lists, downloads and submits
+# to only the forms assigned to it (storage.roles.require_form_assigned).
 
 _FORM_ASSIGNMENT = "/projects/{project_id:int}/forms/{xml_form_id:str}/assignments"
 
 
 class ActorOut(Wire):
+    """Central's Actor frame."""
+
     id: int
+    type: str
     display_name: str
     created_at: datetime
-    type: str
     updated_at: datetime | None = None
     deleted_at: datetime | None = None
 
-
-# Central's id of its `app-user` role. pyodk sends it as a constant
-# (`FormAssignmentService.assign(role_id=2, ...)` in `projects.create_app_users`), so on these
-# routes it means app-user, although our own role 2 is manager (a project-wide role that is
-# never assigned per form).
-CENTRAL_APP_USER_ROLE = "2"
-
-
-def _app_user_role(ref: str) -> None:
-    ref = ref.strip().lower()
-    if ref in ("app-user", CENTRAL_APP_USER_ROLE):
-        return
-    if roles.role_named(ref) != "officer":
-        raise InvalidInput(
-            "Forms are assigned to app users only (role app-user, 2 as in Central, or officer)."
+    @classmethod
+    def of(cls, actor: Actor) -> ActorOut:
+        return cls(
+            id=actor.id or 0,
+            type="field_key" if actor.kind == "app_user" else "user",
+            display_name=actor.display_name,
+            created_at=actor.created_at,
+            deleted_at=actor.deleted_at,
         )
+
+
+class AssignmentWithActor(Wire):
+    actor_id: int
+    role_id: int
+    actor: ActorOut
+
+
+def _app_user_role(ref: str) -> int:
+    """Central's app-user role (by id 2 or name), else 400; an unknown role is 404."""
+    role = roles.get_role(ref)
+    if role.system != roles.APP_USER:
+        raise InvalidInput(
+            f"Forms are assigned to app users with the role app-user "
+            f"({roles.role_id(roles.APP_USER)}); this server does not assign {role.system} "
+            "on a form (web users' project roles cover every form)."
+        )
+    return role.id
 
 
 @get(
@@ -265,16 +279,19 @@ def _app_user_role(ref: str) -> None:
     guards=[requires(MANAGE)],
     sync_to_thread=True,
     tags=["App users"],
-    summary="Form assignments: [{actorId, roleId}] (managers)",
+    summary="Form assignments: [{actorId, roleId}], with `actor` under X-Extended-Metadata: true",
 )
 def list_form_assignments(
-    project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller
-) -> list[AssignmentOut]:
-    officer = roles.role_id("officer")
-    return [
-        AssignmentOut(actor_id=actor.id, role_id=officer)
-        for actor in roles.list_form_access(db, project_id, xml_form_id)
-    ]
+    request: Request[Any, Any, Any], project_id: ProjectId, xml_form_id: PathText, db: DB
+) -> list[AssignmentOut] | list[AssignmentWithActor]:
+    role_id = roles.role_id(roles.APP_USER)
+    actors = roles.list_form_assignees(db, project_id, xml_form_id)
+    if request.headers.get("x-extended-metadata", "").strip().lower() == "true":
+        return [
+            AssignmentWithActor(actor_id=a.id or 0, role_id=role_id, actor=ActorOut.of(a))
+            for a in actors
+        ]
+    return [AssignmentOut(actor_id=a.id or 0, role_id=role_id) for a in actors]
 
 
 @get(
@@ -282,22 +299,13 @@ def list_form_assignments(
     guards=[requires(MANAGE)],
     sync_to_thread=True,
     tags=["App users"],
-    summary="The app users assigned to a form, as actors (managers)",
+    summary="The actors holding a role on a form (app-user or 2) (managers)",
 )
 def list_form_assignees(
-    project_id: ProjectId, xml_form_id: PathText, role: PathText, db: DB, caller: Caller
+    project_id: ProjectId, xml_form_id: PathText, role: PathText, db: DB
 ) -> list[ActorOut]:
     _app_user_role(role)
-    return [
-        ActorOut(
-            id=a.id,
-            display_name=a.display_name,
-            created_at=a.created_at,
-            type="field_key",
-            deleted_at=a.deleted_at,
-        )
-        for a in roles.list_form_access(db, project_id, xml_form_id)
-    ]
+    return [ActorOut.of(a) for a in roles.list_form_assignees(db, project_id, xml_form_id)]
 
 
 @post(
@@ -306,7 +314,7 @@ def list_form_assignees(
     status_code=200,
     sync_to_thread=True,
     tags=["App users"],
-    summary="Assign a form to an app user (managers)",
+    summary="Assign a form to an app user (role app-user or 2); twice is 409.3 (managers)",
 )
 def assign_form(
     project_id: ProjectId,
@@ -317,7 +325,7 @@ def assign_form(
     caller: Caller,
 ) -> Success:
     _app_user_role(role)
-    roles.grant_form_access(db, project_id, xml_form_id, actor_id, actor_id=caller.actor_id)
+    roles.assign_form(db, project_id, xml_form_id, actor_id, actor_id=caller.actor_id)
     return Success()
 
 
@@ -327,7 +335,7 @@ def assign_form(
     status_code=200,
     sync_to_thread=True,
     tags=["App users"],
-    summary="Take a form away from an app user (managers)",
+    summary="Take a form from an app user: it can no longer submit to it (managers)",
 )
 def unassign_form(
     project_id: ProjectId,
@@ -338,7 +346,7 @@ def unassign_form(
     caller: Caller,
 ) -> Success:
     _app_user_role(role)
-    roles.revoke_form_access(db, project_id, xml_form_id, actor_id, actor_id=caller.actor_id)
+    roles.unassign_form(db, project_id, xml_form_id, actor_id, actor_id=caller.actor_id)
     return Success()
 
 

@@ -1,9 +1,9 @@
 """/v1 exports: Central's CSV zip and CSV, plus XLSX, GeoJSON and a ZIP of the photos.
 
-Managers and supervisors export (REVIEW, checked by the guard); officers never do. `$filter`
-is OData's (the same parser and SQL as `.svc/Submissions`, as in Central). Every refusal
-(a bad `$filter`, an unknown form or question) happens before the first byte; then
-the body streams from `storage.exports.open_export`, the same code path `jebol export` uses.
+Managers and supervisors export (REVIEW, checked by the guard); data collectors (formfill)
+never do. `$filter` is OData's (the same parser and SQL as `.svc/Submissions`, as in Central).
+Every refusal (a bad `$filter`, an unknown form or question) happens before the first byte;
+then the body streams from `storage.exports.open_export`, the same code path `jebol export` uses.
 """
 
 from __future__ import annotations

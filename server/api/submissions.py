@@ -147,7 +147,7 @@ class AuditOut(Wire):
     guards=[requires(SUBMIT)],
     sync_to_thread=True,
     tags=TAGS,
-    summary="Submissions of a form, newest first (officers: their own)",
+    summary="Submissions of a form, newest first (data collectors: their own)",
 )
 def list_submissions(
     project_id: ProjectId,

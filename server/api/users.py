@@ -8,7 +8,7 @@ only admins grant it, under /v1/assignments/admin.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from litestar import delete, get, patch, post, put
 from litestar.params import JSONBody, PathParameter
@@ -63,9 +63,20 @@ class PasswordChange(Wire):
 
 
 class RoleOut(Wire):
+    """Central's Role frame: six keys, `verbs` always a list. Central's install leaves
+    createdAt null on several roles and updatedAt on all; roles here are fixed, so both are
+    null."""
+
     id: int
     name: str
     system: str
+    verbs: list[str]
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def of(cls, role: roles.Role) -> RoleOut:
+        return cls(id=role.id, name=role.name, system=role.system, verbs=list(role.verbs))
 
 
 class AssignmentOut(Wire):
@@ -179,15 +190,18 @@ def delete_user(actor_id: ActorId, db: DB, caller: Caller) -> Success:
 # ---- roles and assignments ----------------------------------------------------------------------
 
 
-@get(
-    "/roles",
-    guards=[requires()],
-    sync_to_thread=False,
-    tags=["Roles"],
-    summary="The roles and their stable ids",
-)
+# The role catalogue: any logged-in caller reads it (Central asks for no login at all).
+_CATALOGUE: dict[str, Any] = {"guards": [requires()], "sync_to_thread": False, "tags": ["Roles"]}
+
+
+@get("/roles", summary="The roles: Central's catalogue with Central's ids, then ours", **_CATALOGUE)
 def list_roles() -> list[RoleOut]:
-    return [RoleOut(id=r.id, name=r.name, system=r.system) for r in roles.list_roles()]
+    return [RoleOut.of(role) for role in roles.list_roles()]
+
+
+@get("/roles/{role:str}", summary="One role, by its id or its system name", **_CATALOGUE)
+def get_role(role: PathText) -> RoleOut:
+    return RoleOut.of(roles.get_role(role))
 
 
 @get(
@@ -210,7 +224,7 @@ def list_assignments(project_id: ProjectId, db: DB, caller: Caller) -> list[Assi
     status_code=200,
     sync_to_thread=True,
     tags=["Roles"],
-    summary="Give a user a project role (role id or name; managers)",
+    summary="Give a user a project role: manager (5), formfill (8), supervisor (10) (managers)",
 )
 def assign_role(
     project_id: ProjectId, role: PathText, actor_id: ActorId, db: DB, caller: Caller
@@ -280,6 +294,7 @@ HANDLERS = [
     change_password,
     delete_user,
     list_roles,
+    get_role,
     list_assignments,
     assign_role,
     unassign_role,

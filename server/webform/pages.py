@@ -25,7 +25,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Stream
 
-from storage import app_users, users
+from storage import app_users, roles, users
 from storage import forms as form_store
 from storage.blobs import blob_key
 from storage.db import Database
@@ -114,11 +114,18 @@ def _key_identity(db: Database, key: str) -> users.Identity:
     return identity
 
 
-def _form_version(db: Database, project_id: int, xml_form_id: str) -> FormVersion:
-    rows = form_store.list_forms(db, project_id, for_phones=True, xml_form_id=xml_form_id)
+def _form_version(db: Database, officer: users.Identity, xml_form_id: str) -> FormVersion:
+    """The form's current version, if it is open and assigned to the key's app user."""
+    rows = form_store.list_forms(
+        db, officer.project_id or 0, for_phones=True, xml_form_id=xml_form_id
+    )
     if not rows:
         raise KeyProblem(404, gettext("This form is not open for filling."))
-    return rows[0][1]
+    form, version = rows[0]
+    if form.id not in (roles.assigned_form_ids(db, officer) or ()):
+        # Not assigned to this app user: 403, with the message a phone already knows.
+        raise KeyProblem(403, gettext("This form is not open for filling."))
+    return version
 
 
 Officer = Caller  # the app user whose key is in the path (`officer`, found by `key_holder`)
@@ -262,9 +269,11 @@ def _common(key: str, project_id: int, settings: Settings) -> dict[str, Any]:
 @get("/{key:str}", guards=[key_holder], sync_to_thread=True, opt=PAGE)
 def form_list_page(key: PathText, db: DB, settings: Config, officer: Officer) -> Response[Any]:
     project_id = officer.project_id or 0
+    assigned = roles.assigned_form_ids(db, officer) or frozenset()
     forms = [
         _form_entry(db, key, version, form.xml_form_id)
         for form, version in form_store.list_forms(db, project_id, for_phones=True)
+        if form.id in assigned
     ]
     config = {**_common(key, project_id, settings), "page": "list", "forms": forms}
     built = assets.current()
@@ -300,7 +309,7 @@ def form_page(
     key: PathText, xml_form_id: PathText, db: DB, settings: Config, officer: Officer
 ) -> Response[Any]:
     project_id = officer.project_id or 0
-    version = _form_version(db, project_id, xml_form_id)
+    version = _form_version(db, officer, xml_form_id)
     entry = _form_entry(db, key, version, xml_form_id)
     config = {**_common(key, project_id, settings), "page": "form", "form": entry}
     built = assets.current()
@@ -374,7 +383,7 @@ def web_form_qr(key: PathText, settings: Config) -> Response[Any]:
 @get("/{key:str}/{xml_form_id:str}/form.xml", guards=[key_holder], sync_to_thread=True)
 def form_xml(key: PathText, xml_form_id: PathText, db: DB, officer: Officer) -> Response[Any]:
     """The current version's XForm (the `v` query, its md5, only names the version in caches)."""
-    version = _form_version(db, officer.project_id or 0, xml_form_id)
+    version = _form_version(db, officer, xml_form_id)
     return Response(
         version.xml,
         media_type="text/xml",
@@ -388,7 +397,7 @@ def form_media(
 ) -> Response[Any] | Stream:
     """A form media file, always through this server (never a redirect to the object store:
     the service worker caches it, and the store's origin would need CORS)."""
-    version = _form_version(db, officer.project_id or 0, xml_form_id)
+    version = _form_version(db, officer, xml_form_id)
     try:
         media = form_store.get_media(db, version, name)
     except NotFound:

@@ -48,7 +48,7 @@ def world(services_sqlite, tmp_path_factory):
         services.db, services.blobs, project.id, kunjungan.read_bytes(), kunjungan.name
     )
     user = users.create_user(services.db, f"pengawas-{project.id}@example.org", PASSWORD)
-    roles.grant_role(services.db, user.actor_id, project.id, "supervisor")
+    roles.assign_role(services.db, project.id, "supervisor", user.actor_id)
     folder = tmp_path_factory.mktemp("photos")
     shared = _photo(9)  # the same attendance photo in two visits: flagged "duplicate"
     ids = []

@@ -26,7 +26,7 @@ from storage import forms as form_store
 from storage.blobs import blob_key
 from tests.browser import screenshot
 from tests.browser.conftest import ALLOWED_HOSTS, PHONE
-from tests.factories import DATA, jpeg
+from tests.factories import DATA, assign_forms, jpeg
 from tests.live import LiveServer
 
 GEO = {"latitude": -0.6812, "longitude": 100.7766, "accuracy": 5}
@@ -106,6 +106,7 @@ def _world(services, tmp_path: Path, *forms: str):
                 media={"logo.png": logo},
             )
     app_user = app_users.create_app_user(services.db, services.box, project.id, "Petugas web")
+    assign_forms(services, project, app_user)
     return project, app_user.token
 
 

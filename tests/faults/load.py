@@ -74,8 +74,8 @@ def prepare_field(settings: Settings) -> Field:
     try:
         services.prepare()
         project = make_project(services)
-        app_user = make_app_user(services, project)
         publish(services, project)
+        app_user = make_app_user(services, project, forms=["foto_sederhana"])
         admin = users.create_user(
             services.db, f"admin-{uuid.uuid4().hex[:8]}@faults.test", ADMIN_PASSWORD, is_admin=True
         )

@@ -27,7 +27,7 @@ from storage.models import (
     SubmissionVersion,
 )
 from tests.collect import HEADERS, instance_xml, new_instance_id
-from tests.factories import make_app_user, make_project, photo_body, publish
+from tests.factories import assign_forms, make_app_user, make_project, photo_body, publish
 
 PASSWORD = "kata-sandi-panjang"
 FORM_ID = "foto_sederhana"
@@ -75,6 +75,7 @@ def make_world(services: Services) -> World:
     project = make_project(services)
     publish(services, project)
     app_user = make_app_user(services, project)
+    assign_forms(services, project, app_user)
     tag = uuid.uuid4().hex[:8]
     people = {}
     for role in ("manager", "supervisor"):

@@ -17,7 +17,7 @@ from server.app import Services
 from storage import forms as form_store
 from storage import users
 from tests.collect import HEADERS, new_instance_id
-from tests.factories import make_app_user, make_project
+from tests.factories import assign_forms, make_app_user, make_project
 
 FORM_ID = "jahat"
 JS = "console.log('PWNED');fetch('/__pwned__');"
@@ -91,6 +91,7 @@ def make_hostile_world(services: Services, client: TestClient, folder: Path) -> 
     media["evil.html"].write_bytes(HTML)
     form_store.publish_xform(services.db, services.blobs, project.id, XFORM, media=media)
     app_user = make_app_user(services, project)
+    assign_forms(services, project, app_user)
     instance_id = new_instance_id()
     sent = client.post(
         f"/v1/key/{app_user.token}/projects/{project.id}/submission",

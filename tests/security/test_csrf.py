@@ -16,7 +16,14 @@ from storage import forms as form_store
 from storage.models import AppUser, Form, Submission
 from tests.collect import instance_xml, new_instance_id
 from tests.conftest import make_client
-from tests.factories import make_app_user, make_project, photo_body, publish, xlsx_from_md
+from tests.factories import (
+    assign_forms,
+    make_app_user,
+    make_project,
+    photo_body,
+    publish,
+    xlsx_from_md,
+)
 from tests.security.conftest import PASSWORD, ui_login
 
 EXEMPT = ("/v1/", "/f/", "/static/", "/schema", "/health")  # not the UI (CSRFConfig exclude)
@@ -66,6 +73,7 @@ def scene(services, tmp_path):
         sender=Sender(actor_id=None),
     )
     app_user = make_app_user(services, project)
+    assign_forms(services, project, app_user)
     email = f"admin-csrf-{uuid.uuid4().hex[:8]}@example.org"
     users.create_user(services.db, email, PASSWORD, is_admin=True)
     other = users.create_user(services.db, f"other-{uuid.uuid4().hex[:8]}@example.org")

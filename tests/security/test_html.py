@@ -18,7 +18,7 @@ from storage import submissions, users
 from storage.submissions import IncomingFile, Sender
 from tests.collect import instance_xml
 from tests.conftest import make_client
-from tests.factories import jpeg, make_app_user, make_project, photo_body, publish
+from tests.factories import assign_forms, jpeg, make_app_user, make_project, photo_body, publish
 from tests.security.conftest import PASSWORD, ui_login
 
 SCRIPT = "<script>alert(1)</script>"
@@ -57,6 +57,7 @@ def page_site(services, tmp_path_factory):
         services.db, services.blobs, project.id, HOSTILE_FORM.encode(), "bahaya.md"
     )
     app_user = make_app_user(services, project, name=IMG)
+    assign_forms(services, project, app_user)
     email = f"admin-html-{uuid.uuid4().hex[:8]}@example.org"
     admin = users.create_user(services.db, email, PASSWORD, display_name=SCRIPT, is_admin=True)
     photo_name = f"{IMG}.jpg"

@@ -30,7 +30,7 @@ from storage import submissions, users
 from storage.submissions import IncomingFile, Sender
 from tests.collect import instance_xml, new_instance_id
 from tests.conftest import backend_settings
-from tests.factories import jpeg, make_app_user, make_project, photo_body, publish
+from tests.factories import assign_forms, jpeg, make_app_user, make_project, photo_body, publish
 
 # 15 examples per operation: 30-40 s for the 77 operations on the 2-core machine.
 BUDGET = settings(
@@ -72,6 +72,7 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     project = make_project(services)
     publish(services, project)
     app_user = make_app_user(services, project)
+    assign_forms(services, project, app_user)
     photo = jpeg(seed=1)
     part = data / "photo"
     part.write_bytes(photo)

@@ -365,21 +365,77 @@ def test_an_admins_password_reset_ends_every_session_of_that_user(
 # ---- roles and assignments ----------------------------------------------------------------------
 
 
-def test_roles_have_stable_ids(services, client):
+# ODK Central v2026.2's roles (id, system, name), then ours.
+CENTRAL = [
+    (1, "admin", "Administrator"),
+    (2, "app-user", "App User"),
+    (3, "pwreset", "Password Reset Token"),
+    (5, "manager", "Project Manager"),
+    (6, "viewer", "Project Viewer"),
+    (7, "formview", "Form Viewer (system internal)"),
+    (8, "formfill", "Data Collector"),
+    (9, "pub-link", "Public Link"),
+    (10, "supervisor", "Supervisor"),
+]
+
+
+def test_roles_are_centrals_catalogue_then_ours(services, client):
     _, headers = _user(services, password=None)
-    roles = client.get("/v1/roles", headers=headers).json()
-    assert [(r["id"], r["system"]) for r in roles] == [
-        (1, "admin"),
-        (2, "manager"),
-        (3, "supervisor"),
-        (4, "officer"),
+    listed = client.get("/v1/roles", headers=headers)
+    assert listed.status_code == 200
+    body = listed.json()
+    assert [(r["id"], r["system"], r["name"]) for r in body] == CENTRAL
+    for role in body:
+        assert list(role) == ["id", "name", "system", "verbs", "createdAt", "updatedAt"]
+        assert isinstance(role["verbs"], list) and role["verbs"]
+    by_system = {r["system"]: r for r in body}
+    assert by_system["app-user"]["verbs"] == ["open_form.read", "submission.create"]
+    assert by_system["formfill"]["verbs"] == [
+        "project.read",
+        "open_form.list",
+        "open_form.read",
+        "submission.create",
+    ]
+    assert len(by_system["admin"]["verbs"]) == 56 and len(by_system["manager"]["verbs"]) == 41
+    for ref, expected in (("2", "app-user"), ("app-user", "app-user"), ("formfill", "formfill")):
+        one = client.get(f"/v1/roles/{ref}", headers=headers)
+        assert one.status_code == 200 and one.json()["system"] == expected
+        assert one.json() == by_system[expected]
+    for missing in ("4", "11", "officer", "nope"):
+        assert client.get(f"/v1/roles/{missing}", headers=headers).status_code == 404, missing
+
+
+def test_project_roles_by_centrals_id_and_the_unenforced_ones_refused(services, client):
+    project = make_project(services)
+    manager, headers = _user(services, password=None)
+    role_store.assign_role(services.db, project.id, "manager", manager.actor_id)
+    target, target_headers = _user(services, password=None)
+    url = f"/v1/projects/{project.id}/assignments"
+    assert client.post(f"{url}/8/{target.actor_id}", headers=headers).json() == {"success": True}
+    assert {"actorId": target.actor_id, "roleId": 8} in client.get(url, headers=headers).json()
+    # A data collector sees the project (and fills its forms, tests/server/test_openrosa.py).
+    assert client.get(f"/v1/projects/{project.id}", headers=target_headers).status_code == 200
+    assert client.delete(f"{url}/formfill/{target.actor_id}", headers=headers).status_code == 200
+    assert client.get(f"/v1/projects/{project.id}", headers=target_headers).status_code == 404
+    for role in ("pwreset", "3", "viewer", "6", "formview", "7", "pub-link", "9", "app-user", "2"):
+        refused = client.post(f"{url}/{role}/{target.actor_id}", headers=headers)
+        assert refused.status_code == 400, role
+        assert "role" in refused.json()["message"]
+    assert client.post(f"{url}/admin/{target.actor_id}", headers=headers).status_code == 400
+    assert client.post(f"{url}/4/{target.actor_id}", headers=headers).status_code == 404
+    assert client.get(url, headers=headers).json() == [
+        {"actorId": a, "roleId": r}
+        for a, r in sorted(
+            (a, role_store.role_id(role))
+            for a, role in role_store.list_assignments(services.db, project.id)
+        )
     ]
 
 
 def test_granted_supervisor_can_read_the_project_until_revoked(services, client):
     project = make_project(services)
     manager, manager_headers = _user(services, password=None)
-    role_store.grant_role(services.db, manager.actor_id, project.id, "manager")
+    role_store.assign_role(services.db, project.id, "manager", manager.actor_id)
     supervisor, headers = _user(services, password=None)
     assert client.get(f"/v1/projects/{project.id}", headers=headers).status_code == 404
     url = f"/v1/projects/{project.id}/assignments"
@@ -387,16 +443,16 @@ def test_granted_supervisor_can_read_the_project_until_revoked(services, client)
     assert granted.status_code == 200 and granted.json() == {"success": True}
     assert (
         client.post(
-            f"{url}/3/{supervisor.actor_id}",  # by id too; idempotent
+            f"{url}/10/{supervisor.actor_id}",  # by id too; idempotent
             headers=manager_headers,
         ).status_code
         == 200
     )
     assert client.get(f"/v1/projects/{project.id}", headers=headers).status_code == 200
     listed = client.get(url, headers=manager_headers).json()
-    assert {"actorId": supervisor.actor_id, "roleId": 3} in listed
-    assert {"actorId": manager.actor_id, "roleId": 2} in listed
-    revoke = f"{url}/3/{supervisor.actor_id}"
+    assert {"actorId": supervisor.actor_id, "roleId": 10} in listed
+    assert {"actorId": manager.actor_id, "roleId": 5} in listed
+    revoke = f"{url}/10/{supervisor.actor_id}"
     assert client.delete(revoke, headers=manager_headers).status_code == 200
     assert client.get(f"/v1/projects/{project.id}", headers=headers).status_code == 404
     assert client.delete(revoke, headers=manager_headers).status_code == 404
@@ -405,19 +461,19 @@ def test_granted_supervisor_can_read_the_project_until_revoked(services, client)
 def test_only_managers_assign_and_admin_is_server_wide(services, client):
     project = make_project(services)
     manager, manager_headers = _user(services, password=None)
-    role_store.grant_role(services.db, manager.actor_id, project.id, "manager")
+    role_store.assign_role(services.db, project.id, "manager", manager.actor_id)
     supervisor, supervisor_headers = _user(services, password=None)
-    role_store.grant_role(services.db, supervisor.actor_id, project.id, "supervisor")
+    role_store.assign_role(services.db, project.id, "supervisor", supervisor.actor_id)
     target, target_headers = _user(services, password=None)
     url = f"/v1/projects/{project.id}/assignments"
     assert (
-        client.post(f"{url}/officer/{target.actor_id}", headers=supervisor_headers).status_code
+        client.post(f"{url}/formfill/{target.actor_id}", headers=supervisor_headers).status_code
         == 403
     )
     assert client.get(url, headers=supervisor_headers).status_code == 403
     assert client.post(f"{url}/admin/{target.actor_id}", headers=manager_headers).status_code == 400
     assert client.post(f"{url}/nope/{target.actor_id}", headers=manager_headers).status_code == 404
-    assert client.post(f"{url}/officer/999999999", headers=manager_headers).status_code == 404
+    assert client.post(f"{url}/formfill/999999999", headers=manager_headers).status_code == 404
     assert (
         client.post(f"/v1/assignments/admin/{target.actor_id}", headers=manager_headers).status_code
         == 403

@@ -18,20 +18,20 @@ import pytest
 
 from forms.compile import compile_xlsform
 from server.app import create_app
+from storage import datasets, roles, submissions, users
 from storage import forms as form_store
-from storage import roles, submissions, users
 from storage.submissions import IncomingFile, Sender
 from tests.collect import HEADERS, instance_xml, new_instance_id
 from tests.conftest import make_client
 from tests.factories import DATA, jpeg, make_app_user, make_project, photo_body
 
-ROLES = ("admin", "manager", "supervisor", "officer", "app_user_other", "anonymous")
+ROLES = ("admin", "manager", "supervisor", "formfill", "app_user_other", "anonymous")
 RANK = {"anon": 0, "any": 1, "submit": 2, "review": 3, "manage": 4, "admin": 5, "nobody": 6}
 HOLDS = {
     "admin": 5,
     "manager": 4,
     "supervisor": 3,
-    "officer": 2,
+    "formfill": 2,
     "app_user_other": 0,
     "anonymous": 0,
 }
@@ -145,11 +145,16 @@ RULES = {
     ("PATCH", "/users/{actor_id:int}"): "admin",
     ("PUT", "/users/{actor_id:int}/password"): "nobody",  # only the user itself
     ("GET", "/roles"): "any",
+    ("GET", "/roles/{role:str}"): "any",
     ("GET", "/projects/{project_id:int}/assignments"): "manage",
     ("DELETE", "/projects/{project_id:int}/assignments/{role:str}/{actor_id:int}"): "manage",
     ("POST", "/projects/{project_id:int}/assignments/{role:str}/{actor_id:int}"): "manage",
     ("DELETE", "/assignments/{role:str}/{actor_id:int}"): "admin",
     ("POST", "/assignments/{role:str}/{actor_id:int}"): "admin",
+    ("GET", "/projects/{project_id:int}/datasets"): "review",
+    ("GET", "/projects/{project_id:int}/datasets/{name:str}"): "review",
+    ("POST", "/projects/{project_id:int}/datasets"): "manage",
+    ("POST", "/projects/{project_id:int}/datasets/{name:str}/properties"): "manage",
     ("GET", "/projects/{project_id:int}/app-users"): "manage",
     ("POST", "/projects/{project_id:int}/app-users"): "manage",
     ("DELETE", "/projects/{project_id:int}/app-users/{actor_id:int}"): "manage",
@@ -250,7 +255,7 @@ def setting(services):
         pytest.skip("policy is backend-independent: the matrix runs on SQLite")
     tag = uuid.uuid4().hex[:8]
     people = {}
-    for role in ("admin", "manager", "supervisor", "officer"):
+    for role in ("admin", "manager", "supervisor", "formfill"):
         user = users.create_user(
             services.db, f"{role}-{tag}@example.org", "kata-sandi-panjang", is_admin=role == "admin"
         )
@@ -264,8 +269,8 @@ def setting(services):
 def make_world(services, setting, tmp_path) -> World:
     project = make_project(services)
     people = setting["people"]
-    for role in ("manager", "supervisor", "officer"):
-        roles.grant_role(services.db, people[role].actor_id, project.id, role)
+    for role in ("manager", "supervisor", "formfill"):
+        roles.assign_role(services.db, project.id, role, people[role].actor_id)
     logo = tmp_path / f"logo-{project.id}.png"
     logo.write_bytes(jpeg(seed=1))
     form_store.publish_xform(
@@ -282,12 +287,13 @@ def make_world(services, setting, tmp_path) -> World:
         project.id,
         instance_xml("foto_sederhana", "1", iid, photo_body()),
         [IncomingFile("utama.jpg", part, len(photo), hashlib.sha256(photo).hexdigest())],
-        sender=Sender(actor_id=people["officer"].actor_id),
+        sender=Sender(actor_id=people["formfill"].actor_id),
     )
     app_user = make_app_user(services, project)
-    roles.grant_form_access(services.db, project.id, "foto_sederhana", app_user.actor.id)
+    roles.assign_form(services.db, project.id, "foto_sederhana", app_user.actor.id)
+    datasets.create_list(services.db, project.id, "inovasi")
     bystander = users.create_user(services.db, f"bystander-{uuid.uuid4().hex[:8]}@example.org")
-    roles.grant_role(services.db, bystander.actor_id, project.id, "supervisor")
+    roles.assign_role(services.db, project.id, "supervisor", bystander.actor_id)
     users.set_admin(services.db, bystander.actor_id, True)  # a target for /assignments/admin
     return World(project.id, iid, app_user.actor.id, app_user.token, bystander.actor_id)
 
@@ -310,11 +316,14 @@ def fill(path: str, world: World, token: str) -> str:
         values["actor_id"] = world.app_user_actor
     else:
         values["actor_id"] = world.bystander_actor
+    values["role"] = "formfill"  # GET /roles/{role}
     if "/assignments/" in path:
         values["role"] = (
             "app-user" if "/forms/" in path else "supervisor" if "/projects/" in path else "admin"
         )
-    values["name"] = "utama.jpg" if "/s" in path else "logo.png"
+    values["name"] = (
+        "inovasi" if "/datasets/" in path else "utama.jpg" if "/s" in path else "logo.png"
+    )
     values["size"] = 320
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: str(values[m.group(1)]), path)
 

@@ -12,6 +12,7 @@ from server import bootstrap
 from server.app import Services
 from server.cli import main
 from server.settings import Settings
+from storage import roles
 from storage.models import AppUser, Form, Project, User
 from tests.factories import DATA
 
@@ -60,6 +61,14 @@ def test_second_start_reuses_everything(env):
         _count(services, Form),
         _count(services, AppUser),
     ) == (1, 1, 3, 1)
+    # The default app user fills the shipped forms (assigned on first start).
+    with services.db.read() as tx:
+        actor_id = tx.exec(select(AppUser.actor_id)).one()
+    assert sorted(
+        a.id
+        for form in ("jebol_sipera_data_dukung", "jebol_sipera_kunjungan")
+        for a in roles.list_form_assignees(services.db, 1, form)
+    ) == [actor_id, actor_id]
 
 
 def test_admin_password_from_environment_is_used(env):

@@ -80,7 +80,7 @@ def _ingest(
     version: str,
     body: str,
     *,
-    who: str = "officer",
+    who: str = "formfill",
     name: str | None = None,
     photos: tuple[str, ...] = (),
     instance_id: str | None = None,
@@ -151,9 +151,9 @@ def world(services, tmp_path_factory) -> World:
     )
     tag = uuid.uuid4().hex[:8]
     auth, actors = {}, {}
-    for role in ("manager", "supervisor", "officer"):
+    for role in ("manager", "supervisor", "formfill"):
         user = users.create_user(services.db, f"{role}-x-{tag}@example.org", PASSWORD)
-        roles.grant_role(services.db, user.actor_id, project.id, role)
+        roles.assign_role(services.db, project.id, role, user.actor_id)
         auth[role], actors[role] = (f"{role}-x-{tag}@example.org", PASSWORD), user.actor_id
     world = World(project.id, auth, actors, [], [])
 
@@ -276,8 +276,8 @@ def test_csv_zip_is_briefcase_layout_with_media_byte_identical(client, world):
         approved["AttachmentsPresent"],
         approved["AttachmentsExpected"],
         approved["SubmitterID"],
-    ) == ("approved", "3", "3", str(world.actors["officer"]))
-    assert approved["SubmitterName"] == world.auth["officer"][0]
+    ) == ("approved", "3", "3", str(world.actors["formfill"]))
+    assert approved["SubmitterName"] == world.auth["formfill"][0]
     assert (edited["nama"], edited["Edits"], edited["ReviewState"], edited["FormVersion"]) == (
         "Budi baru",
         "1",
@@ -376,7 +376,7 @@ def test_attachments_false_and_plain_csv(client, world):
     ],
 )
 def test_filters(client, world, params, expected):
-    params = {k: v.format(officer=world.actors["officer"]) for k, v in params.items()}
+    params = {k: v.format(officer=world.actors["formfill"]) for k, v in params.items()}
     response = _get(client, world, "supervisor", "foto_sederhana", "submissions.csv", **params)
     assert response.status_code == 200, response.text
     assert [r[8] for r in _table(response.content)[1:]] == [world.simple[i] for i in expected]
@@ -448,7 +448,7 @@ def test_filter_gives_the_csv_the_submissions_odata_gives(client, world, odata_f
     """One filter language: the same $filter selects the same submissions in the CSV (and the
     CSV zip) as on `.svc/Submissions`, `or`, `not`, parentheses and functions included; as in
     Central, deleted submissions are in only when the filter names `__system/deletedAt`."""
-    odata_filter = odata_filter.format(officer=world.actors["officer"], first=world.simple[0])
+    odata_filter = odata_filter.format(officer=world.actors["formfill"], first=world.simple[0])
     response = _get(
         client,
         world,
@@ -487,7 +487,7 @@ def test_unknown_form_is_404_and_officer_is_403(client, world):
         "submissions.geojson",
         "media.zip",
     ):
-        response = _get(client, world, "officer", "foto_sederhana", tail)
+        response = _get(client, world, "formfill", "foto_sederhana", tail)
         assert response.status_code == 403, (tail, response.status_code)
 
 

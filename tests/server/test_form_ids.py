@@ -80,9 +80,13 @@ def test_every_route_reaches_the_form(client, services, project, manager, form_i
     assert [row["nama"] for row in odata.json()["value"]] == ["Budi"]
 
     # OpenRosa: the formList's downloadUrl reaches the form, and a phone submits to it.
+    # The form is assigned to the app user through Central's route (pyodk's create_app_users).
     app_user = make_app_user(services, project)
-    if hasattr(roles, "assign_form"):  # form assignments (Central's app-user role)
-        roles.assign_form(services.db, project.id, form_id, app_user.actor.id)
+    assignment = f"{path}/assignments/2/{app_user.actor.id}"
+    assert client.post(assignment, auth=manager).json() == {"success": True}
+    assert client.get(f"{path}/assignments", auth=manager).json() == [
+        {"actorId": app_user.actor.id, "roleId": 2}
+    ]
     key = f"/v1/key/{app_user.token}/projects/{project.id}"
     listing = client.get(f"{key}/formList", headers={"X-OpenRosa-Version": "1.0"})
     assert listing.status_code == 200, listing.text
@@ -180,10 +184,42 @@ def test_creating_an_existing_form_or_submission_is_409_3(client, services, proj
     stored = client.get(f"{base}/ada/submissions/{quote(instance_id, safe='')}.xml", auth=manager)
     assert stored.content == body
     # OpenRosa keeps its own rules: the identical XML again is a 201 (a phone's retry).
-    key = f"/v1/key/{make_app_user(services, project).token}/projects/{project.id}"
+    key = f"/v1/key/{make_app_user(services, project, forms=['ada']).token}/projects/{project.id}"
     phone = client.post(
         f"{key}/submission",
         files={"xml_submission_file": ("submission.xml", body, "text/xml")},
         headers={"X-OpenRosa-Version": "1.0"},
     )
     assert phone.status_code == 201, phone.text
+
+
+def test_the_supervisor_pages_link_to_the_form(services, project, manager):
+    """The UI's links carry the form id as one path segment (a "/" inside it escaped)."""
+    import re
+
+    from tests.conftest import make_client
+    from tests.server.test_ui import login
+
+    form_id = "''=+/*-451%/%"
+    with make_client(services) as client:
+        xml = {"Content-Type": "application/xml"}
+        base = f"/v1/projects/{project.id}/forms"
+        assert client.post(
+            f"{base}?publish=true", content=xform(form_id), headers=xml, auth=manager
+        ).is_success
+        body = instance_xml(form_id, "1", new_instance_id(), "<nama>Budi</nama>")
+        path = f"{base}/{quote(form_id, safe='')}/submissions"
+        assert client.post(path, content=body, headers=xml, auth=manager).is_success
+        assert login(client, manager[0]).status_code == 303
+        home = client.get(f"/p/{project.id}")
+        links = set(re.findall(r'href="(/p/\d+/f/[^"?#]+)"', home.text))
+        assert links == {
+            f"/p/{project.id}/f/{quote(form_id, safe='')}",
+            f"/p/{project.id}/f/{quote(form_id, safe='')}/board",
+        }, links
+        for link in links:
+            page = client.get(link)
+            assert page.status_code == 200, (link, page.text[:300])
+        table = client.get(f"/p/{project.id}/f/{quote(form_id, safe='')}")
+        [row] = re.findall(r'href="(/p/\d+/f/[^"]+/s/[^"]+)"', table.text)
+        assert client.get(row.replace("&amp;", "&")).status_code == 200

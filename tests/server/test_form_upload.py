@@ -19,7 +19,7 @@ def manager(services):
     project = make_project(services)
     email = f"pengelola-{project.id}@example.org"
     user = users.create_user(services.db, email, "kata-sandi-panjang")
-    roles.grant_role(services.db, user.actor_id, project.id, "manager")
+    roles.assign_role(services.db, project.id, "manager", user.actor_id)
     return project, (email, "kata-sandi-panjang")
 
 
@@ -104,7 +104,7 @@ def test_officer_cannot_upload_and_anonymous_gets_401(services, client, manager,
     project, _ = manager
     email = f"petugas-{project.id}@example.org"
     user = users.create_user(services.db, email, "kata-sandi-panjang")
-    roles.grant_role(services.db, user.actor_id, project.id, "officer")
+    roles.assign_role(services.db, project.id, "formfill", user.actor_id)
     body = xlsx_from_md("tanpa_media", tmp_path)
     assert _upload(client, project, (email, "kata-sandi-panjang"), body).status_code == 403
     assert client.post(f"/v1/projects/{project.id}/forms", content=body).status_code == 401

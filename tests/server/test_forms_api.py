@@ -19,7 +19,7 @@ def project(services):
 def _user(services, project, role):
     email = f"{role}-{project.id}@example.org"
     user = users.create_user(services.db, email, "kata-sandi-panjang")
-    roles.grant_role(services.db, user.actor_id, project.id, role)
+    roles.assign_role(services.db, project.id, role, user.actor_id)
     return (email, "kata-sandi-panjang")
 
 
@@ -64,9 +64,8 @@ def test_state_closing_hides_form_from_phones(services, client, project, manager
         f"/v1/projects/{project.id}/forms/tanpa_media", json={"state": "closing"}, auth=manager
     )
     assert response.status_code == 200 and response.json()["state"] == "closing"
-    phone = CollectClient(
-        client, f"{client.base_url}{key_url(project, make_app_user(services, project))}"
-    )
+    app_user = make_app_user(services, project, forms=["tanpa_media"])
+    phone = CollectClient(client, f"{client.base_url}{key_url(project, app_user)}")
     assert phone.form_list() == []
     bad = client.patch(
         f"/v1/projects/{project.id}/forms/tanpa_media", json={"state": "gone"}, auth=manager
@@ -98,9 +97,8 @@ def test_draft_with_media_then_publish_with_version(services, client, project, m
     assert [v["version"] for v in versions] == ["2026-11-27", "1"]
     old = client.get(f"{base}/versions/1.xml", auth=manager)
     assert b'version="1"' in old.content
-    phone = CollectClient(
-        client, f"{client.base_url}{key_url(project, make_app_user(services, project))}"
-    )
+    app_user = make_app_user(services, project, forms=["foto_sederhana"])
+    phone = CollectClient(client, f"{client.base_url}{key_url(project, app_user)}")
     [listed] = phone.form_list()
     [(name, digest, url)] = phone.manifest(listed.manifest_url)
     assert phone.download(url).content == logo
@@ -144,9 +142,8 @@ def test_created_as_draft_is_listed_unpublished_and_hidden_from_phones(
         headers={"Content-Type": "application/xml"},
     )
     assert created.json()["publishedAt"] is None
-    phone = CollectClient(
-        client, f"{client.base_url}{key_url(project, make_app_user(services, project))}"
-    )
+    app_user = make_app_user(services, project, forms=["tanpa_media"])
+    phone = CollectClient(client, f"{client.base_url}{key_url(project, app_user)}")
     assert phone.form_list() == []
     client.post(f"/v1/projects/{project.id}/forms/tanpa_media/draft/publish", auth=manager)
     assert [f.form_id for f in phone.form_list()] == ["tanpa_media"]

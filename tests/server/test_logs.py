@@ -85,7 +85,7 @@ def world(tmp_path):
     project = make_project(services)
     publish(services, project, "tanpa_media")
     app_user = make_app_user(services, project)
-    roles.grant_form_access(services.db, project.id, "tanpa_media", app_user.actor.id)
+    roles.assign_form(services.db, project.id, "tanpa_media", app_user.actor.id)
     email, password = f"admin-{uuid.uuid4().hex[:6]}@example.org", f"Sandi-{uuid.uuid4().hex}"
     admin = users.create_user(services.db, email, password, is_admin=True)
     token, _ = users.create_session(services.db, admin.actor_id, 1)

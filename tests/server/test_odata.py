@@ -87,9 +87,9 @@ def world(services) -> World:
     project = make_project(services)
     tag = uuid.uuid4().hex[:8]
     people = {}
-    for role in ("manager", "officer"):
+    for role in ("manager", "formfill"):
         user = users.create_user(services.db, f"{role}-odata-{tag}@example.org", PASSWORD)
-        roles.grant_role(services.db, user.actor_id, project.id, role)
+        roles.assign_role(services.db, project.id, role, user.actor_id)
         people[role] = user
     form_store.publish_xlsform(services.db, services.blobs, project.id, FORM.encode(), "odata.md")
     ids = []
@@ -100,7 +100,7 @@ def world(services) -> World:
             services.blobs,
             project.id,
             instance_xml("odata_uji", "1", iid, body(i)),
-            sender=Sender(actor_id=people["officer"].actor_id, device_id="hp-1"),
+            sender=Sender(actor_id=people["formfill"].actor_id, device_id="hp-1"),
         )
         if i in STATES:
             submissions.set_review_state(
@@ -113,7 +113,7 @@ def world(services) -> World:
         project.id,
         f"/v1/projects/{project.id}/forms/odata_uji.svc",
         basic(people["manager"].email),
-        basic(people["officer"].email),
+        basic(people["formfill"].email),
         ids,
         deleted,
     )
@@ -369,7 +369,7 @@ def test_who_may_read_and_the_routes_around(client, world):
 def test_pyodk_get_table(services, world, tmp_path):
     email = f"pyodk-odata-{uuid.uuid4().hex[:8]}@example.org"
     user = users.create_user(services.db, email, PASSWORD)
-    roles.grant_role(services.db, user.actor_id, world.project_id, "supervisor")
+    roles.assign_role(services.db, world.project_id, "supervisor", user.actor_id)
     with LiveServer(services) as live:
         config = tmp_path / "pyodk_config.toml"
         config.write_text(

@@ -12,7 +12,16 @@ from storage import forms as form_store
 from storage.blobs import blob_key
 from tests.collect import HEADERS, CollectClient, instance_xml, new_instance_id
 from tests.conftest import make_client
-from tests.factories import DATA, jpeg, key_url, make_app_user, make_project, photo_body, publish
+from tests.factories import (
+    DATA,
+    assign_forms,
+    jpeg,
+    key_url,
+    make_app_user,
+    make_project,
+    photo_body,
+    publish,
+)
 
 
 @pytest.fixture
@@ -22,7 +31,7 @@ def field(services, client, tmp_path):
     logo = tmp_path / "logo.png"
     logo.write_bytes(jpeg(seed=99))
     published = publish(services, project, media={"logo.png": logo})
-    app_user = make_app_user(services, project)
+    app_user = make_app_user(services, project, forms=["foto_sederhana"])
     collect = CollectClient(client, f"{client.base_url}{key_url(project, app_user)}")
     return project, published, app_user, collect
 
@@ -67,8 +76,9 @@ def test_every_openrosa_reply_has_the_headers(field, client):
 
 
 def test_form_list_honours_form_id_and_hides_closing_forms(services, field):
-    project, _, _, collect = field
+    project, _, app_user, collect = field
     publish(services, project, "tanpa_media")
+    assign_forms(services, project, app_user, "tanpa_media")
     assert {f.form_id for f in collect.form_list()} == {"foto_sederhana", "tanpa_media"}
     [only] = collect.form_list("tanpa_media")
     assert only.manifest_url is None  # no media expected: no manifest
@@ -413,7 +423,7 @@ def test_web_user_with_basic_auth_can_list_forms(services, field, client):
     project, *_ = field
     email = f"manager-{project.id}@example.org"
     user = users.create_user(services.db, email, "kata-sandi-panjang")
-    roles.grant_role(services.db, user.actor_id, project.id, "manager")
+    roles.assign_role(services.db, project.id, "manager", user.actor_id)
     response = client.get(
         f"/v1/projects/{project.id}/formList", headers=HEADERS, auth=(email, "kata-sandi-panjang")
     )

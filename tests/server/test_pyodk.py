@@ -8,7 +8,7 @@ from pyodk.client import Client
 from forms.library.build_xlsx import parse_markdown, write_xlsx
 from storage import roles, users
 from tests.collect import instance_xml, new_instance_id
-from tests.factories import DATA, jpeg, make_project, xlsx_from_md
+from tests.factories import DATA, jpeg, make_project, publish, xlsx_from_md
 from tests.live import LiveServer
 
 
@@ -17,7 +17,7 @@ def pyodk_client(services, tmp_path):
     project = make_project(services)
     email = f"pyodk-{project.id}@example.org"
     user = users.create_user(services.db, email, "kata-sandi-panjang")
-    roles.grant_role(services.db, user.actor_id, project.id, "manager")
+    roles.assign_role(services.db, project.id, "manager", user.actor_id)
     with LiveServer(services) as live:
         config = tmp_path / "pyodk_config.toml"
         config.write_text(
@@ -89,3 +89,23 @@ def test_submissions_review_edit_and_comments(pyodk_client, services, tmp_path):
     assert sorted(bodies) == ["Diperbaiki", "Foto kurang jelas"]
     client.submissions.review(iid, review_state="approved", form_id="tanpa_media")
     assert client.submissions.get(iid, form_id="tanpa_media").reviewState == "approved"
+
+
+def test_create_app_users_assigns_forms_with_centrals_role_id(pyodk_client, services):
+    """pyodk's create_app_users: POST app users, then POST …/assignments/2/{id} per form
+    (Central's app-user role id, sent as a constant) and checks `success`."""
+    client, project = pyodk_client
+    for name in ("tanpa_media", "foto_sederhana"):
+        publish(services, project, name)
+    created = list(
+        client.projects.create_app_users(
+            display_names=["Petugas A", "Petugas B"], forms=["tanpa_media"]
+        )
+    )
+    assert [u.displayName for u in created] == ["Petugas A", "Petugas B"]
+    assert sorted(
+        a.id for a in roles.list_form_assignees(services.db, project.id, "tanpa_media")
+    ) == sorted(u.id for u in created)
+    assert roles.list_form_assignees(services.db, project.id, "foto_sederhana") == []
+    # A second call skips the existing names and assigns nothing twice.
+    assert list(client.projects.create_app_users(["Petugas A"], forms=["tanpa_media"])) == []

@@ -72,11 +72,11 @@ def site(services, people) -> Site:
     project = make_project(services)
     publish(services, project)
     for who, person in people.items():
-        roles.grant_role(
+        roles.assign_role(
             services.db,
-            person.actor_id,
             project.id,
-            "officer" if who.startswith("officer") else who,
+            "formfill" if who.startswith("officer") else who,
+            person.actor_id,
         )
     return Site(project.id, f"/v1/projects/{project.id}/forms/foto_sederhana/submissions", people)
 

@@ -34,7 +34,7 @@ def field(services, tmp_path):
         f"{SMALL}.md",
         media={"logo.png": logo},
     )
-    app_user = make_app_user(services, project)
+    app_user = make_app_user(services, project, forms=[SMALL])
     return project, published, app_user, logo.read_bytes()
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from storage import audit, roles, throttle, users
 from storage.db import Database
-from storage.errors import Conflict, Forbidden, InvalidInput, NotFound, Throttled
+from storage.errors import AlreadyExists, Conflict, Forbidden, InvalidInput, NotFound, Throttled
 from storage.models import utcnow
 from storage.tokens import _ALPHABET, TOKEN_LENGTH
 from tests.factories import make_app_user, make_project, publish
@@ -144,22 +144,26 @@ def test_last_admin_stays(tmp_path):
         db.dispose()
 
 
-def test_form_access_is_recorded_for_app_users_of_the_project(services):
+def test_form_assignments_for_app_users_of_the_project(services):
     project = make_project(services)
     publish(services, project, "tanpa_media")
     phone = make_app_user(services, project)
-    roles.grant_form_access(services.db, project.id, "tanpa_media", phone.actor.id)
-    roles.grant_form_access(services.db, project.id, "tanpa_media", phone.actor.id)
-    assert [a.id for a in roles.list_form_access(services.db, project.id, "tanpa_media")] == [
+    roles.assign_form(services.db, project.id, "tanpa_media", phone.actor.id)
+    with pytest.raises(AlreadyExists) as taken:
+        roles.assign_form(services.db, project.id, "tanpa_media", phone.actor.id)
+    assert taken.value.details["fields"] == ["actorId", "roleId", "acteeId"]
+    assert [a.id for a in roles.list_form_assignees(services.db, project.id, "tanpa_media")] == [
         phone.actor.id
     ]
-    # Form rows are not project roles.
-    assert roles.list_assignments(services.db, project.id) == [(phone.actor.id, "officer")]
+    # App users hold no project role: their roles are on forms.
+    assert roles.list_assignments(services.db, project.id) == []
     other = make_app_user(services, make_project(services))
     with pytest.raises(NotFound):
-        roles.grant_form_access(services.db, project.id, "tanpa_media", other.actor.id)
-    roles.revoke_form_access(services.db, project.id, "tanpa_media", phone.actor.id)
-    assert roles.list_form_access(services.db, project.id, "tanpa_media") == []
+        roles.assign_form(services.db, project.id, "tanpa_media", other.actor.id)
+    roles.unassign_form(services.db, project.id, "tanpa_media", phone.actor.id)
+    assert roles.list_form_assignees(services.db, project.id, "tanpa_media") == []
+    with pytest.raises(NotFound):
+        roles.unassign_form(services.db, project.id, "tanpa_media", phone.actor.id)
 
 
 def test_list_audits_by_action_category_and_page(services):

@@ -1,10 +1,14 @@
 """The migrations build exactly the schema the models describe, on every backend."""
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables)
+from storage.db import Database
 
 
 def test_models_and_migrations_agree(services):
@@ -13,32 +17,49 @@ def test_models_and_migrations_agree(services):
     assert differences == []
 
 
-def test_0005_keeps_the_rows_and_their_foreign_keys(services, tmp_path):
-    """From 0004 with rows in every retyped table (and rows pointing at them) to head: the
-    values are intact, long text is then accepted, and the schema equals the models'."""
-    import hashlib
-
+@contextmanager
+def database_at(services, tmp_path, revision: str) -> Iterator[tuple[Database, Callable]]:
+    """A throwaway database of the test's backend migrated to `revision`, and a function that
+    moves it to another revision (`down=True` to downgrade); dropped afterwards."""
     from alembic import command
     from alembic.config import Config
 
-    from storage import forms as form_store
-    from storage import projects, submissions
-    from storage.blobs import LocalBlobStore
-    from storage.db import MIGRATIONS, Database
-    from storage.submissions import IncomingFile, Sender
-    from tests.collect import instance_xml, new_instance_id
-    from tests.factories import DATA, jpeg, photo_body
+    from storage.db import MIGRATIONS
     from tests.services import ThrowawayPostgres
 
     postgres = ThrowawayPostgres() if services.db.dialect == "postgresql" else None
     url = postgres.create() if postgres else f"sqlite:///{tmp_path / 'old.db'}"
     db = Database(url)
-    try:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+
+    def to(target: str, down: bool = False) -> None:
         with db.engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "0004")
+            (command.downgrade if down else command.upgrade)(config, target)
+
+    try:
+        to(revision)
+        yield db, to
+    finally:
+        db.dispose()
+        if postgres:
+            postgres.drop()
+
+
+def test_0005_keeps_the_rows_and_their_foreign_keys(services, tmp_path):
+    """From 0004 with rows in every retyped table (and rows pointing at them) to head: the
+    values are intact, long text is then accepted, and the schema equals the models'."""
+    import hashlib
+
+    from storage import forms as form_store
+    from storage import projects, submissions
+    from storage.blobs import LocalBlobStore
+    from storage.submissions import IncomingFile, Sender
+    from tests.collect import instance_xml, new_instance_id
+    from tests.factories import DATA, jpeg, photo_body
+
+    with database_at(services, tmp_path, "0004") as (db, _):
         blobs = LocalBlobStore(tmp_path / "blobs")
         project = projects.create_project(db, "Proyek lama")
         form = DATA / "foto_sederhana.md"
@@ -85,7 +106,48 @@ def test_0005_keeps_the_rows_and_their_foreign_keys(services, tmp_path):
                 MigrationContext.configure(connection), SQLModel.metadata
             )
         assert differences == []
-    finally:
-        db.dispose()
-        if postgres:
-            postgres.drop()
+
+
+def test_0007_renames_officer_and_keeps_every_phone_its_forms(services, tmp_path):
+    """From 0006 with an officer and app users to head: the officer is Central's formfill, each
+    live app user is assigned the forms it filled until now; the downgrade renames back."""
+    from sqlmodel import select
+
+    from storage import app_users, projects, roles, users
+    from storage import forms as form_store
+    from storage.blobs import LocalBlobStore
+    from storage.models import RoleAssignment
+    from storage.tokens import TokenBox
+    from tests.factories import DATA
+
+    with database_at(services, tmp_path, "0006") as (db, to):
+        blobs, box = LocalBlobStore(tmp_path / "blobs"), TokenBox("k" * 32)
+        project = projects.create_project(db, "Proyek lama")
+        for name in ("tanpa_media", "foto_sederhana"):
+            form_store.publish_xlsform(
+                db, blobs, project.id, (DATA / f"{name}.md").read_bytes(), f"{name}.md"
+            )
+        officer = users.create_user(db, "petugas-lama@uji.local")
+        phone = app_users.create_app_user(db, box, project.id, "HP lama")
+        gone = app_users.create_app_user(db, box, project.id, "HP dicabut")
+        app_users.revoke_app_user_by_actor(db, project.id, gone.actor.id)
+        with db.transaction() as tx:  # as the older code wrote them
+            for actor in (officer.actor_id, phone.actor.id):
+                tx.add(RoleAssignment(actor_id=actor, project_id=project.id, role="officer"))
+        roles.assign_form(db, project.id, "tanpa_media", phone.actor.id)  # recorded before
+
+        to("head")
+        assert roles.list_assignments(db, project.id) == [(officer.actor_id, "formfill")]
+        for name in ("tanpa_media", "foto_sederhana"):
+            assert [a.id for a in roles.list_form_assignees(db, project.id, name)] == [
+                phone.actor.id
+            ]
+
+        to("0006", down=True)
+        with db.read() as tx:
+            held = tx.exec(
+                select(RoleAssignment.actor_id, RoleAssignment.role).where(
+                    ~RoleAssignment.role.startswith("form:")
+                )
+            ).all()
+        assert sorted(held) == sorted([(officer.actor_id, "officer"), (phone.actor.id, "officer")])
