@@ -130,6 +130,12 @@ def require_admin(identity: Identity) -> None:
         raise forbidden("Only a server administrator may do this.")
 
 
-def sees_all_submissions(roles: frozenset[str]) -> bool:
-    """Data collectors (formfill) and app users see their own submissions only."""
+def may_review(roles: frozenset[str]) -> bool:
+    """Managers, supervisors and admins read every submission, review and export; data
+    collectors (formfill) and app users see their own submissions only."""
     return bool(roles & (REVIEW | {"admin"}))
+
+
+def own_only(roles: frozenset[str], caller: Identity) -> int | None:
+    """Whose submissions the caller reads: everyone's (None), or only its own (its actor id)."""
+    return None if may_review(roles) else caller.actor_id

@@ -30,8 +30,7 @@ from ..deps import DB, Box, Caller, Config, PathText, ProjectId
 from ..guards import requires
 from ..settings import Settings
 from ..urls import collect_url, web_form_url
-from .schemas import Wire
-from .sessions import Success
+from .schemas import Success, Wire
 from .users import ActorId, AssignmentOut
 
 PROJECT_ICON = "📋"

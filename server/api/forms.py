@@ -22,7 +22,7 @@ from storage import forms as form_store
 from storage.blobs import BlobStore
 from storage.errors import NotFound
 
-from ..auth import MANAGE, REVIEW, SUBMIT, UI_LINKED, sees_all_submissions
+from ..auth import MANAGE, REVIEW, SUBMIT, UI_LINKED, may_review
 from ..deps import DB, Blobs, Caller, Config, JSONBody, PathText, ProjectId, QueryParameter, Roles
 from ..errors import MissingInput, forbidden
 from ..files import file_response
@@ -176,7 +176,7 @@ def get_form(
         version = form_store.current_version(db, form)
         return Response(version.xml, media_type="text/xml", headers={"ETag": f'"{version.md5}"'})
     if stem and suffix in ("xlsx", "xls"):
-        if not sees_all_submissions(roles):  # the XLSForm: reviewers and managers
+        if not may_review(roles):  # the XLSForm: reviewers and managers
             raise forbidden()
         form = form_store.get_form(db, project_id, stem)
         return _xlsform_file(request, db, blobs, form_store.current_version(db, form), stem)

@@ -36,7 +36,7 @@ from storage import odata as odata_store
 from storage.db import Database
 from storage.errors import NotFound
 
-from ..auth import REVIEW, sees_all_submissions
+from ..auth import REVIEW, may_review
 from ..deps import DB, PathText, ProjectId, QueryParameter
 from ..errors import forbidden
 from ..guards import requires
@@ -58,7 +58,7 @@ def service_document(
     xml_form_id: str,
 ) -> Response[Any]:
     """`GET …/forms/{xmlFormId}.svc`: the tables of the form (called by forms.get_form)."""
-    if not sees_all_submissions(roles):
+    if not may_review(roles):
         raise forbidden()
     form = odata_store.get_form(db, project_id, xml_form_id)
     model = odata.model_of(form.schema, form.xml_form_id)

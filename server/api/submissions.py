@@ -30,7 +30,7 @@ from storage.models import Audit, Comment
 from storage.submissions import IncomingFile, Sender, SubmissionSummary, VersionSummary
 from storage.users import Identity
 
-from ..auth import MANAGE, REVIEW, SUBMIT, UI_LINKED, sees_all_submissions
+from ..auth import MANAGE, REVIEW, SUBMIT, UI_LINKED, own_only
 from ..deps import DB, Blobs, Caller, Config, PathText, ProjectId, QueryParameter, Roles
 from ..files import file_response
 from ..guards import requires
@@ -159,7 +159,7 @@ def list_submissions(
     offset: Annotated[int, QueryParameter(ge=0)] = 0,
     deleted: Annotated[bool, QueryParameter()] = False,
 ) -> Response[list[SubmissionOut]]:
-    own = _readable_by(caller, roles)
+    own = own_only(roles, caller)
     rows = submissions.list_summaries(
         db, project_id, xml_form_id, limit=limit, offset=offset, submitter_id=own, deleted=deleted
     )
@@ -184,7 +184,7 @@ def get_submission(
     caller: Caller,
     roles: Roles,
 ) -> SubmissionOut | Response[bytes]:
-    own = _readable_by(caller, roles)
+    own = own_only(roles, caller)
     if instance_id.endswith(XML_SUFFIX):
         return _xml(
             submissions.get_current_xml(
@@ -211,7 +211,7 @@ def list_versions(
     caller: Caller,
     roles: Roles,
 ) -> list[VersionOut]:
-    own = _readable_by(caller, roles)
+    own = own_only(roles, caller)
     return [
         VersionOut.of(v)
         for v in submissions.list_versions(
@@ -236,7 +236,7 @@ def get_version(
     caller: Caller,
     roles: Roles,
 ) -> VersionOut | Response[bytes]:
-    own = _readable_by(caller, roles)
+    own = own_only(roles, caller)
     as_xml = version_id.endswith(XML_SUFFIX)
     version = submissions.get_version(
         db,
@@ -264,7 +264,7 @@ def list_attachments(
     caller: Caller,
     roles: Roles,
 ) -> list[AttachmentOut]:
-    own = _readable_by(caller, roles)
+    own = own_only(roles, caller)
     return [
         AttachmentOut(name=a.name, exists=a.blob_sha256 is not None)
         for a in submissions.list_attachments(
@@ -292,7 +292,7 @@ def download_attachment(
     caller: Caller,
     roles: Roles,
 ) -> Response[Any] | Stream | Redirect:
-    own = _readable_by(caller, roles)
+    own = own_only(roles, caller)
     blob = submissions.get_attachment(
         db, project_id, xml_form_id, instance_id, name, submitter_id=own
     ).blob
@@ -523,11 +523,6 @@ def add_comment(
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-
-
-def _readable_by(caller: Identity, roles: frozenset[str]) -> int | None:
-    """None when the caller reads every submission, else the actor whose own ones it reads."""
-    return None if sees_all_submissions(roles) else caller.actor_id
 
 
 def _sender(caller: Identity, device_id: str | None, user_agent: str | None) -> Sender:

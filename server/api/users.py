@@ -20,8 +20,7 @@ from ..auth import MANAGE, require_admin
 from ..deps import DB, Caller, PathText, ProjectId
 from ..errors import forbidden, unauthorized
 from ..guards import requires
-from .schemas import Wire
-from .sessions import Success
+from .schemas import Success, Wire
 
 ActorId = Annotated[int, PathParameter()]
 

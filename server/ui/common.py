@@ -20,7 +20,7 @@ from storage import forms as form_store
 from storage.browse import Filters, Page
 from storage.errors import InvalidInput
 
-from ..auth import REVIEW, sees_all_submissions
+from ..auth import may_review, own_only
 from . import i18n
 
 FormBody = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -60,15 +60,6 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def may_review(roles: frozenset[str]) -> bool:
-    return bool(roles & (REVIEW | {"admin"}))
-
-
-def only_actor(roles: frozenset[str], caller: Any) -> int | None:
-    """Whose submissions the caller sees: everyone's (None), or only their own."""
-    return None if sees_all_submissions(roles) else caller.actor_id
-
-
 def form_context(db: Any, project_id: int, xml_form_id: str) -> tuple[Any, Any, Schema]:
     form = form_store.get_form(db, project_id, xml_form_id)
     version = form_store.current_version(db, form)
@@ -100,7 +91,7 @@ def _filters(request: Request[Any, Any, Any], caller: Any, roles: frozenset[str]
         submitter_id=int(submitter) if _is_id(submitter) else None,
         opd=query.get("opd") or None,
         text=query.get("q") or None,
-        only_actor=only_actor(roles, caller),
+        only_actor=own_only(roles, caller),
     )
 
 

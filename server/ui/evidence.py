@@ -14,12 +14,12 @@ from forms.instruments import SIPERA
 from storage import browse, photos, submissions, thumbs
 from storage.errors import InvalidInput, NotFound
 
-from ..auth import SUBMIT
+from ..auth import SUBMIT, own_only
 from ..deps import DB, Blobs, Caller, PathParameter, PathText, ProjectId, QueryParameter, Roles
 from ..errors import UnsupportedMedia
 from ..guards import requires
 from . import i18n
-from .common import FORM_PATH, Listing, only_actor, project_page
+from .common import FORM_PATH, Listing, project_page
 
 FLAG_NAMES = photos.FLAGS
 BOARD_PAGE = 30  # submissions a page (about 90 photos: the page stays light on a phone)
@@ -143,7 +143,7 @@ def thumbnail(
     The URL carries the photo's digest (?v=), so browsers may keep it for a year."""
     if size not in thumbs.SIZES:
         raise NotFound(message=i18n.gettext("No such thumbnail size."))
-    only = only_actor(roles, caller)
+    only = own_only(roles, caller)
     attachment = submissions.get_attachment(
         db, project_id, xml_form_id, instance_id, name, submitter_id=only
     )

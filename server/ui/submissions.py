@@ -18,7 +18,7 @@ from storage import browse, submissions
 from storage import forms as form_store
 from storage.errors import InvalidInput, NotFound
 
-from ..auth import REVIEW, SUBMIT
+from ..auth import REVIEW, SUBMIT, may_review, own_only
 from ..deps import DB, Caller, Config, PathText, ProjectId, QueryParameter, Roles
 from ..guards import requires
 from . import i18n
@@ -27,8 +27,6 @@ from .common import (
     FormBody,
     Listing,
     form_context,
-    may_review,
-    only_actor,
     project_page,
     render,
     safe_next,
@@ -242,7 +240,7 @@ def submission_page(
     caller: Caller,
     roles: Roles,
 ) -> Template:
-    only = only_actor(roles, caller)
+    only = own_only(roles, caller)
     form, _, _ = form_context(db, project_id, xml_form_id)
     view = submissions.get_submission(db, project_id, xml_form_id, instance_id)
     if only is not None and view.submission.submitter_id != only:
