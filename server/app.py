@@ -108,7 +108,9 @@ def create_app(
     ]
     # Under /v1/key/{key} the REST routes exist only to answer 403: an app-user key may use
     # OpenRosa alone (resolve_caller refuses it). The form resource there is OpenRosa's.
-    rest_for_keys = [h for h in rest if h not in (api_forms.get_form, api_sessions.create_session)]
+    # The public routes (the roles catalogue) are not mounted there at all.
+    not_for_keys = (api_forms.get_form, api_sessions.create_session, *api_users.PUBLIC_HANDLERS)
+    rest_for_keys = [h for h in rest if h not in not_for_keys]
     app = Litestar(
         route_handlers=[
             Router(

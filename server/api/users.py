@@ -19,7 +19,7 @@ from storage.errors import InvalidInput
 from ..auth import MANAGE, require_admin
 from ..deps import DB, Caller, PathText, ProjectId
 from ..errors import forbidden, unauthorized
-from ..guards import requires
+from ..guards import PUBLIC, requires
 from .schemas import Success, Wire
 
 ActorId = Annotated[int, PathParameter()]
@@ -190,7 +190,8 @@ def delete_user(actor_id: ActorId, db: DB, caller: Caller) -> Success:
 
 
 # The role catalogue: any logged-in caller reads it (Central asks for no login at all).
-_CATALOGUE: dict[str, Any] = {"guards": [requires()], "sync_to_thread": False, "tags": ["Roles"]}
+# Public, as in Central: the catalogue is the same for everyone (and pyodk reads it).
+_CATALOGUE: dict[str, Any] = {"opt": PUBLIC, "sync_to_thread": False, "tags": ["Roles"]}
 
 
 @get("/roles", summary="The roles: Central's catalogue with Central's ids, then ours", **_CATALOGUE)
@@ -300,3 +301,4 @@ HANDLERS = [
     assign_admin,
     unassign_admin,
 ]
+PUBLIC_HANDLERS = [list_roles, get_role]

@@ -403,6 +403,9 @@ def test_roles_are_centrals_catalogue_then_ours(services, client):
         assert one.json() == by_system[expected]
     for missing in ("4", "11", "officer", "nope"):
         assert client.get(f"/v1/roles/{missing}", headers=headers).status_code == 404, missing
+    # Public, as in Central; and not served under an app user's key (only OpenRosa is).
+    assert client.get("/v1/roles").json() == body
+    assert client.get("/v1/key/not-a-key/roles").status_code == 404
 
 
 def test_project_roles_by_centrals_id_and_the_unenforced_ones_refused(services, client):

@@ -144,8 +144,8 @@ RULES = {
     ("GET", "/users/{actor_id:int}"): "admin",
     ("PATCH", "/users/{actor_id:int}"): "admin",
     ("PUT", "/users/{actor_id:int}/password"): "nobody",  # only the user itself
-    ("GET", "/roles"): "any",
-    ("GET", "/roles/{role:str}"): "any",
+    ("GET", "/roles"): "anon",
+    ("GET", "/roles/{role:str}"): "anon",
     ("GET", "/projects/{project_id:int}/assignments"): "manage",
     ("DELETE", "/projects/{project_id:int}/assignments/{role:str}/{actor_id:int}"): "manage",
     ("POST", "/projects/{project_id:int}/assignments/{role:str}/{actor_id:int}"): "manage",
