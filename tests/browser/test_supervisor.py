@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image
@@ -14,6 +15,7 @@ from storage import forms as form_store
 from storage.submissions import IncomingFile, Sender
 from tests.browser import screenshot
 from tests.collect import instance_xml, new_instance_id
+from tests.factories import publish
 
 PASSWORD = "kata-sandi-panjang"
 
@@ -163,3 +165,74 @@ def test_admin_pages_fit_a_phone(page, live, world, services_sqlite):
         screenshot(page, name)
     qr = page.goto(f"{live.url}/p/{project.id}/app-users")
     assert qr.ok and page.locator("img.qr").first.evaluate("i => i.naturalWidth") > 0
+
+
+@pytest.mark.parametrize("viewport", [(360, 740), (1366, 768)], ids=["phone-360", "desktop-1366"])
+def test_app_users_assign_forms(browser, live, services_sqlite, viewport):
+    """A manager creates an app user with one of two forms ticked, then assigns the other."""
+    services = services_sqlite
+    width, height = viewport
+    project = projects.create_project(services.db, f"Penugasan formulir {width}")
+    for name in ("foto_sederhana", "tanpa_media"):
+        publish(services, project, name)
+    manager = users.create_user(services.db, f"manajer-{project.id}@example.org", PASSWORD)
+    roles.assign_role(services.db, project.id, "manager", manager.actor_id)
+    context = browser.new_context(
+        viewport={"width": width, "height": height},
+        is_mobile=width < 760,
+        has_touch=width < 760,
+        locale="id-ID",
+        timezone_id="Asia/Jakarta",
+        service_workers="block",
+    )
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if urlsplit(route.request.url).hostname == "127.0.0.1"
+            else route.abort("blockedbyclient")
+        ),
+    )
+    page = context.new_page()
+    try:
+        page.goto(f"{live.url}/login?next=/p/{project.id}/app-users")
+        page.fill("input[name=email]", manager.email)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{live.url}/p/{project.id}/app-users")
+        assert page.locator("p.note").inner_text().startswith("Ponsel hanya melihat")
+        page.fill("input[name=display_name]", "Petugas Lapangan Satu")
+        page.uncheck("input[name=forms][value=tanpa_media]")
+        page.click(".new-app-user button[type=submit]")
+        page.wait_for_url(f"{live.url}/p/{project.id}/app-users#u*")
+        officer = app_users.find_app_user_by_name(
+            services.db, services.box, project.id, "Petugas Lapangan Satu"
+        )
+
+        def holds() -> set[str]:
+            return {
+                xml_form_id
+                for xml_form_id in ("foto_sederhana", "tanpa_media")
+                if officer.actor.id
+                in {a.id for a in roles.list_form_assignees(services.db, project.id, xml_form_id)}
+            }
+
+        assert holds() == {"foto_sederhana"}
+        page.wait_for_load_state("networkidle")
+        scroll = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll <= width, f"the page is {scroll}px wide at a {width}px viewport"
+        small = page.eval_on_selector_all(
+            "main button, main label.pick",
+            "els => els.map(e => [e.textContent.trim(), e.getBoundingClientRect().height])"
+            ".filter(([, h]) => h < 40)",
+        )
+        assert small == [], small  # tap targets
+        screenshot(page, f"app-users-{width}")
+
+        card = page.locator(f"#u{officer.actor.id}")
+        card.locator("button[value=assign]").click()
+        page.wait_for_load_state("networkidle")
+        assert holds() == {"foto_sederhana", "tanpa_media"}
+        assert card.locator("button[value=unassign]").count() == 2
+    finally:
+        context.close()

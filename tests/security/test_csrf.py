@@ -92,6 +92,10 @@ def scene(services, tmp_path):
         f"/p/{project.id}/forms/tanpa_media/discard": ({}, None),  # the upload's draft
         f"/p/{project.id}/forms/foto_sederhana/state": ({"state": "closing"}, None),
         f"/p/{project.id}/app-users": ({"display_name": "Petugas CSRF"}, None),
+        f"/p/{project.id}/app-users/{app_user.actor.id}/forms": (
+            {"xml_form_id": "foto_sederhana", "action": "unassign"},
+            None,
+        ),
         f"/p/{project.id}/app-users/{app_user.actor.id}/revoke": ({}, None),
         "/users": (
             {
