@@ -246,7 +246,7 @@ def edmx(model: Model) -> str:
     )
     sets = []
     for table in model.tables.values():
-        annotations = _ROOT_ANNOTATIONS.format(properties=top_names) if table.is_root else ""
+        annotations = ROOT_ANNOTATIONS.format(properties=top_names) if table.is_root else ""
         sets.append(
             f"<EntitySet Name={quoteattr(table.name)} "
             f"EntityType={quoteattr(f'{ns}.{table.name}')}>{annotations}"
@@ -329,7 +329,7 @@ _EDMX = """<?xml version="1.0" encoding="UTF-8"?>
 </edmx:Edmx>
 """
 
-_ROOT_ANNOTATIONS = """
+ROOT_ANNOTATIONS = """
           <Annotation Term="Org.OData.Capabilities.V1.ConformanceLevel"
             EnumMember="Org.OData.Capabilities.V1.ConformanceLevelType/Minimal"/>
           <Annotation Term="Org.OData.Capabilities.V1.BatchSupported" Bool="false"/>
@@ -417,10 +417,10 @@ def parse_options(model: Model, table: Table, query: Mapping[str, str]) -> Optio
     text = query.get("$filter")
     token = query.get("$skiptoken")
     return Options(
-        top=_whole(query, "$top"),
-        skip=_whole(query, "$skip") or 0,
-        count=_flag(query, "$count"),
-        wkt=_flag(query, "$wkt"),
+        top=whole_option(query, "$top"),
+        skip=whole_option(query, "$skip") or 0,
+        count=flag_option(query, "$count"),
+        wkt=flag_option(query, "$wkt"),
         expand=expand is not None,
         selected=selected,
         meta=meta,
@@ -429,7 +429,7 @@ def parse_options(model: Model, table: Table, query: Mapping[str, str]) -> Optio
     )  # `$skiptoken=`: 400
 
 
-def _whole(query: Mapping[str, str], key: str) -> int | None:
+def whole_option(query: Mapping[str, str], key: str) -> int | None:
     value = query.get(key)
     if value is None or value == "":
         return None
@@ -438,7 +438,7 @@ def _whole(query: Mapping[str, str], key: str) -> int | None:
     return int(value)
 
 
-def _flag(query: Mapping[str, str], key: str) -> bool:
+def flag_option(query: Mapping[str, str], key: str) -> bool:
     value = query.get(key)
     if value is None or value == "":
         return False
@@ -524,9 +524,9 @@ def decode_skiptoken(token: str) -> Cursor:
 def system_dict(meta: RowMeta) -> dict[str, Any]:
     """What `__system` says about a submission."""
     return {
-        "submissionDate": _timestamp(meta.created_at),
-        "updatedAt": _timestamp(meta.updated_at),
-        "deletedAt": _timestamp(meta.deleted_at),
+        "submissionDate": timestamp(meta.created_at),
+        "updatedAt": timestamp(meta.updated_at),
+        "deletedAt": timestamp(meta.deleted_at),
         "submitterId": str(meta.submitter_id) if meta.submitter_id is not None else None,
         "submitterName": meta.submitter_name or None,
         "attachmentsPresent": meta.attachments_present,
@@ -793,7 +793,7 @@ def _js_number(value: float) -> str:
     return str(int(value)) if value.is_integer() and abs(value) < 1e21 else repr(value)
 
 
-def _timestamp(value: datetime | None) -> str | None:
+def timestamp(value: datetime | None) -> str | None:
     if value is None:
         return None
     aware = value if value.tzinfo else value.replace(tzinfo=UTC)

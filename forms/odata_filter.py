@@ -23,6 +23,7 @@ it into SQL cannot fail on a type. Every problem raises `FilterInvalid` with the
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
@@ -94,12 +95,13 @@ class Not:
 Expr = Field | Literal | Call | Compare | And | Or | Not
 
 
-def parse_filter(text: str, *, subtable: bool = False) -> Expr:
+def parse_filter(text: str, *, subtable: bool = False, fields: Mapping[str, str] = FIELDS) -> Expr:
     """Parse and type-check a `$filter`. `subtable`: the filter is on a repeat table, where
-    only `$root/Submissions/...` fields (the parent submission's) may be named."""
+    only `$root/Submissions/...` fields (the parent submission's) may be named. `fields`: the
+    names that may be filtered on and their kinds (an entity list's are not a form's)."""
     if len(text) > MAX_FILTER_CHARS:
         raise FilterInvalid(f"the expression is longer than {MAX_FILTER_CHARS} characters")
-    parser = _Parser(_tokens(text), subtable)
+    parser = _Parser(_tokens(text), subtable, fields)
     expr = parser.expr(0)
     token = parser.peek()
     if token.kind != "end":
@@ -186,8 +188,8 @@ def _tokens(text: str) -> list[_Token]:
 
 
 class _Parser:
-    def __init__(self, tokens: list[_Token], subtable: bool) -> None:
-        self.tokens, self.i, self.subtable = tokens, 0, subtable
+    def __init__(self, tokens: list[_Token], subtable: bool, fields: Mapping[str, str]) -> None:
+        self.tokens, self.i, self.subtable, self.fields = tokens, 0, subtable, fields
 
     def peek(self) -> _Token:
         return self.tokens[self.i]
@@ -299,17 +301,17 @@ class _Parser:
         name = token.text
         if name.startswith(ROOT_PREFIX):
             name = name[len(ROOT_PREFIX) :]
-        elif self.subtable and name in FIELDS:
+        elif self.subtable and name in self.fields:
             raise FilterInvalid(
                 f"on a repeat table, name the submission's field as "
                 f"'{ROOT_PREFIX}{name}' (at {token.at})"
             )
-        if name not in FIELDS:
+        if name not in self.fields:
             raise FilterInvalid(
                 f"the field {token.text!r} at {token.at} cannot be filtered on; "
-                f"fields: {', '.join(FIELDS)}"
+                f"fields: {', '.join(self.fields)}"
             )
-        return Field(name, FIELDS[name])
+        return Field(name, self.fields[name])
 
 
 def _date_value(text: str, at: int | None = None) -> datetime:

@@ -23,6 +23,7 @@ from . import errors, health, iid_report, logs, openrosa, ui, webform
 from .api import app_users as api_app_users
 from .api import audits as api_audits
 from .api import datasets as api_datasets
+from .api import entities as api_entities
 from .api import exports as api_exports
 from .api import forms as api_forms
 from .api import odata as api_odata
@@ -105,6 +106,7 @@ def create_app(
         *api_exports.HANDLERS,
         *api_odata.HANDLERS,
         *api_datasets.HANDLERS,
+        *api_entities.HANDLERS,
     ]
     # Under /v1/key/{key} the REST routes exist only to answer 403: an app-user key may use
     # OpenRosa alone (resolve_caller refuses it). The form resource there is OpenRosa's.

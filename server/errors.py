@@ -38,15 +38,20 @@ from storage.errors import (
     AlreadyExists,
     BlobUnavailable,
     Conflict,
+    EntityInvalid,
+    EntityVersionConflict,
     Forbidden,
     FormClosed,
     InvalidInput,
     ListNameClash,
+    MissingParameter,
     NotFound,
     StorageError,
     SubmissionDeleted,
     Throttled,
+    UnexpectedAttributes,
     VersionTaken,
+    WrongType,
     XmlConflict,
 )
 
@@ -173,6 +178,11 @@ TABLE: dict[type[BaseException], Row] = {
     SubmissionDeleted: Row(409, 409.18),
     FormClosed: Row(409, 409.2),
     InvalidInput: Row(400, 400.8),
+    EntityInvalid: Row(400, 400.28),
+    MissingParameter: Row(400, 400.2),
+    WrongType: Row(400, 400.11),
+    UnexpectedAttributes: Row(400, 400.31),
+    EntityVersionConflict: Row(409, 409.15),
     BlobUnavailable: Row(503, 503.1, _UNAVAILABLE),
     Throttled: Row(429, 429.1),  # with Retry-After: its retry_after
     # forms/errors.py

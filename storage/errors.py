@@ -78,3 +78,45 @@ class Throttled(StorageError):
     def __init__(self, retry_after: int) -> None:
         super().__init__("Too many failed logins; try again later.")
         self.retry_after = retry_after
+
+
+class EntityInvalid(InvalidInput):
+    """An entity body Central refuses (invalidEntity, 400.28): an undeclared property, no data
+    and no label."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"The entity is invalid. {reason}")
+
+
+class MissingParameter(InvalidInput):
+    """A required field is absent (Central's missingParameter, 400.2)."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"Required parameter {field} missing.")
+
+
+class WrongType(InvalidInput):
+    """A field of the wrong type (Central's invalidDataTypeOfParameter, 400.11)."""
+
+    def __init__(self, field: str, expected: str) -> None:
+        super().__init__(f"Invalid input data type: expected ({field}) to be ({expected})")
+
+
+class UnexpectedAttributes(InvalidInput):
+    """Keys a body may not have (Central's unexpectedAttributes, 400.31)."""
+
+    def __init__(self, expected: list[str], actual: list[str]) -> None:
+        super().__init__(
+            f"Expected parameters: ({', '.join(expected)}). Got ({', '.join(actual)})."
+        )
+
+
+class EntityVersionConflict(Conflict):
+    """An update whose baseVersion is not the entity's current version (409.15)."""
+
+    def __init__(self, current: int, provided: str | None) -> None:
+        super().__init__(
+            f"Current version of the Entity is '{current}' and you provided '{provided}'. "
+            "Please correct the version number or pass '?force=true' in the URL to "
+            "forcefully update the Entity."
+        )

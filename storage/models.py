@@ -279,6 +279,51 @@ class DatasetProperty(SQLModel, table=True):
     published_at: datetime = _now()
 
 
+class Entity(SQLModel, table=True):
+    """An entity of an entity list; its label and data are in its versions (EntityVersion),
+    one of which is current. `uuid` is unique in its list; deleting sets `deleted_at`."""
+
+    __table_args__ = (sa.UniqueConstraint("dataset_id", "uuid"),)
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="dataset.id", index=True)
+    uuid: str = Field(max_length=36)
+    creator_id: int | None = Field(default=None, foreign_key="actor.id")
+    conflict: str | None = Field(default=None, max_length=8)  # null | soft | hard (Central's)
+    created_at: datetime = _now()
+    updated_at: datetime | None = _at(default=None, nullable=True)
+    deleted_at: datetime | None = _at(default=None, nullable=True)
+
+
+class EntityVersion(SQLModel, table=True):
+    """One version of an entity (Central's entity def): its label and property values as of
+    that version; `source` says where it came from (`{"name", "size", "count"}` of a bulk
+    create)."""
+
+    __tablename__ = "entity_version"
+    __table_args__ = (
+        sa.UniqueConstraint("entity_id", "version"),
+        sa.Index(
+            "entity_version_current_uq",
+            "entity_id",
+            unique=True,
+            sqlite_where=sa.text("is_current"),
+            postgresql_where=sa.text("is_current"),
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    entity_id: int = Field(foreign_key="entity.id", index=True)
+    version: int
+    base_version: int | None = None
+    label: str = Field(sa_type=sa.Text)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    data_received: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    source: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    creator_id: int | None = Field(default=None, foreign_key="actor.id")
+    user_agent: str | None = Field(default=None, sa_type=sa.Text)
+    is_current: bool = True
+    created_at: datetime = _now()
+
+
 class LoginAttempt(SQLModel, table=True):
     """Failed logins, for throttling by email and by client address."""
 

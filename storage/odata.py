@@ -11,7 +11,7 @@ SQL text.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -99,16 +99,22 @@ def scope(
     return Scope(sa.and_(*clauses))
 
 
-def filter_where(expr: Expr | None, dialect: str) -> Any:
+def filter_where(
+    expr: Expr | None,
+    dialect: str,
+    columns: Mapping[str, Any] = _COLUMNS,
+    deleted_at: Any = Submission.deleted_at,
+) -> Any:
     """A parsed `$filter` (forms.odata_filter) as a SQLAlchemy condition on `submission`: the
-    one translation, used by OData and by exports. Deleted submissions are left out unless
-    the filter names `__system/deletedAt` (as Central does); None keeps every other one.
+    one translation, used by OData and by exports (and, with an entity list's `columns` and
+    `deleted_at`, by the Entities feed). Deleted rows are left out unless the filter names
+    `__system/deletedAt` (as Central does); None keeps every other one.
     `dialect`: the database's (`Database.dialect`)."""
     clauses = []
     if expr is None or "__system/deletedAt" not in names_in(expr):
-        clauses.append(Submission.deleted_at.is_(None))
+        clauses.append(deleted_at.is_(None))
     if expr is not None:
-        clauses.append(_sql(expr, dialect == "postgresql"))
+        clauses.append(_sql(expr, dialect == "postgresql", columns))
     return sa.and_(*clauses)
 
 
@@ -413,29 +419,29 @@ def _before(last: int) -> tuple[Any, ...]:
 # ---- $filter -> SQL --------------------------------------------------------------------------
 
 
-def _sql(expr: Expr, postgres: bool) -> Any:
+def _sql(expr: Expr, postgres: bool, columns: Mapping[str, Any] = _COLUMNS) -> Any:
     if isinstance(expr, And):
-        return sa.and_(_sql(expr.left, postgres), _sql(expr.right, postgres))
+        return sa.and_(_sql(expr.left, postgres, columns), _sql(expr.right, postgres, columns))
     if isinstance(expr, Or):
-        return sa.or_(_sql(expr.left, postgres), _sql(expr.right, postgres))
+        return sa.or_(_sql(expr.left, postgres, columns), _sql(expr.right, postgres, columns))
     if isinstance(expr, Not):
-        return sa.not_(_sql(expr.operand, postgres))
+        return sa.not_(_sql(expr.operand, postgres, columns))
     if isinstance(expr, Compare):
-        return _compare(expr, postgres)
+        return _compare(expr, postgres, columns)
     if isinstance(expr, Literal) and expr.kind == "bool":
         return sa.true() if expr.value else sa.false()
     raise ValueError(f"not a condition: {expr!r}")  # parse_filter checked this
 
 
-def _compare(expr: Compare, postgres: bool) -> Any:
+def _compare(expr: Compare, postgres: bool, columns: Mapping[str, Any]) -> Any:
     left_null = isinstance(expr.left, Literal) and expr.left.kind == "null"
     right_null = isinstance(expr.right, Literal) and expr.right.kind == "null"
     if left_null and right_null:
         return sa.true() if expr.op == "eq" else sa.false()
     if left_null or right_null:
-        other = _value(expr.right if left_null else expr.left, postgres)
+        other = _value(expr.right if left_null else expr.left, postgres, columns)
         return other.is_(None) if expr.op == "eq" else other.is_not(None)
-    left, right = _value(expr.left, postgres), _value(expr.right, postgres)
+    left, right = _value(expr.left, postgres, columns), _value(expr.right, postgres, columns)
     if expr.op == "eq":
         return left.is_not_distinct_from(right)
     if expr.op == "ne":
@@ -445,15 +451,15 @@ def _compare(expr: Compare, postgres: bool) -> Any:
     ]
 
 
-def _value(expr: Expr, postgres: bool) -> Any:
+def _value(expr: Expr, postgres: bool, columns: Mapping[str, Any]) -> Any:
     if isinstance(expr, Field):
-        return _COLUMNS[expr.name]
+        return columns[expr.name]
     if isinstance(expr, Literal):
         return sa.literal(expr.value, _LITERAL_TYPES.get(expr.kind, sa.String()))
     if isinstance(expr, Call):
         if expr.name == "now":
             return sa.literal(utcnow(), UTCDateTime())
-        moment = _value(expr.args[0], postgres)
+        moment = _value(expr.args[0], postgres, columns)
         if not postgres:  # SQLite keeps UTC text; extract reads it with strftime
             return sa.extract(expr.name, moment)
         # PostgreSQL: the part as seen in UTC whatever the session's time zone, and whole

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
 
 from forms.entities import odata_name
 from storage import datasets
@@ -18,6 +18,8 @@ from storage.models import Dataset
 from ..auth import MANAGE, REVIEW
 from ..deps import DB, Caller, JSONBody, PathText, ProjectId
 from ..guards import requires
+from .entities import service_document as entities_service_document
+from .odata import SVC_SUFFIX
 from .schemas import Success, Wire
 
 DATASETS = "/projects/{project_id:int}/datasets"
@@ -109,9 +111,13 @@ def list_entity_lists(
     guards=[requires(REVIEW)],
     sync_to_thread=True,
     tags=TAGS,
-    summary="An entity list with its properties",
+    summary="An entity list with its properties, or its OData service document (`{name}.svc`)",
 )
-def get_entity_list(project_id: ProjectId, name: PathText, db: DB) -> ListMetadataOut:
+def get_entity_list(
+    request: Request[Any, Any, Any], project_id: ProjectId, name: PathText, db: DB
+) -> ListMetadataOut | Response[Any]:
+    if name.endswith(SVC_SUFFIX):  # a list's name holds no dot (server.api.entities)
+        return entities_service_document(request, db, project_id, name[: -len(SVC_SUFFIX)])
     return ListMetadataOut.of(datasets.get_list(db, project_id, name))
 
 

@@ -48,6 +48,13 @@ METADATA = "$metadata"
 JSON_TYPE = "application/json; odata.metadata=minimal"
 XML_TYPE = "application/xml"
 HEADERS = {"OData-Version": "4.0"}
+# The query options, declared for the API schema (handlers read them from the query string).
+Top = Annotated[str | None, QueryParameter(name="$top", description="rows per page")]
+Skip = Annotated[str | None, QueryParameter(name="$skip")]
+Count = Annotated[str | None, QueryParameter(name="$count", description="true|false")]
+Select = Annotated[str | None, QueryParameter(name="$select")]
+Filter = Annotated[str | None, QueryParameter(name="$filter")]
+SkipToken = Annotated[str | None, QueryParameter(name="$skiptoken")]
 
 
 def service_document(
@@ -83,14 +90,14 @@ def get_resource(
     form_svc: PathText,
     table: PathText,
     db: DB,
-    top: Annotated[str | None, QueryParameter(name="$top", description="rows per page")] = None,
-    skip: Annotated[str | None, QueryParameter(name="$skip")] = None,
-    count: Annotated[str | None, QueryParameter(name="$count", description="true|false")] = None,
+    top: Top = None,
+    skip: Skip = None,
+    count: Count = None,
     wkt: Annotated[str | None, QueryParameter(name="$wkt", description="true|false")] = None,
     expand: Annotated[str | None, QueryParameter(name="$expand", description="`*`")] = None,
-    select: Annotated[str | None, QueryParameter(name="$select")] = None,
-    filter_: Annotated[str | None, QueryParameter(name="$filter")] = None,
-    skiptoken: Annotated[str | None, QueryParameter(name="$skiptoken")] = None,
+    select: Select = None,
+    filter_: Filter = None,
+    skiptoken: SkipToken = None,
 ) -> Response[Any] | Stream:
     if not form_svc.endswith(SVC_SUFFIX) or form_svc == SVC_SUFFIX:
         raise NotFound()
@@ -124,7 +131,7 @@ def get_resource(
             f"{service_url}/$metadata#{target.table.name}",
             rows,
             count=total,
-            next_link=lambda: _next_link(request, service_url, path, pager.next_cursor, carried),
+            next_link=lambda: next_link(request, service_url, path, pager.next_cursor, carried),
         ),
         media_type=JSON_TYPE,
         headers=HEADERS,
@@ -185,7 +192,7 @@ def _service_url(request: Request[Any, Any, Any], project_id: int, xml_form_id: 
     return f"{base}/v1/projects/{project_id}/forms/{quote(xml_form_id, safe='')}{SVC_SUFFIX}"
 
 
-def _next_link(
+def next_link(
     request: Request[Any, Any, Any],
     service_url: str,
     path: str,

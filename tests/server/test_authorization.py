@@ -18,7 +18,7 @@ import pytest
 
 from forms.compile import compile_xlsform
 from server.app import create_app
-from storage import datasets, roles, submissions, users
+from storage import datasets, entities, roles, submissions, users
 from storage import forms as form_store
 from storage.submissions import IncomingFile, Sender
 from tests.collect import HEADERS, instance_xml, new_instance_id
@@ -155,6 +155,16 @@ RULES = {
     ("GET", "/projects/{project_id:int}/datasets/{name:str}"): "review",
     ("POST", "/projects/{project_id:int}/datasets"): "manage",
     ("POST", "/projects/{project_id:int}/datasets/{name:str}/properties"): "manage",
+    ("GET", "/projects/{project_id:int}/datasets/{name:str}/entities"): "review",
+    ("POST", "/projects/{project_id:int}/datasets/{name:str}/entities"): "manage",
+    ("GET", "/projects/{project_id:int}/datasets/{name:str}/entities/{uuid:str}"): "review",
+    ("PATCH", "/projects/{project_id:int}/datasets/{name:str}/entities/{uuid:str}"): "manage",
+    ("DELETE", "/projects/{project_id:int}/datasets/{name:str}/entities/{uuid:str}"): "manage",
+    (
+        "GET",
+        "/projects/{project_id:int}/datasets/{name:str}/entities/{uuid:str}/versions",
+    ): "review",
+    ("GET", "/projects/{project_id:int}/datasets/{list_svc:str}/{table:path}"): "review",
     ("GET", "/projects/{project_id:int}/app-users"): "manage",
     ("POST", "/projects/{project_id:int}/app-users"): "manage",
     ("DELETE", "/projects/{project_id:int}/app-users/{actor_id:int}"): "manage",
@@ -203,6 +213,7 @@ UI_RULES = {
     ("GET", "/p/{project_id:int}/app-users"): "manage",
     ("POST", "/p/{project_id:int}/app-users"): "manage",
     ("POST", "/p/{project_id:int}/app-users/{actor_id:int}/revoke"): "manage",
+    ("POST", "/p/{project_id:int}/app-users/{actor_id:int}/forms"): "manage",
     ("GET", "/users"): "admin",
     ("POST", "/users"): "admin",
     ("POST", "/users/roles"): "admin",
@@ -232,6 +243,7 @@ PUBLIC = {
     "/f/{key:str}/{xml_form_id:str}/media/{name:str}",
     "/static/webform/{build:str}/{name:path}",
 }
+ENTITY_UUID = "12345678-1234-4123-8123-123456789abc"  # an entity of every world's list
 OPENROSA_FOR_KEYS = {
     key for key in RULES if key[1].endswith(("/formList", "/manifest", "/submission"))
 } | {
@@ -292,6 +304,7 @@ def make_world(services, setting, tmp_path) -> World:
     app_user = make_app_user(services, project)
     roles.assign_form(services.db, project.id, "foto_sederhana", app_user.actor.id)
     datasets.create_list(services.db, project.id, "inovasi")
+    entities.create(services.db, project.id, "inovasi", {"uuid": ENTITY_UUID, "label": "x"})
     bystander = users.create_user(services.db, f"bystander-{uuid.uuid4().hex[:8]}@example.org")
     roles.assign_role(services.db, project.id, "supervisor", bystander.actor_id)
     users.set_admin(services.db, bystander.actor_id, True)  # a target for /assignments/admin
@@ -303,7 +316,9 @@ def fill(path: str, world: World, token: str) -> str:
         "project_id": world.project_id,
         "xml_form_id": "foto_sederhana",
         "form_svc": "foto_sederhana.svc",
-        "table": "Submissions",
+        "list_svc": "inovasi.svc",
+        "table": "Entities" if "/datasets/" in path else "Submissions",
+        "uuid": ENTITY_UUID,
         "form_file": "foto_sederhana",
         "version_file": "1",
         "instance_id": world.instance_id,
