@@ -183,7 +183,7 @@ def test_visit_form_offline_queued_reloaded_and_synced(phone, live, services_sql
     screenshot(page, "webform-visit-filled")
     page.get_by_role("button", name="Send").click()
     banner = page.locator("[data-wf-banner]")
-    banner.wait_for()
+    banner.wait_for(timeout=30_000)  # photos are stored in IndexedDB first: slow on a busy CI
     assert "Tersimpan di ponsel" in banner.inner_text()
 
     page.click("[data-wf-queue-link]")
