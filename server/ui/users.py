@@ -70,12 +70,9 @@ class NewAppUser:
     forms: str | list[str] = field(default_factory=list)
 
 
-def _manager_post(path: str) -> Any:
-    """A manager's post from the app users page, answered by a redirect back to it (303)."""
-    return post(path, sync_to_thread=True, status_code=303, guards=[requires(MANAGE)])
-
-
-@_manager_post("/p/{project_id:int}/app-users")
+@post(
+    "/p/{project_id:int}/app-users", sync_to_thread=True, status_code=303, guards=[requires(MANAGE)]
+)
 def create_app_user(
     project_id: ProjectId, data: Annotated[NewAppUser, FormBody], db: DB, box: Box, caller: Caller
 ) -> Redirect:
@@ -100,7 +97,12 @@ class FormAccess:
     action: str = "assign"
 
 
-@_manager_post("/p/{project_id:int}/app-users/{actor_id:int}/forms")
+@post(
+    "/p/{project_id:int}/app-users/{actor_id:int}/forms",
+    sync_to_thread=True,
+    status_code=303,
+    guards=[requires(MANAGE)],
+)
 def change_form_access(
     project_id: ProjectId,
     actor_id: Annotated[int, PathParameter()],
@@ -135,7 +137,12 @@ def _back_to(project_id: int, actor_id: int) -> Redirect:
     return Redirect(f"/p/{project_id}/app-users#u{actor_id}", status_code=303)
 
 
-@_manager_post("/p/{project_id:int}/app-users/{actor_id:int}/revoke")
+@post(
+    "/p/{project_id:int}/app-users/{actor_id:int}/revoke",
+    sync_to_thread=True,
+    status_code=303,
+    guards=[requires(MANAGE)],
+)
 def revoke_app_user(
     project_id: ProjectId, actor_id: Annotated[int, PathParameter()], db: DB, caller: Caller
 ) -> Redirect:
