@@ -26,7 +26,7 @@ from storage.models import Actor
 from storage.tokens import TokenBox
 
 from ..auth import MANAGE, UI_LINKED
-from ..deps import DB, Box, Caller, Config, PathText, ProjectId
+from ..deps import DB, Box, Caller, Config, PathText, ProjectId, is_true
 from ..guards import requires
 from ..settings import Settings
 from ..urls import collect_url, web_form_url
@@ -285,7 +285,7 @@ def list_form_assignments(
 ) -> list[AssignmentOut] | list[AssignmentWithActor]:
     role_id = roles.role_id(roles.APP_USER)
     actors = roles.list_form_assignees(db, project_id, xml_form_id)
-    if request.headers.get("x-extended-metadata", "").strip().lower() == "true":
+    if is_true(request.headers.get("x-extended-metadata")):
         return [
             AssignmentWithActor(actor_id=a.id or 0, role_id=role_id, actor=ActorOut.of(a))
             for a in actors

@@ -16,7 +16,7 @@ from storage import datasets
 from storage.models import Dataset
 
 from ..auth import MANAGE, REVIEW
-from ..deps import DB, Caller, JSONBody, PathText, ProjectId
+from ..deps import DB, Caller, JSONBody, PathText, ProjectId, is_true
 from ..guards import requires
 from .entities import service_document as entities_service_document
 from .odata import SVC_SUFFIX
@@ -101,7 +101,7 @@ def list_entity_lists(
     request: Request[Any, Any, Any], project_id: ProjectId, db: DB
 ) -> list[ListOut] | list[ListExtendedOut]:
     found = datasets.list_lists(db, project_id)
-    if request.headers.get("x-extended-metadata") == "true":
+    if is_true(request.headers.get("x-extended-metadata")):
         return [ListExtendedOut(**_list_fields(d)) for d in found]
     return [ListOut(**_list_fields(d)) for d in found]
 

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from litestar import Request, Response, delete, get, patch, post
-from litestar.params import HeaderParameter
 from msgspec import UNSET, UnsetType, structs
 
 from forms import entities as entity_forms
@@ -28,17 +26,16 @@ from storage.errors import NotFound
 from storage.models import EntityVersion
 
 from ..auth import MANAGE, REVIEW
-from ..deps import DB, Caller, JSONBody, PathText, ProjectId, QueryParameter
+from ..deps import DB, Caller, JSONBody, PathText, ProjectId, QueryParameter, UserAgent, is_true
 from ..guards import requires
 from . import odata
-from .odata import HEADERS, JSON_TYPE, METADATA, SVC_SUFFIX, XML_TYPE, next_link
+from .odata import HEADERS, JSON_TYPE, METADATA, SVC_SUFFIX, XML_TYPE, next_link, service_url
 from .schemas import Success, Wire
 
 ENTITIES = "/projects/{project_id:int}/datasets/{name:str}/entities"
 ONE = f"{ENTITIES}/{{uuid:str}}"
 ODATA = "/projects/{project_id:int}/datasets/{list_svc:str}/{table:path}"
 TAGS = ["Entities"]
-UserAgent = Annotated[str | None, HeaderParameter(name="user-agent", required=False)]
 
 
 class VersionOut(Wire):
@@ -114,7 +111,7 @@ def list_entities(
     db: DB,
     deleted: Annotated[str | None, QueryParameter(description="true: deleted ones")] = None,
 ) -> list[EntityOut]:
-    found = entities.list_entities(db, project_id, name, deleted=_true(deleted))
+    found = entities.list_entities(db, project_id, name, deleted=is_true(deleted))
     return [EntityOut.of(f, with_data=False) for f in found]
 
 
@@ -172,7 +169,7 @@ def update_entity(
         uuid,
         data,
         base_version=base_version,
-        force=_true(force),
+        force=is_true(force),
         actor_id=caller.actor_id,
         user_agent=user_agent,
     )
@@ -231,7 +228,7 @@ def service_document(
     """`GET …/datasets/{name}.svc` (called by datasets.get_entity_list)."""
     entities.feed_of(db, project_id, list_name)  # 404 when there is no such list
     return Response(
-        entity_forms.service_document(_service_url(request, project_id, list_name)),
+        entity_forms.service_document(service_url(request, project_id, "datasets", list_name)),
         media_type=JSON_TYPE,
         headers=HEADERS,
     )
@@ -286,26 +283,17 @@ def get_entities_feed(
     )
     more = options.top is not None and len(rows) > options.top
     page = rows[: options.top] if options.top is not None else rows
-    service_url = _service_url(request, project_id, list_name)
+    root = service_url(request, project_id, "datasets", list_name)
     last = Cursor(page[-1].id) if more and page else None
     body = b"".join(
         feed(
-            f"{service_url}/$metadata#{entity_forms.ENTITY_TABLE}",
+            f"{root}/$metadata#{entity_forms.ENTITY_TABLE}",
             [entity_forms.entity_row(r, source.properties, options.selected) for r in page],
             count=total,
-            next_link=lambda: next_link(request, service_url, path, last, None),
+            next_link=lambda: next_link(request, root, path, last, None),
         )
     )
     return Response(body, media_type=JSON_TYPE, headers=HEADERS)
-
-
-def _service_url(request: Request[Any, Any, Any], project_id: int, list_name: str) -> str:
-    base = request.app.state.settings.public_url.rstrip("/")
-    return f"{base}/v1/projects/{project_id}/datasets/{quote(list_name, safe='')}{SVC_SUFFIX}"
-
-
-def _true(value: str | None) -> bool:
-    return value is not None and value.strip().lower() == "true"
 
 
 def _diff(version: EntityVersion, other: EntityVersion | None) -> list[str]:

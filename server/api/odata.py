@@ -70,7 +70,7 @@ def service_document(
     form = odata_store.get_form(db, project_id, xml_form_id)
     model = odata.model_of(form.schema, form.xml_form_id)
     return Response(
-        odata.service_document(model, _service_url(request, project_id, xml_form_id)),
+        odata.service_document(model, service_url(request, project_id, "forms", xml_form_id)),
         media_type=JSON_TYPE,
         headers=HEADERS,
     )
@@ -123,15 +123,15 @@ def get_resource(
     records = _records(db, form, where, target.table, options)
     first = next(records, None)  # the first batch is read here: its errors are still a 4xx/5xx
     pager = odata.Pager(model, target.table, options, target.match)
-    service_url = _service_url(request, project_id, xml_form_id)
+    root = service_url(request, project_id, "forms", xml_form_id)
     rows = pager.rows(chain([first] if first else [], records))
     carried = None if target.table.is_root else total
     return Stream(
         odata.feed(
-            f"{service_url}/$metadata#{target.table.name}",
+            f"{root}/$metadata#{target.table.name}",
             rows,
             count=total,
-            next_link=lambda: next_link(request, service_url, path, pager.next_cursor, carried),
+            next_link=lambda: next_link(request, root, path, pager.next_cursor, carried),
         ),
         media_type=JSON_TYPE,
         headers=HEADERS,
@@ -187,9 +187,12 @@ def _records(
     return chain.from_iterable(batches)
 
 
-def _service_url(request: Request[Any, Any, Any], project_id: int, xml_form_id: str) -> str:
+def service_url(
+    request: Request[Any, Any, Any], project_id: int, collection: str, name: str
+) -> str:
+    """The OData service root of a form (`forms`) or an entity list (`datasets`)."""
     base = request.app.state.settings.public_url.rstrip("/")
-    return f"{base}/v1/projects/{project_id}/forms/{quote(xml_form_id, safe='')}{SVC_SUFFIX}"
+    return f"{base}/v1/projects/{project_id}/{collection}/{quote(name, safe='')}{SVC_SUFFIX}"
 
 
 def next_link(

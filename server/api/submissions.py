@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 import anyio
 from litestar import Request, Response, delete, get, patch, post, put
-from litestar.params import HeaderParameter, JSONBody, RawBody
+from litestar.params import JSONBody, RawBody
 from litestar.response import Redirect, Stream
 
 from forms.instance import MAX_SUBMISSION_XML_BYTES
@@ -31,7 +31,7 @@ from storage.submissions import IncomingFile, Sender, SubmissionSummary, Version
 from storage.users import Identity
 
 from ..auth import MANAGE, REVIEW, SUBMIT, UI_LINKED, own_only
-from ..deps import DB, Blobs, Caller, Config, PathText, ProjectId, QueryParameter, Roles
+from ..deps import DB, Blobs, Caller, Config, PathText, ProjectId, QueryParameter, Roles, UserAgent
 from ..files import file_response
 from ..guards import requires
 from ..uploads import receive_body
@@ -43,7 +43,6 @@ TAGS = ["Submissions"]
 XML_TYPE = "text/xml"
 XML_SUFFIX = ".xml"
 FLUSH_BYTES = 1024 * 1024
-UserAgent = Annotated[str | None, HeaderParameter(name="user-agent", required=False)]
 
 
 # ---- wire shapes -----------------------------------------------------------------------------
