@@ -38,18 +38,14 @@ def list_lists(db: Database, project_id: int) -> list[Dataset]:
 
 def get_list(db: Database, project_id: int, name: str) -> EntityList:
     with db.read() as tx:
-        dataset = _dataset(tx, project_id, name)
-        properties = tx.exec(
-            select(DatasetProperty)
-            .where(DatasetProperty.dataset_id == dataset.id)
-            .order_by(DatasetProperty.published_at, DatasetProperty.id)
-        ).all()
+        dataset = find_list(tx, project_id, name)
+        properties = properties_of(tx, dataset)
         last_update = tx.exec(
             select(sa.func.max(Audit.logged_at)).where(
                 Audit.subject_type == "dataset", Audit.subject_id == dataset.id
             )
         ).one()
-        return EntityList(dataset, list(properties), last_update)
+        return EntityList(dataset, properties, last_update)
 
 
 def create_list(
@@ -87,7 +83,7 @@ def add_property(
     if not valid_property_name(name):
         raise InvalidInput(f"{name!r} is not a valid property name.")
     with db.transaction() as tx:
-        dataset = _dataset(tx, project_id, list_name)
+        dataset = find_list(tx, project_id, list_name)
         same = tx.exec(
             select(DatasetProperty).where(
                 DatasetProperty.dataset_id == dataset.id,
@@ -110,10 +106,22 @@ def _project(tx: Tx, project_id: int) -> Project:
     return project
 
 
-def _dataset(tx: Tx, project_id: int, name: str) -> Dataset:
+def find_list(tx: Tx, project_id: int, name: str) -> Dataset:
+    """The project's entity list of that name, or NotFound."""
     dataset = tx.exec(
         select(Dataset).where(Dataset.project_id == project_id, col(Dataset.name) == name)
     ).first()
     if dataset is None:
         raise NotFound("entity list")
     return dataset
+
+
+def properties_of(tx: Tx, dataset: Dataset) -> list[DatasetProperty]:
+    """A list's properties in the order they were added."""
+    return list(
+        tx.exec(
+            select(DatasetProperty)
+            .where(DatasetProperty.dataset_id == dataset.id)
+            .order_by(DatasetProperty.published_at, DatasetProperty.id)
+        ).all()
+    )

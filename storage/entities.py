@@ -24,7 +24,7 @@ from forms.entities import EntityRow
 from forms.odata_filter import Expr
 
 from . import audit
-from .datasets import _dataset
+from .datasets import find_list, properties_of
 from .db import Database
 from .errors import (
     AlreadyExists,
@@ -35,7 +35,7 @@ from .errors import (
     UnexpectedAttributes,
     WrongType,
 )
-from .models import Actor, Dataset, DatasetProperty, Entity, EntityVersion, utcnow
+from .models import Actor, Dataset, Entity, EntityVersion, utcnow
 from .odata import filter_where
 
 BODY_KEYS = ["label", "uuid", "data"]
@@ -133,7 +133,7 @@ def create(
     user_agent: str | None = None,
 ) -> Found:
     with db.transaction() as tx:
-        dataset = _dataset(tx, project_id, list_name)
+        dataset = find_list(tx, project_id, list_name)
         parsed = parse_body(body, _property_names(tx, dataset))
         found = _insert(tx, dataset, [parsed], actor_id, user_agent, None)[0]
         _audit(tx, actor_id, "entity.create", dataset, found)
@@ -156,7 +156,7 @@ def create_many(
     if not entities:
         raise UnexpectedAttributes(["entities: [...]"], ["empty array"])
     with db.transaction() as tx:
-        dataset = _dataset(tx, project_id, list_name)
+        dataset = find_list(tx, project_id, list_name)
         names = _property_names(tx, dataset)
         parsed = [parse_body(e, names) for e in entities]
         details = bulk_source(source, len(parsed), user_agent)
@@ -197,7 +197,7 @@ def update(
     user_agent: str | None = None,
 ) -> Found:
     with db.transaction() as tx:
-        dataset = _dataset(tx, project_id, list_name)
+        dataset = find_list(tx, project_id, list_name)
         current = _found(tx, dataset, entity_uuid, for_update=True)
         version = current.version.version
         if base_version != str(version) and not force:
@@ -221,7 +221,7 @@ def delete(
     db: Database, project_id: int, list_name: str, entity_uuid: str, *, actor_id: int | None = None
 ) -> None:
     with db.transaction() as tx:
-        dataset = _dataset(tx, project_id, list_name)
+        dataset = find_list(tx, project_id, list_name)
         found = _found(tx, dataset, entity_uuid, for_update=True)
         found.entity.deleted_at = utcnow()
         tx.add(found.entity)
@@ -236,7 +236,7 @@ def list_entities(
 ) -> list[Found]:
     """Newest first; `deleted`: the deleted ones instead (as Central's `?deleted=true`)."""
     with db.read() as tx:
-        dataset = _dataset(tx, project_id, list_name)
+        dataset = find_list(tx, project_id, list_name)
         gone = col(Entity.deleted_at).is_not(None) if deleted else col(Entity.deleted_at).is_(None)
         rows = tx.exec(
             _current().where(Entity.dataset_id == dataset.id, gone).order_by(*_newest_first())
@@ -247,7 +247,7 @@ def list_entities(
 def get_entity(db: Database, project_id: int, list_name: str, entity_uuid: str) -> Found:
     """The entity and its current version, whose data holds only the list's properties."""
     with db.read() as tx:
-        dataset = _dataset(tx, project_id, list_name)
+        dataset = find_list(tx, project_id, list_name)
         found = _found(tx, dataset, entity_uuid)
         names = set(_property_names(tx, dataset))
         data = {k: v for k, v in found.version.data.items() if k in names}
@@ -259,7 +259,7 @@ def list_versions(
 ) -> list[EntityVersion]:
     """Every version of a (not deleted) entity, oldest first."""
     with db.read() as tx:
-        dataset = _dataset(tx, project_id, list_name)
+        dataset = find_list(tx, project_id, list_name)
         found = _found(tx, dataset, entity_uuid)
         return list(
             tx.exec(
@@ -280,7 +280,7 @@ class Feed:
 
 def feed_of(db: Database, project_id: int, list_name: str) -> Feed:
     with db.read() as tx:
-        dataset = _dataset(tx, project_id, list_name)
+        dataset = find_list(tx, project_id, list_name)
         return Feed(dataset, _property_names(tx, dataset))
 
 
@@ -431,10 +431,4 @@ def _found(tx: Tx, dataset: Dataset, entity_uuid: str, *, for_update: bool = Fal
 
 
 def _property_names(tx: Tx, dataset: Dataset) -> list[str]:
-    return list(
-        tx.exec(
-            select(DatasetProperty.name)
-            .where(DatasetProperty.dataset_id == dataset.id)
-            .order_by(DatasetProperty.published_at, DatasetProperty.id)
-        ).all()
-    )
+    return [p.name for p in properties_of(tx, dataset)]
