@@ -11,7 +11,7 @@ from pathlib import Path
 from PIL import Image
 
 from server.app import Services
-from storage import app_users, projects, roles
+from storage import app_users, projects, roles, users
 from storage import forms as form_store
 from storage.app_users import AppUserOut
 from storage.models import Project
@@ -101,3 +101,14 @@ def xlsx_from_md(name: str, tmp_dir: Path) -> bytes:
     path = tmp_dir / f"{name}.xlsx"
     write_xlsx(parse_markdown((DATA / f"{name}.md").read_text()), path)
     return path.read_bytes()
+
+
+PASSWORD = "kata-sandi-panjang"
+
+
+def make_user(services: Services, project: Project, role: str) -> tuple[str, str]:
+    """A web user holding `role` in the project: its (email, password), for `auth=`."""
+    email = f"{role}-{project.id}-{uuid.uuid4().hex[:6]}@example.org"
+    user = users.create_user(services.db, email, PASSWORD)
+    roles.assign_role(services.db, project.id, role, user.actor_id)
+    return (email, PASSWORD)

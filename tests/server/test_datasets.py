@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from storage import roles, users
-from tests.factories import make_project
+from tests.factories import make_project, make_user
 
 
 @pytest.fixture
@@ -13,15 +12,8 @@ def project(services):
     return make_project(services)
 
 
-def _user(services, project, role):
-    email = f"{role}-lists-{project.id}@example.org"
-    user = users.create_user(services.db, email, "kata-sandi-panjang")
-    roles.assign_role(services.db, project.id, role, user.actor_id)
-    return (email, "kata-sandi-panjang")
-
-
 def test_create_add_properties_and_read_back(client, services, project):
-    manager = _user(services, project, "manager")
+    manager = make_user(services, project, "manager")
     base = f"/v1/projects/{project.id}/datasets"
     created = client.post(base, json={"name": "inovasi"}, auth=manager)
     assert created.status_code == 200, created.text
@@ -49,7 +41,7 @@ def test_create_add_properties_and_read_back(client, services, project):
 
 
 def test_duplicates_and_bad_names_are_centrals_problems(client, services, project):
-    manager = _user(services, project, "manager")
+    manager = make_user(services, project, "manager")
     base = f"/v1/projects/{project.id}/datasets"
     assert client.post(base, json={"name": "inovasi"}, auth=manager).is_success
     again = client.post(base, json={"name": "inovasi"}, auth=manager)
@@ -82,8 +74,8 @@ def test_duplicates_and_bad_names_are_centrals_problems(client, services, projec
 
 
 def test_only_managers_create_and_reviewers_read(client, services, project):
-    manager = _user(services, project, "manager")
-    supervisor = _user(services, project, "supervisor")
+    manager = make_user(services, project, "manager")
+    supervisor = make_user(services, project, "supervisor")
     base = f"/v1/projects/{project.id}/datasets"
     assert client.post(base, json={"name": "inovasi"}, auth=supervisor).status_code == 403
     assert client.post(base, json={"name": "inovasi"}, auth=manager).is_success

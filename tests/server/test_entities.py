@@ -6,8 +6,8 @@ import uuid as uuidlib
 
 import pytest
 
-from storage import audit, datasets, roles, users
-from tests.factories import make_project
+from storage import audit, datasets
+from tests.factories import make_project, make_user
 
 UUID = "12345678-1234-4123-8123-123456789abc"
 
@@ -23,14 +23,7 @@ def project(services):
 
 @pytest.fixture
 def manager(services, project):
-    return _user(services, project, "manager")
-
-
-def _user(services, project, role):
-    email = f"{role}-entities-{project.id}@example.org"
-    user = users.create_user(services.db, email, "kata-sandi-panjang")
-    roles.assign_role(services.db, project.id, role, user.actor_id)
-    return (email, "kata-sandi-panjang")
+    return make_user(services, project, "manager")
 
 
 def _base(project) -> str:
@@ -177,7 +170,7 @@ def test_bulk_create_with_source_and_delete(client, services, project, manager):
 
 
 def test_supervisors_read_managers_write(client, services, project, manager):
-    supervisor = _user(services, project, "supervisor")
+    supervisor = make_user(services, project, "supervisor")
     base = _base(project)
     assert client.post(f"{base}/entities", json={"label": "x"}, auth=supervisor).status_code == 403
     assert client.post(

@@ -8,9 +8,8 @@ from xml.sax.saxutils import quoteattr
 
 import pytest
 
-from storage import roles, users
 from tests.collect import instance_xml, new_instance_id
-from tests.factories import make_app_user, make_project
+from tests.factories import make_app_user, make_project, make_user
 
 # pyodk's end-to-end fixtures use the first; the others one character class each.
 FORM_IDS = ["''=+/*-451%/%", "a/b", "100%", "a+b", "a*b=c", "o'neil", "uuid:1234", "✅"]
@@ -37,10 +36,7 @@ def project(services):
 
 @pytest.fixture
 def manager(services, project):
-    email = f"manager-ids-{project.id}@example.org"
-    user = users.create_user(services.db, email, "kata-sandi-panjang")
-    roles.assign_role(services.db, project.id, "manager", user.actor_id)
-    return (email, "kata-sandi-panjang")
+    return make_user(services, project, "manager")
 
 
 @pytest.mark.parametrize("form_id", FORM_IDS)

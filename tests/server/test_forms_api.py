@@ -6,9 +6,17 @@ import hashlib
 
 import pytest
 
-from storage import roles, users
 from tests.collect import CollectClient
-from tests.factories import DATA, jpeg, key_url, make_app_user, make_project, publish, xlsx_from_md
+from tests.factories import (
+    DATA,
+    jpeg,
+    key_url,
+    make_app_user,
+    make_project,
+    make_user,
+    publish,
+    xlsx_from_md,
+)
 
 
 @pytest.fixture
@@ -16,16 +24,9 @@ def project(services):
     return make_project(services)
 
 
-def _user(services, project, role):
-    email = f"{role}-{project.id}@example.org"
-    user = users.create_user(services.db, email, "kata-sandi-panjang")
-    roles.assign_role(services.db, project.id, role, user.actor_id)
-    return (email, "kata-sandi-panjang")
-
-
 @pytest.fixture
 def manager(services, project):
-    return _user(services, project, "manager")
+    return make_user(services, project, "manager")
 
 
 def test_list_and_get_in_centrals_shape(services, client, project, manager):
@@ -158,7 +159,7 @@ def test_delete_form(services, client, project, manager):
 
 def test_supervisor_reads_but_cannot_change(services, client, project):
     publish(services, project, "tanpa_media")
-    supervisor = _user(services, project, "supervisor")
+    supervisor = make_user(services, project, "supervisor")
     base = f"/v1/projects/{project.id}/forms/tanpa_media"
     assert client.get(base, auth=supervisor).status_code == 200
     assert client.patch(base, json={"state": "closed"}, auth=supervisor).status_code == 403
