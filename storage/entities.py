@@ -35,7 +35,7 @@ from .errors import (
     UnexpectedAttributes,
     WrongType,
 )
-from .models import Actor, Dataset, Entity, EntityVersion, utcnow
+from .models import Actor, Dataset, Entity, EntityLink, EntityVersion, utcnow
 from .odata import filter_where
 
 BODY_KEYS = ["label", "uuid", "data"]
@@ -226,6 +226,23 @@ def delete(
         found.entity.deleted_at = utcnow()
         tx.add(found.entity)
         _audit(tx, actor_id, "entity.delete", dataset, found)
+
+
+def link(
+    tx: Tx, submission_id: int, entity_id: int, how: str, actor_id: int | None = None
+) -> bool:
+    """Record that a submission is about an entity (EntityLink's `how`); False when it already
+    was (the first reason is kept)."""
+    exists = tx.exec(
+        select(EntityLink.id).where(
+            EntityLink.submission_id == submission_id, EntityLink.entity_id == entity_id
+        )
+    ).first()
+    if exists is not None:
+        return False
+    tx.add(EntityLink(submission_id=submission_id, entity_id=entity_id, how=how, actor_id=actor_id))
+    tx.flush()
+    return True
 
 
 # ---- reads ----------------------------------------------------------------------------------

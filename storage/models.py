@@ -249,6 +249,9 @@ class Comment(SQLModel, table=True):
 
 
 class Audit(SQLModel, table=True):
+    # The newest entry of one subject in one index lookup (an entity list's lastUpdate and the
+    # hash phones compare before downloading its CSV).
+    __table_args__ = (sa.Index("audit_subject_idx", "subject_type", "subject_id", "logged_at"),)
     id: int | None = Field(default=None, primary_key=True)
     actor_id: int | None = Field(default=None, foreign_key="actor.id", index=True)
     action: str = Field(max_length=64, index=True)
@@ -297,7 +300,14 @@ class Entity(SQLModel, table=True):
 class EntityVersion(SQLModel, table=True):
     """One version of an entity (Central's entity def): its label and property values as of
     that version; `source` says where it came from (`{"name", "size", "count"}` of a bulk
-    create)."""
+    create), `submission_version_id` the submission XML that made it.
+
+    From offline phones (entities spec 2024.1): `branch_id` names a run of updates made on one
+    phone without the server, `trunk_version` the server version that run started from and
+    `branch_base_version` the version of the branch it was made on. `conflicting_properties`
+    are the properties a stale update changed that the server had also changed since its base
+    (Central's hard conflict); `resolved` is set when a supervisor marks the conflict resolved.
+    """
 
     __tablename__ = "entity_version"
     __table_args__ = (
@@ -320,7 +330,30 @@ class EntityVersion(SQLModel, table=True):
     source: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     creator_id: int | None = Field(default=None, foreign_key="actor.id")
     user_agent: str | None = Field(default=None, sa_type=sa.Text)
+    submission_version_id: int | None = Field(
+        default=None, foreign_key="submission_version.id", index=True
+    )
+    branch_id: str | None = Field(default=None, max_length=36)
+    trunk_version: int | None = None
+    branch_base_version: int | None = None
+    conflicting_properties: list[str] | None = Field(default=None, sa_type=JSONType)
+    resolved: bool = False
     is_current: bool = True
+    created_at: datetime = _now()
+
+
+class EntityLink(SQLModel, table=True):
+    """A submission about an entity: it created or updated it (`how` = created | updated), a
+    question chose it from an entity list (chosen), or a typed name from before entities was
+    matched to it (matched: by `jebol entities link`; resolved: by a supervisor)."""
+
+    __tablename__ = "entity_link"
+    __table_args__ = (sa.UniqueConstraint("submission_id", "entity_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    submission_id: int = Field(foreign_key="submission.id", index=True)
+    entity_id: int = Field(foreign_key="entity.id", index=True)
+    how: str = Field(max_length=16)
+    actor_id: int | None = Field(default=None, foreign_key="actor.id")
     created_at: datetime = _now()
 
 
