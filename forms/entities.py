@@ -211,3 +211,84 @@ _EDMX = """<?xml version="1.0" encoding="UTF-8"?>
   </edmx:DataServices>
 </edmx:Edmx>
 """
+
+
+# ---- an entity's versions with their conflicts, as Central's getWithConflictDetails -----------
+
+
+@dataclass(frozen=True)
+class VersionFacts:
+    """What deciding a version's conflict needs (one entity version, in version order)."""
+
+    version: int
+    base_version: int | None
+    branch_id: str | None
+    trunk_version: int | None
+    label: str
+    data: dict[str, Any]
+    data_received: dict[str, Any]
+    conflicting_properties: list[str] | None
+    resolved: bool
+
+
+@dataclass
+class ConflictDetails:
+    conflict: str | None = None
+    resolved: bool = False
+    base_diff: list[str] | None = None
+    server_diff: list[str] | None = None
+    last_good_version: bool = False
+    relevant_to_conflict: bool = False
+
+
+def received_diff(received: Mapping[str, Any], other: VersionFacts) -> list[str]:
+    """What a version was sent that differs from `other` (label included)."""
+    theirs = {**other.data, "label": other.label}
+    return [k for k in received if k not in theirs or received[k] != theirs[k]]
+
+
+def conflict_details(versions: list[VersionFacts]) -> list[ConflictDetails]:
+    """Per version (oldest first): whether it was made on a stale base (`conflict`: hard when
+    it overwrote what the server had changed), its diffs against its base and the version
+    before it, and which versions a supervisor must look at (from the last good version on).
+
+    An offline run (one `branch_id`) stays conflict-free while no other version came between
+    it and the server version it started from (`trunk_version`)."""
+    out = [ConflictDetails(base_diff=[], server_diff=[]) for _ in versions]
+    contiguous: dict[str, int] = {}  # branch -> last version contiguous with its trunk
+    last_good = 0
+    relevant_bases: set[int] = set()
+    for i, v in enumerate(versions):
+        if v.branch_id is not None:
+            if v.branch_id not in contiguous:
+                if v.trunk_version is not None:
+                    contiguous[v.branch_id] = v.version if v.version == v.trunk_version + 1 else 0
+                else:
+                    contiguous[v.branch_id] = 2 if v.version == 2 else 1
+            elif (
+                v.base_version == contiguous[v.branch_id] and v.version == (v.base_version or 0) + 1
+            ):
+                contiguous[v.branch_id] = v.version
+        if v.version <= 1 or v.base_version is None:
+            continue
+        details = out[i]
+        stale = v.version != v.base_version + 1 or (
+            v.branch_id is not None and contiguous[v.branch_id] < v.base_version
+        )
+        details.base_diff = received_diff(v.data_received, versions[v.base_version - 1])
+        details.server_diff = received_diff(v.data_received, versions[v.version - 2])
+        if stale:
+            details.conflict = "hard" if v.conflicting_properties else "soft"
+            details.resolved = v.resolved
+            if not details.resolved and last_good == 0:
+                last_good = v.version - 1
+                out[v.version - 2].last_good_version = True
+        if last_good > 0:
+            relevant_bases.add(v.base_version)
+    for v, details in zip(versions, out, strict=True):
+        details.relevant_to_conflict = last_good > 0 and (
+            v.version >= last_good or v.version in relevant_bases
+        )
+    if last_good == 0 and out:
+        out[-1].last_good_version = True
+    return out

@@ -25,6 +25,21 @@ Values = dict[str, Any]  # name -> str | Values | list[Values]
 
 
 @dataclass(frozen=True)
+class EntityClaim:
+    """A `meta/entity` of a submission, as the phone wrote it (attributes unparsed).
+
+    `container` is the path of the node holding that `meta` ("" for the root, "/inovasi" for
+    each row of that repeat) and `values` that node's values, where its `save_to` fields are.
+    `label` is None when the XML has no label element (an update that keeps the label).
+    """
+
+    container: str
+    attributes: dict[str, str]
+    label: str | None
+    values: Values
+
+
+@dataclass(frozen=True)
 class Instance:
     form_id: str
     version: str
@@ -32,6 +47,7 @@ class Instance:
     deprecated_id: str | None
     instance_name: str | None
     values: Values
+    entities: tuple[EntityClaim, ...] = ()
 
     def attachment_names(self, binary_paths: frozenset[str]) -> list[str]:
         """File names this submission references in its binary fields (as `attachment_name`
@@ -69,7 +85,26 @@ def read_instance(data: bytes, max_bytes: int = MAX_SUBMISSION_XML_BYTES) -> Ins
         deprecated_id=deprecated_id or None,
         instance_name=_meta_value(meta, "instanceName") or None,
         values=_read_values(root),
+        entities=tuple(_entity_claims(root, "")),
     )
+
+
+def _entity_claims(node: Element, path: str) -> Iterator[EntityClaim]:
+    """Every `meta/entity` in document order: the root's, then each repeat row's."""
+    for child in node:
+        name = _local(child.tag)
+        if name == "meta":
+            for entity in child:
+                if _local(entity.tag) == "entity":
+                    label = next((e for e in entity if _local(e.tag) == "label"), None)
+                    yield EntityClaim(
+                        container=path,
+                        attributes={_local(k): v.strip() for k, v in entity.attrib.items()},
+                        label=None if label is None else (label.text or ""),
+                        values=_read_values(node),
+                    )
+        elif len(child):
+            yield from _entity_claims(child, f"{path}/{name}")
 
 
 def attachment_name(text: str) -> str:

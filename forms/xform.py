@@ -20,6 +20,7 @@ H = "{http://www.w3.org/1999/xhtml}"
 JR = "{http://openrosa.org/javarosa}"
 ODK = "{http://www.opendatakit.org/xforms}"
 ORX = "{http://openrosa.org/xforms}"
+ENTITIES = "{http://www.opendatakit.org/xforms/entities}"
 
 MAX_XFORM_BYTES = 20 * 1024 * 1024
 
@@ -56,6 +57,9 @@ class Field(msgspec.Struct, frozen=True):
     choices: list[Choice] = []
     appearance: str | None = None
     media_type: str | None = None  # image/*, audio/*, video/* for upload controls
+    # A select whose choices come from a CSV media file (`select_one_from_file LIST.csv`):
+    # that file's name. When it names an entity list, the answer is an entity's uuid.
+    itemset_file: str | None = None
 
     @property
     def is_binary(self) -> bool:
@@ -67,6 +71,21 @@ class MediaFile(msgspec.Struct, frozen=True):
     kind: str  # image, audio, video, file
 
 
+class EntityDecl(msgspec.Struct, frozen=True):
+    """A form's `meta/entity`: the submission creates and/or updates an entity of `dataset`.
+
+    `container` is the path of the node holding that `meta` ("" for the form's root, a repeat
+    for entities in repeats, spec 2025.1); `properties` maps each property to the path of the
+    field saved to it (`entities:saveto`), and those fields are in `container`'s scope.
+    """
+
+    dataset: str
+    container: str
+    create: bool
+    update: bool
+    properties: dict[str, str] = {}
+
+
 class Schema(msgspec.Struct, frozen=True):
     form_id: str
     version: str
@@ -75,6 +94,8 @@ class Schema(msgspec.Struct, frozen=True):
     languages: list[str]
     fields: list[Field]
     media: list[MediaFile]
+    entities: list[EntityDecl] = []
+    entities_version: str | None = None
 
     @property
     def repeat_paths(self) -> frozenset[str]:
@@ -127,6 +148,7 @@ def read_xform(data: bytes) -> Schema:
     fields: list[Field] = []
     _walk(reader, main, f"/{root_name}", "", binds, controls, fields)
     _collect_media(reader, data, model)
+    entities = _entity_decls(main, f"/{root_name}", binds)
     return Schema(
         form_id=form_id,
         version=main.get("version") or "",
@@ -135,7 +157,55 @@ def read_xform(data: bytes) -> Schema:
         languages=reader.languages,
         fields=fields,
         media=[MediaFile(name, kind) for name, kind in sorted(reader.media.items())],
+        entities=entities,
+        entities_version=model.get(f"{ENTITIES}entities-version") if entities else None,
     )
+
+
+def _entity_decls(
+    main: Element, root_path: str, binds: dict[str | None, Element]
+) -> list[EntityDecl]:
+    """Every `meta/entity` of the primary instance (once per repeat, not per row) and the
+    fields saved to its properties: a field belongs to the nearest container around it that
+    declares an entity, as pyxform scopes `save_to`."""
+    found: dict[str, Element] = {}
+
+    def visit(node: Element, path: str) -> None:
+        seen: set[str] = set()
+        for child in node:
+            name = _local(child.tag)
+            if name in seen:
+                continue
+            seen.add(name)
+            if name == "meta":
+                entity = next((e for e in child if _local(e.tag) == "entity"), None)
+                if entity is not None:
+                    found[path] = entity
+            elif len(child):
+                visit(child, f"{path}/{name}")
+
+    visit(main, "")
+    properties: dict[str, dict[str, str]] = {container: {} for container in found}
+    for nodeset, bind in binds.items():
+        saveto = bind.get(f"{ENTITIES}saveto")
+        if not saveto or not nodeset or not nodeset.startswith(f"{root_path}/"):
+            continue
+        field_path = nodeset[len(root_path) :]
+        scope = field_path.rsplit("/", 1)[0]
+        while scope not in found and scope:
+            scope = scope.rsplit("/", 1)[0]
+        if scope in found:
+            properties[scope][saveto.strip()] = field_path
+    return [
+        EntityDecl(
+            dataset=(entity.get("dataset") or "").strip(),
+            container=container,
+            create=entity.get("create") is not None,
+            update=entity.get("update") is not None,
+            properties=properties[container],
+        )
+        for container, entity in found.items()
+    ]
 
 
 def _primary_instance(model: Element) -> Element:
@@ -231,6 +301,7 @@ def _leaf(
     if kind == "xsd:string":
         kind = "string"
     choices = _choices(reader, control) if kind in ("select1", "select", "rank") else []
+    itemset_file = _itemset_file(reader, control) if kind in ("select1", "select") else None
     return Field(
         rel_path,
         name,
@@ -239,7 +310,25 @@ def _leaf(
         choices,
         appearance=control.get("appearance") if control is not None else None,
         media_type=control.get("mediatype") if control is not None else None,
+        itemset_file=itemset_file,
     )
+
+
+def _itemset_file(reader: _Reader, control: Element | None) -> str | None:
+    """The CSV file a select's itemset reads (`instance('x')` whose src is jr://file-csv/…)."""
+    itemset = control.find(f"{XF}itemset") if control is not None else None
+    match = (
+        re.match(r"instance\('([^']+)'\)", itemset.get("nodeset", ""))
+        if itemset is not None
+        else None
+    )
+    if match is None:
+        return None
+    for instance in reader.root.iter(f"{XF}instance"):
+        src = instance.get("src") or ""
+        if instance.get("id") == match.group(1) and src.startswith("jr://file-csv/"):
+            return src[len("jr://file-csv/") :]
+    return None
 
 
 def _repeat_group(root: Element, path: str) -> Element | None:

@@ -22,7 +22,15 @@ from forms.xform import Field, Schema
 
 from .db import Database
 from .forms import schema_of
-from .models import Actor, Form, FormVersion, Submission, SubmissionVersion, UTCDateTime
+from .models import (
+    Actor,
+    Form,
+    FormVersion,
+    Submission,
+    SubmissionVersion,
+    UTCDateTime,
+    aware,
+)
 from .submissions import RECEIVED, REVIEW_STATES
 
 #: The states the pages and exports filter on: RECEIVED (not reviewed), then the review states
@@ -331,12 +339,6 @@ def _decode(cursor: str) -> tuple[datetime, int]:
         from .errors import InvalidInput
 
         raise InvalidInput("The page cursor is not valid; start from the first page.") from None
-
-
-def aware(value: datetime) -> datetime:
-    """A time read from the database as UTC-aware (aggregates such as MAX lose the column's
-    type, and SQLite keeps no offset)."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def neighbors(

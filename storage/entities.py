@@ -21,6 +21,7 @@ from sqlmodel import Session as Tx
 from sqlmodel import col, select
 
 from forms.entities import EntityRow
+from forms.odata import timestamp
 from forms.odata_filter import Expr
 
 from . import audit
@@ -31,11 +32,22 @@ from .errors import (
     EntityInvalid,
     EntityVersionConflict,
     MissingParameter,
+    NoConflict,
     NotFound,
     UnexpectedAttributes,
     WrongType,
 )
-from .models import Actor, Dataset, Entity, EntityLink, EntityVersion, utcnow
+from .models import (
+    Actor,
+    Dataset,
+    Entity,
+    EntityLink,
+    EntityVersion,
+    Form,
+    Submission,
+    SubmissionVersion,
+    utcnow,
+)
 from .odata import filter_where
 
 BODY_KEYS = ["label", "uuid", "data"]
@@ -193,28 +205,48 @@ def update(
     *,
     base_version: str | None,
     force: bool,
+    resolve: bool = False,
     actor_id: int | None = None,
     user_agent: str | None = None,
 ) -> Found:
+    """A new version from a REST body; with `resolve` the entity's conflict is also marked
+    resolved (an empty body only resolves it, as Central's `?resolve=true`)."""
     with db.transaction() as tx:
         dataset = find_list(tx, project_id, list_name)
         current = _found(tx, dataset, entity_uuid, for_update=True)
+        if resolve and current.entity.conflict is None:
+            raise NoConflict()
         version = current.version.version
         if base_version != str(version) and not force:
             raise EntityVersionConflict(version, base_version)
+        if resolve and not body:
+            return _resolve(tx, dataset, current, actor_id)
         parsed = parse_body(body, _property_names(tx, dataset), current)
         current.version.is_current = False
         tx.add(current.version)
         tx.flush()
         now = utcnow()
-        new = _version(current.entity, version + 1, parsed, actor_id, user_agent, now)
+        new = new_version(current.entity, version + 1, parsed, actor_id, user_agent, now)
         new.base_version = version
         current.entity.updated_at = now
         tx.add_all([new, current.entity])
         tx.flush()
         updated = Found(current.entity, new)
         _audit(tx, actor_id, "entity.update.version", dataset, updated)
-        return updated
+        return _resolve(tx, dataset, updated, actor_id) if resolve else updated
+
+
+def _resolve(tx: Tx, dataset: Dataset, found: Found, actor_id: int | None) -> Found:
+    """Clear the entity's conflict and mark its versions so far resolved."""
+    found.entity.conflict = None
+    found.entity.updated_at = utcnow()
+    tx.add(found.entity)
+    for version in tx.exec(select(EntityVersion).where(EntityVersion.entity_id == found.entity.id)):
+        version.resolved = True
+        tx.add(version)
+    tx.flush()
+    _audit(tx, actor_id, "entity.update.resolve", dataset, found)
+    return found
 
 
 def delete(
@@ -228,9 +260,7 @@ def delete(
         _audit(tx, actor_id, "entity.delete", dataset, found)
 
 
-def link(
-    tx: Tx, submission_id: int, entity_id: int, how: str, actor_id: int | None = None
-) -> bool:
+def link(tx: Tx, submission_id: int, entity_id: int, how: str, actor_id: int | None = None) -> bool:
     """Record that a submission is about an entity (EntityLink's `how`); False when it already
     was (the first reason is kept)."""
     exists = tx.exec(
@@ -285,6 +315,37 @@ def list_versions(
                 .order_by(col(EntityVersion.version))
             ).all()
         )
+
+
+def submission_sources(db: Database, versions: list[EntityVersion]) -> dict[int, dict[str, Any]]:
+    """Each submission-made version's source, as Central shows it: the submission's instance
+    id, form and submitter."""
+    ids = [v.submission_version_id for v in versions if v.submission_version_id is not None]
+    if not ids:
+        return {}
+    with db.read() as tx:
+        rows = tx.exec(
+            select(SubmissionVersion, Form.xml_form_id, Submission.submitter_id)
+            .join(Submission, col(Submission.id) == SubmissionVersion.submission_id)
+            .join(Form, col(Form.id) == SubmissionVersion.form_id)
+            .where(col(SubmissionVersion.id).in_(ids))
+        ).all()
+    by_id = {
+        sv.id: {
+            "submission": {
+                "instanceId": sv.instance_id,
+                "xmlFormId": xml_form_id,
+                "submitterId": submitter_id,
+                "createdAt": timestamp(sv.created_at),
+            },
+        }
+        for sv, xml_form_id, submitter_id in rows
+    }
+    return {
+        v.id: by_id[v.submission_version_id]
+        for v in versions
+        if v.id is not None and v.submission_version_id in by_id
+    }
 
 
 @dataclass(frozen=True)
@@ -374,7 +435,7 @@ def _insert(
     tx.add_all(entities)
     tx.flush()
     versions = [
-        _version(e, 1, p, actor_id, user_agent, now, source)
+        new_version(e, 1, p, actor_id, user_agent, now, source)
         for e, p in zip(entities, parsed, strict=True)
     ]
     tx.add_all(versions)
@@ -382,7 +443,7 @@ def _insert(
     return [Found(e, v) for e, v in zip(entities, versions, strict=True)]
 
 
-def _version(
+def new_version(
     entity: Entity,
     number: int,
     parsed: Parsed,

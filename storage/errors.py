@@ -88,6 +88,13 @@ class EntityInvalid(InvalidInput):
         super().__init__(f"The entity is invalid. {reason}")
 
 
+class NoConflict(InvalidInput):
+    """Resolving an entity that has no conflict (Central's noConflictEntity, 400.32)."""
+
+    def __init__(self) -> None:
+        super().__init__("The Entity doesn't have any conflict")
+
+
 class MissingParameter(InvalidInput):
     """A required field is absent (Central's missingParameter, 400.2)."""
 

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from forms.errors import XLSFormWarnings
 from forms.xform import Schema, read_xform, set_version
 
-from . import audit, content
+from . import audit, content, datasets
 from .blobs import BlobStore
 from .db import Database
 from .errors import AlreadyExists, InvalidInput, NotFound, VersionTaken
@@ -125,6 +125,7 @@ def _publish(
     new_form: bool = False,
 ) -> Published:
     schema = read_xform(xml)
+    datasets.check_declarations(schema)
     if expect_form_id is not None and schema.form_id != expect_form_id:
         raise InvalidInput(
             f"The uploaded form's id is {schema.form_id!r}, but this is form {expect_form_id!r}."
@@ -204,6 +205,7 @@ def _publish(
             tx.add(version)
             tx.flush()
         _attach_media(tx, version, previous, expected, stored)
+        warnings = [*warnings, *datasets.declare_from_form(tx, project_id, schema, actor_id)]
         audit.record(
             tx,
             actor_id,
@@ -600,6 +602,7 @@ def publish_draft(
             tx.flush()
         draft.published_at, draft.is_current = utcnow(), True
         form.updated_at = utcnow()
+        datasets.declare_from_form(tx, project_id, schema_of(draft), actor_id)
         audit.record(
             tx, actor_id, "form.update.publish", "form", form.id, {"version": draft.version}
         )
@@ -712,16 +715,20 @@ def resolve_version(
     return row[0], row[1]
 
 
-_BINARY_PATHS: dict[tuple[int, str], frozenset[str]] = {}
+_SCHEMAS: dict[tuple[int, str], Schema] = {}
+
+
+def cached_schema(version: FormVersion) -> Schema:
+    """A published version's schema, parsed once per process (a published XForm never
+    changes; the key includes its digest all the same)."""
+    key = (version.id, version.sha256)
+    schema = _SCHEMAS.get(key)
+    if schema is None:
+        if len(_SCHEMAS) > 1000:
+            _SCHEMAS.clear()
+        schema = _SCHEMAS[key] = schema_of(version)
+    return schema
 
 
 def binary_paths(version: FormVersion) -> frozenset[str]:
-    """A version's attachment fields, parsed once per process (a published XForm never
-    changes; the key includes its digest all the same)."""
-    key = (version.id, version.sha256)
-    paths = _BINARY_PATHS.get(key)
-    if paths is None:
-        if len(_BINARY_PATHS) > 1000:
-            _BINARY_PATHS.clear()
-        paths = _BINARY_PATHS[key] = schema_of(version).binary_paths
-    return paths
+    return cached_schema(version).binary_paths

@@ -24,6 +24,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(value: datetime) -> datetime:
+    """A time read from the database as UTC-aware (aggregates such as MAX lose the column's
+    type, and SQLite keeps no offset)."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 class UTCDateTime(sa.types.TypeDecorator):
     """Timestamps are stored in UTC and always come back timezone-aware (SQLite drops the zone)."""
 
@@ -355,6 +361,21 @@ class EntityLink(SQLModel, table=True):
     how: str = Field(max_length=16)
     actor_id: int | None = Field(default=None, foreign_key="actor.id")
     created_at: datetime = _now()
+
+
+class EntityBacklog(SQLModel, table=True):
+    """A submission's entity update held until the offline update it was made after arrives
+    (Central's entity_submission_backlog): `branch_base_version` is the version within the
+    phone's branch it was made on. Applied when that version arrives, or forced after days."""
+
+    __tablename__ = "entity_backlog"
+    id: int | None = Field(default=None, primary_key=True)
+    submission_version_id: int = Field(foreign_key="submission_version.id", unique=True)
+    dataset_id: int = Field(foreign_key="dataset.id")
+    entity_uuid: str = Field(max_length=36, index=True)
+    branch_id: str | None = Field(default=None, max_length=36)
+    branch_base_version: int | None = None
+    held_at: datetime = _now()
 
 
 class LoginAttempt(SQLModel, table=True):

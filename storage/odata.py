@@ -27,7 +27,6 @@ from forms.odata_filter import And, Call, Compare, Expr, Field, Literal, Not, Or
 from forms.tabular import RowMeta
 from forms.xform import Schema
 
-from .browse import aware
 from .db import Database
 from .errors import NotFound
 from .forms import locate_form
@@ -38,6 +37,7 @@ from .models import (
     SubmissionAttachment,
     SubmissionVersion,
     UTCDateTime,
+    aware,
     utcnow,
 )
 

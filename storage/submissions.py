@@ -38,7 +38,7 @@ from sqlmodel import Session, select
 
 from forms.instance import Instance, attachment_name, is_safe_attachment_name, read_instance
 
-from . import audit, content
+from . import audit, content, entity_submissions
 from .blobs import BlobStore
 from .db import Database
 from .errors import (
@@ -50,7 +50,7 @@ from .errors import (
     SubmissionDeleted,
     XmlConflict,
 )
-from .forms import binary_paths, get_form, locate_form, resolve_version
+from .forms import binary_paths, cached_schema, get_form, locate_form, resolve_version
 from .models import (
     Audit,
     Blob,
@@ -170,6 +170,8 @@ def ingest(
                     sender,
                     ignored,
                 )
+                if ingested.outcome in ("created", "edited"):
+                    _process_entities(tx, project_id, form_version, ingested, instance, sender)
             # put_path skips an object already stored; if that was an old orphan, `jebol gc`
             # may have removed it before our row committed (storage/gc.py): put it again.
             for name, incoming in uploads.items():
@@ -180,6 +182,27 @@ def ingest(
                 raise
             # Another request stored this instanceID first: decide again against its row.
     raise AssertionError("unreachable")
+
+
+def _process_entities(
+    tx: Session,
+    project_id: int,
+    form_version: FormVersion,
+    ingested: Ingested,
+    instance: Instance,
+    sender: Sender,
+) -> None:
+    schema = cached_schema(form_version)
+    if entity_submissions.wants_processing(schema):
+        context = entity_submissions.Context(
+            project_id,
+            schema,
+            ingested.submission,
+            ingested.version,
+            sender.actor_id,
+            sender.user_agent,
+        )
+        entity_submissions.apply(tx, context, instance)
 
 
 def _match_files(
@@ -842,7 +865,33 @@ def set_review_state(
             submission.id,
             {"instanceId": current.instance_id, "reviewState": state},
         )
+        if state == "approved":
+            _entities_on_approval(tx, project_id, submission, current, actor_id)
         return SubmissionSummary(submission, VersionSummary.of(current))
+
+
+def _entities_on_approval(
+    tx: Session,
+    project_id: int,
+    submission: Submission,
+    current: SubmissionVersion,
+    actor_id: int | None,
+) -> None:
+    """Lists with approvalRequired get their entities when the submission is approved."""
+    form_version = tx.get(FormVersion, current.form_version_id)
+    assert form_version is not None
+    schema = cached_schema(form_version)
+    if schema.entities:
+        context = entity_submissions.Context(
+            project_id,
+            schema,
+            submission,
+            current,
+            actor_id,
+            submission.user_agent,
+            approved=True,
+        )
+        entity_submissions.apply(tx, context, read_instance(current.xml))
 
 
 def soft_delete(

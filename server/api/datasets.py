@@ -1,7 +1,7 @@
 """/v1/projects/{id}/datasets: entity lists and their properties, in Central's shapes.
 
-Managers create lists and add properties; managers and supervisors read them. (Entities
-themselves, and lists made by forms, come with the Entities work.)
+Managers create lists, add properties and set `approvalRequired`; managers and supervisors
+read them. Publishing a form that saves entities also creates its list (storage.datasets).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from litestar import Request, Response, get, post
+from litestar import Request, Response, get, patch, post
 
 from forms.entities import odata_name
 from storage import datasets
@@ -62,14 +62,32 @@ class ListMetadataOut(ListOut):
 
     @classmethod
     def of(cls, found: datasets.EntityList) -> ListMetadataOut:
+        use = found.forms
         return cls(
             **_list_fields(found.dataset),
             last_update=found.last_update,
+            linked_forms=_refs(use.linked),
+            source_forms=_refs(use.source),
+            draft_linked_forms=_refs(use.draft_linked),
+            draft_source_forms=_refs(use.draft_source),
             properties=[
-                PropertyOut(p.name, p.published_at, odata_name(p.name), [])
+                PropertyOut(
+                    p.name,
+                    p.published_at,
+                    odata_name(p.name),
+                    _refs(use.by_property.get(p.name, [])),
+                )
                 for p in found.properties
             ],
         )
+
+
+def _refs(refs: list[datasets.FormRef]) -> list[PropertyFormOut]:
+    return [PropertyFormOut(r.xml_form_id, r.name) for r in refs]
+
+
+class ListPatch(Wire):
+    approval_required: bool
 
 
 class ListIn(Wire):
@@ -102,7 +120,17 @@ def list_entity_lists(
 ) -> list[ListOut] | list[ListExtendedOut]:
     found = datasets.list_lists(db, project_id)
     if is_true(request.headers.get("x-extended-metadata")):
-        return [ListExtendedOut(**_list_fields(d)) for d in found]
+        counts = datasets.counts(db, project_id)
+        empty = datasets.ListCounts()
+        return [
+            ListExtendedOut(
+                **_list_fields(d),
+                entities=counts.get(d.id or 0, empty).entities,
+                last_entity=counts.get(d.id or 0, empty).last_entity,
+                conflicts=counts.get(d.id or 0, empty).conflicts,
+            )
+            for d in found
+        ]
     return [ListOut(**_list_fields(d)) for d in found]
 
 
@@ -157,4 +185,26 @@ def add_entity_list_property(
     return Success()
 
 
-HANDLERS = [list_entity_lists, get_entity_list, create_entity_list, add_entity_list_property]
+@patch(
+    f"{DATASETS}/{{name:str}}",
+    guards=[requires(MANAGE)],
+    sync_to_thread=True,
+    tags=TAGS,
+    summary="Set whether the list's entities wait for their submission's approval",
+)
+def update_entity_list(
+    project_id: ProjectId, name: PathText, data: JSONBody[ListPatch], db: DB, caller: Caller
+) -> ListMetadataOut:
+    updated = datasets.set_approval_required(
+        db, project_id, name, data.approval_required, actor_id=caller.actor_id
+    )
+    return ListMetadataOut.of(updated)
+
+
+HANDLERS = [
+    list_entity_lists,
+    get_entity_list,
+    create_entity_list,
+    update_entity_list,
+    add_entity_list_property,
+]

@@ -53,9 +53,11 @@ class VersionOut(Wire):
     trunk_version: int | None = None
     branch_base_version: int | None = None
     data: dict[str, Any] | UnsetType = UNSET
+    data_received: dict[str, Any] | UnsetType = UNSET
 
     @classmethod
     def of(cls, version: EntityVersion, data: dict[str, Any] | UnsetType = UNSET) -> VersionOut:
+        """With `data` (one entity, its versions) also what that version was sent."""
         return cls(
             label=version.label,
             current=version.is_current,
@@ -63,9 +65,13 @@ class VersionOut(Wire):
             user_agent=version.user_agent,
             version=version.version,
             base_version=version.base_version,
-            conflicting_properties=None,
+            conflicting_properties=version.conflicting_properties,
             created_at=version.created_at,
+            branch_id=version.branch_id,
+            trunk_version=version.trunk_version,
+            branch_base_version=version.branch_base_version,
             data=data,
+            data_received=UNSET if data is UNSET else version.data_received,
         )
 
 
@@ -94,7 +100,6 @@ class EntityOut(Wire):
 
 
 class VersionFullOut(VersionOut):
-    data_received: dict[str, Any] = {}
     source: dict[str, Any] = {}
     base_diff: list[str] = []
     server_diff: list[str] = []
@@ -160,6 +165,7 @@ def update_entity(
     caller: Caller,
     base_version: Annotated[str | None, QueryParameter(name="baseVersion")] = None,
     force: Annotated[str | None, QueryParameter(description="true|false")] = None,
+    resolve: Annotated[str | None, QueryParameter(description="true: mark resolved")] = None,
     user_agent: UserAgent = None,
 ) -> EntityOut:
     updated = entities.update(
@@ -170,6 +176,7 @@ def update_entity(
         data,
         base_version=base_version,
         force=is_true(force),
+        resolve=is_true(resolve),
         actor_id=caller.actor_id,
         user_agent=user_agent,
     )
@@ -202,21 +209,34 @@ def list_entity_versions(
     project_id: ProjectId, name: PathText, uuid: PathText, db: DB
 ) -> list[VersionFullOut]:
     versions = entities.list_versions(db, project_id, name, uuid)
-    by_number = {v.version: v for v in versions}
-    out = []
-    for v in versions:
-        base = by_number.get(v.base_version) if v.base_version else None
-        previous = by_number.get(v.version - 1)
-        out.append(
-            VersionFullOut(
-                **structs.asdict(VersionOut.of(v, v.data)),
-                data_received=v.data_received,
-                source=v.source or {},
-                base_diff=_diff(v, base),
-                server_diff=_diff(v, previous),
-            )
+    sources = entities.submission_sources(db, versions)
+    facts = [
+        entity_forms.VersionFacts(
+            version=v.version,
+            base_version=v.base_version,
+            branch_id=v.branch_id,
+            trunk_version=v.trunk_version,
+            label=v.label,
+            data=v.data,
+            data_received=v.data_received,
+            conflicting_properties=v.conflicting_properties,
+            resolved=v.resolved,
         )
-    return out
+        for v in versions
+    ]
+    return [
+        VersionFullOut(
+            **structs.asdict(VersionOut.of(v, v.data)),
+            source=v.source or sources.get(v.id or 0, {}),
+            base_diff=d.base_diff or [],
+            server_diff=d.server_diff or [],
+            conflict=d.conflict,
+            resolved=d.resolved,
+            last_good_version=d.last_good_version,
+            relevant_to_conflict=d.relevant_to_conflict,
+        )
+        for v, d in zip(versions, entity_forms.conflict_details(facts), strict=True)
+    ]
 
 
 # ---- OData ----------------------------------------------------------------------------------
@@ -294,15 +314,6 @@ def get_entities_feed(
         )
     )
     return Response(body, media_type=JSON_TYPE, headers=HEADERS)
-
-
-def _diff(version: EntityVersion, other: EntityVersion | None) -> list[str]:
-    """The properties (and `label`) whose values differ from `other`'s ([] when none)."""
-    if other is None:
-        return []
-    mine = {**version.data, "label": version.label}
-    theirs = {**other.data, "label": other.label}
-    return sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
 
 
 HANDLERS = [

@@ -103,7 +103,12 @@ def test_update_with_base_version_or_force(client, services, project, manager):
         (3, True, "Baru"),
     ]
     assert versions[1]["dataReceived"] == {"tahap": "2"} and versions[1]["serverDiff"] == ["tahap"]
-    actions = [a.action for a in audit.list_audits(services.db, action="entity")]
+    dataset_id = datasets.get_list(services.db, project.id, "inovasi").dataset.id
+    actions = [
+        a.action
+        for a in audit.list_audits(services.db, action="entity")
+        if a.subject_type == "dataset" and a.subject_id == dataset_id
+    ]
     assert actions.count("entity.update.version") == 2 and "entity.create" in actions
 
 

@@ -49,11 +49,29 @@ def upgrade() -> None:
     )
     op.create_index("ix_entity_link_submission_id", "entity_link", ["submission_id"])
     op.create_index("ix_entity_link_entity_id", "entity_link", ["entity_id"])
+    op.create_table(
+        "entity_backlog",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column(
+            "submission_version_id",
+            sa.Integer(),
+            sa.ForeignKey("submission_version.id"),
+            nullable=False,
+            unique=True,
+        ),
+        sa.Column("dataset_id", sa.Integer(), sa.ForeignKey("dataset.id"), nullable=False),
+        sa.Column("entity_uuid", sa.String(length=36), nullable=False),
+        sa.Column("branch_id", sa.String(length=36), nullable=True),
+        sa.Column("branch_base_version", sa.Integer(), nullable=True),
+        sa.Column("held_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_entity_backlog_entity_uuid", "entity_backlog", ["entity_uuid"])
     op.create_index("audit_subject_idx", "audit", ["subject_type", "subject_id", "logged_at"])
 
 
 def downgrade() -> None:
     op.drop_index("audit_subject_idx", "audit")
+    op.drop_table("entity_backlog")
     op.drop_table("entity_link")
     op.drop_index("ix_entity_version_submission_version_id", "entity_version")
     with op.batch_alter_table("entity_version") as batch:
