@@ -76,6 +76,7 @@ class Context:
     user_agent: str | None
     approved: bool = False
     force: bool = False
+    fresh: bool = False  # a submission just created: nothing of it can have been processed
 
 
 def wants_processing(schema: Schema) -> bool:
@@ -87,7 +88,7 @@ def wants_processing(schema: Schema) -> bool:
 def apply(tx: Tx, ctx: Context, instance: Instance) -> None:
     """Process a new (or newly approved) submission version's entities, then link it to the
     entities it chose (a link says the strongest reason: created or updated before chosen)."""
-    if ctx.schema.entities and instance.entities and not _already_processed(tx, ctx):
+    if ctx.schema.entities and instance.entities and (ctx.fresh or not _already_processed(tx, ctx)):
         _apply_claims(tx, ctx, instance)
     _link_chosen(tx, ctx, instance)
 

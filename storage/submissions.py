@@ -201,6 +201,7 @@ def _process_entities(
             ingested.version,
             sender.actor_id,
             sender.user_agent,
+            fresh=ingested.outcome == "created",
         )
         entity_submissions.apply(tx, context, instance)
 
