@@ -35,6 +35,7 @@ from .errors import (
     NoConflict,
     NotFound,
     UnexpectedAttributes,
+    UuidOfDeleted,
     WrongType,
 )
 from .models import (
@@ -275,6 +276,32 @@ def link(tx: Tx, submission_id: int, entity_id: int, how: str, actor_id: int | N
     return True
 
 
+def restore(
+    db: Database, project_id: int, list_name: str, entity_uuid: str, *, actor_id: int | None = None
+) -> None:
+    """Undo a delete (Central's `POST …/entities/{uuid}/restore`); NotFound unless deleted."""
+    with db.transaction() as tx:
+        dataset = find_list(tx, project_id, list_name)
+        entity = tx.exec(
+            select(Entity).where(
+                Entity.dataset_id == dataset.id,
+                Entity.uuid == entity_uuid.lower(),
+                col(Entity.deleted_at).is_not(None),
+            )
+        ).first()
+        if entity is None:
+            raise NotFound("entity")
+        entity.deleted_at = None
+        tx.add(entity)
+        tx.flush()
+        version = tx.exec(
+            select(EntityVersion).where(
+                EntityVersion.entity_id == entity.id, EntityVersion.is_current
+            )
+        ).one()
+        _audit(tx, actor_id, "entity.restore", dataset, Found(entity, version))
+
+
 # ---- reads ----------------------------------------------------------------------------------
 
 
@@ -422,11 +449,16 @@ def _insert(
 ) -> list[Found]:
     uuids = [p.uuid for p in parsed]
     taken = tx.exec(
-        select(Entity.uuid).where(Entity.dataset_id == dataset.id, col(Entity.uuid).in_(uuids))
-    ).first()
+        select(Entity.uuid, Entity.deleted_at).where(
+            Entity.dataset_id == dataset.id, col(Entity.uuid).in_(uuids)
+        )
+    ).all()
+    deleted = sorted(u for u, at in taken if at is not None)
+    if deleted:
+        raise UuidOfDeleted(deleted)
     repeated = next((u for i, u in enumerate(uuids) if u in uuids[:i]), None)
-    if taken is not None or repeated is not None:
-        raise AlreadyExists("entities", {"uuid": taken or repeated})
+    if taken or repeated is not None:
+        raise AlreadyExists("entities", {"uuid": taken[0][0] if taken else repeated})
     now = utcnow()
     entities = [
         Entity(dataset_id=dataset.id, uuid=p.uuid, creator_id=actor_id, created_at=now)

@@ -32,6 +32,16 @@ class AlreadyExists(Conflict):
         self.details = {"fields": list(key), "values": values, "table": table}
 
 
+class UuidOfDeleted(Conflict):
+    """A new entity's uuid belongs to a deleted one (Central's 409.19)."""
+
+    def __init__(self, uuids: list[str]) -> None:
+        super().__init__(
+            "The following UUID(s) cannot be used because they are associated with deleted "
+            f"Entities: ({', '.join(uuids)})."
+        )
+
+
 class ListNameClash(Conflict):
     """An entity list whose name differs only in case (Central's datasetNameConflict)."""
 

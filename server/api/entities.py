@@ -198,6 +198,21 @@ def delete_entity(
     return Success()
 
 
+@post(
+    f"{ONE}/restore",
+    status_code=200,
+    guards=[requires(MANAGE)],
+    sync_to_thread=True,
+    tags=TAGS,
+    summary="Restore a deleted entity",
+)
+def restore_entity(
+    project_id: ProjectId, name: PathText, uuid: PathText, db: DB, caller: Caller
+) -> Success:
+    entities.restore(db, project_id, name, uuid, actor_id=caller.actor_id)
+    return Success()
+
+
 @get(
     f"{ONE}/versions",
     guards=[requires(REVIEW)],
@@ -322,6 +337,7 @@ HANDLERS = [
     get_entity,
     update_entity,
     delete_entity,
+    restore_entity,
     list_entity_versions,
     get_entities_feed,
 ]

@@ -170,8 +170,15 @@ def test_bulk_create_with_source_and_delete(client, services, project, manager):
     assert len(client.get(f"{base}/entities", auth=manager).json()) == 2
     gone = client.get(f"{base}/entities?deleted=true", auth=manager).json()
     assert [e["uuid"] for e in gone] == [UUID] and gone[0]["deletedAt"] is not None
+    # Its uuid stays taken (409.19) until it is restored.
+    reused = client.post(f"{base}/entities", json={"uuid": UUID, "label": "x"}, auth=manager)
+    assert reused.status_code == 409 and reused.json()["code"] == 409.19
+    restored = client.post(f"{base}/entities/{UUID}/restore", auth=manager)
+    assert restored.status_code == 200 and restored.json() == {"success": True}
+    assert client.get(f"{base}/entities/{UUID}", auth=manager).status_code == 200
+    assert client.post(f"{base}/entities/{UUID}/restore", auth=manager).status_code == 404
     actions = {a.action for a in audit.list_audits(services.db, action="entity")}
-    assert {"entity.bulk.create", "entity.delete"} <= actions
+    assert {"entity.bulk.create", "entity.delete", "entity.restore"} <= actions
 
 
 def test_supervisors_read_managers_write(client, services, project, manager):
