@@ -20,7 +20,7 @@ from forms.xform import Schema
 
 from . import audit
 from .db import Database
-from .errors import AlreadyExists, InvalidInput, ListNameClash, NotFound
+from .errors import AlreadyExists, InvalidInput, ListNameClash, NotFound, PendingSubmissions
 from .models import (
     Audit,
     Dataset,
@@ -111,10 +111,25 @@ def last_update(tx: Tx, dataset: Dataset) -> datetime | None:
 
 
 def set_approval_required(
-    db: Database, project_id: int, name: str, required: bool, *, actor_id: int | None = None
+    db: Database,
+    project_id: int,
+    name: str,
+    required: bool,
+    *,
+    convert: bool | None = None,
+    actor_id: int | None = None,
 ) -> EntityList:
+    """Turning approval off while submissions wait for it needs `convert`: True makes their
+    entities now, False leaves them without (PendingSubmissions when it is not given)."""
+    from . import entity_submissions  # it reads lists through this module
+
     with db.transaction() as tx:
         dataset = find_list(tx, project_id, name)
+        if dataset.approval_required and not required:
+            if convert is None:
+                waiting = len(entity_submissions.pending(tx, dataset))
+                if waiting:
+                    raise PendingSubmissions(waiting)
         if dataset.approval_required != required:
             dataset.approval_required = required
             tx.add(dataset)
@@ -127,6 +142,8 @@ def set_approval_required(
                 dataset.id,
                 {"data": {"approvalRequired": required}},
             )
+            if not required and convert:
+                entity_submissions.convert_pending(tx, dataset, actor_id)
     return get_list(db, project_id, name)
 
 

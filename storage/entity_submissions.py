@@ -40,10 +40,12 @@ from forms.xform import EntityDecl, Schema
 from . import audit
 from .entities import Parsed, link, new_version
 from .models import (
+    Audit,
     Dataset,
     Entity,
     EntityBacklog,
     EntityVersion,
+    Form,
     FormVersion,
     Submission,
     SubmissionVersion,
@@ -121,6 +123,76 @@ def process_backlog(tx: Tx, *, force_all: bool = False) -> int:
         tx.flush()
         _reprocess(tx, row.submission_version_id, "submission.backlog.force", force=True)
     return len(held)
+
+
+def pending(tx: Tx, dataset: Dataset) -> list[tuple[Submission, SubmissionVersion]]:
+    """Submissions of forms that fill `dataset` which made no entity yet and may still (not
+    reviewed, edited or with issues; no entity error): what waits for approval (Central's
+    unprocessed submissions)."""
+    from .forms import cached_schema  # storage.forms imports storage.datasets, not this
+
+    versions = tx.exec(
+        select(FormVersion)
+        .join(Form, col(Form.id) == FormVersion.form_id)
+        .where(
+            Form.project_id == dataset.project_id,
+            col(Form.deleted_at).is_(None),
+            col(FormVersion.published_at).is_not(None),
+        )
+    ).all()
+    filling = [
+        v.id for v in versions if any(d.dataset == dataset.name for d in cached_schema(v).entities)
+    ]
+    if not filling:
+        return []
+    made = (
+        select(EntityVersion.id)
+        .join(SubmissionVersion, col(SubmissionVersion.id) == EntityVersion.submission_version_id)
+        .where(SubmissionVersion.submission_id == Submission.id)
+    )
+    failed = select(Audit.id).where(
+        Audit.subject_type == "submission",
+        Audit.subject_id == Submission.id,
+        Audit.action == "entity.error",
+    )
+    rows = tx.exec(
+        select(Submission, SubmissionVersion)
+        .join(SubmissionVersion, col(SubmissionVersion.submission_id) == Submission.id)
+        .where(
+            col(SubmissionVersion.is_current),
+            col(SubmissionVersion.form_version_id).in_(filling),
+            col(Submission.deleted_at).is_(None),
+            sa.or_(
+                col(Submission.review_state).is_(None),
+                col(Submission.review_state).in_(("edited", "hasIssues")),
+            ),
+            ~made.exists(),
+            ~failed.exists(),
+        )
+        .order_by(col(Submission.id))
+    ).all()
+    return [(submission, version) for submission, version in rows]
+
+
+def convert_pending(tx: Tx, dataset: Dataset, actor_id: int | None) -> int:
+    """Make the entities of the pending submissions (when approval stops being required)."""
+    from .forms import cached_schema
+
+    waiting = pending(tx, dataset)
+    for submission, version in waiting:
+        form_version = tx.get(FormVersion, version.form_version_id)
+        assert form_version is not None
+        ctx = Context(
+            project_id=dataset.project_id,
+            schema=cached_schema(form_version),
+            submission=submission,
+            version=version,
+            actor_id=actor_id,
+            user_agent=submission.user_agent,
+            approved=True,
+        )
+        apply(tx, ctx, read_instance(version.xml))
+    return len(waiting)
 
 
 # ---- one entity -------------------------------------------------------------------------------
@@ -466,8 +538,6 @@ def _lists(tx: Tx, project_id: int, names: set[str]) -> dict[str, Dataset]:
 
 
 def _project_of_form(tx: Tx, form_id: int) -> int:
-    from .models import Form
-
     form = tx.get(Form, form_id)
     assert form is not None
     return form.project_id

@@ -105,6 +105,13 @@ class NoConflict(InvalidInput):
         super().__init__("The Entity doesn't have any conflict")
 
 
+class PendingSubmissions(InvalidInput):
+    """Approval stops being required while submissions wait for it (Central's 400.29)."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"There are {count} pending submissions")
+
+
 class MissingParameter(InvalidInput):
     """A required field is absent (Central's missingParameter, 400.2)."""
 

@@ -7,16 +7,17 @@ read them. Publishing a form that saves entities also creates its list (storage.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, Response, get, patch, post
 
 from forms.entities import odata_name
 from storage import datasets
+from storage.errors import InvalidInput
 from storage.models import Dataset
 
 from ..auth import MANAGE, REVIEW
-from ..deps import DB, Caller, JSONBody, PathText, ProjectId, is_true
+from ..deps import DB, Caller, JSONBody, PathText, ProjectId, QueryParameter, is_true
 from ..guards import requires
 from .entities import service_document as entities_service_document
 from .odata import SVC_SUFFIX
@@ -193,10 +194,25 @@ def add_entity_list_property(
     summary="Set whether the list's entities wait for their submission's approval",
 )
 def update_entity_list(
-    project_id: ProjectId, name: PathText, data: JSONBody[ListPatch], db: DB, caller: Caller
+    project_id: ProjectId,
+    name: PathText,
+    data: JSONBody[ListPatch],
+    db: DB,
+    caller: Caller,
+    convert: Annotated[
+        str | None,
+        QueryParameter(description="true|false: what becomes of submissions awaiting approval"),
+    ] = None,
 ) -> ListMetadataOut:
+    if convert not in (None, "true", "false"):
+        raise InvalidInput(f"Unexpected convert value {convert}; expected true or false.")
     updated = datasets.set_approval_required(
-        db, project_id, name, data.approval_required, actor_id=caller.actor_id
+        db,
+        project_id,
+        name,
+        data.approval_required,
+        convert=None if convert is None else convert == "true",
+        actor_id=caller.actor_id,
     )
     return ListMetadataOut.of(updated)
 

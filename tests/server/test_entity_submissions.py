@@ -272,6 +272,19 @@ def test_approval_required_lists_wait_for_approval(services, client, field, mana
     assert review.status_code == 200, review.text
     assert client.get(url, auth=manager).json()["currentVersion"]["label"] == "Menunggu"
 
+    # Another waits; turning approval off asks what to do with it (400.29), convert=true
+    # makes its entity now.
+    waiting = str(uuidlib.uuid4())
+    _register(client, project, app_user, waiting, "Masih menunggu")
+    dataset = f"/v1/projects/{project.id}/datasets/inovasi"
+    off = client.patch(dataset, json={"approvalRequired": False}, auth=manager)
+    assert off.status_code == 400 and off.json()["code"] == 400.29
+    assert off.json()["message"] == "There are 1 pending submissions"
+    off = client.patch(f"{dataset}?convert=true", json={"approvalRequired": False}, auth=manager)
+    assert off.status_code == 200 and off.json()["approvalRequired"] is False
+    got = client.get(f"{dataset}/entities/{waiting}", auth=manager)
+    assert got.json()["currentVersion"]["label"] == "Masih menunggu"
+
 
 def test_entities_in_repeats_each_make_one(services, client, field, manager):
     project, app_user = field
