@@ -62,7 +62,6 @@ from tests.services import SeaweedS3, ThrowawayPostgres  # noqa: E402
 
 MB = 1024 * 1024
 VISIT = "jebol_sipera_kunjungan"
-VERSION = "2025010101"
 OPDS = ["setda", "dinkes", "disdik", "dpupr", "kominfo", "dishub", "bpbd", "rsud", "bkd", "lainnya"]
 STATES = [None, None, None, "approved", "approved", "hasIssues", "rejected", "edited"]
 PASSWORD = "kata-sandi-bench-123"
@@ -202,7 +201,7 @@ def insert_world(
     phone = app_users.create_app_user(services.db, services.box, project.id, "Petugas bench")
     form = form_store.get_form(services.db, project.id, VISIT)
     version = form_store.current_version(services.db, form)
-    template = b"<data id='jebol_sipera_kunjungan' version='2025010101'/>"
+    template = f"<data id='{VISIT}' version='{version.version}'/>".encode()
     rng = random.Random(1)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     engine = services.db.engine

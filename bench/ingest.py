@@ -18,7 +18,7 @@ answer was 201, every check passed and (big mode) the memory target was met, els
 Modes
 -----
 many (default)
-    --count submissions of the shipped form `jebol_sipera_kunjungan` (version 2025010101),
+    --count submissions of the shipped form `jebol_sipera_kunjungan` (its shipped version),
     each with --photos unique JPEG photos of --photo-mb MB (a noise JPEG made with Pillow, with
     unique random bytes appended after its EOI marker, so every photo is a valid, distinct
     JPEG). All photos are made before the clock starts and are held in the client's memory
@@ -98,13 +98,14 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from procstat import machine_busy_seconds, own_cpu_seconds  # noqa: E402
+from shipped import version_of  # noqa: E402
 
 from tests.collect import instance_xml  # noqa: E402  (plain module: httpx only)
 from tests.services import SeaweedS3, ThrowawayPostgres, free_port  # noqa: E402
 
 MB = 1024 * 1024
 FORM_ID = "jebol_sipera_kunjungan"
-FORM_VERSION = "2025010101"
+FORM_VERSION = version_of(FORM_ID)
 HEADERS = {
     "X-OpenRosa-Version": "1.0",
     "User-Agent": "org.odk.collect.android/v2024.3.0 jebol-bench",

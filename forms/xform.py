@@ -239,7 +239,7 @@ def _body_controls(body: Element | None) -> dict[str, Element]:
     for element in body.iter():
         ref = element.get("ref") or element.get("nodeset")
         tag = _local(element.tag)
-        if ref and tag not in ("itemset", "value", "label", "hint"):
+        if ref and tag not in ("itemset", "value", "label", "hint", "setvalue", "setgeopoint"):
             # A repeat's <group ref> and <repeat nodeset> share a path: keep the repeat.
             if ref not in controls or tag == "repeat":
                 controls[ref] = element

@@ -25,11 +25,27 @@ from forms.library import build_xlsx
 LIBRARY = Path(forms.__file__).resolve().parent / "library"
 SOURCES = LIBRARY / "src"
 EXPECTED = {  # form_id -> version
-    "jebol_sipera_kunjungan": "2025010101",
-    "jebol_sipera_profil_inovasi": "2025010101",
-    "jebol_sipera_data_dukung": "2025010101",
+    "jebol_sipera_kunjungan": "2026120501",
+    "jebol_sipera_profil_inovasi": "2026120501",
+    "jebol_sipera_data_dukung": "2026120501",
 }
 XF = "{http://www.w3.org/2002/xforms}"
+H = "{http://www.w3.org/1999/xhtml}"
+ENTITIES = "{http://www.opendatakit.org/xforms/entities}"
+#: The `inovasi` entity list's properties, exactly these names (the IID report, the exports
+#: and the entity pages read them); the profile saves each from the field of the same name.
+INOVASI_PROPERTIES = {
+    "opd",
+    "opd_lain",
+    "tahapan",
+    "inisiator",
+    "jenis",
+    "bentuk",
+    "tematik",
+    "urusan_utama",
+    "waktu_uji_coba",
+    "waktu_penerapan",
+}
 ODK_VALIDATE_JAR = (
     Path(pyxform.__file__).parent / "validators" / "odk_validate" / "bin" / "ODK_Validate.jar"
 )
@@ -157,7 +173,7 @@ def test_workbook_cells_are_strings():
     header, *rows = sheets["survey"]
     cp_hp = next(dict(zip(header, row)) for row in rows if row[1] == "cp_hp")
     assert cp_hp["constraint"] == "regex(., '^(\\+62|0)8[0-9]{8,12}$')"
-    assert sheets["settings"][1][2] == "2025010101"
+    assert sheets["settings"][1][2] == "2026120501"
     assert all(
         isinstance(v, str)
         for rows_ in sheets.values()
@@ -165,6 +181,170 @@ def test_workbook_cells_are_strings():
         for v in row
         if v is not None
     )
+
+
+# --- the `inovasi` entity list ----------------------------------------------------------
+
+
+def _xform(compiled, form_id: str) -> ET.Element:
+    return ET.fromstring(compiled[form_id].xml)
+
+
+def _model(root: ET.Element) -> ET.Element:
+    model = root.find(f"{H}head/{XF}model")
+    assert model is not None
+    return model
+
+
+def _binds(root: ET.Element) -> dict[str, dict[str, str]]:
+    return {b.get("nodeset"): dict(b.attrib) for b in _model(root).iter(f"{XF}bind")}
+
+
+def _saveto(root: ET.Element) -> dict[str, str]:
+    """Bind nodeset -> entity property, for every field with `save_to`."""
+    return {
+        nodeset: attrs[f"{ENTITIES}saveto"]
+        for nodeset, attrs in _binds(root).items()
+        if f"{ENTITIES}saveto" in attrs
+    }
+
+
+def _entities(root: ET.Element) -> dict[str, ET.Element]:
+    """Path of each `entity` element of the primary instance -> the element."""
+    primary = _model(root).find(f"{XF}instance")
+    assert primary is not None
+    found = {}
+
+    def walk(node: ET.Element, path: str) -> None:
+        for child in node:
+            name = child.tag.removeprefix(XF)
+            if name == "entity":
+                found[f"{path}/{name}"] = child
+            walk(child, f"{path}/{name}")
+
+    data = primary[0]
+    walk(data, f"/{data.tag.removeprefix(XF)}")
+    return found
+
+
+def _inovasi_csv_instance(root: ET.Element) -> ET.Element | None:
+    return next(
+        (i for i in _model(root).findall(f"{XF}instance") if i.get("id") == "inovasi"), None
+    )
+
+
+def _control(root: ET.Element, ref: str) -> ET.Element:
+    control = next(
+        (
+            c
+            for c in root.find(f"{H}body").iter()
+            if c.get("ref") == ref and c.tag != f"{XF}setvalue"
+        ),
+        None,
+    )
+    assert control is not None, f"no control for {ref}"
+    return control
+
+
+def _setvalues(root: ET.Element, ref: str) -> list[str]:
+    """The `value` of each xforms-value-changed setvalue writing `ref` (a trigger column)."""
+    return [
+        s.get("value")
+        for s in root.find(f"{H}body").iter(f"{XF}setvalue")
+        if s.get("ref") == ref and s.get("event") == "xforms-value-changed"
+    ]
+
+
+def _squash(expression: str | None) -> str:
+    return "".join((expression or "").split())
+
+
+def test_profile_creates_or_updates_an_inovasi_entity(compiled):
+    root = _xform(compiled, "jebol_sipera_profil_inovasi")
+    assert _model(root).get(f"{ENTITIES}entities-version")
+    entities = _entities(root)
+    assert list(entities) == ["/data/meta/entity"]
+    entity = entities["/data/meta/entity"]
+    assert entity.get("dataset") == "inovasi"
+    assert entity.get("create") is not None and entity.get("update") is not None
+    binds = _binds(root)
+    create = _squash(binds["/data/meta/entity/@create"]["calculate"])
+    update = _squash(binds["/data/meta/entity/@update"]["calculate"])
+    assert create == "/data/mode_profil='baru'" and update == "/data/mode_profil='ubah'"
+    # An update names the chosen innovation, a create a fresh uuid.
+    entity_id = _squash(binds["/data/meta/entity/@id"]["calculate"])
+    assert entity_id == "if(/data/mode_profil='ubah',/data/inovasi,/data/inovasi_baru_id)"
+    assert _squash(binds["/data/inovasi_baru_id"]["calculate"]) == "once(uuid())"
+    assert _squash(binds["/data/meta/entity/label"]["calculate"]) == "/data/nama_inovasi"
+    # Every property is saved from the top-level field of the same name.
+    saved = _saveto(root)
+    assert sorted(saved.values()) == sorted(INOVASI_PROPERTIES)
+    assert saved == {f"/data/{name}": name for name in INOVASI_PROPERTIES}
+    assert "relevant" in binds["/data/opd_lain"]
+    # The innovation to update comes from the list, filtered by the OPD.
+    csv = _inovasi_csv_instance(root)
+    assert csv is not None and csv.get("src") == "jr://file-csv/inovasi.csv"
+    itemset = _control(root, "/data/inovasi").find(f"{XF}itemset")
+    assert _squash(itemset.get("nodeset")) == "instance('inovasi')/root/item[opd=/data/opd]"
+    assert "relevant" in binds["/data/inovasi"]
+    label = "instance('inovasi')/root/item[name=/data/inovasi]/label"
+    assert [_squash(v) for v in _setvalues(root, "/data/nama_inovasi")] == [label]
+
+
+def test_visit_registers_unknown_innovations_in_its_repeat(compiled):
+    root = _xform(compiled, "jebol_sipera_kunjungan")
+    assert _model(root).get(f"{ENTITIES}entities-version") == "2025.1.0"
+    entities = _entities(root)
+    assert list(entities) == ["/data/inovasi/meta/entity"]
+    entity = entities["/data/inovasi/meta/entity"]
+    assert entity.get("dataset") == "inovasi"
+    assert entity.get("create") is not None and entity.get("update") is None
+    binds = _binds(root)
+    create = _squash(binds["/data/inovasi/meta/entity/@create"]["calculate"])
+    assert create == "../../../inv_terdaftar='tidak'"
+    assert _squash(binds["/data/inovasi/meta/entity/label"]["calculate"]) == "../../../inv_nama"
+    assert _saveto(root) == {
+        "/data/inovasi/inv_opd": "opd",
+        "/data/inovasi/inv_opd_lain": "opd_lain",
+        "/data/inovasi/inv_tahapan": "tahapan",
+        "/data/inovasi/inv_jenis": "jenis",
+        "/data/inovasi/inv_bentuk": "bentuk",
+        "/data/inovasi/inv_urusan": "urusan_utama",
+        "/data/inovasi/inv_uji_coba": "waktu_uji_coba",
+        "/data/inovasi/inv_penerapan": "waktu_penerapan",
+    }
+    assert set(_saveto(root).values()) <= INOVASI_PROPERTIES
+    assert _squash(binds["/data/inovasi/inv_opd"]["calculate"]) == "/data/g_kunjungan/opd"
+    # A known innovation is chosen from the list, filtered by the OPD visited.
+    csv = _inovasi_csv_instance(root)
+    assert csv is not None and csv.get("src") == "jr://file-csv/inovasi.csv"
+    control = _control(root, "/data/inovasi/inv_entity")
+    assert control.tag == f"{XF}select1"
+    itemset = control.find(f"{XF}itemset").get("nodeset")
+    assert _squash(itemset) == "instance('inovasi')/root/item[opd=/data/g_kunjungan/opd]"
+    # inv_nama stays the innovation's name: typed, or the chosen entity's label.
+    assert _control(root, "/data/inovasi/inv_nama").tag == f"{XF}input"
+    label = "instance('inovasi')/root/item[name=current()/../inv_entity]/label"
+    named = [_squash(v) for v in _setvalues(root, "/data/inovasi/inv_nama")]
+    assert named and all(label in v for v in named)
+    assert "readonly" in binds["/data/inovasi/inv_nama"]
+
+
+def test_evidence_chooses_the_innovation_from_the_list(compiled):
+    root = _xform(compiled, "jebol_sipera_data_dukung")
+    assert _entities(root) == {}
+    csv = _inovasi_csv_instance(root)
+    assert csv is not None and csv.get("src") == "jr://file-csv/inovasi.csv"
+    itemset = _control(root, "/data/inovasi").find(f"{XF}itemset").get("nodeset")
+    assert _squash(itemset) == "instance('inovasi')/root/item[opd=/data/opd]"
+    binds = _binds(root)
+    assert "relevant" in binds["/data/inovasi"]
+    # The escape: a typed name when the innovation is not listed yet.
+    assert _control(root, "/data/nama_inovasi").tag == f"{XF}input"
+    assert binds["/data/nama_inovasi"]["required"] == "true()"
+    label = "instance('inovasi')/root/item[name=/data/inovasi]/label"
+    named = [_squash(v) for v in _setvalues(root, "/data/nama_inovasi")]
+    assert named and all(label in v for v in named)
 
 
 # --- the IID catalogue -------------------------------------------------------------------

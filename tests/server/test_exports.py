@@ -107,6 +107,9 @@ def _ingest(
     return instance_id
 
 
+SICEPAT = "0f4a9c1e-5d3b-4c2a-9e8f-7a6b5c4d3e2f"  # an entity uuid of the `inovasi` list
+
+
 def _visit_body(opd: str, photos: list[str], attendance: str) -> str:
     evidence = "".join(
         f"<bukti><bukti_indikator>ind16</bukti_indikator><bukti_jenis>sk"
@@ -119,8 +122,11 @@ def _visit_body(opd: str, photos: list[str], attendance: str) -> str:
         f"<g_kunjungan><tgl_kunjungan>2026-01-05</tgl_kunjungan><opd>{opd}</opd>"
         f"<petugas>petugas_1 petugas_3</petugas><cp_nama>Ani</cp_nama>"
         f"<lokasi>-0.68 100.78 250 5</lokasi></g_kunjungan>"
-        f"<inovasi><inv_nama>SiCepat</inv_nama><inv_masalah>anggaran video</inv_masalah>"
-        f"{evidence}</inovasi><inovasi><inv_nama>Dua</inv_nama></inovasi>"
+        # One innovation chosen from the `inovasi` entity list, one registered on the spot.
+        f"<inovasi><inv_terdaftar>ya</inv_terdaftar><inv_entity>{SICEPAT}</inv_entity>"
+        f"<inv_nama>SiCepat</inv_nama><inv_masalah>anggaran video</inv_masalah>"
+        f"{evidence}</inovasi><inovasi><inv_terdaftar>tidak</inv_terdaftar><inv_entity/>"
+        f"<inv_nama>Dua</inv_nama></inovasi>"
         f"<g_penutup><foto_daftar_hadir>{attendance}</foto_daftar_hadir>"
         f"<ttd_cp>ttd-{attendance}</ttd_cp><tgl_tindak_lanjut>2026-02-01</tgl_tindak_lanjut>"
         f"</g_penutup>"
@@ -197,7 +203,7 @@ def world(services, tmp_path_factory) -> World:
             world,
             tmp,
             VISIT,
-            "2025010101",
+            "2026120501",
             _visit_body(opd, photos, attendance),
             name=name,
             photos=(*photos, attendance, f"ttd-{attendance}"),

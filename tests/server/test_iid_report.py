@@ -17,7 +17,10 @@ from storage.submissions import IncomingFile, Sender
 from tests.collect import instance_xml, new_instance_id
 from tests.factories import jpeg, make_project
 
-VERSION = "2025010101"
+VERSION = "2026120501"
+# Entity uuids of the `inovasi` list, as a form choosing a listed innovation sends them.
+SEHAT = "4b1f0c2e-8a7d-4e6b-9c5a-3d2e1f0a9b8c"
+POSYANDU = "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b"
 
 
 def _send(services, project, form_id, body, files, tmp_path):
@@ -36,10 +39,14 @@ def _send(services, project, form_id, body, files, tmp_path):
     )
 
 
-def _evidence(opd, name, indicator, parameter, berkas="", photo="", link=""):
+def _evidence(opd, name, indicator, parameter, berkas="", photo="", link="", entity=""):
     photos = f"<foto_bukti><foto_bukti_file>{photo}</foto_bukti_file></foto_bukti>" if photo else ""
+    # The innovation is chosen from the `inovasi` list (its uuid) or typed: either way
+    # nama_inovasi holds its name.
+    listed = "ya" if entity else "tidak"
     return (
-        f"<opd>{opd}</opd><nama_inovasi>{name}</nama_inovasi><indikator>{indicator}"
+        f"<opd>{opd}</opd><inovasi_terdaftar>{listed}</inovasi_terdaftar>"
+        f"<inovasi>{entity}</inovasi><nama_inovasi>{name}</nama_inovasi><indikator>{indicator}"
         f"</indikator><parameter>{parameter}</parameter><nomor_dokumen>1/2026</nomor_dokumen>"
         f"<tanggal_dokumen>2026-01-05</tanggal_dokumen><tentang>Penetapan</tentang>"
         f"<berkas>{berkas}</berkas>{photos}<tautan>{link}</tautan>"
@@ -63,7 +70,7 @@ def dataset(services, tmp_path):
             services,
             project,
             profile,
-            f"<opd>{opd}</opd><nama_inovasi>{name}</nama_inovasi>"
+            f"<opd>{opd}</opd><mode_profil>baru</mode_profil><nama_inovasi>{name}</nama_inovasi>"
             "<tahapan>penerapan</tahapan><jenis>digital</jenis>",
             {},
             tmp_path,
@@ -74,7 +81,7 @@ def dataset(services, tmp_path):
         services,
         project,
         dd,
-        _evidence("dinkes", "Sehat Bersama", "ind16", "ind16_p3", berkas="sk.pdf"),
+        _evidence("dinkes", "Sehat Bersama", "ind16", "ind16_p3", berkas="sk.pdf", entity=SEHAT),
         {"sk.pdf": small_pdf},
         tmp_path,
     )
@@ -124,7 +131,8 @@ def dataset(services, tmp_path):
         project,
         "jebol_sipera_kunjungan",
         "<g_kunjungan><tgl_kunjungan>2026-11-20</tgl_kunjungan><opd>dinkes</opd></g_kunjungan>"
-        "<inovasi><inv_nama>Posyandu Digital</inv_nama><inv_dd_kurang>ind35</inv_dd_kurang>"
+        f"<inovasi><inv_terdaftar>ya</inv_terdaftar><inv_entity>{POSYANDU}</inv_entity>"
+        "<inv_nama>Posyandu Digital</inv_nama><inv_dd_kurang>ind35</inv_dd_kurang>"
         "</inovasi>",
         {},
         tmp_path,

@@ -243,7 +243,7 @@ def test_opd_coverage_counts_visits_innovations_and_overdue_follow_ups(services,
             services.db,
             services.blobs,
             project.id,
-            instance_xml("jebol_sipera_kunjungan", "2025010101", new_instance_id(), body),
+            instance_xml("jebol_sipera_kunjungan", "2026120501", new_instance_id(), body),
             [],
             sender=Sender(actor_id=None),
         )
