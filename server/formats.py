@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 XML_TYPE = "text/xml"  # Litestar appends "; charset=utf-8"
 OPENROSA_VERSION = "1.0"
@@ -54,9 +54,14 @@ def form_list(items: list[FormListItem]) -> str:
 
 @dataclass(frozen=True)
 class ManifestItem:
+    """A media file; an entity list's also has its `type` (entityList or approvalEntityList)
+    and the URL Collect checks its offline entities against."""
+
     filename: str
     md5: str
     download_url: str
+    type: str | None = None
+    integrity_url: str | None = None
 
 
 def manifest(items: list[ManifestItem]) -> str:
@@ -65,10 +70,26 @@ def manifest(items: list[ManifestItem]) -> str:
         '<manifest xmlns="http://openrosa.org/xforms/xformsManifest">'
     ]
     for item in items:
+        kind = f' type="{escape(item.type)}"' if item.type else ""
         parts.append(
-            f"<mediaFile><filename>{escape(item.filename)}</filename>"
+            f"<mediaFile{kind}><filename>{escape(item.filename)}</filename>"
             f"<hash>md5:{item.md5}</hash>"
-            f"<downloadUrl>{escape(item.download_url)}</downloadUrl></mediaFile>"
+            f"<downloadUrl>{escape(item.download_url)}</downloadUrl>"
         )
+        if item.integrity_url:
+            parts.append(f"<integrityUrl>{escape(item.integrity_url)}</integrityUrl>")
+        parts.append("</mediaFile>")
     parts.append("</manifest>")
     return "".join(parts)
+
+
+INTEGRITY_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n<data><entities>'
+INTEGRITY_TAIL = "</entities></data>"
+
+
+def integrity_entities(rows: list[tuple[str, bool]]) -> str:
+    """Entities of a list's integrity reply: `<entity id><deleted>true|false</deleted>`."""
+    return "".join(
+        f"<entity id={quoteattr(uuid)}><deleted>{'true' if deleted else 'false'}</deleted></entity>"
+        for uuid, deleted in rows
+    )

@@ -6,6 +6,7 @@ Every handler here is registered twice: under `/v1` (web users, Basic or Bearer)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -14,18 +15,19 @@ import anyio
 from litestar import Request, Response, get, head, post
 from litestar.response import Redirect, Stream
 
+from storage import entity_lists, roles, submissions
 from storage import forms as form_store
-from storage import roles, submissions
 from storage.db import Database
+from storage.errors import Forbidden, NotFound
 from storage.models import Form
 from storage.submissions import IncomingFile, Sender
 
 from . import formats
-from .auth import SUBMIT, refuse_key
+from .auth import REVIEW, SUBMIT, refuse_key
 from .deps import DB, Blobs, Config, PathText, ProjectId, QueryParameter
 from .errors import BadRequest, MissingInput
-from .files import file_response
-from .guards import identity_of, requires
+from .files import content_disposition, file_response
+from .guards import identity_of, requires, roles_of
 from .settings import Settings
 from .uploads import receive_multipart
 
@@ -150,17 +152,52 @@ def manifest(
 ) -> Response[Any]:
     form = _assigned_form(request, db, project_id, xml_form_id)
     version = form_store.current_version(db, form)
-    base = f"{_base(request, settings, project_id)}/forms/{quote(xml_form_id, safe='')}"
+    project_url = _base(request, settings, project_id)
+    base = f"{project_url}/forms/{quote(xml_form_id, safe='')}"
     items = [
-        formats.ManifestItem(
-            m.attachment.name,
-            m.blob.md5 or "",
-            f"{base}/attachments/{quote(m.attachment.name, safe='')}",
-        )
-        for m in form_store.list_media(db, version)
-        if m.blob is not None
+        item
+        for media, listed in entity_lists.media_of(db, version, project_id)
+        if (item := _manifest_item(media, listed, base, project_url)) is not None
     ]
     return _reply(formats.manifest(items), settings)
+
+
+def _manifest_item(
+    media: form_store.MediaFile,
+    listed: entity_lists.ListFile | None,
+    base: str,
+    project_url: str,
+) -> formats.ManifestItem | None:
+    """A manifest entry: an uploaded file, or an entity list (Central's hash, type and
+    integrity URL); an attachment that is neither is not offered."""
+    url = f"{base}/attachments/{quote(media.attachment.name, safe='')}"
+    if listed is not None:
+        list_url = f"{project_url}/datasets/{quote(listed.dataset.name, safe='')}"
+        return formats.ManifestItem(
+            media.attachment.name, listed.hash, url, listed.media_type, f"{list_url}/integrity"
+        )
+    if media.blob is None:
+        return None
+    return formats.ManifestItem(media.attachment.name, media.blob.md5 or "", url)
+
+
+def entity_list_response(
+    request: Request[Any, Any, Any],
+    db: Database,
+    listed: entity_lists.ListFile,
+    headers: dict[str, str] | None = None,
+) -> Response[Any] | Stream:
+    """An entity list as its CSV, streamed; its hash is the ETag, so a phone holding the
+    current copy gets a 304 (nginx may weaken the ETag on the way: W/ counts too)."""
+    etag = f'"{listed.hash}"'
+    sent = {**(headers or {}), "ETag": etag}
+    if request.headers.get("if-none-match", "") in (etag, f"W/{etag}"):
+        return Response(b"", status_code=304, headers=sent)
+    return Stream(
+        entity_lists.csv_chunks(db.detached(), listed.dataset),
+        media_type=entity_lists.CSV_TYPE,
+        headers={**sent, "Content-Disposition": content_disposition(listed.name)},
+    )
 
 
 @get(
@@ -179,9 +216,64 @@ def form_media(
     blobs: Blobs,
 ) -> Response[Any] | Stream | Redirect:
     form = _assigned_form(request, db, project_id, xml_form_id)
-    media = form_store.get_media(db, form_store.current_version(db, form), name)
+    version = form_store.current_version(db, form)
+    listed = entity_lists.list_file(db, version, project_id, name)
+    if listed is not None:
+        return entity_list_response(request, db, listed)
+    media = form_store.get_media(db, version, name)
     assert media.blob is not None
     return file_response(request, blobs, media.blob, name)
+
+
+@get(
+    "/projects/{project_id:int}/datasets/{name:str}/integrity",
+    opt=OPENROSA,
+    guards=[PHONES],
+    before_request=check_openrosa_version,
+    sync_to_thread=True,
+    summary="Which of an entity list's entities still exist (for Collect's offline copy)",
+    tags=["OpenRosa"],
+)
+def entity_list_integrity(
+    request: Request[Any, Any, Any],
+    project_id: ProjectId,
+    name: PathText,
+    db: DB,
+    settings: Config,
+    ids: Annotated[str | None, QueryParameter(name="id")] = None,
+) -> Stream:
+    listed = entity_lists.find_list_file(db, project_id, name)
+    if listed is None:
+        raise NotFound("entity list")
+    _may_check_list(request, db, project_id, name)
+    wanted = entity_lists.parse_ids(ids)
+    batches = entity_lists.integrity_batches(db.detached(), listed.dataset, wanted)
+    return Stream(
+        _integrity_chunks(batches),
+        media_type=formats.XML_TYPE,
+        headers=formats.openrosa_headers(settings.max_submission_bytes),
+    )
+
+
+def _integrity_chunks(batches: Iterator[list[tuple[str, bool]]]) -> Iterator[bytes]:
+    yield formats.INTEGRITY_HEAD.encode()
+    for rows in batches:
+        yield formats.integrity_entities(rows).encode()
+    yield formats.INTEGRITY_TAIL.encode()
+
+
+def _may_check_list(
+    request: Request[Any, Any, Any], db: Database, project_id: int, list_name: str
+) -> None:
+    """Managers and supervisors read every list; a data collector or an app user only one
+    a form it may fill uses (Central's canReadForOpenRosa)."""
+    if roles_of(request) & (REVIEW | {"admin"}):
+        return
+    linked = entity_lists.linked_form_ids(db, project_id, list_name)
+    assigned = roles.assigned_form_ids(db, identity_of(request, keys=True))
+    usable = linked if assigned is None else linked & assigned
+    if not usable:
+        raise Forbidden("No form you may fill uses this entity list.")
 
 
 @head(
@@ -247,5 +339,12 @@ async def submission_post(
 
 # Shared by /v1 (web users) and /v1/key/{key} (app users); on /v1 the form XML is served by
 # the REST form resource (server/api/forms.py), which also answers JSON for the same path.
-HANDLERS = [form_list, manifest, form_media, submission_head, submission_post]
+HANDLERS = [
+    form_list,
+    manifest,
+    form_media,
+    entity_list_integrity,
+    submission_head,
+    submission_post,
+]
 KEY_ONLY = [form_xml]

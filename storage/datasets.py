@@ -102,12 +102,24 @@ def get_list(db: Database, project_id: int, name: str) -> EntityList:
 
 def last_update(tx: Tx, dataset: Dataset) -> datetime | None:
     """The time of the list's newest audit event: any change to it or to its entities."""
-    latest = tx.exec(
-        select(sa.func.max(Audit.logged_at)).where(
-            Audit.subject_type == "dataset", Audit.subject_id == dataset.id
-        )
-    ).one()
-    return aware(latest) if latest is not None else None
+    assert dataset.id is not None
+    return latest_audits(tx, [dataset.id]).get(dataset.id)
+
+
+def latest_audits(tx: Tx, dataset_ids: list[int]) -> dict[int, datetime]:
+    """Each list's newest audit time (one index range per list, audit_subject_idx).
+
+    Writers of a list's entities lock the list first (`find_list(lock=True)`), so these
+    times follow commit order: a change never commits with a time older than one already
+    seen, and a phone comparing this time never misses it."""
+    if not dataset_ids:
+        return {}
+    rows = tx.exec(
+        select(Audit.subject_id, sa.func.max(Audit.logged_at))
+        .where(Audit.subject_type == "dataset", col(Audit.subject_id).in_(dataset_ids))
+        .group_by(Audit.subject_id)
+    ).all()
+    return {int(subject): aware(at) for subject, at in rows if subject is not None and at}
 
 
 def set_approval_required(
@@ -303,11 +315,11 @@ def _project(tx: Tx, project_id: int) -> Project:
     return project
 
 
-def find_list(tx: Tx, project_id: int, name: str) -> Dataset:
-    """The project's entity list of that name, or NotFound."""
-    dataset = tx.exec(
-        select(Dataset).where(Dataset.project_id == project_id, col(Dataset.name) == name)
-    ).first()
+def find_list(tx: Tx, project_id: int, name: str, *, lock: bool = False) -> Dataset:
+    """The project's entity list of that name, or NotFound. `lock` (PostgreSQL): for writing
+    its entities, one transaction at a time (see `latest_audits`)."""
+    query = select(Dataset).where(Dataset.project_id == project_id, col(Dataset.name) == name)
+    dataset = tx.exec(query.with_for_update() if lock else query).first()
     if dataset is None:
         raise NotFound("entity list")
     return dataset

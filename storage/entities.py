@@ -146,7 +146,7 @@ def create(
     user_agent: str | None = None,
 ) -> Found:
     with db.transaction() as tx:
-        dataset = find_list(tx, project_id, list_name)
+        dataset = find_list(tx, project_id, list_name, lock=True)
         parsed = parse_body(body, _property_names(tx, dataset))
         found = _insert(tx, dataset, [parsed], actor_id, user_agent, None)[0]
         _audit(tx, actor_id, "entity.create", dataset, found)
@@ -169,7 +169,7 @@ def create_many(
     if not entities:
         raise UnexpectedAttributes(["entities: [...]"], ["empty array"])
     with db.transaction() as tx:
-        dataset = find_list(tx, project_id, list_name)
+        dataset = find_list(tx, project_id, list_name, lock=True)
         names = _property_names(tx, dataset)
         parsed = [parse_body(e, names) for e in entities]
         details = bulk_source(source, len(parsed), user_agent)
@@ -213,7 +213,7 @@ def update(
     """A new version from a REST body; with `resolve` the entity's conflict is also marked
     resolved (an empty body only resolves it, as Central's `?resolve=true`)."""
     with db.transaction() as tx:
-        dataset = find_list(tx, project_id, list_name)
+        dataset = find_list(tx, project_id, list_name, lock=True)
         current = _found(tx, dataset, entity_uuid, for_update=True)
         if resolve and current.entity.conflict is None:
             raise NoConflict()
@@ -254,7 +254,7 @@ def delete(
     db: Database, project_id: int, list_name: str, entity_uuid: str, *, actor_id: int | None = None
 ) -> None:
     with db.transaction() as tx:
-        dataset = find_list(tx, project_id, list_name)
+        dataset = find_list(tx, project_id, list_name, lock=True)
         found = _found(tx, dataset, entity_uuid, for_update=True)
         found.entity.deleted_at = utcnow()
         tx.add(found.entity)
@@ -281,7 +281,7 @@ def restore(
 ) -> None:
     """Undo a delete (Central's `POST …/entities/{uuid}/restore`); NotFound unless deleted."""
     with db.transaction() as tx:
-        dataset = find_list(tx, project_id, list_name)
+        dataset = find_list(tx, project_id, list_name, lock=True)
         entity = tx.exec(
             select(Entity).where(
                 Entity.dataset_id == dataset.id,

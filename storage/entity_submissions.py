@@ -97,7 +97,8 @@ def apply(tx: Tx, ctx: Context, instance: Instance) -> None:
 
 def _apply_claims(tx: Tx, ctx: Context, instance: Instance) -> None:
     declared = {d.container: d for d in ctx.schema.entities}
-    lists = _lists(tx, ctx.project_id, {c.attributes.get("dataset", "") for c in instance.entities})
+    names = {c.attributes.get("dataset", "") for c in instance.entities}
+    lists = _lists(tx, ctx.project_id, names, lock=True)
     for claim in instance.entities:
         decl = declared.get(claim.container)
         if decl is None:
@@ -528,12 +529,17 @@ def _already_processed(tx: Tx, ctx: Context) -> bool:
     return made is not None or held is not None
 
 
-def _lists(tx: Tx, project_id: int, names: set[str]) -> dict[str, Dataset]:
+def _lists(tx: Tx, project_id: int, names: set[str], *, lock: bool = False) -> dict[str, Dataset]:
+    """The project's lists of these names; `lock`: for writing their entities (in id order,
+    so two submissions naming the same lists never wait on each other in a circle)."""
     if not names:
         return {}
-    rows = tx.exec(
-        select(Dataset).where(Dataset.project_id == project_id, col(Dataset.name).in_(names))
-    ).all()
+    query = (
+        select(Dataset)
+        .where(Dataset.project_id == project_id, col(Dataset.name).in_(names))
+        .order_by(col(Dataset.id))
+    )
+    rows = tx.exec(query.with_for_update() if lock else query).all()
     return {d.name: d for d in rows}
 
 

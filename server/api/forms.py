@@ -18,6 +18,7 @@ from litestar.response import Redirect, Stream
 from markupsafe import escape
 
 from forms.compile import MAX_XLSFORM_BYTES
+from storage import entity_lists
 from storage import forms as form_store
 from storage.blobs import BlobStore
 from storage.errors import NotFound
@@ -50,16 +51,26 @@ class AttachmentOut(Wire):
     updated_at: datetime | None = None
 
     @classmethod
-    def of(cls, media: form_store.MediaFile) -> AttachmentOut:
+    def of(cls, media: form_store.MediaFile, listed: bool = False) -> AttachmentOut:
+        """`listed`: served from the project's entity list of the file's name, so it exists
+        with no upload, and has no file hash (Central's dataset-linked attachment)."""
         blob = media.blob
         return cls(
             name=media.attachment.name,
             type=media.attachment.kind,
-            exists=blob is not None,
+            exists=blob is not None or listed,
             blob_exists=blob is not None,
-            hash=blob.md5 if blob else None,
+            dataset_exists=listed,
+            hash=blob.md5 if blob and not listed else None,
             updated_at=media.attachment.updated_at,
         )
+
+
+def _attachments(db: Any, version: form_store.FormVersion, project_id: int) -> list[AttachmentOut]:
+    return [
+        AttachmentOut.of(media, listed is not None)
+        for media, listed in entity_lists.media_of(db, version, project_id)
+    ]
 
 
 # ---- create and list ---------------------------------------------------------------------------
@@ -332,7 +343,7 @@ def list_draft_attachments(
     project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller
 ) -> list[AttachmentOut]:
     _, draft = form_store.get_draft(db, project_id, xml_form_id)
-    return [AttachmentOut.of(m) for m in form_store.list_media(db, draft)]
+    return _attachments(db, draft, project_id)
 
 
 @post(
@@ -399,9 +410,7 @@ def list_attachments(
     project_id: ProjectId, xml_form_id: PathText, db: DB, caller: Caller
 ) -> list[AttachmentOut]:
     form = form_store.get_form(db, project_id, xml_form_id)
-    return [
-        AttachmentOut.of(m) for m in form_store.list_media(db, form_store.current_version(db, form))
-    ]
+    return _attachments(db, form_store.current_version(db, form), project_id)
 
 
 @get(

@@ -25,7 +25,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Stream
 
-from storage import app_users, roles, users
+from storage import app_users, entity_lists, roles, users
 from storage import forms as form_store
 from storage.blobs import blob_key
 from storage.db import Database
@@ -35,6 +35,7 @@ from storage.tokens import is_well_formed
 
 from ..deps import DB, Blobs, Caller, Config, PathText
 from ..guards import PUBLIC, identity_of, keep_identity
+from ..openrosa import entity_list_response
 from ..settings import Settings
 from ..ui import i18n
 from ..ui.i18n import gettext
@@ -170,13 +171,17 @@ def _urls(key: str, project_id: int) -> dict[str, str]:
     }
 
 
-def _form_entry(db: Database, key: str, version: FormVersion, xml_form_id: str) -> dict[str, Any]:
+def _form_entry(
+    db: Database, key: str, project_id: int, version: FormVersion, xml_form_id: str
+) -> dict[str, Any]:
+    """What a page needs of a form. Media URLs carry their content's hash (an entity list's
+    changes with every entity event), so a new list is a new URL the phone fetches."""
     base = f"/f/{key}/{_q(xml_form_id)}"
-    media = {
-        m.attachment.name: f"{base}/media/{_q(m.attachment.name)}?v={m.blob.md5 or ''}"
-        for m in form_store.list_media(db, version)
-        if m.blob is not None
-    }
+    media = {}
+    for m, listed in entity_lists.media_of(db, version, project_id):
+        digest = listed.hash if listed is not None else m.blob.md5 if m.blob is not None else None
+        if digest is not None:
+            media[m.attachment.name] = f"{base}/media/{_q(m.attachment.name)}?v={digest}"
     return {
         "id": xml_form_id,
         "title": version.title or xml_form_id,
@@ -271,7 +276,7 @@ def form_list_page(key: PathText, db: DB, settings: Config, officer: Officer) ->
     project_id = officer.project_id or 0
     assigned = roles.assigned_form_ids(db, officer) or frozenset()
     forms = [
-        _form_entry(db, key, version, form.xml_form_id)
+        _form_entry(db, key, project_id, version, form.xml_form_id)
         for form, version in form_store.list_forms(db, project_id, for_phones=True)
         if form.id in assigned
     ]
@@ -310,7 +315,7 @@ def form_page(
 ) -> Response[Any]:
     project_id = officer.project_id or 0
     version = _form_version(db, officer, xml_form_id)
-    entry = _form_entry(db, key, version, xml_form_id)
+    entry = _form_entry(db, key, project_id, version, xml_form_id)
     config = {**_common(key, project_id, settings), "page": "form", "form": entry}
     built = assets.current()
     return _page(
@@ -393,11 +398,21 @@ def form_xml(key: PathText, xml_form_id: PathText, db: DB, officer: Officer) -> 
 
 @get("/{key:str}/{xml_form_id:str}/media/{name:str}", guards=[key_holder], sync_to_thread=True)
 def form_media(
-    key: PathText, xml_form_id: PathText, name: PathText, db: DB, blobs: Blobs, officer: Officer
+    request: Request[Any, Any, Any],
+    key: PathText,
+    xml_form_id: PathText,
+    name: PathText,
+    db: DB,
+    blobs: Blobs,
+    officer: Officer,
 ) -> Response[Any] | Stream:
     """A form media file, always through this server (never a redirect to the object store:
-    the service worker caches it, and the store's origin would need CORS)."""
+    the service worker caches it, and the store's origin would need CORS); an entity list's
+    CSV as phones get it (server/openrosa.py)."""
     version = _form_version(db, officer, xml_form_id)
+    listed = entity_lists.list_file(db, version, officer.project_id or 0, name)
+    if listed is not None:
+        return entity_list_response(request, db, listed, {"Cache-Control": PAGE_CACHE})
     try:
         media = form_store.get_media(db, version, name)
     except NotFound:

@@ -41,6 +41,7 @@ RULES = {
     ("GET", "/projects/{project_id:int}/formList"): "submit",
     ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/manifest"): "submit",
     ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/attachments/{name:str}"): "submit",
+    ("GET", "/projects/{project_id:int}/datasets/{name:str}/integrity"): "submit",
     ("HEAD", "/projects/{project_id:int}/submission"): "submit",
     ("POST", "/projects/{project_id:int}/submission"): "submit",
     ("GET", "/projects"): "any",
@@ -155,11 +156,16 @@ RULES = {
     ("GET", "/projects/{project_id:int}/datasets/{name:str}"): "review",
     ("POST", "/projects/{project_id:int}/datasets"): "manage",
     ("POST", "/projects/{project_id:int}/datasets/{name:str}/properties"): "manage",
+    ("PATCH", "/projects/{project_id:int}/datasets/{name:str}"): "manage",
     ("GET", "/projects/{project_id:int}/datasets/{name:str}/entities"): "review",
     ("POST", "/projects/{project_id:int}/datasets/{name:str}/entities"): "manage",
     ("GET", "/projects/{project_id:int}/datasets/{name:str}/entities/{uuid:str}"): "review",
     ("PATCH", "/projects/{project_id:int}/datasets/{name:str}/entities/{uuid:str}"): "manage",
     ("DELETE", "/projects/{project_id:int}/datasets/{name:str}/entities/{uuid:str}"): "manage",
+    (
+        "POST",
+        "/projects/{project_id:int}/datasets/{name:str}/entities/{uuid:str}/restore",
+    ): "manage",
     (
         "GET",
         "/projects/{project_id:int}/datasets/{name:str}/entities/{uuid:str}/versions",
@@ -249,7 +255,16 @@ OPENROSA_FOR_KEYS = {
 } | {
     ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/attachments/{name:str}"),
     ("GET", "/projects/{project_id:int}/forms/{form_file:str}"),
+    ("GET", "/projects/{project_id:int}/datasets/{name:str}/integrity"),
 }
+# A form reading the world's entity list: who may fill it may check the list's integrity.
+LIST_FORM = b"""| survey |
+| | type | name | label |
+| | select_one_from_file inovasi.csv | inovasi | Inovasi |
+| settings |
+| | form_id | version |
+| | pilih_inovasi | 1 |
+"""
 
 
 @dataclass
@@ -275,7 +290,8 @@ def setting(services):
     other_project = make_project(services)
     stranger = make_app_user(services, other_project)
     xml = compile_xlsform((DATA / "foto_sederhana.md").read_bytes(), "f.md").xml
-    return {"people": people, "stranger": stranger, "xml": xml}
+    list_xml = compile_xlsform(LIST_FORM, "l.md").xml
+    return {"people": people, "stranger": stranger, "xml": xml, "list_xml": list_xml}
 
 
 def make_world(services, setting, tmp_path) -> World:
@@ -303,6 +319,8 @@ def make_world(services, setting, tmp_path) -> World:
     )
     app_user = make_app_user(services, project)
     roles.assign_form(services.db, project.id, "foto_sederhana", app_user.actor.id)
+    form_store.publish_xform(services.db, services.blobs, project.id, setting["list_xml"])
+    roles.assign_form(services.db, project.id, "pilih_inovasi", app_user.actor.id)
     datasets.create_list(services.db, project.id, "inovasi")
     entities.create(services.db, project.id, "inovasi", {"uuid": ENTITY_UUID, "label": "x"})
     bystander = users.create_user(services.db, f"bystander-{uuid.uuid4().hex[:8]}@example.org")
@@ -417,7 +435,9 @@ def test_matrix(services, setting, tmp_path, prefix, rules):
             for role in ROLES:
                 allowed = HOLDS[role] >= RANK[need]
                 world = make_world(services, setting, tmp_path) if allowed else shared
-                if allowed and path.endswith("/restore"):
+                if allowed and path.endswith("/entities/{uuid:str}/restore"):
+                    entities.delete(services.db, world.project_id, "inovasi", ENTITY_UUID)
+                elif allowed and path.endswith("/restore"):
                     submissions.soft_delete(
                         services.db,
                         world.project_id,
