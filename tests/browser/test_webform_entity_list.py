@@ -151,3 +151,48 @@ def test_entity_list_choices_work_offline_and_follow_the_list(phone, live, servi
         "async (url) => (await (await caches.open('jebol-forms')).match(url)).text()", cached
     )
     assert "Bank Sampah" in text
+
+
+REGISTER = "daftar_inovasi_web"
+REGISTRATION = f"""| survey |
+| | type | name | label | save_to | required |
+| | text | opd | Kode OPD | opd | yes |
+| | text | nama | Nama inovasi | | yes |
+| entities |
+| | list_name | label |
+| | inovasi | ${{nama}} |
+| settings |
+| | form_id | form_title | version |
+| | {REGISTER} | Daftar inovasi | 1 |
+"""
+
+
+def test_a_registration_queued_offline_creates_its_entity_on_sync(phone, live, services_sqlite):
+    page = phone
+    services = services_sqlite
+    project = projects.create_project(services.db, f"Daftar web {time.monotonic_ns()}")
+    form_store.publish_xlsform(
+        services.db, services.blobs, project.id, REGISTRATION.encode(), f"{REGISTER}.md"
+    )
+    app_user = app_users.create_app_user(services.db, services.box, project.id, "Petugas web")
+    assign_forms(services, project, app_user)
+    page.goto(f"{live.url}/f/{app_user.token}/")
+    page.locator(f'[data-wf-offline="{REGISTER}"][data-state="ready"]').wait_for(timeout=40_000)
+    page.context.set_offline(True)
+    page.click(f'[data-wf-form="{REGISTER}"] a')
+    page.locator(READY).wait_for(state="attached", timeout=30_000)
+    _question(page, "Kode OPD").locator("input").fill("dinkes")
+    _question(page, "Nama inovasi").locator("input").fill("SIGAP Bumil")
+    page.keyboard.press("Tab")
+    page.get_by_role("button", name="Send").click()
+    page.locator("[data-wf-banner]").filter(has_text="Tersimpan").wait_for(timeout=30_000)
+    assert entities.list_entities(services.db, project.id, "inovasi") == []
+
+    page.click("[data-wf-queue-link]")
+    page.locator("[data-wf-pending] [data-wf-record]").wait_for()
+    page.context.set_offline(False)
+    page.locator("[data-wf-sent] [data-wf-record][data-status=sent]").wait_for(timeout=30_000)
+    [made] = entities.list_entities(services.db, project.id, "inovasi")
+    assert made.version.label == "SIGAP Bumil"
+    assert made.version.data == {"opd": "dinkes"}
+    assert made.entity.creator_id == app_user.actor.id
