@@ -4,6 +4,8 @@ stale offline updates are applied and marked, an offline run lands in its order.
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid as uuidlib
 
 import pytest
@@ -11,7 +13,7 @@ from sqlmodel import col, select
 
 from storage import audit, datasets, entity_submissions
 from storage.models import Entity, EntityLink
-from tests.collect import HEADERS
+from tests.collect import HEADERS, CollectClient
 from tests.factories import key_url, make_app_user, make_project, make_user, publish
 
 OPENROSA = {**HEADERS, "User-Agent": "org.odk.collect.android/v2024.3.0 test"}
@@ -309,3 +311,44 @@ def test_entities_in_repeats_each_make_one(services, client, field, manager):
     assert _entity(client, project, manager, ids[1])["currentVersion"]["data"] == {
         "tahap": "inisiatif"
     }
+
+
+def test_the_whole_path_as_collect_walks_it(client, field, manager):
+    """XLSForm publish -> a registration from Collect -> the list in the follow-up form's
+    manifest and CSV -> an update from Collect -> a new hash and CSV -> REST and OData."""
+    project, app_user = field
+    collect = CollectClient(client, f"{client.base_url}{key_url(project, app_user)}")
+    [follow_up] = [f for f in collect.form_list() if f.form_id == "entitas_ubah"]
+
+    uuid = str(uuidlib.uuid4())
+    registration = _entity_meta(dataset="inovasi", create="1", id=f"uuid:{uuid}", label="E-Lapor")
+    body = "<opd>kominfo</opd><nama>E-Lapor</nama><tahap>inisiatif</tahap>"
+    assert collect.submit(_xml("entitas_daftar", body, registration)).status == 201
+
+    [(name, first_hash, url)] = collect.manifest(follow_up.manifest_url)
+    assert name == "inovasi.csv" and first_hash.startswith("md5:")
+    rows = list(csv.reader(io.StringIO(collect.download(url).text)))
+    assert rows == [
+        ["name", "label", "__version", "opd", "tahap"],
+        [uuid, "E-Lapor", "1", "kominfo", "inisiatif"],
+    ]
+
+    update = _entity_meta(dataset="inovasi", update="1", id=uuid, baseVersion="1")
+    body = f"<opd>kominfo</opd><inovasi>{uuid}</inovasi><tahap>penerapan</tahap>"
+    assert collect.submit(_xml("entitas_ubah", body, update)).status == 201
+
+    [(_, second_hash, url)] = collect.manifest(follow_up.manifest_url)
+    assert second_hash != first_hash  # Collect downloads the list again
+    rows = list(csv.reader(io.StringIO(collect.download(url).text)))
+    assert rows[1] == [uuid, "E-Lapor", "2", "kominfo", "penerapan"]
+
+    rest = _entity(client, project, manager, uuid)
+    assert rest["currentVersion"]["version"] == 2 and rest["creatorId"] == app_user.actor.id
+    feed = client.get(
+        f"/v1/projects/{project.id}/datasets/inovasi.svc/Entities",
+        params={"$filter": f"__id eq '{uuid}'"},
+        auth=manager,
+    ).json()
+    [row] = feed["value"]
+    assert (row["label"], row["opd"], row["tahap"]) == ("E-Lapor", "kominfo", "penerapan")
+    assert row["__system"]["version"] == 2 and row["__system"]["updates"] == 1
