@@ -458,6 +458,71 @@ def _warn_missing(missing: list[str]) -> None:
         )
 
 
+@main.group(help="Entitas (entity lists): inovasi. / Entities: innovations.")
+def entities() -> None:
+    pass
+
+
+@entities.command(
+    "link",
+    help="Tautkan nama inovasi yang diketik di pengiriman lama ke entitas inovasi OPD yang "
+    "sama. / Link the innovation names typed in older submissions to the innovation of the "
+    "same OPD; names matching none or several are listed for a supervisor.",
+)
+@click.option(
+    "--project",
+    "project_id",
+    type=int,
+    default=None,
+    help="Project id (default: the default project).",
+)
+@click.option("--dry-run", is_flag=True, help="Hanya laporkan; tidak menautkan. / Link nothing.")
+@_friendly
+def entities_link(project_id: int | None, dry_run: bool) -> None:
+    from storage import entity_links
+
+    services = _services()
+    project_id = _project_id(services, project_id)
+    report = entity_links.link_typed_names(services.db, project_id, dry_run=dry_run)
+    linked = "akan ditautkan (uji coba)" if dry_run else "ditautkan"
+    click.echo(f"Proyek {project_id}: {report.scanned} kiriman diperiksa, {report.names} nama.")
+    click.echo(f"  {report.matched} nama {linked}")
+    click.echo(f"  {report.settled} nama sudah tertaut sebelumnya")
+    click.echo(f"  {len(report.unmatched)} nama belum tertaut")
+    for row in report.unmatched:
+        candidates = (
+            "beberapa calon: " + "; ".join(f"{c.label} ({c.uuid})" for c in row.candidates)
+            if row.candidates
+            else "tidak ada inovasi dengan nama ini"
+        )
+        click.echo(
+            f"    kiriman {row.submission_id} ({row.xml_form_id}, {row.instance_id}) "
+            f"OPD {row.opd or '-'}: {row.name!r} - {candidates}"
+        )
+    if report.unmatched:
+        click.echo(
+            f"Pilih inovasinya di halaman Inovasi: {services.settings.public_url}"
+            f"/p/{project_id}/inovasi"
+        )
+
+
+@entities.command(
+    "backlog",
+    help="Terapkan pembaruan entitas luring yang tertahan lebih dari 5 hari. / Apply the "
+    "offline entity updates held for more than 5 days because an earlier update of the same "
+    "phone never arrived (run it daily, e.g. from cron).",
+)
+@click.option("--all", "force_all", is_flag=True, help="Everything held now, whatever its age.")
+@_friendly
+def entities_backlog(force_all: bool) -> None:
+    from storage import entity_submissions
+
+    services = _services()
+    with services.db.transaction() as tx:
+        applied = entity_submissions.process_backlog(tx, force_all=force_all)
+    click.echo(f"{applied} pembaruan tertahan diterapkan. / {applied} held updates applied.")
+
+
 def _project_id(services: Services, project_id: int | None) -> int:
     if project_id is not None:
         projects.get_project(services.db, project_id)  # raises NotFound with a clear message

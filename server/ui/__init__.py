@@ -6,8 +6,9 @@ token. Language: the `lang` cookie, Indonesian by default.
 
 The pages, a module each for what they show: `login` (log in and out, the language), `projects`
 (the project list and front page, a project's forms for managers), `submissions` (the table, one
-submission, review and comments), `evidence` (the evidence board, photo thumbnails) and `users`
-(app users for managers, web users and roles for administrators); `common` holds what they share.
+submission, review and comments), `evidence` (the evidence board, photo thumbnails), `inovasi`
+(innovations by OPD, one innovation, linking typed names) and `users` (app users for managers,
+web users and roles for administrators); `common` holds what they share.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from ..settings import Settings
-from . import evidence, i18n, login, projects, submissions, users
+from . import evidence, i18n, inovasi, login, projects, submissions, users
 
 TEMPLATES = Path(__file__).parent / "templates"
 LANG_COOKIE = "jebol_lang"
@@ -33,6 +34,7 @@ HANDLERS = [
     *projects.HANDLERS,
     *submissions.HANDLERS,
     *evidence.HANDLERS,
+    *inovasi.HANDLERS,
     *users.HANDLERS,
 ]
 

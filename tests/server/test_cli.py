@@ -163,3 +163,20 @@ def test_user_password_resets_and_ends_every_session(env):
         {**env, "JEBOL_NEW_PASSWORD": "kata-sandi-baru-2"}, "user", "password", "nobody@example.org"
     )
     assert missing.exit_code != 0 and "nobody@example.org" in missing.output
+
+
+def test_entities_link_and_backlog_report_what_they_did(env):
+    from storage import entities
+
+    bootstrap.run(_prepared(env))
+    services = _services(env)
+    entities.create(
+        services.db, 1, "inovasi", {"label": "SIGAP Bumil", "data": {"opd": "dinkes"}}
+    )
+    linked = _run(env, "entities", "link", "--dry-run")
+    assert linked.exit_code == 0, linked.output
+    assert "Proyek 1: 0 kiriman diperiksa" in linked.output
+    held = _run(env, "entities", "backlog", "--all")
+    assert held.exit_code == 0 and held.output.startswith("0 pembaruan tertahan diterapkan")
+    missing = _run(env, "entities", "link", "--project", "99")
+    assert missing.exit_code == 1 and "project" in missing.output.lower()
