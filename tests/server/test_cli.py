@@ -170,9 +170,7 @@ def test_entities_link_and_backlog_report_what_they_did(env):
 
     bootstrap.run(_prepared(env))
     services = _services(env)
-    entities.create(
-        services.db, 1, "inovasi", {"label": "SIGAP Bumil", "data": {"opd": "dinkes"}}
-    )
+    entities.create(services.db, 1, "inovasi", {"label": "SIGAP Bumil", "data": {"opd": "dinkes"}})
     linked = _run(env, "entities", "link", "--dry-run")
     assert linked.exit_code == 0, linked.output
     assert "Proyek 1: 0 kiriman diperiksa" in linked.output
