@@ -33,7 +33,6 @@ from forms.instance import value_at
 from forms.instruments import SIPERA, Instruments
 
 from . import audit
-from .browse import aware
 from .db import Database
 from .entities import link
 from .errors import Conflict, NotFound
@@ -48,6 +47,7 @@ from .models import (
     FormVersion,
     Submission,
     SubmissionVersion,
+    aware,
 )
 from .odata import BatchReader
 
