@@ -74,6 +74,13 @@ def scene(services, tmp_path):
     )
     app_user = make_app_user(services, project)
     assign_forms(services, project, app_user)
+    from storage import datasets, entities
+
+    datasets.create_list(services.db, project.id, "inovasi")
+    innovation = entities.create(services.db, project.id, "inovasi", {"label": "SIGAP Bumil"})
+    submission_id = submissions.get_submission(
+        services.db, project.id, "foto_sederhana", iid
+    ).submission.id
     email = f"admin-csrf-{uuid.uuid4().hex[:8]}@example.org"
     users.create_user(services.db, email, PASSWORD, is_admin=True)
     other = users.create_user(services.db, f"other-{uuid.uuid4().hex[:8]}@example.org")
@@ -97,6 +104,15 @@ def scene(services, tmp_path):
             None,
         ),
         f"/p/{project.id}/app-users/{app_user.actor.id}/revoke": ({}, None),
+        f"/p/{project.id}/inovasi/link": ({}, None),
+        f"/p/{project.id}/inovasi/resolve": (
+            {
+                "submission_id": str(submission_id),
+                "entity": innovation.entity.uuid,
+                "name": "SIGAP-Bumil",
+            },
+            None,
+        ),
         "/users": (
             {
                 "email": f"new-{uuid.uuid4().hex[:8]}@example.org",
