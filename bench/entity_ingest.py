@@ -17,6 +17,8 @@ submission in ms, and the difference to the plain form. A benchmark, not a test.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shutil
 import statistics
 import sys
 import tempfile
@@ -27,11 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from backends import bench_services  # noqa: E402
+
 from server.app import Services  # noqa: E402
-from server.settings import Settings  # noqa: E402
 from storage import entities, projects, submissions  # noqa: E402
 from storage import forms as form_store  # noqa: E402
-from tests.services import SeaweedS3, ThrowawayPostgres  # noqa: E402
 
 FORMS = {
     "plain": """| survey |
@@ -110,21 +112,9 @@ def main() -> int:
     parser.add_argument("--entities", type=int, default=10_000, help="entities in the list first")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="jebol-bench-entities-"))
-    pg = s3 = None
+    cleanup = contextlib.ExitStack()
     try:
-        values: dict[str, object] = {"data_dir": str(work), "secret_key": "bench"}
-        if args.backend == "postgres":
-            pg = ThrowawayPostgres()
-            values["database_url"] = pg.create()
-            s3 = SeaweedS3(work / "seaweed").start()
-            values.update(
-                s3_endpoint=s3.endpoint,
-                s3_access_key=s3.access_key,
-                s3_secret_key=s3.secret_key,
-                s3_bucket="jebol",
-            )
-        services = Services(Settings.from_env({}, **values))
-        services.prepare()
+        services = cleanup.enter_context(bench_services(args.backend, work))
         project = projects.create_project(services.db, "bench entities")
         for kind, source in FORMS.items():
             form_store.publish_xlsform(
@@ -153,14 +143,8 @@ def main() -> int:
                 f"{kind:<8} {len(times) / sum(times):8.1f} {mean:8.2f} {p95:8.2f} "
                 f"{mean - plain_mean:+8.2f}ms"
             )
-        services.db.dispose()
     finally:
-        if s3 is not None:
-            s3.stop()
-        if pg is not None:
-            pg.drop()
-        import shutil
-
+        cleanup.close()
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

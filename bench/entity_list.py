@@ -23,7 +23,6 @@ to stdout, progress (prefixed "#") to stderr.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import shutil
 import statistics
@@ -39,13 +38,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+from backends import bench_services  # noqa: E402
 
 from server.app import Services  # noqa: E402
-from server.settings import Settings  # noqa: E402
 from storage import app_users, datasets, entities, entity_lists, projects, roles  # noqa: E402
 from storage import forms as form_store  # noqa: E402
 from tests.live import LiveServer  # noqa: E402
-from tests.services import ThrowawayPostgres  # noqa: E402
 
 MB = 1024 * 1024
 FORM = "pilih_inovasi"
@@ -207,14 +205,7 @@ def traced_generator(services: Services, project_id: int) -> None:
 
 
 def bench(backend: str, args: argparse.Namespace, work: Path) -> None:
-    values: dict[str, object] = {"data_dir": str(work / backend), "secret_key": "bench"}
-    pg = None
-    try:
-        if backend == "postgres":
-            pg = ThrowawayPostgres()
-            values["database_url"] = pg.create()
-        services = Services(Settings.from_env({}, **values))
-        services.prepare()
+    with bench_services(backend, work, s3=False) as services:
         project_id, key = make_world(services, args.entities)
         sample = [
             f.entity.uuid for f in entities.list_entities(services.db, project_id, "inovasi")
@@ -227,11 +218,6 @@ def bench(backend: str, args: argparse.Namespace, work: Path) -> None:
             time_download(client, f"{base}/forms/{FORM}/attachments/inovasi.csv", args.runs)
             time_integrity(client, f"{base}/datasets/inovasi/integrity", sample)
         traced_generator(services, project_id)
-        services.db.dispose()
-    finally:
-        if pg is not None:
-            with contextlib.suppress(Exception):
-                pg.drop()
 
 
 def main() -> int:

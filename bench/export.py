@@ -46,10 +46,10 @@ import logging  # noqa: E402
 
 import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
+from backends import bench_services  # noqa: E402
 from procstat import reset_peak  # noqa: E402
 
 from server.app import Services  # noqa: E402
-from server.settings import Settings  # noqa: E402
 from storage import app_users, content, exports, projects, roles, users  # noqa: E402
 from storage import forms as form_store  # noqa: E402
 from storage.models import (  # noqa: E402
@@ -58,7 +58,6 @@ from storage.models import (  # noqa: E402
     SubmissionVersion,
 )
 from tests.live import LiveServer  # noqa: E402
-from tests.services import SeaweedS3, ThrowawayPostgres  # noqa: E402
 
 MB = 1024 * 1024
 VISIT = "jebol_sipera_kunjungan"
@@ -413,21 +412,9 @@ def main() -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
     work = Path(tempfile.mkdtemp(prefix="jebol-bench-export-"))
-    pg = s3 = None
+    cleanup = contextlib.ExitStack()
     try:
-        values: dict[str, object] = {"data_dir": str(work), "secret_key": "bench"}
-        if args.backend == "postgres":
-            pg = ThrowawayPostgres()
-            values["database_url"] = pg.create()
-            s3 = SeaweedS3(work / "seaweed").start()
-            values.update(
-                s3_endpoint=s3.endpoint,
-                s3_access_key=s3.access_key,
-                s3_secret_key=s3.secret_key,
-                s3_bucket="jebol",
-            )
-        services = Services(Settings.from_env({}, **values))
-        services.prepare()
+        services = cleanup.enter_context(bench_services(args.backend, work))
         size = int(args.photo_mb * MB)
         photos_needed = max(1, int(args.media_mb * MB // size))
         photo_submissions = min(args.count, photos_needed // 2 + 1)  # ~2 stored photos each
@@ -462,15 +449,9 @@ def main() -> int:
                     measure(label, http_stream(server, f"{base}/{tail}", auth, params))
             if server is not None and "odata" not in args.skip:
                 odata_pages(services, server, f"{base}.svc/Submissions", auth, args.count)
-        services.db.dispose()
         return 0
     finally:
-        if s3 is not None:
-            with contextlib.suppress(Exception):
-                s3.stop()
-        if pg is not None:
-            with contextlib.suppress(Exception):
-                pg.drop()
+        cleanup.close()
         import shutil
 
         shutil.rmtree(work, ignore_errors=True)
