@@ -8,6 +8,7 @@ but not ":", and is never `name` or `label` (in any case): those are every entit
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,26 @@ def valid_list_name(name: str) -> bool:
 
 def valid_property_name(name: str) -> bool:
     return bool(_PROPERTY_NAME.fullmatch(name.lower())) and _letters_only(name)
+
+
+class _PunctuationAsSpace(dict[int, int | str]):
+    """A `str.translate` table sending every punctuation character (Unicode category P*:
+    hyphens, underscores, dots, quotes…) to a space, worked out once per character."""
+
+    def __missing__(self, code: int) -> int | str:
+        value: int | str = " " if unicodedata.category(chr(code)).startswith("P") else code
+        self[code] = value
+        return value
+
+
+_PUNCTUATION_AS_SPACE = _PunctuationAsSpace()
+
+
+def normalize_name(text: str) -> str:
+    """A typed name as it is compared: NFKC, case folded, punctuation (hyphens, underscores,
+    dots…) as spaces, spaces collapsed. "SIGAP-Bumil" = "sigap bumil" = " Sigap  Bumil "."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return " ".join(folded.translate(_PUNCTUATION_AS_SPACE).split())
 
 
 def odata_name(name: str) -> str:

@@ -19,7 +19,6 @@ counts aggregated in the database per innovation and form.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +28,7 @@ import sqlalchemy as sa
 from sqlmodel import Session as Tx
 from sqlmodel import col, select
 
+from forms.entities import normalize_name
 from forms.instance import value_at
 from forms.instruments import SIPERA, Instruments
 
@@ -58,26 +58,6 @@ STAGE_PROPERTY = "tahapan"
 AT_INGEST = ("created", "updated", "chosen")
 LINK_ACTION = "entity.link"
 SCAN_BATCH = 1000
-
-
-class _PunctuationAsSpace(dict[int, int | str]):
-    """A `str.translate` table sending every punctuation character (Unicode category P*:
-    hyphens, underscores, dots, quotes…) to a space, worked out once per character."""
-
-    def __missing__(self, code: int) -> int | str:
-        value: int | str = " " if unicodedata.category(chr(code)).startswith("P") else code
-        self[code] = value
-        return value
-
-
-_PUNCTUATION_AS_SPACE = _PunctuationAsSpace()
-
-
-def normalize_name(text: str) -> str:
-    """A typed name as it is compared: NFKC, case folded, punctuation (hyphens, underscores,
-    dots…) as spaces, spaces collapsed. "SIGAP-Bumil" = "sigap bumil" = " Sigap  Bumil "."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(folded.translate(_PUNCTUATION_AS_SPACE).split())
 
 
 # ---- linking typed names ----------------------------------------------------------------------

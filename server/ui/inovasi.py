@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
+from forms.entities import normalize_name
 from forms.instruments import SIPERA
 from forms.xform import Field, Schema
 from storage import entity_links
@@ -92,7 +93,7 @@ def innovations_page(
     choices = Choices.of(db, project_id)
     groups = sorted(
         entity_links.innovations(db, project_id),
-        key=lambda g: (g.opd == "", entity_links.normalize_name(choices.opd(g.opd))),
+        key=lambda g: (g.opd == "", normalize_name(choices.opd(g.opd))),
     )
     can_review = may_review(roles)
     report = None
@@ -233,11 +234,11 @@ def _options(row: entity_links.Unmatched, pool: list[entity_links.Innovation]) -
     only those sharing a word with the name, at most OPTIONS_MAX."""
     named = {c.uuid for c in row.candidates}
     if len(pool) > OPTIONS_MAX:
-        words = {w for w in entity_links.normalize_name(row.name).split() if len(w) > 2}
+        words = {w for w in normalize_name(row.name).split() if len(w) > 2}
         pool = [
             i
             for i in pool
-            if i.uuid in named or words & set(entity_links.normalize_name(i.label).split())
+            if i.uuid in named or words & set(normalize_name(i.label).split())
         ][:OPTIONS_MAX]
     options = [Option(i.uuid, i.label, i.opd, i.uuid in named) for i in pool]
     return sorted(options, key=lambda o: not o.candidate)
