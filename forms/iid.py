@@ -2,13 +2,22 @@
 
 Pure: it takes plain records read from the three shipped forms and the versioned catalogue
 (`forms/library/iid_*_<edition>`), and returns the report. The 2023 method (BSKDN):
-  indicator score  = bobot x nilai of the chosen parameter level, counted when its evidence is
-                     available (what the portal would accept today)
+  indicator score  = bobot x nilai of the highest parameter level backed by its own evidence
   innovation score = the sum of its indicator scores (at most 111)
-  SID              = (sum of innovation scores) / MAX(10, n innovations)
+  SID              = (sum of innovation scores) / MAX(10, n registered innovations)
   IID (simulated)  = (SPD + SID) / max_total x 100, banded by the edition's predicates.
-SPD (indicators 1-15) is filled once per Pemda, not per OPD, so the caller gives it (default 0);
-the 'skor jumlah inovasi' term is not defined for 2023 and is left out (documented in README).
+
+Which evidence counts (what a submission to the portal can stand on):
+- only evidence a supervisor approved (`mode="approved"`, the default); the labelled draft
+  mode also counts evidence not reviewed yet, never rejected or has-issues evidence;
+- a parameter level scores only with a document of that level that carries a file, a link
+  or a photo: a P3 claim with no file does not borrow an older P1 PDF;
+- a visit's "perlu dilengkapi" for an indicator sets aside the evidence sent on or before the
+  visit day; evidence sent after it stands;
+- innovations are entities of the `inovasi` list (their uuid), or, for a name no entity
+  matches, the typed name: such names are listed as unregistered, not scored and not counted.
+SPD (indicators 1-15) is filled once per Pemda (0 to the edition's `spd_max`), so the caller
+gives it; the 'skor jumlah inovasi' term is not defined for 2023 and is left out.
 """
 
 from __future__ import annotations
@@ -16,19 +25,31 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .catalogue import Indicator, load_indicators, load_method
+from .entities import normalize_name
+from .errors import FormsError
 
 AVAILABLE, NEEDS_COMPLETION, MISSING = "available", "needs completion", "missing"
+MODES = ("approved", "draft")
+# Review states that never score, in any mode.
+REFUSED = ("rejected", "hasIssues")
+
+
+class InvalidInputs(FormsError):
+    """A report input out of its range (SPD, mode): the message says which and why."""
 
 
 @dataclass(frozen=True)
 class Profile:
-    """An innovation as its profile submission (or a visit) names it."""
+    """An innovation: an entity of the list (`entity` its uuid, `registered`), or a profile
+    submission whose name no entity matches."""
 
     opd: str
     name: str
     stage: str | None = None  # tahapan
     kind: str | None = None  # jenis
     form: str | None = None  # bentuk
+    entity: str | None = None
+    registered: bool = False
 
 
 @dataclass(frozen=True)
@@ -40,7 +61,8 @@ class VisitMark:
     indicator: str
     status: str  # lengkap | kurang | belum (bukti_status), or 'ada' / 'kurang' from the lists
     photos: int = 0
-    date: str = ""  # the visit date, to take the latest mark
+    date: str = ""  # the visit date (YYYY-MM-DD)
+    entity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,18 +81,30 @@ class EvidenceDoc:
     file_type: str | None = None
     link: str = ""
     photos: int = 0
-    submitted: str = ""  # ISO timestamp, to take the latest parameter
+    submitted: str = ""  # ISO timestamp of the submission
+    entity: str | None = None
+    review_state: str | None = None
+    instance_id: str = ""
+
+    @property
+    def level(self) -> int | None:
+        return _level_of(self.parameter) if self.parameter else None
+
+    @property
+    def documented(self) -> bool:
+        return bool(self.file_name or self.link or self.photos)
 
 
 @dataclass
 class IndicatorRow:
     indicator: Indicator
     status: str = MISSING
-    level: int | None = None
+    level: int | None = None  # the level scored, else the level last claimed
     score: float = 0.0
     photos: int = 0
     documents: int = 0
     docs: list[EvidenceDoc] = field(default_factory=list)
+    used: list[EvidenceDoc] = field(default_factory=list)  # the documents the score stands on
 
 
 @dataclass
@@ -79,6 +113,7 @@ class InnovationReport:
     name: str
     profile: Profile | None
     indicators: list[IndicatorRow]
+    registered: bool = True
 
     @property
     def score(self) -> float:
@@ -94,6 +129,8 @@ class Report:
     index: float
     band: str
     warnings: list[str]
+    mode: str = "approved"
+    divisor: int = 0
 
     def by_opd(self) -> dict[str, list[InnovationReport]]:
         grouped: dict[str, list[InnovationReport]] = {}
@@ -103,8 +140,26 @@ class Report:
 
 
 def key(opd: str, name: str) -> tuple[str, str]:
-    """Innovations are matched by OPD and name, ignoring case and spacing."""
-    return opd.strip().lower(), " ".join(name.lower().split())
+    """A typed innovation name's identity: its OPD and its name as `normalize_name` reads it."""
+    return opd.strip().lower(), normalize_name(name)
+
+
+def counts(doc: EvidenceDoc, mode: str) -> bool:
+    """Whether a document's review lets it score in this mode."""
+    if mode == "approved":
+        return doc.review_state == "approved"
+    return doc.review_state not in REFUSED
+
+
+def check_inputs(spd: float, mode: str, edition: int = 2023) -> None:
+    """SPD within 0 to the edition's maximum, a known mode (InvalidInputs, in Indonesian)."""
+    method = load_method(edition)
+    if not 0 <= spd <= method["spd_max"]:
+        raise InvalidInputs(
+            f"Skor SPD harus antara 0 dan {method['spd_max']} (edisi {edition}); diberikan {spd:g}."
+        )
+    if mode not in MODES:
+        raise InvalidInputs(f"Mode harus salah satu dari {', '.join(MODES)}; diberikan {mode!r}.")
 
 
 def build_report(
@@ -114,46 +169,54 @@ def build_report(
     *,
     edition: int = 2023,
     spd: float = 0.0,
+    mode: str = "approved",
 ) -> Report:
+    check_inputs(spd, mode, edition)
     indicators = load_indicators(edition)
     method = load_method(edition)
-    names: dict[tuple[str, str], tuple[str, str, Profile | None]] = {}
-    for profile in profiles:
-        names[key(profile.opd, profile.name)] = (profile.opd, profile.name.strip(), profile)
+    known: dict[object, tuple[str, str, Profile | None]] = {}
+    by_name: dict[tuple[str, str], object] = {}
+
+    def identity(opd: str, name: str, entity: str | None) -> object:
+        if entity:
+            return entity
+        return by_name.get(key(opd, name), key(opd, name))
+
+    # Registered innovations first: a profile submission of the same name is the same one.
+    for profile in sorted(profiles, key=lambda p: not p.registered):
+        ident = identity(profile.opd, profile.name, profile.entity)
+        known.setdefault(ident, (profile.opd, profile.name.strip(), profile))
+        by_name.setdefault(key(profile.opd, profile.name), ident)
+
     for item in [*marks, *docs]:
-        names.setdefault(key(item.opd, item.innovation), (item.opd, item.innovation.strip(), None))
+        ident = identity(item.opd, item.innovation, item.entity)
+        known.setdefault(ident, (item.opd, item.innovation.strip(), None))
+    registry = any(p.registered for p in profiles)
     warnings: list[str] = []
     limit = method["portal_limits"]["pdf_max_bytes"]
     innovations = []
-    for inv_key, (opd, name, profile) in sorted(names.items()):
+    for ident, (opd, name, profile) in sorted(known.items(), key=lambda kv: _order(kv[1])):
+        registered = (profile is not None and profile.registered) or not registry
         rows = []
         for indicator in indicators:
-            row = IndicatorRow(indicator)
             own_docs = sorted(
                 (
                     d
                     for d in docs
-                    if key(d.opd, d.innovation) == inv_key and d.indicator == indicator.code
+                    if d.indicator == indicator.code
+                    and identity(d.opd, d.innovation, d.entity) == ident
                 ),
                 key=lambda d: d.submitted,
             )
-            own_marks = sorted(
-                (
-                    m
-                    for m in marks
-                    if key(m.opd, m.innovation) == inv_key and m.indicator == indicator.code
-                ),
-                key=lambda m: m.date,
-            )
-            row.docs = own_docs
-            row.documents = sum(1 for d in own_docs if d.file_name or d.link)
-            row.photos = sum(d.photos for d in own_docs) + sum(m.photos for m in own_marks)
-            chosen = next((d.parameter for d in reversed(own_docs) if d.parameter), None)
-            if chosen:
-                row.level = _level_of(chosen)
-            row.status = _status(row, own_marks)
-            if row.level is not None and row.status == AVAILABLE:
-                row.score = indicator.bobot * indicator.level(row.level).nilai
+            own_marks = [
+                m
+                for m in marks
+                if m.indicator == indicator.code
+                and identity(m.opd, m.innovation, m.entity) == ident
+            ]
+            row = _score(indicator, own_docs, own_marks, mode)
+            if not registered:
+                row.score = 0.0
             for doc in own_docs:
                 if (
                     doc.file_bytes
@@ -161,18 +224,70 @@ def build_report(
                     and (doc.file_type or "").endswith("pdf")
                 ):
                     warnings.append(
-                        f"{opd} / {name} / {indicator.code}: {doc.file_name} is "
-                        f"{doc.file_bytes / 2**20:.1f} MB; the portal takes PDFs "
-                        f"up to {limit / 2**20:.0f} MB."
+                        f"{opd} / {name} / {indicator.code}: {doc.file_name} berukuran "
+                        f"{doc.file_bytes / 2**20:.1f} MB; portal menerima PDF "
+                        f"sampai {limit / 2**20:.0f} MB."
                     )
             rows.append(row)
-        innovations.append(InnovationReport(opd, name, profile, rows))
-    total = sum(innovation.score for innovation in innovations)
-    sid = total / max(method["sid_divisor_min"], len(innovations))
+        if not registered:
+            warnings.append(
+                f"{opd} / {name}: nama inovasi ini tidak cocok dengan inovasi terdaftar; "
+                "tautkan di halaman Inovasi (tidak dihitung dalam skor)."
+            )
+        innovations.append(InnovationReport(opd, name, profile, rows, registered))
+    counted = [i for i in innovations if i.registered]
+    total = sum(innovation.score for innovation in counted)
+    divisor = max(method["sid_divisor_min"], len(counted))
+    sid = total / divisor
     index = (spd + sid) / method["max_total"] * 100
     return Report(
-        edition, innovations, spd, round(sid, 4), round(index, 4), band(index, method), warnings
+        edition,
+        innovations,
+        spd,
+        round(sid, 4),
+        round(index, 4),
+        band(index, method),
+        warnings,
+        mode,
+        divisor,
     )
+
+
+def _order(entry: tuple[str, str, Profile | None]) -> tuple[str, str]:
+    opd, name, _ = entry
+    return opd, normalize_name(name)
+
+
+def _score(
+    indicator: Indicator, docs: list[EvidenceDoc], marks: list[VisitMark], mode: str
+) -> IndicatorRow:
+    """One indicator of one innovation: the highest level whose own, reviewed evidence no
+    later visit set aside."""
+    row = IndicatorRow(indicator, docs=docs)
+    row.documents = sum(1 for d in docs if d.file_name or d.link)
+    row.photos = sum(d.photos for d in docs) + sum(m.photos for m in marks)
+    flags = [m.date for m in marks if m.status == "kurang" and m.date]
+    standing = [
+        d
+        for d in docs
+        if counts(d, mode)
+        and d.level is not None
+        and d.documented
+        and not any(d.submitted[:10] <= flagged for flagged in flags)
+    ]
+    claimed = next((d.level for d in reversed(docs) if d.level is not None), None)
+    if standing:
+        best = max(d.level for d in standing if d.level is not None)
+        row.level = best
+        row.used = [d for d in standing if d.level == best]
+        row.score = indicator.bobot * indicator.level(best).nilai
+        row.status = AVAILABLE
+    elif claimed is not None or any(m.status in ("ada", "lengkap", "kurang") for m in marks):
+        row.level = claimed
+        row.status = NEEDS_COMPLETION
+    elif any(d.documented for d in docs) or row.photos:
+        row.status = NEEDS_COMPLETION
+    return row
 
 
 def band(index: float, method: dict) -> str:
@@ -186,18 +301,3 @@ def band(index: float, method: dict) -> str:
 def _level_of(parameter: str) -> int | None:
     tail = parameter.rsplit("_p", 1)
     return int(tail[1]) if len(tail) == 2 and tail[1].isdigit() else None
-
-
-def _status(row: IndicatorRow, marks: list[VisitMark]) -> str:
-    """Available: documented (a file, a link or photos) and the latest visit did not ask for
-    more; needs completion: the latest visit says incomplete, or a parameter with nothing
-    behind it; missing otherwise."""
-    latest = marks[-1].status if marks else None
-    has_evidence = row.documents > 0 or row.photos > 0
-    if latest in ("kurang",) and (has_evidence or row.level is not None):
-        return NEEDS_COMPLETION
-    if has_evidence:
-        return AVAILABLE if latest not in ("belum",) or row.documents else NEEDS_COMPLETION
-    if row.level is not None or latest in ("ada", "lengkap", "kurang"):
-        return NEEDS_COMPLETION
-    return MISSING

@@ -252,6 +252,17 @@ EXPORT_FORMATS = ("csv", "xlsx", "geojson", "media", "iid")
 )
 @click.option("--no-attachments", is_flag=True, help="csv: leave the media/ folder out.")
 @click.option(
+    "--spd",
+    type=float,
+    default=0.0,
+    help="iid: the Pemda's SPD score (0 to 63 in the 2023 method).",
+)
+@click.option(
+    "--draft",
+    is_flag=True,
+    help="iid: also count evidence not reviewed yet (a draft; never rejected evidence).",
+)
+@click.option(
     "--project",
     "project_id",
     type=int,
@@ -273,6 +284,8 @@ def export(
     since: Any,
     until: Any,
     no_attachments: bool,
+    spd: float,
+    draft: bool,
     project_id: int | None,
     output: Path | None,
 ) -> None:
@@ -290,7 +303,7 @@ def export(
     services = _services()
     project_id = _project_id(services, project_id)
     if fmt == "iid":
-        _export_iid(services, project_id, output, approved_only)
+        _export_iid(services, project_id, output, "draft" if draft else "approved", spd)
         return
     kind = (
         "csv"
@@ -341,10 +354,10 @@ def export(
 
 
 def _export_iid(
-    services: Services, project_id: int, output: Path | None, approved_only: bool
+    services: Services, project_id: int, output: Path | None, mode: str, spd: float
 ) -> None:
     target = output or Path(f"iid-{project_id}.xlsx")
-    write_iid(services, project_id, target, approved_only)
+    write_iid(services, project_id, target, mode=mode, spd=spd)
     click.echo(f"IID report of project {project_id} -> {target}")
 
 

@@ -11,12 +11,12 @@ import io
 import re
 import zipfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Response, get
 from xlsxwriter import Workbook
 
-from forms.iid import Report, build_report
+from forms.iid import Report, build_report, check_inputs
 from forms.instruments import SIPERA
 from storage import iid as iid_store
 
@@ -49,7 +49,18 @@ DOC_COLUMNS = [
     "tentang",
     "file",
     "link",
+    "status review",
+    "dipakai untuk skor",
+    "id kiriman",
 ]
+REVIEW_ID = {
+    None: "belum direview",
+    "approved": "diterima",
+    "hasIssues": "ada masalah",
+    "rejected": "ditolak",
+    "edited": "diedit",
+}
+MODE_ID = {"approved": "hanya bukti yang diterima", "draft": "DRAF: termasuk yang belum direview"}
 STATUS_ID = {
     "available": "tersedia",
     "needs completion": "perlu dilengkapi",
@@ -57,11 +68,10 @@ STATUS_ID = {
 }
 
 
-def report_for(db: Any, project_id: int, approved_only: bool = False, spd: float = 0.0) -> Report:
-    profiles, marks, docs = iid_store.read_inputs(
-        db, project_id, approved_only=approved_only, instruments=SIPERA
-    )
-    return build_report(profiles, marks, docs, spd=spd)
+def report_for(db: Any, project_id: int, *, mode: str = "approved", spd: float = 0.0) -> Report:
+    check_inputs(spd, mode)
+    profiles, marks, docs = iid_store.read_inputs(db, project_id, instruments=SIPERA)
+    return build_report(profiles, marks, docs, spd=spd, mode=mode)
 
 
 def xlsx_bytes(report: Report) -> bytes:
@@ -71,11 +81,13 @@ def xlsx_bytes(report: Report) -> bytes:
     summary = book.add_worksheet("Ringkasan")
     lines = [
         ("Edisi", report.edition),
+        ("Bukti yang dihitung", MODE_ID[report.mode]),
         ("Skor SPD (diisi Pemda)", report.spd),
         ("SID (simulasi)", report.sid),
         ("Indeks (simulasi)", report.index),
         ("Predikat", report.band),
-        ("Jumlah inovasi", len(report.innovations)),
+        ("Jumlah inovasi terdaftar", sum(1 for i in report.innovations if i.registered)),
+        ("Pembagi SID", report.divisor),
     ]
     for row, (label, value) in enumerate(lines):
         summary.write(row, 0, label, bold)
@@ -138,10 +150,10 @@ def zip_bytes(report: Report) -> bytes:
 
 
 def write_iid(
-    services: Any, project_id: int, out_path: Path, approved_only: bool = False, spd: float = 0.0
+    services: Any, project_id: int, out_path: Path, *, mode: str = "approved", spd: float = 0.0
 ) -> Report:
     """The CLI's entry: `.xlsx` writes the workbook, anything else the CSV zip."""
-    report = report_for(services.db, project_id, approved_only, spd)
+    report = report_for(services.db, project_id, mode=mode, spd=spd)
     data = xlsx_bytes(report) if str(out_path).endswith(".xlsx") else zip_bytes(report)
     Path(out_path).write_bytes(data)
     return report
@@ -170,6 +182,9 @@ def _doc_rows(report: Report) -> list[list[Any]]:
                         doc.tentang,
                         doc.file_name or "",
                         doc.link,
+                        REVIEW_ID.get(doc.review_state, doc.review_state or ""),
+                        "ya" if doc in line.used else "tidak",
+                        doc.instance_id,
                     ]
                 )
     return rows
@@ -195,6 +210,9 @@ def _sheet_name(opd: str, used: set[str]) -> str:
 # The SPD score the Pemda enters: 0 to the method's maximum (`spd_max` in
 # forms/library/iid_method_2023.json); nan, inf and negatives are a 400, not a 500.
 Spd = Annotated[float, QueryParameter(name="spd", ge=0, le=63)]
+# approved: only evidence a supervisor accepted (what can be sent to the portal); draft: also
+# evidence not reviewed yet, never rejected or has-issues evidence.
+Mode = Annotated[Literal["approved", "draft"], QueryParameter(name="mode")]
 
 
 @get(
@@ -206,12 +224,9 @@ Spd = Annotated[float, QueryParameter(name="spd", ge=0, le=63)]
     summary="IID report workbook (summary, one sheet per OPD, data_dukung)",
 )
 def iid_xlsx(
-    project_id: ProjectId,
-    db: DB,
-    approved_only: Annotated[bool, QueryParameter(name="approvedOnly")] = False,
-    spd: Spd = 0.0,
+    project_id: ProjectId, db: DB, spd: Spd = 0.0, mode: Mode = "approved"
 ) -> Response[bytes]:
-    report = report_for(db, project_id, approved_only, spd)
+    report = report_for(db, project_id, mode=mode, spd=spd)
     return Response(
         xlsx_bytes(report),
         media_type=XLSX_TYPE,
@@ -228,12 +243,9 @@ def iid_xlsx(
     summary="IID report as inovasi.csv + data_dukung.csv",
 )
 def iid_zip(
-    project_id: ProjectId,
-    db: DB,
-    approved_only: Annotated[bool, QueryParameter(name="approvedOnly")] = False,
-    spd: Spd = 0.0,
+    project_id: ProjectId, db: DB, spd: Spd = 0.0, mode: Mode = "approved"
 ) -> Response[bytes]:
-    report = report_for(db, project_id, approved_only, spd)
+    report = report_for(db, project_id, mode=mode, spd=spd)
     return Response(
         zip_bytes(report),
         media_type="application/zip",

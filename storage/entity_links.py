@@ -318,6 +318,43 @@ def resolve(
         return made
 
 
+# ---- for the IID report -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Registered:
+    """An innovation of the list as the report reads it."""
+
+    uuid: str
+    label: str
+    data: dict[str, Any]
+
+
+def registered(db: Database, project_id: int) -> list[Registered]:
+    """The project's innovations (entities of `inovasi` not deleted); none without the list."""
+    with db.read() as tx:
+        dataset = _find_inovasi(tx, project_id)
+        if dataset is None:
+            return []
+        return [Registered(uuid, label, data) for _, uuid, label, data in _entity_rows(tx, dataset)]
+
+
+def linked_entities(db: Database, submission_ids: list[int]) -> dict[int, list[str]]:
+    """Each submission's linked innovations (entity uuids, any `how`), read in chunks."""
+    found: dict[int, list[str]] = {}
+    with db.read() as tx:
+        for chunk in _chunks(submission_ids):
+            rows = tx.exec(
+                select(EntityLink.submission_id, Entity.uuid)
+                .join(Entity, col(Entity.id) == EntityLink.entity_id)
+                .where(col(EntityLink.submission_id).in_(chunk), col(Entity.deleted_at).is_(None))
+                .order_by(col(EntityLink.id))
+            ).all()
+            for submission_id, uuid in rows:
+                found.setdefault(submission_id, []).append(uuid)
+    return found
+
+
 # ---- the Inovasi pages ------------------------------------------------------------------------
 
 

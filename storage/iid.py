@@ -1,39 +1,58 @@
-"""Read the three shipped instruments into the records `forms.iid.build_report` takes."""
+"""Read the three shipped instruments into the records `forms.iid.build_report` takes.
+
+Innovations are the entities of the `inovasi` list. Each record names its innovation by the
+entity its submission is linked to (created, updated, chosen, or matched and resolved from a
+typed name: storage.entity_links), a visit row by the entity it chose or the linked entity of
+its name; a record linked to none keeps its typed name, which the report matches by name or
+lists as unregistered. Every current submission is read with its review state: the report
+decides what counts (forms.iid).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-import sqlalchemy as sa
-
-from forms.exports import MediaRef
+from forms.entities import normalize_name
 from forms.iid import EvidenceDoc, Profile, VisitMark
 from forms.instance import value_at
 from forms.instruments import SIPERA, Instruments
 
 from .db import Database
+from .entity_links import Registered, linked_entities, registered
 from .errors import NotFound
 from .forms import locate_form
 from .models import Submission
-from .odata import BATCH, BatchReader
+from .odata import BATCH, BatchReader, SubmissionRow
+
+# The visit row's question holding the innovation it chose from the list (instruments 2026+).
+VISIT_ENTITY = "inv_entity"
 
 
 def read_inputs(
-    db: Database,
-    project_id: int,
-    *,
-    approved_only: bool = False,
-    instruments: Instruments = SIPERA,
+    db: Database, project_id: int, *, instruments: Instruments = SIPERA
 ) -> tuple[list[Profile], list[VisitMark], list[EvidenceDoc]]:
-    """The profiles, visit marks and evidence documents of the project's current submissions
-    of the three instruments (their form and field names: `instruments`)."""
+    """The innovations (the list's, then profiles no entity matches), visit marks and evidence
+    documents of the project's current submissions of the three instruments."""
     profile, visit, evidence = instruments.profile, instruments.visit, instruments.evidence
-    profiles: list[Profile] = []
-    marks: list[VisitMark] = []
-    docs: list[EvidenceDoc] = []
-    for values, _files, _created in _current(db, project_id, profile.form_id, approved_only):
+    registry = registered(db, project_id)
+    labels = {r.uuid: r for r in registry}
+    profiles = [_registered_profile(r) for r in registry]
+    rows = {
+        form_id: _current(db, project_id, form_id)
+        for form_id in (profile.form_id, visit.form_id, evidence.form_id)
+    }
+    links = linked_entities(db, [row.id for form_rows in rows.values() for row in form_rows])
+
+    def one_entity(row: SubmissionRow) -> str | None:
+        linked = [u for u in links.get(row.id, []) if u in labels]
+        return linked[0] if len(set(linked)) == 1 else None
+
+    for row in rows[profile.form_id]:
+        values = row.values
         opd, name = value_at(values, profile.opd), value_at(values, profile.name)
-        if opd and name:
+        entity = one_entity(row)
+        if opd and name and entity is None:
             profiles.append(
                 Profile(
                     opd,
@@ -43,45 +62,38 @@ def read_inputs(
                     value_at(values, profile.shape),
                 )
             )
-    for values, files, created in _current(db, project_id, visit.form_id, approved_only):
-        opd, day = value_at(values, visit.opd) or "", value_at(values, visit.date) or created[:10]
+    marks: list[VisitMark] = []
+    for row in rows[visit.form_id]:
+        values, files = row.values, {ref.name for ref in row.attachments}
+        opd = value_at(values, visit.opd) or ""
+        day = value_at(values, visit.date) or row.created_at.date().isoformat()
+        linked = [labels[u] for u in links.get(row.id, []) if u in labels]
         for innovation in _rows(value_at(values, visit.innovations)):
             name = innovation.get(visit.innovation_name) or ""
-            if not (opd and name):
+            entity = _visit_entity(innovation.get(VISIT_ENTITY), name, linked, labels)
+            if not (opd and (name or entity)):
                 continue
-            for code in (innovation.get(visit.docs_present) or "").split():
-                marks.append(VisitMark(opd, name, code, "ada", date=day))
-            for code in (innovation.get(visit.docs_lacking) or "").split():
-                marks.append(VisitMark(opd, name, code, "kurang", date=day))
-            for proof in _rows(innovation.get(visit.proofs)):
-                if proof.get(visit.proof_indicator):
-                    photo = proof.get(visit.proof_photo)
-                    marks.append(
-                        VisitMark(
-                            opd,
-                            name,
-                            proof[visit.proof_indicator],
-                            proof.get(visit.proof_status) or "ada",
-                            photos=1 if photo and photo in files else 0,
-                            date=day,
-                        )
-                    )
-    for values, files, created in _current(db, project_id, evidence.form_id, approved_only):
+            for code, status, photos in _visit_marks(innovation, visit, files):
+                marks.append(VisitMark(opd, name, code, status, photos, day, entity))
+    docs: list[EvidenceDoc] = []
+    for row in rows[evidence.form_id]:
+        values, files = row.values, {ref.name: ref for ref in row.attachments}
         opd, name = value_at(values, evidence.opd), value_at(values, evidence.innovation)
         indicator = value_at(values, evidence.indicator)
-        if not (opd and name and indicator):
+        entity = one_entity(row)
+        if not (opd and (name or entity) and indicator):
             continue
         berkas = value_at(values, evidence.file) or None
         blob = files.get(berkas) if berkas else None
         photos = sum(
             1
-            for row in _rows(value_at(values, evidence.photos))
-            if row.get(evidence.photo) in files
+            for photo_row in _rows(value_at(values, evidence.photos))
+            if photo_row.get(evidence.photo) in files
         )
         docs.append(
             EvidenceDoc(
                 opd,
-                name,
+                labels[entity].label if entity else name or "",
                 indicator,
                 value_at(values, evidence.parameter),
                 nomor=value_at(values, evidence.number) or "",
@@ -92,10 +104,53 @@ def read_inputs(
                 file_type=blob.content_type if blob else None,
                 link=value_at(values, evidence.link) or "",
                 photos=photos,
-                submitted=created,
+                submitted=row.created_at.isoformat(),
+                entity=entity,
+                review_state=row.meta.review_state,
+                instance_id=row.instance_id,
             )
         )
     return profiles, marks, docs
+
+
+def _registered_profile(innovation: Registered) -> Profile:
+    data = innovation.data
+    return Profile(
+        str(data.get("opd") or ""),
+        innovation.label,
+        data.get("tahapan") or None,
+        data.get("jenis") or None,
+        data.get("bentuk") or None,
+        entity=innovation.uuid,
+        registered=True,
+    )
+
+
+def _visit_entity(
+    chosen: Any, name: str, linked: list[Registered], labels: dict[str, Registered]
+) -> str | None:
+    """A visit row's innovation: the one it chose, else the submission's linked innovation
+    bearing its name."""
+    if isinstance(chosen, str) and chosen in labels:
+        return chosen
+    wanted = normalize_name(name)
+    named = {r.uuid for r in linked if normalize_name(r.label) == wanted}
+    return named.pop() if len(named) == 1 else None
+
+
+def _visit_marks(
+    innovation: dict[str, Any], visit: Any, files: set[str]
+) -> Iterator[tuple[str, str, int]]:
+    """(indicator, status, photos) of what a visit row recorded."""
+    for code in (innovation.get(visit.docs_present) or "").split():
+        yield code, "ada", 0
+    for code in (innovation.get(visit.docs_lacking) or "").split():
+        yield code, "kurang", 0
+    for proof in _rows(innovation.get(visit.proofs)):
+        if proof.get(visit.proof_indicator):
+            photo = proof.get(visit.proof_photo)
+            status = proof.get(visit.proof_status) or "ada"
+            yield proof[visit.proof_indicator], status, 1 if photo and photo in files else 0
 
 
 def _rows(value: Any) -> list[dict[str, Any]]:
@@ -104,25 +159,13 @@ def _rows(value: Any) -> list[dict[str, Any]]:
     return [value] if isinstance(value, dict) else []
 
 
-def _current(
-    db: Database, project_id: int, xml_form_id: str, approved_only: bool
-) -> list[tuple[dict[str, Any], dict[str, MediaRef], str]]:
-    """(values, {attachment name: its stored file}, created ISO) of the form's current
-    submissions, oldest first (by submission date, then id), read by `BatchReader`; none when
-    the project has no such form."""
+def _current(db: Database, project_id: int, xml_form_id: str) -> list[SubmissionRow]:
+    """The form's current (not deleted) submissions, oldest first, with their stored files,
+    read by `BatchReader`; none when the project has no such form."""
     with db.read() as tx:
         try:
             form_id = locate_form(tx, project_id, xml_form_id).id
         except NotFound:
             return []
-    where = Submission.deleted_at.is_(None)
-    if approved_only:
-        where = sa.and_(where, Submission.review_state == "approved")
-    rows = sorted(
-        BatchReader(db, form_id, where, batch=BATCH, files=True).each(),
-        key=lambda row: (row.created_at, row.id),
-    )
-    return [
-        (row.values, {ref.name: ref for ref in row.attachments}, row.created_at.isoformat())
-        for row in rows
-    ]
+    reader = BatchReader(db, form_id, Submission.deleted_at.is_(None), batch=BATCH, files=True)
+    return sorted(reader.each(), key=lambda row: (row.created_at, row.id))

@@ -235,11 +235,9 @@ def _options(row: entity_links.Unmatched, pool: list[entity_links.Innovation]) -
     named = {c.uuid for c in row.candidates}
     if len(pool) > OPTIONS_MAX:
         words = {w for w in normalize_name(row.name).split() if len(w) > 2}
-        pool = [
-            i
-            for i in pool
-            if i.uuid in named or words & set(normalize_name(i.label).split())
-        ][:OPTIONS_MAX]
+        pool = [i for i in pool if i.uuid in named or words & set(normalize_name(i.label).split())][
+            :OPTIONS_MAX
+        ]
     options = [Option(i.uuid, i.label, i.opd, i.uuid in named) for i in pool]
     return sorted(options, key=lambda o: not o.candidate)
 

@@ -141,23 +141,29 @@ def dataset(services, tmp_path):
 
 
 def test_score_matches_the_hand_computation(services, dataset):
-    report = iid_report.report_for(services.db, dataset.id, spd=40.0)
-    # By hand, 2023 weights (bobot) x level values (nilai = level):
-    #   Sehat Bersama:    ind16 P3 with an SK: 3 x 3 = 9; ind17 latest P2 with a photo: 2 x 2 = 4
-    #   Posyandu Digital: ind35 P1 with a link, but the visit asks to complete it: 0
+    # Nothing is reviewed yet: by default (only approved evidence) nothing scores.
+    # SID = 0 / MAX(10, 3) = 0; index = (40 + 0) / 250 x 100 = 16.0
+    strict = iid_report.report_for(services.db, dataset.id, spd=40.0)
+    assert {i.score for i in strict.innovations} == {0} and strict.index == 16.0
+    report = iid_report.report_for(services.db, dataset.id, spd=40.0, mode="draft")
+    # The draft counts evidence not reviewed yet. By hand, 2023 weights (bobot) x level values
+    # (nilai = level), each level standing on its own evidence:
+    #   Sehat Bersama:    ind16 P3 with an SK: 3 x 3 = 9; ind17 P2 with its photo: 2 x 2 = 4
+    #   Posyandu Digital: ind35 P1 with a link, sent after the 20 November visit that asked to
+    #                     complete it, so the visit's flag does not reach it: 4 x 1 = 4
     #   Sekolah Ceria:    ind31 P2 with no document: 0; ind33 P3 with a PDF: 3 x 3 = 9
-    #   SID = (13 + 0 + 9) / MAX(10, 3 innovations) = 2.2
-    #   index = (SPD 40 + 2.2) / 250 x 100 = 16.88 -> Kurang Inovatif (0.01-34.99)
+    #   SID = (13 + 4 + 9) / MAX(10, 3 innovations) = 2.6
+    #   index = (SPD 40 + 2.6) / 250 x 100 = 17.04 -> Kurang Inovatif (0.01-34.99)
     scores = {i.name: i.score for i in report.innovations}
-    assert scores == {"Sehat Bersama": 13, "Posyandu Digital": 0, "Sekolah Ceria": 9}
-    assert report.sid == 2.2 and report.index == 16.88 and report.band == "Kurang Inovatif"
+    assert scores == {"Sehat Bersama": 13, "Posyandu Digital": 4, "Sekolah Ceria": 9}
+    assert report.sid == 2.6 and report.index == 17.04 and report.band == "Kurang Inovatif"
     rows = {(i.name, r.indicator.code): r for i in report.innovations for r in i.indicators}
     assert rows[("Sehat Bersama", "ind16")].status == "available"
     assert (
         rows[("Sehat Bersama", "ind17")].level == 2 and rows[("Sehat Bersama", "ind17")].photos == 2
     )
     assert rows[("Sehat Bersama", "ind18")].status == "missing"
-    assert rows[("Posyandu Digital", "ind35")].status == "needs completion"
+    assert rows[("Posyandu Digital", "ind35")].status == "available"
     assert rows[("Sekolah Ceria", "ind31")].status == "needs completion"
     assert len(report.warnings) == 1 and "penerima.pdf" in report.warnings[0]
 
@@ -177,6 +183,54 @@ def test_workbook_and_csv_shapes(services, dataset, client):
         io.BytesIO(client.get(f"/v1/projects/{dataset.id}/iid-report.zip", auth=auth).content)
     )
     docs = archive.read("data_dukung.csv").decode().splitlines()
-    assert docs[0] == "opd,inovasi,indikator,parameter,nomor,tanggal,tentang,file,link"
+    assert docs[0] == (
+        "opd,inovasi,indikator,parameter,nomor,tanggal,tentang,file,link,"
+        "status review,dipakai untuk skor,id kiriman"
+    )
+    assert all(",belum direview,tidak,uuid:" in line for line in docs[1:])  # nothing approved
     assert len(docs) == 1 + 6
     assert archive.read("inovasi.csv").decode().splitlines()[0].startswith("opd,inovasi,tahapan")
+
+
+def test_inputs_are_checked_over_http(services, dataset, client):
+    email = f"iid-in-{dataset.id}@example.org"
+    user = users.create_user(services.db, email, "kata-sandi-panjang")
+    roles.assign_role(services.db, dataset.id, "supervisor", user.actor_id)
+    auth = (email, "kata-sandi-panjang")
+    url = f"/v1/projects/{dataset.id}/iid-report.zip"
+    for query in ("spd=200", "spd=-20", "spd=nan", "mode=everything"):
+        assert client.get(f"{url}?{query}", auth=auth).status_code == 400, query
+    assert client.get(f"{url}?spd=63&mode=draft", auth=auth).status_code == 200
+
+
+def test_innovations_are_the_registered_entities(services, dataset):
+    from storage import datasets, entities
+
+    # The list (made by publishing the forms) gets the three innovations, one named as the
+    # evidence spells it differently ("Sehat-Bersama"); evidence for Sehat Bersama approved.
+    for opd, name in (
+        ("dinkes", "Sehat-Bersama"),
+        ("dinkes", "Posyandu Digital"),
+        ("disdik", "Sekolah Ceria"),
+    ):
+        entities.create(services.db, dataset.id, "inovasi", {"label": name, "data": {"opd": opd}})
+    assert datasets.get_list(services.db, dataset.id, "inovasi").dataset.name == "inovasi"
+    for row in submissions.list_submissions(services.db, dataset.id, "jebol_sipera_data_dukung"):
+        values = row.current.values
+        if values.get("nama_inovasi", "").lower().split() == ["sehat", "bersama"]:
+            submissions.set_review_state(
+                services.db,
+                dataset.id,
+                "jebol_sipera_data_dukung",
+                row.submission.instance_id,
+                "approved",
+                actor_id=None,
+            )
+    report = iid_report.report_for(services.db, dataset.id, spd=40.0)
+    # Approved only: Sehat Bersama ind16 P3 (3 x 3 = 9) + ind17 P2 (2 x 2 = 4) = 13, under the
+    # registered name; the two typed spellings are one innovation.
+    # SID = 13 / MAX(10, 3 registered) = 1.3; index = (40 + 1.3) / 250 x 100 = 16.52
+    scores = {i.name: i.score for i in report.innovations}
+    assert scores == {"Sehat-Bersama": 13, "Posyandu Digital": 0, "Sekolah Ceria": 0}
+    assert all(i.registered for i in report.innovations)
+    assert report.sid == 1.3 and report.index == 16.52
