@@ -23,6 +23,7 @@ gives it; the 'skor jumlah inovasi' term is not defined for 2023 and is left out
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .catalogue import Indicator, load_indicators, load_method
 from .entities import normalize_name
@@ -50,6 +51,7 @@ class Profile:
     form: str | None = None  # bentuk
     entity: str | None = None
     registered: bool = False
+    data: dict[str, Any] = field(default_factory=dict)  # the entity's properties
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,8 @@ class InnovationReport:
     profile: Profile | None
     indicators: list[IndicatorRow]
     registered: bool = True
+    opd_name: str = ""  # the OPD as people read it (set by the caller that knows the labels)
+    details: dict[str, str] = field(default_factory=dict)  # property label -> value label
 
     @property
     def score(self) -> float:
@@ -133,9 +137,10 @@ class Report:
     divisor: int = 0
 
     def by_opd(self) -> dict[str, list[InnovationReport]]:
+        """Innovations by their OPD's name (its code when no name was set)."""
         grouped: dict[str, list[InnovationReport]] = {}
         for innovation in self.innovations:
-            grouped.setdefault(innovation.opd, []).append(innovation)
+            grouped.setdefault(innovation.opd_name or innovation.opd, []).append(innovation)
         return grouped
 
 

@@ -24,6 +24,7 @@ from .auth import REVIEW, UI_LINKED
 from .deps import DB, ProjectId, QueryParameter
 from .files import content_disposition
 from .guards import requires
+from .ui.inovasi import Choices
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 INDICATOR_COLUMNS = [
@@ -68,18 +69,36 @@ STATUS_ID = {
 }
 
 
+# Properties the OPD columns already show.
+_OPD_PROPERTIES = ("opd", "opd_lain")
+
+
 def report_for(db: Any, project_id: int, *, mode: str = "approved", spd: float = 0.0) -> Report:
     check_inputs(spd, mode)
     profiles, marks, docs = iid_store.read_inputs(db, project_id, instruments=SIPERA)
-    return build_report(profiles, marks, docs, spd=spd, mode=mode)
+    report = build_report(profiles, marks, docs, spd=spd, mode=mode)
+    _name_things(report, Choices.of(db, project_id))
+    return report
 
 
-def xlsx_bytes(report: Report) -> bytes:
-    out = io.BytesIO()
-    book = Workbook(out, {"in_memory": True})
-    bold = book.add_format({"bold": True})
-    summary = book.add_worksheet("Ringkasan")
-    lines = [
+def _name_things(report: Report, choices: Choices) -> None:
+    """OPDs and property values by the names the profile form gives them (Indonesian): an OPD
+    entered as "lainnya" by the name typed for it."""
+    for innovation in report.innovations:
+        data = innovation.profile.data if innovation.profile else {}
+        typed = str(data.get("opd_lain") or "").strip()
+        innovation.opd_name = (
+            typed if innovation.opd == SIPERA.opd_other and typed else choices.opd(innovation.opd)
+        )
+        innovation.details = {
+            choices.name(prop): choices.value(prop, value)
+            for prop, value in data.items()
+            if prop not in _OPD_PROPERTIES and value not in (None, "")
+        }
+
+
+def _summary_lines(report: Report) -> list[tuple[str, Any]]:
+    return [
         ("Edisi", report.edition),
         ("Bukti yang dihitung", MODE_ID[report.mode]),
         ("Skor SPD (diisi Pemda)", report.spd),
@@ -89,6 +108,14 @@ def xlsx_bytes(report: Report) -> bytes:
         ("Jumlah inovasi terdaftar", sum(1 for i in report.innovations if i.registered)),
         ("Pembagi SID", report.divisor),
     ]
+
+
+def xlsx_bytes(report: Report) -> bytes:
+    out = io.BytesIO()
+    book = Workbook(out, {"in_memory": True})
+    bold = book.add_format({"bold": True})
+    summary = book.add_worksheet("Ringkasan")
+    lines = _summary_lines(report)
     for row, (label, value) in enumerate(lines):
         summary.write(row, 0, label, bold)
         summary.write(row, 1, value)
@@ -135,12 +162,41 @@ def xlsx_bytes(report: Report) -> bytes:
 
 def zip_bytes(report: Report) -> bytes:
     out = io.BytesIO()
+    details = sorted({label for i in report.innovations for label in i.details})
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("ringkasan.csv", _csv(["butir", "nilai"], _summary_lines(report)))
         archive.writestr(
             "inovasi.csv",
             _csv(
-                ["opd", "inovasi", "tahapan", "jenis", "bentuk", "skor"],
-                [[i.opd, i.name, *(_profile(i)), i.score] for i in report.innovations],
+                ["opd", "inovasi", "terdaftar", *details, "skor"],
+                [
+                    [
+                        i.opd_name or i.opd,
+                        i.name,
+                        "ya" if i.registered else "tidak",
+                        *(i.details.get(label, "") for label in details),
+                        i.score,
+                    ]
+                    for i in report.innovations
+                ],
+            ),
+        )
+        archive.writestr(
+            "indikator.csv",
+            _csv(
+                ["opd", "inovasi", "indikator", "status data dukung", "level", "skor"],
+                [
+                    [
+                        i.opd_name or i.opd,
+                        i.name,
+                        line.indicator.code,
+                        STATUS_ID[line.status],
+                        line.level or "",
+                        line.score,
+                    ]
+                    for i in report.innovations
+                    for line in i.indicators
+                ],
             ),
         )
         archive.writestr("data_dukung.csv", _csv(DOC_COLUMNS, _doc_rows(report)))
@@ -159,13 +215,6 @@ def write_iid(
     return report
 
 
-def _profile(innovation: Any) -> list[str]:
-    profile = innovation.profile
-    return (
-        [profile.stage or "", profile.kind or "", profile.form or ""] if profile else ["", "", ""]
-    )
-
-
 def _doc_rows(report: Report) -> list[list[Any]]:
     rows = []
     for innovation in report.innovations:
@@ -173,7 +222,7 @@ def _doc_rows(report: Report) -> list[list[Any]]:
             for doc in line.docs:
                 rows.append(
                     [
-                        innovation.opd,
+                        innovation.opd_name or innovation.opd,
                         innovation.name,
                         line.indicator.code,
                         doc.parameter or "",

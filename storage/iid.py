@@ -123,6 +123,7 @@ def _registered_profile(innovation: Registered) -> Profile:
         data.get("bentuk") or None,
         entity=innovation.uuid,
         registered=True,
+        data=dict(data),
     )
 
 

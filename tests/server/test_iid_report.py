@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import zipfile
@@ -176,11 +177,13 @@ def test_workbook_and_csv_shapes(services, dataset, client):
     book = client.get(f"/v1/projects/{dataset.id}/iid-report.xlsx", auth=auth)
     assert book.status_code == 200
     sheets = load_workbook(io.BytesIO(book.content), read_only=True).sheetnames
-    assert sheets[0] == "Ringkasan" and {"dinkes", "disdik", "data_dukung", "peringatan"} <= set(
-        sheets
-    )
+    # OPDs by their names (the profile form's choice labels), not their codes.
+    assert sheets[0] == "Ringkasan"
+    assert {"Dinas Kesehatan", "Dinas Pendidikan", "data_dukung", "peringatan"} <= set(sheets)
     archive = zipfile.ZipFile(
-        io.BytesIO(client.get(f"/v1/projects/{dataset.id}/iid-report.zip", auth=auth).content)
+        io.BytesIO(
+            client.get(f"/v1/projects/{dataset.id}/iid-report.zip?spd=12.5", auth=auth).content
+        )
     )
     docs = archive.read("data_dukung.csv").decode().splitlines()
     assert docs[0] == (
@@ -189,7 +192,14 @@ def test_workbook_and_csv_shapes(services, dataset, client):
     )
     assert all(",belum direview,tidak,uuid:" in line for line in docs[1:])  # nothing approved
     assert len(docs) == 1 + 6
-    assert archive.read("inovasi.csv").decode().splitlines()[0].startswith("opd,inovasi,tahapan")
+    assert archive.read("inovasi.csv").decode().splitlines()[0].startswith("opd,inovasi,terdaftar")
+    assert docs[1].startswith("Dinas ")
+    # The zip carries the same summary as the workbook, and each indicator's status.
+    summary = dict(csv.reader(io.StringIO(archive.read("ringkasan.csv").decode())))
+    assert summary["Skor SPD (diisi Pemda)"] == "12.5" and summary["Predikat"] == "Kurang Inovatif"
+    indicators = archive.read("indikator.csv").decode().splitlines()
+    assert indicators[0] == "opd,inovasi,indikator,status data dukung,level,skor"
+    assert len(indicators) == 1 + 3 * 20  # three innovations x ind16..ind35
 
 
 def test_inputs_are_checked_over_http(services, dataset, client):
@@ -234,3 +244,23 @@ def test_innovations_are_the_registered_entities(services, dataset):
     assert scores == {"Sehat-Bersama": 13, "Posyandu Digital": 0, "Sekolah Ceria": 0}
     assert all(i.registered for i in report.innovations)
     assert report.sid == 1.3 and report.index == 16.52
+    names = {i.name: i.opd_name for i in report.innovations}
+    assert names["Posyandu Digital"] == "Dinas Kesehatan"
+
+    # An OPD entered as "lainnya" keeps the name typed for it; the portal's details come from
+    # the entity, with the profile form's labels.
+    entities.create(
+        services.db,
+        dataset.id,
+        "inovasi",
+        {
+            "label": "Korpri Peduli",
+            "data": {"opd": "lainnya", "opd_lain": "Sekretariat KORPRI", "tahapan": "uji_coba"},
+        },
+    )
+    again = iid_report.report_for(services.db, dataset.id)
+    korpri = next(i for i in again.innovations if i.name == "Korpri Peduli")
+    assert korpri.opd_name == "Sekretariat KORPRI"
+    assert "Uji coba" in korpri.details.values()
+    # Four registered now: SID = 13 / MAX(10, 4) = 1.3 still.
+    assert again.divisor == 10 and again.sid == 1.3
