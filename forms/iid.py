@@ -22,6 +22,7 @@ gives it; the 'skor jumlah inovasi' term is not defined for 2023 and is left out
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,7 +176,10 @@ def build_report(
     edition: int = 2023,
     spd: float = 0.0,
     mode: str = "approved",
+    opd_name: Callable[[str, Profile | None], str] | None = None,
 ) -> Report:
+    """`opd_name`: an OPD as people read it, given its code and the innovation's profile
+    (the caller knows the forms' labels); the code when not given."""
     check_inputs(spd, mode, edition)
     indicators = load_indicators(edition)
     method = load_method(edition)
@@ -202,6 +206,7 @@ def build_report(
     innovations = []
     for ident, (opd, name, profile) in sorted(known.items(), key=lambda kv: _order(kv[1])):
         registered = (profile is not None and profile.registered) or not registry
+        shown = opd_name(opd, profile) if opd_name else opd
         rows = []
         for indicator in indicators:
             own_docs = sorted(
@@ -229,17 +234,17 @@ def build_report(
                     and (doc.file_type or "").endswith("pdf")
                 ):
                     warnings.append(
-                        f"{opd} / {name} / {indicator.code}: {doc.file_name} berukuran "
+                        f"{shown} / {name} / {indicator.code}: {doc.file_name} berukuran "
                         f"{doc.file_bytes / 2**20:.1f} MB; portal menerima PDF "
                         f"sampai {limit / 2**20:.0f} MB."
                     )
             rows.append(row)
         if not registered:
             warnings.append(
-                f"{opd} / {name}: nama inovasi ini tidak cocok dengan inovasi terdaftar; "
+                f"{shown} / {name}: nama inovasi ini tidak cocok dengan inovasi terdaftar; "
                 "tautkan di halaman Inovasi (tidak dihitung dalam skor)."
             )
-        innovations.append(InnovationReport(opd, name, profile, rows, registered))
+        innovations.append(InnovationReport(opd, name, profile, rows, registered, shown))
     counted = [i for i in innovations if i.registered]
     total = sum(innovation.score for innovation in counted)
     divisor = max(method["sid_divisor_min"], len(counted))

@@ -303,7 +303,15 @@ def export(
     services = _services()
     project_id = _project_id(services, project_id)
     if fmt == "iid":
-        _export_iid(services, project_id, output, "draft" if draft else "approved", spd)
+        _export_iid(
+            services,
+            project_id,
+            output,
+            "draft" if draft else "approved",
+            spd,
+            since.date() if since else None,
+            until.date() if until else None,
+        )
         return
     kind = (
         "csv"
@@ -354,10 +362,16 @@ def export(
 
 
 def _export_iid(
-    services: Services, project_id: int, output: Path | None, mode: str, spd: float
+    services: Services,
+    project_id: int,
+    output: Path | None,
+    mode: str,
+    spd: float,
+    since: Any,
+    until: Any,
 ) -> None:
     target = output or Path(f"iid-{project_id}.xlsx")
-    write_iid(services, project_id, target, mode=mode, spd=spd)
+    write_iid(services, project_id, target, mode=mode, spd=spd, since=since, until=until)
     click.echo(f"IID report of project {project_id} -> {target}")
 
 

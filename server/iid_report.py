@@ -10,15 +10,17 @@ import csv
 import io
 import re
 import zipfile
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from litestar import Response, get
 from xlsxwriter import Workbook
 
-from forms.iid import Report, build_report, check_inputs
+from forms.iid import Profile, Report, build_report, check_inputs
 from forms.instruments import SIPERA
 from storage import iid as iid_store
+from storage.exports import ExportFilters
 
 from .auth import REVIEW, UI_LINKED
 from .deps import DB, ProjectId, QueryParameter
@@ -73,28 +75,37 @@ STATUS_ID = {
 _OPD_PROPERTIES = ("opd", "opd_lain")
 
 
-def report_for(db: Any, project_id: int, *, mode: str = "approved", spd: float = 0.0) -> Report:
+def report_for(
+    db: Any,
+    project_id: int,
+    *,
+    mode: str = "approved",
+    spd: float = 0.0,
+    since: date | None = None,
+    until: date | None = None,
+) -> Report:
+    """`since`/`until`: whole days (both inclusive) of the visits and evidence read."""
     check_inputs(spd, mode)
-    profiles, marks, docs = iid_store.read_inputs(db, project_id, instruments=SIPERA)
-    report = build_report(profiles, marks, docs, spd=spd, mode=mode)
-    _name_things(report, Choices.of(db, project_id))
-    return report
+    days = ExportFilters.of_days(since, until)
+    profiles, marks, docs = iid_store.read_inputs(
+        db, project_id, since=days.since, until=days.until, instruments=SIPERA
+    )
+    choices = Choices.of(db, project_id)
 
+    def opd_name(opd: str, profile: Profile | None) -> str:
+        """By the profile form's label; an OPD entered as "lainnya" by its typed name."""
+        typed = str((profile.data if profile else {}).get("opd_lain") or "").strip()
+        return typed if opd == SIPERA.opd_other and typed else choices.opd(opd)
 
-def _name_things(report: Report, choices: Choices) -> None:
-    """OPDs and property values by the names the profile form gives them (Indonesian): an OPD
-    entered as "lainnya" by the name typed for it."""
+    report = build_report(profiles, marks, docs, spd=spd, mode=mode, opd_name=opd_name)
     for innovation in report.innovations:
         data = innovation.profile.data if innovation.profile else {}
-        typed = str(data.get("opd_lain") or "").strip()
-        innovation.opd_name = (
-            typed if innovation.opd == SIPERA.opd_other and typed else choices.opd(innovation.opd)
-        )
         innovation.details = {
             choices.name(prop): choices.value(prop, value)
             for prop, value in data.items()
             if prop not in _OPD_PROPERTIES and value not in (None, "")
         }
+    return report
 
 
 def _summary_lines(report: Report) -> list[tuple[str, Any]]:
@@ -206,10 +217,17 @@ def zip_bytes(report: Report) -> bytes:
 
 
 def write_iid(
-    services: Any, project_id: int, out_path: Path, *, mode: str = "approved", spd: float = 0.0
+    services: Any,
+    project_id: int,
+    out_path: Path,
+    *,
+    mode: str = "approved",
+    spd: float = 0.0,
+    since: date | None = None,
+    until: date | None = None,
 ) -> Report:
     """The CLI's entry: `.xlsx` writes the workbook, anything else the CSV zip."""
-    report = report_for(services.db, project_id, mode=mode, spd=spd)
+    report = report_for(services.db, project_id, mode=mode, spd=spd, since=since, until=until)
     data = xlsx_bytes(report) if str(out_path).endswith(".xlsx") else zip_bytes(report)
     Path(out_path).write_bytes(data)
     return report
@@ -262,6 +280,9 @@ Spd = Annotated[float, QueryParameter(name="spd", ge=0, le=63)]
 # approved: only evidence a supervisor accepted (what can be sent to the portal); draft: also
 # evidence not reviewed yet, never rejected or has-issues evidence.
 Mode = Annotated[Literal["approved", "draft"], QueryParameter(name="mode")]
+# The days (both included, YYYY-MM-DD) of the visits and evidence that count.
+Since = Annotated[date | None, QueryParameter(name="since")]
+Until = Annotated[date | None, QueryParameter(name="until")]
 
 
 @get(
@@ -273,9 +294,14 @@ Mode = Annotated[Literal["approved", "draft"], QueryParameter(name="mode")]
     summary="IID report workbook (summary, one sheet per OPD, data_dukung)",
 )
 def iid_xlsx(
-    project_id: ProjectId, db: DB, spd: Spd = 0.0, mode: Mode = "approved"
+    project_id: ProjectId,
+    db: DB,
+    spd: Spd = 0.0,
+    mode: Mode = "approved",
+    since: Since = None,
+    until: Until = None,
 ) -> Response[bytes]:
-    report = report_for(db, project_id, mode=mode, spd=spd)
+    report = report_for(db, project_id, mode=mode, spd=spd, since=since, until=until)
     return Response(
         xlsx_bytes(report),
         media_type=XLSX_TYPE,
@@ -292,9 +318,14 @@ def iid_xlsx(
     summary="IID report as inovasi.csv + data_dukung.csv",
 )
 def iid_zip(
-    project_id: ProjectId, db: DB, spd: Spd = 0.0, mode: Mode = "approved"
+    project_id: ProjectId,
+    db: DB,
+    spd: Spd = 0.0,
+    mode: Mode = "approved",
+    since: Since = None,
+    until: Until = None,
 ) -> Response[bytes]:
-    report = report_for(db, project_id, mode=mode, spd=spd)
+    report = report_for(db, project_id, mode=mode, spd=spd, since=since, until=until)
     return Response(
         zip_bytes(report),
         media_type="application/zip",

@@ -11,7 +11,11 @@ decides what counts (forms.iid).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col
 
 from forms.entities import normalize_name
 from forms.iid import EvidenceDoc, Profile, VisitMark
@@ -30,17 +34,24 @@ VISIT_ENTITY = "inv_entity"
 
 
 def read_inputs(
-    db: Database, project_id: int, *, instruments: Instruments = SIPERA
+    db: Database,
+    project_id: int,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    instruments: Instruments = SIPERA,
 ) -> tuple[list[Profile], list[VisitMark], list[EvidenceDoc]]:
     """The innovations (the list's, then profiles no entity matches), visit marks and evidence
-    documents of the project's current submissions of the three instruments."""
+    documents of the project's current submissions of the three instruments; visits and
+    evidence received in [`since`, `until`) when given (innovations whenever registered)."""
     profile, visit, evidence = instruments.profile, instruments.visit, instruments.evidence
     registry = registered(db, project_id)
     labels = {r.uuid: r for r in registry}
     profiles = [_registered_profile(r) for r in registry]
     rows = {
-        form_id: _current(db, project_id, form_id)
-        for form_id in (profile.form_id, visit.form_id, evidence.form_id)
+        profile.form_id: _current(db, project_id, profile.form_id),
+        visit.form_id: _current(db, project_id, visit.form_id, since, until),
+        evidence.form_id: _current(db, project_id, evidence.form_id, since, until),
     }
     links = linked_entities(db, [row.id for form_rows in rows.values() for row in form_rows])
 
@@ -160,13 +171,24 @@ def _rows(value: Any) -> list[dict[str, Any]]:
     return [value] if isinstance(value, dict) else []
 
 
-def _current(db: Database, project_id: int, xml_form_id: str) -> list[SubmissionRow]:
-    """The form's current (not deleted) submissions, oldest first, with their stored files,
-    read by `BatchReader`; none when the project has no such form."""
+def _current(
+    db: Database,
+    project_id: int,
+    xml_form_id: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[SubmissionRow]:
+    """The form's current (not deleted) submissions received in [since, until), oldest first,
+    with their stored files, read by `BatchReader`; none when the project has no such form."""
     with db.read() as tx:
         try:
             form_id = locate_form(tx, project_id, xml_form_id).id
         except NotFound:
             return []
-    reader = BatchReader(db, form_id, Submission.deleted_at.is_(None), batch=BATCH, files=True)
+    where = [col(Submission.deleted_at).is_(None)]
+    if since is not None:
+        where.append(col(Submission.created_at) >= since)
+    if until is not None:
+        where.append(col(Submission.created_at) < until)
+    reader = BatchReader(db, form_id, sa.and_(*where), batch=BATCH, files=True)
     return sorted(reader.each(), key=lambda row: (row.created_at, row.id))

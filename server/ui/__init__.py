@@ -25,7 +25,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from ..settings import Settings
-from . import evidence, i18n, inovasi, login, projects, submissions, users
+from . import evidence, i18n, inovasi, login, projects, report, submissions, users
 
 TEMPLATES = Path(__file__).parent / "templates"
 LANG_COOKIE = "jebol_lang"
@@ -35,6 +35,7 @@ HANDLERS = [
     *submissions.HANDLERS,
     *evidence.HANDLERS,
     *inovasi.HANDLERS,
+    *report.HANDLERS,
     *users.HANDLERS,
 ]
 

@@ -217,6 +217,7 @@ UI_RULES = {
     ("POST", "/p/{project_id:int}/forms/{xml_form_id:str}/discard"): "manage",
     ("POST", "/p/{project_id:int}/forms/{xml_form_id:str}/state"): "manage",
     ("GET", "/p/{project_id:int}/inovasi"): "submit",
+    ("GET", "/p/{project_id:int}/iid"): "review",
     ("GET", "/p/{project_id:int}/inovasi/{entity_uuid:str}"): "submit",
     ("POST", "/p/{project_id:int}/inovasi/link"): "review",
     ("POST", "/p/{project_id:int}/inovasi/resolve"): "review",

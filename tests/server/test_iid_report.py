@@ -211,6 +211,22 @@ def test_inputs_are_checked_over_http(services, dataset, client):
     for query in ("spd=200", "spd=-20", "spd=nan", "mode=everything"):
         assert client.get(f"{url}?{query}", auth=auth).status_code == 400, query
     assert client.get(f"{url}?spd=63&mode=draft", auth=auth).status_code == 200
+    assert client.get(f"{url}?since=kemarin", auth=auth).status_code == 400
+    assert client.get(f"{url}?since=2026-01-01&until=2026-12-31", auth=auth).status_code == 200
+
+
+def test_a_date_range_keeps_the_visits_and_evidence_of_those_days(services, dataset):
+    from datetime import date, timedelta
+
+    today = date.today()
+    # Everything in the fixture was sent today: a range ending yesterday holds no evidence
+    # (every score 0), one holding today is the whole draft of the hand computation (SID 2.6).
+    before = iid_report.report_for(
+        services.db, dataset.id, mode="draft", until=today - timedelta(days=1)
+    )
+    assert {i.score for i in before.innovations} == {0} and before.sid == 0
+    during = iid_report.report_for(services.db, dataset.id, mode="draft", since=today, until=today)
+    assert during.sid == 2.6
 
 
 def test_innovations_are_the_registered_entities(services, dataset):
@@ -264,3 +280,22 @@ def test_innovations_are_the_registered_entities(services, dataset):
     assert "Uji coba" in korpri.details.values()
     # Four registered now: SID = 13 / MAX(10, 4) = 1.3 still.
     assert again.divisor == 10 and again.sid == 1.3
+
+
+def test_the_report_page_shows_the_score_and_what_to_chase(services, dataset, client):
+    from tests.security.conftest import ui_login
+
+    email = f"iid-page-{dataset.id}@example.org"
+    user = users.create_user(services.db, email, "kata-sandi-panjang")
+    roles.assign_role(services.db, dataset.id, "supervisor", user.actor_id)
+    ui_login(client, email, "kata-sandi-panjang")
+    page = client.get(f"/p/{dataset.id}/iid?spd=40&mode=draft")
+    assert page.status_code == 200
+    # The draft numbers of test_score_matches_the_hand_computation: SID 2.6, index 17.04.
+    assert '<dd class="sid">2.6</dd>' in page.text and '<dd class="index">17.04</dd>' in page.text
+    assert "Kurang Inovatif" in page.text and "Dinas Kesehatan" in page.text
+    assert '<dd class="chase">ind31</dd>' in page.text  # Sekolah Ceria: a P2 with no document
+    assert "iid-report.xlsx?spd=40&amp;mode=draft" in page.text
+    refused = client.get(f"/p/{dataset.id}/iid?spd=200")
+    assert refused.status_code == 200 and "Skor SPD harus antara 0 dan 63" in refused.text
+    assert "SID" not in refused.text.split('role="alert"')[1]

@@ -1,0 +1,78 @@
+"""The IID report page: the simulated score as the portal would take it, the inputs it needs
+(SPD, which evidence counts) and, per OPD, what to chase — the indicators whose evidence is
+missing or must be completed. The same report as the workbook (server.iid_report)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Request, get
+from litestar.response import Template
+
+from forms.iid import AVAILABLE, NEEDS_COMPLETION, InnovationReport, InvalidInputs
+
+from .. import iid_report  # a module reference: server.iid_report reads labels from .inovasi
+from ..auth import REVIEW
+from ..deps import DB, Caller, ProjectId, Roles
+from ..guards import requires
+from .common import project_page
+
+PAGE = "/p/{project_id:int}/iid"
+
+
+@dataclass(frozen=True)
+class Chase:
+    """One innovation's standing: its score and the indicators to chase."""
+
+    innovation: InnovationReport
+    available: int
+    to_complete: list[str]  # indicator codes: a claim or a visit, but no counted evidence
+
+
+@get(PAGE, sync_to_thread=True, guards=[requires(REVIEW)])
+def iid_page(
+    request: Request[Any, Any, Any], project_id: ProjectId, db: DB, caller: Caller, roles: Roles
+) -> Template:
+    raw_spd = request.query_params.get("spd", "0") or "0"
+    mode = request.query_params.get("mode", "approved")
+    error = report = None
+    try:
+        spd = float(raw_spd.replace(",", "."))
+        report = iid_report.report_for(db, project_id, mode=mode, spd=spd)
+    except (InvalidInputs, ValueError) as problem:  # out of range, or SPD not a number
+        error = str(problem) if isinstance(problem, InvalidInputs) else None
+        error = error or f"Skor SPD harus berupa angka; diberikan {raw_spd!r}."
+    groups = []
+    if report is not None:
+        groups = [
+            (opd, [_chase(i) for i in items]) for opd, items in sorted(report.by_opd().items())
+        ]
+    query = urlencode({"spd": raw_spd, "mode": mode})
+    return project_page(
+        "iid.html",
+        request,
+        db,
+        caller,
+        project_id,
+        roles=roles,
+        report=report,
+        error=error,
+        groups=groups,
+        spd=raw_spd,
+        mode=mode,
+        modes=iid_report.MODE_ID,
+        query=query,
+    )
+
+
+def _chase(innovation: InnovationReport) -> Chase:
+    return Chase(
+        innovation,
+        sum(1 for row in innovation.indicators if row.status == AVAILABLE),
+        [row.indicator.code for row in innovation.indicators if row.status == NEEDS_COMPLETION],
+    )
+
+
+HANDLERS = [iid_page]
