@@ -29,6 +29,7 @@ from typing import Any
 from .catalogue import Indicator, load_indicators, load_method
 from .entities import normalize_name
 from .errors import FormsError
+from .exports.records import MediaRef
 
 AVAILABLE, NEEDS_COMPLETION, MISSING = "available", "needs completion", "missing"
 MODES = ("approved", "draft")
@@ -88,6 +89,7 @@ class EvidenceDoc:
     entity: str | None = None
     review_state: str | None = None
     instance_id: str = ""
+    files: tuple[MediaRef, ...] = ()  # its stored document and photos, for the portal package
 
     @property
     def level(self) -> int | None:

@@ -15,15 +15,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from litestar import Response, get
+from litestar.response import Stream
 from xlsxwriter import Workbook
 
 from forms.iid import Profile, Report, build_report, check_inputs
+from forms.iid_portal import write_portal_zip
 from forms.instruments import SIPERA
 from storage import iid as iid_store
-from storage.exports import ExportFilters
+from storage.exports import ExportFilters, blob_opener
 
 from .auth import REVIEW, UI_LINKED
-from .deps import DB, ProjectId, QueryParameter
+from .deps import DB, Blobs, ProjectId, QueryParameter
 from .files import content_disposition
 from .guards import requires
 from .ui.inovasi import Choices
@@ -333,4 +335,31 @@ def iid_zip(
     )
 
 
-HANDLERS = [iid_xlsx, iid_zip]
+@get(
+    "/projects/{project_id:int}/iid-portal.zip",
+    sync_to_thread=True,
+    tags=["Exports"],
+    opt=UI_LINKED,
+    guards=[requires(REVIEW)],
+    summary="The portal package: per innovation and indicator, the files the score stands on",
+)
+def iid_portal(
+    project_id: ProjectId,
+    db: DB,
+    blobs: Blobs,
+    mode: Mode = "approved",
+    since: Since = None,
+    until: Until = None,
+) -> Stream:
+    report = report_for(db, project_id, mode=mode, since=since, until=until)
+    return Stream(
+        write_portal_zip(report, open_blob=blob_opener(blobs)),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": content_disposition("iid-portal.zip"),
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+HANDLERS = [iid_xlsx, iid_zip, iid_portal]

@@ -167,7 +167,7 @@ def open_export(
     if progress is not None:
         rows = _counted(rows, progress)
     form_id = xml_form_id
-    open_blob = _blob_opener(blobs)
+    open_blob = blob_opener(blobs)
     kind = options.format
     if kind == "media":
         return Export(
@@ -336,7 +336,7 @@ def _check(filters: ExportFilters) -> None:
             raise InvalidInput("Export date filters need a time zone.")
 
 
-def _blob_opener(blobs: BlobStore) -> Callable[[str], Iterator[bytes]]:
+def blob_opener(blobs: BlobStore) -> Callable[[str], Iterator[bytes]]:
     def open_blob(sha256: str) -> Iterator[bytes]:
         return blobs.iter_chunks(blob_key(sha256), writers.CHUNK)
 

@@ -96,11 +96,12 @@ def read_inputs(
             continue
         berkas = value_at(values, evidence.file) or None
         blob = files.get(berkas) if berkas else None
-        photos = sum(
-            1
+        photo_names = [
+            photo_row.get(evidence.photo)
             for photo_row in _rows(value_at(values, evidence.photos))
             if photo_row.get(evidence.photo) in files
-        )
+        ]
+        photos = len(photo_names)
         docs.append(
             EvidenceDoc(
                 opd,
@@ -119,6 +120,9 @@ def read_inputs(
                 entity=entity,
                 review_state=row.meta.review_state,
                 instance_id=row.instance_id,
+                files=tuple(
+                    files[name] for name in [berkas, *photo_names] if name and name in files
+                ),
             )
         )
     return profiles, marks, docs

@@ -196,6 +196,7 @@ RULES = {
     ("GET", "/projects/{project_id:int}/forms/{xml_form_id:str}/media.zip"): "review",
     ("GET", "/projects/{project_id:int}/iid-report.xlsx"): "review",
     ("GET", "/projects/{project_id:int}/iid-report.zip"): "review",
+    ("GET", "/projects/{project_id:int}/iid-portal.zip"): "review",
 }
 # The supervisor UI (not under /v1): anonymous callers are sent to the login page.
 UI_RULES = {

@@ -299,3 +299,30 @@ def test_the_report_page_shows_the_score_and_what_to_chase(services, dataset, cl
     refused = client.get(f"/p/{dataset.id}/iid?spd=200")
     assert refused.status_code == 200 and "Skor SPD harus antara 0 dan 63" in refused.text
     assert "SID" not in refused.text.split('role="alert"')[1]
+
+
+def test_the_portal_package_holds_exactly_the_files_that_score(services, dataset, client):
+    email = f"iid-portal-{dataset.id}@example.org"
+    user = users.create_user(services.db, email, "kata-sandi-panjang")
+    roles.assign_role(services.db, dataset.id, "supervisor", user.actor_id)
+    auth = (email, "kata-sandi-panjang")
+    response = client.get(f"/v1/projects/{dataset.id}/iid-portal.zip?mode=draft", auth=auth)
+    assert response.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    files = sorted(n for n in archive.namelist() if n != "daftar.csv")
+    # The draft's scoring evidence (test_score_matches_the_hand_computation): Sehat Bersama's
+    # ind16 P3 SK and its ind17 P2 photo (not the P1 photo: the P2 level scores alone),
+    # Posyandu Digital's ind35 link (a link has no file), Sekolah Ceria's ind33 P3 PDF.
+    assert files == [
+        "Dinas_Kesehatan/Sehat_Bersama/16_Regulasi_inovasi_daerah/ind16_p3_1.pdf",
+        "Dinas_Kesehatan/Sehat_Bersama/17_Ketersediaan_SDM_terhadap_inovasi_daerah/ind17_p2_1.jpg",
+        "Dinas_Pendidikan/Sekolah_Ceria/33_Kemanfaatan_inovasi/ind33_p3_1.pdf",
+    ]
+    assert archive.read(files[0]) == b"%PDF-1.4 small"
+    listed = list(csv.DictReader(io.StringIO(archive.read("daftar.csv").decode())))
+    portal = {row["file"]: row["diterima portal"] for row in listed}
+    assert portal[files[2]].startswith("tidak")  # the 3 MB PDF: over the portal's 2 MB
+    assert portal[files[0]] == "ya"
+    # Nothing is approved: by default the package is empty but for its list.
+    strict = client.get(f"/v1/projects/{dataset.id}/iid-portal.zip", auth=auth)
+    assert zipfile.ZipFile(io.BytesIO(strict.content)).namelist() == ["daftar.csv"]
