@@ -24,6 +24,7 @@ from .db import Database
 from .forms import schema_of
 from .models import (
     Actor,
+    EntityLink,
     Form,
     FormVersion,
     Submission,
@@ -99,6 +100,8 @@ def opd_coverage(
 ) -> list[OpdCoverage]:
     """For the visit form (`visit`: the shipped one's names): each OPD's visits, last visit,
     innovations and follow-up; answers of the OPD choice `other` and unanswered ones together.
+    Innovations: each registered innovation the OPD's visits are linked to, once; plus the
+    rows of visits linked to none (typed names from before entities, until linked).
 
     Aggregated in SQL over the few JSON answers it needs, so the page does not decode every
     visit's answers (10,000 visits: ~0.5 s in Python, a few tens of ms in the database).
@@ -120,22 +123,33 @@ def opd_coverage(
         opd = values[visit.opd].as_string()
         visited = values[visit.date].as_string()
         follow_up = values[visit.follow_up].as_string()
+        linked = select(EntityLink.id).where(EntityLink.submission_id == Submission.id).exists()
+        unlinked_rows = sa.case((linked, 0), else_=_row_count(tx, visit.innovations))
+
+        def per_opd(*columns: Any) -> Any:
+            return (
+                select(opd, *columns)
+                .join(Submission, Submission.id == SubmissionVersion.submission_id)
+                .where(
+                    Submission.form_id == form.id,
+                    Submission.deleted_at.is_(None),
+                    SubmissionVersion.is_current,
+                )
+                .group_by(opd)
+            )
+
         rows = tx.exec(
-            select(
-                opd,
-                func.count(),
-                func.max(visited),
-                func.sum(_row_count(tx, visit.innovations)),
-                func.max(follow_up),
-            )
-            .join(Submission, Submission.id == SubmissionVersion.submission_id)
-            .where(
-                Submission.form_id == form.id,
-                Submission.deleted_at.is_(None),
-                SubmissionVersion.is_current,
-            )
-            .group_by(opd)
+            per_opd(func.count(), func.max(visited), func.sum(unlinked_rows), func.max(follow_up))
         ).all()
+        # Innovations a visit is linked to (chosen, registered on the spot, or matched from a
+        # typed name) are counted once per OPD however many visits discussed them.
+        distinct = dict(
+            tx.exec(
+                per_opd(func.count(sa.distinct(EntityLink.entity_id))).join(
+                    EntityLink, EntityLink.submission_id == Submission.id
+                )
+            ).all()
+        )
     schema = schema_of(current) if current else None
     opd_field = schema.field("/" + "/".join(visit.opd)) if schema else None
     labels = {
@@ -144,11 +158,11 @@ def opd_coverage(
     coverage: dict[str, OpdCoverage] = {
         value: OpdCoverage(value, text) for value, text in labels.items() if value != other
     }
-    for value, visits, last_visit, innovations, planned in rows:
+    for value, visits, last_visit, unlinked, planned in rows:
         key = value or other
         entry = coverage.setdefault(key, OpdCoverage(key, labels.get(key, key)))
         entry.visits += visits
-        entry.innovations += int(innovations or 0)
+        entry.innovations += int(unlinked or 0) + int(distinct.get(value) or 0)
         if last_visit and (entry.last_visit is None or last_visit > entry.last_visit):
             entry.last_visit = last_visit
         if planned and (entry.follow_up is None or planned > entry.follow_up):

@@ -262,3 +262,38 @@ def test_opd_coverage_counts_visits_innovations_and_overdue_follow_ups(services,
     assert dinkes.follow_up == "2026-11-10" and dinkes.overdue
     assert (disdik.visits, disdik.innovations, disdik.overdue) == (1, 3, False)
     assert coverage["setda"].visits == 0 and coverage["setda"].last_visit is None
+
+    # Visits that name a registered innovation count it once per OPD: two visits to BPBD
+    # choosing the same innovation and one choosing another are 2 innovations, not 3.
+    from storage import entities
+
+    ids = [
+        entities.create(services.db, project.id, "inovasi", {"label": name}).entity.uuid
+        for name in ("Siaga Banjir", "Lapor Bencana")
+    ]
+
+    def chosen_visit(day, uuid):
+        body = (
+            f"<g_kunjungan><tgl_kunjungan>{day}</tgl_kunjungan><opd>bpbd</opd></g_kunjungan>"
+            f"<inovasi><inv_terdaftar>ya</inv_terdaftar><inv_entity>{uuid}</inv_entity>"
+            "<inv_nama>x</inv_nama></inovasi>"
+        )
+        submissions.ingest(
+            services.db,
+            services.blobs,
+            project.id,
+            instance_xml("jebol_sipera_kunjungan", "2026120501", new_instance_id(), body),
+            [],
+            sender=Sender(actor_id=None),
+        )
+
+    for day, uuid in (("2026-11-02", ids[0]), ("2026-11-09", ids[0]), ("2026-11-16", ids[1])):
+        chosen_visit(day, uuid)
+    bpbd = next(
+        c
+        for c in browse.opd_coverage(
+            services.db, project.id, lambda labels, v: v, date(2026, 11, 27)
+        )
+        if c.opd == "bpbd"
+    )
+    assert (bpbd.visits, bpbd.innovations) == (3, 2)
