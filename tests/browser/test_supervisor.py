@@ -67,7 +67,7 @@ def world(services_sqlite, tmp_path_factory):
             services.blobs,
             project.id,
             instance_xml(
-                "jebol_sipera_kunjungan", "2026120501", iid, body, instance_name=f"{opd} 2026-11-20"
+                "jebol_sipera_kunjungan", "2026120502", iid, body, instance_name=f"{opd} 2026-11-20"
             ),
             files,
             sender=Sender(actor_id=None),

@@ -25,9 +25,9 @@ from forms.library import build_xlsx
 LIBRARY = Path(forms.__file__).resolve().parent / "library"
 SOURCES = LIBRARY / "src"
 EXPECTED = {  # form_id -> version
-    "jebol_sipera_kunjungan": "2026120501",
-    "jebol_sipera_profil_inovasi": "2026120501",
-    "jebol_sipera_data_dukung": "2026120501",
+    "jebol_sipera_kunjungan": "2026120502",
+    "jebol_sipera_profil_inovasi": "2026120502",
+    "jebol_sipera_data_dukung": "2026120502",
 }
 XF = "{http://www.w3.org/2002/xforms}"
 H = "{http://www.w3.org/1999/xhtml}"
@@ -173,7 +173,7 @@ def test_workbook_cells_are_strings():
     header, *rows = sheets["survey"]
     cp_hp = next(dict(zip(header, row)) for row in rows if row[1] == "cp_hp")
     assert cp_hp["constraint"] == "regex(., '^(\\+62|0)8[0-9]{8,12}$')"
-    assert sheets["settings"][1][2] == "2026120501"
+    assert sheets["settings"][1][2] == "2026120502"
     assert all(
         isinstance(v, str)
         for rows_ in sheets.values()
@@ -345,6 +345,29 @@ def test_evidence_chooses_the_innovation_from_the_list(compiled):
     label = "instance('inovasi')/root/item[name=/data/inovasi]/label"
     named = [_squash(v) for v in _setvalues(root, "/data/nama_inovasi")]
     assert named and all(label in v for v in named)
+
+
+def test_evidence_needs_a_file_a_photo_or_a_link(compiled):
+    binds = _binds(_xform(compiled, "jebol_sipera_data_dukung"))
+    # The link is required exactly when there is no file and no photo.
+    assert _squash(binds["/data/tautan"]["required"]) == (
+        "/data/berkas=''andcount(/data/foto_bukti)=0"
+    )
+
+
+def test_a_visit_photo_is_required_unless_the_evidence_is_missing(compiled):
+    binds = _binds(_xform(compiled, "jebol_sipera_kunjungan"))
+    required = [b["required"] for path, b in binds.items() if path.endswith("/bukti_foto")]
+    assert [_squash(r) for r in required] == ["../bukti_status!='belum'"]
+
+
+def test_instance_names_show_opd_names(compiled):
+    for form_id in EXPECTED:
+        root = _xform(compiled, form_id)
+        name = next(
+            b["calculate"] for path, b in _binds(root).items() if path.endswith("/instanceName")
+        )
+        assert "jr:choice-name(" in name, form_id
 
 
 # --- the IID catalogue -------------------------------------------------------------------

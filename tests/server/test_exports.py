@@ -203,7 +203,7 @@ def world(services, tmp_path_factory) -> World:
             world,
             tmp,
             VISIT,
-            "2026120501",
+            "2026120502",
             _visit_body(opd, photos, attendance),
             name=name,
             photos=(*photos, attendance, f"ttd-{attendance}"),
