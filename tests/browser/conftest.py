@@ -8,10 +8,12 @@ environment variable CI is set, so CI never passes by skipping them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -77,29 +79,47 @@ def browser() -> Iterator[object]:
             browser.close()
 
 
-@pytest.fixture
-def page(browser) -> Iterator[object]:
-    """A fresh context at a phone's size; requests to anything but 127.0.0.1 are aborted and,
-    after the test, reported as an error."""
-    context = browser.new_context(**PHONE, service_workers="block")
-    context.set_default_timeout(10_000)
+@contextlib.contextmanager
+def loopback_page(
+    browser: Any, *, timeout: int, inline: bool = False, page_errors: bool = False, **options: Any
+) -> Iterator[Any]:
+    """A page in a fresh context (`options`: its size, service workers, location…) whose
+    requests to anything but 127.0.0.1 (and, with `inline`, data: and blob: URLs) are aborted
+    and, after the test, reported as an error; with `page_errors`, so are uncaught script
+    errors."""
+    context = browser.new_context(**options)
+    context.set_default_timeout(timeout)
     offsite: list[str] = []
+    errors: list[str] = []
 
     def loopback_only(route) -> None:
         parts = urlsplit(route.request.url)
-        if parts.scheme in ("http", "https") and parts.hostname in ALLOWED_HOSTS:
+        if (parts.scheme in ("http", "https") and parts.hostname in ALLOWED_HOSTS) or (
+            inline and parts.scheme in ("data", "blob")
+        ):
             route.continue_()
         else:
             offsite.append(route.request.url)
             route.abort("blockedbyclient")
 
     context.route("**/*", loopback_only)
+    page = context.new_page()
+    if page_errors:
+        page.on("pageerror", lambda error: errors.append(str(error)))
     try:
-        yield context.new_page()
+        yield page
     finally:
         context.close()
     if offsite:
         pytest.fail("the page tried to leave 127.0.0.1: " + ", ".join(offsite), pytrace=False)
+    assert not errors, errors
+
+
+@pytest.fixture
+def page(browser) -> Iterator[object]:
+    """A fresh context at a phone's size, loopback only (service workers blocked)."""
+    with loopback_page(browser, timeout=10_000, **PHONE, service_workers="block") as fresh:
+        yield fresh
 
 
 @pytest.fixture(scope="session")

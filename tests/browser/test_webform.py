@@ -13,7 +13,6 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image
@@ -25,7 +24,7 @@ from storage import app_users, projects, submissions
 from storage import forms as form_store
 from storage.blobs import blob_key
 from tests.browser import screenshot
-from tests.browser.conftest import ALLOWED_HOSTS, PHONE
+from tests.browser.conftest import PHONE, loopback_page
 from tests.factories import DATA, assign_forms, jpeg
 from tests.live import LiveServer
 
@@ -44,35 +43,17 @@ pytestmark = pytest.mark.skipif(
 def phone(browser) -> Iterator[object]:
     """Like conftest's `page`, but service workers run (the offline tests need them) and the
     phone has a location to give."""
-    context = browser.new_context(
-        **PHONE, service_workers="allow", geolocation=GEO, permissions=["geolocation"]
-    )
-    context.set_default_timeout(15_000)
-    offsite: list[str] = []
-
-    def loopback_only(route) -> None:
-        parts = urlsplit(route.request.url)
-        if (
-            parts.scheme in ("http", "https")
-            and parts.hostname in ALLOWED_HOSTS
-            or parts.scheme in ("data", "blob")
-        ):
-            route.continue_()
-        else:
-            offsite.append(route.request.url)
-            route.abort("blockedbyclient")
-
-    context.route("**/*", loopback_only)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    try:
-        yield page
-    finally:
-        context.close()
-    if offsite:
-        pytest.fail("the page tried to leave 127.0.0.1: " + ", ".join(offsite), pytrace=False)
-    assert not errors, errors
+    with loopback_page(
+        browser,
+        timeout=15_000,
+        inline=True,
+        page_errors=True,
+        **PHONE,
+        service_workers="allow",
+        geolocation=GEO,
+        permissions=["geolocation"],
+    ) as fresh:
+        yield fresh
 
 
 def _noisy_jpeg(size: int, seed: int) -> bytes:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -15,7 +14,7 @@ from forms.instance import read_instance
 from server.webform import assets
 from storage import app_users, datasets, entities, entity_lists, projects, submissions
 from storage import forms as form_store
-from tests.browser.conftest import ALLOWED_HOSTS, PHONE
+from tests.browser.conftest import PHONE, loopback_page
 from tests.factories import assign_forms
 
 FORM = "pilih_inovasi_web"
@@ -43,30 +42,15 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture
 def phone(browser) -> Iterator[object]:
     """A phone-sized page whose service worker runs; it may reach only the test server."""
-    context = browser.new_context(**PHONE, service_workers="allow")
-    context.set_default_timeout(15_000)
-    offsite: list[str] = []
-
-    def loopback_only(route) -> None:
-        parts = urlsplit(route.request.url)
-        if parts.scheme in ("data", "blob") or (
-            parts.scheme in ("http", "https") and parts.hostname in ALLOWED_HOSTS
-        ):
-            route.continue_()
-        else:
-            offsite.append(route.request.url)
-            route.abort("blockedbyclient")
-
-    context.route("**/*", loopback_only)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    try:
-        yield page
-    finally:
-        context.close()
-    assert not offsite, offsite
-    assert not errors, errors
+    with loopback_page(
+        browser,
+        timeout=15_000,
+        inline=True,
+        page_errors=True,
+        **PHONE,
+        service_workers="allow",
+    ) as fresh:
+        yield fresh
 
 
 def _world(services):
