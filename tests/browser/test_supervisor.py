@@ -15,7 +15,7 @@ from storage import forms as form_store
 from storage.submissions import IncomingFile, Sender
 from tests.browser import screenshot
 from tests.collect import instance_xml, new_instance_id
-from tests.factories import publish
+from tests.factories import LIBRARY_VERSION, publish
 
 PASSWORD = "kata-sandi-panjang"
 
@@ -67,7 +67,11 @@ def world(services_sqlite, tmp_path_factory):
             services.blobs,
             project.id,
             instance_xml(
-                "jebol_sipera_kunjungan", "2026120502", iid, body, instance_name=f"{opd} 2026-11-20"
+                "jebol_sipera_kunjungan",
+                LIBRARY_VERSION,
+                iid,
+                body,
+                instance_name=f"{opd} 2026-11-20",
             ),
             files,
             sender=Sender(actor_id=None),

@@ -28,7 +28,7 @@ from storage.models import Submission
 from storage.submissions import IncomingFile, Sender
 from tests.collect import instance_xml, new_instance_id
 from tests.conftest import make_client
-from tests.factories import jpeg, make_project, photo_body, publish
+from tests.factories import LIBRARY_VERSION, jpeg, make_project, photo_body, publish
 
 PASSWORD = "kata-sandi-panjang"
 VISIT = "jebol_sipera_kunjungan"
@@ -203,7 +203,7 @@ def world(services, tmp_path_factory) -> World:
             world,
             tmp,
             VISIT,
-            "2026120502",
+            LIBRARY_VERSION,
             _visit_body(opd, photos, attendance),
             name=name,
             photos=(*photos, attendance, f"ttd-{attendance}"),

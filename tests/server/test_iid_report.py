@@ -16,9 +16,9 @@ from storage import forms as form_store
 from storage import roles, submissions, users
 from storage.submissions import IncomingFile, Sender
 from tests.collect import instance_xml, new_instance_id
-from tests.factories import jpeg, make_project
+from tests.factories import LIBRARY_VERSION, jpeg, make_project
 
-VERSION = "2026120502"
+VERSION = LIBRARY_VERSION
 # Entity uuids of the `inovasi` list, as a form choosing a listed innovation sends them.
 SEHAT = "4b1f0c2e-8a7d-4e6b-9c5a-3d2e1f0a9b8c"
 POSYANDU = "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b"

@@ -13,7 +13,7 @@ from storage import roles, submissions, users
 from storage.submissions import IncomingFile, Sender
 from tests.collect import instance_xml, new_instance_id
 from tests.conftest import make_client
-from tests.factories import jpeg, make_project, photo_body, publish
+from tests.factories import LIBRARY_VERSION, jpeg, make_project, photo_body, publish
 
 
 def test_every_interface_string_has_an_indonesian_translation():
@@ -243,7 +243,7 @@ def test_opd_coverage_counts_visits_innovations_and_overdue_follow_ups(services,
             services.db,
             services.blobs,
             project.id,
-            instance_xml("jebol_sipera_kunjungan", "2026120502", new_instance_id(), body),
+            instance_xml("jebol_sipera_kunjungan", LIBRARY_VERSION, new_instance_id(), body),
             [],
             sender=Sender(actor_id=None),
         )
@@ -282,7 +282,7 @@ def test_opd_coverage_counts_visits_innovations_and_overdue_follow_ups(services,
             services.db,
             services.blobs,
             project.id,
-            instance_xml("jebol_sipera_kunjungan", "2026120502", new_instance_id(), body),
+            instance_xml("jebol_sipera_kunjungan", LIBRARY_VERSION, new_instance_id(), body),
             [],
             sender=Sender(actor_id=None),
         )
