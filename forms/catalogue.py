@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
+
+import msgspec
 
 EVIDENCE_KINDS = frozenset({"pdf", "image", "pdf_or_image", "video", "text"})
 
@@ -52,12 +53,90 @@ def load_indicators(edition: int = 2023) -> list[Indicator]:
     return list(_indicators(int(edition)))
 
 
-def load_method(edition: int = 2023) -> dict:
-    """The scoring method of an edition (divisor, maxima, predicate bands, portal limits)."""
-    method = json.loads(_read(f"iid_method_{int(edition)}.json"))
-    if method.get("edition") != int(edition):
-        raise ValueError(f"iid_method_{edition}.json declares edition {method.get('edition')!r}")
+class Band(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A predicate: the index from `min` to `max`, both included, at two decimals."""
+
+    label: str
+    min: float
+    max: float
+
+
+class CountRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How a newer edition computes the 'skor jumlah inovasi' from the registered innovations:
+    MIN(n, max_innovations) x per_innovation, only when their `urusan_property` covers at least
+    `urusan_min` of the `urusan_wajib` (the instruments' choice names of the urusan wajib
+    pelayanan dasar); otherwise 0."""
+
+    per_innovation: float
+    max_innovations: int
+    urusan_property: str
+    urusan_wajib: tuple[str, ...]
+    urusan_min: int
+
+
+class CountTerm(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The 'skor jumlah inovasi' added to SID: entered (0 to `max`), or by `rule` when the
+    edition has one and none is entered."""
+
+    max: float
+    rule: CountRule | None = None
+
+
+class PortalLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pdf_max_bytes: int
+    video_max_minutes: int
+
+
+class Method(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An edition's scoring method (forms/library/iid_method_<edition>.json):
+    SID = sum of innovation scores / MAX(sid_divisor_min, n) + skor jumlah inovasi;
+    index = (SPD + SID) / max_total x 100, named by the first band that holds it."""
+
+    edition: int
+    spd_max: float
+    sid_max: float
+    sid_divisor_min: int
+    max_total: float
+    count_term: CountTerm
+    bands: tuple[Band, ...]
+    portal_limits: PortalLimits
+
+    def __post_init__(self) -> None:
+        if not self.bands:
+            raise ValueError(f"method {self.edition}: no bands")
+        if self.max_total <= 0 or self.sid_divisor_min < 1:
+            raise ValueError(f"method {self.edition}: max_total and sid_divisor_min must be > 0")
+
+    def divisor(self, innovations: int) -> int:
+        return max(self.sid_divisor_min, innovations)
+
+    def band(self, index: float) -> str:
+        rounded = round(index, 2)
+        for entry in self.bands:
+            if entry.min <= rounded <= entry.max:
+                return entry.label
+        return self.bands[-1].label
+
+
+def parse_method(text: str | bytes) -> Method:
+    """A method file's text, checked: unknown keys, wrong types and missing keys are refused."""
+    try:
+        return msgspec.json.decode(text, type=Method)
+    except msgspec.ValidationError as problem:
+        raise ValueError(f"IID method file: {problem}") from None
+
+
+def load_method(edition: int = 2023) -> Method:
+    """The scoring method of a shipped edition (divisor, maxima, count term, bands, limits)."""
+    method = _method(int(edition))
+    if method.edition != int(edition):
+        raise ValueError(f"iid_method_{edition}.json declares edition {method.edition!r}")
     return method
+
+
+@cache
+def _method(edition: int) -> Method:
+    return parse_method(_read(f"iid_method_{edition}.json"))
 
 
 def score(indicator: Indicator, level: int) -> float:

@@ -5,7 +5,11 @@ Pure: it takes plain records read from the three shipped forms and the versioned
   indicator score  = bobot x nilai of the highest parameter level backed by its own evidence
   innovation score = the sum of its indicator scores (at most 111)
   SID              = (sum of innovation scores) / MAX(10, n registered innovations)
+                     + skor jumlah inovasi
   IID (simulated)  = (SPD + SID) / max_total x 100, banded by the edition's predicates.
+The divisor's minimum, the maxima, the bands and the count term are the edition's data
+(forms.catalogue.Method), so a newer edition (MAX(12, n), other bands, a count rule) is a
+new method file, not new code.
 
 Which evidence counts (what a submission to the portal can stand on):
 - only evidence a supervisor approved (`mode="approved"`, the default); the labelled draft
@@ -17,7 +21,8 @@ Which evidence counts (what a submission to the portal can stand on):
 - innovations are entities of the `inovasi` list (their uuid), or, for a name no entity
   matches, the typed name: such names are listed as unregistered, not scored and not counted.
 SPD (indicators 1-15) is filled once per Pemda (0 to the edition's `spd_max`), so the caller
-gives it; the 'skor jumlah inovasi' term is not defined for 2023 and is left out.
+gives it. The 'skor jumlah inovasi' is given too (0 to the edition's maximum: the 2023 sources
+give no rule for it); an edition with a count rule computes it when none is given.
 """
 
 from __future__ import annotations
@@ -26,19 +31,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalogue import Indicator, load_indicators, load_method
+from .catalogue import CountRule, Indicator, Method, load_indicators, load_method
 from .entities import normalize_name
 from .errors import FormsError
 from .exports.records import MediaRef
 
 AVAILABLE, NEEDS_COMPLETION, MISSING = "available", "needs completion", "missing"
+# Where the skor jumlah inovasi came from.
+COUNT_GIVEN, COUNT_BY_RULE, COUNT_NOT_GIVEN = "given", "rule", "not given"
 MODES = ("approved", "draft")
 # Review states that never score, in any mode.
 REFUSED = ("rejected", "hasIssues")
 
 
 class InvalidInputs(FormsError):
-    """A report input out of its range (SPD, mode): the message says which and why."""
+    """A report input out of its range (SPD, count, mode): the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +145,9 @@ class Report:
     warnings: list[str]
     mode: str = "approved"
     divisor: int = 0
+    count: float = 0.0  # skor jumlah inovasi, part of SID
+    count_source: str = COUNT_NOT_GIVEN
+    method: Method | None = None
 
     def by_opd(self) -> dict[str, list[InnovationReport]]:
         """Innovations by their OPD's name (its code when no name was set)."""
@@ -159,12 +169,21 @@ def counts(doc: EvidenceDoc, mode: str) -> bool:
     return doc.review_state not in REFUSED
 
 
-def check_inputs(spd: float, mode: str, edition: int = 2023) -> None:
-    """SPD within 0 to the edition's maximum, a known mode (InvalidInputs, in Indonesian)."""
-    method = load_method(edition)
-    if not 0 <= spd <= method["spd_max"]:
+def check_inputs(
+    spd: float, mode: str, count: float | None = None, method: Method | None = None
+) -> None:
+    """SPD and the count term within 0 to the edition's maxima, a known mode (InvalidInputs,
+    in Indonesian). NaN is out of every range."""
+    method = method or load_method()
+    if not 0 <= spd <= method.spd_max:
         raise InvalidInputs(
-            f"Skor SPD harus antara 0 dan {method['spd_max']} (edisi {edition}); diberikan {spd:g}."
+            f"Skor SPD harus antara 0 dan {method.spd_max:g} (edisi {method.edition}); "
+            f"diberikan {spd:g}."
+        )
+    if count is not None and not 0 <= count <= method.count_term.max:
+        raise InvalidInputs(
+            f"Skor jumlah inovasi harus antara 0 dan {method.count_term.max:g} "
+            f"(edisi {method.edition}); diberikan {count:g}."
         )
     if mode not in MODES:
         raise InvalidInputs(f"Mode harus salah satu dari {', '.join(MODES)}; diberikan {mode!r}.")
@@ -176,15 +195,19 @@ def build_report(
     docs: list[EvidenceDoc],
     *,
     edition: int = 2023,
+    method: Method | None = None,
     spd: float = 0.0,
+    count: float | None = None,
     mode: str = "approved",
     opd_name: Callable[[str, Profile | None], str] | None = None,
 ) -> Report:
-    """`opd_name`: an OPD as people read it, given its code and the innovation's profile
+    """`count`: the skor jumlah inovasi, or None for the edition's rule (0 without one).
+    `method`: the edition's method unless given (a newer edition's, before it ships).
+    `opd_name`: an OPD as people read it, given its code and the innovation's profile
     (the caller knows the forms' labels); the code when not given."""
-    check_inputs(spd, mode, edition)
+    method = method or load_method(edition)
+    check_inputs(spd, mode, count, method)
     indicators = load_indicators(edition)
-    method = load_method(edition)
     known: dict[object, tuple[str, str, Profile | None]] = {}
     by_name: dict[tuple[str, str], object] = {}
 
@@ -204,7 +227,7 @@ def build_report(
         known.setdefault(ident, (item.opd, item.innovation.strip(), None))
     registry = any(p.registered for p in profiles)
     warnings: list[str] = []
-    limit = method["portal_limits"]["pdf_max_bytes"]
+    limit = method.portal_limits.pdf_max_bytes
     innovations = []
     for ident, (opd, name, profile) in sorted(known.items(), key=lambda kv: _order(kv[1])):
         registered = (profile is not None and profile.registered) or not registry
@@ -249,20 +272,41 @@ def build_report(
         innovations.append(InnovationReport(opd, name, profile, rows, registered, shown))
     counted = [i for i in innovations if i.registered]
     total = sum(innovation.score for innovation in counted)
-    divisor = max(method["sid_divisor_min"], len(counted))
-    sid = total / divisor
-    index = (spd + sid) / method["max_total"] * 100
+    divisor = method.divisor(len(counted))
+    if count is not None:
+        source = COUNT_GIVEN
+    elif method.count_term.rule is not None:
+        count, source = count_by_rule(method.count_term.rule, counted), COUNT_BY_RULE
+    else:
+        count, source = 0.0, COUNT_NOT_GIVEN  # the summary says so beside the 0
+    sid = total / divisor + count
+    index = (spd + sid) / method.max_total * 100
     return Report(
-        edition,
+        method.edition,
         innovations,
         spd,
         round(sid, 4),
         round(index, 4),
-        band(index, method),
+        method.band(index),
         warnings,
         mode,
         divisor,
+        round(count, 4),
+        source,
+        method,
     )
+
+
+def count_by_rule(rule: CountRule, innovations: list[InnovationReport]) -> float:
+    """MIN(n, cap) x per innovation when the innovations' urusan cover enough of the urusan
+    wajib pelayanan dasar, else 0."""
+    covered = {
+        str((i.profile.data if i.profile else {}).get(rule.urusan_property) or "")
+        for i in innovations
+    } & set(rule.urusan_wajib)
+    if len(covered) < rule.urusan_min:
+        return 0.0
+    return min(len(innovations), rule.max_innovations) * rule.per_innovation
 
 
 def _order(entry: tuple[str, str, Profile | None]) -> tuple[str, str]:
@@ -300,14 +344,6 @@ def _score(
     elif any(d.documented for d in docs) or row.photos:
         row.status = NEEDS_COMPLETION
     return row
-
-
-def band(index: float, method: dict) -> str:
-    rounded = round(index, 2)
-    for entry in method["bands"]:
-        if entry["min"] <= rounded <= entry["max"]:
-            return entry["label"]
-    return method["bands"][-1]["label"]
 
 
 def _level_of(parameter: str) -> int | None:

@@ -258,6 +258,14 @@ EXPORT_FORMATS = ("csv", "xlsx", "geojson", "media", "iid")
     help="iid: the Pemda's SPD score (0 to 63 in the 2023 method).",
 )
 @click.option(
+    "--jumlah",
+    "count",
+    type=float,
+    default=None,
+    help="iid: the skor jumlah inovasi (0 to 76 in the 2023 method, which gives no rule for "
+    "it; left out: 0, or the edition's rule).",
+)
+@click.option(
     "--draft",
     is_flag=True,
     help="iid: also count evidence not reviewed yet (a draft; never rejected evidence).",
@@ -285,6 +293,7 @@ def export(
     until: Any,
     no_attachments: bool,
     spd: float,
+    count: float | None,
     draft: bool,
     project_id: int | None,
     output: Path | None,
@@ -309,6 +318,7 @@ def export(
             output,
             "draft" if draft else "approved",
             spd,
+            count,
             since.date() if since else None,
             until.date() if until else None,
         )
@@ -367,12 +377,18 @@ def _export_iid(
     output: Path | None,
     mode: str,
     spd: float,
+    count: float | None,
     since: Any,
     until: Any,
 ) -> None:
     target = output or Path(f"iid-{project_id}.xlsx")
-    write_iid(services, project_id, target, mode=mode, spd=spd, since=since, until=until)
-    click.echo(f"IID report of project {project_id} -> {target}")
+    report = write_iid(
+        services, project_id, target, mode=mode, spd=spd, count=count, since=since, until=until
+    )
+    click.echo(
+        f"IID report of project {project_id} -> {target}: SID {report.sid:g}, "
+        f"index {report.index:g} ({report.band})"
+    )
 
 
 @main.command(

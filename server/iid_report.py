@@ -18,8 +18,16 @@ from litestar import Response, get
 from litestar.response import Stream
 from xlsxwriter import Workbook
 
-from forms.iid import Profile, Report, build_report, check_inputs
-from forms.iid_portal import write_portal_zip
+from forms.iid import (
+    COUNT_BY_RULE,
+    COUNT_GIVEN,
+    COUNT_NOT_GIVEN,
+    Profile,
+    Report,
+    build_report,
+    check_inputs,
+)
+from forms.iid_portal import portal_files, write_portal_zip
 from forms.instruments import SIPERA
 from storage import iid as iid_store
 from storage.exports import ExportFilters, blob_opener
@@ -56,6 +64,7 @@ DOC_COLUMNS = [
     "link",
     "status review",
     "dipakai untuk skor",
+    "file di paket portal",
     "id kiriman",
 ]
 REVIEW_ID = {
@@ -66,6 +75,11 @@ REVIEW_ID = {
     "edited": "diedit",
 }
 MODE_ID = {"approved": "hanya bukti yang diterima", "draft": "DRAF: termasuk yang belum direview"}
+COUNT_ID = {
+    COUNT_GIVEN: "diisi",
+    COUNT_BY_RULE: "dihitung dengan rumus edisi",
+    COUNT_NOT_GIVEN: "tidak diisi (0)",
+}
 STATUS_ID = {
     "available": "tersedia",
     "needs completion": "perlu dilengkapi",
@@ -83,11 +97,13 @@ def report_for(
     *,
     mode: str = "approved",
     spd: float = 0.0,
+    count: float | None = None,
     since: date | None = None,
     until: date | None = None,
 ) -> Report:
-    """`since`/`until`: whole days (both inclusive) of the visits and evidence read."""
-    check_inputs(spd, mode)
+    """`count`: the skor jumlah inovasi (None: the edition's rule, or 0).
+    `since`/`until`: whole days (both inclusive) of the visits and evidence read."""
+    check_inputs(spd, mode, count)
     days = ExportFilters.of_days(since, until)
     profiles, marks, docs = iid_store.read_inputs(
         db, project_id, since=days.since, until=days.until, instruments=SIPERA
@@ -99,7 +115,7 @@ def report_for(
         typed = str((profile.data if profile else {}).get("opd_lain") or "").strip()
         return typed if opd == SIPERA.opd_other and typed else choices.opd(opd)
 
-    report = build_report(profiles, marks, docs, spd=spd, mode=mode, opd_name=opd_name)
+    report = build_report(profiles, marks, docs, spd=spd, count=count, mode=mode, opd_name=opd_name)
     for innovation in report.innovations:
         data = innovation.profile.data if innovation.profile else {}
         innovation.details = {
@@ -115,6 +131,8 @@ def _summary_lines(report: Report) -> list[tuple[str, Any]]:
         ("Edisi", report.edition),
         ("Bukti yang dihitung", MODE_ID[report.mode]),
         ("Skor SPD (diisi Pemda)", report.spd),
+        ("Skor jumlah inovasi", report.count),
+        ("Skor jumlah inovasi: sumber", COUNT_ID[report.count_source]),
         ("SID (simulasi)", report.sid),
         ("Indeks (simulasi)", report.index),
         ("Predikat", report.band),
@@ -225,17 +243,26 @@ def write_iid(
     *,
     mode: str = "approved",
     spd: float = 0.0,
+    count: float | None = None,
     since: date | None = None,
     until: date | None = None,
 ) -> Report:
     """The CLI's entry: `.xlsx` writes the workbook, anything else the CSV zip."""
-    report = report_for(services.db, project_id, mode=mode, spd=spd, since=since, until=until)
+    report = report_for(
+        services.db, project_id, mode=mode, spd=spd, count=count, since=since, until=until
+    )
     data = xlsx_bytes(report) if str(out_path).endswith(".xlsx") else zip_bytes(report)
     Path(out_path).write_bytes(data)
     return report
 
 
 def _doc_rows(report: Report) -> list[list[Any]]:
+    """Every evidence document with its review state, whether it scores, its files (the
+    document and each photo, as the phone named them) and where the portal package holds
+    them."""
+    packed: dict[tuple[str, str], list[str]] = {}
+    for item in portal_files(report):
+        packed.setdefault((item.doc.instance_id, item.doc.indicator), []).append(item.path)
     rows = []
     for innovation in report.innovations:
         for line in innovation.indicators:
@@ -249,10 +276,11 @@ def _doc_rows(report: Report) -> list[list[Any]]:
                         doc.nomor,
                         doc.tanggal,
                         doc.tentang,
-                        doc.file_name or "",
+                        "; ".join(ref.name for ref in doc.files) or doc.file_name or "",
                         doc.link,
                         REVIEW_ID.get(doc.review_state, doc.review_state or ""),
                         "ya" if doc in line.used else "tidak",
+                        "; ".join(packed.get((doc.instance_id, doc.indicator), [])),
                         doc.instance_id,
                     ]
                 )
@@ -279,6 +307,9 @@ def _sheet_name(opd: str, used: set[str]) -> str:
 # The SPD score the Pemda enters: 0 to the method's maximum (`spd_max` in
 # forms/library/iid_method_2023.json); nan, inf and negatives are a 400, not a 500.
 Spd = Annotated[float, QueryParameter(name="spd", ge=0, le=63)]
+# The skor jumlah inovasi: 0 to the method's count maximum (76 in 2023, which gives no rule
+# for it); left out, the edition's rule computes it, or it is 0.
+Count = Annotated[float | None, QueryParameter(name="jumlah", ge=0, le=76)]
 # approved: only evidence a supervisor accepted (what can be sent to the portal); draft: also
 # evidence not reviewed yet, never rejected or has-issues evidence.
 Mode = Annotated[Literal["approved", "draft"], QueryParameter(name="mode")]
@@ -299,11 +330,12 @@ def iid_xlsx(
     project_id: ProjectId,
     db: DB,
     spd: Spd = 0.0,
+    jumlah: Count = None,
     mode: Mode = "approved",
     since: Since = None,
     until: Until = None,
 ) -> Response[bytes]:
-    report = report_for(db, project_id, mode=mode, spd=spd, since=since, until=until)
+    report = report_for(db, project_id, mode=mode, spd=spd, count=jumlah, since=since, until=until)
     return Response(
         xlsx_bytes(report),
         media_type=XLSX_TYPE,
@@ -323,11 +355,12 @@ def iid_zip(
     project_id: ProjectId,
     db: DB,
     spd: Spd = 0.0,
+    jumlah: Count = None,
     mode: Mode = "approved",
     since: Since = None,
     until: Until = None,
 ) -> Response[bytes]:
-    report = report_for(db, project_id, mode=mode, spd=spd, since=since, until=until)
+    report = report_for(db, project_id, mode=mode, spd=spd, count=jumlah, since=since, until=until)
     return Response(
         zip_bytes(report),
         media_type="application/zip",

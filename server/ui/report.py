@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from litestar import Request, get
 from litestar.response import Template
 
+from forms.catalogue import load_method
 from forms.iid import AVAILABLE, NEEDS_COMPLETION, InnovationReport, InvalidInputs
 
 from .. import iid_report  # a module reference: server.iid_report reads labels from .inovasi
@@ -36,20 +37,21 @@ def iid_page(
     request: Request[Any, Any, Any], project_id: ProjectId, db: DB, caller: Caller, roles: Roles
 ) -> Template:
     raw_spd = request.query_params.get("spd", "0") or "0"
+    raw_count = (request.query_params.get("jumlah") or "").strip()
     mode = request.query_params.get("mode", "approved")
     error = report = None
     try:
-        spd = float(raw_spd.replace(",", "."))
-        report = iid_report.report_for(db, project_id, mode=mode, spd=spd)
-    except (InvalidInputs, ValueError) as problem:  # out of range, or SPD not a number
-        error = str(problem) if isinstance(problem, InvalidInputs) else None
-        error = error or f"Skor SPD harus berupa angka; diberikan {raw_spd!r}."
+        spd = _number(raw_spd, "Skor SPD")
+        count = _number(raw_count, "Skor jumlah inovasi") if raw_count else None
+        report = iid_report.report_for(db, project_id, mode=mode, spd=spd, count=count)
+    except InvalidInputs as problem:
+        error = str(problem)
     groups = []
     if report is not None:
         groups = [
             (opd, [_chase(i) for i in items]) for opd, items in sorted(report.by_opd().items())
         ]
-    query = urlencode({"spd": raw_spd, "mode": mode})
+    query = urlencode({"spd": raw_spd, "jumlah": raw_count, "mode": mode})
     return project_page(
         "iid.html",
         request,
@@ -61,10 +63,21 @@ def iid_page(
         error=error,
         groups=groups,
         spd=raw_spd,
+        count=raw_count,
+        count_max=load_method().count_term.max,
+        count_sources=iid_report.COUNT_ID,
         mode=mode,
         modes=iid_report.MODE_ID,
         query=query,
     )
+
+
+def _number(raw: str, what: str) -> float:
+    """A number as a person types it (a decimal comma too)."""
+    try:
+        return float(raw.replace(",", "."))
+    except ValueError:
+        raise InvalidInputs(f"{what} harus berupa angka; diberikan {raw!r}.") from None
 
 
 def _chase(innovation: InnovationReport) -> Chase:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from forms.catalogue import parse_method
 from forms.iid import EvidenceDoc, InvalidInputs, Profile, VisitMark, build_report, check_inputs
 
 SIGAP, POSYANDU, SEKOLAH = (
@@ -130,3 +131,79 @@ def test_spd_bounds_and_mode_are_checked():
     check_inputs(63, "draft")
     with pytest.raises(InvalidInputs, match="Mode"):
         check_inputs(10, "everything")
+
+
+def test_the_count_term_is_an_input_added_to_sid():
+    # 2023 gives no rule for the skor jumlah inovasi: entered, 0 to 76 (250 - 63 - 111).
+    report = build_report(REGISTERED, MARKS, DOCS, spd=40.0, count=30.4)
+    # SID = 16 / MAX(10, 3) + 30.4 = 1.6 + 30.4 = 32.0
+    # index = (40 + 32.0) / 250 x 100 = 28.8 -> Kurang Inovatif
+    assert (report.sid, report.index, report.band) == (32.0, 28.8, "Kurang Inovatif")
+    assert (report.count, report.count_source) == (30.4, "given")
+    # Not entered: 0, and the report says where it came from.
+    report = build_report(REGISTERED, MARKS, DOCS, spd=40.0)
+    assert (report.count, report.count_source, report.sid) == (0, "not given", 1.6)
+
+
+@pytest.mark.parametrize("count", [-1, 76.01, float("nan"), float("inf")])
+def test_a_count_term_out_of_range_is_refused(count):
+    with pytest.raises(InvalidInputs, match="jumlah inovasi"):
+        check_inputs(10, "approved", count)
+
+
+# A newer edition as its method file would give it (the reported 2026 rules): divisor
+# MAX(12, n), bands Sangat Inovatif > 65, Inovatif 40.01-65, Kurang Inovatif 0.01-40, and
+# the count term MIN(n, 200) x 0.38 when the innovations cover 5 of the 6 urusan wajib
+# pelayanan dasar (u01-u06 in the instruments).
+NEWER = """{
+  "edition": 2026, "sid_divisor_min": 12, "max_total": 250, "spd_max": 63, "sid_max": 111,
+  "count_term": {"max": 76, "rule": {"per_innovation": 0.38, "max_innovations": 200,
+    "urusan_property": "urusan_utama", "urusan_wajib": ["u01", "u02", "u03", "u04", "u05", "u06"],
+    "urusan_min": 5}},
+  "bands": [
+    {"label": "Sangat Inovatif", "min": 65.01, "max": 100},
+    {"label": "Inovatif", "min": 40.01, "max": 65},
+    {"label": "Kurang Inovatif", "min": 0.01, "max": 40},
+    {"label": "Tidak Dapat Dinilai", "min": 0, "max": 0}
+  ],
+  "portal_limits": {"pdf_max_bytes": 2097152, "video_max_minutes": 5}
+}"""
+
+
+def _with_urusan(*codes):
+    return [
+        Profile(p.opd, p.name, entity=p.entity, registered=True, data={"urusan_utama": code})
+        for p, code in zip(REGISTERED, codes, strict=True)
+    ]
+
+
+def test_a_newer_editions_divisor_bands_and_count_rule_come_from_its_file():
+    method = parse_method(NEWER)
+    # Three innovations cover u01, u02, u03: 3 of the 6 urusan wajib, fewer than 5 -> count 0.
+    report = build_report(_with_urusan("u01", "u02", "u03"), MARKS, DOCS, method=method, spd=63)
+    # SID = 16 / MAX(12, 3) + 0 = 1.3333; index = (63 + 1.3333) / 250 x 100 = 25.7333
+    assert report.divisor == 12 and report.count == 0 and report.count_source == "rule"
+    assert report.sid == round(16 / 12, 4) and report.index == round((63 + 16 / 12) / 2.5, 4)
+    assert report.band == "Kurang Inovatif" and report.edition == 2026
+    # Five urusan wajib over 15 innovations (12 more, with u04/u05 among them):
+    more = _with_urusan("u01", "u02", "u03") + [
+        Profile(
+            "bpbd",
+            f"Inovasi {i}",
+            entity=f"bbbbbbbb-0000-4000-8000-{i:012d}",
+            registered=True,
+            data={"urusan_utama": "u04" if i % 2 else "u05"},
+        )
+        for i in range(12)
+    ]
+    report = build_report(more, MARKS, DOCS, method=method, spd=63)
+    # count = MIN(15, 200) x 0.38 = 5.7; SID = 16 / MAX(12, 15) + 5.7 = 1.0667 + 5.7 = 6.7667
+    # index = (63 + 6.7667) / 250 x 100 = 27.9067 -> Kurang Inovatif (<= 40 in this edition)
+    assert report.count == 5.7 and report.divisor == 15
+    assert report.sid == round(16 / 15 + 5.7, 4)
+    assert report.index == round((63 + 16 / 15 + 5.7) / 2.5, 4)
+    # The same index 38.0 is Inovatif in 2023 (35-60) and Kurang Inovatif here (<= 40).
+    assert method.band(38.0) == "Kurang Inovatif"
+    assert build_report([], [], [], spd=63, count=32).band == "Inovatif"  # (63 + 32) / 2.5 = 38
+    # An entered count wins over the rule.
+    assert build_report(more, MARKS, DOCS, method=method, spd=63, count=10).count == 10

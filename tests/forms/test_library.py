@@ -393,7 +393,7 @@ def test_max_sid_per_innovation_is_111():
     indicators = catalogue.load_indicators()
     assert sum(catalogue.score(i, 3) for i in indicators) == 111
     assert sum(catalogue.score(i, 1) for i in indicators) == 37
-    assert catalogue.load_method()["sid_max"] == 111
+    assert catalogue.load_method().sid_max == 111
 
 
 def test_score_is_bobot_times_nilai():
@@ -407,16 +407,31 @@ def test_score_is_bobot_times_nilai():
 
 def test_method_2023():
     method = catalogue.load_method(2023)
-    assert method["edition"] == 2023
-    assert method["sid_divisor_min"] == 10
-    assert (method["spd_max"], method["max_total"]) == (63, 250)
-    assert [b["label"] for b in method["bands"]] == [
+    assert method.edition == 2023
+    assert method.sid_divisor_min == 10
+    assert (method.spd_max, method.max_total) == (63, 250)
+    # 250 = SPD 63 + SID 111 + skor jumlah inovasi 76; 2023 gives no rule for the count term.
+    assert method.spd_max + method.sid_max + method.count_term.max == method.max_total
+    assert method.count_term.rule is None
+    assert [b.label for b in method.bands] == [
         "Sangat Inovatif",
         "Inovatif",
         "Kurang Inovatif",
         "Tidak Dapat Dinilai",
     ]
-    assert method["portal_limits"] == {"pdf_max_bytes": 2 * 1024 * 1024, "video_max_minutes": 5}
+    assert (method.portal_limits.pdf_max_bytes, method.portal_limits.video_max_minutes) == (
+        2 * 1024 * 1024,
+        5,
+    )
+
+
+def test_a_method_file_with_a_wrong_key_or_type_is_refused():
+    good = catalogue.files("forms").joinpath("library/iid_method_2023.json").read_text()
+    assert catalogue.parse_method(good).edition == 2023
+    with pytest.raises(ValueError, match="divisor_min"):
+        catalogue.parse_method(good.replace('"sid_divisor_min": 10', '"sid_divisor_min": "10"'))
+    with pytest.raises(ValueError, match="sid_divisr"):
+        catalogue.parse_method(good.replace('"sid_divisor_min"', '"sid_divisr"'))
 
 
 def test_unknown_edition_is_refused():

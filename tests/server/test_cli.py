@@ -178,3 +178,20 @@ def test_entities_link_and_backlog_report_what_they_did(env):
     assert held.exit_code == 0 and "0 pembaruan tertahan diterapkan" in held.output
     missing = _run(env, "entities", "link", "--project", "99")
     assert missing.exit_code == 1 and "project" in missing.output.lower()
+
+
+def test_iid_report_takes_spd_and_the_count_term(env, tmp_path):
+    from openpyxl import load_workbook
+
+    bootstrap.run(_prepared(env))
+    out = tmp_path / "iid.xlsx"
+    done = _run(env, "export", "-", "--format", "iid", "--spd", "40", "--jumlah", "30", "-o", out)
+    # No evidence yet: SID = 0 / MAX(10, 0) + 30 = 30; index = (40 + 30) / 250 x 100 = 28.
+    assert done.exit_code == 0, done.output
+    assert "SID 30, index 28 (Kurang Inovatif)" in done.output
+    summary = dict(load_workbook(out)["Ringkasan"].iter_rows(max_col=2, values_only=True))
+    assert summary["Skor jumlah inovasi"] == 30 and summary["Indeks (simulasi)"] == 28
+    for bad, what in (("--jumlah", "jumlah inovasi"), ("--spd", "SPD")):
+        refused = _run(env, "export", "-", "--format", "iid", bad, "80", "-o", tmp_path / "x")
+        assert refused.exit_code == 1 and what in refused.output
+        assert not (tmp_path / "x").exists()

@@ -188,9 +188,9 @@ def test_workbook_and_csv_shapes(services, dataset, client):
     docs = archive.read("data_dukung.csv").decode().splitlines()
     assert docs[0] == (
         "opd,inovasi,indikator,parameter,nomor,tanggal,tentang,file,link,"
-        "status review,dipakai untuk skor,id kiriman"
+        "status review,dipakai untuk skor,file di paket portal,id kiriman"
     )
-    assert all(",belum direview,tidak,uuid:" in line for line in docs[1:])  # nothing approved
+    assert all(",belum direview,tidak,,uuid:" in line for line in docs[1:])  # nothing approved
     assert len(docs) == 1 + 6
     assert archive.read("inovasi.csv").decode().splitlines()[0].startswith("opd,inovasi,terdaftar")
     assert docs[1].startswith("Dinas ")
@@ -208,9 +208,19 @@ def test_inputs_are_checked_over_http(services, dataset, client):
     roles.assign_role(services.db, dataset.id, "supervisor", user.actor_id)
     auth = (email, "kata-sandi-panjang")
     url = f"/v1/projects/{dataset.id}/iid-report.zip"
-    for query in ("spd=200", "spd=-20", "spd=nan", "mode=everything"):
+    bad = ("spd=200", "spd=-20", "spd=nan", "mode=everything", "jumlah=77", "jumlah=-1")
+    for query in (*bad, "jumlah=nan", "jumlah=inf", "jumlah=dua"):
         assert client.get(f"{url}?{query}", auth=auth).status_code == 400, query
-    assert client.get(f"{url}?spd=63&mode=draft", auth=auth).status_code == 200
+    assert client.get(f"{url}?spd=63&mode=draft&jumlah=76", auth=auth).status_code == 200
+    # The page says what is wrong, in Indonesian, and computes nothing.
+    from tests.security.conftest import ui_login
+
+    ui_login(client, email, "kata-sandi-panjang")
+    for query in ("jumlah=77", "jumlah=dua", "spd=64"):
+        page = client.get(f"/p/{dataset.id}/iid?{query}")
+        assert page.status_code == 200 and 'role="alert"' in page.text, query
+        assert ("jumlah inovasi" if "jumlah" in query else "SPD") in page.text
+        assert 'class="sid"' not in page.text
     assert client.get(f"{url}?since=kemarin", auth=auth).status_code == 400
     assert client.get(f"{url}?since=2026-01-01&until=2026-12-31", auth=auth).status_code == 200
 
@@ -295,7 +305,11 @@ def test_the_report_page_shows_the_score_and_what_to_chase(services, dataset, cl
     assert '<dd class="sid">2.6</dd>' in page.text and '<dd class="index">17.04</dd>' in page.text
     assert "Kurang Inovatif" in page.text and "Dinas Kesehatan" in page.text
     assert '<dd class="chase">ind31</dd>' in page.text  # Sekolah Ceria: a P2 with no document
-    assert "iid-report.xlsx?spd=40&amp;mode=draft" in page.text
+    assert "iid-report.xlsx?spd=40&amp;jumlah=&amp;mode=draft" in page.text
+    # The count term entered: SID = 26 / MAX(10, 3) + 30 = 32.6; (40 + 32.6) / 2.5 = 29.04.
+    page = client.get(f"/p/{dataset.id}/iid?spd=40&jumlah=30&mode=draft")
+    assert '<dd class="sid">32.6</dd>' in page.text and '<dd class="index">29.04</dd>' in page.text
+    assert "jumlah=30" in page.text.split("iid-report.xlsx?")[1][:40]
     refused = client.get(f"/p/{dataset.id}/iid?spd=200")
     assert refused.status_code == 200 and "Skor SPD harus antara 0 dan 63" in refused.text
     assert "SID" not in refused.text.split('role="alert"')[1]
@@ -319,6 +333,21 @@ def test_the_portal_package_holds_exactly_the_files_that_score(services, dataset
         "Dinas_Pendidikan/Sekolah_Ceria/33_Kemanfaatan_inovasi/ind33_p3_1.pdf",
     ]
     assert archive.read(files[0]) == b"%PDF-1.4 small"
+    # The workbook's data_dukung sheet names the same files where the package holds them,
+    # and the photo evidence by its file name.
+    book = client.get(f"/v1/projects/{dataset.id}/iid-report.xlsx?mode=draft", auth=auth)
+    rows = load_workbook(io.BytesIO(book.content))["data_dukung"].iter_rows(values_only=True)
+    header = next(rows)
+    sheet = [dict(zip(header, row, strict=True)) for row in rows]
+    packed = sorted(r["file di paket portal"] for r in sheet if r["file di paket portal"])
+    assert packed == files
+    used = [r for r in sheet if r["dipakai untuk skor"] == "ya"]
+    # Four documents score; three carry files, Posyandu Digital's ind35 is a link alone.
+    assert len(used) == 4 and [r["link"] for r in used if not r["file di paket portal"]] == [
+        "https://youtu.be/x"
+    ]
+    photo = next(r for r in sheet if r["file di paket portal"] == files[1])
+    assert photo["file"].endswith(".jpg") and photo["id kiriman"].startswith("uuid:")
     listed = list(csv.DictReader(io.StringIO(archive.read("daftar.csv").decode())))
     portal = {row["file"]: row["diterima portal"] for row in listed}
     assert portal[files[2]].startswith("tidak")  # the 3 MB PDF: over the portal's 2 MB
