@@ -117,6 +117,7 @@ class IndicatorRow:
     documents: int = 0
     docs: list[EvidenceDoc] = field(default_factory=list)
     used: list[EvidenceDoc] = field(default_factory=list)  # the documents the score stands on
+    flagged: bool = False  # a visit asked to complete it, and nothing counted came after
 
 
 @dataclass
@@ -309,6 +310,39 @@ def count_by_rule(rule: CountRule, innovations: list[InnovationReport]) -> float
     return min(len(innovations), rule.max_innovations) * rule.per_innovation
 
 
+@dataclass
+class OpdStanding:
+    """One OPD in the report: what it scores now and what to chase."""
+
+    opd: str  # its code
+    name: str
+    registered: int = 0
+    score: float = 0.0  # its registered innovations' scores (each out of the edition's sid_max)
+    flagged: list[tuple[str, str]] = field(default_factory=list)  # (innovation, indicator)
+    to_complete: list[tuple[str, str]] = field(default_factory=list)
+
+
+def standing_by_opd(report: Report) -> dict[str, OpdStanding]:
+    """Per OPD code: its registered innovations, their score, the indicators a visit flagged
+    that nothing counted has answered since, and those claimed or discussed with no counted
+    evidence (flagged ones included)."""
+    found: dict[str, OpdStanding] = {}
+    for innovation in report.innovations:
+        entry = found.setdefault(
+            innovation.opd, OpdStanding(innovation.opd, innovation.opd_name or innovation.opd)
+        )
+        if not innovation.registered:
+            continue
+        entry.registered += 1
+        entry.score = round(entry.score + innovation.score, 4)
+        for row in innovation.indicators:
+            if row.flagged:
+                entry.flagged.append((innovation.name, row.indicator.code))
+            if row.status == NEEDS_COMPLETION:
+                entry.to_complete.append((innovation.name, row.indicator.code))
+    return found
+
+
 def _order(entry: tuple[str, str, Profile | None]) -> tuple[str, str]:
     opd, name, _ = entry
     return opd, normalize_name(name)
@@ -332,6 +366,7 @@ def _score(
         and not any(d.submitted[:10] <= flagged for flagged in flags)
     ]
     claimed = next((d.level for d in reversed(docs) if d.level is not None), None)
+    row.flagged = bool(flags) and not any(d.submitted[:10] > max(flags) for d in standing)
     if standing:
         best = max(d.level for d in standing if d.level is not None)
         row.level = best

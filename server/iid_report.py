@@ -13,7 +13,9 @@ import zipfile
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
+import msgspec
 from litestar import Response, get
 from litestar.response import Stream
 from xlsxwriter import Workbook
@@ -26,9 +28,11 @@ from forms.iid import (
     Report,
     build_report,
     check_inputs,
+    standing_by_opd,
 )
 from forms.iid_portal import portal_files, write_portal_zip
 from forms.instruments import SIPERA
+from storage import browse
 from storage import iid as iid_store
 from storage.exports import ExportFilters, blob_opener
 
@@ -36,6 +40,7 @@ from .auth import REVIEW, UI_LINKED
 from .deps import DB, Blobs, ProjectId, QueryParameter
 from .files import content_disposition
 from .guards import requires
+from .ui import i18n
 from .ui.inovasi import Choices
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -395,4 +400,65 @@ def iid_portal(
     )
 
 
-HANDLERS = [iid_xlsx, iid_zip, iid_portal]
+class OpdStatus(msgspec.Struct, rename="camel"):
+    """One OPD on the coverage page and in its JSON: the visits (from the visit form), and
+    from the IID report (approved evidence only) its score and what to chase."""
+
+    opd: str  # the visit form's choice name ("lainnya" holds every OPD typed in)
+    name: str
+    visits: int
+    last_visit: str | None  # YYYY-MM-DD
+    follow_up: str | None  # the latest planned follow-up date
+    overdue: bool  # that date has passed with no visit since
+    innovations: int  # distinct innovations its visits discussed
+    registered: int  # its innovations in the list
+    score: float  # the sum of their simulated scores
+    flagged: list[str]  # "innovation: indicator": a visit asked to complete, nothing since
+    to_complete: list[str]  # claimed or discussed, no approved evidence
+    visits_url: str
+
+
+def coverage_for(db: Any, project_id: int, today: date) -> list[OpdStatus]:
+    """Every OPD of the visit form, least recently visited first."""
+    visited = browse.opd_coverage(
+        db, project_id, i18n.label, today, visit=SIPERA.visit, other=SIPERA.opd_other
+    )
+    standing = standing_by_opd(report_for(db, project_id))
+    base = f"/p/{project_id}/f/{SIPERA.visit.form_id}?opd="
+    found = []
+    for entry in visited:
+        chase = standing.get(entry.opd)
+        found.append(
+            OpdStatus(
+                opd=entry.opd,
+                name=entry.label,
+                visits=entry.visits,
+                last_visit=entry.last_visit,
+                follow_up=entry.follow_up,
+                overdue=entry.overdue,
+                innovations=entry.innovations,
+                registered=chase.registered if chase else 0,
+                score=chase.score if chase else 0.0,
+                flagged=[f"{name}: {code}" for name, code in (chase.flagged if chase else [])],
+                to_complete=[
+                    f"{name}: {code}" for name, code in (chase.to_complete if chase else [])
+                ],
+                visits_url=base + quote(entry.opd),
+            )
+        )
+    return found
+
+
+@get(
+    "/projects/{project_id:int}/opd-coverage",
+    sync_to_thread=True,
+    tags=["Exports"],
+    opt=UI_LINKED,
+    guards=[requires(REVIEW)],
+    summary="Per OPD: visits, follow-up, innovations, simulated score and what to chase",
+)
+def opd_coverage(project_id: ProjectId, db: DB) -> list[OpdStatus]:
+    return coverage_for(db, project_id, date.today())
+
+
+HANDLERS = [iid_xlsx, iid_zip, iid_portal, opd_coverage]

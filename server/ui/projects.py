@@ -50,6 +50,7 @@ def project_home(
         coverage=coverage,
         roles=roles,
         today=date.today().isoformat(),
+        visit_form=SIPERA.visit.form_id,
     )
 
 

@@ -5,6 +5,7 @@ missing or must be completed. The same report as the workbook (server.iid_report
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -88,4 +89,13 @@ def _chase(innovation: InnovationReport) -> Chase:
     )
 
 
-HANDLERS = [iid_page]
+@get("/p/{project_id:int}/cakupan", sync_to_thread=True, guards=[requires(REVIEW)])
+def coverage_page(
+    request: Request[Any, Any, Any], project_id: ProjectId, db: DB, caller: Caller
+) -> Template:
+    """Per OPD: visits, follow-up, score and what to chase (the JSON: …/opd-coverage)."""
+    rows = iid_report.coverage_for(db, project_id, date.today())
+    return project_page("coverage.html", request, db, caller, project_id, rows=rows)
+
+
+HANDLERS = [iid_page, coverage_page]

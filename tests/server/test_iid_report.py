@@ -355,3 +355,70 @@ def test_the_portal_package_holds_exactly_the_files_that_score(services, dataset
     # Nothing is approved: by default the package is empty but for its list.
     strict = client.get(f"/v1/projects/{dataset.id}/iid-portal.zip", auth=auth)
     assert zipfile.ZipFile(io.BytesIO(strict.content)).namelist() == ["daftar.csv"]
+
+
+def test_coverage_says_per_opd_what_to_chase(services, dataset, client):
+    from tests.security.conftest import ui_login
+
+    email = f"iid-cov-{dataset.id}@example.org"
+    user = users.create_user(services.db, email, "kata-sandi-panjang")
+    roles.assign_role(services.db, dataset.id, "supervisor", user.actor_id)
+    auth = (email, "kata-sandi-panjang")
+    url = f"/v1/projects/{dataset.id}/opd-coverage"
+
+    def by_opd():
+        response = client.get(url, auth=auth)
+        assert response.status_code == 200
+        return {row["opd"]: row for row in response.json()}
+
+    # Nothing approved: no score anywhere. Dinkes: the 20 November visit flagged Posyandu
+    # Digital's ind35, and nothing approved came after it; claimed with no approved evidence:
+    # Sehat Bersama ind16 (P3) and ind17 (P1, P2), Posyandu Digital ind35.
+    dinkes = by_opd()["dinkes"]
+    assert (dinkes["name"], dinkes["visits"], dinkes["lastVisit"]) == (
+        "Dinas Kesehatan",
+        1,
+        "2026-11-20",
+    )
+    assert (dinkes["registered"], dinkes["score"]) == (2, 0)
+    assert dinkes["flagged"] == ["Posyandu Digital: ind35"]
+    assert sorted(dinkes["toComplete"]) == [
+        "Posyandu Digital: ind35",
+        "Sehat Bersama: ind16",
+        "Sehat Bersama: ind17",
+    ]
+    assert dinkes["visitsUrl"] == f"/p/{dataset.id}/f/jebol_sipera_kunjungan?opd=dinkes"
+    disdik = by_opd()["disdik"]
+    assert (disdik["visits"], disdik["lastVisit"], disdik["registered"]) == (0, None, 1)
+    assert sorted(disdik["toComplete"]) == ["Sekolah Ceria: ind31", "Sekolah Ceria: ind33"]
+
+    # A supervisor approves Sehat Bersama's ind16 P3 SK and Posyandu Digital's ind35 P1 link
+    # (sent today, after the flagging visit): Dinkes scores 3 x 3 + 4 x 1 = 13; the flag is
+    # answered; left to complete: Sehat Bersama ind17.
+    for row in submissions.list_submissions(services.db, dataset.id, "jebol_sipera_data_dukung"):
+        if row.current.values.get("indikator") in ("ind16", "ind35"):
+            submissions.set_review_state(
+                services.db,
+                dataset.id,
+                "jebol_sipera_data_dukung",
+                row.submission.instance_id,
+                "approved",
+                actor_id=None,
+            )
+    dinkes = by_opd()["dinkes"]
+    assert (dinkes["score"], dinkes["flagged"]) == (13, [])
+    assert dinkes["toComplete"] == ["Sehat Bersama: ind17"]
+
+    ui_login(client, email, "kata-sandi-panjang")
+    page = client.get(f"/p/{dataset.id}/cakupan")
+    assert page.status_code == 200
+    assert 'id="opd-dinkes"' in page.text and '<dd class="score">13.0</dd>' in page.text
+    assert f'href="/p/{dataset.id}/f/jebol_sipera_kunjungan?opd=dinkes"' in page.text
+    assert "Sehat Bersama: ind17" in page.text
+    home = client.get(f"/p/{dataset.id}")
+    assert f'href="/p/{dataset.id}/cakupan"' in home.text
+    # An officer (data collector) sees neither.
+    officer = f"iid-officer-{dataset.id}@example.org"
+    collector = users.create_user(services.db, officer, "kata-sandi-panjang")
+    roles.assign_role(services.db, dataset.id, "formfill", collector.actor_id)
+    assert client.get(url, auth=(officer, "kata-sandi-panjang")).status_code == 403
