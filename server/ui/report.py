@@ -95,7 +95,14 @@ def coverage_page(
 ) -> Template:
     """Per OPD: visits, follow-up, score and what to chase (the JSON: …/opd-coverage)."""
     rows = iid_report.coverage_for(db, project_id, date.today())
-    return project_page("coverage.html", request, db, caller, project_id, rows=rows)
+    # OPDs with nothing yet (no visit, no innovation, nothing to chase) as one line of names,
+    # not a screenful of empty cards; overdue follow-ups first among the rest.
+    active = [r for r in rows if r.visits or r.registered or r.to_complete or r.flagged]
+    active.sort(key=lambda r: not r.overdue)
+    quiet = [r for r in rows if r not in active]
+    return project_page(
+        "coverage.html", request, db, caller, project_id, rows=active, quiet=quiet
+    )
 
 
 HANDLERS = [iid_page, coverage_page]
