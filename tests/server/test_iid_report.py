@@ -30,14 +30,16 @@ def _send(services, project, form_id, body, files, tmp_path):
         path = tmp_path / f"{new_instance_id()[5:]}-{name}"
         path.write_bytes(data)
         parts.append(IncomingFile(name, path, len(data), hashlib.sha256(data).hexdigest()))
+    instance_id = new_instance_id()
     submissions.ingest(
         services.db,
         services.blobs,
         project.id,
-        instance_xml(form_id, VERSION, new_instance_id(), body),
+        instance_xml(form_id, VERSION, instance_id, body),
         parts,
         sender=Sender(actor_id=None),
     )
+    return instance_id
 
 
 def _evidence(opd, name, indicator, parameter, berkas="", photo="", link="", entity=""):
@@ -422,3 +424,97 @@ def test_coverage_says_per_opd_what_to_chase(services, dataset, client):
     collector = users.create_user(services.db, officer, "kata-sandi-panjang")
     roles.assign_role(services.db, dataset.id, "formfill", collector.actor_id)
     assert client.get(url, auth=(officer, "kata-sandi-panjang")).status_code == 403
+
+
+def test_every_cause_on_one_dataset_reviewed_over_rest(services, dataset, client, tmp_path):
+    """The causes the domain check found, each planted, reviewed as a supervisor would (REST),
+    the workbook read back. 2023 bobot: ind16 3, ind17 2, ind18 2, ind20 1, ind33 3, ind35 4."""
+    from datetime import date
+
+    email = f"iid-all-{dataset.id}@example.org"
+    user = users.create_user(services.db, email, "kata-sandi-panjang")
+    roles.assign_role(services.db, dataset.id, "supervisor", user.actor_id)
+    auth = (email, "kata-sandi-panjang")
+    dd = "jebol_sipera_data_dukung"
+
+    def send(opd, name, indicator, parameter, **files):
+        named = {k: v for k, v in files.items() if k in ("berkas", "photo", "link")}
+        blobs = {v: b"%PDF-1.4 " + v.encode() for k, v in named.items() if k == "berkas"}
+        body = _evidence(opd, name, indicator, parameter, **named)
+        return _send(services, dataset, dd, body, blobs, tmp_path)
+
+    def review(instance_id, state):
+        url = f"/v1/projects/{dataset.id}/forms/{dd}/submissions/{instance_id}"
+        assert client.patch(url, json={"reviewState": state}, auth=auth).status_code == 200
+
+    existing = {
+        (row.current.values["nama_inovasi"].lower(), row.current.values["parameter"]): (
+            row.submission.instance_id
+        )
+        for row in submissions.list_submissions(services.db, dataset.id, dd)
+    }
+    # Cause 1, review states: Sehat Bersama's ind16 P3 SK and ind17 P2 photo approved;
+    # Sekolah Ceria's ind33 P3 PDF has issues (never counts, in any mode).
+    review(existing[("sehat bersama", "ind16_p3")], "approved")
+    review(existing[("sehat  bersama", "ind17_p2")], "approved")
+    review(existing[("sekolah ceria", "ind33_p3")], "hasIssues")
+    review(send("disdik", "Sekolah Ceria", "ind33", "ind33_p1", berkas="p1.pdf"), "approved")
+    # Cause 2, each level on its own evidence: ind18 P1 approved with its PDF, P2 rejected,
+    # P3 approved with no file at all: only P1 stands.
+    review(send("dinkes", "Sehat Bersama", "ind18", "ind18_p1", berkas="dpa.pdf"), "approved")
+    review(send("dinkes", "Sehat Bersama", "ind18", "ind18_p2", berkas="dpa2.pdf"), "rejected")
+    review(send("dinkes", "Sehat Bersama", "ind18", "ind18_p3"), "approved")
+    # Cause 3, a visit's flag: Posyandu Digital's ind35 link, approved, was sent on the day
+    # of a visit (today) that asks to complete it: set aside. (The fixture's 20 November
+    # visit came before it and would not.)
+    review(existing[("posyandu digital", "ind35_p1")], "approved")
+    today = date.today().isoformat()
+    _send(
+        services,
+        dataset,
+        "jebol_sipera_kunjungan",
+        f"<g_kunjungan><tgl_kunjungan>{today}</tgl_kunjungan><opd>dinkes</opd></g_kunjungan>"
+        "<inovasi><inv_terdaftar>tidak</inv_terdaftar><inv_nama>Posyandu Digital</inv_nama>"
+        "<inv_dd_kurang>ind35</inv_dd_kurang></inovasi>",
+        {},
+        tmp_path,
+    )
+    # Draft only: a PDF for Posyandu Digital's ind20 not reviewed yet.
+    send("dinkes", "Posyandu Digital", "ind20", "ind20_p1", berkas="sop.pdf")
+
+    # Approved only, by hand:
+    #   Sehat Bersama:    ind16 P3 3 x 3 = 9; ind17 P2 2 x 2 = 4; ind18 P1 2 x 1 = 2 -> 15
+    #   Posyandu Digital: ind35 set aside by today's visit -> 0
+    #   Sekolah Ceria:    ind33 P1 3 x 1 = 3 (the P3 has issues); ind31 P2 no document -> 3
+    #   n = 3: SID = 18 / MAX(10, 3) = 1.8; index = (40 + 1.8) / 250 x 100 = 16.72
+    url = f"/v1/projects/{dataset.id}/iid-report.xlsx"
+    book = load_workbook(io.BytesIO(client.get(f"{url}?spd=40", auth=auth).content))
+    summary = dict(book["Ringkasan"].iter_rows(max_col=2, values_only=True))
+    assert (summary["SID (simulasi)"], summary["Indeks (simulasi)"]) == (1.8, 16.72)
+    assert summary["Predikat"] == "Kurang Inovatif"
+    assert summary["Bukti yang dihitung"] == "hanya bukti yang diterima"
+    rows = book["Dinas Kesehatan"].iter_rows(values_only=True)
+    header = next(rows)
+    lines = {(r[0], r[1]): dict(zip(header, r, strict=True)) for r in rows}
+    assert lines[("Sehat Bersama", "ind18")]["level"] == 1
+    assert lines[("Sehat Bersama", "ind18")]["skor"] == 2
+    assert lines[("Posyandu Digital", "ind35")]["status data dukung"] == "perlu dilengkapi"
+    assert lines[("Posyandu Digital", "ind35")]["skor"] == 0
+    sheet = book["data_dukung"].iter_rows(values_only=True)
+    header = next(sheet)
+    docs = {(r[1], r[3]): dict(zip(header, r, strict=True)) for r in sheet}
+    assert docs[("Sehat Bersama", "ind18_p2")]["status review"] == "ditolak"
+    assert docs[("Sehat Bersama", "ind18_p2")]["dipakai untuk skor"] == "tidak"
+    assert docs[("Sehat Bersama", "ind18_p1")]["dipakai untuk skor"] == "ya"
+    assert docs[("Sekolah Ceria", "ind33_p3")]["status review"] == "ada masalah"
+
+    # The draft adds Posyandu Digital's ind20 P1 (1 x 1 = 1), never the rejected or
+    # has-issues ones: SID = 19 / 10 = 1.9; with the count term 30.4 entered,
+    # SID = 1.9 + 30.4 = 32.3 and index = (40 + 32.3) / 250 x 100 = 28.92.
+    book = load_workbook(
+        io.BytesIO(client.get(f"{url}?spd=40&mode=draft&jumlah=30.4", auth=auth).content)
+    )
+    summary = dict(book["Ringkasan"].iter_rows(max_col=2, values_only=True))
+    assert (summary["SID (simulasi)"], summary["Indeks (simulasi)"]) == (32.3, 28.92)
+    assert summary["Skor jumlah inovasi"] == 30.4
+    assert summary["Bukti yang dihitung"].startswith("DRAF")
