@@ -21,7 +21,7 @@ import math
 import re
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from stream_zip import ZIP_64, stream_zip
@@ -103,13 +103,13 @@ def text(value: str) -> str:
     return f"<is><t>{value}</t></is>"
 
 
-def serial(moment: date) -> float:
-    """An Excel date serial (days since 1899-12-30; time as a fraction), UTC for aware
-    date-times."""
+def serial(moment: date, zone: tzinfo = UTC) -> float:
+    """An Excel date serial (days since 1899-12-30; time as a fraction); an aware date-time
+    as the wall clock of `zone` (Excel cells have no zone: people read them as local time)."""
     if not isinstance(moment, datetime):
         moment = datetime(moment.year, moment.month, moment.day)
     elif moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
+        moment = moment.astimezone(zone).replace(tzinfo=None)
     return (moment - _EPOCH).total_seconds() / 86400
 
 
@@ -118,8 +118,9 @@ class Rows:
     CHUNK bytes. A cell is `None` or `""` (left out), `str`, `int`/`float`, `date` or
     `datetime`."""
 
-    def __init__(self, width: int, first: int = 1) -> None:
+    def __init__(self, width: int, first: int = 1, zone: tzinfo = UTC) -> None:
         self.letters = column_letters(width)
+        self.zone = zone
         self.number = first - 1  # the last row written
         self.parts: list[str] = []
         self.size = 0
@@ -145,7 +146,8 @@ class Rows:
             elif kind is int or (kind is float and math.isfinite(value)):
                 parts.append(f'<c r="{letter}{r}"{s}><v>{value!r}</v></c>')
             elif kind is datetime:
-                parts.append(f'<c r="{letter}{r}" s="{DATETIME}"><v>{serial(value)!r}</v></c>')
+                stamp = serial(value, self.zone)
+                parts.append(f'<c r="{letter}{r}" s="{DATETIME}"><v>{stamp!r}</v></c>')
             elif kind is date:
                 parts.append(f'<c r="{letter}{r}" s="{DATE}"><v>{serial(value)!r}</v></c>')
             else:  # bool, NaN, anything else: as text

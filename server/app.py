@@ -155,7 +155,7 @@ def create_app(
         ],
         # Every response: what a phone, a form author or an upload sent never runs here.
         before_send=[Isolation(settings)],
-        template_config=ui.template_config(),
+        template_config=ui.template_config(settings.clock),
         openapi_config=OpenAPIConfig(
             title="JEBOL SIPERA",
             version="0.1.0",

@@ -356,6 +356,7 @@ def export(
             options,
             tmp_dir=services.settings.tmp_dir,
             progress=lambda n: bar.advance(task, n),
+            zone=services.settings.clock.zone,
         )
         target = output or Path(result.filename)
         partial = target.with_name(f".{target.name}.part")

@@ -37,7 +37,7 @@ from storage import iid as iid_store
 from storage.exports import ExportFilters, blob_opener
 
 from .auth import REVIEW, UI_LINKED
-from .deps import DB, Blobs, ProjectId, QueryParameter
+from .deps import DB, Blobs, Config, ProjectId, QueryParameter
 from .files import content_disposition
 from .guards import requires
 from .ui import i18n
@@ -457,8 +457,8 @@ def coverage_for(db: Any, project_id: int, today: date) -> list[OpdStatus]:
     guards=[requires(REVIEW)],
     summary="Per OPD: visits, follow-up, innovations, simulated score and what to chase",
 )
-def opd_coverage(project_id: ProjectId, db: DB) -> list[OpdStatus]:
-    return coverage_for(db, project_id, date.today())
+def opd_coverage(project_id: ProjectId, db: DB, settings: Config) -> list[OpdStatus]:
+    return coverage_for(db, project_id, settings.clock.today())
 
 
 HANDLERS = [iid_xlsx, iid_zip, iid_portal, opd_coverage]

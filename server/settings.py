@@ -10,6 +10,8 @@ from typing import Literal
 
 import msgspec
 
+from forms.clock import DEFAULT_ZONE, Clock
+
 _PREFIX = "JEBOL_"
 
 
@@ -40,6 +42,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     default_app_user: str = "Petugas 1"
     map_tiles: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"  # empty: no tiles
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per line
+    timezone: str = DEFAULT_ZONE  # the zone people read times in (the API stays UTC)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -56,7 +59,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SystemExit(
                 f"Invalid configuration: {error} (check the JEBOL_* variables)"
             ) from None
+        try:
+            Clock.named(settings.timezone)
+        except ValueError as error:
+            raise SystemExit(f"Invalid configuration: JEBOL_TIMEZONE: {error}") from None
         return settings.resolved()
+
+    @property
+    def clock(self) -> Clock:
+        return Clock.named(self.timezone)
 
     def resolved(self) -> Settings:
         data = Path(self.data_dir)

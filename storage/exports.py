@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 import sqlalchemy as sa
@@ -127,8 +127,11 @@ def open_export(
     actor_id: int | None = None,
     batch: int = BATCH,
     progress: Callable[[int], None] | None = None,
+    zone: tzinfo = UTC,
 ) -> Export:
-    """Check everything, then hand back the export as a lazy stream of chunks."""
+    """Check everything, then hand back the export as a lazy stream of chunks. `zone`: the
+    time zone of the exports people open (XLSX date-times, the media ZIP's days); CSV and
+    GeoJSON keep Central's ISO UTC."""
     if options.format not in FORMATS:
         raise InvalidInput(
             f"Unknown export format {options.format!r}; one of {', '.join(FORMATS)}."
@@ -180,6 +183,7 @@ def open_export(
                 questions=questions,
                 opd_path=opd_path(schema, SIPERA.opd_name),
                 no_opd_folder=SIPERA.no_opd_folder,
+                zone=zone,
             ),
         )
     layout = layout_for(schema, options)
@@ -200,6 +204,7 @@ def open_export(
                 choice_labels=options.choice_labels,
                 lang=options.lang,
                 tmp_dir=tmp_dir,
+                zone=zone,
             ),
         )
     # csv.zip: Central names it .zip with media and .csv.zip without.

@@ -4,7 +4,7 @@ and question; `photo_fields`, the questions that hold photos."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from stream_zip import ZIP_AUTO, stream_zip
@@ -43,12 +43,14 @@ def write_media_zip(
     questions: Sequence[Field] | None = None,
     opd_path: Sequence[str] | None = None,
     no_opd_folder: str,
+    zone: tzinfo = UTC,
 ) -> Iterator[bytes]:
     """The photos of the records, each named
     `{OPD}/{date}_{instanceName or short id}_{question}_{n}.{ext}` (n counts the question's
     photos in one submission), made safe (ASCII letters, digits, `-`, `_`) and unique
     (`~2` before the extension on a clash). Files are stored uncompressed (photos are).
-    The OPD is the answer at `opd_path` (outside repeats); without one, `no_opd_folder`."""
+    The OPD is the answer at `opd_path` (outside repeats); without one, `no_opd_folder`.
+    The date is the day received in `zone` (the server's JEBOL_TIMEZONE)."""
     wanted = list(questions) if questions is not None else photo_fields(schema)
     used = UsedNames()
     missing = Missing(open_blob)
@@ -61,7 +63,7 @@ def write_media_zip(
             if not places:
                 continue
             folder = safe_part(_opd_of(record.values, opd_path), 60) or no_opd_folder
-            day = record.created_at.astimezone(UTC).date().isoformat()
+            day = record.created_at.astimezone(zone).date().isoformat()
             who = safe_part(record.instance_name or "", 60) or short_id(record.instance_id)
             for ref in record.attachments:
                 place = places.get(attachment_name(ref.name))

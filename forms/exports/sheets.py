@@ -7,6 +7,7 @@ import itertools
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, tzinfo
 from typing import IO, Any
 
 from .. import tabular, xlsx
@@ -22,14 +23,14 @@ class _SheetSpool:
     (one per worksheet: a table past Excel's row limit goes on in another) until the root
     sheet is done."""
 
-    def __init__(self, width: int, max_rows: int, tmp_dir: str | None) -> None:
-        self.width, self.max_rows, self.tmp_dir = width, max_rows, tmp_dir
+    def __init__(self, width: int, max_rows: int, tmp_dir: str | None, zone: tzinfo) -> None:
+        self.width, self.max_rows, self.tmp_dir, self.zone = width, max_rows, tmp_dir, zone
         self.parts: list[IO[bytes]] = []
         self._next()
 
     def _next(self) -> None:
         self.parts.append(tempfile.TemporaryFile(dir=self.tmp_dir))
-        self.rows = xlsx.Rows(self.width, first=2)
+        self.rows = xlsx.Rows(self.width, first=2, zone=self.zone)
 
     def add(self, cells: Sequence[Any]) -> None:
         if self.rows.number >= self.max_rows:
@@ -57,6 +58,7 @@ def write_xlsx(
     lang: str | None = None,
     tmp_dir: str | None = None,
     max_rows: int = xlsx.MAX_ROWS,
+    zone: tzinfo = UTC,
 ) -> Iterator[bytes]:
     """One sheet per table (root first, then each repeat, joined by KEY/PARENT_KEY); headers
     as field labels or names, select answers as choice labels or values. Numbers, geopoint
@@ -64,14 +66,15 @@ def write_xlsx(
 
     Streamed by forms.xlsx: the root sheet's rows are zipped as the records arrive, the
     repeat sheets' rows spooled to temporary files meanwhile and zipped after it. A table
-    past `max_rows` rows (Excel's limit) continues on a sheet named `… (2)`."""
+    past `max_rows` rows (Excel's limit) continues on a sheet named `… (2)`. Date-times are
+    written as the wall clock of `zone` (the server's JEBOL_TIMEZONE for people)."""
     names = _sheet_names(layout)
     headers = [
         [c.label(lang) if labels else c.name for c in table.columns] for table in layout.tables
     ]
     cells = [_cell_converters(table, choice_labels, lang) for table in layout.tables]
     spools = {
-        index: _SheetSpool(len(table.columns), max_rows, tmp_dir)
+        index: _SheetSpool(len(table.columns), max_rows, tmp_dir, zone)
         for index, table in enumerate(layout.tables[1:], 1)
     }
     state_col = len(layout.root.columns) - 4  # ReviewState
@@ -86,7 +89,7 @@ def write_xlsx(
 
     def root_body() -> Iterator[bytes]:
         nonlocal finished, source
-        rows = xlsx.Rows(len(layout.root.columns), first=2)
+        rows = xlsx.Rows(len(layout.root.columns), first=2, zone=zone)
         for record in source:
             for index, row in layout.rows(record.meta, record.values):
                 if index:

@@ -207,6 +207,7 @@ def _stream(
         options,
         tmp_dir=settings.tmp_dir,
         actor_id=caller.actor_id,
+        zone=settings.clock.zone,
     )
     return Stream(
         export.chunks,

@@ -24,6 +24,8 @@ from litestar.middleware.csrf import CSRFMiddleware
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
+from forms.clock import Clock
+
 from ..settings import Settings
 from . import evidence, i18n, inovasi, login, projects, report, submissions, users
 
@@ -54,7 +56,10 @@ def ui_router() -> Router:
     )
 
 
-def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+def template_config(clock: Clock | None = None) -> TemplateConfig[JinjaTemplateEngine]:
+    """`clock`: the zone times are shown in (JEBOL_TIMEZONE), with its name ("WIB")."""
+    clock = clock or Clock.named()
+
     def configure(engine: JinjaTemplateEngine) -> None:
         env = engine.engine
         env.globals.update(
@@ -67,6 +72,8 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
         )
         # One path segment: every reserved character escaped, "/" too (form ids may hold it).
         env.filters["seg"] = lambda value: quote(str(value), safe="")
+        env.filters["local_time"] = clock.stamp  # 2026-12-02 06:36 WIB
+        env.filters["local_date"] = clock.day  # 2026-12-02
         env.autoescape = True
         env.trim_blocks = True
         env.lstrip_blocks = True

@@ -4,7 +4,6 @@ forms for managers: upload an XLSForm as a draft, publish or discard it, open or
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -18,7 +17,7 @@ from storage import forms as form_store
 from storage.errors import InvalidInput, NotFound, StorageError
 
 from ..auth import MANAGE, SUBMIT
-from ..deps import DB, Blobs, Caller, PathText, ProjectId, Roles
+from ..deps import DB, Blobs, Caller, Config, PathText, ProjectId, Roles
 from ..guards import requires
 from . import i18n
 from .common import FormBody, project_page, render
@@ -34,12 +33,18 @@ def home(request: Request[Any, Any, Any], db: DB, caller: Caller) -> Template | 
 
 @get("/p/{project_id:int}", sync_to_thread=True, guards=[requires(SUBMIT)])
 def project_home(
-    request: Request[Any, Any, Any], project_id: ProjectId, db: DB, caller: Caller, roles: Roles
+    request: Request[Any, Any, Any],
+    project_id: ProjectId,
+    db: DB,
+    caller: Caller,
+    roles: Roles,
+    settings: Config,
 ) -> Template:
+    today = settings.clock.today()
     project = projects.get_project(db, project_id)
     stats = browse.form_stats(db, project_id)
     coverage = browse.opd_coverage(
-        db, project_id, i18n.label, date.today(), visit=SIPERA.visit, other=SIPERA.opd_other
+        db, project_id, i18n.label, today, visit=SIPERA.visit, other=SIPERA.opd_other
     )
     return render(
         "project.html",
@@ -49,7 +54,7 @@ def project_home(
         stats=stats,
         coverage=coverage,
         roles=roles,
-        today=date.today().isoformat(),
+        today=today.isoformat(),
         visit_form=SIPERA.visit.form_id,
     )
 

@@ -5,7 +5,6 @@ missing or must be completed. The same report as the workbook (server.iid_report
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,7 +16,7 @@ from forms.iid import AVAILABLE, NEEDS_COMPLETION, InnovationReport, InvalidInpu
 
 from .. import iid_report  # a module reference: server.iid_report reads labels from .inovasi
 from ..auth import REVIEW
-from ..deps import DB, Caller, ProjectId, Roles
+from ..deps import DB, Caller, Config, ProjectId, Roles
 from ..guards import requires
 from .common import project_page
 
@@ -91,18 +90,20 @@ def _chase(innovation: InnovationReport) -> Chase:
 
 @get("/p/{project_id:int}/cakupan", sync_to_thread=True, guards=[requires(REVIEW)])
 def coverage_page(
-    request: Request[Any, Any, Any], project_id: ProjectId, db: DB, caller: Caller
+    request: Request[Any, Any, Any],
+    project_id: ProjectId,
+    db: DB,
+    caller: Caller,
+    settings: Config,
 ) -> Template:
     """Per OPD: visits, follow-up, score and what to chase (the JSON: …/opd-coverage)."""
-    rows = iid_report.coverage_for(db, project_id, date.today())
+    rows = iid_report.coverage_for(db, project_id, settings.clock.today())
     # OPDs with nothing yet (no visit, no innovation, nothing to chase) as one line of names,
     # not a screenful of empty cards; overdue follow-ups first among the rest.
     active = [r for r in rows if r.visits or r.registered or r.to_complete or r.flagged]
     active.sort(key=lambda r: not r.overdue)
     quiet = [r for r in rows if r not in active]
-    return project_page(
-        "coverage.html", request, db, caller, project_id, rows=active, quiet=quiet
-    )
+    return project_page("coverage.html", request, db, caller, project_id, rows=active, quiet=quiet)
 
 
 HANDLERS = [iid_page, coverage_page]

@@ -12,7 +12,7 @@ import re
 import uuid
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import msgspec
@@ -536,6 +536,15 @@ def test_xlsx_has_one_sheet_per_table_with_labels_or_names(client, world):
     )
     rows = list(plain[VISIT].iter_rows(values_only=True))
     assert len(rows) == 2 and dict(zip(rows[0], rows[1]))["g_kunjungan-opd"] == "dinkes"
+    # SubmissionDate is Jakarta's wall clock (UTC+7), as people read it; CSV keeps UTC.
+    csv_rows = _table(
+        _zip(
+            _get(client, world, "supervisor", VISIT, "submissions.csv.zip", approvedOnly="true")
+        ).read(f"{VISIT}.csv")
+    )
+    utc = datetime.fromisoformat(csv_rows[1][0].replace("Z", "+00:00"))
+    shift = rows[1][0] - utc.replace(tzinfo=None)
+    assert abs(shift - timedelta(hours=7)) < timedelta(seconds=1)
 
 
 def test_geojson_has_a_feature_per_located_submission(client, world):
