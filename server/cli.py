@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
+import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +63,17 @@ def main() -> None:
 @_friendly
 def serve(no_setup: bool) -> None:
     settings = Settings.from_env()
+    reach = _reachable_by_phones(settings)
+    if reach.url:
+        # The workers read their settings from the environment, so set it there.
+        os.environ["JEBOL_PUBLIC_URL"] = reach.url
+        settings = Settings.from_env()
     services = Services(settings)
     services.prepare()
     if not no_setup:
         setup = bootstrap.run(services)
         _print_setup(settings, setup)
+    click.echo(f"  {reach.note}\n")
     services.db.dispose()
     import uvicorn
 
@@ -86,6 +95,56 @@ def serve(no_setup: bool) -> None:
         # killed as hung and restarted again and again.
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
+
+
+@dataclass(frozen=True)
+class Reach:
+    url: str | None  # the public URL to use instead of the default, when one was found
+    note: str
+
+
+def _reachable_by_phones(
+    settings: Settings, environ: Mapping[str, str] | None = None, lan: str | None = None
+) -> Reach:
+    """The default public URL (127.0.0.1) is one no phone can reach: with no JEBOL_PUBLIC_URL
+    and a server listening on every address, use this machine's LAN address instead (the
+    Collect URLs and QR codes carry it), or say how to set one. `lan`: for tests."""
+    environ = os.environ if environ is None else environ
+    if environ.get("JEBOL_PUBLIC_URL"):
+        return Reach(None, f"Public URL (JEBOL_PUBLIC_URL): {settings.public_url}")
+    if settings.host not in ("0.0.0.0", "::", ""):
+        return Reach(
+            None,
+            f"Listening on {settings.host} only: phones reach it at {settings.public_url} "
+            "only if that address is theirs to reach; set JEBOL_PUBLIC_URL otherwise.",
+        )
+    address = lan or lan_address()
+    if address is None:
+        return Reach(
+            None,
+            f"WARNING: {settings.public_url} is this machine only: no phone can reach it. "
+            "Set JEBOL_PUBLIC_URL=http://<this machine's address>:"
+            f"{settings.port} (or your https domain) and start again.",
+        )
+    url = f"http://{address}:{settings.port}"
+    return Reach(
+        url,
+        f"Phones on this network reach the server at {url} (this machine's LAN address; "
+        "set JEBOL_PUBLIC_URL to use a domain or another address).",
+    )
+
+
+def lan_address() -> str | None:
+    """This machine's address on its default route, or None. Connecting a UDP socket sends
+    nothing: the kernel only picks the source address it would use (TEST-NET-1 here)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))
+            address = probe.getsockname()[0]
+    except OSError:
+        return None
+    parsed = ipaddress.ip_address(address)
+    return None if parsed.is_loopback or parsed.is_unspecified else address
 
 
 def _print_setup(settings: Settings, setup: bootstrap.Setup) -> None:

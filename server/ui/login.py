@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlparse
 
 from litestar import Request, get, post
 from litestar.params import FromQuery
-from litestar.response import Redirect, Template
+from litestar.response import File, Redirect, Template
 
 from storage import users as user_store
 
@@ -69,6 +70,15 @@ def logout(request: Request[Any, Any, Any], db: DB) -> Redirect:
     return response
 
 
+FAVICON = Path(__file__).parent.parent / "static" / "favicon.ico"
+
+
+@get("/favicon.ico", sync_to_thread=False, opt=PUBLIC, include_in_schema=False)
+def favicon() -> File:
+    """The green clipboard (server/webform/make_icons.py), where browsers look for it."""
+    return File(FAVICON, media_type="image/x-icon", headers={"Cache-Control": "max-age=86400"})
+
+
 @get("/lang/{code:str}", sync_to_thread=False, opt=PUBLIC)
 def choose_language(request: Request[Any, Any, Any], code: PathText) -> Redirect:
     back = request.headers.get("referer") or "/"
@@ -79,4 +89,4 @@ def choose_language(request: Request[Any, Any, Any], code: PathText) -> Redirect
     return response
 
 
-HANDLERS = [login_page, login, logout, choose_language]
+HANDLERS = [login_page, login, logout, choose_language, favicon]

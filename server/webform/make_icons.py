@@ -1,4 +1,5 @@
-"""Draw the web app's icons (committed PNGs in static/): `python -m server.webform.make_icons`.
+"""Draw the web app's icons (committed PNGs in static/) and the site's favicon
+(server/static/favicon.ico): `python -m server.webform.make_icons`.
 
 A green tile with a white clipboard and a tick: readable at 48 px on a phone's home screen.
 """
@@ -10,6 +11,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 STATIC = Path(__file__).parent / "static"
+SITE_STATIC = Path(__file__).parent.parent / "static"
 GREEN = (11, 93, 59, 255)
 YELLOW = (242, 183, 5, 255)
 WHITE = (255, 255, 255, 255)
@@ -47,6 +49,7 @@ def main() -> None:
     draw(512).save(STATIC / "icon-512.png", optimize=True)
     draw(512, maskable=True).save(STATIC / "icon-maskable-512.png", optimize=True)
     draw(180, rounded=False).convert("RGB").save(STATIC / "apple-touch-icon.png", optimize=True)
+    draw(64).save(SITE_STATIC / "favicon.ico", sizes=[(16, 16), (32, 32), (48, 48)])
 
 
 if __name__ == "__main__":

@@ -195,3 +195,33 @@ def test_iid_report_takes_spd_and_the_count_term(env, tmp_path):
         refused = _run(env, "export", "-", "--format", "iid", bad, "80", "-o", tmp_path / "x")
         assert refused.exit_code == 1 and what in refused.output
         assert not (tmp_path / "x").exists()
+
+
+def test_the_default_public_url_becomes_one_phones_can_reach():
+    from server.cli import _reachable_by_phones, lan_address
+
+    default = Settings.from_env({})
+    assert default.public_url == "http://127.0.0.1:8000"
+    found = _reachable_by_phones(default, {}, lan="192.168.1.20")
+    assert found.url == "http://192.168.1.20:8000" and "192.168.1.20" in found.note
+    # A public URL set by the admin is kept, and said.
+    chosen = Settings.from_env({"JEBOL_PUBLIC_URL": "https://jebol.example.org"})
+    kept = _reachable_by_phones(chosen, {"JEBOL_PUBLIC_URL": "https://jebol.example.org"})
+    assert kept.url is None and "https://jebol.example.org" in kept.note
+    # Listening on loopback only: nothing to guess.
+    local = Settings.from_env({"JEBOL_HOST": "127.0.0.1"})
+    assert _reachable_by_phones(local, {}, lan="192.168.1.20").url is None
+    # This machine's own answer is an address, never loopback.
+    address = lan_address()
+    assert address is None or not address.startswith("127.")
+
+
+def test_the_site_has_a_favicon(env):
+    from litestar.testing import TestClient
+
+    from server.app import create_app
+
+    with TestClient(create_app(Settings.from_env(env))) as client:
+        icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
+    assert icon.content[:4] == b"\x00\x00\x01\x00"  # the ICO header
