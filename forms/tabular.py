@@ -22,6 +22,7 @@ form's choices, so no pass over the data is needed before the first row.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -355,6 +356,9 @@ def typed(column: Column, value: Any) -> Any:
     if not isinstance(value, str):
         return value
     kind = column.kind
+    if column.field is not None and column.field.calculated and kind == "string":
+        # A calculate's number is a number (a score to sum); other text stays text.
+        return _calculated_number(value)
     try:
         if kind in ("int", "count", "flag"):
             return int(value)
@@ -365,6 +369,17 @@ def typed(column: Column, value: Any) -> Any:
     except ValueError:
         return value
     return value
+
+
+# A number as an expression writes it: no leading zeros (a phone number stays text), no
+# exponent, no "nan"/"inf".
+_CALCULATED_NUMBER = re.compile(r"-?(0|[1-9][0-9]{0,14})(\.[0-9]+)?")
+
+
+def _calculated_number(value: str) -> Any:
+    if _CALCULATED_NUMBER.fullmatch(value) is None:
+        return value
+    return float(value) if "." in value else int(value)
 
 
 def choice_labels(column: Column, lang: str | None) -> dict[str, str] | None:

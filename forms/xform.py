@@ -60,6 +60,9 @@ class Field(msgspec.Struct, frozen=True):
     # A select whose choices come from a CSV media file (`select_one_from_file LIST.csv`):
     # that file's name. When it names an entity list, the answer is an entity's uuid.
     itemset_file: str | None = None
+    # A calculate with no control (`calculate` in XLSForm): its text is whatever the
+    # expression gives, a number as often as not (a score, a count).
+    calculated: bool = False
 
     @property
     def is_binary(self) -> bool:
@@ -311,6 +314,7 @@ def _leaf(
         appearance=control.get("appearance") if control is not None else None,
         media_type=control.get("mediatype") if control is not None else None,
         itemset_file=itemset_file,
+        calculated=control is None and bind is not None and bind.get("calculate") is not None,
     )
 
 

@@ -85,6 +85,7 @@ class ExportOptions:
     choice_labels: bool = False  # xlsx: answers as choice labels
     lang: str | None = None  # xlsx labels: a language code (`id`, `en`)
     question: str | None = None  # media: one photo question (name or path)
+    excel: bool = False  # csv, csv.zip: `;` and a BOM, for Excel with Indonesian settings
 
 
 @dataclass
@@ -188,7 +189,11 @@ def open_export(
         )
     layout = layout_for(schema, options)
     if kind == "csv":
-        return Export(f"{form_id}.csv", "text/csv; charset=utf-8", writers.write_csv(layout, rows))
+        return Export(
+            f"{form_id}.csv",
+            "text/csv; charset=utf-8",
+            writers.write_csv(layout, rows, excel=options.excel),
+        )
     if kind == "geojson":
         return Export(
             f"{form_id}.geojson", "application/geo+json", writers.write_geojson(layout, rows)
@@ -216,6 +221,7 @@ def open_export(
             rows,
             tmp_dir=tmp_dir,
             open_blob=open_blob if options.attachments else None,
+            excel=options.excel,
         ),
     )
 

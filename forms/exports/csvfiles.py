@@ -1,4 +1,8 @@
-"""CSV: `write_csv` (the root table alone) and `write_csv_zip` (Central's Briefcase layout)."""
+"""CSV: `write_csv` (the root table alone) and `write_csv_zip` (Central's Briefcase layout).
+
+Both write Central's CSV (`,` between fields, UTF-8 without a BOM) unless `excel` is set:
+then `;` between fields and a UTF-8 byte-order mark, which is what Excel with Indonesian
+(and most European) regional settings opens into columns, accents intact."""
 
 from __future__ import annotations
 
@@ -17,28 +21,32 @@ from .naming import UsedNames, extension, sanitize_filename
 from .records import CHUNK, MediaRef, OpenBlob, Record
 from .zips import FILE_MODE, Missing, deflater, file_chunks
 
+BOM = "\ufeff"
 
-def csv_line(row: Sequence[str]) -> str:
+
+def csv_line(row: Sequence[str], separator: str = ",") -> str:
     """One CSV record as Central's csv-stringify writes it: `,` between fields, `\n` after,
-    a field quoted only when it holds a comma, a quote or a line break. (The plain join is
-    the common case; the csv module quotes the rest.)"""
-    line = ",".join(row)
-    if '"' in line or "\n" in line or "\r" in line or line.count(",") != len(row) - 1:
+    a field quoted only when it holds the separator, a quote or a line break. (The plain join
+    is the common case; the csv module quotes the rest.)"""
+    line = separator.join(row)
+    if '"' in line or "\n" in line or "\r" in line or line.count(separator) != len(row) - 1:
         buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerow(row)
+        csv.writer(buffer, lineterminator="\n", delimiter=separator).writerow(row)
         return buffer.getvalue()
     return line + "\n"
 
 
 class _CsvChunks:
-    """CSV records handed out as UTF-8 chunks of about CHUNK bytes."""
+    """CSV records handed out as UTF-8 chunks of about CHUNK bytes (Excel's dialect when
+    `excel`: `;` and a BOM first)."""
 
-    def __init__(self) -> None:
-        self.lines: list[str] = []
+    def __init__(self, excel: bool = False) -> None:
+        self.separator = ";" if excel else ","
+        self.lines: list[str] = [BOM] if excel else []
         self.size = 0
 
     def add(self, row: Sequence[Any]) -> bytes | None:
-        line = csv_line(row)
+        line = csv_line(row, self.separator)
         self.lines.append(line)
         self.size += len(line)
         return self.take() if self.size >= CHUNK else None
@@ -50,9 +58,9 @@ class _CsvChunks:
         return data
 
 
-def write_csv(layout: Layout, records: Iterable[Record]) -> Iterator[bytes]:
+def write_csv(layout: Layout, records: Iterable[Record], *, excel: bool = False) -> Iterator[bytes]:
     """The root table alone (`submissions.csv`)."""
-    out = _CsvChunks()
+    out = _CsvChunks(excel)
     out.add(layout.root.header)
     for record in records:
         chunk = out.add(layout.rows(record.meta, record.values)[0][1])
@@ -65,12 +73,12 @@ class _Spool:
     """Repeat tables and media references (with their submission's KEY) set aside in
     anonymous temporary files while the root table streams."""
 
-    def __init__(self, layout: Layout, tmp_dir: str | None) -> None:
+    def __init__(self, layout: Layout, tmp_dir: str | None, excel: bool = False) -> None:
         self.files: dict[int, IO[bytes]] = {}
         self.pending: dict[int, _CsvChunks] = {}
         for index, table in enumerate(layout.tables[1:], 1):
             self.files[index] = tempfile.TemporaryFile(dir=tmp_dir)
-            self.pending[index] = _CsvChunks()
+            self.pending[index] = _CsvChunks(excel)
             self.pending[index].add(table.header)
         self.media = tempfile.TemporaryFile(dir=tmp_dir)
 
@@ -109,9 +117,10 @@ def write_csv_zip(
     *,
     open_blob: OpenBlob | None = None,
     tmp_dir: str | None = None,
+    excel: bool = False,
 ) -> Iterator[bytes]:
     """Central's `submissions.csv.zip`; `open_blob=None` leaves the media out
-    (`attachments=false`).
+    (`attachments=false`); `excel`: every table in Excel's dialect.
 
     Media are named as Central names them, `media/{name}`, the CSV cell holding `name`, when
     that can be done safely. The cells always keep the submission's own names (they were
@@ -128,14 +137,14 @@ def write_csv_zip(
     case is listed). Entry names are unique, case aside, and depend only on the records and
     their order."""
     now = datetime.now(UTC)
-    spool = _Spool(layout, tmp_dir)
+    spool = _Spool(layout, tmp_dir, excel)
     used = UsedNames() if open_blob is not None else None
     missing = Missing(open_blob) if open_blob is not None else None
     renamed = tempfile.TemporaryFile(dir=tmp_dir) if open_blob is not None else None
 
     def root_chunks() -> Iterator[bytes]:
         """The root table as its rows come; repeat rows and attachments go to the spool."""
-        out = _CsvChunks()
+        out = _CsvChunks(excel)
         out.add(layout.root.header)
         yield out.take()
         for record in records:

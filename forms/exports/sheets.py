@@ -148,7 +148,7 @@ def _cell_converters(
         labels = tabular.choice_labels(column, lang) if use_labels else None
         if labels is not None:
             converters.append((col, functools.partial(tabular.with_labels, column, labels)))
-        elif column.kind in _NUMBERS:
+        elif column.kind in _NUMBERS or (column.field is not None and column.field.calculated):
             converters.append((col, functools.partial(typed, column)))
     return converters
 

@@ -38,6 +38,14 @@ Filter = Annotated[
 ApprovedOnly = Annotated[
     bool, QueryParameter(name="approvedOnly", description="Only approved submissions")
 ]
+Excel = Annotated[
+    bool,
+    QueryParameter(
+        name="excel",
+        description="For Excel with Indonesian regional settings: `;` between fields and a "
+        "UTF-8 byte-order mark (default: Central's CSV)",
+    ),
+]
 
 
 @get(
@@ -63,6 +71,7 @@ def export_csv_zip(
     deleted_fields: Annotated[
         bool, QueryParameter(name="deletedFields", description="Accepted and ignored")
     ] = False,
+    excel: Excel = False,
 ) -> Stream:
     options = ExportOptions(
         "csv.zip",
@@ -70,6 +79,7 @@ def export_csv_zip(
         attachments=attachments,
         group_paths=group_paths,
         split_select_multiples=split_select_multiples,
+        excel=excel,
     )
     return _stream(db, blobs, settings, caller, project_id, xml_form_id, options)
 
@@ -93,12 +103,14 @@ def export_csv(
     approved_only: ApprovedOnly = False,
     group_paths: Annotated[bool, QueryParameter(name="groupPaths")] = True,
     split_select_multiples: Annotated[bool, QueryParameter(name="splitSelectMultiples")] = False,
+    excel: Excel = False,
 ) -> Stream:
     options = ExportOptions(
         "csv",
         _filters(odata_filter, approved_only),
         group_paths=group_paths,
         split_select_multiples=split_select_multiples,
+        excel=excel,
     )
     return _stream(db, blobs, settings, caller, project_id, xml_form_id, options)
 

@@ -121,10 +121,11 @@ def _visit_body(opd: str, photos: list[str], attendance: str) -> str:
         f"<mulai>2026-01-05T09:00:00.000+07:00</mulai><perangkat>collect:uji</perangkat>"
         f"<g_kunjungan><tgl_kunjungan>2026-01-05</tgl_kunjungan><opd>{opd}</opd>"
         f"<petugas>petugas_1 petugas_3</petugas><cp_nama>Ani</cp_nama>"
-        f"<lokasi>-0.68 100.78 250 5</lokasi></g_kunjungan>"
+        f"<cp_hp>081234567890</cp_hp><lokasi>-0.68 100.78 250 5</lokasi></g_kunjungan>"
         # One innovation chosen from the `inovasi` entity list, one registered on the spot.
         f"<inovasi><inv_terdaftar>ya</inv_terdaftar><inv_entity>{SICEPAT}</inv_entity>"
         f"<inv_nama>SiCepat</inv_nama><inv_masalah>anggaran video</inv_masalah>"
+        f"<inv_jml_ada>2</inv_jml_ada>"
         f"{evidence}</inovasi><inovasi><inv_terdaftar>tidak</inv_terdaftar><inv_entity/>"
         f"<inv_nama>Dua</inv_nama></inovasi>"
         f"<g_penutup><foto_daftar_hadir>{attendance}</foto_daftar_hadir>"
@@ -674,3 +675,42 @@ def test_cli_export_writes_the_same_bytes_as_the_route(client, services, world, 
     )
     assert missing.exit_code == 1 and "form" in missing.output
     assert not (tmp_path / "x.xlsx").exists()
+
+
+def test_csv_for_excel_with_indonesian_settings(client, world):
+    plain = _zip(_get(client, world, "manager", VISIT, "submissions.csv.zip", attachments="false"))
+    excel = _zip(
+        _get(
+            client,
+            world,
+            "manager",
+            VISIT,
+            "submissions.csv.zip",
+            attachments="false",
+            excel="true",
+        )
+    )
+    assert excel.namelist() == plain.namelist()
+    for name in plain.namelist():
+        data = excel.read(name).decode("utf-8")
+        # A byte-order mark, then `;` between fields: the same table as Central's CSV.
+        assert data.startswith("\ufeff") and not plain.read(name).startswith(b"\xef\xbb\xbf")
+        rows = list(csv.reader(io.StringIO(data[1:]), delimiter=";"))
+        assert rows == _table(plain.read(name)) and ";" in data.splitlines()[0]
+    alone = _get(client, world, "manager", VISIT, "submissions.csv", excel="true")
+    assert alone.content.startswith(b"\xef\xbb\xbfSubmissionDate;")
+
+
+def test_a_calculated_number_is_a_number_in_xlsx(client, world):
+    book = openpyxl.load_workbook(
+        io.BytesIO(_get(client, world, "supervisor", VISIT, "submissions.xlsx").content),
+        read_only=True,
+    )
+    rows = list(book["inovasi"].iter_rows(values_only=True))
+    column = rows[0].index("inv_jml_ada")  # calculate: count-selected(${inv_dd_ada})
+    counts = [row[column] for row in rows[1:] if row[column] is not None]
+    assert counts and all(isinstance(n, int) for n in counts)
+    # A text question holding digits stays text (a phone number keeps its leading zero).
+    root = list(book[VISIT].iter_rows(values_only=True))
+    phones = {row[root[0].index("g_kunjungan-cp_hp")] for row in root[1:]}
+    assert phones == {"081234567890"}
