@@ -295,11 +295,14 @@ def _ui_error(
     if status == 401:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return Redirect(f"/login?next={quote(target)}", status_code=303)
+    from .ui.i18n import error_text
+
+    title, message = error_text(status, message)
     if request.headers.get("hx-request") == "true":
         return Response(message, status_code=status, media_type="text/plain", headers=headers)
     return Template(
         template_name="error.html",
         status_code=status,
         headers=headers,
-        context={"request": request, "status": status, "message": message},
+        context={"request": request, "status": status, "title": title, "message": message},
     )

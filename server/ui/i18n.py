@@ -58,3 +58,21 @@ def label(labels: dict[str, str], fallback: str) -> str:
         ):
             return text
     return labels.get("") or next(iter(labels.values()), fallback)
+
+
+def error_text(status: int, message: str) -> tuple[str, str]:
+    """An error page's title and text in the interface language. 403 and 404 say what they
+    mean (the API's English text names internals); others keep the operation's reason."""
+    if status == 403:
+        return gettext("Not allowed"), gettext(
+            "Your role in this project does not allow this page or action. Ask a manager of the project if you need it."
+        )
+    if status == 404:
+        return gettext("Not found"), gettext(
+            "This page or item does not exist, or it has been deleted."
+        )
+    if status == 409:
+        return gettext("Conflict"), message
+    if status >= 500:
+        return gettext("Something went wrong"), message
+    return gettext("Request not accepted"), message

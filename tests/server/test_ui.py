@@ -9,6 +9,7 @@ import pytest
 
 from server.ui import i18n
 from server.ui.messages import message_ids
+from storage import forms as form_store
 from storage import roles, submissions, users
 from storage.submissions import IncomingFile, Sender
 from tests.collect import instance_xml, new_instance_id
@@ -182,11 +183,31 @@ def test_app_user_create_show_qr_and_revoke(services):
         assert "Petugas Talawi" in page.text and "/v1/key/" in page.text and "/f/" in page.text
         qr = re.search(r'src="(/v1/projects/\d+/app-users/\d+/qr\.svg)"', page.text).group(1)
         assert client.get(qr).headers["content-type"].startswith("image/svg+xml")
+        # Each QR code says what it is for; revoking sits behind a disclosure that says
+        # what it does.
+        assert "ODK Collect (Android)" in page.text and "iPhone juga" in page.text
+        assert '<details class="revoke">' in page.text and "Cabut akses Petugas Talawi" in page.text
         actor = re.search(r"/app-users/(\d+)/revoke", page.text).group(1)
         client.post(f"/p/{project.id}/app-users/{actor}/revoke", data={"_csrf_token": token})
         assert "Dicabut" in client.get(f"/p/{project.id}/app-users").text
     finally:
         client.__exit__(None, None, None)
+
+
+def test_error_pages_and_form_states_speak_indonesian(services, world):
+    project, email, _ = world
+    with make_client(services) as client:
+        login(client, email)
+        missing = client.get(f"/p/{project.id}/f/foto_sederhana/s/uuid:tidak-ada")
+        assert missing.status_code == 404 and "Tidak ditemukan" in missing.text
+        assert "Halaman atau data ini tidak ada" in missing.text
+        # A supervisor may not manage forms.
+        refused = client.get(f"/p/{project.id}/forms")
+        assert refused.status_code == 403 and "Tidak diizinkan" in refused.text
+        assert "Peran Anda di proyek ini" in refused.text
+        form_store.set_state(services.db, project.id, "foto_sederhana", "closing")
+        home = client.get(f"/p/{project.id}")
+        assert "Tidak ditawarkan ke ponsel (menutup)" in home.text and ">closing<" not in home.text
 
 
 def test_admin_creates_a_user_and_gives_a_role(services):
