@@ -23,6 +23,8 @@ class VisitForm:
     opd: tuple[str, ...]  # the OPD visited (select_one: its choices are the OPD list)
     date: tuple[str, ...]  # the visit date
     follow_up: tuple[str, ...]  # the planned follow-up date
+    officer_names: tuple[str, ...]  # the officers present, by name (calculated from the list)
+    officers_other: tuple[str, ...]  # officers present who are not in the list (typed)
     innovations: tuple[str, ...]  # the repeat of innovations discussed
     innovation_name: str  # in an innovation row
     docs_present: str  # in an innovation row: indicator codes with documents (select_multiple)
@@ -64,15 +66,29 @@ class EvidenceForm:
 
 
 @dataclass(frozen=True)
+class KeptList:
+    """An entity list no form fills: managers keep it on its page (/p/{id}/daftar/{name}) and
+    forms read it as `{name}.csv`. `make run` creates it, with these properties, in the
+    default project before it publishes the forms."""
+
+    name: str
+    properties: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Instruments:
     visit: VisitForm
     profile: ProfileForm
     evidence: EvidenceForm
+    #: The Barenlitbangda officers (label: the name); the visit form chooses from it.
+    officers: KeptList
     #: The name of a form's OPD question, at the top or in a group (the pages' OPD filter and
     #: the media zip's folders find it by this name in any form).
     opd_name: str
-    #: The OPD choice meaning "another OPD" (the coverage page counts it, lists it last).
+    #: The OPD choice meaning "another OPD" (the coverage page counts it, lists it last) and
+    #: the question, beside the OPD question, holding that OPD's typed name.
     opd_other: str
+    opd_other_name: str
     #: The media zip's folder for a photo whose submission names no OPD.
     no_opd_folder: str
     #: Names of a date question holding the visit date (the photos' date check).
@@ -87,6 +103,8 @@ SIPERA = Instruments(
         opd=("g_kunjungan", "opd"),
         date=("g_kunjungan", "tgl_kunjungan"),
         follow_up=("g_penutup", "tgl_tindak_lanjut"),
+        officer_names=("g_kunjungan", "petugas_nama"),
+        officers_other=("g_kunjungan", "petugas_lain"),
         innovations=("inovasi",),
         innovation_name="inv_nama",
         docs_present="inv_dd_ada",
@@ -118,8 +136,10 @@ SIPERA = Instruments(
         photos=("foto_bukti",),
         photo="foto_bukti_file",
     ),
+    officers=KeptList("petugas", ("nip", "jabatan")),
     opd_name="opd",
     opd_other="lainnya",
+    opd_other_name="opd_lain",
     no_opd_folder="tanpa_opd",
     visit_date_names=("tgl_kunjungan", "tanggal_kunjungan"),
     indicator_name="bukti_indikator",

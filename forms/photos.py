@@ -2,10 +2,13 @@
 supervisor sees, computed from those facts and the submissions' answers (no database; the
 cached facts and the reads of a form's photos are storage/photos.py).
 
-- ``duplicate``: the same file (sha256) is attached to another submission of the form;
-- ``near_duplicate``: a different file whose perceptual hash is within
-  `NEAR_DUPLICATE_MAX_DISTANCE` of a photo of another submission (the same picture resized,
-  re-compressed or re-shot);
+- ``duplicate``: the same file (sha256) is attached to another submission (of any form of the
+  project, when storage/photos.py looks);
+- ``near_duplicate``: a different file that both perceptual hashes find close to a photo of
+  another submission (the same picture resized, re-compressed, slightly cropped or re-shot from
+  the same spot): pHash within `NEAR_DUPLICATE_MAX_DISTANCE` and the finer dHash within
+  `NEAR_DUPLICATE_MAX_DETAIL_DISTANCE` (see there why both). A submission that already holds
+  the very same file is not also reported as near;
 - ``date_mismatch``: the EXIF capture date is not the visit date;
 - ``far_from_point``: the photo's EXIF GPS is more than `GPS_MAX_METERS` from the
   submission's geopoint;
@@ -13,6 +16,8 @@ cached facts and the reads of a form's photos are storage/photos.py).
   pictures and edited files usually lose it).
 
 Photos that cannot be decoded get no flag besides ``duplicate``; their `error` says why.
+`compute_findings` says what each flag found (the other photos and how close they are, the
+two dates, the distance); `compute_flags` only which flags.
 """
 
 from __future__ import annotations
@@ -37,10 +42,18 @@ pillow_heif.register_heif_opener()
 
 #: Largest Hamming distance between two 64-bit pHashes (`imagehash.phash`, 8x8 DCT) that
 #: still counts as the same picture. 0-6 is what resizing, re-compressing, small crops and
-#: re-shooting the same scene from the same spot give; unrelated photos are around 32 apart
-#: and photos of similar scenes (two different forms on one desk) rarely come under 10.
+#: re-shooting the same scene from the same spot give; unrelated photos are around 32 apart.
 #: At most 7, so the banding index of `near_duplicate_pairs` finds every such pair.
 NEAR_DUPLICATE_MAX_DISTANCE = 6
+#: ... and the largest distance between their 256-bit dHashes (`imagehash.dhash`, 16x16
+#: gradients). 64 bits of low frequencies cannot tell printed pages apart: a page of black
+#: text on white is nearly flat at 32x32, so different documents of one layout (two
+#: attendance sheets of one office) come within 6 bits. The finer dHash sees the lines of
+#: text. Calibrated on scans and phone photos of generated documents (bench/near_duplicates.py,
+#: 180 documents): different documents within pHash 6 were 44 dHash bits apart or more; the
+#: same page re-compressed or resized stays within a few bits, cropped by about 1 % or re-shot
+#: from the same spot mostly within 36. Larger crops and rotations (2-3 %) mostly go unflagged.
+NEAR_DUPLICATE_MAX_DETAIL_DISTANCE = 36
 #: A photo whose EXIF GPS is farther than this from the submission's geopoint is flagged.
 GPS_MAX_METERS = 1000.0
 #: Every flag, in the order a board shows them.
@@ -72,6 +85,7 @@ class ImageFacts:
     gps_lat: float | None = None
     gps_lon: float | None = None
     phash: str | None = None  # 16 hex digits
+    dhash: str | None = None  # 64 hex digits
     error: str | None = None
 
     @property
@@ -110,7 +124,9 @@ def analyze_image(data: bytes) -> ImageFacts:
         taken_local, lat, lon = _exif_time(exif), *_exif_gps(exif)
         try:
             image.draft("RGB", (512, 512))  # JPEG: decode at 1/2..1/8 scale; pHash needs 32x32
-            phash = str(imagehash.phash(ImageOps.exif_transpose(image)))
+            upright = ImageOps.exif_transpose(image)
+            phash = str(imagehash.phash(upright))
+            dhash = str(imagehash.dhash(upright, hash_size=16))
         except Image.DecompressionBombError:
             return ImageFacts(error="image too large (more pixels than allowed)")
         except Exception as error:  # noqa: BLE001 (never raise on bad input)
@@ -123,6 +139,7 @@ def analyze_image(data: bytes) -> ImageFacts:
         gps_lat=lat,
         gps_lon=lon,
         phash=phash,
+        dhash=dhash,
     )
 
 
@@ -283,35 +300,6 @@ def _text_at(values: Any, parts: Sequence[str] | None) -> str | None:
 # ---- flags -------------------------------------------------------------------------------------
 
 
-class PhashIndex:
-    """The analysed photos of one form filed by each byte of their pHash (see
-    `near_duplicate_pairs` for why a shared byte finds every pair within 7 bits)."""
-
-    def __init__(self, rows: Iterable[tuple[str, str, int]], max_distance: int) -> None:
-        self.max_distance = max_distance
-        self.buckets: dict[tuple[int, int], list[tuple[int, str, int]]] = defaultdict(list)
-        for sha256, phash, submission_id in rows:
-            value = int(phash, 16)
-            for band in range(_BANDS):
-                self.buckets[(band, (value >> (8 * band)) & 0xFF)].append(
-                    (value, sha256, submission_id)
-                )
-
-    def near(self, phash: str, sha256: str, submission_id: int) -> bool:
-        value = int(phash, 16)
-        for band in range(_BANDS):
-            for other, other_sha, other_submission in self.buckets.get(
-                (band, (value >> (8 * band)) & 0xFF), ()
-            ):
-                if (
-                    other_submission != submission_id
-                    and other_sha != sha256
-                    and bin(value ^ other).count("1") <= self.max_distance
-                ):
-                    return True
-        return False
-
-
 class PhotoFacts(Protocol):
     """What `compute_flags` reads of a photo: a `PhotoMeta` row or an `ImageFacts`."""
 
@@ -319,10 +307,206 @@ class PhotoFacts(Protocol):
     gps_lat: float | None
     gps_lon: float | None
     phash: str | None
+    dhash: str | None
     error: str | None
 
     @property
     def taken_date(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Match:
+    """Another submission's photo a ``duplicate`` or ``near_duplicate`` points at. `distance`
+    and `detail_distance` (near-duplicates only) are the pHash bits of 64 and dHash bits of
+    256 that differ; the rest is filled in by whoever knows the submissions (storage)."""
+
+    submission_id: int
+    name: str
+    sha256: str
+    distance: int | None = None
+    detail_distance: int | None = None
+    instance_id: str | None = None
+    instance_name: str | None = None
+    xml_form_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One flag of a photo and what it found."""
+
+    flag: str  # one of FLAGS
+    others: tuple[Match, ...] = ()  # duplicate, near_duplicate
+    taken_date: str | None = None  # date_mismatch: the EXIF date ...
+    visit_date: str | None = None  # ... and the visit's
+    meters: float | None = None  # far_from_point
+
+    @property
+    def days_apart(self) -> int | None:
+        if not (self.taken_date and self.visit_date):
+            return None
+        try:
+            taken = datetime.fromisoformat(self.taken_date)
+            visit = datetime.fromisoformat(self.visit_date)
+        except ValueError:
+            return None
+        return abs((taken - visit).days)
+
+
+def hamming(a: str, b: str) -> int:
+    """Bits that differ between two hex hashes of one length."""
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def near_distances(
+    a: PhotoFacts,
+    b: PhotoFacts,
+    *,
+    max_distance: int = NEAR_DUPLICATE_MAX_DISTANCE,
+    max_detail_distance: int = NEAR_DUPLICATE_MAX_DETAIL_DISTANCE,
+) -> tuple[int, int] | None:
+    """(pHash, dHash) distances when two analysed photos are near-duplicates, else None.
+    A photo analysed before dHash was kept (no `dhash`) is never near."""
+    if a.error or b.error or not (a.phash and b.phash and a.dhash and b.dhash):
+        return None
+    return _confirm(a.phash, a.dhash, b.phash, b.dhash, max_distance, max_detail_distance)
+
+
+def _confirm(
+    phash_a: str, dhash_a: str, phash_b: str, dhash_b: str, max_distance: int, max_detail: int
+) -> tuple[int, int] | None:
+    distance = hamming(phash_a, phash_b)
+    if distance > max_distance:
+        return None
+    detail = hamming(dhash_a, dhash_b)
+    return (distance, detail) if detail <= max_detail else None
+
+
+class NearIndex:
+    """The analysed photos of a project filed by each byte of their pHash (see
+    `near_duplicate_pairs` for why a shared byte finds every pair within 7 bits); a candidate
+    is then confirmed with the dHash (`near_distances`)."""
+
+    def __init__(
+        self,
+        rows: Iterable[tuple[str, str, str | None, int]],
+        max_distance: int = NEAR_DUPLICATE_MAX_DISTANCE,
+        max_detail_distance: int = NEAR_DUPLICATE_MAX_DETAIL_DISTANCE,
+    ) -> None:
+        """`rows`: (sha256, phash, dhash, submission id); rows without a dhash are left out."""
+        self.max_distance = max_distance
+        self.max_detail_distance = max_detail_distance
+        self.everything: list[tuple[int, str, str, int]] = []
+        self.buckets: dict[tuple[int, int], list[tuple[int, str, str, int]]] = defaultdict(list)
+        for sha256, phash, dhash, submission_id in rows:
+            if not (phash and dhash):
+                continue
+            entry = (int(phash, 16), dhash, sha256, submission_id)
+            self.everything.append(entry)
+            for band in range(_BANDS):
+                self.buckets[(band, (entry[0] >> (8 * band)) & 0xFF)].append(entry)
+
+    def matches(
+        self, phash: str, dhash: str, sha256: str, submission_id: int
+    ) -> list[tuple[str, int, int, int]]:
+        """(sha256, submission id, pHash distance, dHash distance) of the other submissions'
+        photos (other files) near this one, closest first."""
+        value = int(phash, 16)
+        if self.max_distance >= _BANDS:
+            candidates: Iterable[tuple[int, str, str, int]] = self.everything
+        else:
+            candidates = {
+                entry
+                for band in range(_BANDS)
+                for entry in self.buckets.get((band, (value >> (8 * band)) & 0xFF), ())
+            }
+        found = []
+        for other, other_dhash, other_sha, other_submission in candidates:
+            if other_submission == submission_id or other_sha == sha256:
+                continue
+            distance = (value ^ other).bit_count()
+            if distance > self.max_distance:
+                continue
+            detail = hamming(dhash, other_dhash)
+            if detail <= self.max_detail_distance:
+                found.append((other_sha, other_submission, distance, detail))
+        return sorted(found, key=lambda m: (m[2], m[3], m[1], m[0]))
+
+
+def compute_findings(
+    photos: Sequence[PhotoRow],
+    facts: Mapping[str, PhotoFacts],
+    *,
+    near_max_distance: int = NEAR_DUPLICATE_MAX_DISTANCE,
+    near_max_detail_distance: int = NEAR_DUPLICATE_MAX_DETAIL_DISTANCE,
+    gps_max_meters: float = GPS_MAX_METERS,
+) -> dict[tuple[int, str], list[Finding]]:
+    """What each photo's flags found, keyed by (submission id, file name), in `FLAGS` order.
+
+    `facts` maps a sha256 to its analysed facts; a photo without facts can only be a
+    ``duplicate``. Duplicates are looked for among the given photos only."""
+    holders: dict[str, list[PhotoRow]] = defaultdict(list)
+    for photo in photos:
+        holders[photo.sha256].append(photo)
+    analysed = {
+        sha256: meta
+        for sha256 in holders
+        if (meta := facts.get(sha256)) is not None and meta.error is None and meta.phash
+    }
+    near: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+    candidates = {sha256: meta.phash for sha256, meta in analysed.items() if meta.phash}
+    for a, b in near_duplicate_pairs(candidates, near_max_distance):
+        found = near_distances(
+            analysed[a],
+            analysed[b],
+            max_distance=near_max_distance,
+            max_detail_distance=near_max_detail_distance,
+        )
+        if found is not None:
+            near[a][b] = near[b][a] = found
+
+    findings: dict[tuple[int, str], list[Finding]] = {}
+    for photo in photos:
+        found: list[Finding] = []
+        same = [p for p in holders[photo.sha256] if p.submission_id != photo.submission_id]
+        if same:
+            found.append(
+                Finding("duplicate", tuple(Match(p.submission_id, p.name, p.sha256) for p in same))
+            )
+        holding = {p.submission_id for p in same} | {photo.submission_id}
+        close = sorted(
+            (
+                Match(p.submission_id, p.name, p.sha256, distance, detail)
+                for other, (distance, detail) in near[photo.sha256].items()
+                for p in holders[other]
+                if p.submission_id not in holding  # the very same file there: a duplicate
+            ),
+            key=lambda m: (m.distance, m.detail_distance, m.submission_id, m.name),
+        )
+        if close:
+            found.append(Finding("near_duplicate", tuple(close)))
+        found.extend(fact_findings(photo, facts.get(photo.sha256), gps_max_meters))
+        findings[photo.key] = found
+    return findings
+
+
+def fact_findings(
+    photo: PhotoRow, meta: PhotoFacts | None, gps_max_meters: float = GPS_MAX_METERS
+) -> list[Finding]:
+    """The flags a photo's own facts raise: ``date_mismatch``, ``far_from_point``, ``no_exif``."""
+    if meta is None or meta.error is not None:
+        return []
+    found = []
+    if meta.taken_date and photo.visit_date and meta.taken_date != photo.visit_date:
+        found.append(
+            Finding("date_mismatch", taken_date=meta.taken_date, visit_date=photo.visit_date)
+        )
+    if photo.geopoint is not None and meta.gps_lat is not None and meta.gps_lon is not None:
+        meters = haversine_m(meta.gps_lat, meta.gps_lon, *photo.geopoint)
+        if meters > gps_max_meters:
+            found.append(Finding("far_from_point", meters=meters))
+    if not meta.has_exif:
+        found.append(Finding("no_exif"))
+    return found
 
 
 def compute_flags(
@@ -330,47 +514,26 @@ def compute_flags(
     facts: Mapping[str, PhotoFacts],
     *,
     near_max_distance: int = NEAR_DUPLICATE_MAX_DISTANCE,
+    near_max_detail_distance: int = NEAR_DUPLICATE_MAX_DETAIL_DISTANCE,
     gps_max_meters: float = GPS_MAX_METERS,
 ) -> dict[tuple[int, str], set[str]]:
-    """The flags (a subset of `FLAGS`) of each photo, keyed by (submission id, file name).
+    """The flags (a subset of `FLAGS`) of each photo, keyed by (submission id, file name):
+    `compute_findings` without what they found."""
+    return flag_names(
+        compute_findings(
+            photos,
+            facts,
+            near_max_distance=near_max_distance,
+            near_max_detail_distance=near_max_detail_distance,
+            gps_max_meters=gps_max_meters,
+        )
+    )
 
-    `facts` maps a sha256 to its analysed facts; a photo without facts can only be a
-    ``duplicate``. Duplicates are looked for among the given photos only (one form's)."""
-    submissions_of: dict[str, set[int]] = defaultdict(set)
-    for photo in photos:
-        submissions_of[photo.sha256].add(photo.submission_id)
-    hashes = {
-        sha256: meta.phash
-        for sha256 in submissions_of
-        if (meta := facts.get(sha256)) is not None and meta.error is None and meta.phash
-    }
-    near: dict[str, set[str]] = defaultdict(set)
-    for a, b in near_duplicate_pairs(hashes, near_max_distance):
-        near[a].add(b)
-        near[b].add(a)
 
-    flags: dict[tuple[int, str], set[str]] = {}
-    for photo in photos:
-        found: set[str] = set()
-        if submissions_of[photo.sha256] - {photo.submission_id}:
-            found.add("duplicate")
-        if any(submissions_of[other] - {photo.submission_id} for other in near[photo.sha256]):
-            found.add("near_duplicate")
-        meta = facts.get(photo.sha256)
-        if meta is not None and meta.error is None:
-            if meta.taken_date and photo.visit_date and meta.taken_date != photo.visit_date:
-                found.add("date_mismatch")
-            if (
-                photo.geopoint is not None
-                and meta.gps_lat is not None
-                and meta.gps_lon is not None
-                and haversine_m(meta.gps_lat, meta.gps_lon, *photo.geopoint) > gps_max_meters
-            ):
-                found.add("far_from_point")
-            if not meta.has_exif:
-                found.add("no_exif")
-        flags[photo.key] = found
-    return flags
+def flag_names(
+    findings: Mapping[tuple[int, str], Sequence[Finding]],
+) -> dict[tuple[int, str], set[str]]:
+    return {key: {f.flag for f in found} for key, found in findings.items()}
 
 
 def near_duplicate_pairs(

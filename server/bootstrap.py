@@ -1,4 +1,5 @@
-"""First start and every start: the admin, the default project, the shipped forms, one phone.
+"""First start and every start: the admin, the default project, the entity lists the shipped
+forms read and no form fills (the officers), the shipped forms, one phone.
 
 Each step finds what exists before it creates anything, so a second start changes nothing.
 """
@@ -9,7 +10,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from storage import app_users, projects, roles, users
+from forms.instruments import SIPERA, KeptList
+from storage import app_users, datasets, projects, roles, users
 from storage import forms as form_store
 from storage.errors import AlreadyExists
 
@@ -17,6 +19,9 @@ from .app import Services
 from .urls import collect_url
 
 LIBRARY = Path(__file__).resolve().parent.parent / "forms" / "library"
+#: Lists the shipped forms read (`select_*_from_file NAME.csv`) that no form fills: made before
+#: the forms are published, so each form's `NAME.csv` is the list from its first download.
+KEPT_LISTS: tuple[KeptList, ...] = (SIPERA.officers,)
 
 
 @dataclass
@@ -27,6 +32,7 @@ class Setup:
     app_user_name: str
     collect_url: str | None  # set only when the app user was created now: printed once
     forms: list[tuple[str, str]] = field(default_factory=list)  # (xmlFormId, outcome)
+    lists: list[tuple[str, str]] = field(default_factory=list)  # (list name, outcome)
 
 
 def library_forms() -> list[Path]:
@@ -52,6 +58,7 @@ def run(services: Services) -> Setup:
             "Kunjungan Jemput Bola Inovasi Perangkat Daerah (Barenlitbangda Kota Sawahlunto)",
             actor_id=admin.actor_id,
         )
+    kept = install_lists(services, project.id, actor_id=admin.actor_id)
     published = []
     for path in library_forms():
         result = form_store.publish_xlsform(
@@ -87,4 +94,19 @@ def run(services: Services) -> Setup:
         settings.default_app_user,
         url,
         published,
+        kept,
     )
+
+
+def install_lists(
+    services: Services, project_id: int, *, actor_id: int | None = None
+) -> list[tuple[str, str]]:
+    """The kept lists in a project, each with at least its properties: (name, outcome), the
+    outcome `created`, `updated` (properties added) or `unchanged`."""
+    outcomes = []
+    for kept in KEPT_LISTS:
+        made, added = datasets.ensure_list(
+            services.db, project_id, kept.name, kept.properties, actor_id=actor_id
+        )
+        outcomes.append((kept.name, "created" if made else "updated" if added else "unchanged"))
+    return outcomes

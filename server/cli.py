@@ -73,7 +73,7 @@ def serve(no_setup: bool) -> None:
     if not no_setup:
         setup = bootstrap.run(services)
         _print_setup(settings, setup)
-    click.echo(f"  {reach.note}\n")
+        click.echo(f"  {reach.note}\n")  # with --no-setup, stdout is the log stream alone
     services.db.dispose()
     import uvicorn
 

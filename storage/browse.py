@@ -2,13 +2,15 @@
 
 Pages use keyset paging (the last row's sort key and id), never OFFSET, so page 500 costs what
 page 1 costs. Filters on answers use the JSON `values` column through SQLAlchemy's JSON paths,
-which both SQLite and PostgreSQL index the same way.
+which both SQLite and PostgreSQL index the same way. The date range is on the form's date
+answer (`date_field`: the visit date) when it has one, else on the local day the submission
+arrived; the free text is searched in `search_text` (storage.search).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
@@ -16,14 +18,21 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, func, select
 
-from forms.instruments import SIPERA, VisitForm
+from forms.clock import Clock
+from forms.instance import value_at
+from forms.instruments import SIPERA, Instruments, VisitForm
+from forms.tabular import label_in
 from forms.tokens import InvalidToken, decode_token, encode_token
 from forms.xform import Field, Schema
 
+from . import search
 from .db import Database
+from .entity_links import LIST_NAME as INNOVATIONS
 from .forms import schema_of
 from .models import (
     Actor,
+    Dataset,
+    Entity,
     EntityLink,
     Form,
     FormVersion,
@@ -123,7 +132,18 @@ def opd_coverage(
         opd = values[visit.opd].as_string()
         visited = values[visit.date].as_string()
         follow_up = values[visit.follow_up].as_string()
-        linked = select(EntityLink.id).where(EntityLink.submission_id == Submission.id).exists()
+        # Links to innovations only: a visit also links the officers it chose (`petugas`).
+        innovations = (
+            select(Entity.id)
+            .join(Dataset, Dataset.id == Entity.dataset_id)
+            .where(Dataset.project_id == project_id, Dataset.name == INNOVATIONS)
+        )
+        about_innovation = EntityLink.entity_id.in_(innovations)
+        linked = (
+            select(EntityLink.id)
+            .where(EntityLink.submission_id == Submission.id, about_innovation)
+            .exists()
+        )
         unlinked_rows = sa.case((linked, 0), else_=_row_count(tx, visit.innovations))
 
         def per_opd(*columns: Any) -> Any:
@@ -145,9 +165,9 @@ def opd_coverage(
         # typed name) are counted once per OPD however many visits discussed them.
         distinct = dict(
             tx.exec(
-                per_opd(func.count(sa.distinct(EntityLink.entity_id))).join(
-                    EntityLink, EntityLink.submission_id == Submission.id
-                )
+                per_opd(func.count(sa.distinct(EntityLink.entity_id)))
+                .join(EntityLink, EntityLink.submission_id == Submission.id)
+                .where(about_innovation)
             ).all()
         )
     schema = schema_of(current) if current else None
@@ -195,8 +215,14 @@ def _row_count(tx: Session, path: tuple[str, ...]) -> Any:
 
 @dataclass(frozen=True)
 class Filters:
+    """`since`/`until`: whole days, both included, of the date answer at `date_path` (a date
+    question outside repeats, see `date_field`) or, without one, of the day the submission
+    arrived in `clock`'s zone. `text`: searched in the answers (storage.search)."""
+
     since: date | None = None
     until: date | None = None
+    date_path: tuple[str, ...] | None = None
+    clock: Clock = field(default_factory=Clock.named)
     state: str | None = None
     submitter_id: int | None = None
     opd: str | None = None
@@ -260,6 +286,48 @@ def page_submissions(
     return Page(rows, next_cursor, total)
 
 
+def recent_values(db: Database, form: Form, limit: int = 50) -> list[dict[str, Any]]:
+    """The answers of the form's latest submissions (which questions people fill in)."""
+    with db.read() as tx:
+        return list(
+            tx.exec(
+                select(SubmissionVersion.values)
+                .join(Submission, Submission.id == SubmissionVersion.submission_id)
+                .where(
+                    Submission.form_id == form.id,
+                    Submission.deleted_at.is_(None),
+                    SubmissionVersion.is_current,
+                )
+                .order_by(Submission.created_at.desc(), Submission.id.desc())
+                .limit(limit)
+            ).all()
+        )
+
+
+def submitters(db: Database, form: Form) -> list[tuple[int, str]]:
+    """Who submitted to the form (app users and web users): (actor id, display name), by name;
+    a name two of them share is told apart by the id."""
+    with db.read() as tx:
+        found = tx.exec(
+            select(Actor.id, Actor.display_name)
+            .where(
+                Actor.id.in_(
+                    select(Submission.submitter_id).where(
+                        Submission.form_id == form.id,
+                        Submission.deleted_at.is_(None),
+                        Submission.submitter_id.is_not(None),
+                    )
+                )
+            )
+            .order_by(Actor.display_name, Actor.id)
+        ).all()
+    names = [name for _, name in found]
+    return [
+        (actor_id, name if names.count(name) == 1 else f"{name} (#{actor_id})")
+        for actor_id, name in found
+    ]
+
+
 def opd_path(schema: Schema | None, name: str = SIPERA.opd_name) -> tuple[str, ...] | None:
     """Where a form keeps its OPD answer: a field called `name`, at the top or in a group."""
     if schema is None:
@@ -269,6 +337,57 @@ def opd_path(schema: Schema | None, name: str = SIPERA.opd_name) -> tuple[str, .
         if parts[-1] == name and not any(p in schema.repeat_paths for p in _prefixes(parts)):
             return tuple(parts)
     return None
+
+
+@dataclass(frozen=True)
+class OpdNames:
+    """A form's OPD answers by name (`opd_names`): the OPD choice's label, and for the "another
+    OPD" choice the name typed beside it."""
+
+    path: tuple[str, ...]
+    labels: dict[str, str]
+    typed_at: tuple[str, ...]
+    other: str
+
+    def code(self, values: Any) -> str:
+        value = value_at(values, self.path)
+        return value if isinstance(value, str) else ""
+
+    def name(self, values: Any) -> str:
+        """The OPD's name ("" when unanswered; an answer the choices lack stays as it is)."""
+        code = self.code(values)
+        typed = value_at(values, self.typed_at) if code == self.other else None
+        if isinstance(typed, str) and typed.strip():
+            return typed.strip()
+        return self.labels.get(code, code)
+
+    def title(self, instance_name: str | None, values: Any) -> str | None:
+        """A submission's instance name for people: one that starts with the OPD's code (the
+        instruments before 2026120502 named a visit "dinkes 2026-10-06") starts with the OPD's
+        name instead. Only what is shown changes; the stored name stays the phone's."""
+        code = self.code(values)
+        if not instance_name or not code or not instance_name.startswith(code):
+            return instance_name
+        rest = instance_name[len(code) :]
+        if rest and not rest[0].isspace():
+            return instance_name  # "dinkes2" is not "dinkes"
+        return self.name(values) + rest
+
+
+def opd_names(
+    schema: Schema | None, lang: str = "id", instruments: Instruments = SIPERA
+) -> OpdNames | None:
+    """The form's OPD answers by name, labels in `lang`; None when it has no OPD question."""
+    path = opd_path(schema, instruments.opd_name)
+    found = opd_field(schema, instruments.opd_name)
+    if path is None or found is None:
+        return None
+    return OpdNames(
+        path,
+        {c.value: label_in(c.labels, lang, c.value) for c in found.choices},
+        (*path[:-1], instruments.opd_other_name),
+        instruments.opd_other,
+    )
 
 
 def opd_field(schema: Schema | None, name: str = SIPERA.opd_name) -> Field | None:
@@ -281,17 +400,53 @@ def _prefixes(parts: list[str]) -> list[str]:
     return ["/" + "/".join(parts[:i]) for i in range(1, len(parts))]
 
 
+def date_field(
+    schema: Schema | None, names: tuple[str, ...] = SIPERA.visit_date_names
+) -> Field | None:
+    """The date question a form's pages filter on: one called like the visit date (`names`),
+    else the form's first `date` question; outside repeats, with a label. None: the form has
+    none (its pages filter on the day a submission arrived)."""
+    if schema is None:
+        return None
+    dates = [
+        f
+        for f in schema.fields
+        if f.type == "date"
+        and f.labels
+        and not any(p in schema.repeat_paths for p in _prefixes(f.path.strip("/").split("/")))
+    ]
+    named = [f for f in dates if f.name in names]
+    return (named or dates or [None])[0]
+
+
+def day_range(
+    since: date | None,
+    until: date | None,
+    date_path: tuple[str, ...] | None = None,
+    clock: Clock | None = None,
+) -> list[Any]:
+    """The conditions for whole days `since`..`until` (both included): on the date answer at
+    `date_path` (ISO text: compared as text, the day after `until` excluded), or on the
+    arrival time's local day (`clock.day_bounds`: [start, end) in its zone)."""
+    clauses: list[Any] = []
+    if date_path:
+        day = SubmissionVersion.values[date_path].as_string()
+        if since:
+            clauses.append(day >= since.isoformat())
+        if until:
+            clauses.append(day < (until + timedelta(days=1)).isoformat())
+        return clauses
+    start, end = (clock or Clock.named()).day_bounds(since, until)
+    if start is not None:
+        clauses.append(Submission.created_at >= start)
+    if end is not None:
+        clauses.append(Submission.created_at < end)
+    return clauses
+
+
 def _filtered(query: Any, filters: Filters, schema: Schema | None) -> Any:
-    if filters.since:
-        query = query.where(
-            Submission.created_at
-            >= datetime.combine(filters.since, datetime.min.time(), tzinfo=UTC)
-        )
-    if filters.until:
-        query = query.where(
-            Submission.created_at
-            <= datetime.combine(filters.until, datetime.max.time(), tzinfo=UTC)
-        )
+    for clause in day_range(filters.since, filters.until, filters.date_path, filters.clock):
+        query = query.where(clause)
     if filters.state:
         query = query.where(
             Submission.review_state.is_(None)
@@ -306,16 +461,7 @@ def _filtered(query: Any, filters: Filters, schema: Schema | None) -> Any:
     if filters.opd and path:
         query = query.where(SubmissionVersion.values[path].as_string() == filters.opd)
     if filters.text:
-        # The text is matched as it is: LIKE's own `%` and `_` (and the escape) are escaped.
-        plain = filters.text.strip().lower()
-        plain = plain.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        needle = f"%{plain}%"
-        query = query.where(
-            sa.or_(
-                sa.func.lower(SubmissionVersion.instance_name).like(needle, escape="\\"),
-                sa.func.lower(sa.cast(SubmissionVersion.values, sa.Text)).like(needle, escape="\\"),
-            )
-        )
+        query = query.where(search.matches(SubmissionVersion.search_text, filters.text))
     return query
 
 

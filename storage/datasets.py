@@ -220,6 +220,31 @@ def add_property(
         return prop
 
 
+def ensure_list(
+    db: Database,
+    project_id: int,
+    name: str,
+    properties: list[str] | tuple[str, ...],
+    *,
+    actor_id: int | None = None,
+) -> tuple[bool, list[str]]:
+    """The list `name` with at least these properties: made when missing, its missing
+    properties added (as `create_list` and `add_property` would, audits included). Returns
+    (made now, properties added now); a second call changes nothing, so the list's hash stays.
+    A list whose name differs only in case is ListNameClash, as for `create_list`."""
+    with db.transaction() as tx:
+        _project(tx, project_id)
+        same = _same_name(tx, project_id, name)
+        made = same is None or same.name != name
+        dataset = _new_list(tx, project_id, name, same, False, actor_id) if made else same
+        assert dataset is not None
+        known = {p.name.lower() for p in properties_of(tx, dataset)}
+        added = [n for n in dict.fromkeys(properties) if n.lower() not in known]
+        if added:
+            _new_properties(tx, dataset, added, actor_id)
+    return made, added
+
+
 def check_declarations(schema: Schema) -> None:
     """A form's entity declarations name valid lists and properties (InvalidInput if not),
     checked before anything of the form is stored, draft or published."""

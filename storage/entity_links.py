@@ -141,7 +141,7 @@ def link_typed_names(
         forms = _shipped_forms(tx, project_id, instruments)
     for xml_form_id, form in forms.items():
         many = xml_form_id == instruments.visit.form_id
-        for batch in _unlinked_batches(db, form, many):
+        for batch in _unlinked_batches(db, form, dataset, many):
             _link_batch(db, batch, xml_form_id, many, index, report, actor_id, instruments)
     return report
 
@@ -221,10 +221,17 @@ def _unmatched(typed: _Typed, candidates: list[Candidate]) -> Unmatched:
     )
 
 
-def _unlinked_batches(db: Database, form: Form, many: bool) -> Iterator[list[Any]]:
+def _unlinked_batches(
+    db: Database, form: Form, dataset: Dataset, many: bool
+) -> Iterator[list[Any]]:
     """The form's current submissions not settled by their links, oldest first, in batches:
-    with no link at all, or (a visit, `many`) none made at ingest."""
-    links = select(EntityLink.id).where(EntityLink.submission_id == Submission.id)
+    with no link to an innovation at all, or (a visit, `many`) none made at ingest. Links to
+    other lists' entities (the officers a visit chose) settle nothing."""
+    links = (
+        select(EntityLink.id)
+        .join(Entity, col(Entity.id) == EntityLink.entity_id)
+        .where(EntityLink.submission_id == Submission.id, Entity.dataset_id == dataset.id)
+    )
     if many:
         links = links.where(col(EntityLink.how).in_(AT_INGEST))
     where = sa.and_(col(Submission.deleted_at).is_(None), ~links.exists())
@@ -340,14 +347,20 @@ def registered(db: Database, project_id: int) -> list[Registered]:
 
 
 def linked_entities(db: Database, submission_ids: list[int]) -> dict[int, list[str]]:
-    """Each submission's linked innovations (entity uuids, any `how`), read in chunks."""
+    """Each submission's linked innovations (entity uuids, any `how`; not the entities of other
+    lists, such as the officers a visit chose), read in chunks."""
     found: dict[int, list[str]] = {}
     with db.read() as tx:
         for chunk in _chunks(submission_ids):
             rows = tx.exec(
                 select(EntityLink.submission_id, Entity.uuid)
                 .join(Entity, col(Entity.id) == EntityLink.entity_id)
-                .where(col(EntityLink.submission_id).in_(chunk), col(Entity.deleted_at).is_(None))
+                .join(Dataset, col(Dataset.id) == Entity.dataset_id)
+                .where(
+                    col(EntityLink.submission_id).in_(chunk),
+                    col(Entity.deleted_at).is_(None),
+                    Dataset.name == LIST_NAME,
+                )
                 .order_by(col(EntityLink.id))
             ).all()
             for submission_id, uuid in rows:

@@ -25,9 +25,9 @@ from forms.odata_filter import Expr, parse_filter
 from forms.tabular import Layout
 from forms.xform import Field, Schema
 
-from . import audit
+from . import audit, search
 from .blobs import BlobStore, blob_key
-from .browse import FILTER_STATES, opd_path
+from .browse import FILTER_STATES, date_field, day_range, opd_names, opd_path
 from .db import Database
 from .errors import InvalidInput, NotFound
 from .forms import locate_form, schema_of
@@ -61,6 +61,11 @@ class ExportFilters:
     submitter_id: int | None = None
     opd: str | None = None
     with_files: bool = False  # only submissions with a stored attachment (the media export)
+    #: Whole days, both included, of the form's date answer (`browse.date_field`: the visit
+    #: date), as the submissions page filters; nothing matches in a form without one.
+    first_day: date | None = None
+    last_day: date | None = None
+    text: str | None = None  # searched in the answers, as on the submissions page
 
     @classmethod
     def of_days(
@@ -182,7 +187,7 @@ def open_export(
                 rows,
                 open_blob=open_blob,
                 questions=questions,
-                opd_path=opd_path(schema, SIPERA.opd_name),
+                opd_of=names.name if (names := opd_names(schema)) else None,
                 no_opd_folder=SIPERA.no_opd_folder,
                 zone=zone,
             ),
@@ -327,6 +332,14 @@ def _where(filters: ExportFilters, schema: Schema | None, dialect: str) -> Any:
         if path is None:
             return sa.false()
         clauses.append(SubmissionVersion.values[path].as_string() == filters.opd)
+    if filters.first_day or filters.last_day:
+        answer = date_field(schema)
+        if answer is None:
+            return sa.false()
+        answer_path = tuple(answer.path.strip("/").split("/"))
+        clauses += day_range(filters.first_day, filters.last_day, answer_path)
+    if filters.text:
+        clauses.append(search.matches(SubmissionVersion.search_text, filters.text))
     return sa.and_(*clauses)
 
 

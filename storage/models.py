@@ -225,6 +225,8 @@ class SubmissionVersion(SQLModel, table=True):
     xml_sha256: str = Field(max_length=64)
     # `json`, not `jsonb`, on PostgreSQL: read back as stored, not re-serialised (migration 0004)
     values: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON())
+    # The answers casefolded for the pages' free-text search (storage.search; migration 0010)
+    search_text: str | None = Field(default=None, sa_type=sa.Text)
     submitter_id: int | None = Field(default=None, foreign_key="actor.id")
     device_id: str | None = Field(default=None, sa_type=sa.Text)
     user_agent: str | None = Field(default=None, sa_type=sa.Text)
@@ -395,7 +397,8 @@ class PhotoMeta(SQLModel, table=True):
     (`taken_local`, 'YYYY-MM-DDTHH:MM:SS') and its date (`taken_date`, 'YYYY-MM-DD'), which is
     what a visit date is compared with. `width`/`height` are as displayed (EXIF orientation
     applied). `error` says why a file could not be read as an image; the other facts are then
-    empty.
+    empty. `phash` (64-bit pHash) and `dhash` (256-bit dHash) find near-duplicates together; a
+    row from before `dhash` was kept is analysed again when a page next shows its photo.
     """
 
     __tablename__ = "photo_meta"
@@ -408,6 +411,7 @@ class PhotoMeta(SQLModel, table=True):
     gps_lat: float | None = None
     gps_lon: float | None = None
     phash: str | None = Field(default=None, max_length=16)
+    dhash: str | None = Field(default=None, max_length=64)  # 256 bits: printed pages apart
     error: str | None = Field(default=None, sa_type=sa.Text)
     analyzed_at: datetime = _now()
 

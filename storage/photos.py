@@ -1,10 +1,12 @@
 """Photo integrity, the stored part: each photo's facts cached per blob, a form's photos
 and the flags of a page of them (the pure rules are forms/photos.py).
 
-A photo's facts (EXIF capture time and GPS, size, sha256, perceptual hash) are worked out once
-per blob and kept in `photo_meta` (`ensure_analyzed`, lazily: the first board that shows a photo
-pays for it). The flags are computed from those facts and the submissions' answers by a pure
-function (`forms.photos.compute_flags`), so the rules can be tested without a database.
+A photo's facts (EXIF capture time and GPS, size, sha256, perceptual hashes) are worked out
+once per blob and kept in `photo_meta` (`ensure_analyzed`, lazily: the first page that shows a
+photo pays for it). The flags are computed from those facts and the submissions' answers by
+pure functions (`forms.photos`), so the rules can be tested without a database. Duplicates and
+near-duplicates are looked for in every form of the project (the same photo sent as a visit's
+and as a data dukung document's evidence), and each says which submission holds the other.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from sqlmodel import func, select
 from forms.instruments import SIPERA
 from forms.photos import FLAGS as FLAGS  # re-exported: the boards name the flags from here
 from forms.photos import (
-    NEAR_DUPLICATE_MAX_DISTANCE,
-    PhashIndex,
+    Finding,
+    Match,
+    NearIndex,
     PhotoFacts,
     PhotoRow,
     analyze_image,
-    compute_flags,
+    fact_findings,
+    flag_names,
     photo_answers,
     photo_paths,
 )
@@ -37,6 +41,7 @@ from .db import Database
 from .errors import BlobUnavailable
 from .models import (
     Blob,
+    Form,
     FormVersion,
     PhotoMeta,
     Submission,
@@ -56,7 +61,8 @@ def ensure_analyzed(
     """The `photo_meta` row of each blob, analysing (and caching) those not seen before.
 
     Blobs without a `blob` row are left out, and so are blobs missing from the store (not cached:
-    the file may come back). With `limit`, at most that many blobs are analysed in this call and
+    the file may come back). A row from before the dHash was kept (`dhash` empty, no error) is
+    analysed again and replaced; until then it is returned as it is. With `limit`, at most that many blobs are analysed in this call and
     the rest are left out too (a page can show them as pending and ask again). Analysis reads
     each file (a JPEG takes ~20 ms, a 12 MP HEIC ~0.4 s) and runs outside any transaction; the
     new rows are then inserted in one short transaction, ignoring rows a concurrent request
@@ -76,7 +82,7 @@ def ensure_analyzed(
             for sha256, meta in rows:
                 if meta is not None:
                     found[sha256] = meta
-                else:
+                if meta is None or (meta.dhash is None and meta.error is None):
                     known.add(sha256)
     todo = [sha256 for sha256 in wanted if sha256 in known]  # in the caller's order
     fresh: list[PhotoMeta] = []
@@ -102,8 +108,12 @@ def ensure_analyzed(
                 postgresql.insert if tx.get_bind().dialect.name == "postgresql" else sqlite.insert
             )
             columns = [c.name for c in PhotoMeta.__table__.columns]
-            tx.execute(
-                insert(PhotoMeta).on_conflict_do_nothing(index_elements=["sha256"]),
+            statement = insert(PhotoMeta)
+            tx.execute(  # a row from before the dHash is replaced; a concurrent one equals ours
+                statement.on_conflict_do_update(
+                    index_elements=["sha256"],
+                    set_={c: statement.excluded[c] for c in columns if c != "sha256"},
+                ),
                 [{c: getattr(meta, c) for c in columns} for meta in fresh],
             )
         found.update((meta.sha256, meta) for meta in fresh)
@@ -221,50 +231,145 @@ def _only(submission_ids: Collection[int] | None) -> list[Any]:
     return [] if submission_ids is None else [Submission.id.in_(list(submission_ids))]
 
 
+#: At most this many other photos are named for one photo's near-duplicate flag.
+MAX_MATCHES = 12
+
+
+def page_findings(
+    db: Database, project_id: int, photos: Sequence[PhotoRow], facts: Mapping[str, PhotoFacts]
+) -> dict[tuple[int, str], list[Finding]]:
+    """What the flags of a page of photos found, checked against every form of the project
+    without reading it all: duplicates by one indexed lookup of the page's digests,
+    near-duplicates through the project's hash index (built once per state of the project, see
+    `_project_index`); the other flags need only the page's own facts. Each duplicate and
+    near-duplicate names the other submissions' photos (`Match`, with their instanceID, name
+    and form)."""
+    shas = sorted({photo.sha256 for photo in photos})
+    holders: dict[str, list[Match]] = defaultdict(list)
+    if shas:
+        with db.read() as tx:
+            for match in _matches(tx, project_id, SubmissionAttachment.blob_sha256.in_(shas)):
+                holders[match.sha256].append(match)
+    index = _project_index(db, project_id) if photos else None
+    near: dict[tuple[int, str], list[tuple[str, int, int, int]]] = {}
+    wanted: set[tuple[str, int]] = set()
+    for photo in photos:
+        meta = facts.get(photo.sha256)
+        if index is None or meta is None or meta.error or not (meta.phash and meta.dhash):
+            continue
+        holding = {m.submission_id for m in holders[photo.sha256]}
+        close = [
+            m
+            for m in index.matches(meta.phash, meta.dhash, photo.sha256, photo.submission_id)
+            if m[1] not in holding  # that submission holds the very same file: a duplicate
+        ][:MAX_MATCHES]
+        near[photo.key] = close
+        wanted.update((sha256, submission_id) for sha256, submission_id, _, _ in close)
+    found_near: dict[tuple[str, int], list[Match]] = defaultdict(list)
+    if wanted:
+        with db.read() as tx:
+            for match in _matches(
+                tx,
+                project_id,
+                SubmissionAttachment.blob_sha256.in_(sorted({sha for sha, _ in wanted})),
+                Submission.id.in_(sorted({sub for _, sub in wanted})),
+            ):
+                found_near[(match.sha256, match.submission_id)].append(match)
+
+    findings: dict[tuple[int, str], list[Finding]] = {}
+    for photo in photos:
+        found: list[Finding] = []
+        same = [m for m in holders[photo.sha256] if m.submission_id != photo.submission_id]
+        if same:
+            found.append(Finding("duplicate", tuple(same)))
+        close_matches = [
+            Match(
+                m.submission_id,
+                m.name,
+                m.sha256,
+                distance,
+                detail,
+                m.instance_id,
+                m.instance_name,
+                m.xml_form_id,
+            )
+            for sha256, submission_id, distance, detail in near.get(photo.key, [])
+            for m in found_near.get((sha256, submission_id), [])
+        ]
+        if close_matches:
+            found.append(Finding("near_duplicate", tuple(close_matches)))
+        found.extend(fact_findings(photo, facts.get(photo.sha256)))
+        findings[photo.key] = found
+    return findings
+
+
+def _matches(tx: Any, project_id: int, *where: Any) -> list[Match]:
+    """The project's current attachments matching `where`, as `Match`es (no distances)."""
+    rows = tx.exec(
+        _project_attachments(
+            project_id,
+            Submission.id,
+            SubmissionAttachment.name,
+            SubmissionAttachment.blob_sha256,
+            Submission.instance_id,
+            SubmissionVersion.instance_name,
+            Form.xml_form_id,
+        )
+        .where(*where)
+        .order_by(Submission.id, SubmissionAttachment.name)
+    ).all()
+    return [
+        Match(submission_id, name, sha256, None, None, instance_id, instance_name, xml_form_id)
+        for submission_id, name, sha256, instance_id, instance_name, xml_form_id in rows
+    ]
+
+
+def project_of_form(db: Database, form_id: int) -> int:
+    with db.read() as tx:
+        return tx.exec(select(Form.project_id).where(Form.id == form_id)).one()
+
+
 def page_flags(
     db: Database, form_id: int, photos: Sequence[PhotoRow], facts: Mapping[str, PhotoFacts]
 ) -> dict[tuple[int, str], set[str]]:
-    """The flags of a page of photos, checked against the whole form without reading it all:
-    duplicates by one indexed lookup of the page's digests, near-duplicates through the form's
-    pHash index (built once per state of the form, see `_form_index`); the other flags need
-    only the page's own facts."""
-    flags = compute_flags(photos, facts)
-    shas = sorted({photo.sha256 for photo in photos})
-    if not shas:
-        return flags
-    used_by: dict[str, set[int]] = defaultdict(set)
-    with db.read() as tx:
-        for sha256, submission_id in tx.exec(
-            _form_attachments(form_id, SubmissionAttachment.blob_sha256, Submission.id).where(
-                SubmissionAttachment.blob_sha256.in_(shas)
-            )
-        ).all():
-            used_by[sha256].add(submission_id)
-    index = _form_index(db, form_id)
-    for photo in photos:
-        found = flags.setdefault(photo.key, set())
-        if used_by[photo.sha256] - {photo.submission_id}:
-            found.add("duplicate")
-        meta = facts.get(photo.sha256)
-        if (
-            meta is not None
-            and meta.error is None
-            and meta.phash
-            and index.near(meta.phash, photo.sha256, photo.submission_id)
-        ):
-            found.add("near_duplicate")
-    return flags
+    """The flags of a page of a form's photos: `page_findings` without what they found."""
+    return flag_names(page_findings(db, project_of_form(db, form_id), photos, facts))
 
 
-def _form_attachments(form_id: int, *columns: Any) -> Any:
-    """The stored attachments of the form's current, non-deleted submissions."""
+def submission_flags(
+    db: Database,
+    blobs: BlobStore,
+    project_id: int,
+    form_id: int,
+    submission_ids: Collection[int],
+    *,
+    analyze_limit: int | None = None,
+) -> dict[int, list[str]]:
+    """The flags of each given submission's photos, in `FLAGS` order (a list's row markers).
+    With `analyze_limit`, at most that many photos not seen before are analysed now: the
+    others can only be duplicates until a page shows them."""
+    if not submission_ids:
+        return {}
+    shown = list_form_photos(db, form_id, submission_ids=submission_ids)
+    facts = ensure_analyzed(db, blobs, [p.sha256 for p in shown], limit=analyze_limit)
+    merged: dict[int, set[str]] = defaultdict(set)
+    for (submission_id, _), found in page_findings(db, project_id, shown, facts).items():
+        merged[submission_id].update(f.flag for f in found)
+    return {sid: [f for f in FLAGS if f in flags] for sid, flags in merged.items() if flags}
+
+
+def _project_attachments(project_id: int, *columns: Any) -> Any:
+    """The stored attachments of the current versions of the project's non-deleted
+    submissions, in every form that is not deleted."""
     return (
         sa_select(*columns)
         .select_from(SubmissionAttachment)
         .join(SubmissionVersion, SubmissionVersion.id == SubmissionAttachment.submission_version_id)
         .join(Submission, Submission.id == SubmissionVersion.submission_id)
+        .join(Form, Form.id == Submission.form_id)
         .where(
-            Submission.form_id == form_id,
+            Form.project_id == project_id,
+            Form.deleted_at.is_(None),
             Submission.deleted_at.is_(None),
             SubmissionVersion.is_current,
             SubmissionAttachment.blob_sha256.is_not(None),
@@ -272,35 +377,49 @@ def _form_attachments(form_id: int, *columns: Any) -> Any:
     )
 
 
-_INDEXES: dict[int, tuple[tuple[int, int | None], PhashIndex]] = {}
+_INDEXES: dict[tuple[str, int], tuple[tuple[Any, ...], NearIndex]] = {}
 
 
-def _form_index(db: Database, form_id: int) -> PhashIndex:
-    """The form's pHash index, kept in memory until the form's attachments or analyses change
-    (their count and newest id are the key; a cheap indexed aggregate)."""
+def _project_index(db: Database, project_id: int) -> NearIndex:
+    """The project's hash index, kept in memory until its attachments or their analyses change
+    (their count, newest id and the number of rows with a dHash are the key: a cheap indexed
+    aggregate)."""
     with db.read() as tx:
         state = tx.exec(
-            _form_attachments(form_id, func.count(), func.max(SubmissionAttachment.id)).join(
-                PhotoMeta, PhotoMeta.sha256 == SubmissionAttachment.blob_sha256
-            )
+            _project_attachments(
+                project_id,
+                func.count(),
+                func.max(SubmissionAttachment.id),
+                func.count(PhotoMeta.dhash),
+            ).join(PhotoMeta, PhotoMeta.sha256 == SubmissionAttachment.blob_sha256)
         ).one()
-        cached = _INDEXES.get(form_id)
+        key = (db.engine.url.render_as_string(hide_password=True), project_id)
+        cached = _INDEXES.get(key)
         if cached is not None and cached[0] == tuple(state):
             return cached[1]
         rows = tx.exec(
-            _form_attachments(
-                form_id, SubmissionAttachment.blob_sha256, PhotoMeta.phash, Submission.id
+            _project_attachments(
+                project_id,
+                SubmissionAttachment.blob_sha256,
+                PhotoMeta.phash,
+                PhotoMeta.dhash,
+                Submission.id,
             )
             .join(PhotoMeta, PhotoMeta.sha256 == SubmissionAttachment.blob_sha256)
-            .where(PhotoMeta.phash.is_not(None), PhotoMeta.error.is_(None))
+            .where(
+                PhotoMeta.phash.is_not(None),
+                PhotoMeta.dhash.is_not(None),
+                PhotoMeta.error.is_(None),
+            )
         ).all()
-    index = PhashIndex(rows, NEAR_DUPLICATE_MAX_DISTANCE)
-    _INDEXES[form_id] = (tuple(state), index)
+    index = NearIndex(rows)
+    _INDEXES[key] = (tuple(state), index)
     return index
 
 
 def photo_flags(db: Database, blobs: BlobStore, form_id: int) -> dict[tuple[int, str], set[str]]:
-    """Flags of every photo of a form: `list_form_photos`, `ensure_analyzed`, `compute_flags`."""
+    """Flags of every photo of a form (against the whole project): `list_form_photos`,
+    `ensure_analyzed`, `page_findings`."""
     photos = list_form_photos(db, form_id)
     facts = ensure_analyzed(db, blobs, (photo.sha256 for photo in photos))
-    return compute_flags(photos, facts)
+    return flag_names(page_findings(db, project_of_form(db, form_id), photos, facts))

@@ -38,7 +38,7 @@ from sqlmodel import Session, select
 
 from forms.instance import Instance, attachment_name, is_safe_attachment_name, read_instance
 
-from . import audit, content, entity_submissions
+from . import audit, content, entity_submissions, search
 from .blobs import BlobStore
 from .db import Database
 from .errors import (
@@ -450,6 +450,7 @@ def _new_version(
         xml=xml,
         xml_sha256=xml_sha256,
         values=instance.values,
+        search_text=search.text_of(instance.values, instance.instance_name),
         submitter_id=sender.actor_id,
         device_id=sender.device_id,
         user_agent=sender.user_agent,

@@ -19,7 +19,7 @@ from storage.models import Project
 DATA = Path(__file__).parent / "data"
 #: The shipped instruments' version (all three share it; tests/forms/test_library.py pins it),
 #: for tests that write submissions of the shipped forms by hand.
-LIBRARY_VERSION = "2026120502"
+LIBRARY_VERSION = "2026120503"
 
 
 def make_project(services: Services, name: str | None = None) -> Project:

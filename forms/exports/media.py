@@ -3,13 +3,13 @@ and question; `photo_fields`, the questions that hold photos."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from stream_zip import ZIP_AUTO, stream_zip
 
-from ..instance import attachment_name, value_at
+from ..instance import attachment_name
 from ..tabular import iter_values
 from ..xform import Field, Schema
 from .naming import UsedNames, extension, safe_part, short_id
@@ -41,7 +41,7 @@ def write_media_zip(
     *,
     open_blob: OpenBlob,
     questions: Sequence[Field] | None = None,
-    opd_path: Sequence[str] | None = None,
+    opd_of: Callable[[Any], str] | None = None,
     no_opd_folder: str,
     zone: tzinfo = UTC,
 ) -> Iterator[bytes]:
@@ -49,7 +49,8 @@ def write_media_zip(
     `{OPD}/{date}_{instanceName or short id}_{question}_{n}.{ext}` (n counts the question's
     photos in one submission), made safe (ASCII letters, digits, `-`, `_`) and unique
     (`~2` before the extension on a clash). Files are stored uncompressed (photos are).
-    The OPD is the answer at `opd_path` (outside repeats); without one, `no_opd_folder`.
+    The OPD is `opd_of(answers)` (its name, storage.browse.OpdNames); without one,
+    `no_opd_folder`.
     The date is the day received in `zone` (the server's JEBOL_TIMEZONE)."""
     wanted = list(questions) if questions is not None else photo_fields(schema)
     used = UsedNames()
@@ -62,7 +63,7 @@ def write_media_zip(
             places = _photo_places(record.values, wanted)
             if not places:
                 continue
-            folder = safe_part(_opd_of(record.values, opd_path), 60) or no_opd_folder
+            folder = safe_part(opd_of(record.values) if opd_of else "", 60) or no_opd_folder
             day = record.created_at.astimezone(zone).date().isoformat()
             who = safe_part(record.instance_name or "", 60) or short_id(record.instance_id)
             for ref in record.attachments:
@@ -92,8 +93,3 @@ def _photo_places(values: Any, fields: Sequence[Field]) -> dict[str, tuple[Field
                 n += 1
                 places.setdefault(name, (item, n))
     return places
-
-
-def _opd_of(values: Any, path: Sequence[str] | None) -> str:
-    node = value_at(values, path) if path else None
-    return node if isinstance(node, str) else ""

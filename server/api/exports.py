@@ -14,7 +14,7 @@ from typing import Annotated
 from litestar import get
 from litestar.response import Stream
 
-from storage import exports
+from storage import browse, exports
 from storage.exports import ExportFilters, ExportOptions
 
 from ..auth import REVIEW, UI_LINKED
@@ -188,15 +188,46 @@ def export_media(
     caller: Caller,
     approved_only: ApprovedOnly = False,
     question: Annotated[str | None, QueryParameter(max_length=255)] = None,
-    since: Annotated[date | None, QueryParameter(description="First day (submission date)")] = None,
+    since: Annotated[
+        date | None,
+        QueryParameter(
+            description="First day: of the visit date (the form's date question), "
+            "or with dateby=received of the local day the submission arrived"
+        ),
+    ] = None,
     until: Annotated[date | None, QueryParameter(description="Last day, included")] = None,
+    dateby: Annotated[
+        str | None,
+        QueryParameter(
+            max_length=16,
+            description="answer (default) or received: what "
+            "since/until are days of (a form without a date question: received)",
+        ),
+    ] = None,
     review_state: Annotated[
         str | None, QueryParameter(name="state", max_length=16, description="A review state")
     ] = None,
     opd: Annotated[str | None, QueryParameter(max_length=255)] = None,
+    submitter: Annotated[int | None, QueryParameter(ge=1, le=2**63 - 1)] = None,
+    text: Annotated[
+        str | None, QueryParameter(name="q", max_length=255, description="Text in the answers")
+    ] = None,
 ) -> Stream:
-    filters = ExportFilters.of_days(
-        since, until, review_state=review_state, opd=opd, approved_only=approved_only
+    """The same filters as the submissions page (its "Photos (zip, current filters)" link)."""
+    by_answer = dateby != "received" and browse.date_field(
+        exports.get_source(db, project_id, xml_form_id).schema
+    )
+    start, end = (None, None) if by_answer else settings.clock.day_bounds(since, until)
+    filters = ExportFilters(
+        since=start,
+        until=end,
+        first_day=since if by_answer else None,
+        last_day=until if by_answer else None,
+        review_state=review_state or None,
+        opd=opd or None,
+        submitter_id=submitter,
+        text=text or None,
+        approved_only=approved_only,
     )
     options = ExportOptions("media", filters, question=question)
     return _stream(db, blobs, settings, caller, project_id, xml_form_id, options)

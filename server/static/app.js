@@ -80,17 +80,34 @@ function map() {
   }
 }
 
-// Reviews must carry a comment for "has issues" and "reject": refuse before sending.
+// Reviews must carry a comment for "has issues" and "reject", and a bulk review needs rows:
+// refuse before sending, so the page (and the rows ticked) stay as they are.
+// The message stays until the next change on the page (a typed comment, a row ticked).
+function refuse(field, message) {
+  field.setCustomValidity(message || "");
+  field.reportValidity();
+  const clear = () => field.setCustomValidity("");
+  for (const kind of ["input", "change"]) document.addEventListener(kind, clear, { once: true });
+}
+
 document.addEventListener("submit", (event) => {
   const form = event.target;
-  const button = event.submitter;
-  if (!form.classList.contains("review") || !button) return;
-  const comment = form.querySelector("textarea");
-  if (button.value !== "approved" && comment && !comment.value.trim()) {
-    event.preventDefault();
-    comment.setCustomValidity(comment.dataset.required || "");
-    comment.reportValidity();
-    comment.addEventListener("input", () => comment.setCustomValidity(""), { once: true });
+  if (form.classList.contains("review") && event.submitter) {
+    const comment = form.querySelector("textarea");
+    if (event.submitter.value !== "approved" && comment && !comment.value.trim()) {
+      event.preventDefault();
+      refuse(comment, comment.dataset.required);
+    }
+  } else if (form.id === "bulk") {
+    const comment = form.querySelector("[name=comment]");
+    const ticked = document.querySelectorAll("input[name=ids][form=bulk]:checked").length;
+    if (!ticked) {
+      event.preventDefault();
+      refuse(form.querySelector("button[type=submit]"), form.dataset.none);
+    } else if (form.elements.state.value !== "approved" && !comment.value.trim()) {
+      event.preventDefault();
+      refuse(comment, comment.dataset.required);
+    }
   }
 }, true);
 
@@ -107,3 +124,9 @@ for (const link of document.querySelectorAll("a[data-export]")) {
 
 lightbox();
 map();
+
+// The submissions list's filters are always shown on a wide screen (app.css opens them with
+// ::details-content); a browser without it gets them opened here.
+if (!CSS.supports("selector(::details-content)") && matchMedia("(min-width: 760px)").matches) {
+  for (const box of document.querySelectorAll("details.filter-box")) box.open = true;
+}

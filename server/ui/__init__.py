@@ -7,8 +7,9 @@ token. Language: the `lang` cookie, Indonesian by default.
 The pages, a module each for what they show: `login` (log in and out, the language), `projects`
 (the project list and front page, a project's forms for managers), `submissions` (the table, one
 submission, review and comments), `evidence` (the evidence board, photo thumbnails), `inovasi`
-(innovations by OPD, one innovation, linking typed names) and `users` (app users for managers,
-web users and roles for administrators); `common` holds what they share.
+(innovations by OPD, one innovation, linking typed names), `daftar` (a hand-kept entity list
+for managers: the officers), `report` (the IID report) and `users` (app users for managers, web
+users and roles for administrators); `common` holds what they share.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from litestar.template.config import TemplateConfig
 from forms.clock import Clock
 
 from ..settings import Settings
-from . import evidence, i18n, inovasi, login, projects, report, submissions, users
+from . import daftar, evidence, i18n, inovasi, login, projects, report, submissions, users
 
 TEMPLATES = Path(__file__).parent / "templates"
 LANG_COOKIE = "jebol_lang"
@@ -37,6 +38,7 @@ HANDLERS = [
     *submissions.HANDLERS,
     *evidence.HANDLERS,
     *inovasi.HANDLERS,
+    *daftar.HANDLERS,
     *report.HANDLERS,
     *users.HANDLERS,
 ]

@@ -3,6 +3,7 @@ a form's submissions as the query string filters them (the table and the evidenc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -14,7 +15,7 @@ from litestar.params import Body
 from litestar.response import Template
 
 from forms.instruments import SIPERA
-from forms.xform import Schema
+from forms.xform import Field, Schema
 from storage import browse, projects
 from storage import forms as form_store
 from storage.browse import Filters, Page
@@ -71,7 +72,19 @@ def _is_id(value: str) -> bool:
     return value.isascii() and value.isdigit() and len(value) <= 18
 
 
-def _filters(request: Request[Any, Any, Any], caller: Any, roles: frozenset[str]) -> Filters:
+#: `?dateby=` choices: the form's date answer (the default when it has one) or the arrival day.
+BY_ANSWER, BY_RECEIVED = "answer", "received"
+
+
+def date_basis(schema: Schema, dateby: str | None) -> Field | None:
+    """The date question the page's date range is on; None: the day a submission arrived."""
+    found = browse.date_field(schema)
+    return None if dateby == BY_RECEIVED else found
+
+
+def _filters(
+    request: Request[Any, Any, Any], caller: Any, roles: frozenset[str], schema: Schema
+) -> Filters:
     query = request.query_params
     if any("\x00" in value for _, value in query.multi_items()):
         # Filters become SQL parameters, and PostgreSQL refuses text with NUL in it.
@@ -84,9 +97,12 @@ def _filters(request: Request[Any, Any, Any], caller: Any, roles: frozenset[str]
             return None
 
     submitter = query.get("submitter", "")
+    basis = date_basis(schema, query.get("dateby"))
     return Filters(
         since=day("since"),
         until=day("until"),
+        date_path=tuple(basis.path.strip("/").split("/")) if basis else None,
+        clock=request.app.state.settings.clock,
         state=query.get("state") or None,
         submitter_id=int(submitter) if _is_id(submitter) else None,
         opd=query.get("opd") or None,
@@ -116,20 +132,45 @@ class Listing:
         xml_form_id: str,
     ) -> Listing:
         form, version, schema = form_context(db, project_id, xml_form_id)
-        return cls(roles, form, version, schema, _filters(request, caller, roles))
+        return cls(roles, form, version, schema, _filters(request, caller, roles, schema))
+
+    @property
+    def active(self) -> bool:
+        """Whether any filter narrows the list (the sort and the date basis do not)."""
+        f = self.filters
+        return any((f.since, f.until, f.state, f.submitter_id, f.opd, f.text))
 
     def context(self, request: Request[Any, Any, Any], page: Page) -> dict[str, Any]:
         """What the table's and the board's templates both show: the page, its filters and the
         query string that carries them to the next page."""
         query = request.query_params.multi_items()
+        by = request.query_params.get("dateby")
         return {
+            "date_field": browse.date_field(self.schema),
+            "dateby": BY_RECEIVED if by == BY_RECEIVED else BY_ANSWER,
+            "filtering": self.active,
             "form": self.form,
             "version": self.version,
             "page": page,
             "filters": self.filters,
             "roles": self.roles,
             "opd_field": browse.opd_field(self.schema, SIPERA.opd_name),
+            "title_of": submission_title(self.schema),
             "states": browse.FILTER_STATES,
             "can_review": may_review(self.roles),
             "query": urlencode([(k, v) for k, v in query if k != "after"]),
         }
+
+
+def submission_title(schema: Any) -> Callable[[Any, str], str]:
+    """How pages name a submission: `title(version, fallback)`, its instance name with the OPD
+    by name (browse.OpdNames.title), else `fallback` (a piece of its instance id)."""
+    names = browse.opd_names(schema, i18n.current.get())
+
+    def title(version: Any, fallback: str) -> str:
+        name = version.instance_name
+        if names is not None:
+            name = names.title(name, version.values)
+        return name or fallback
+
+    return title

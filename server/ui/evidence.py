@@ -1,9 +1,11 @@
 """The evidence board (a form's photos, grouped and flagged, a page of submissions at a time)
-and the photos' thumbnails."""
+and the photos' thumbnails; `photo_flags` puts the flags of a page's photos in words (the
+board, a submission's page)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from litestar import Request, Response, get
@@ -12,14 +14,15 @@ from litestar.response import Template
 
 from forms.instruments import SIPERA
 from storage import browse, photos, submissions, thumbs
+from storage import forms as form_store
 from storage.errors import InvalidInput, NotFound
 
-from ..auth import SUBMIT, own_only
+from ..auth import SUBMIT, may_review, own_only
 from ..deps import DB, Blobs, Caller, PathParameter, PathText, ProjectId, QueryParameter, Roles
 from ..errors import UnsupportedMedia
 from ..guards import requires
-from . import i18n
-from .common import FORM_PATH, Listing, project_page
+from . import i18n, integrity
+from .common import FORM_PATH, Listing, project_page, submission_title
 
 FLAG_NAMES = photos.FLAGS
 BOARD_PAGE = 30  # submissions a page (about 90 photos: the page stays light on a phone)
@@ -32,6 +35,48 @@ class Tile:
     flags: set[str]
     question: str
     indicator: str | None
+    views: list[integrity.FlagView] = field(default_factory=list)
+
+
+def photo_flags(
+    db: Any,
+    blobs: Any,
+    project_id: int,
+    xml_form_id: str,
+    shown: Sequence[photos.PhotoRow],
+    *,
+    show_others: bool,
+) -> dict[tuple[int, str], list[integrity.FlagView]]:
+    """The flags of the photos shown, in words: each photo analysed (once, cached), checked
+    against every form of the project."""
+    facts = photos.ensure_analyzed(db, blobs, [p.sha256 for p in shown])
+    found = photos.page_findings(db, project_id, shown, facts)
+    other_forms = {
+        m.xml_form_id
+        for findings in found.values()
+        for f in findings
+        for m in f.others
+        if m.xml_form_id != xml_form_id
+    }
+    titles = (
+        {
+            form.xml_form_id: version.title or form.xml_form_id
+            for form, version in form_store.list_forms(db, project_id)
+            if form.xml_form_id in other_forms
+        }
+        if other_forms and show_others
+        else {}
+    )
+    return {
+        key: integrity.views(
+            findings,
+            project_id=project_id,
+            xml_form_id=xml_form_id,
+            form_titles=titles,
+            show_others=show_others,
+        )
+        for key, findings in found.items()
+    }
 
 
 def row_answer(values: Any, name: str, key: str) -> str | None:
@@ -50,6 +95,22 @@ def row_answer(values: Any, name: str, key: str) -> str | None:
                 if found is not None:
                     return found
     return None
+
+
+#: Photos not analysed before that one page of the submissions list analyses (about 20 ms
+#: each); the others are analysed when their submission or the board is shown, and until then
+#: their row's marker can only say ``duplicate``.
+ROW_ANALYSIS = 40
+
+
+def row_flags(
+    db: Any, blobs: Any, project_id: int, form_id: int, submission_ids: list[int]
+) -> dict[int, str]:
+    """The words of each listed submission's marker: the flags of any of its photos."""
+    found = photos.submission_flags(
+        db, blobs, project_id, form_id, submission_ids, analyze_limit=ROW_ANALYSIS
+    )
+    return {sid: integrity.row_marks(flags) for sid, flags in found.items()}
 
 
 @get(f"{FORM_PATH}/board", sync_to_thread=True, guards=[requires(SUBMIT)])
@@ -76,18 +137,21 @@ def board(
     shown = photos.list_form_photos(
         db, form.id, submission_ids=list(rows), visit_date_names=SIPERA.visit_date_names
     )
-    facts = photos.ensure_analyzed(db, blobs, [p.sha256 for p in shown])
-    flags = photos.page_flags(db, form.id, shown, facts)
+    flags = photo_flags(
+        db, blobs, project_id, form.xml_form_id, shown, show_others=may_review(roles)
+    )
     questions = {f.path: i18n.label(f.labels, f.name) for f in schema.fields if f.is_binary}
     tiles = []
     for photo in shown:
         row = rows[photo.submission_id]
+        views = flags.get(photo.key, [])
         tile = Tile(
             photo,
             row,
-            flags.get(photo.key, set()),
+            {v.flag for v in views},
             questions.get(photo.field or "", photo.name),
             row_answer(row.version.values, photo.name, SIPERA.indicator_name),
+            views,
         )
         if question and photo.field != question:
             continue
@@ -97,11 +161,12 @@ def board(
             continue
         tiles.append(tile)
     groups: dict[str, list[Tile]] = {}
+    title_of = submission_title(schema)
     for tile in tiles:
         title = (
             tile.question
             if group == "question"
-            else (tile.row.version.instance_name or tile.row.submission.instance_id)
+            else title_of(tile.row.version, tile.row.submission.instance_id)
         )
         groups.setdefault(title, []).append(tile)
     indicator_field = next((f for f in schema.fields if f.name == SIPERA.indicator_name), None)

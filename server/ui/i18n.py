@@ -60,15 +60,24 @@ def label(labels: dict[str, str], fallback: str) -> str:
     return labels.get("") or next(iter(labels.values()), fallback)
 
 
+@cache
+def _interface_texts(lang: str) -> frozenset[str]:
+    """Every text the interface says in `lang` (its catalogue's translations; for English,
+    the message ids themselves)."""
+    return frozenset(catalog(lang).values()) | frozenset(catalog("id"))
+
+
 def error_text(status: int, message: str) -> tuple[str, str]:
-    """An error page's title and text in the interface language. 403 and 404 say what they
-    mean (the API's English text names internals); others keep the operation's reason."""
+    """An error page's title and text in the interface language. A 403 or 404 keeps a reason
+    the interface itself gave (already in its language); the API's English text, which names
+    internals, becomes what the status means. Others keep the operation's reason."""
+    ours = message in _interface_texts(current.get())
     if status == 403:
-        return gettext("Not allowed"), gettext(
+        return gettext("Not allowed"), message if ours else gettext(
             "Your role in this project does not allow this page or action. Ask a manager of the project if you need it."
         )
     if status == 404:
-        return gettext("Not found"), gettext(
+        return gettext("Not found"), message if ours else gettext(
             "This page or item does not exist, or it has been deleted."
         )
     if status == 409:

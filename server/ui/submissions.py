@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import quote, urlparse
+from urllib.parse import quote, urlencode, urlparse
 
 from litestar import Request, get, post
 from litestar.params import FromQuery
@@ -13,15 +13,20 @@ from litestar.response import Redirect, Template
 
 from forms.instance import parse_geopoint
 from forms.instance import value_at as answer_at
+from forms.instruments import SIPERA
 from forms.xform import Field, Schema
 from storage import browse, submissions
 from storage import forms as form_store
+from storage import history as history_store
+from storage import photos as photo_store
 from storage.errors import InvalidInput, NotFound
 
 from ..auth import REVIEW, SUBMIT, may_review, own_only
-from ..deps import DB, Caller, Config, PathText, ProjectId, QueryParameter, Roles
+from ..deps import DB, Blobs, Caller, Config, PathText, ProjectId, QueryParameter, Roles
 from ..guards import requires
-from . import i18n
+from . import columns, evidence, i18n
+from . import history as history_words
+from .columns import show
 from .common import (
     FORM_PATH,
     FormBody,
@@ -30,6 +35,7 @@ from .common import (
     project_page,
     render,
     safe_next,
+    submission_title,
 )
 
 REVIEW_ACTIONS = ("approved", "hasIssues", "rejected")
@@ -38,41 +44,42 @@ NEEDS_COMMENT = ("hasIssues", "rejected")
 # ---- the table -------------------------------------------------------------------------------
 
 
-def columns(schema: Schema, limit: int = 8) -> list[Field]:
-    """The table's columns: top-level and grouped answers, not repeats, metadata or notes."""
-    skip = schema.repeat_paths
-    picked = []
-    for candidate in schema.fields:
-        parts = candidate.path.strip("/").split("/")
-        if (
-            candidate.type in ("structure", "repeat")
-            or parts[0] == "meta"
-            or any(f"/{'/'.join(parts[:i])}" in skip for i in range(1, len(parts)))
-        ):
-            continue
-        if not candidate.labels or candidate.type == "binary":
-            continue
-        picked.append(candidate)
-    return picked[:limit]
-
-
 def value_at(values: dict[str, Any], path: str) -> Any:
-    """The answer at a schema path outside repeats (for the table's cells)."""
+    """The answer at a schema path outside repeats."""
     return answer_at(values, path.strip("/").split("/"))
 
 
-def show(schema_field: Field, raw: Any) -> str:
-    """An answer as people read it: choice labels instead of codes."""
-    if raw in (None, ""):
-        return ""
-    if isinstance(raw, (dict, list)):
-        return "…"
-    if schema_field.choices:
-        by_value = {c.value: i18n.label(c.labels, c.value) for c in schema_field.choices}
-        if schema_field.type == "select":
-            return ", ".join(by_value.get(v, v) for v in str(raw).split())
-        return by_value.get(str(raw), str(raw))
-    return str(raw)
+def table_columns(
+    request: Request[Any, Any, Any], db: Any, listing: Listing, project_id: int
+) -> list[columns.Column]:
+    """The columns the caller chose for this form (its cookie), else the form's defaults."""
+    cookie = request.cookies.get(columns.cookie_name(project_id, listing.form.xml_form_id))
+    picked = columns.chosen(listing.schema, columns.decode_keys(cookie)) if cookie else []
+    return picked or columns.defaults(
+        listing.schema, lambda: browse.recent_values(db, listing.form)
+    )
+
+
+def _choose_columns(request: Request[Any, Any, Any], project_id: int, xml_form_id: str) -> Redirect:
+    """`?cols=…` (the Kolom chooser): remember the choice in the form's cookie (none ticked:
+    back to the defaults) and show the page again with its filters."""
+    keys = [k for k in request.query_params.getall("cols", []) if k]
+    rest = [(k, v) for k, v in request.query_params.multi_items() if k not in ("cols", "after")]
+    target = f"/p/{project_id}/f/{quote(xml_form_id, safe='')}"
+    response = Redirect(target + (f"?{urlencode(rest)}" if rest else ""), status_code=303)
+    name, path = columns.cookie_name(project_id, xml_form_id), f"/p/{project_id}/f/"
+    if keys:
+        response.set_cookie(
+            name,
+            columns.encode_keys(keys),
+            max_age=365 * 86400,
+            path=path,
+            samesite="lax",
+            httponly=True,
+        )
+    else:
+        response.delete_cookie(name, path=path)
+    return response
 
 
 @get(FORM_PATH, sync_to_thread=True, guards=[requires(SUBMIT)])
@@ -83,9 +90,13 @@ def submission_table(
     db: DB,
     caller: Caller,
     roles: Roles,
+    blobs: Blobs,
     cursor: Annotated[str | None, QueryParameter(name="after")] = None,
     sort: FromQuery[str] = "newest",
-) -> Template:
+) -> Template | Redirect:
+    if "cols" in request.query_params:
+        form_context(db, project_id, xml_form_id)  # an unknown form is a 404, not a cookie
+        return _choose_columns(request, project_id, xml_form_id)
     listing = Listing.open(request, db, caller, roles, project_id, xml_form_id)
     schema = listing.schema
     page = browse.page_submissions(
@@ -98,6 +109,7 @@ def submission_table(
         count=cursor is None,
     )
     partial = request.headers.get("hx-request") == "true" and cursor is not None
+    shown = table_columns(request, db, listing, project_id)
     return project_page(
         "_rows.html" if partial else "submissions.html",
         request,
@@ -105,11 +117,28 @@ def submission_table(
         caller,
         project_id,
         **listing.context(request, page),
+        row_flags=evidence.row_flags(
+            db, blobs, project_id, listing.form.id, [r.submission.id for r in page.rows]
+        ),
         schema=schema,
-        columns=columns(schema),
+        columns=shown,
+        offered=columns.offered(schema) if not partial else [],
+        filter_items=[
+            (k, v) for k, v in request.query_params.multi_items() if k not in ("after", "cols")
+        ],
+        # The photos' ZIP takes the page's filters (empty ones left out: not dates, not ids).
+        export_query=urlencode(
+            [
+                (k, v)
+                for k, v in request.query_params.multi_items()
+                if v and k in ("since", "until", "dateby", "state", "opd", "submitter", "q")
+            ]
+        ),
+        submitters=[]
+        if partial or listing.filters.only_actor is not None
+        else browse.submitters(db, listing.form),
         sort=sort,
-        value_at=value_at,
-        show=show,
+        whole_words=columns.whole_words,
     )
 
 
@@ -236,6 +265,7 @@ def submission_page(
     xml_form_id: PathText,
     instance_id: PathText,
     db: DB,
+    blobs: Blobs,
     settings: Config,
     caller: Caller,
     roles: Roles,
@@ -253,6 +283,13 @@ def submission_page(
     for older, newer in zip(full, full[1:]):
         diffs.append((newer[0], changes(older[1], newer[1])))
     can_review = may_review(roles)
+    shown = photo_store.list_form_photos(
+        db, form.id, submission_ids=[view.submission.id], visit_date_names=SIPERA.visit_date_names
+    )
+    flags = evidence.photo_flags(
+        db, blobs, project_id, form.xml_form_id, shown, show_others=can_review
+    )
+    questions = {f.path: i18n.label(f.labels, f.name) for f in schema.fields if f.is_binary}
     return project_page(
         "submission.html",
         request,
@@ -262,6 +299,7 @@ def submission_page(
         form=form,
         schema=schema,
         view=view,
+        title=submission_title(schema)(view.current, view.submission.instance_id),
         answers=answers(schema, view.current.values),
         photos=[
             a
@@ -269,13 +307,15 @@ def submission_page(
             if (a.content_type or "").startswith("image/") and a.blob_sha256
         ],
         files=[a for a in view.attachments if not (a.content_type or "").startswith("image/")],
+        photo_flags={a.name: flags.get((view.submission.id, a.name), []) for a in view.attachments},
+        photo_questions={p.name: questions.get(p.field or "", "") for p in shown},
         history=history,
         diffs=diffs,
         can_review=can_review,
-        comments=submissions.list_comments(db, project_id, xml_form_id, instance_id)
-        if can_review
-        else [],
-        audits=submissions.list_audits(db, project_id, xml_form_id, instance_id)
+        comments=history_store.comments(db, view.submission.id) if can_review else [],
+        events=[
+            (e.at, history_words.describe(e)) for e in history_store.events(db, view.submission.id)
+        ]
         if can_review
         else [],
         neighbors=browse.neighbors(db, form, view.submission, only_actor=only),

@@ -40,7 +40,7 @@ from ..settings import Settings
 from ..ui import i18n
 from ..ui.i18n import gettext
 from ..urls import web_form_url
-from . import assets
+from . import assets, renderer
 
 TEMPLATES = Path(__file__).parent / "templates"
 OWN_STATIC = Path(__file__).parent / "static"
@@ -98,6 +98,24 @@ def texts() -> dict[str, str]:
         "refused": gettext("The server refused this record (%(status)s)"),
         "attempts": gettext("Attempts: %(n)s"),
         "savedAt": gettext("Saved %(time)s"),
+        # The form page's own widgets (widgets.js, dates.js)
+        "signDraw": gettext("Draw the signature"),
+        "signAgain": gettext("Sign again"),
+        "signHint": gettext("Sign with a finger inside the box."),
+        "signRestart": gettext("Start over"),
+        "signUse": gettext("Use this signature"),
+        "signEmpty": gettext("Nothing is drawn yet."),
+        "cancel": gettext("Cancel"),
+        "chooseFile": gettext("Choose file"),
+        "replaceFile": gettext("Replace file"),
+        "removeFile": gettext("Remove file"),
+        "noFile": gettext("No file chosen."),
+        "fileTooBig": gettext("%(name)s is %(size)s: larger than the %(max)s a record can carry."),
+        "fileWrongType": gettext("%(name)s is not a file this question takes (%(accept)s)."),
+        "datePlaceholder": gettext("dd/mm/yyyy"),
+        "dateNotUnderstood": gettext(
+            "“%(text)s” is not a date; write day/month/year, e.g. %(example)s. The answer was not changed."
+        ),
     }
     return messages
 
@@ -316,7 +334,12 @@ def form_page(
     project_id = officer.project_id or 0
     version = _form_version(db, officer, xml_form_id)
     entry = _form_entry(db, key, project_id, version, xml_form_id)
-    config = {**_common(key, project_id, settings), "page": "form", "form": entry}
+    config = {
+        **_common(key, project_id, settings),
+        "page": "form",
+        "form": entry,
+        "renderer": renderer.config(),
+    }
     built = assets.current()
     return _page(
         "wf_form.html",

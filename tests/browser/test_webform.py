@@ -1,6 +1,7 @@
-"""The officer's offline web form (/f/{key}/) in chromium at a phone's size, with its service
-worker running: forms kept for offline use, filled and queued offline, sent when the
-connection is back; a server error or a lost answer never loses a record nor makes two."""
+"""The officer's offline web form (/f/{key}/) in chromium at a phone's size (Indonesian, in
+Jakarta's time zone), with its service worker running: forms kept for offline use, filled and
+queued offline (typed day-first dates, a drawn signature), sent when the connection is back; a
+server error or a lost answer never loses a record nor makes two."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ import pytest
 from PIL import Image
 
 from forms.instance import read_instance
-from server.bootstrap import library_forms
+from server.bootstrap import install_lists, library_forms
 from server.webform import assets
-from storage import app_users, projects, submissions
+from storage import app_users, entities, projects, submissions
 from storage import forms as form_store
 from storage.blobs import blob_key
 from tests.browser import screenshot
@@ -31,6 +32,7 @@ from tests.live import LiveServer
 GEO = {"latitude": -0.6812, "longitude": 100.7766, "accuracy": 5}
 READY = ".form-initialization-status.ready"
 VISIT = "jebol_sipera_kunjungan"
+OFFICERS = ("Budi Santoso", "Sari Dewi", "Rahmat Hidayat")  # the `petugas` list
 SMALL = "webform_kecil"
 
 pytestmark = pytest.mark.skipif(
@@ -49,6 +51,7 @@ def phone(browser) -> Iterator[object]:
         inline=True,
         page_errors=True,
         **PHONE,
+        timezone_id="Asia/Jakarta",
         service_workers="allow",
         geolocation=GEO,
         permissions=["geolocation"],
@@ -70,7 +73,10 @@ def _noisy_jpeg(size: int, seed: int) -> bytes:
 def _world(services, tmp_path: Path, *forms: str):
     project = projects.create_project(services.db, f"Web form {time.monotonic_ns()}")
     for name in forms:
-        if name == VISIT:
+        if name == VISIT:  # as `make run` sets it up: the officers' list, then the form
+            install_lists(services, project.id)
+            for officer in OFFICERS:
+                entities.create(services.db, project.id, "petugas", {"label": officer})
             path = next(p for p in library_forms() if VISIT in p.name)
             form_store.publish_xlsform(
                 services.db, services.blobs, project.id, path.read_bytes(), path.name
@@ -91,6 +97,11 @@ def _world(services, tmp_path: Path, *forms: str):
     return project, app_user.token
 
 
+def _officer_ids(services, project_id: int, *labels: str) -> list[str]:
+    found = entities.list_entities(services.db, project_id, "petugas")
+    return [f.entity.uuid for f in found if f.version.label in labels]
+
+
 def _photo(tmp_path: Path, name: str, seed: int, size: int = 160) -> Path:
     path = tmp_path / name
     path.write_bytes(_noisy_jpeg(size, seed))
@@ -101,6 +112,28 @@ def _question(page, label: str):
     return (
         page.locator(".question-container").filter(has=page.locator("label", has_text=label)).first
     )
+
+
+def _type_date(page, label: str, text: str) -> None:
+    field = _question(page, label).locator("input")
+    field.fill(text)
+    field.press("Enter")
+    page.keyboard.press("Escape")  # the calendar
+
+
+def _sign(page, question) -> None:
+    """Draw a signature on the question's pad with the finger (a pointer), and keep it."""
+    question.locator("[data-wf-signature-open]").click()
+    box = question.locator("canvas").bounding_box()
+    page.mouse.move(box["x"] + 20, box["y"] + box["height"] * 0.6)
+    page.mouse.down()
+    for step in range(1, 16):
+        page.mouse.move(
+            box["x"] + 20 + step * 14, box["y"] + box["height"] * (0.3 + step % 3 * 0.2)
+        )
+    page.mouse.up()
+    question.locator("[data-wf-signature-use]").click()
+    question.locator("img").first.wait_for()  # the renderer's preview of the PNG
 
 
 def _open_list_online(page, base: str, form_id: str) -> None:
@@ -144,25 +177,32 @@ def test_visit_form_offline_queued_reloaded_and_synced(phone, live, services_sql
     timings["offline form render"] = time.perf_counter() - started
     # Required answers of the visit form; the optional "innovation" repeat is removed.
     page.click(".is-repeat .button-menu")
-    page.get_by_role("menuitem").filter(has_text="Remove").first.click()
+    page.get_by_role("menuitem").filter(has_text="Hapus").first.click()
     assert page.locator(".is-repeat").count() == 0
     _question(page, "Perangkat Daerah yang dikunjungi").locator(".p-select").click()
     page.get_by_role("option", name="Dinas Kesehatan").click()
     _question(page, "Petugas Barenlitbangda yang hadir").locator(".p-multiselect").click()
-    page.get_by_role("option", name="Petugas 1 (isi nama)").click()
+    page.get_by_role("option", name="Budi Santoso").click()
+    page.get_by_role("option", name="Rahmat Hidayat").click()
     page.keyboard.press("Escape")
+    # Its overlay gives the focus back as it leaves: typing before that loses the text.
+    page.locator(".p-multiselect-overlay").wait_for(state="detached")
     _question(page, "Nama narahubung OPD").locator("input").fill("Ani")
-    _question(page, "Titik lokasi kunjungan").get_by_role("button", name="Get location").click()
-    page.locator(".p-dialog").get_by_role("button", name="Save location").click()
+    _question(page, "Titik lokasi kunjungan").get_by_role("button", name="Ambil lokasi").click()
+    dialog = page.locator(".p-dialog")
+    dialog.get_by_text("Mencari lokasi Anda").wait_for()
+    dialog.get_by_role("button", name="Simpan lokasi").click()
+    assert "Akurasi: 5 m," in _question(page, "Titik lokasi kunjungan").inner_text()
     attendance = _photo(tmp_path, "hadir.jpg", seed=7, size=320)
     _question(page, "Foto daftar hadir").locator("input[type=file]").set_input_files(attendance)
     _question(page, "Foto daftar hadir").locator("img").first.wait_for()
-    follow_up = _question(page, "Tanggal tindak lanjut").locator("input")
-    follow_up.fill("12/31/2099")
-    follow_up.press("Enter")
-    page.keyboard.press("Escape")
+    _sign(page, _question(page, "Tanda tangan narahubung OPD"))
+    # Dates are typed day first (as Indonesians write them), and kept as such.
+    _type_date(page, "Tanggal kunjungan", "1-12-2026")
+    _type_date(page, "Tanggal tindak lanjut", "15/12/2026")
+    assert _question(page, "Tanggal kunjungan").locator("input").input_value() == "01/12/2026"
     screenshot(page, "webform-visit-filled")
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Kirim").click()
     banner = page.locator("[data-wf-banner]")
     banner.wait_for(timeout=30_000)  # photos are stored in IndexedDB first: slow on a busy CI
     assert "Tersimpan di ponsel" in banner.inner_text()
@@ -192,8 +232,19 @@ def test_visit_form_offline_queued_reloaded_and_synced(phone, live, services_sql
     [stored] = _submissions(services_sqlite, project.id, VISIT)
     values = read_instance(stored.current.xml).values
     visit = values["g_kunjungan"]
-    assert (visit["opd"], visit["cp_nama"], visit["petugas"]) == ("dinkes", "Ani", "petugas_1")
+    assert (visit["opd"], visit["cp_nama"]) == ("dinkes", "Ani")
+    # The officers chosen from the list are their entity ids; the form stores their names too.
+    chosen = _officer_ids(services_sqlite, project.id, "Budi Santoso", "Rahmat Hidayat")
+    assert sorted(visit["petugas"].split()) == sorted(chosen)
+    assert sorted(visit["petugas_nama"].split(", ")) == ["Budi Santoso", "Rahmat Hidayat"]
     assert visit["lokasi"].startswith("-0.6812 100.7766")
+    assert visit["tgl_kunjungan"] == "2026-12-01"
+    assert values["g_penutup"]["tgl_tindak_lanjut"] == "2026-12-15"
+    signature = values["g_penutup"]["ttd_cp"]
+    [drawn] = [a for a in stored.attachments if a.name == signature]
+    assert signature.endswith(".png") and drawn.blob_sha256 is not None
+    png = services_sqlite.blobs.read_bytes(blob_key(drawn.blob_sha256))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"  # the drawn signature, as a PNG
     photo_name = values["g_penutup"]["foto_daftar_hadir"]
     [attachment] = [a for a in stored.attachments if a.name == photo_name]
     assert attachment.blob_sha256 is not None
@@ -240,7 +291,7 @@ def test_a_server_error_keeps_the_record_and_a_lost_answer_is_not_a_second_submi
         page.route("**/submission", submission)
         page.click(f'[data-wf-form="{SMALL}"] a')
         _fill_small(page, tmp_path, "Dinas Sosial", photos=2)
-        page.get_by_role("button", name="Send").click()
+        page.get_by_role("button", name="Kirim").click()
         page.locator("[data-wf-banner]").wait_for()
         page.click("[data-wf-queue-link]")
         record = page.locator("[data-wf-record]").first
@@ -280,7 +331,7 @@ def test_a_refused_record_stays_marked_downloads_as_zip_and_drafts_reopen(
     )
     page.click(f'[data-wf-form="{SMALL}"] a')
     _fill_small(page, tmp_path, "Dinas Pariwisata")
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Kirim").click()
     page.locator("[data-wf-banner]").wait_for()
     page.click("[data-wf-queue-link]")
     failed = page.locator("[data-wf-pending] [data-wf-record][data-status=failed]")
@@ -312,7 +363,7 @@ def test_a_refused_record_stays_marked_downloads_as_zip_and_drafts_reopen(
     draft.click()
     page.locator(READY).wait_for(state="attached", timeout=30_000)
     assert _question(page, "Nama OPD").locator("input").input_value() == "Draf Dinas PUPR"
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Kirim").click()
     page.locator("[data-wf-banner]").filter(has_text="Tersimpan").wait_for()
     deadline = time.monotonic() + 15
     while len(_submissions(services_sqlite, project.id, SMALL)) < 2 and time.monotonic() < deadline:

@@ -108,7 +108,7 @@ def test_entity_list_choices_work_offline_and_follow_the_list(phone, live, servi
     shown = choices.inner_text()
     assert "Sekolah Ramah Anak" in shown and "Puskesmas Keliling" not in shown  # filtered
     choices.get_by_text("Sekolah Ramah Anak").click()
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Kirim").click()
     page.locator("[data-wf-banner]").filter(has_text="Tersimpan").wait_for(timeout=30_000)
     assert submissions.list_submissions(services.db, project.id, FORM) == []
 
@@ -168,7 +168,7 @@ def test_a_registration_queued_offline_creates_its_entity_on_sync(phone, live, s
     _question(page, "Kode OPD").locator("input").fill("dinkes")
     _question(page, "Nama inovasi").locator("input").fill("SIGAP Bumil")
     page.keyboard.press("Tab")
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Kirim").click()
     page.locator("[data-wf-banner]").filter(has_text="Tersimpan").wait_for(timeout=30_000)
     assert entities.list_entities(services.db, project.id, "inovasi") == []
 

@@ -48,6 +48,8 @@ def test_visit_form_fields(schemas):
     assert _type(schema, *visit.date) == "date"
     assert visit.date[-1] in SIPERA.visit_date_names
     assert _type(schema, *visit.follow_up) == "date"
+    assert _type(schema, *visit.officer_names) == "string"
+    assert _type(schema, *visit.officers_other) == "string"
     assert _type(schema, *visit.innovations) == "repeat"
     row = (*visit.innovations,)
     assert _type(schema, *row, visit.innovation_name) == "string"

@@ -25,9 +25,9 @@ from forms.library import build_xlsx
 LIBRARY = Path(forms.__file__).resolve().parent / "library"
 SOURCES = LIBRARY / "src"
 EXPECTED = {  # form_id -> version
-    "jebol_sipera_kunjungan": "2026120502",
-    "jebol_sipera_profil_inovasi": "2026120502",
-    "jebol_sipera_data_dukung": "2026120502",
+    "jebol_sipera_kunjungan": "2026120503",
+    "jebol_sipera_profil_inovasi": "2026120503",
+    "jebol_sipera_data_dukung": "2026120503",
 }
 XF = "{http://www.w3.org/2002/xforms}"
 H = "{http://www.w3.org/1999/xhtml}"
@@ -173,7 +173,7 @@ def test_workbook_cells_are_strings():
     header, *rows = sheets["survey"]
     cp_hp = next(dict(zip(header, row)) for row in rows if row[1] == "cp_hp")
     assert cp_hp["constraint"] == "regex(., '^(\\+62|0)8[0-9]{8,12}$')"
-    assert sheets["settings"][1][2] == "2026120502"
+    assert sheets["settings"][1][2] == "2026120503"
     assert all(
         isinstance(v, str)
         for rows_ in sheets.values()
@@ -368,6 +368,44 @@ def test_instance_names_show_opd_names(compiled):
             b["calculate"] for path, b in _binds(root).items() if path.endswith("/instanceName")
         )
         assert "jr:choice-name(" in name, form_id
+
+
+# --- the `petugas` entity list (kept by managers, read by the visit form) -----------------------
+
+
+def test_visit_chooses_officers_from_the_petugas_list(compiled):
+    """Who came and who follows up each innovation are chosen from `petugas.csv` (the list);
+    their names are stored beside their ids. No form carries placeholder officers any more."""
+    root = _xform(compiled, "jebol_sipera_kunjungan")
+    csv = next(i for i in _model(root).findall(f"{XF}instance") if i.get("id") == "petugas")
+    assert csv.get("src") == "jr://file-csv/petugas.csv"
+    binds = _binds(root)
+    came = _control(root, "/data/g_kunjungan/petugas")
+    assert came.tag == f"{XF}select"
+    assert _squash(came.find(f"{XF}itemset").get("nodeset")) == "instance('petugas')/root/item"
+    # Required unless the officers present are typed (a list not filled yet blocks no visit).
+    assert _squash(binds["/data/g_kunjungan/petugas"]["required"]) == (
+        "/data/g_kunjungan/petugas_lain=''"
+    )
+    assert _squash(binds["/data/g_kunjungan/petugas_nama"]["calculate"]) == (
+        "join(',',instance('petugas')/root/item[selected(/data/g_kunjungan/petugas,name)]/label)"
+    )
+    # The follow-up of each innovation: its owner at the OPD, the officer, the date.
+    follows = _control(root, "/data/inovasi/inv_tl_petugas")
+    assert follows.tag == f"{XF}select1"
+    assert _squash(follows.find(f"{XF}itemset").get("nodeset")) == "instance('petugas')/root/item"
+    assert _squash(binds["/data/inovasi/inv_tl_petugas_nama"]["calculate"]) == (
+        "instance('petugas')/root/item[name=current()/../inv_tl_petugas]/label"
+    )
+    given = "../inv_rekomendasi!=''"
+    assert _squash(binds["/data/inovasi/inv_tl_pj"]["required"]) == given
+    tl_date = binds["/data/inovasi/inv_tl_tanggal"]
+    assert (tl_date["type"], _squash(tl_date["required"])) == ("date", given)
+    assert _squash(tl_date["constraint"]) == ".>/data/g_kunjungan/tgl_kunjungan"
+    assert binds["/data/g_penutup/tgl_tindak_lanjut"]["required"] == "true()"  # kept
+    for form_id in EXPECTED:
+        assert _choices(form_id, "petugas") == [], form_id
+        assert "Petugas 1" not in compiled[form_id].xml.decode(), form_id
 
 
 # --- the IID catalogue -------------------------------------------------------------------

@@ -39,7 +39,10 @@ def test_choices_come_from_secondary_instances_with_labels():
     assert opd.type == "select1" and len(opd.choices) == 28
     assert opd.choices[0].value == "setda"
     assert opd.choices[0].labels["Indonesian (id)"] == "Sekretariat Daerah"
-    assert schema.field("/g_kunjungan/petugas").type == "select"
+    officers = schema.field("/g_kunjungan/petugas")
+    assert (officers.type, officers.itemset_file) == ("select", "petugas.csv")
+    assert schema.field("/inovasi/inv_tl_petugas").itemset_file == "petugas.csv"
+    assert schema.field("/g_kunjungan/petugas_nama").type == "string"
 
 
 def test_schema_round_trips_through_json():

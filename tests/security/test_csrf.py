@@ -78,6 +78,9 @@ def scene(services, tmp_path):
 
     datasets.create_list(services.db, project.id, "inovasi")
     innovation = entities.create(services.db, project.id, "inovasi", {"label": "SIGAP Bumil"})
+    datasets.ensure_list(services.db, project.id, "petugas", ["nip", "jabatan"])
+    officer = entities.create(services.db, project.id, "petugas", {"label": "Budi"}).entity.uuid
+    officers = f"/p/{project.id}/daftar/petugas"
     submission_id = submissions.get_submission(
         services.db, project.id, "foto_sederhana", iid
     ).submission.id
@@ -113,6 +116,10 @@ def scene(services, tmp_path):
             },
             None,
         ),
+        f"{officers}/buat": ({}, None),  # makes it if missing: here it is, and stays
+        officers: ({"label": "Sari", "prop:jabatan": "Analis"}, None),
+        f"{officers}/e/{officer}": ({"label": "Budi S.", "base_version": "1"}, None),
+        f"{officers}/e/{officer}/hapus": ({}, None),
         "/users": (
             {
                 "email": f"new-{uuid.uuid4().hex[:8]}@example.org",
@@ -135,6 +142,8 @@ def _template(path: str) -> str:
     path = re.sub(r"/f/foto_sederhana", "/f/{xml_form_id:str}", path)
     path = re.sub(r"/forms/(foto_sederhana|tanpa_media)/", "/forms/{xml_form_id:str}/", path)
     path = re.sub(r"/s/uuid:[0-9a-f-]+", "/s/{instance_id:str}", path)
+    path = re.sub(r"/daftar/petugas", "/daftar/{name:str}", path)
+    path = re.sub(r"/e/[0-9a-f-]{36}", "/e/{entity_uuid:str}", path)
     return re.sub(r"/app-users/\d+/", "/app-users/{actor_id:int}/", path)
 
 

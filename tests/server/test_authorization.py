@@ -197,6 +197,7 @@ RULES = {
     ("GET", "/projects/{project_id:int}/iid-report.xlsx"): "review",
     ("GET", "/projects/{project_id:int}/iid-report.zip"): "review",
     ("GET", "/projects/{project_id:int}/iid-portal.zip"): "review",
+    ("GET", "/projects/{project_id:int}/opd-coverage"): "review",
 }
 # The supervisor UI (not under /v1): anonymous callers are sent to the login page.
 UI_RULES = {
@@ -219,6 +220,13 @@ UI_RULES = {
     ("POST", "/p/{project_id:int}/forms/{xml_form_id:str}/state"): "manage",
     ("GET", "/p/{project_id:int}/inovasi"): "submit",
     ("GET", "/p/{project_id:int}/iid"): "review",
+    ("GET", "/p/{project_id:int}/cakupan"): "review",
+    ("GET", "/p/{project_id:int}/daftar/{name:str}"): "manage",
+    ("POST", "/p/{project_id:int}/daftar/{name:str}"): "manage",
+    ("POST", "/p/{project_id:int}/daftar/{name:str}/buat"): "manage",
+    ("POST", "/p/{project_id:int}/daftar/{name:str}/e/{entity_uuid:str}"): "manage",
+    ("GET", "/p/{project_id:int}/daftar/{name:str}/e/{entity_uuid:str}/hapus"): "manage",
+    ("POST", "/p/{project_id:int}/daftar/{name:str}/e/{entity_uuid:str}/hapus"): "manage",
     ("GET", "/p/{project_id:int}/inovasi/{entity_uuid:str}"): "submit",
     ("POST", "/p/{project_id:int}/inovasi/link"): "review",
     ("POST", "/p/{project_id:int}/inovasi/resolve"): "review",
@@ -240,6 +248,7 @@ PUBLIC = {
     "/schema/openapi.json",
     "/schema/oauth2-redirect.html",
     "/login",
+    "/favicon.ico",
     "/logout",
     "/lang/{code:str}",
     "/static/{file_path:path}",
@@ -256,6 +265,7 @@ PUBLIC = {
     "/static/webform/{build:str}/{name:path}",
 }
 ENTITY_UUID = "12345678-1234-4123-8123-123456789abc"  # an entity of every world's list
+OFFICER_UUID = "12345678-1234-4123-8123-123456789abd"  # an officer of every world
 OPENROSA_FOR_KEYS = {
     key for key in RULES if key[1].endswith(("/formList", "/manifest", "/submission"))
 } | {
@@ -329,6 +339,8 @@ def make_world(services, setting, tmp_path) -> World:
     roles.assign_form(services.db, project.id, "pilih_inovasi", app_user.actor.id)
     datasets.create_list(services.db, project.id, "inovasi")
     entities.create(services.db, project.id, "inovasi", {"uuid": ENTITY_UUID, "label": "x"})
+    datasets.create_list(services.db, project.id, "petugas")  # kept in the UI (/daftar/)
+    entities.create(services.db, project.id, "petugas", {"uuid": OFFICER_UUID, "label": "y"})
     bystander = users.create_user(services.db, f"bystander-{uuid.uuid4().hex[:8]}@example.org")
     roles.assign_role(services.db, project.id, "supervisor", bystander.actor_id)
     users.set_admin(services.db, bystander.actor_id, True)  # a target for /assignments/admin
@@ -343,7 +355,7 @@ def fill(path: str, world: World, token: str) -> str:
         "list_svc": "inovasi.svc",
         "table": "Entities" if "/datasets/" in path else "Submissions",
         "uuid": ENTITY_UUID,
-        "entity_uuid": ENTITY_UUID,
+        "entity_uuid": OFFICER_UUID if "/daftar/" in path else ENTITY_UUID,
         "form_file": "foto_sederhana",
         "version_file": "1",
         "instance_id": world.instance_id,
@@ -362,7 +374,11 @@ def fill(path: str, world: World, token: str) -> str:
             "app-user" if "/forms/" in path else "supervisor" if "/projects/" in path else "admin"
         )
     values["name"] = (
-        "inovasi" if "/datasets/" in path else "utama.jpg" if "/s" in path else "logo.png"
+        "inovasi"
+        if "/datasets/" in path
+        else "petugas"  # the officers' list: a page may create it, then add and edit
+        if "/daftar/" in path
+        else "utama.jpg" if "/s" in path else "logo.png"
     )
     values["size"] = 320
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: str(values[m.group(1)]), path)

@@ -47,9 +47,12 @@ def test_second_start_reuses_everything(env):
         "jebol_sipera_kunjungan",
         "jebol_sipera_profil_inovasi",
     ]
+    # The officers' list the visit form reads is made once.
+    assert first.lists == [("petugas", "created")]
     second = bootstrap.run(_prepared(env))
     assert second.admin_password is None  # never printed twice
     assert {outcome for _, outcome in second.forms} == {"unchanged"}
+    assert second.lists == [("petugas", "unchanged")]
     assert second.collect_url is None  # the key is printed once, not into every start's log
     assert re.fullmatch(
         r"https://jebol\.example\.org/v1/key/[A-Za-z0-9!$]{64}/projects/1", first.collect_url

@@ -108,9 +108,11 @@ def _ingest(
 
 
 SICEPAT = "0f4a9c1e-5d3b-4c2a-9e8f-7a6b5c4d3e2f"  # an entity uuid of the `inovasi` list
+# Two officers of the `petugas` list, and the names the form joins from their labels.
+OFFICERS = "5d1e0c2a-7b3f-4e8d-9a6c-1f2e3d4c5b6a 8a7b6c5d-4e3f-4a1b-8c2d-3e4f5a6b7c8d"
 
 
-def _visit_body(opd: str, photos: list[str], attendance: str) -> str:
+def _visit_body(opd: str, photos: list[str], attendance: str, opd_lain: str = "") -> str:
     evidence = "".join(
         f"<bukti><bukti_indikator>ind16</bukti_indikator><bukti_jenis>sk"
         f"</bukti_jenis><bukti_status>lengkap</bukti_status>"
@@ -120,7 +122,8 @@ def _visit_body(opd: str, photos: list[str], attendance: str) -> str:
     return (
         f"<mulai>2026-01-05T09:00:00.000+07:00</mulai><perangkat>collect:uji</perangkat>"
         f"<g_kunjungan><tgl_kunjungan>2026-01-05</tgl_kunjungan><opd>{opd}</opd>"
-        f"<petugas>petugas_1 petugas_3</petugas><cp_nama>Ani</cp_nama>"
+        f"<opd_lain>{opd_lain}</opd_lain>"
+        f"<petugas>{OFFICERS}</petugas><petugas_nama>Budi, Sari</petugas_nama><cp_nama>Ani</cp_nama>"
         f"<cp_hp>081234567890</cp_hp><lokasi>-0.68 100.78 250 5</lokasi></g_kunjungan>"
         # One innovation chosen from the `inovasi` entity list, one registered on the spot.
         f"<inovasi><inv_terdaftar>ya</inv_terdaftar><inv_entity>{SICEPAT}</inv_entity>"
@@ -198,21 +201,22 @@ def world(services, tmp_path_factory) -> World:
     submissions.soft_delete(services.db, project.id, "foto_sederhana", deleted, actor_id=None)
     world.simple = [approved, edited, issues]
 
-    def visit(opd: str, name: str, photos: list[str], attendance: str) -> str:
+    def visit(opd: str, name: str, photos: list[str], attendance: str, opd_lain: str = "") -> str:
         return _ingest(
             services,
             world,
             tmp,
             VISIT,
             LIBRARY_VERSION,
-            _visit_body(opd, photos, attendance),
+            _visit_body(opd, photos, attendance, opd_lain),
             name=name,
             photos=(*photos, attendance, f"ttd-{attendance}"),
         )
 
     world.visit = [
         visit("dinkes", "dinkes 2026-01-05", ["b1.jpg", "b2.jpg"], "h0.jpg"),
-        visit("../../x", "../..", [], "h1.jpg"),
+        # Another OPD, by a typed name that tries to climb out of the ZIP.
+        visit("lainnya", "../..", [], "h1.jpg", opd_lain="../../Kantor Camat"),
         visit("dinkes", "dinkes 2026-01-05", [], "h2.jpg"),
     ]
     submissions.set_review_state(
@@ -328,9 +332,11 @@ def test_csv_zip_of_the_visit_form_has_a_table_per_repeat(client, world):
         first["g_kunjungan-opd"],
         first["g_kunjungan-lokasi-Longitude"],
         first["g_kunjungan-petugas"],
-        first["g_kunjungan-petugas/petugas_1"],
-        first["g_kunjungan-petugas/petugas_2"],
-    ) == ("dinkes", "100.78", "petugas_1 petugas_3", "1", "0")
+        first["g_kunjungan-petugas_nama"],
+    ) == ("dinkes", "100.78", OFFICERS, "Budi, Sari")
+    # Officers come from a file (the entity list): the choices are not in the form, so the
+    # answer is not split; the form's own choice lists are.
+    assert not [c for c in header if c.startswith("g_kunjungan-petugas/")]
     assert first["meta-instanceName"] == "dinkes 2026-01-05"
     inovasi = _table(archive.read(f"{VISIT}-inovasi.csv"))
     assert inovasi[0][-2:] == ["PARENT_KEY", "KEY"]
@@ -571,14 +577,14 @@ def test_media_zip_names_are_safe_unique_and_photos_only(client, world):
     assert all(SAFE_NAME.fullmatch(n) for n in names), names
     assert len(names) == len(set(names)) == 5  # b1, b2, h0, h1, h2; no signatures
     assert sorted(names) == [
-        "dinkes/2026-01-05_dinkes_2026-01-05_bukti_foto_1.jpg",
-        "dinkes/2026-01-05_dinkes_2026-01-05_bukti_foto_2.jpg",
-        "dinkes/2026-01-05_dinkes_2026-01-05_foto_daftar_hadir_1.jpg",
-        "dinkes/2026-01-05_dinkes_2026-01-05_foto_daftar_hadir_1~2.jpg",
-        f"x/2026-01-06_{world.visit[1][5:13]}_foto_daftar_hadir_1.jpg",
+        "Dinas_Kesehatan/2026-01-05_dinkes_2026-01-05_bukti_foto_1.jpg",
+        "Dinas_Kesehatan/2026-01-05_dinkes_2026-01-05_bukti_foto_2.jpg",
+        "Dinas_Kesehatan/2026-01-05_dinkes_2026-01-05_foto_daftar_hadir_1.jpg",
+        "Dinas_Kesehatan/2026-01-05_dinkes_2026-01-05_foto_daftar_hadir_1~2.jpg",
+        f"Kantor_Camat/2026-01-06_{world.visit[1][5:13]}_foto_daftar_hadir_1.jpg",
     ]
     assert (
-        archive.read("dinkes/2026-01-05_dinkes_2026-01-05_bukti_foto_2.jpg")
+        archive.read("Dinas_Kesehatan/2026-01-05_dinkes_2026-01-05_bukti_foto_2.jpg")
         == world.files["b2.jpg"]
     )
     hostile = _zip(_get(client, world, "supervisor", "foto_sederhana", "media.zip")).namelist()
@@ -595,7 +601,9 @@ def test_media_zip_names_are_safe_unique_and_photos_only(client, world):
         ({"state": "approved"}, 3),
         ({"approvedOnly": "true"}, 3),
         ({"state": "received"}, 2),
-        ({"since": "2026-01-06"}, 1),
+        ({"since": "2026-01-06"}, 0),  # the visit date (every visit's is 2026-01-05)
+        ({"since": "2026-01-06", "dateby": "received"}, 1),  # the day it arrived (WIB)
+        ({"since": "2026-01-05", "until": "2026-01-05", "q": "DINKES"}, 4),
         ({"until": "2026-01-05", "opd": "dinkes"}, 4),
         ({"since": "2027-01-01"}, 0),
     ],

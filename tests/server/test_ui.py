@@ -318,3 +318,60 @@ def test_opd_coverage_counts_visits_innovations_and_overdue_follow_ups(services,
         if c.opd == "bpbd"
     )
     assert (bpbd.visits, bpbd.innovations) == (3, 2)
+
+
+def test_pages_name_the_opd_of_an_old_instance_name(services, tmp_path):
+    """Visits sent with the instruments before 2026120502 are named "dinkes 2026-10-06": the
+    table, the submission page and the evidence board show the OPD's name instead ("another
+    OPD" by its typed name); the stored instance name stays the phone's."""
+    from server.bootstrap import library_forms
+
+    project = make_project(services)
+    visit_form = next(p for p in library_forms() if "kunjungan" in p.name)
+    form_store.publish_xlsform(
+        services.db, services.blobs, project.id, visit_form.read_bytes(), visit_form.name
+    )
+    sent = {}
+    for seed, (opd, typed, name) in enumerate(
+        [
+            ("dinkes", "", "dinkes 2026-10-06"),
+            ("lainnya", "Kantor Camat Talawi", "lainnya 2026-10-07"),
+            ("dinkes", "", "dinkes2 catatan"),  # not the code followed by a space: kept
+        ]
+    ):
+        instance_id = new_instance_id()
+        body = (
+            f"<g_kunjungan><tgl_kunjungan>2026-10-06</tgl_kunjungan><opd>{opd}</opd>"
+            f"<opd_lain>{typed}</opd_lain></g_kunjungan>"
+            "<g_penutup><foto_daftar_hadir>hadir.jpg</foto_daftar_hadir></g_penutup>"
+        )
+        xml = instance_xml(
+            "jebol_sipera_kunjungan", LIBRARY_VERSION, instance_id, body, instance_name=name
+        )
+        image = jpeg(seed=seed)
+        part = tmp_path / f"part-{seed}"
+        part.write_bytes(image)
+        photo = IncomingFile("hadir.jpg", part, len(image), hashlib.sha256(image).hexdigest())
+        submissions.ingest(
+            services.db, services.blobs, project.id, xml, [photo], sender=Sender(actor_id=None)
+        )
+        sent[name] = instance_id
+    stored = submissions.get_submission(
+        services.db, project.id, "jebol_sipera_kunjungan", sent["dinkes 2026-10-06"]
+    )
+    assert stored.current.instance_name == "dinkes 2026-10-06"
+    base = f"/p/{project.id}/f/jebol_sipera_kunjungan"
+    client = _admin_client(services, "opd-names")
+    try:
+        table = client.get(base).text
+        board = client.get(f"{base}/board").text
+        page = client.get(f"{base}/s/{sent['dinkes 2026-10-06']}").text
+    finally:
+        client.__exit__(None, None, None)
+    for html in (table, board):
+        html = re.sub(r"<span[^>]*>|</span>", "", html)  # words kept whole: <span class="nw">
+        assert "Dinas Kesehatan 2026-10-06" in html
+        assert "Kantor Camat Talawi 2026-10-07" in html
+        assert "dinkes2 catatan" in html
+        assert "dinkes 2026-10-06" not in html and "lainnya 2026-10-07" not in html
+    assert "<h1>Dinas Kesehatan 2026-10-06</h1>" in page

@@ -47,6 +47,19 @@ def database_at(services, tmp_path, revision: str) -> Iterator[tuple[Database, C
             postgres.drop()
 
 
+@contextmanager
+def later_columns(db: Database) -> Iterator[None]:
+    """Today's code writes the columns later revisions add (0010's search_text): they exist
+    while it writes rows into an older schema, and are dropped again before the upgrade."""
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE submission_version ADD COLUMN search_text TEXT")
+    try:
+        yield
+    finally:
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE submission_version DROP COLUMN search_text")
+
+
 def test_0005_keeps_the_rows_and_their_foreign_keys(services, tmp_path):
     """From 0004 with rows in every retyped table (and rows pointing at them) to head: the
     values are intact, long text is then accepted, and the schema equals the models'."""
@@ -67,18 +80,19 @@ def test_0005_keeps_the_rows_and_their_foreign_keys(services, tmp_path):
         photo = jpeg(seed=90)
         (tmp_path / "p").write_bytes(photo)
         iid = new_instance_id()
-        submissions.ingest(
-            db,
-            blobs,
-            project.id,
-            instance_xml("foto_sederhana", "1", iid, photo_body(), instance_name="Lama"),
-            [
-                IncomingFile(
-                    "utama.jpg", tmp_path / "p", len(photo), hashlib.sha256(photo).hexdigest()
-                )
-            ],
-            sender=Sender(actor_id=None, device_id="collect:lama", user_agent="UA"),
-        )
+        with later_columns(db):
+            submissions.ingest(
+                db,
+                blobs,
+                project.id,
+                instance_xml("foto_sederhana", "1", iid, photo_body(), instance_name="Lama"),
+                [
+                    IncomingFile(
+                        "utama.jpg", tmp_path / "p", len(photo), hashlib.sha256(photo).hexdigest()
+                    )
+                ],
+                sender=Sender(actor_id=None, device_id="collect:lama", user_agent="UA"),
+            )
 
         db.migrate()
         view = submissions.get_submission(db, project.id, "foto_sederhana", iid)
@@ -151,3 +165,63 @@ def test_0007_renames_officer_and_keeps_every_phone_its_forms(services, tmp_path
                 )
             ).all()
         assert sorted(held) == sorted([(officer.actor_id, "officer"), (phone.actor.id, "officer")])
+
+
+def test_0010_fills_the_search_text_of_the_rows_already_stored(services, tmp_path):
+    """From 0009 with submissions to head: each current version's answers are searchable (the
+    migration filled search_text as ingest writes it); the downgrade drops the column."""
+    import sqlalchemy as sa
+    from sqlmodel import select
+
+    from storage import browse, projects, submissions
+    from storage import forms as form_store
+    from storage.blobs import LocalBlobStore
+    from storage.models import SubmissionVersion
+    from storage.search import SEPARATOR
+    from storage.submissions import Sender
+    from tests.collect import instance_xml, new_instance_id
+    from tests.factories import DATA, photo_body
+
+    with database_at(services, tmp_path, "0009") as (db, to):
+        blobs = LocalBlobStore(tmp_path / "blobs")
+        project = projects.create_project(db, "Proyek lama")
+        source = DATA / "foto_sederhana.md"
+        form_store.publish_xlsform(db, blobs, project.id, source.read_bytes(), source.name)
+        with later_columns(db):
+            for name in ("Désa Ñagari", "Budi"):
+                submissions.ingest(
+                    db,
+                    blobs,
+                    project.id,
+                    instance_xml(
+                        "foto_sederhana",
+                        "1",
+                        new_instance_id(),
+                        photo_body(name, main=None),
+                        instance_name=f"{name} Lama",
+                    ),
+                    sender=Sender(actor_id=None),
+                )
+
+        to("head")
+        with db.read() as tx:
+            texts = sorted(tx.exec(select(SubmissionVersion.search_text)).all())
+        point = "-0.68 100.78 250 5"
+        assert texts == [
+            SEPARATOR.join(["budi lama", "budi", point]),
+            SEPARATOR.join(["désa ñagari lama", "désa ñagari", point]),
+        ]
+        form = form_store.get_form(db, project.id, "foto_sederhana")
+        found = browse.page_submissions(db, form, browse.Filters(text="DÉSA ñAGARI"))
+        assert [r.version.instance_name for r in found.rows] == ["Désa Ñagari Lama"]
+
+        to("0009", down=True)
+        with db.engine.connect() as connection:
+            columns = {c["name"] for c in sa.inspect(connection).get_columns("submission_version")}
+        assert "search_text" not in columns and "values" in columns
+        to("head")
+        with db.engine.connect() as connection:
+            differences = compare_metadata(
+                MigrationContext.configure(connection), SQLModel.metadata
+            )
+        assert differences == []

@@ -395,3 +395,87 @@ def test_page_flags_agree_with_flags_over_the_whole_form(services, tmp_path):
     assert "duplicate" in flags[(ids[0], "utama.jpg")]
     assert "near_duplicate" in flags[(ids[2], "utama.jpg")]
     assert not {"duplicate", "near_duplicate"} & flags[(ids[4], "utama.jpg")]
+
+
+def _simple(services, project, tmp_path, data: bytes, name: str = "Budi"):
+    """A foto_sederhana submission with `data` as its photo utama.jpg."""
+    from tests.factories import photo_body
+
+    xml = instance_xml(
+        "foto_sederhana", "1", new_instance_id(), photo_body(name), instance_name=name
+    )
+    return submissions.ingest(
+        services.db,
+        services.blobs,
+        project.id,
+        xml,
+        [_file(tmp_path, "utama.jpg", data)],
+        sender=SENDER,
+    )
+
+
+def test_duplicates_are_found_across_the_forms_of_a_project_only(services, tmp_path):
+    """The same photo sent as a visit's and as another form's evidence is a duplicate (naming
+    the other form's submission); a resized copy in a third submission is near, with its
+    distances; the same photo in another project is none of this project's business."""
+    project, visit_form = _publish_visit_form(services)
+    publish(services, project)  # foto_sederhana
+    seed = unique_seed()
+    shared = camera_photo(seed)
+    resized = encode(scene(seed).resize((320, 240)), exif=exif_of(gps=POINT), quality=70)
+    visit = _visit(services, project, tmp_path, {"kegiatan.jpg": shared})
+    other = _simple(services, project, tmp_path, shared, "Dukcapil")
+    near = _simple(services, project, tmp_path, resized, "Salinan")
+    elsewhere = make_project(services)
+    publish(services, elsewhere)
+    _simple(services, elsewhere, tmp_path, shared, "Proyek lain")
+
+    # Near-duplicates are looked for among analysed photos: a page showing them did that.
+    digests = [hashlib.sha256(data).hexdigest() for data in (shared, resized)]
+    photos.ensure_analyzed(services.db, services.blobs, digests)
+    shown = photos.list_form_photos(services.db, visit_form.id, [visit.submission.id])
+    facts = photos.ensure_analyzed(services.db, services.blobs, [p.sha256 for p in shown])
+    found = photos.page_findings(services.db, project.id, shown, facts)
+    [duplicate, similar] = found[(visit.submission.id, "kegiatan.jpg")]
+    assert duplicate.flag == "duplicate"
+    assert [(m.xml_form_id, m.instance_id, m.instance_name, m.name) for m in duplicate.others] == [
+        ("foto_sederhana", other.submission.instance_id, "Dukcapil", "utama.jpg")
+    ]
+    assert similar.flag == "near_duplicate"
+    [match] = similar.others
+    assert (match.xml_form_id, match.instance_id, match.name) == (
+        "foto_sederhana",
+        near.submission.instance_id,
+        "utama.jpg",
+    )
+    assert match.distance <= 6 and match.detail_distance is not None
+    marks = photos.submission_flags(
+        services.db, services.blobs, project.id, visit_form.id, [visit.submission.id]
+    )
+    assert marks == {visit.submission.id: ["duplicate", "near_duplicate"]}
+    # The exact duplicate, seen from the other form: a duplicate, and near only the copy.
+    simple = photos.list_form_photos(
+        services.db, other.submission.form_id, [other.submission.id, near.submission.id]
+    )
+    facts = photos.ensure_analyzed(services.db, services.blobs, [p.sha256 for p in simple])
+    flags = photos.page_flags(services.db, other.submission.form_id, simple, facts)
+    # (foto_sederhana has no visit date: the day received is compared, hence no date here)
+    assert flags[(other.submission.id, "utama.jpg")] - {"date_mismatch"} == {
+        "duplicate",
+        "near_duplicate",
+    }
+    assert flags[(near.submission.id, "utama.jpg")] - {"date_mismatch"} == {"near_duplicate"}
+
+
+def test_rows_analysed_before_the_dhash_are_analysed_again(services):
+    blob = content.put_data(services.blobs, camera_photo(unique_seed()), "image/jpeg")
+    with services.db.transaction() as tx:
+        content.record(tx, blob)
+    [first] = photos.ensure_analyzed(services.db, services.blobs, [blob.sha256]).values()
+    with services.db.transaction() as tx:
+        tx.get(PhotoMeta, blob.sha256).dhash = None  # as a row from migration 0010 looks
+    counting = CountingBlobs(services.blobs)
+    [again] = photos.ensure_analyzed(services.db, counting, [blob.sha256]).values()
+    assert again.dhash == first.dhash and len(counting.reads) == 1
+    with services.db.read() as tx:
+        assert tx.get(PhotoMeta, blob.sha256).dhash == first.dhash

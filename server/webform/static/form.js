@@ -1,24 +1,54 @@
 // One form: ODK Web Forms (a Vue component) mounted in our page. Finished forms go to the
 // outbox (outbox.js), drafts stay on the phone and reopen through the renderer's edit input.
+// The renderer speaks the page's language (localize.js); signatures, files and typed dates
+// get what the renderer lacks (widgets.js, dates.js).
 
 import { createApp, h } from 'vue';
 import { OdkWebForm, webFormsPlugin, POST_SUBMIT__NEW_INSTANCE } from '../web-forms/index.js';
 import { banner, config, start, t } from './common.js';
 import {
+  applyPrimeVueLocale, localeDateOrder, pickFormLanguage, primeVueLocale, watchRendererText,
+} from './localize.js';
+import { widgetsMixin } from './widgets.js';
+import {
   enqueue, getDraft, instanceInfo, payloadParts, removeDraft, saveDraft, sync,
 } from './outbox.js';
 
 const form = config.form;
+const renderer = config.renderer || {};
+const dateOrder = renderer.dateOrder || localeDateOrder();
 const mountPoint = document.getElementById('wf-form');
 let currentRoot = null;  // the renderer's form instance (for drafts)
 let currentDraft = null;  // the draft this page was opened from, if any
+const languagePicked = new WeakSet();
+
+function seeRoot(root) {
+  if (!root || !root.prepareInstancePayload) return;
+  currentRoot = root;
+  if (!languagePicked.has(root)) {
+    languagePicked.add(root);
+    // The form's language named like the page's, once per instance (not during a render).
+    Promise.resolve().then(() => pickFormLanguage(root, renderer.lang));
+  }
+}
 
 // The renderer keeps its form instance to itself; its header component receives it as the
 // `form` prop, so a global mixin can see it (after a reset too).
 const grabRoot = {
-  created() { this.$props?.form?.prepareInstancePayload && (currentRoot = this.$props.form); },
-  beforeUpdate() { this.$props?.form?.prepareInstancePayload && (currentRoot = this.$props.form); },
+  created() { seeRoot(this.$props?.form); },
+  beforeUpdate() { seeRoot(this.$props?.form); },
 };
+
+const DATE_PLACEHOLDERS = { mdy: 'mm/dd/yyyy', ymd: 'yyyy-mm-dd' };
+const widgets = widgetsMixin({
+  t,
+  maxBytes: config.maxBytes,
+  dates: {
+    order: dateOrder,
+    placeholder: DATE_PLACEHOLDERS[dateOrder] || t('datePlaceholder'),
+    problem: (text, example) => t('dateNotUnderstood', { text, example }),
+  },
+});
 
 async function fetchFormAttachment(url) {
   const href = String(url && url.href !== undefined ? url.href : url);
@@ -84,15 +114,18 @@ function editInput(draft) {
   return {
     resolveInstance: async () => text,
     attachmentFileNames: [...byName.keys()],
+    // The renderer wants what a fetch answers (it reads `.blob()`), as for a form's media.
     resolveAttachment: async (name) => {
       const file = byName.get(name);
-      return new File([file.data], name, { type: file.type || 'application/octet-stream' });
+      const type = file.type || 'application/octet-stream';
+      return new Response(new Blob([file.data], { type }), { headers: { 'Content-Type': type } });
     },
   };
 }
 
 async function main() {
   start();
+  watchRendererText(renderer.text);
   document.querySelector('[data-wf-draft]')?.addEventListener('click', onSaveDraft);
   let formXml;
   try {
@@ -114,7 +147,9 @@ async function main() {
   if (currentDraft) props.editInstance = editInput(currentDraft);
   const app = createApp({ render: () => h(OdkWebForm, props) });
   app.mixin(grabRoot);
+  app.mixin(widgets);
   app.use(webFormsPlugin);
+  applyPrimeVueLocale(app, primeVueLocale(renderer, dateOrder));
   app.mount(mountPoint);
 }
 
