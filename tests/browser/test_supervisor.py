@@ -105,7 +105,9 @@ def test_review_flow_on_a_phone(page, live, world, services_sqlite):
 
     page.goto(f"{live.url}/p/{project.id}/f/jebol_sipera_kunjungan/s/{ids[0]}")
     page.wait_for_load_state("networkidle")
-    widths = page.eval_on_selector_all("#gallery img", "imgs => imgs.map(i => i.naturalWidth)")
+    widths = page.eval_on_selector_all(
+        "#gallery a.photo img", "imgs => imgs.map(i => i.naturalWidth)"
+    )
     assert len(widths) == 2 and all(w > 0 for w in widths), widths
     _fits_the_phone(page)
     screenshot(page, "submission")
