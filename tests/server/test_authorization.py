@@ -378,7 +378,9 @@ def fill(path: str, world: World, token: str) -> str:
         if "/datasets/" in path
         else "petugas"  # the officers' list: a page may create it, then add and edit
         if "/daftar/" in path
-        else "utama.jpg" if "/s" in path else "logo.png"
+        else "utama.jpg"
+        if "/s" in path
+        else "logo.png"
     )
     values["size"] = 320
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: str(values[m.group(1)]), path)
