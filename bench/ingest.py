@@ -433,7 +433,7 @@ def submission_body(index: int, photo_names: list[str]) -> str:
     """Answers of `jebol_sipera_kunjungan` in the element nesting of its XForm instance."""
     opds = ["dinkes", "disdik", "dpupr", "kominfo", "dukcapil", "rsud", "bpbd", "dishub"]
     opd = opds[index % len(opds)]
-    main = photo_names[0]
+    main = photo_names[0] if photo_names else ""
     kegiatan = photo_names[1] if len(photo_names) > 1 else ""
     bukti_photos = photo_names[2:]
     bukti = "".join(
@@ -988,7 +988,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ],
         help="sqlite = sqlite+local, postgres = postgres+s3 (default: sqlite)",
     )
-    parser.add_argument("--workers", type=int, default=1, help="JEBOL_WORKERS (default 1)")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="JEBOL_WORKERS (default 2, as jebol serve)"
+    )
     parser.add_argument(
         "--count", type=int, default=300, help="many: number of submissions (default 300)"
     )
@@ -1004,6 +1006,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1,
         help="many: photos per submission (1: foto_daftar_hadir, 2: + foto_kegiatan, "
         "more: /inovasi/bukti/bukti_foto repeats) (default 1)",
+    )
+    parser.add_argument(
+        "--xml-only",
+        action="store_true",
+        help="many: submissions without attachments (the XML alone; same as --photos 0)",
     )
     parser.add_argument(
         "--photo-mb", type=float, default=1.0, help="many: size of each photo in MB (default 1.0)"
@@ -1059,8 +1066,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.timeout is None:
         args.timeout = 1800.0 if args.mode == "big" else 120.0
-    if min(args.workers, args.count, args.concurrency, args.photos, args.size_mb) < 1:
-        parser.error("--workers, --count, --concurrency, --photos and --size-mb must be >= 1")
+    if args.xml_only:
+        args.photos = 0
+    if min(args.workers, args.count, args.concurrency, args.size_mb) < 1 or args.photos < 0:
+        parser.error("--workers, --count, --concurrency and --size-mb must be >= 1, --photos >= 0")
     return args
 
 

@@ -325,9 +325,12 @@ async def submission_post(
             user_agent=request.headers.get("user-agent", "")[:512] or None,
         )
         app_user = identity if identity.kind == "app_user" else None
+        # The database itself, not the request's unit: ingest commits in its worker thread
+        # (then checks its blobs against `jebol gc`), so the write lock is held for the
+        # transaction alone, not until the response is on its way (one commit, as before).
         await anyio.to_thread.run_sync(
             lambda: submissions.ingest(
-                db, blobs, project_id, xml, files, sender=sender, app_user=app_user
+                db.detached(), blobs, project_id, xml, files, sender=sender, app_user=app_user
             )
         )
     return _reply(

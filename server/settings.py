@@ -30,7 +30,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     public_url: str = ""  # default: http://{host}:{port}
     host: str = "0.0.0.0"
     port: int = 8000
-    workers: int = 1
+    workers: int = 2  # two processes: the GIL of one is the limit (issue #17, bench/ingest.py)
     admin_email: str = "admin@jebol.local"
     admin_password: str | None = None
     max_submission_bytes: int = 100 * 1024 * 1024

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from .blobs import BlobStore, BlobStoreError, blob_key
 from .errors import BlobUnavailable
@@ -28,6 +28,10 @@ class StoredBlob:
     size: int
     content_type: str
     md5: str | None = None
+    #: The object was in the store already and no committed row named it: it may be an old
+    #: orphan `jebol gc` is removing right now, so the caller checks again after its commit
+    #: (storage/gc.py). An object written now, or one a row names, needs no second look.
+    check_after_commit: bool = False
 
 
 def put_path(
@@ -38,15 +42,29 @@ def put_path(
     size: int,
     content_type: str,
     md5: str | None = None,
+    recorded: bool = False,
 ) -> StoredBlob:
-    """Store a file whose digest the caller computed while receiving it."""
+    """Store a file whose digest the caller computed while receiving it. `recorded`: a
+    committed `blob` row names the digest (`recorded_digests`), so the object is there for good
+    (rows are never deleted and gc removes only objects no row names): the store is not asked
+    at all. Otherwise one existence check, and the upload when it is absent."""
     key = blob_key(sha256)
+    if recorded:
+        return StoredBlob(sha256, size, content_type, md5)
     try:
-        if not blobs.exists(key):
+        found = blobs.exists(key)
+        if not found:
             blobs.put_file(key, path, content_type)
     except BlobStoreError as error:
         raise BlobUnavailable(f"The file store is unavailable: {error}") from error
-    return StoredBlob(sha256, size, content_type, md5)
+    return StoredBlob(sha256, size, content_type, md5, check_after_commit=found)
+
+
+def recorded_digests(tx: Session, digests: set[str]) -> set[str]:
+    """Those of `digests` a committed `blob` row names."""
+    if not digests:
+        return set()
+    return set(tx.exec(select(Blob.sha256).where(col(Blob.sha256).in_(sorted(digests)))).all())
 
 
 def put_data(blobs: BlobStore, data: bytes, content_type: str = DEFAULT_TYPE) -> StoredBlob:

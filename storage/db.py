@@ -9,6 +9,8 @@ transaction stays readable after it.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -71,16 +73,17 @@ class Database:
             read_options["isolation_level"] = "REPEATABLE READ"
         self._reader = self.engine.execution_options(**read_options)
         self._writer: AbstractContextManager[Any] = (
-            threading.Lock() if self.dialect == "sqlite" else nullcontext()
+            WriterLock(parsed.database) if self.dialect == "sqlite" else nullcontext()
         )
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One write transaction: committed on leaving the block, rolled back on an exception.
 
-        On SQLite, writers of this process also queue on a lock: SQLite's own busy handler
-        retries with growing sleeps, so under load some writers lost the lock again and again
-        (p99 over a second); the lock hands it over as soon as it is free.
+        On SQLite, writers also queue on a lock (`WriterLock`: this process' threads, and the
+        server's other worker processes): SQLite's own busy handler retries with growing
+        sleeps, so under load some writers lost the lock again and again (p99 over a second);
+        the lock hands it over as soon as it is free.
         """
         with self._writer, Session(self.engine, expire_on_commit=False) as session:
             with session.begin():
@@ -120,6 +123,39 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class WriterLock:
+    """SQLite's writers, queued: a thread lock for this process' threads, and an exclusive
+    `flock` on a file beside the database for the other processes (`JEBOL_WORKERS` > 1). The
+    kernel wakes the next waiter when the lock is released, where SQLite's busy handler polls
+    with sleeps of up to 100 ms. An in-memory database has no file and no other process."""
+
+    def __init__(self, database: str | None) -> None:
+        self._threads = threading.Lock()
+        self._path = f"{database}.writer-lock" if database and database != ":memory:" else None
+        self._fd: int | None = None
+        self._pid = 0
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        if self._path is None:
+            return
+        try:
+            if self._fd is None or self._pid != os.getpid():  # a forked child: its own file
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                self._pid = os.getpid()
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def __exit__(self, *_: object) -> None:
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
 
 
 class Unit(Database):

@@ -493,18 +493,23 @@ def _link_chosen(tx: Tx, ctx: Context, instance: Instance) -> None:
     files = {f.path: f.itemset_file for f in ctx.schema.fields if f.itemset_file}
     if not files:
         return
-    lists = _lists(tx, ctx.project_id, {name.removesuffix(".csv") for name in files.values()})
-    for path, file_name in files.items():
-        dataset = lists.get(file_name.removesuffix(".csv"))
-        if dataset is None or not file_name.endswith(".csv"):
-            continue
-        chosen = {
+    chosen_in = {
+        path: {
             uuid
             for value in values_at(instance.values, path.strip("/").split("/"))
             if isinstance(value, str)
             for uuid in value.split()
         }
-        if not chosen:
+        for path, file_name in files.items()
+        if file_name.endswith(".csv")
+    }
+    wanted = {files[path].removesuffix(".csv") for path, chosen in chosen_in.items() if chosen}
+    if not wanted:
+        return  # nothing chosen from a list: no lookup at all
+    lists = _lists(tx, ctx.project_id, wanted)
+    for path, chosen in chosen_in.items():
+        dataset = lists.get(files[path].removesuffix(".csv"))
+        if dataset is None or not chosen:
             continue
         ids = tx.exec(
             select(Entity.id).where(

@@ -691,23 +691,31 @@ def get_version_by_id(db: Database, version_id: int) -> FormVersion:
 def resolve_version(
     db: Database, project_id: int, xml_form_id: str, version: str
 ) -> tuple[Form, FormVersion]:
-    """The form and its published version `version`, in one read (the ingest hot path)."""
+    """The form and its published version `version`, in one read."""
     with db.read() as tx:
-        row = tx.exec(
-            select(Form, FormVersion)
-            .join(
-                FormVersion,
-                (FormVersion.form_id == Form.id)
-                & (FormVersion.version == version)
-                & FormVersion.published_at.is_not(None),
-                isouter=True,
-            )
-            .where(
-                Form.project_id == project_id,
-                Form.xml_form_id == xml_form_id,
-                Form.deleted_at.is_(None),
-            )
-        ).first()
+        return resolve_in(tx, project_id, xml_form_id, version)
+
+
+def resolve_in(
+    tx: Session, project_id: int, xml_form_id: str, version: str
+) -> tuple[Form, FormVersion]:
+    """`resolve_version` inside a read or transaction the caller holds (the ingest hot path
+    checks the app user's assignment in the same read)."""
+    row = tx.exec(
+        select(Form, FormVersion)
+        .join(
+            FormVersion,
+            (FormVersion.form_id == Form.id)
+            & (FormVersion.version == version)
+            & FormVersion.published_at.is_not(None),
+            isouter=True,
+        )
+        .where(
+            Form.project_id == project_id,
+            Form.xml_form_id == xml_form_id,
+            Form.deleted_at.is_(None),
+        )
+    ).first()
     if row is None:
         raise NotFound("form")
     if row[1] is None:

@@ -340,19 +340,30 @@ def assigned_form_ids(db: Database, identity: Identity) -> frozenset[int] | None
     if identity.kind != "app_user":
         return None
     with db.read() as tx:
-        held = tx.exec(
-            select(RoleAssignment.role).where(
-                RoleAssignment.actor_id == identity.actor_id,
-                col(RoleAssignment.role).startswith(FORM_ACCESS),
-            )
-        ).all()
+        return _assigned_in(tx, identity)
+
+
+def _assigned_in(tx: Tx, identity: Identity) -> frozenset[int]:
+    held = tx.exec(
+        select(RoleAssignment.role).where(
+            RoleAssignment.actor_id == identity.actor_id,
+            col(RoleAssignment.role).startswith(FORM_ACCESS),
+        )
+    ).all()
     return frozenset(int(role[len(FORM_ACCESS) :]) for role in held)
 
 
 def require_form_assigned(db: Database, identity: Identity, form: Form) -> None:
     """Forbidden unless the caller is a web user or an app user the form is assigned to."""
-    assigned = assigned_form_ids(db, identity)
-    if assigned is not None and form.id not in assigned:
+    if identity.kind != "app_user":
+        return
+    with db.read() as tx:
+        require_assigned_in(tx, identity, form)
+
+
+def require_assigned_in(tx: Tx, identity: Identity, form: Form) -> None:
+    """`require_form_assigned` inside a read or transaction the caller holds."""
+    if identity.kind == "app_user" and form.id not in _assigned_in(tx, identity):
         raise Forbidden(
             f"The form {form.xml_form_id!r} is not assigned to this app user; "
             "a project manager can assign it."

@@ -50,7 +50,7 @@ from .errors import (
     SubmissionDeleted,
     XmlConflict,
 )
-from .forms import binary_paths, cached_schema, get_form, locate_form, resolve_version
+from .forms import binary_paths, cached_schema, get_form, locate_form, resolve_in
 from .models import (
     Audit,
     Blob,
@@ -62,7 +62,7 @@ from .models import (
     SubmissionVersion,
     utcnow,
 )
-from .roles import require_form_assigned
+from .roles import require_assigned_in
 from .users import Identity
 
 _RACE_RETRIES = 3
@@ -139,17 +139,23 @@ def ingest(
             "An edit needs meta/deprecatedID holding the instanceID of the "
             "submission's current version."
         )
-    form, form_version = resolve_version(db, project_id, instance.form_id, instance.version)
-    if app_user is not None:
-        require_form_assigned(db, app_user, form)
-    if form.state == "closed":
-        raise FormClosed(form.xml_form_id)
-    names = instance.attachment_names(binary_paths(form_version))
-    unsafe = [name for name in names if not is_safe_attachment_name(name)]
-    if unsafe:
-        raise InvalidInput(f"Attachment name {unsafe[0]!r} is not a plain file name.")
-    uploads, ignored = _match_files(names, files)
-    stored = {name: _put(blobs, name, incoming) for name, incoming in uploads.items()}
+    # One read: the form, its version, the app user's assignment, the files already stored.
+    with db.read() as tx:
+        form, form_version = resolve_in(tx, project_id, instance.form_id, instance.version)
+        if app_user is not None:
+            require_assigned_in(tx, app_user, form)
+        if form.state == "closed":
+            raise FormClosed(form.xml_form_id)
+        names = instance.attachment_names(binary_paths(form_version))
+        unsafe = [name for name in names if not is_safe_attachment_name(name)]
+        if unsafe:
+            raise InvalidInput(f"Attachment name {unsafe[0]!r} is not a plain file name.")
+        uploads, ignored = _match_files(names, files)
+        known = content.recorded_digests(tx, {f.sha256 for f in uploads.values()})
+    stored = {
+        name: _put(blobs, name, incoming, recorded=incoming.sha256 in known)
+        for name, incoming in uploads.items()
+    }
     xml_sha256 = hashlib.sha256(xml).hexdigest()
     for attempt in range(_RACE_RETRIES):
         try:
@@ -175,7 +181,8 @@ def ingest(
             # put_path skips an object already stored; if that was an old orphan, `jebol gc`
             # may have removed it before our row committed (storage/gc.py): put it again.
             for name, incoming in uploads.items():
-                _put(blobs, name, incoming)
+                if stored[name].check_after_commit:
+                    _put(blobs, name, incoming)
             return ingested
         except IntegrityError:
             if attempt == _RACE_RETRIES - 1:
@@ -229,13 +236,16 @@ def _match_files(
     return uploads, ignored
 
 
-def _put(blobs: BlobStore, name: str, incoming: IncomingFile) -> content.StoredBlob:
+def _put(
+    blobs: BlobStore, name: str, incoming: IncomingFile, *, recorded: bool = False
+) -> content.StoredBlob:
     return content.put_path(
         blobs,
         incoming.path,
         sha256=incoming.sha256,
         size=incoming.size,
         content_type=content.guess_type(name, incoming.content_type),
+        recorded=recorded,
     )
 
 
@@ -971,7 +981,8 @@ def add_attachment(
                 "newBlob": stored.sha256,
             },
         )
-    _put(blobs, name, upload)  # as in `ingest`: still there after our commit (storage/gc.py)
+    if stored.check_after_commit:  # as in `ingest`: still there after our commit (gc.py)
+        _put(blobs, name, upload)
 
 
 def clear_attachment(

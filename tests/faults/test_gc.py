@@ -146,3 +146,46 @@ def test_ingest_puts_again_a_file_gc_removed_before_its_commit(fresh, tmp_path):
     )
     assert racing.fired and ingested.outcome == "created" and not ingested.missing
     assert fresh.blobs.read_bytes(key) == photo
+
+
+class Counted:
+    """The blob store, counting the calls ingest makes to it."""
+
+    def __init__(self, store: BlobStore) -> None:
+        self.store, self.calls = store, []
+
+    def __getattr__(self, name: str):
+        return getattr(self.store, name)
+
+    def exists(self, key: str) -> bool:
+        self.calls.append("exists")
+        return self.store.exists(key)
+
+    def put_file(self, key: str, path: Path, content_type: str = "") -> None:
+        self.calls.append("put_file")
+        self.store.put_file(key, path, content_type)
+
+
+def test_ingest_asks_the_store_only_what_it_must(fresh, tmp_path):
+    """A new file: one existence check and one upload (written now, it needs no check after
+    the commit). The same file again, in another submission: a committed row names it, so the
+    store is not asked at all. An old orphan: checked again after the commit."""
+    project = make_project(fresh)
+    publish(fresh, project)
+    photo, orphan = os.urandom(3000), os.urandom(3000)
+    _orphan(fresh.blobs, orphan)
+
+    def send(data: bytes) -> list[str]:
+        path = tmp_path / f"part-{new_instance_id()[5:]}"
+        path.write_bytes(data)
+        counted = Counted(fresh.blobs)
+        xml = instance_xml("foto_sederhana", "1", new_instance_id(), photo_body(main="u.jpg"))
+        file = IncomingFile("u.jpg", path, len(data), hashlib.sha256(data).hexdigest())
+        done = ingest(fresh.db, counted, project.id, xml, [file], sender=Sender(actor_id=None))
+        assert done.outcome == "created" and not done.missing
+        assert fresh.blobs.read_bytes(blob_key(file.sha256)) == data
+        return counted.calls
+
+    assert send(photo) == ["exists", "put_file"]
+    assert send(photo) == []
+    assert send(orphan) == ["exists", "exists"]
