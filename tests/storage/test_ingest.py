@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import pytest
 from sqlmodel import select
@@ -138,7 +139,8 @@ def test_unknown_deprecated_id_is_not_found(services):
 
 
 def test_unreachable_blob_store_stores_nothing(services, tmp_path):
-    """The object store is down: the error is BlobUnavailable and no row is written."""
+    """The object store is down: the error is BlobUnavailable and no row is written. (The file
+    is new: one a committed row already names is not sent to the store at all.)"""
     project = make_project(services)
     publish(services, project)
     dead = S3BlobStore(f"127.0.0.1:{free_port()}", "x", "y", bucket="dead")
@@ -150,7 +152,7 @@ def test_unreachable_blob_store_stores_nothing(services, tmp_path):
             dead,
             project.id,
             xml,
-            [_file(tmp_path, "utama.jpg", jpeg(seed=3))],
+            [_file(tmp_path, "utama.jpg", jpeg(seed=3) + os.urandom(16))],
             sender=SENDER,
         )
     with pytest.raises(NotFound):
