@@ -13,21 +13,8 @@
 // Our elements sit next to the renderer's, are built with textContent only (a form's label is
 // text, never markup) and are removed when the renderer removes the question.
 
+import { el } from './common.js';
 import { enhanceDateInput } from './dates.js';
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
-    else if (key === 'text') node.textContent = value;
-    else node.setAttribute(key, value === true ? '' : value);
-  }
-  for (const child of children.flat()) {
-    if (child !== null && child !== undefined) node.append(child);
-  }
-  return node;
-}
 
 export function humanSize(bytes) {
   if (bytes < 1024) return `${bytes} B`;
